@@ -1,0 +1,685 @@
+//! The fleet file: who the customers are, which servers and gateways we watch, how often.
+//!
+//! Owns: the TOML shape (a contract other tools read), its validation, and the diagnostics a
+//! person can act on (`FILE:LINE:COL: what is wrong and how to fix it`).
+//! Must not know: where the text came from (the caller reads the file) or how checks run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::check::{CheckKey, CheckKind, CheckSpec, Service};
+use crate::plan::Plan;
+
+/// At most this many notification addresses and phone numbers per customer (SPEC §1).
+pub const MAX_CONTACTS: usize = 3;
+
+/// A validated fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fleet {
+    pub noc: Noc,
+    pub customers: Vec<Customer>,
+    pub gateways: Vec<Gateway>,
+    pub servers: Vec<Server>,
+}
+
+/// The `[noc]` section: brand, sender, and the check rhythm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Noc {
+    /// Mail subject prefix, `[Speever]`.
+    pub brand: String,
+    pub mail_from: String,
+    pub interval_secs: u64,
+    /// Consecutive failures before a check is hard down.
+    pub attempts: u32,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub id: String,
+    pub name: String,
+    pub plan: Plan,
+    pub notify: Vec<String>,
+    /// Emergency numbers, in calling order.
+    pub phones: Vec<String>,
+}
+
+/// Network equipment in front of servers, checked by ping (SPEC §2, network monitoring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gateway {
+    pub label: String,
+    pub ip: IpAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub label: String,
+    /// The customer's id.
+    pub customer: String,
+    pub fqdn: String,
+    pub ip: IpAddr,
+    pub os: String,
+    /// The label of the gateway in front of it.
+    pub gateway: Option<String>,
+    /// Services as listed; whether they are checked also depends on the plan.
+    pub services: Vec<Service>,
+    pub ssh_port: u16,
+    pub ports: BTreeMap<Service, u16>,
+    pub custom: Vec<CustomCheck>,
+}
+
+/// An operator-defined TCP check with an optional greeting prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomCheck {
+    pub name: String,
+    pub port: u16,
+    pub expect: Option<String>,
+}
+
+impl Server {
+    pub fn port(&self, service: Service) -> u16 {
+        self.ports.get(&service).copied().unwrap_or(service.default_port())
+    }
+}
+
+impl Fleet {
+    pub fn customer(&self, id: &str) -> Option<&Customer> {
+        self.customers.iter().find(|c| c.id == id)
+    }
+
+    pub fn server(&self, label: &str) -> Option<&Server> {
+        self.servers.iter().find(|s| s.label == label)
+    }
+
+    pub fn gateway(&self, label: &str) -> Option<&Gateway> {
+        self.gateways.iter().find(|g| g.label == label)
+    }
+
+    /// The plan of a server's customer. Validation guarantees the customer exists.
+    pub fn plan_of(&self, server: &Server) -> Plan {
+        self.customer(&server.customer).map(|c| c.plan).unwrap_or(Plan::Zero)
+    }
+
+    /// Every check the engine runs: each gateway's ping; each server's ping and SSH; its
+    /// services and custom checks when its customer's plan includes service monitoring.
+    pub fn checks(&self) -> Vec<CheckSpec> {
+        let mut out = Vec::new();
+        for g in &self.gateways {
+            out.push(CheckSpec {
+                key: CheckKey::new(&g.label, CheckKind::Ping),
+                ip: g.ip,
+                port: 0,
+                fqdn: g.label.clone(),
+                expect: None,
+            });
+        }
+        for s in &self.servers {
+            let spec = |kind: CheckKind, port: u16, expect: Option<String>| CheckSpec {
+                key: CheckKey::new(&s.label, kind),
+                ip: s.ip,
+                port,
+                fqdn: s.fqdn.clone(),
+                expect,
+            };
+            out.push(spec(CheckKind::Ping, 0, None));
+            out.push(spec(CheckKind::Ssh, s.ssh_port, None));
+            if self.plan_of(s).service_monitoring() {
+                for &svc in &s.services {
+                    out.push(spec(CheckKind::Service(svc), s.port(svc), None));
+                }
+                for c in &s.custom {
+                    out.push(spec(CheckKind::Custom(c.name.clone()), c.port, c.expect.clone()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A problem found in a fleet file, at a place in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+    }
+}
+
+/// A fleet that validated, with the warnings worth showing (nothing that stops it running).
+#[derive(Debug, Clone)]
+pub struct ParsedFleet {
+    pub fleet: Fleet,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Parses and validates fleet text. `file` only names the source in diagnostics.
+/// On error, every problem found is returned, in file order.
+pub fn parse(text: &str, file: &str) -> Result<ParsedFleet, Vec<Diagnostic>> {
+    let at = |offset: usize, message: String| {
+        let (line, col) = line_col(text, offset);
+        Diagnostic { file: file.to_string(), line, col, message }
+    };
+    let raw: RawFleet = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        vec![at(offset, e.message().trim().to_string())]
+    })?;
+    let mut v = Validator { errors: Vec::new(), warnings: Vec::new() };
+    let fleet = v.fleet(raw);
+    let mut errors: Vec<Diagnostic> = v.errors.into_iter().map(|(o, m)| at(o, m)).collect();
+    if errors.is_empty() {
+        let warnings = v.warnings.into_iter().map(|(o, m)| at(o, m)).collect();
+        Ok(ParsedFleet { fleet, warnings })
+    } else {
+        errors.sort_by_key(|d| (d.line, d.col));
+        Err(errors)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+// ---- the raw shape, as serde reads it ------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    noc: RawNoc,
+    #[serde(default)]
+    customer: Vec<Spanned<RawCustomer>>,
+    #[serde(default)]
+    gateway: Vec<Spanned<RawGateway>>,
+    #[serde(default)]
+    server: Vec<Spanned<RawServer>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNoc {
+    brand: Option<Spanned<String>>,
+    mail_from: Option<Spanned<String>>,
+    interval_secs: Option<Spanned<u64>>,
+    attempts: Option<Spanned<u32>>,
+    timeout_secs: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCustomer {
+    id: Spanned<String>,
+    name: Spanned<String>,
+    plan: Spanned<String>,
+    notify: Spanned<Vec<Spanned<String>>>,
+    phones: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    label: Spanned<String>,
+    ip: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    label: Spanned<String>,
+    customer: Spanned<String>,
+    fqdn: Spanned<String>,
+    ip: Spanned<String>,
+    #[serde(default)]
+    os: String,
+    gateway: Option<Spanned<String>>,
+    #[serde(default)]
+    services: Vec<Spanned<String>>,
+    ports: Option<Spanned<BTreeMap<String, Spanned<u16>>>>,
+    #[serde(default)]
+    custom: Vec<Spanned<RawCustom>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCustom {
+    name: Spanned<String>,
+    port: Spanned<u16>,
+    expect: Option<Spanned<String>>,
+}
+
+// ---- validation ------------------------------------------------------------------------------
+
+struct Validator {
+    errors: Vec<(usize, String)>,
+    warnings: Vec<(usize, String)>,
+}
+
+fn start<T>(s: &Spanned<T>) -> usize {
+    s.span().start
+}
+
+/// Labels, ids and names end up in mail subjects and file names: keep them plain.
+fn is_plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn is_hostname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// A deliberately simple address check: one `@`, no spaces or control characters, a dotted
+/// domain. Mail headers must never carry CR/LF from here.
+fn is_mail_address(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && is_hostname(domain)
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | '"'))
+}
+
+fn is_phone(s: &str) -> bool {
+    s.chars().any(|c| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | ' ' | '(' | ')'))
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+impl Validator {
+    fn err(&mut self, offset: usize, msg: impl Into<String>) {
+        self.errors.push((offset, msg.into()));
+    }
+
+    fn warn(&mut self, offset: usize, msg: impl Into<String>) {
+        self.warnings.push((offset, msg.into()));
+    }
+
+    fn text(&mut self, s: &Spanned<String>, what: &str) -> String {
+        if has_control(s.get_ref()) {
+            self.err(start(s), format!("{what} contains a control character (a line break?): remove it"));
+        }
+        s.get_ref().clone()
+    }
+
+    fn ip(&mut self, s: &Spanned<String>) -> IpAddr {
+        match s.get_ref().parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => {
+                self.err(
+                    start(s),
+                    format!("\"{}\" is not an IP address: write a literal IPv4 or IPv6 address such as \"127.77.0.2\"", s.get_ref()),
+                );
+                IpAddr::from([0, 0, 0, 0])
+            }
+        }
+    }
+
+    fn label(&mut self, s: &Spanned<String>, seen: &mut HashMap<String, usize>, what: &str) -> String {
+        let label = s.get_ref().clone();
+        if !is_plain_name(&label) {
+            self.err(start(s), format!("{what} \"{label}\" is not a plain name: use 1 to 63 letters, digits, '-', '_' or '.'"));
+        } else if seen.insert(label.clone(), start(s)).is_some() {
+            self.err(start(s), format!("duplicate label \"{label}\": each server and gateway needs its own label"));
+        }
+        label
+    }
+
+    fn fleet(&mut self, raw: RawFleet) -> Fleet {
+        let noc = self.noc(raw.noc);
+        let mut ids = HashMap::new();
+        let customers: Vec<Customer> = raw.customer.iter().map(|c| self.customer(c, &mut ids)).collect();
+        let mut labels = HashMap::new();
+        let gateways: Vec<Gateway> = raw
+            .gateway
+            .iter()
+            .map(|g| {
+                let g = g.get_ref();
+                Gateway { label: self.label(&g.label, &mut labels, "gateway label"), ip: self.ip(&g.ip) }
+            })
+            .collect();
+        let gateway_labels: HashSet<&str> = gateways.iter().map(|g| g.label.as_str()).collect();
+        let servers = raw
+            .server
+            .iter()
+            .map(|s| self.server(s.get_ref(), &mut labels, &customers, &gateway_labels))
+            .collect();
+        Fleet { noc, customers, gateways, servers }
+    }
+
+    fn noc(&mut self, raw: RawNoc) -> Noc {
+        let brand = raw.brand.as_ref().map(|b| self.text(b, "brand")).unwrap_or_else(|| "Speever".into());
+        let mail_from = match &raw.mail_from {
+            Some(m) if !is_mail_address(m.get_ref()) => {
+                self.err(start(m), format!("mail_from \"{}\" is not a mail address like \"alert@example.jp\"", m.get_ref()));
+                String::new()
+            }
+            Some(m) => m.get_ref().clone(),
+            None => "mail_alert@hosting-srv.net".into(),
+        };
+        let mut num = |v: &Option<Spanned<u64>>, name: &str, default: u64, max: u64| match v {
+            Some(s) if *s.get_ref() < 1 || *s.get_ref() > max => {
+                self.err(start(s), format!("{name} must be between 1 and {max}"));
+                default
+            }
+            Some(s) => *s.get_ref(),
+            None => default,
+        };
+        let interval_secs = num(&raw.interval_secs, "interval_secs", 60, 86_400);
+        let timeout_secs = num(&raw.timeout_secs, "timeout_secs", 10, 600);
+        let attempts = num(&raw.attempts.map(|a| Spanned::new(a.span(), u64::from(*a.get_ref()))), "attempts", 3, 20) as u32;
+        Noc { brand, mail_from, interval_secs, attempts, timeout_secs }
+    }
+
+    fn contacts(
+        &mut self,
+        list: Option<&Spanned<Vec<Spanned<String>>>>,
+        what: &str,
+        valid: fn(&str) -> bool,
+        example: &str,
+    ) -> Vec<String> {
+        let Some(list) = list else { return Vec::new() };
+        if list.get_ref().len() > MAX_CONTACTS {
+            self.err(start(list), format!("{} {what} given: at most {MAX_CONTACTS} are allowed; remove {}", list.get_ref().len(), list.get_ref().len() - MAX_CONTACTS));
+        }
+        list.get_ref()
+            .iter()
+            .map(|item| {
+                if !valid(item.get_ref()) {
+                    self.err(start(item), format!("\"{}\" is not a valid {what} entry: write it like \"{example}\"", item.get_ref()));
+                }
+                item.get_ref().clone()
+            })
+            .collect()
+    }
+
+    fn customer(&mut self, raw: &Spanned<RawCustomer>, ids: &mut HashMap<String, usize>) -> Customer {
+        let c = raw.get_ref();
+        let id = c.id.get_ref().clone();
+        if !is_plain_name(&id) {
+            self.err(start(&c.id), format!("customer id \"{id}\" is not a plain name: use 1 to 63 letters, digits, '-', '_' or '.'"));
+        } else if ids.insert(id.clone(), start(&c.id)).is_some() {
+            self.err(start(&c.id), format!("duplicate customer id \"{id}\""));
+        }
+        let plan = c.plan.get_ref().parse::<Plan>().unwrap_or_else(|e| {
+            self.err(start(&c.plan), e.to_string());
+            Plan::Zero
+        });
+        let notify = self.contacts(Some(&c.notify), "notify", is_mail_address, "ops@example.jp");
+        if notify.is_empty() {
+            self.err(start(&c.notify), "notify is empty: give 1 to 3 notification addresses");
+        }
+        let phones = self.contacts(c.phones.as_ref(), "phones", is_phone, "03-0000-0001");
+        Customer { id, name: self.text(&c.name, "name"), plan, notify, phones }
+    }
+
+    fn server(
+        &mut self,
+        s: &RawServer,
+        labels: &mut HashMap<String, usize>,
+        customers: &[Customer],
+        gateways: &HashSet<&str>,
+    ) -> Server {
+        let label = self.label(&s.label, labels, "server label");
+        let customer = customers.iter().find(|c| c.id == *s.customer.get_ref());
+        if customer.is_none() {
+            self.err(
+                start(&s.customer),
+                format!("server \"{label}\" names customer \"{}\", which no [[customer]] defines: add it or fix the id", s.customer.get_ref()),
+            );
+        }
+        let fqdn = s.fqdn.get_ref().clone();
+        if !is_hostname(&fqdn) {
+            self.err(start(&s.fqdn), format!("fqdn \"{fqdn}\" is not a host name like \"web01.example.jp\""));
+        }
+        let ip = self.ip(&s.ip);
+        if let Some(g) = &s.gateway {
+            if !gateways.contains(g.get_ref().as_str()) {
+                self.err(start(g), format!("gateway \"{}\" is not defined: add a [[gateway]] with that label or remove the line", g.get_ref()));
+            }
+        }
+        let mut services = Vec::new();
+        for name in &s.services {
+            match name.get_ref().parse::<Service>() {
+                Ok(svc) if services.contains(&svc) => self.err(start(name), format!("service \"{svc}\" is listed twice")),
+                Ok(svc) => services.push(svc),
+                Err(e) => self.err(start(name), e.to_string()),
+            }
+        }
+        if let (Some(c), Some(first)) = (customer, s.services.first()) {
+            if !c.plan.service_monitoring() {
+                self.warn(start(first), format!("customer \"{}\" has plan \"zero\", which includes no service monitoring: only ping and SSH of \"{label}\" are checked", c.id));
+            }
+        }
+        let mut ssh_port = 22;
+        let mut ports = BTreeMap::new();
+        if let Some(table) = &s.ports {
+            for (name, port) in table.get_ref() {
+                if *port.get_ref() == 0 {
+                    self.err(start(port), format!("port of \"{name}\" must be between 1 and 65535"));
+                }
+                if name == "ssh" {
+                    ssh_port = *port.get_ref();
+                    continue;
+                }
+                match name.parse::<Service>() {
+                    Ok(svc) => {
+                        ports.insert(svc, *port.get_ref());
+                    }
+                    Err(_) => self.err(start(port), format!("ports names \"{name}\", which is not \"ssh\" or a service name (http https dns pop pops imap imaps smtp smtps submission mysql postgresql plesk ftp)")),
+                }
+            }
+        }
+        let mut custom_names = HashSet::new();
+        let custom = s
+            .custom
+            .iter()
+            .map(|c| {
+                let c = c.get_ref();
+                let name = c.name.get_ref().clone();
+                if !is_plain_name(&name) {
+                    self.err(start(&c.name), format!("custom check name \"{name}\" is not a plain name: use letters, digits, '-', '_' or '.'"));
+                } else if !custom_names.insert(name.clone()) {
+                    self.err(start(&c.name), format!("custom check \"{name}\" is defined twice on this server"));
+                }
+                if *c.port.get_ref() == 0 {
+                    self.err(start(&c.port), "port must be between 1 and 65535");
+                }
+                let expect = c.expect.as_ref().map(|e| self.text(e, "expect"));
+                CustomCheck { name, port: *c.port.get_ref(), expect }
+            })
+            .collect();
+        if let Some(c) = customer {
+            for addr in &c.notify {
+                let domain = addr.rsplit('@').next().unwrap_or_default();
+                if domain.eq_ignore_ascii_case(&fqdn) || domain == ip.to_string() {
+                    self.warn(start(&s.fqdn), format!("customer \"{}\" is notified at {addr}, which is hosted on the monitored server \"{label}\" itself: when it fails, the mail cannot arrive", c.id));
+                }
+            }
+        }
+        Server {
+            label,
+            customer: s.customer.get_ref().clone(),
+            fqdn,
+            ip,
+            os: s.os.clone(),
+            gateway: s.gateway.as_ref().map(|g| g.get_ref().clone()),
+            services,
+            ssh_port,
+            ports,
+            custom,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[noc]
+brand = "Speever"
+mail_from = "mail_alert@hosting-srv.net"
+interval_secs = 60
+attempts = 3
+timeout_secs = 10
+
+[[customer]]
+id = "c1001"
+name = "サンプル株式会社"
+plan = "150"
+notify = ["ops@example.jp"]
+phones = ["03-0000-0001"]
+
+[[customer]]
+id = "c2002"
+name = "ゼロ商店"
+plan = "zero"
+notify = ["a@example.com", "b@example.com"]
+
+[[gateway]]
+label = "gw-a"
+ip = "127.77.0.1"
+
+[[server]]
+label = "web01"
+customer = "c1001"
+fqdn = "web01.example.jp"
+ip = "127.77.0.2"
+os = "CentOS 7"
+gateway = "gw-a"
+services = ["http", "smtp", "imap"]
+ports = { http = 18080, ssh = 2222 }
+custom = [{ name = "app", port = 3000, expect = "OK" }]
+
+[[server]]
+label = "zero01"
+customer = "c2002"
+fqdn = "zero01.example.com"
+ip = "127.77.0.3"
+"#;
+
+    fn errors_of(text: &str) -> Vec<String> {
+        parse(text, "fleet.toml").unwrap_err().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_issue_example_parses() {
+        let parsed = parse(GOOD, "fleet.toml").unwrap();
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        let f = parsed.fleet;
+        assert_eq!(f.noc.attempts, 3);
+        assert_eq!(f.customers[0].plan, Plan::P150);
+        let web = f.server("web01").unwrap();
+        assert_eq!(web.ssh_port, 2222);
+        assert_eq!(web.port(Service::Http), 18080);
+        assert_eq!(web.port(Service::Smtp), 25);
+        assert_eq!(web.gateway.as_deref(), Some("gw-a"));
+        assert_eq!(web.custom[0].expect.as_deref(), Some("OK"));
+    }
+
+    #[test]
+    fn checks_follow_the_plan() {
+        let f = parse(GOOD, "fleet.toml").unwrap().fleet;
+        let ids: Vec<String> = f.checks().iter().map(|c| format!("{}:{}", c.key, c.port)).collect();
+        assert_eq!(
+            ids,
+            [
+                "gw-a/ping:0", "web01/ping:0", "web01/ssh:2222", "web01/http:18080", "web01/smtp:25",
+                "web01/imap:143", "web01/custom:app:3000", "zero01/ping:0", "zero01/ssh:22"
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_apply_when_noc_fields_are_missing() {
+        let text = GOOD.replace("interval_secs = 60\nattempts = 3\ntimeout_secs = 10\n", "").replace("brand = \"Speever\"\n", "");
+        let f = parse(&text, "f").unwrap().fleet;
+        assert_eq!((f.noc.interval_secs, f.noc.attempts, f.noc.timeout_secs), (60, 3, 10));
+        assert_eq!(f.noc.brand, "Speever");
+    }
+
+    /// Each broken line gives exactly one error at the right line and column.
+    #[test]
+    fn errors_name_line_column_and_fix() {
+        let table: &[(&str, &str, &str)] = &[
+            ("plan = \"150\"", "plan = \"100\"", "fleet.toml:12:8: unknown plan \"100\""),
+            ("services = [\"http\", \"smtp\", \"imap\"]", "services = [\"http\", \"smtpp\"]", "fleet.toml:33:21: unknown service \"smtpp\""),
+            ("customer = \"c1001\"", "customer = \"c9999\"", "fleet.toml:28:12: server \"web01\" names customer \"c9999\""),
+            ("notify = [\"ops@example.jp\"]", "notify = [\"a@x.jp\", \"b@x.jp\", \"c@x.jp\", \"d@x.jp\"]", "fleet.toml:13:10: 4 notify given: at most 3"),
+            ("phones = [\"03-0000-0001\"]", "phones = [\"1\", \"2\", \"3\", \"4\"]", "fleet.toml:14:10: 4 phones given: at most 3"),
+            ("label = \"zero01\"", "label = \"web01\"", "fleet.toml:38:9: duplicate label \"web01\""),
+            ("ip = \"127.77.0.2\"", "ip = \"web01.example.jp\"", "fleet.toml:30:6: \"web01.example.jp\" is not an IP address"),
+            ("gateway = \"gw-a\"", "gateway = \"gw-b\"", "fleet.toml:32:11: gateway \"gw-b\" is not defined"),
+            ("notify = [\"ops@example.jp\"]", "notify = [\"ops example.jp\"]", "fleet.toml:13:11: \"ops example.jp\" is not a valid notify entry"),
+            ("ports = { http = 18080, ssh = 2222 }", "ports = { gopher = 70 }", "fleet.toml:34:20: ports names \"gopher\""),
+            ("attempts = 3", "attempts = 0", "fleet.toml:6:12: attempts must be between 1 and 20"),
+            ("name = \"サンプル株式会社\"", "name = \"サンプル\\r\\nBcc: x@y.jp\"", "fleet.toml:11:8: name contains a control character"),
+        ];
+        for (from, to, want) in table {
+            assert!(GOOD.contains(from), "{from}");
+            let errs = errors_of(&GOOD.replacen(from, to, 1));
+            assert_eq!(errs.len(), 1, "{to}: {errs:?}");
+            assert!(errs[0].starts_with(want), "{to}:\n got  {}\n want {want}", errs[0]);
+        }
+    }
+
+    #[test]
+    fn syntax_and_unknown_fields_are_located() {
+        let errs = errors_of(&GOOD.replace("os = \"CentOS 7\"", "oss = \"CentOS 7\""));
+        assert!(errs[0].starts_with("fleet.toml:31:1: unknown field `oss`"), "{errs:?}");
+        let errs = errors_of(&GOOD.replace("ip = \"127.77.0.3\"", "ip = 127.77.0.3"));
+        assert!(errs[0].starts_with("fleet.toml:41:"), "{errs:?}");
+        let errs = errors_of(&GOOD.replace("ports = { http = 18080, ssh = 2222 }", "ports = { http = 70000 }"));
+        assert!(errs[0].starts_with("fleet.toml:34:18:"), "{errs:?}");
+    }
+
+    #[test]
+    fn several_errors_are_all_reported_in_order() {
+        let text = GOOD.replace("plan = \"150\"", "plan = \"x\"").replace("ip = \"127.77.0.3\"", "ip = \"nope\"");
+        let errs = errors_of(&text);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("fleet.toml:12:") && errs[1].starts_with("fleet.toml:41:"), "{errs:?}");
+    }
+
+    #[test]
+    fn warnings_do_not_stop_the_fleet() {
+        let text = GOOD
+            .replace("ip = \"127.77.0.3\"", "ip = \"127.77.0.3\"\nservices = [\"http\"]")
+            .replace("notify = [\"ops@example.jp\"]", "notify = [\"ops@web01.example.jp\"]");
+        let parsed = parse(&text, "f").unwrap();
+        let w: Vec<String> = parsed.warnings.iter().map(|d| d.message.clone()).collect();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w.iter().any(|m| m.contains("plan \"zero\"")));
+        assert!(w.iter().any(|m| m.contains("hosted on the monitored server")));
+        assert!(!parsed.fleet.checks().iter().any(|c| c.key.host == "zero01" && c.key.kind == CheckKind::Service(Service::Http)));
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("あい\nう", "あい\n".len() + 3), (2, 2));
+        assert_eq!(line_col("", 10), (1, 1));
+    }
+}

@@ -1,0 +1,23 @@
+//! Anshin NOC's pure domain.
+//!
+//! Owns: the fleet file (parsing and validation), contracts and plans, the list of checks a
+//! server gets, alert levels and trigger names, the soft/hard check state machine, and the
+//! incident decisions (open, close, suppression by unreachable servers and gateways).
+//!
+//! Must not know: sockets, files, clocks, tokio, SQLite, Tauri. Everything here is a function of
+//! its inputs; time, when needed, is a parameter. That is what keeps every rule of the service
+//! specification unit-testable.
+
+pub mod alert;
+pub mod check;
+pub mod fleet;
+pub mod incident;
+pub mod level;
+pub mod plan;
+
+pub use alert::{CheckState, Transition};
+pub use check::{CheckKey, CheckKind, CheckSpec, Service};
+pub use fleet::{Diagnostic, Fleet, ParsedFleet};
+pub use incident::{Decision, Monitor};
+pub use level::Level;
+pub use plan::Plan;
