@@ -1,0 +1,230 @@
+//! `anshin`: the command line of Anshin NOC. Thin: parses arguments and calls the engine.
+//!
+//! The subcommands and their JSON fields are a contract other tools use (see README.md).
+//! Exit codes: 0 done, 1 runtime failure, 2 bad input (fleet file, arguments).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anshin_core::fleet::{self, ParsedFleet};
+use anshin_engine::{EngineEvent, Store};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+mod demo;
+mod output;
+
+#[derive(Parser)]
+#[command(name = "anshin", version, about = "Anshin NOC: watches contracted servers, opens incidents, keeps the log.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a fleet file: exit 0 with a summary, or 2 with FILE:LINE:COL: message.
+    Validate { fleet: PathBuf },
+    /// Run every check of every server (or one host) once and print the results.
+    Check {
+        fleet: PathBuf,
+        /// Only this server or gateway.
+        #[arg(long)]
+        host: Option<String>,
+        /// One JSON object per line: {"host","check","ok","detail","ms"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the engine until SIGINT/SIGTERM.
+    Run {
+        fleet: PathBuf,
+        /// The store (SQLite); created when missing.
+        #[arg(long)]
+        db: PathBuf,
+        /// One JSON object per line per event.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the incident log (works while an engine runs, and with none).
+    Incidents {
+        #[arg(long)]
+        db: PathBuf,
+        /// Only incidents still open.
+        #[arg(long)]
+        open: bool,
+        /// One JSON object per line per incident, with its events.
+        #[arg(long)]
+        json: bool,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Start simulated servers on loopback (127.77.x.y) and run the engine on them.
+    Demo {
+        /// The store; default: a demo.db under the user's data directory.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ANSHIN_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("anshin: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Validate { fleet } => Ok(validate(&fleet)),
+        Command::Check { fleet, host, json } => with_fleet(&fleet, |f| runtime()?.block_on(check(f, host, json))),
+        Command::Run { fleet, db, json } => with_fleet(&fleet, |f| runtime()?.block_on(run(f, &db, json))),
+        Command::Incidents { db, open, json, limit } => incidents(&db, open, json, limit),
+        Command::Demo { db, json } => runtime()?.block_on(demo::run(db, json)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+/// Reads and validates a fleet file, printing diagnostics; `Err(code)` when it is unusable.
+fn load_fleet(path: &Path) -> Result<ParsedFleet, ExitCode> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("{name}: cannot read the fleet file: {e}");
+        ExitCode::from(2)
+    })?;
+    match fleet::parse(&text, &name) {
+        Ok(parsed) => {
+            for w in &parsed.warnings {
+                eprintln!("{w} (warning)");
+            }
+            Ok(parsed)
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn with_fleet(path: &Path, f: impl FnOnce(anshin_core::Fleet) -> Result<ExitCode>) -> Result<ExitCode> {
+    match load_fleet(path) {
+        Ok(parsed) => f(parsed.fleet),
+        Err(code) => Ok(code),
+    }
+}
+
+fn validate(path: &Path) -> ExitCode {
+    match load_fleet(path) {
+        Ok(ParsedFleet { fleet, .. }) => {
+            println!(
+                "{}: ok — {} customers, {} servers, {} gateways, {} checks every {} s ({} attempts, {} s timeout)",
+                path.display(),
+                fleet.customers.len(),
+                fleet.servers.len(),
+                fleet.gateways.len(),
+                fleet.checks().len(),
+                fleet.noc.interval_secs,
+                fleet.noc.attempts,
+                fleet.noc.timeout_secs
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+async fn check(fleet: anshin_core::Fleet, host: Option<String>, json: bool) -> Result<ExitCode> {
+    let specs: Vec<_> = fleet.checks().into_iter().filter(|c| host.as_ref().is_none_or(|h| &c.key.host == h)).collect();
+    if specs.is_empty() {
+        if let Some(h) = host {
+            eprintln!("no server or gateway labelled \"{h}\" in the fleet file");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let prober = anshin_engine::probe::Prober::new(std::time::Duration::from_secs(fleet.noc.timeout_secs))?;
+    let permits = Arc::new(tokio::sync::Semaphore::new(256));
+    let mut tasks = Vec::new();
+    for spec in specs {
+        let (prober, permits) = (prober.clone(), permits.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire().await;
+            let r = prober.probe(&spec).await;
+            (spec, r)
+        }));
+    }
+    for t in tasks {
+        let (spec, r) = t.await?;
+        output::check_line(&spec.key, &r, json);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(fleet: anshin_core::Fleet, db: &Path, json: bool) -> Result<ExitCode> {
+    let store = Store::open(db)?;
+    let (handle, events) = anshin_engine::start(fleet, store, Arc::new(anshin_engine::SystemClock))?;
+    run_until_signal(handle, events, json).await
+}
+
+/// Prints events until SIGINT or SIGTERM, then stops the engine cleanly.
+pub(crate) async fn run_until_signal(
+    mut handle: anshin_engine::EngineHandle,
+    mut events: tokio::sync::broadcast::Receiver<EngineEvent>,
+    json: bool,
+) -> Result<ExitCode> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let printer = tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(e) => output::event_line(&e, json),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    eprintln!("anshin: output fell behind, {n} events not printed (they are in the store)")
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    let ended_by_itself = tokio::select! {
+        _ = term.recv() => None,
+        _ = int.recv() => None,
+        r = handle.finished() => Some(r),
+    };
+    let result = match ended_by_itself {
+        Some(r) => r,
+        None => handle.stop().await,
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), printer).await;
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn incidents(db: &Path, open: bool, json: bool, limit: usize) -> Result<ExitCode> {
+    let store = match Store::open_read_only(db) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("anshin: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    for inc in store.incidents(open, limit)? {
+        output::incident_line(&inc, json);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,84 @@
+//! How the CLI prints: JSON lines (a contract) or short human lines with times in Asia/Tokyo.
+
+use std::io::Write;
+
+use anshin_core::CheckKey;
+use anshin_engine::probe::ProbeResult;
+use anshin_engine::store::IncidentRecord;
+use anshin_engine::EngineEvent;
+use chrono::{DateTime, Utc};
+use chrono_tz::Asia::Tokyo;
+
+/// Prints a line and flushes, so a reader of a pipe sees it at once.
+fn emit(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// An RFC 3339 UTC time as operators read it: `2026-11-25 22:10:15 JST`.
+pub fn jst(rfc3339: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.with_timezone(&Utc).with_timezone(&Tokyo).format("%Y-%m-%d %H:%M:%S JST").to_string())
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+pub fn check_line(key: &CheckKey, r: &ProbeResult, json: bool) {
+    if json {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            host: &'a str,
+            check: String,
+            ok: bool,
+            detail: &'a str,
+            ms: f64,
+        }
+        let line = Line { host: &key.host, check: key.kind.id(), ok: r.ok, detail: &r.detail, ms: (r.ms * 10.0).round() / 10.0 };
+        if let Ok(s) = serde_json::to_string(&line) {
+            emit(&s);
+        }
+    } else {
+        emit(&format!(
+            "{:<4} {:<16} {:<14} {:>8.1} ms  {}",
+            if r.ok { "OK" } else { "FAIL" },
+            key.host,
+            key.kind.id(),
+            r.ms,
+            r.detail
+        ));
+    }
+}
+
+pub fn event_line(e: &EngineEvent, json: bool) {
+    if json {
+        if let Ok(s) = serde_json::to_string(e) {
+            emit(&s);
+        }
+        return;
+    }
+    let line = match e {
+        EngineEvent::EngineStarted { checks, resumed_open, at } => {
+            format!("{}  engine started: {checks} checks, {resumed_open} open incidents resumed", jst(at))
+        }
+        EngineEvent::IncidentOpened { id, level, trigger, at, .. } => format!("{}  OPEN   #{id} Lv.{level} {trigger}", jst(at)),
+        EngineEvent::IncidentClosed { id, level, trigger, at, .. } => format!("{}  CLOSED #{id} Lv.{level} {trigger}", jst(at)),
+        EngineEvent::CheckState { host, check, state, attempt, detail, at } => match *state {
+            "soft" => format!("{}  {host}/{check} failed (attempt {attempt}): {detail}", jst(at)),
+            "hard" => format!("{}  {host}/{check} DOWN (attempt {attempt}): {detail}", jst(at)),
+            _ => format!("{}  {host}/{check} ok: {detail}", jst(at)),
+        },
+        EngineEvent::EngineStopped { at } => format!("{}  engine stopped", jst(at)),
+    };
+    emit(&line);
+}
+
+pub fn incident_line(inc: &IncidentRecord, json: bool) {
+    if json {
+        if let Ok(s) = serde_json::to_string(inc) {
+            emit(&s);
+        }
+        return;
+    }
+    let closed = inc.closed_at.as_deref().map(jst).unwrap_or_else(|| "open".into());
+    emit(&format!("#{:<5} Lv.{} {:<40} {} → {}", inc.id, inc.level, inc.trigger, jst(&inc.opened_at), closed));
+}

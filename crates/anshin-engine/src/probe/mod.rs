@@ -1,0 +1,103 @@
+//! Probes: one attempt of one check, against the real thing on the wire.
+//!
+//! Owns: how each check talks to its target (ICMP echo, the SSH banner, each service's own
+//! greeting over TCP or TLS, a DNS answer), the per-attempt timeout, and a `detail` an operator
+//! can read (what was expected, what came back, with control characters made visible).
+//! Must not know: attempts, states or incidents (one probe is one attempt; `anshin-core`
+//! decides what a run of them means), storage, or schedules.
+
+mod dns;
+mod greeting;
+mod icmp;
+mod tls;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anshin_core::{CheckKind, CheckSpec};
+
+pub use icmp::{IcmpError, Pinger};
+
+/// The outcome of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeResult {
+    pub ok: bool,
+    /// What was seen: the banner or status line on success, the reason on failure.
+    pub detail: String,
+    /// Wall time of the attempt in milliseconds.
+    pub ms: f64,
+}
+
+/// Runs probes. One per engine: it holds the single shared ICMP socket and the TLS config.
+#[derive(Clone)]
+pub struct Prober {
+    pinger: Pinger,
+    tls: Arc<tokio_rustls::TlsConnector>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Prober {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prober").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
+}
+
+impl Prober {
+    /// Opens the ICMP socket. Must be called inside a tokio runtime.
+    pub fn new(timeout: Duration) -> Result<Self, IcmpError> {
+        Ok(Prober { pinger: Pinger::new()?, tls: Arc::new(tls::connector()), timeout })
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// One attempt of one check, bounded by the timeout.
+    pub async fn probe(&self, spec: &CheckSpec) -> ProbeResult {
+        let started = Instant::now();
+        let outcome = match &spec.key.kind {
+            CheckKind::Ping => self.pinger.ping(spec.ip, self.timeout).await,
+            CheckKind::Service(anshin_core::Service::Dns) => dns::query(spec, self.timeout).await,
+            kind => greeting::check(kind, spec, self.timeout, &self.tls).await,
+        };
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match outcome {
+            Ok(detail) => ProbeResult { ok: true, detail, ms },
+            Err(detail) => ProbeResult { ok: false, detail, ms },
+        }
+    }
+}
+
+/// Makes untrusted text (banners, replies) safe to log and show: control characters and
+/// non-ASCII escapes are made visible, and the length is capped.
+pub fn visible(bytes: &[u8]) -> String {
+    const MAX: usize = 160;
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::new();
+    for c in text.trim_end_matches(['\r', '\n']).chars() {
+        if out.len() >= MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible;
+
+    #[test]
+    fn visible_escapes_controls_and_caps() {
+        assert_eq!(visible(b"220 ok\r\n"), "220 ok");
+        assert_eq!(visible(b"a\x1b[31mred\x07"), "a\\u{1b}[31mred\\u{7}");
+        assert_eq!(visible(b"x\r\ny"), "x\\ry".replace("\\ry", "\\r\\ny"));
+        let long = vec![b'a'; 1000];
+        assert!(visible(&long).chars().count() <= 162);
+    }
+}
