@@ -233,7 +233,11 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             match reply[0] {
                 b'S' => Ok("PostgreSQL answered SSLRequest with S (TLS available)".into()),
                 b'N' => Ok("PostgreSQL answered SSLRequest with N (no TLS)".into()),
-                _ => Err(wrong("PostgreSQL's S or N", &reply)),
+                _ => {
+                    let mut seen = reply;
+                    seen.extend_from_slice(&c.buf);
+                    Err(wrong("PostgreSQL's S or N", &seen))
+                }
             }
         }
         Service::Dns => Err("DNS is checked over UDP".into()),
@@ -282,7 +286,9 @@ async fn mysql<S: AsyncRead + AsyncWrite + Unpin>(mut c: Conn<S>) -> Result<Stri
     let header = c.exact(4).await?;
     let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
     if len == 0 || len > MAX_READ {
-        return Err(wrong("a MySQL handshake packet", &header));
+        let mut seen = header;
+        seen.extend_from_slice(&c.buf);
+        return Err(wrong("a MySQL handshake packet", &seen));
     }
     let payload = c.exact(len).await?;
     match payload[0] {
