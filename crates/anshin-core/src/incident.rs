@@ -10,6 +10,12 @@
 //! * an incident opens when its check is hard down and nothing suppresses it;
 //! * an incident closes only when its own check recovers (an open incident is never closed
 //!   because a suppression began: the problem is still real);
+//! * a dependent check (a server's SSH or service behind its ping; anything of a server behind
+//!   its gateway's ping) opens only once the ping it depends on has answered *after* the
+//!   dependent's failures began. A refused port answers in microseconds while a lost ping
+//!   takes the whole timeout, so without this the service would win the race and open Lv.4
+//!   for a host that is in fact unreachable. Icinga gets the same effect by re-checking the
+//!   host on demand; here the next regular ping confirms it, at most one interval later;
 //! * suppression is judged on the check's own results: when a server's ping comes back, a
 //!   service that is still down opens at its next failed attempt, not at the moment ping
 //!   returns (so a host coming back does not flash Lv.4 for every service it has not yet
@@ -43,6 +49,9 @@ pub enum Suppression {
     HostUnreachable,
     /// The gateway in front of the server does not answer ping.
     GatewayDown(String),
+    /// The ping this check depends on (of this host or gateway) has not answered since the
+    /// check began failing: wait for it before calling the check itself down.
+    Unconfirmed(String),
 }
 
 /// The incident state of a whole fleet. Pure: the engine feeds results, applies decisions.
@@ -53,6 +62,12 @@ pub struct Monitor {
     states: HashMap<CheckKey, CheckState>,
     /// Open incidents; `None` between an `Open` decision and [`Monitor::set_incident`].
     open: HashMap<CheckKey, Option<IncidentId>>,
+    /// Results observed so far: orders results without a clock.
+    seq: u64,
+    /// For each failing check, the sequence number of the first failure of its current run.
+    failing_since: HashMap<CheckKey, u64>,
+    /// For each host and gateway, the sequence number of its last successful ping.
+    ping_ok_at: HashMap<String, u64>,
 }
 
 /// What one result did: the check's transition and the incident decisions it caused.
@@ -71,7 +86,15 @@ impl Monitor {
             .filter_map(|s| s.gateway.clone().map(|g| (s.label.clone(), g)))
             .collect();
         let states = fleet.checks().into_iter().map(|c| (c.key, CheckState::default())).collect();
-        Monitor { attempts: fleet.noc.attempts, gateway_of, states, open: HashMap::new() }
+        Monitor {
+            attempts: fleet.noc.attempts,
+            gateway_of,
+            states,
+            open: HashMap::new(),
+            seq: 0,
+            failing_since: HashMap::new(),
+            ping_ok_at: HashMap::new(),
+        }
     }
 
     /// Restores what the store remembers: a check's state and, when it had one, its open
@@ -107,6 +130,15 @@ impl Monitor {
 
     /// Applies one check result and decides what it opens or closes.
     pub fn observe(&mut self, key: &CheckKey, ok: bool) -> Observation {
+        self.seq += 1;
+        if ok {
+            self.failing_since.remove(key);
+            if key.kind == CheckKind::Ping {
+                self.ping_ok_at.insert(key.host.clone(), self.seq);
+            }
+        } else {
+            self.failing_since.entry(key.clone()).or_insert(self.seq);
+        }
         let before = self.states.get(key).copied().unwrap_or_default();
         let (state, transition) = before.observe(ok, self.attempts);
         self.states.insert(key.clone(), state);
@@ -134,16 +166,25 @@ impl Monitor {
 
     /// Why this check's problems are held back right now, if they are.
     pub fn suppression(&self, key: &CheckKey) -> Option<Suppression> {
-        let failing = |host: &str| {
-            self.states.get(&CheckKey::new(host, CheckKind::Ping)).is_some_and(CheckState::failing)
+        let since = self.failing_since.get(key).copied().unwrap_or(0);
+        // The ping of `host` must answer now, and must have answered after `since`.
+        let blocker = |host: &str, down: Suppression| {
+            let ping = self.states.get(&CheckKey::new(host, CheckKind::Ping));
+            if ping.is_some_and(CheckState::failing) {
+                Some(down)
+            } else if self.ping_ok_at.get(host).is_none_or(|&at| at <= since) {
+                Some(Suppression::Unconfirmed(host.to_string()))
+            } else {
+                None
+            }
         };
         if let Some(gw) = self.gateway_of.get(&key.host) {
-            if failing(gw) {
-                return Some(Suppression::GatewayDown(gw.clone()));
+            if let Some(s) = blocker(gw, Suppression::GatewayDown(gw.clone())) {
+                return Some(s);
             }
         }
-        if key.kind != CheckKind::Ping && failing(&key.host) {
-            return Some(Suppression::HostUnreachable);
+        if key.kind != CheckKind::Ping {
+            return blocker(&key.host, Suppression::HostUnreachable);
         }
         None
     }
@@ -217,31 +258,46 @@ services = ["http"]
         use CheckKind::Ping;
         let f = false;
         let t = true;
+        // web02 has no gateway; web01 sits behind "gw".
+        let p2 = ("web02", Ping, t);
         let table: Vec<(&str, Vec<(&str, CheckKind, bool)>, Vec<&str>)> = vec![
-            ("two failures open nothing", vec![("web02", HTTP, f), ("web02", HTTP, f)], vec![]),
-            ("third failure opens Lv.4", vec![("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f)], vec!["open#1 Lv.4 web02 HTTP サービスダウン"]),
-            ("more failures do not reopen", vec![("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f)], vec!["open#1 Lv.4 web02 HTTP サービスダウン"]),
-            ("one success closes", vec![("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, t)], vec!["open#1 Lv.4 web02 HTTP サービスダウン", "close#1 web02/http"]),
-            ("soft failures then success: nothing", vec![("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, t), ("web02", HTTP, f)], vec![]),
+            ("two failures open nothing", vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f)], vec![]),
+            ("third failure opens Lv.4", vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f)], vec!["open#1 Lv.4 web02 HTTP サービスダウン"]),
+            (
+                "more failures do not reopen",
+                vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f)],
+                vec!["open#1 Lv.4 web02 HTTP サービスダウン"],
+            ),
+            (
+                "one success closes",
+                vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, t)],
+                vec!["open#1 Lv.4 web02 HTTP サービスダウン", "close#1 web02/http"],
+            ),
+            ("soft failures then success: nothing", vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, t), ("web02", HTTP, f)], vec![]),
+            (
+                "a hard service waits for a ping answer newer than its first failure",
+                vec![p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), p2.clone(), ("web02", HTTP, f)],
+                vec!["open#1 Lv.4 web02 HTTP サービスダウン"],
+            ),
             ("ping opens Lv.5", vec![("web02", Ping, f), ("web02", Ping, f), ("web02", Ping, f)], vec!["open#1 Lv.5 web02 ping 疎通不可"]),
             (
-                "failing ping suppresses the service, even before ping is hard",
-                vec![("web02", Ping, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", Ping, f), ("web02", Ping, f)],
+                "a refused port racing a ping that times out: only Lv.5",
+                vec![p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", Ping, f), ("web02", HTTP, f), ("web02", Ping, f), ("web02", Ping, f)],
                 vec!["open#1 Lv.5 web02 ping 疎通不可"],
             ),
             (
                 "service still down after ping returns opens at its next failure",
-                vec![("web02", Ping, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", Ping, t), ("web02", HTTP, f)],
+                vec![("web02", Ping, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), p2.clone(), ("web02", HTTP, f)],
                 vec!["open#1 Lv.4 web02 HTTP サービスダウン"],
             ),
             (
                 "service recovered by the time ping returns: no incident",
-                vec![("web02", Ping, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", Ping, t), ("web02", HTTP, t)],
+                vec![("web02", Ping, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), p2.clone(), ("web02", HTTP, t)],
                 vec![],
             ),
             (
                 "an open service incident stays open when ping fails later, closes on its own recovery",
-                vec![("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", Ping, f), ("web02", HTTP, f), ("web02", Ping, t), ("web02", HTTP, t)],
+                vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", Ping, f), ("web02", HTTP, f), p2.clone(), ("web02", HTTP, t)],
                 vec!["open#1 Lv.4 web02 HTTP サービスダウン", "close#1 web02/http"],
             ),
             (
@@ -255,8 +311,13 @@ services = ["http"]
                 vec!["open#1 Lv.5 gw ping 疎通不可"],
             ),
             (
+                "a server behind a healthy gateway opens once both pings confirm",
+                vec![("web01", HTTP, f), ("gw", Ping, t), ("web01", Ping, t), ("web01", HTTP, f), ("web01", HTTP, f)],
+                vec!["open#1 Lv.4 web01 HTTP サービスダウン"],
+            ),
+            (
                 "a gateway does not suppress servers behind other gateways",
-                vec![("gw", Ping, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f)],
+                vec![("gw", Ping, f), ("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f)],
                 vec!["open#1 Lv.4 web02 HTTP サービスダウン"],
             ),
             (
@@ -283,6 +344,8 @@ services = ["http"]
     #[test]
     fn suppression_is_reported_for_views() {
         let mut m = monitor();
+        assert_eq!(m.suppression(&key("web02", HTTP)), Some(Suppression::Unconfirmed("web02".into())));
+        m.observe(&key("web02", CheckKind::Ping), true);
         m.observe(&key("gw", CheckKind::Ping), false);
         assert_eq!(m.suppression(&key("web01", HTTP)), Some(Suppression::GatewayDown("gw".into())));
         assert_eq!(m.suppression(&key("web02", HTTP)), None);

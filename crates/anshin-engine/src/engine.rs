@@ -270,6 +270,7 @@ fn decide(
                     monitor.suppression(key).map(|s| match s {
                         Suppression::HostUnreachable => "host_unreachable".to_string(),
                         Suppression::GatewayDown(g) => format!("gateway_down:{g}"),
+                        Suppression::Unconfirmed(h) => format!("awaiting_ping:{h}"),
                     })
                 } else {
                     None

@@ -20,7 +20,8 @@ pub struct CheckView {
     pub ms: f64,
     pub last_at: Option<String>,
     pub incident: Option<i64>,
-    /// Why a failure is not an incident: "host_unreachable" or "gateway_down:LABEL".
+    /// Why a failure is not an incident: "host_unreachable", "gateway_down:LABEL", or
+    /// "awaiting_ping:LABEL" (the ping it depends on has not answered since it began failing).
     pub suppressed: Option<String>,
 }
 
