@@ -33,7 +33,13 @@ pub fn check_line(key: &CheckKey, r: &ProbeResult, json: bool) {
             detail: &'a str,
             ms: f64,
         }
-        let line = Line { host: &key.host, check: key.kind.id(), ok: r.ok, detail: &r.detail, ms: (r.ms * 10.0).round() / 10.0 };
+        let line = Line {
+            host: &key.host,
+            check: key.kind.id(),
+            ok: r.ok,
+            detail: &r.detail,
+            ms: (r.ms * 10.0).round() / 10.0,
+        };
         if let Ok(s) = serde_json::to_string(&line) {
             emit(&s);
         }
@@ -60,8 +66,12 @@ pub fn event_line(e: &EngineEvent, json: bool) {
         EngineEvent::EngineStarted { checks, resumed_open, at } => {
             format!("{}  engine started: {checks} checks, {resumed_open} open incidents resumed", jst(at))
         }
-        EngineEvent::IncidentOpened { id, level, trigger, at, .. } => format!("{}  OPEN   #{id} Lv.{level} {trigger}", jst(at)),
-        EngineEvent::IncidentClosed { id, level, trigger, at, .. } => format!("{}  CLOSED #{id} Lv.{level} {trigger}", jst(at)),
+        EngineEvent::IncidentOpened { id, level, trigger, at, .. } => {
+            format!("{}  OPEN   #{id} Lv.{level} {trigger}", jst(at))
+        }
+        EngineEvent::IncidentClosed { id, level, trigger, at, .. } => {
+            format!("{}  CLOSED #{id} Lv.{level} {trigger}", jst(at))
+        }
         EngineEvent::CheckState { host, check, state, attempt, detail, at } => match *state {
             "soft" => format!("{}  {host}/{check} failed (attempt {attempt}): {detail}", jst(at)),
             "hard" => format!("{}  {host}/{check} DOWN (attempt {attempt}): {detail}", jst(at)),

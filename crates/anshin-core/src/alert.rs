@@ -92,13 +92,55 @@ mod tests {
             (&[true, true], 3, &[Unchanged, Unchanged], false),
             (&[false, false], 3, &[SoftFailure { attempt: 1 }, SoftFailure { attempt: 2 }], false),
             (&[false, false, false], 3, &[SoftFailure { attempt: 1 }, SoftFailure { attempt: 2 }, HardDown], true),
-            (&[false, false, false, false, false], 3, &[SoftFailure { attempt: 1 }, SoftFailure { attempt: 2 }, HardDown, Unchanged, Unchanged], true),
-            (&[false, false, true, false, false], 3, &[SoftFailure { attempt: 1 }, SoftFailure { attempt: 2 }, SoftRecovery, SoftFailure { attempt: 1 }, SoftFailure { attempt: 2 }], false),
-            (&[false, false, false, true], 3, &[SoftFailure { attempt: 1 }, SoftFailure { attempt: 2 }, HardDown, Recovered], false),
-            (&[false, false, false, true, false], 3, &[SoftFailure { attempt: 1 }, SoftFailure { attempt: 2 }, HardDown, Recovered, SoftFailure { attempt: 1 }], false),
+            (
+                &[false, false, false, false, false],
+                3,
+                &[SoftFailure { attempt: 1 }, SoftFailure { attempt: 2 }, HardDown, Unchanged, Unchanged],
+                true,
+            ),
+            (
+                &[false, false, true, false, false],
+                3,
+                &[
+                    SoftFailure { attempt: 1 },
+                    SoftFailure { attempt: 2 },
+                    SoftRecovery,
+                    SoftFailure { attempt: 1 },
+                    SoftFailure { attempt: 2 },
+                ],
+                false,
+            ),
+            (
+                &[false, false, false, true],
+                3,
+                &[SoftFailure { attempt: 1 }, SoftFailure { attempt: 2 }, HardDown, Recovered],
+                false,
+            ),
+            (
+                &[false, false, false, true, false],
+                3,
+                &[
+                    SoftFailure { attempt: 1 },
+                    SoftFailure { attempt: 2 },
+                    HardDown,
+                    Recovered,
+                    SoftFailure { attempt: 1 },
+                ],
+                false,
+            ),
             (&[false], 1, &[HardDown], true),
             (&[false], 0, &[HardDown], true),
-            (&[false, false, false, false], 5, &[SoftFailure { attempt: 1 }, SoftFailure { attempt: 2 }, SoftFailure { attempt: 3 }, SoftFailure { attempt: 4 }], false),
+            (
+                &[false, false, false, false],
+                5,
+                &[
+                    SoftFailure { attempt: 1 },
+                    SoftFailure { attempt: 2 },
+                    SoftFailure { attempt: 3 },
+                    SoftFailure { attempt: 4 },
+                ],
+                false,
+            ),
         ];
         for (results, attempts, want, hard) in table {
             let (s, got) = run(results, *attempts);

@@ -126,10 +126,7 @@ pub struct UnknownService(pub String);
 impl FromStr for Service {
     type Err = UnknownService;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Service::ALL
-            .into_iter()
-            .find(|svc| svc.as_str() == s)
-            .ok_or_else(|| UnknownService(s.to_string()))
+        Service::ALL.into_iter().find(|svc| svc.as_str() == s).ok_or_else(|| UnknownService(s.to_string()))
     }
 }
 
@@ -263,9 +260,20 @@ mod tests {
     #[test]
     fn default_ports_match_spec_table() {
         let table = [
-            ("http", 80), ("https", 443), ("dns", 53), ("pop", 110), ("pops", 995), ("imap", 143),
-            ("imaps", 993), ("smtp", 25), ("smtps", 465), ("submission", 587), ("mysql", 3306),
-            ("postgresql", 5432), ("plesk", 8443), ("ftp", 21),
+            ("http", 80),
+            ("https", 443),
+            ("dns", 53),
+            ("pop", 110),
+            ("pops", 995),
+            ("imap", 143),
+            ("imaps", 993),
+            ("smtp", 25),
+            ("smtps", 465),
+            ("submission", 587),
+            ("mysql", 3306),
+            ("postgresql", 5432),
+            ("plesk", 8443),
+            ("ftp", 21),
         ];
         assert_eq!(table.len(), Service::ALL.len());
         for (name, port) in table {

@@ -274,17 +274,14 @@ fn start<T>(s: &Spanned<T>) -> usize {
 
 /// Labels, ids and names end up in mail subjects and file names: keep them plain.
 fn is_plain_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !s.is_empty() && s.len() <= 63 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn is_hostname(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
+        && s.split('.')
+            .all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
 /// A deliberately simple address check: one `@`, no spaces or control characters, a dotted
@@ -329,7 +326,10 @@ impl Validator {
             Err(_) => {
                 self.err(
                     start(s),
-                    format!("\"{}\" is not an IP address: write a literal IPv4 or IPv6 address such as \"127.77.0.2\"", s.get_ref()),
+                    format!(
+                        "\"{}\" is not an IP address: write a literal IPv4 or IPv6 address such as \"127.77.0.2\"",
+                        s.get_ref()
+                    ),
                 );
                 IpAddr::from([0, 0, 0, 0])
             }
@@ -339,7 +339,10 @@ impl Validator {
     fn label(&mut self, s: &Spanned<String>, seen: &mut HashMap<String, usize>, what: &str) -> String {
         let label = s.get_ref().clone();
         if !is_plain_name(&label) {
-            self.err(start(s), format!("{what} \"{label}\" is not a plain name: use 1 to 63 letters, digits, '-', '_' or '.'"));
+            self.err(
+                start(s),
+                format!("{what} \"{label}\" is not a plain name: use 1 to 63 letters, digits, '-', '_' or '.'"),
+            );
         } else if seen.insert(label.clone(), start(s)).is_some() {
             self.err(start(s), format!("duplicate label \"{label}\": each server and gateway needs its own label"));
         }
@@ -360,11 +363,8 @@ impl Validator {
             })
             .collect();
         let gateway_labels: HashSet<&str> = gateways.iter().map(|g| g.label.as_str()).collect();
-        let servers = raw
-            .server
-            .iter()
-            .map(|s| self.server(s.get_ref(), &mut labels, &customers, &gateway_labels))
-            .collect();
+        let servers =
+            raw.server.iter().map(|s| self.server(s.get_ref(), &mut labels, &customers, &gateway_labels)).collect();
         Fleet { noc, customers, gateways, servers }
     }
 
@@ -372,7 +372,10 @@ impl Validator {
         let brand = raw.brand.as_ref().map(|b| self.text(b, "brand")).unwrap_or_else(|| "Speever".into());
         let mail_from = match &raw.mail_from {
             Some(m) if !is_mail_address(m.get_ref()) => {
-                self.err(start(m), format!("mail_from \"{}\" is not a mail address like \"alert@example.jp\"", m.get_ref()));
+                self.err(
+                    start(m),
+                    format!("mail_from \"{}\" is not a mail address like \"alert@example.jp\"", m.get_ref()),
+                );
                 String::new()
             }
             Some(m) => m.get_ref().clone(),
@@ -388,7 +391,8 @@ impl Validator {
         };
         let interval_secs = num(&raw.interval_secs, "interval_secs", 60, 86_400);
         let timeout_secs = num(&raw.timeout_secs, "timeout_secs", 10, 600);
-        let attempts = num(&raw.attempts.map(|a| Spanned::new(a.span(), u64::from(*a.get_ref()))), "attempts", 3, 20) as u32;
+        let attempts =
+            num(&raw.attempts.map(|a| Spanned::new(a.span(), u64::from(*a.get_ref()))), "attempts", 3, 20) as u32;
         Noc { brand, mail_from, interval_secs, attempts, timeout_secs }
     }
 
@@ -401,13 +405,23 @@ impl Validator {
     ) -> Vec<String> {
         let Some(list) = list else { return Vec::new() };
         if list.get_ref().len() > MAX_CONTACTS {
-            self.err(start(list), format!("{} {what} given: at most {MAX_CONTACTS} are allowed; remove {}", list.get_ref().len(), list.get_ref().len() - MAX_CONTACTS));
+            self.err(
+                start(list),
+                format!(
+                    "{} {what} given: at most {MAX_CONTACTS} are allowed; remove {}",
+                    list.get_ref().len(),
+                    list.get_ref().len() - MAX_CONTACTS
+                ),
+            );
         }
         list.get_ref()
             .iter()
             .map(|item| {
                 if !valid(item.get_ref()) {
-                    self.err(start(item), format!("\"{}\" is not a valid {what} entry: write it like \"{example}\"", item.get_ref()));
+                    self.err(
+                        start(item),
+                        format!("\"{}\" is not a valid {what} entry: write it like \"{example}\"", item.get_ref()),
+                    );
                 }
                 item.get_ref().clone()
             })
@@ -418,7 +432,10 @@ impl Validator {
         let c = raw.get_ref();
         let id = c.id.get_ref().clone();
         if !is_plain_name(&id) {
-            self.err(start(&c.id), format!("customer id \"{id}\" is not a plain name: use 1 to 63 letters, digits, '-', '_' or '.'"));
+            self.err(
+                start(&c.id),
+                format!("customer id \"{id}\" is not a plain name: use 1 to 63 letters, digits, '-', '_' or '.'"),
+            );
         } else if ids.insert(id.clone(), start(&c.id)).is_some() {
             self.err(start(&c.id), format!("duplicate customer id \"{id}\""));
         }
@@ -446,7 +463,10 @@ impl Validator {
         if customer.is_none() {
             self.err(
                 start(&s.customer),
-                format!("server \"{label}\" names customer \"{}\", which no [[customer]] defines: add it or fix the id", s.customer.get_ref()),
+                format!(
+                    "server \"{label}\" names customer \"{}\", which no [[customer]] defines: add it or fix the id",
+                    s.customer.get_ref()
+                ),
             );
         }
         let fqdn = s.fqdn.get_ref().clone();
@@ -456,13 +476,21 @@ impl Validator {
         let ip = self.ip(&s.ip);
         if let Some(g) = &s.gateway {
             if !gateways.contains(g.get_ref().as_str()) {
-                self.err(start(g), format!("gateway \"{}\" is not defined: add a [[gateway]] with that label or remove the line", g.get_ref()));
+                self.err(
+                    start(g),
+                    format!(
+                        "gateway \"{}\" is not defined: add a [[gateway]] with that label or remove the line",
+                        g.get_ref()
+                    ),
+                );
             }
         }
         let mut services = Vec::new();
         for name in &s.services {
             match name.get_ref().parse::<Service>() {
-                Ok(svc) if services.contains(&svc) => self.err(start(name), format!("service \"{svc}\" is listed twice")),
+                Ok(svc) if services.contains(&svc) => {
+                    self.err(start(name), format!("service \"{svc}\" is listed twice"))
+                }
                 Ok(svc) => services.push(svc),
                 Err(e) => self.err(start(name), e.to_string()),
             }
@@ -499,7 +527,12 @@ impl Validator {
                 let c = c.get_ref();
                 let name = c.name.get_ref().clone();
                 if !is_plain_name(&name) {
-                    self.err(start(&c.name), format!("custom check name \"{name}\" is not a plain name: use letters, digits, '-', '_' or '.'"));
+                    self.err(
+                        start(&c.name),
+                        format!(
+                            "custom check name \"{name}\" is not a plain name: use letters, digits, '-', '_' or '.'"
+                        ),
+                    );
                 } else if !custom_names.insert(name.clone()) {
                     self.err(start(&c.name), format!("custom check \"{name}\" is defined twice on this server"));
                 }
@@ -606,15 +639,24 @@ ip = "127.77.0.3"
         assert_eq!(
             ids,
             [
-                "gw-a/ping:0", "web01/ping:0", "web01/ssh:2222", "web01/http:18080", "web01/smtp:25",
-                "web01/imap:143", "web01/custom:app:3000", "zero01/ping:0", "zero01/ssh:22"
+                "gw-a/ping:0",
+                "web01/ping:0",
+                "web01/ssh:2222",
+                "web01/http:18080",
+                "web01/smtp:25",
+                "web01/imap:143",
+                "web01/custom:app:3000",
+                "zero01/ping:0",
+                "zero01/ssh:22"
             ]
         );
     }
 
     #[test]
     fn defaults_apply_when_noc_fields_are_missing() {
-        let text = GOOD.replace("interval_secs = 60\nattempts = 3\ntimeout_secs = 10\n", "").replace("brand = \"Speever\"\n", "");
+        let text = GOOD
+            .replace("interval_secs = 60\nattempts = 3\ntimeout_secs = 10\n", "")
+            .replace("brand = \"Speever\"\n", "");
         let f = parse(&text, "f").unwrap().fleet;
         assert_eq!((f.noc.interval_secs, f.noc.attempts, f.noc.timeout_secs), (60, 3, 10));
         assert_eq!(f.noc.brand, "Speever");
@@ -625,17 +667,49 @@ ip = "127.77.0.3"
     fn errors_name_line_column_and_fix() {
         let table: &[(&str, &str, &str)] = &[
             ("plan = \"150\"", "plan = \"100\"", "fleet.toml:12:8: unknown plan \"100\""),
-            ("services = [\"http\", \"smtp\", \"imap\"]", "services = [\"http\", \"smtpp\"]", "fleet.toml:33:21: unknown service \"smtpp\""),
-            ("customer = \"c1001\"", "customer = \"c9999\"", "fleet.toml:28:12: server \"web01\" names customer \"c9999\""),
-            ("notify = [\"ops@example.jp\"]", "notify = [\"a@x.jp\", \"b@x.jp\", \"c@x.jp\", \"d@x.jp\"]", "fleet.toml:13:10: 4 notify given: at most 3"),
-            ("phones = [\"03-0000-0001\"]", "phones = [\"1\", \"2\", \"3\", \"4\"]", "fleet.toml:14:10: 4 phones given: at most 3"),
+            (
+                "services = [\"http\", \"smtp\", \"imap\"]",
+                "services = [\"http\", \"smtpp\"]",
+                "fleet.toml:33:21: unknown service \"smtpp\"",
+            ),
+            (
+                "customer = \"c1001\"",
+                "customer = \"c9999\"",
+                "fleet.toml:28:12: server \"web01\" names customer \"c9999\"",
+            ),
+            (
+                "notify = [\"ops@example.jp\"]",
+                "notify = [\"a@x.jp\", \"b@x.jp\", \"c@x.jp\", \"d@x.jp\"]",
+                "fleet.toml:13:10: 4 notify given: at most 3",
+            ),
+            (
+                "phones = [\"03-0000-0001\"]",
+                "phones = [\"1\", \"2\", \"3\", \"4\"]",
+                "fleet.toml:14:10: 4 phones given: at most 3",
+            ),
             ("label = \"zero01\"", "label = \"web01\"", "fleet.toml:38:9: duplicate label \"web01\""),
-            ("ip = \"127.77.0.2\"", "ip = \"web01.example.jp\"", "fleet.toml:30:6: \"web01.example.jp\" is not an IP address"),
+            (
+                "ip = \"127.77.0.2\"",
+                "ip = \"web01.example.jp\"",
+                "fleet.toml:30:6: \"web01.example.jp\" is not an IP address",
+            ),
             ("gateway = \"gw-a\"", "gateway = \"gw-b\"", "fleet.toml:32:11: gateway \"gw-b\" is not defined"),
-            ("notify = [\"ops@example.jp\"]", "notify = [\"ops example.jp\"]", "fleet.toml:13:11: \"ops example.jp\" is not a valid notify entry"),
-            ("ports = { http = 18080, ssh = 2222 }", "ports = { gopher = 70 }", "fleet.toml:34:20: ports names \"gopher\""),
+            (
+                "notify = [\"ops@example.jp\"]",
+                "notify = [\"ops example.jp\"]",
+                "fleet.toml:13:11: \"ops example.jp\" is not a valid notify entry",
+            ),
+            (
+                "ports = { http = 18080, ssh = 2222 }",
+                "ports = { gopher = 70 }",
+                "fleet.toml:34:20: ports names \"gopher\"",
+            ),
             ("attempts = 3", "attempts = 0", "fleet.toml:6:12: attempts must be between 1 and 20"),
-            ("name = \"サンプル株式会社\"", "name = \"サンプル\\r\\nBcc: x@y.jp\"", "fleet.toml:11:8: name contains a control character"),
+            (
+                "name = \"サンプル株式会社\"",
+                "name = \"サンプル\\r\\nBcc: x@y.jp\"",
+                "fleet.toml:11:8: name contains a control character",
+            ),
         ];
         for (from, to, want) in table {
             assert!(GOOD.contains(from), "{from}");
@@ -673,7 +747,11 @@ ip = "127.77.0.3"
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w.iter().any(|m| m.contains("plan \"zero\"")));
         assert!(w.iter().any(|m| m.contains("hosted on the monitored server")));
-        assert!(!parsed.fleet.checks().iter().any(|c| c.key.host == "zero01" && c.key.kind == CheckKind::Service(Service::Http)));
+        assert!(!parsed
+            .fleet
+            .checks()
+            .iter()
+            .any(|c| c.key.host == "zero01" && c.key.kind == CheckKind::Service(Service::Http)));
     }
 
     #[test]

@@ -80,11 +80,7 @@ pub struct Observation {
 
 impl Monitor {
     pub fn new(fleet: &Fleet) -> Self {
-        let gateway_of = fleet
-            .servers
-            .iter()
-            .filter_map(|s| s.gateway.clone().map(|g| (s.label.clone(), g)))
-            .collect();
+        let gateway_of = fleet.servers.iter().filter_map(|s| s.gateway.clone().map(|g| (s.label.clone(), g))).collect();
         let states = fleet.checks().into_iter().map(|c| (c.key, CheckState::default())).collect();
         Monitor {
             attempts: fleet.noc.attempts,
@@ -232,7 +228,7 @@ services = ["http"]
 
     /// Feeds results and gives each opened incident an id (1, 2, …) as the engine would.
     /// Returns the decisions of every step as short strings.
-    fn feed(m: &mut Monitor, steps: &[(&str, CheckKind, bool)]) -> Vec<String> {
+    fn feed(m: &mut Monitor, steps: &[Step]) -> Vec<String> {
         let mut out = Vec::new();
         let mut next_id = 1;
         for (host, kind, ok) in steps {
@@ -253,6 +249,9 @@ services = ["http"]
 
     const HTTP: CheckKind = CheckKind::Service(Service::Http);
 
+    /// One result: host, check, ok.
+    type Step = (&'static str, CheckKind, bool);
+
     #[test]
     fn incident_rules_table() {
         use CheckKind::Ping;
@@ -260,9 +259,13 @@ services = ["http"]
         let t = true;
         // web02 has no gateway; web01 sits behind "gw".
         let p2 = ("web02", Ping, t);
-        let table: Vec<(&str, Vec<(&str, CheckKind, bool)>, Vec<&str>)> = vec![
+        let table: Vec<(&str, Vec<Step>, Vec<&str>)> = vec![
             ("two failures open nothing", vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f)], vec![]),
-            ("third failure opens Lv.4", vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f)], vec!["open#1 Lv.4 web02 HTTP サービスダウン"]),
+            (
+                "third failure opens Lv.4",
+                vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f)],
+                vec!["open#1 Lv.4 web02 HTTP サービスダウン"],
+            ),
             (
                 "more failures do not reopen",
                 vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f)],
@@ -273,40 +276,96 @@ services = ["http"]
                 vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, t)],
                 vec!["open#1 Lv.4 web02 HTTP サービスダウン", "close#1 web02/http"],
             ),
-            ("soft failures then success: nothing", vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, t), ("web02", HTTP, f)], vec![]),
+            (
+                "soft failures then success: nothing",
+                vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, t), ("web02", HTTP, f)],
+                vec![],
+            ),
             (
                 "a hard service waits for a ping answer newer than its first failure",
-                vec![p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), p2.clone(), ("web02", HTTP, f)],
+                vec![
+                    p2.clone(),
+                    ("web02", HTTP, f),
+                    ("web02", HTTP, f),
+                    ("web02", HTTP, f),
+                    ("web02", HTTP, f),
+                    p2.clone(),
+                    ("web02", HTTP, f),
+                ],
                 vec!["open#1 Lv.4 web02 HTTP サービスダウン"],
             ),
-            ("ping opens Lv.5", vec![("web02", Ping, f), ("web02", Ping, f), ("web02", Ping, f)], vec!["open#1 Lv.5 web02 ping 疎通不可"]),
+            (
+                "ping opens Lv.5",
+                vec![("web02", Ping, f), ("web02", Ping, f), ("web02", Ping, f)],
+                vec!["open#1 Lv.5 web02 ping 疎通不可"],
+            ),
             (
                 "a refused port racing a ping that times out: only Lv.5",
-                vec![p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", Ping, f), ("web02", HTTP, f), ("web02", Ping, f), ("web02", Ping, f)],
+                vec![
+                    p2.clone(),
+                    ("web02", HTTP, f),
+                    ("web02", HTTP, f),
+                    ("web02", HTTP, f),
+                    ("web02", Ping, f),
+                    ("web02", HTTP, f),
+                    ("web02", Ping, f),
+                    ("web02", Ping, f),
+                ],
                 vec!["open#1 Lv.5 web02 ping 疎通不可"],
             ),
             (
                 "service still down after ping returns opens at its next failure",
-                vec![("web02", Ping, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), p2.clone(), ("web02", HTTP, f)],
+                vec![
+                    ("web02", Ping, f),
+                    ("web02", HTTP, f),
+                    ("web02", HTTP, f),
+                    ("web02", HTTP, f),
+                    p2.clone(),
+                    ("web02", HTTP, f),
+                ],
                 vec!["open#1 Lv.4 web02 HTTP サービスダウン"],
             ),
             (
                 "service recovered by the time ping returns: no incident",
-                vec![("web02", Ping, f), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", HTTP, f), p2.clone(), ("web02", HTTP, t)],
+                vec![
+                    ("web02", Ping, f),
+                    ("web02", HTTP, f),
+                    ("web02", HTTP, f),
+                    ("web02", HTTP, f),
+                    p2.clone(),
+                    ("web02", HTTP, t),
+                ],
                 vec![],
             ),
             (
                 "an open service incident stays open when ping fails later, closes on its own recovery",
-                vec![("web02", HTTP, f), p2.clone(), ("web02", HTTP, f), ("web02", HTTP, f), ("web02", Ping, f), ("web02", HTTP, f), p2.clone(), ("web02", HTTP, t)],
+                vec![
+                    ("web02", HTTP, f),
+                    p2.clone(),
+                    ("web02", HTTP, f),
+                    ("web02", HTTP, f),
+                    ("web02", Ping, f),
+                    ("web02", HTTP, f),
+                    p2.clone(),
+                    ("web02", HTTP, t),
+                ],
                 vec!["open#1 Lv.4 web02 HTTP サービスダウン", "close#1 web02/http"],
             ),
             (
                 "a down gateway opens one network incident and suppresses its servers' ping and services",
                 vec![
-                    ("gw", Ping, f), ("web01", Ping, f), ("web01", HTTP, f),
-                    ("gw", Ping, f), ("web01", Ping, f), ("web01", HTTP, f),
-                    ("gw", Ping, f), ("web01", Ping, f), ("web01", HTTP, f),
-                    ("web01", CheckKind::Ssh, f), ("web01", CheckKind::Ssh, f), ("web01", CheckKind::Ssh, f),
+                    ("gw", Ping, f),
+                    ("web01", Ping, f),
+                    ("web01", HTTP, f),
+                    ("gw", Ping, f),
+                    ("web01", Ping, f),
+                    ("web01", HTTP, f),
+                    ("gw", Ping, f),
+                    ("web01", Ping, f),
+                    ("web01", HTTP, f),
+                    ("web01", CheckKind::Ssh, f),
+                    ("web01", CheckKind::Ssh, f),
+                    ("web01", CheckKind::Ssh, f),
                 ],
                 vec!["open#1 Lv.5 gw ping 疎通不可"],
             ),

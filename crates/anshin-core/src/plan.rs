@@ -110,10 +110,7 @@ pub struct UnknownPlan(pub String);
 impl FromStr for Plan {
     type Err = UnknownPlan;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Plan::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| UnknownPlan(s.to_string()))
+        Plan::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| UnknownPlan(s.to_string()))
     }
 }
 
@@ -129,7 +126,15 @@ mod tests {
             // plan, service mon, resource mon, phone, report, server recovery, service recovery
             (Plan::Zero, false, false, false, false, None, None),
             (Plan::P30, true, true, true, false, Spot, None),
-            (Plan::P60, true, true, true, true, BusinessHours { spot_outside: true }, BusinessHours { spot_outside: false }),
+            (
+                Plan::P60,
+                true,
+                true,
+                true,
+                true,
+                BusinessHours { spot_outside: true },
+                BusinessHours { spot_outside: false },
+            ),
             (Plan::P150, true, true, true, true, Always, Always),
             (Plan::P200, true, true, true, true, Always, Always),
         ];

@@ -19,11 +19,7 @@ const TTL_SECS: u32 = 300;
 /// The response to `query`, or `None` when it is not worth answering (too short, or itself a
 /// response). `zone` maps lower-case names without the final dot to their address; with
 /// `servfail` every query is answered SERVFAIL.
-pub(crate) fn reply(
-    query: &[u8],
-    zone: &HashMap<String, Ipv4Addr>,
-    servfail: bool,
-) -> Option<Vec<u8>> {
+pub(crate) fn reply(query: &[u8], zone: &HashMap<String, Ipv4Addr>, servfail: bool) -> Option<Vec<u8>> {
     if query.len() < 12 || query[2] & 0x80 != 0 {
         return None;
     }
@@ -134,27 +130,15 @@ pub(crate) mod tests {
             (query("www.example.org", 1), false, RCODE_NXDOMAIN, 0),
             (query("ns01.example.jp", 28), false, 0, 0),
             (query("ns01.example.jp", 1), true, RCODE_SERVFAIL, 0),
-            (
-                query("ns01.example.jp", 1)[..20].to_vec(),
-                false,
-                RCODE_FORMERR,
-                0,
-            ),
+            (query("ns01.example.jp", 1)[..20].to_vec(), false, RCODE_FORMERR, 0),
         ];
         for (q, servfail, rcode, answers) in cases {
             let r = reply(&q, &zone(), servfail).unwrap();
-            assert_eq!(
-                (r[3] & 0x0f, u16::from_be_bytes([r[6], r[7]])),
-                (rcode, answers),
-                "{q:?}"
-            );
+            assert_eq!((r[3] & 0x0f, u16::from_be_bytes([r[6], r[7]])), (rcode, answers), "{q:?}");
         }
         assert!(reply(&[0; 5], &zone(), false).is_none());
         let mut response = query("ns01.example.jp", 1);
         response[2] |= 0x80;
-        assert!(
-            reply(&response, &zone(), false).is_none(),
-            "never answer a response"
-        );
+        assert!(reply(&response, &zone(), false).is_none(), "never answer a response");
     }
 }

@@ -90,15 +90,11 @@ mod fleet_file_tests {
     }
 
     fn list<'a>(t: &'a Table, key: &str) -> &'a [Value] {
-        t.get(key)
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice)
+        t.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
     }
 
     fn s<'a>(t: &'a Value, key: &str) -> &'a str {
-        t.get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("missing {key} in {t:?}"))
+        t.get(key).and_then(Value::as_str).unwrap_or_else(|| panic!("missing {key} in {t:?}"))
     }
 
     #[test]
@@ -106,10 +102,7 @@ mod fleet_file_tests {
         let root = demo();
         let noc = root["noc"].as_table().unwrap();
         assert_eq!(noc["brand"].as_str(), Some("Speever"));
-        assert_eq!(
-            noc["mail_from"].as_str(),
-            Some("mail_alert@hosting-srv.net")
-        );
+        assert_eq!(noc["mail_from"].as_str(), Some("mail_alert@hosting-srv.net"));
         assert_eq!(noc["interval_secs"].as_integer(), Some(10));
         assert_eq!(noc["attempts"].as_integer(), Some(3));
         assert_eq!(noc["timeout_secs"].as_integer(), Some(3));
@@ -129,10 +122,7 @@ mod fleet_file_tests {
             assert!((1..=3).contains(&notify.len()), "{c:?}");
             for a in notify {
                 let a = a.as_str().unwrap();
-                assert!(
-                    a.ends_with("@example.jp") || a.ends_with("@example.com"),
-                    "{a}"
-                );
+                assert!(a.ends_with("@example.jp") || a.ends_with("@example.com"), "{a}");
             }
             assert!(c["phones"].as_array().unwrap().len() <= 3, "{c:?}");
         }
@@ -141,10 +131,7 @@ mod fleet_file_tests {
     #[test]
     fn servers_are_consistent() {
         let root = demo();
-        let plan: HashMap<&str, &str> = list(&root, "customer")
-            .iter()
-            .map(|c| (s(c, "id"), s(c, "plan")))
-            .collect();
+        let plan: HashMap<&str, &str> = list(&root, "customer").iter().map(|c| (s(c, "id"), s(c, "plan"))).collect();
         let servers = list(&root, "server");
         assert!((16..=20).contains(&servers.len()));
         let mut labels = HashSet::new();
@@ -153,81 +140,42 @@ mod fleet_file_tests {
             let label = s(srv, "label");
             assert!(labels.insert(label), "label {label} unique");
             let customer = s(srv, "customer");
-            assert!(
-                plan.contains_key(customer),
-                "{label}: customer {customer} exists"
-            );
+            assert!(plan.contains_key(customer), "{label}: customer {customer} exists");
             let ip = s(srv, "ip");
             assert!(ip.starts_with("127.77."), "{label}: {ip}");
             assert!(ips.insert(ip), "{label}: own address {ip}");
             assert!(s(srv, "fqdn").ends_with(".example.jp"));
-            assert!([
-                "CentOS 7",
-                "AlmaLinux 9",
-                "Rocky 8",
-                "Debian 12",
-                "Ubuntu 22.04"
-            ]
-            .contains(&s(srv, "os")));
-            let services: Vec<&str> = srv["services"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap())
-                .collect();
+            assert!(["CentOS 7", "AlmaLinux 9", "Rocky 8", "Debian 12", "Ubuntu 22.04"].contains(&s(srv, "os")));
+            let services: Vec<&str> = srv["services"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
             if plan[customer] == "zero" {
-                assert!(
-                    services.is_empty(),
-                    "{label}: plan zero has no service monitoring"
-                );
+                assert!(services.is_empty(), "{label}: plan zero has no service monitoring");
             }
             let ports = srv["ports"].as_table().unwrap();
             for service in services.iter().copied().chain(["ssh"]) {
-                assert!(
-                    !["https", "pops", "imaps", "smtps", "plesk"].contains(&service),
-                    "{label}: plain text only"
-                );
+                assert!(!["https", "pops", "imaps", "smtps", "plesk"].contains(&service), "{label}: plain text only");
                 let port = ports.get(service).and_then(Value::as_integer);
-                assert!(
-                    port.is_some_and(|p| p >= 1024),
-                    "{label}: {service} on a high port"
-                );
+                assert!(port.is_some_and(|p| p >= 1024), "{label}: {service} on a high port");
             }
         }
         // and the simulator accepts it
-        assert_eq!(
-            fleet::parse(DEMO_FLEET_TOML).unwrap().zone.len(),
-            servers.len()
-        );
+        assert_eq!(fleet::parse(DEMO_FLEET_TOML).unwrap().zone.len(), servers.len());
     }
 
     #[test]
     fn script_names_real_endpoints_and_overlaps_only_across_customers() {
         let fleet = fleet::parse(DEMO_FLEET_TOML).unwrap();
-        let endpoints: HashSet<(&str, &str)> = fleet
-            .endpoints
-            .iter()
-            .map(|e| (e.host.as_str(), e.service.as_str()))
-            .collect();
+        let endpoints: HashSet<(&str, &str)> =
+            fleet.endpoints.iter().map(|e| (e.host.as_str(), e.service.as_str())).collect();
         for line in SCRIPT {
-            assert!(
-                endpoints.contains(&(line.outage.host, line.outage.service)),
-                "{line:?}"
-            );
+            assert!(endpoints.contains(&(line.outage.host, line.outage.service)), "{line:?}");
         }
         let root = demo();
-        let customer_of: HashMap<&str, &str> = list(&root, "server")
-            .iter()
-            .map(|v| (s(v, "label"), s(v, "customer")))
-            .collect();
+        let customer_of: HashMap<&str, &str> =
+            list(&root, "server").iter().map(|v| (s(v, "label"), s(v, "customer"))).collect();
         for t in 0..CYCLE_SECS {
             let now = outages_at(t);
             let customers: HashSet<&str> = now.iter().map(|o| customer_of[o.host]).collect();
-            assert_eq!(
-                customers.len(),
-                now.len(),
-                "t={t}: simultaneous outages on one customer: {now:?}"
-            );
+            assert_eq!(customers.len(), now.len(), "t={t}: simultaneous outages on one customer: {now:?}");
             assert!(now.len() < endpoints.len());
         }
     }

@@ -53,41 +53,20 @@ pub(crate) async fn converse(
         Protocol::Smtp if wrong => {
             send(
                 &mut stream,
-                format!("421 4.3.2 {fqdn} Service not available, closing transmission channel\r\n")
-                    .as_bytes(),
+                format!("421 4.3.2 {fqdn} Service not available, closing transmission channel\r\n").as_bytes(),
             )
             .await
         }
-        Protocol::Smtp => {
-            line_session(&mut stream, &format!("220 {fqdn} ESMTP Postfix\r\n"), |l| {
-                smtp(fqdn, l)
-            })
-            .await
-        }
-        Protocol::Pop if wrong => {
-            send(&mut stream, b"-ERR [SYS/TEMP] Internal error occurred.\r\n").await
-        }
+        Protocol::Smtp => line_session(&mut stream, &format!("220 {fqdn} ESMTP Postfix\r\n"), |l| smtp(fqdn, l)).await,
+        Protocol::Pop if wrong => send(&mut stream, b"-ERR [SYS/TEMP] Internal error occurred.\r\n").await,
         Protocol::Pop => line_session(&mut stream, "+OK Dovecot ready.\r\n", pop).await,
         Protocol::Imap if wrong => send(&mut stream, b"* BYE Internal error occurred.\r\n").await,
-        Protocol::Imap => {
-            line_session(
-                &mut stream,
-                "* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n",
-                imap,
-            )
-            .await
-        }
+        Protocol::Imap => line_session(&mut stream, "* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n", imap).await,
         Protocol::Ftp if wrong => {
-            send(
-                &mut stream,
-                b"421 Service not available, remote server has closed connection.\r\n",
-            )
-            .await
+            send(&mut stream, b"421 Service not available, remote server has closed connection.\r\n").await
         }
         Protocol::Ftp => line_session(&mut stream, "220 (vsFTPd 3.0.3)\r\n", ftp).await,
-        Protocol::Mysql if wrong => {
-            send(&mut stream, &mysql_error(1040, "Too many connections")).await
-        }
+        Protocol::Mysql if wrong => send(&mut stream, &mysql_error(1040, "Too many connections")).await,
         Protocol::Mysql => mysql(&mut stream, conn_id).await,
         Protocol::Postgresql => postgresql(&mut stream, wrong).await,
         Protocol::Custom { .. } if wrong => send(&mut stream, b"500 internal error\r\n").await,
@@ -107,9 +86,7 @@ fn timed_out(_: tokio::time::error::Elapsed) -> io::Error {
 }
 
 async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
-    timeout(IO_TIMEOUT, w.write_all(bytes))
-        .await
-        .map_err(timed_out)?
+    timeout(IO_TIMEOUT, w.write_all(bytes)).await.map_err(timed_out)?
 }
 
 /// Reads and discards until the peer closes (or sends too much, or the connection times out).
@@ -117,9 +94,7 @@ async fn drain<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<()> {
     let mut buf = [0u8; 1024];
     let mut total = 0;
     loop {
-        let n = timeout(MAX_CONNECTION, r.read(&mut buf))
-            .await
-            .map_err(timed_out)??;
+        let n = timeout(MAX_CONNECTION, r.read(&mut buf)).await.map_err(timed_out)??;
         total += n;
         if n == 0 || total > MAX_DRAIN {
             return Ok(());
@@ -133,23 +108,15 @@ enum Reply {
     Close(String),
 }
 
-async fn line_session(
-    stream: &mut TcpStream,
-    greeting: &str,
-    mut answer: impl FnMut(&str) -> Reply,
-) -> io::Result<()> {
+async fn line_session(stream: &mut TcpStream, greeting: &str, mut answer: impl FnMut(&str) -> Reply) -> io::Result<()> {
     let (rd, mut wr) = stream.split();
     let mut rd = BufReader::new(rd);
     send(&mut wr, greeting.as_bytes()).await?;
     let mut line = Vec::new();
     for _ in 0..MAX_COMMANDS {
         line.clear();
-        let n = timeout(
-            IO_TIMEOUT,
-            (&mut rd).take(MAX_LINE).read_until(b'\n', &mut line),
-        )
-        .await
-        .map_err(timed_out)??;
+        let n =
+            timeout(IO_TIMEOUT, (&mut rd).take(MAX_LINE).read_until(b'\n', &mut line)).await.map_err(timed_out)??;
         if n == 0 {
             return Ok(());
         }
@@ -163,18 +130,13 @@ async fn line_session(
 }
 
 fn verb(line: &str) -> String {
-    line.split_ascii_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase()
+    line.split_ascii_whitespace().next().unwrap_or("").to_ascii_uppercase()
 }
 
 fn smtp(fqdn: &str, line: &str) -> Reply {
     Reply::More(match verb(line).as_str() {
         "QUIT" => return Reply::Close("221 2.0.0 Bye\r\n".into()),
-        "EHLO" => format!(
-            "250-{fqdn}\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
-        ),
+        "EHLO" => format!("250-{fqdn}\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"),
         "HELO" => format!("250 {fqdn}\r\n"),
         "NOOP" | "RSET" => "250 2.0.0 Ok\r\n".into(),
         "" => "500 5.5.2 Error: bad syntax\r\n".into(),
@@ -225,9 +187,7 @@ async fn http(stream: &mut TcpStream, fqdn: &str, wrong: bool) -> io::Result<()>
         && !head.windows(4).any(|w| w == b"\r\n\r\n")
         && !head.windows(2).any(|w| w == b"\n\n")
     {
-        let n = timeout(IO_TIMEOUT, stream.read(&mut chunk))
-            .await
-            .map_err(timed_out)??;
+        let n = timeout(IO_TIMEOUT, stream.read(&mut chunk)).await.map_err(timed_out)??;
         if n == 0 {
             break;
         }
@@ -249,68 +209,40 @@ async fn http(stream: &mut TcpStream, fqdn: &str, wrong: bool) -> io::Result<()>
         response.push_str(&body);
     }
     send(stream, response.as_bytes()).await?;
-    timeout(IO_TIMEOUT, stream.shutdown())
-        .await
-        .map_err(timed_out)?
+    timeout(IO_TIMEOUT, stream.shutdown()).await.map_err(timed_out)?
 }
 
 /// Answers an SSLRequest (or GSSENCRequest) with `N`, as a server without TLS does.
 async fn postgresql(stream: &mut TcpStream, wrong: bool) -> io::Result<()> {
     let mut request = [0u8; 8];
-    timeout(IO_TIMEOUT, stream.read_exact(&mut request))
-        .await
-        .map_err(timed_out)??;
+    timeout(IO_TIMEOUT, stream.read_exact(&mut request)).await.map_err(timed_out)??;
     let len = u32::from_be_bytes([request[0], request[1], request[2], request[3]]);
     let code = u32::from_be_bytes([request[4], request[5], request[6], request[7]]);
     if wrong {
-        return send(
-            stream,
-            &pg_error("57P03", "the database system is starting up"),
-        )
-        .await;
+        return send(stream, &pg_error("57P03", "the database system is starting up")).await;
     }
     if len == 8 && (code == PG_SSL_REQUEST || code == PG_GSSENC_REQUEST) {
         send(stream, b"N").await?;
         // A client that goes on sends its StartupMessage: turn it away as pg_hba.conf would.
         let mut first = [0u8; 1];
-        if timeout(MAX_CONNECTION, stream.read(&mut first))
-            .await
-            .map_err(timed_out)??
-            == 0
-        {
+        if timeout(MAX_CONNECTION, stream.read(&mut first)).await.map_err(timed_out)?? == 0 {
             return Ok(());
         }
     }
-    send(
-        stream,
-        &pg_error(
-            "28000",
-            "no pg_hba.conf entry for this host, user and database, no encryption",
-        ),
-    )
-    .await
+    send(stream, &pg_error("28000", "no pg_hba.conf entry for this host, user and database, no encryption")).await
 }
 
 /// A PostgreSQL ErrorResponse message, severity FATAL.
 fn pg_error(sqlstate: &str, message: &str) -> Vec<u8> {
     let mut fields = Vec::new();
-    for (kind, value) in [
-        (b'S', "FATAL"),
-        (b'V', "FATAL"),
-        (b'C', sqlstate),
-        (b'M', message),
-    ] {
+    for (kind, value) in [(b'S', "FATAL"), (b'V', "FATAL"), (b'C', sqlstate), (b'M', message)] {
         fields.push(kind);
         fields.extend_from_slice(value.as_bytes());
         fields.push(0);
     }
     fields.push(0);
     let mut msg = vec![b'E'];
-    msg.extend_from_slice(
-        &u32::try_from(fields.len() + 4)
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
+    msg.extend_from_slice(&u32::try_from(fields.len() + 4).unwrap_or(u32::MAX).to_be_bytes());
     msg.extend_from_slice(&fields);
     msg
 }
@@ -319,18 +251,13 @@ fn pg_error(sqlstate: &str, message: &str) -> Vec<u8> {
 async fn mysql(stream: &mut TcpStream, conn_id: u32) -> io::Result<()> {
     send(stream, &mysql_handshake(conn_id)).await?;
     let mut header = [0u8; 4];
-    match timeout(MAX_CONNECTION, stream.read_exact(&mut header))
-        .await
-        .map_err(timed_out)?
-    {
+    match timeout(MAX_CONNECTION, stream.read_exact(&mut header)).await.map_err(timed_out)? {
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()), // checked and left
         other => other?,
     };
     let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
     let mut rest = vec![0u8; len.min(MAX_DRAIN)];
-    timeout(IO_TIMEOUT, stream.read_exact(&mut rest))
-        .await
-        .map_err(timed_out)??;
+    timeout(IO_TIMEOUT, stream.read_exact(&mut rest)).await.map_err(timed_out)??;
     let mut refusal = mysql_error(1045, "#28000Access denied for user");
     refusal[3] = header[3].wrapping_add(1); // the reply's sequence id follows the client's
     send(stream, &refusal).await
@@ -351,9 +278,7 @@ pub(crate) fn mysql_handshake(conn_id: u32) -> Vec<u8> {
     // SESSION_TRACK, DEPRECATE_EOF.
     const CAPABILITIES: u32 = 0xf7df | (0x01bf << 16);
     // 20 bytes of printable "scramble", varied per connection (not a secret: no one logs in).
-    let mut seed = conn_id
-        .wrapping_mul(2_654_435_761)
-        .wrapping_add(0x9e37_79b9);
+    let mut seed = conn_id.wrapping_mul(2_654_435_761).wrapping_add(0x9e37_79b9);
     let scramble: Vec<u8> = (0..20)
         .map(|_| {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
@@ -405,10 +330,7 @@ mod tests {
         assert_ne!(caps_low & 0x0200, 0, "CLIENT_PROTOCOL_41");
         assert_eq!(caps_low & 0x0800, 0, "no SSL offered");
         assert!(p.ends_with(b"mysql_native_password\0"));
-        assert!(
-            p[version_end + 5..version_end + 13].iter().all(|&b| b != 0),
-            "scramble has no NUL"
-        );
+        assert!(p[version_end + 5..version_end + 13].iter().all(|&b| b != 0), "scramble has no NUL");
     }
 
     #[test]
@@ -425,14 +347,8 @@ mod tests {
         assert!(more(smtp("h.example.jp", "EHLO x")).starts_with("250-h.example.jp\r\n"));
         assert!(more(smtp("h", "MAIL FROM:<a@b>")).starts_with("502 "));
         assert_eq!(close(pop("QUIT")), "+OK Logging out.\r\n");
-        assert_eq!(
-            close(imap("a1 LOGOUT")),
-            "* BYE Logging out\r\na1 OK Logout completed.\r\n"
-        );
-        assert_eq!(
-            more(imap("\u{1b}[2J x")),
-            "* BAD Error in IMAP command received by server.\r\n"
-        );
+        assert_eq!(close(imap("a1 LOGOUT")), "* BYE Logging out\r\na1 OK Logout completed.\r\n");
+        assert_eq!(more(imap("\u{1b}[2J x")), "* BAD Error in IMAP command received by server.\r\n");
         assert_eq!(close(ftp("QUIT")), "221 Goodbye.\r\n");
     }
 }

@@ -41,22 +41,8 @@ pub(crate) struct Scripted {
     pub outage: Outage,
 }
 
-const fn line(
-    start: u64,
-    secs: u64,
-    host: &'static str,
-    service: &'static str,
-    fault: Fault,
-) -> Scripted {
-    Scripted {
-        start,
-        secs,
-        outage: Outage {
-            host,
-            service,
-            fault,
-        },
-    }
+const fn line(start: u64, secs: u64, host: &'static str, service: &'static str, fault: Fault) -> Scripted {
+    Scripted { start, secs, outage: Outage { host, service, fault } }
 }
 
 /// The script. With checks every 10 s and 3 attempts, each outage (at least 60 s) opens an
@@ -81,11 +67,7 @@ pub(crate) const SCRIPT: &[Scripted] = &[
 /// begins 20 s in (`web01` HTTP down), and the script repeats every [`CYCLE_SECS`].
 pub fn outages_at(elapsed_secs: u64) -> Vec<Outage> {
     let t = elapsed_secs % CYCLE_SECS;
-    SCRIPT
-        .iter()
-        .filter(|s| s.start <= t && t < s.start + s.secs)
-        .map(|s| s.outage)
-        .collect()
+    SCRIPT.iter().filter(|s| s.start <= t && t < s.start + s.secs).map(|s| s.outage).collect()
 }
 
 #[cfg(test)]
@@ -103,19 +85,13 @@ mod tests {
     fn every_outage_is_long_enough_for_three_failed_attempts_and_fits_the_cycle() {
         for s in SCRIPT {
             assert!((45..=150).contains(&s.secs), "{s:?}");
-            assert!(
-                s.start + s.secs <= CYCLE_SECS,
-                "{s:?} crosses the cycle end"
-            );
+            assert!(s.start + s.secs <= CYCLE_SECS, "{s:?} crosses the cycle end");
         }
     }
 
     #[test]
     fn new_outages_begin_every_one_to_three_minutes() {
-        assert!(
-            SCRIPT.windows(2).all(|w| w[0].start < w[1].start),
-            "script sorted by start"
-        );
+        assert!(SCRIPT.windows(2).all(|w| w[0].start < w[1].start), "script sorted by start");
         let mut starts: Vec<u64> = SCRIPT.iter().map(|s| s.start).collect();
         starts.push(CYCLE_SECS + SCRIPT[0].start); // the next cycle's first outage
         for w in starts.windows(2) {

@@ -46,10 +46,7 @@ pub(crate) struct Simulation {
 impl Simulation {
     /// Parses `fleet_toml`, binds every endpoint (all or nothing), and starts serving them until
     /// `shutdown` turns true (or its sender goes away).
-    pub(crate) async fn start(
-        fleet_toml: &str,
-        shutdown: watch::Receiver<bool>,
-    ) -> Result<Self, DemoError> {
+    pub(crate) async fn start(fleet_toml: &str, shutdown: watch::Receiver<bool>) -> Result<Self, DemoError> {
         let fleet = fleet::parse(fleet_toml)?;
         let mut bound = Vec::with_capacity(fleet.endpoints.len());
         for ep in fleet.endpoints {
@@ -92,10 +89,7 @@ impl Simulation {
     /// Makes exactly `outages` active: their endpoints misbehave, every other endpoint is healthy.
     /// Outages naming an unknown host or service are ignored. Cheap to call every second.
     pub(crate) fn apply(&self, outages: &[Outage]) {
-        let wanted: HashMap<(&str, &str), Fault> = outages
-            .iter()
-            .map(|o| ((o.host, o.service), o.fault))
-            .collect();
+        let wanted: HashMap<(&str, &str), Fault> = outages.iter().map(|o| ((o.host, o.service), o.fault)).collect();
         for ((host, service), switch) in &self.switches {
             let fault = wanted.get(&(host.as_str(), service.as_str())).copied();
             switch.send_if_modified(|current| {
@@ -218,10 +212,7 @@ fn converse(
         return;
     }
     let _ = stream.set_nodelay(true);
-    let (ep, id) = (
-        ep.clone(),
-        shared.next_conn_id.fetch_add(1, Ordering::Relaxed),
-    );
+    let (ep, id) = (ep.clone(), shared.next_conn_id.fetch_add(1, Ordering::Relaxed));
     conns.spawn(async move {
         let _permit = permit;
         let _ = timeout(MAX_CONNECTION, protocol::converse(stream, &ep, fault, id)).await;

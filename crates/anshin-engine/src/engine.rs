@@ -133,7 +133,13 @@ pub fn start(
             tx.close_incident(id, &s.key, "the check is no longer in the fleet file", now)?;
         }
     }
-    tx.append_event("engine_started", None, None, &format!("{} checks, {resumed_open} open incidents resumed", specs.len()), now)?;
+    tx.append_event(
+        "engine_started",
+        None,
+        None,
+        &format!("{} checks, {resumed_open} open incidents resumed", specs.len()),
+        now,
+    )?;
     tx.commit()?;
 
     let (events, first_listener) = broadcast::channel(4096);
@@ -167,7 +173,8 @@ fn spawn_probes(
     let n = specs.len().max(1) as u32;
     for (i, spec) in specs.into_iter().enumerate() {
         let offset = interval * i as u32 / n;
-        let (prober, results, permits, mut shutdown) = (prober.clone(), results.clone(), permits.clone(), shutdown.clone());
+        let (prober, results, permits, mut shutdown) =
+            (prober.clone(), results.clone(), permits.clone(), shutdown.clone());
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

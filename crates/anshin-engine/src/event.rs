@@ -10,11 +10,38 @@ use serde::Serialize;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EngineEvent {
     /// The engine is running: how many checks, how many incidents it resumed open.
-    EngineStarted { checks: usize, resumed_open: usize, at: String },
-    IncidentOpened { id: i64, host: String, check: String, level: u8, trigger: String, at: String },
-    IncidentClosed { id: i64, host: String, check: String, level: u8, trigger: String, at: String },
+    EngineStarted {
+        checks: usize,
+        resumed_open: usize,
+        at: String,
+    },
+    IncidentOpened {
+        id: i64,
+        host: String,
+        check: String,
+        level: u8,
+        trigger: String,
+        at: String,
+    },
+    IncidentClosed {
+        id: i64,
+        host: String,
+        check: String,
+        level: u8,
+        trigger: String,
+        at: String,
+    },
     /// A check changed state: `state` is `soft` (failing, below the limit), `hard` or `ok`.
-    CheckState { host: String, check: String, state: &'static str, attempt: u32, detail: String, at: String },
+    CheckState {
+        host: String,
+        check: String,
+        state: &'static str,
+        attempt: u32,
+        detail: String,
+        at: String,
+    },
     /// The engine stopped cleanly.
-    EngineStopped { at: String },
+    EngineStopped {
+        at: String,
+    },
 }

@@ -296,10 +296,7 @@ async fn mysql<S: AsyncRead + AsyncWrite + Unpin>(mut c: Conn<S>) -> Result<Stri
             let version_end = payload[1..].iter().position(|&b| b == 0).map(|i| i + 1).unwrap_or(payload.len());
             Ok(format!("MySQL protocol 10, server {}", visible(&payload[1..version_end])))
         }
-        0xff => Err(format!(
-            "MySQL refused the connection: {}",
-            visible(payload.get(3..).unwrap_or_default())
-        )),
+        0xff => Err(format!("MySQL refused the connection: {}", visible(payload.get(3..).unwrap_or_default()))),
         _ => Err(wrong("a MySQL protocol-10 handshake", &payload)),
     }
 }

@@ -71,9 +71,7 @@ fn tune(client: &Client, v6: bool) {
     let set = |level: libc::c_int, name: libc::c_int, value: &[u8]| -> bool {
         // SAFETY: `fd` is the client's open socket for the duration of this call (the client
         // holds it), and `value` points to `value.len()` initialised bytes.
-        unsafe {
-            libc::setsockopt(fd, level, name, value.as_ptr().cast(), value.len() as libc::socklen_t) == 0
-        }
+        unsafe { libc::setsockopt(fd, level, name, value.as_ptr().cast(), value.len() as libc::socklen_t) == 0 }
     };
     let size = RECV_BUFFER.to_ne_bytes();
     if !set(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &size) && !set(libc::SOL_SOCKET, libc::SO_RCVBUF, &size) {

@@ -62,7 +62,9 @@ pub enum StoreError {
     Open { path: String, source: rusqlite::Error },
     #[error("{path} is not an Anshin NOC log (a different SQLite application wrote it)")]
     NotALog { path: String },
-    #[error("{path} was written by a newer Anshin NOC (schema {found}, this one knows up to {known}): upgrade to read it")]
+    #[error(
+        "{path} was written by a newer Anshin NOC (schema {found}, this one knows up to {known}): upgrade to read it"
+    )]
     NewerSchema { path: String, found: i64, known: i64 },
     #[error("{path} has no incident log yet (no engine has run on it)")]
     Empty { path: String },
@@ -133,8 +135,9 @@ impl Store {
     /// while an engine writes to it, and changes nothing.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|source| StoreError::Open { path: name.clone(), source })?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|source| StoreError::Open { path: name.clone(), source })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let version = check_identity(&conn, &name)?;
         if version == 0 {
@@ -229,7 +232,8 @@ impl Store {
 
     /// The whole event log in order (for tests and exports).
     pub fn events(&self) -> Result<Vec<EventRecord>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT id, at, kind, incident_id, host, check_id, detail FROM events ORDER BY id")?;
+        let mut stmt =
+            self.conn.prepare("SELECT id, at, kind, incident_id, host, check_id, detail FROM events ORDER BY id")?;
         let rows = stmt.query_map([], event_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
@@ -253,10 +257,8 @@ fn check_identity(conn: &Connection, path: &str) -> Result<i64, StoreError> {
         .pragma_query_value(None, "application_id", |r| r.get(0))
         .map_err(|source| StoreError::Open { path: path.into(), source })?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let has_tables: bool = conn
-        .query_row("SELECT count(*) > 0 FROM sqlite_master", [], |r| r.get(0))
-        .optional()?
-        .unwrap_or(false);
+    let has_tables: bool =
+        conn.query_row("SELECT count(*) > 0 FROM sqlite_master", [], |r| r.get(0)).optional()?.unwrap_or(false);
     if (app != 0 && app != APPLICATION_ID) || (app == 0 && has_tables) {
         return Err(StoreError::NotALog { path: path.into() });
     }
@@ -273,7 +275,13 @@ pub struct StoreTx<'a> {
 }
 
 impl StoreTx<'_> {
-    pub fn save_check_state(&self, key: &CheckKey, state: &CheckState, detail: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn save_check_state(
+        &self,
+        key: &CheckKey,
+        state: &CheckState,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.tx.execute(
             "INSERT INTO check_state (host, check_id, failures, hard, last_ok, detail, changed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -284,7 +292,14 @@ impl StoreTx<'_> {
     }
 
     /// Opens an incident and logs `incident_opened`; returns its id.
-    pub fn open_incident(&self, key: &CheckKey, level: Level, trigger: &str, detail: &str, at: DateTime<Utc>) -> Result<i64, StoreError> {
+    pub fn open_incident(
+        &self,
+        key: &CheckKey,
+        level: Level,
+        trigger: &str,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
         self.tx.execute(
             "INSERT INTO incidents (host, check_id, level, trigger, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![key.host, key.kind.id(), level.number(), trigger, timestamp(at)],
@@ -296,12 +311,22 @@ impl StoreTx<'_> {
 
     /// Closes an incident and logs `incident_closed`.
     pub fn close_incident(&self, id: i64, key: &CheckKey, detail: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.tx.execute("UPDATE incidents SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL", params![id, timestamp(at)])?;
+        self.tx.execute(
+            "UPDATE incidents SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
+            params![id, timestamp(at)],
+        )?;
         self.append_event("incident_closed", Some(id), Some(key), detail, at)?;
         Ok(())
     }
 
-    pub fn append_event(&self, kind: &str, incident: Option<i64>, key: Option<&CheckKey>, detail: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn append_event(
+        &self,
+        kind: &str,
+        incident: Option<i64>,
+        key: Option<&CheckKey>,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.tx.execute(
             "INSERT INTO events (at, kind, incident_id, host, check_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![timestamp(at), kind, incident, key.map(|k| k.host.as_str()), key.map(|k| k.kind.id()), detail],
@@ -334,7 +359,9 @@ mod tests {
             let tx = s.begin().unwrap();
             let hard = CheckState { failures: 3, hard_down: true, last_ok: Some(false) };
             tx.save_check_state(&key, &hard, "refused", at("2026-11-25T01:00:00Z")).unwrap();
-            let id = tx.open_incident(&key, Level::Severe, "web01 HTTP サービスダウン", "refused", at("2026-11-25T01:00:00Z")).unwrap();
+            let id = tx
+                .open_incident(&key, Level::Severe, "web01 HTTP サービスダウン", "refused", at("2026-11-25T01:00:00Z"))
+                .unwrap();
             assert_eq!(id, 1);
             tx.commit().unwrap();
         }
