@@ -7,13 +7,14 @@ BIN := $(CARGO_TARGET_DIR)/debug
 PYTHON := /usr/bin/python3
 ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: help deps deps-test build run demo test test-unit test-fleet test-engine test-desktop lint fmt clean
+.PHONY: bench help deps deps-test build run demo test test-unit test-fleet test-engine test-desktop lint fmt clean
 
 help:
 	@echo "make run    install what is missing, build, open the desktop app on the demo fleet"
 	@echo "make demo   the same demo in the terminal (anshin demo)"
 	@echo "make test   every test: unit, engine against real servers on loopback, desktop window"
 	@echo "make lint   clippy and rustfmt check"
+	@echo "make bench  speed beside reference tools (fping), written to bench/results.md"
 
 deps:
 	@sh scripts/install-deps.sh build
@@ -56,3 +57,7 @@ fmt:
 
 clean:
 	cargo clean
+
+bench:
+	@sh scripts/install-deps.sh bench
+	sh bench/run.sh

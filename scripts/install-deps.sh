@@ -3,6 +3,7 @@
 #   scripts/install-deps.sh build   Rust check + the C libraries Tauri links (WebKitGTK, …)
 #   scripts/install-deps.sh test    build + a headless display, session bus, notification
 #                                   daemon, screenshots, and the loopback fleet's daemons
+#   scripts/install-deps.sh bench   build + the reference tools benchmarks compare against
 # Idempotent and quick when everything is present. Needs root to install anything.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -54,5 +55,6 @@ case "$GROUP" in
         install_missing $BUILD_PKGS $TEST_PKGS
         sh "$ROOT/tests/fleet/install-deps.sh"
         ;;
-    *) echo "usage: $0 build|test" >&2; exit 2 ;;
+    bench) install_missing $BUILD_PKGS fping bc ;;
+    *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac

@@ -1,0 +1,45 @@
+#!/bin/sh
+# make bench: measured speeds, each beside a reference tool in the same run, on loopback only.
+# Writes bench/results.md (the table the README quotes) and prints it.
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+: "${CARGO_TARGET_DIR:=$HOME/.cache/anshin-target}"
+N=${BENCH_HOSTS:-10000}
+RUNS=${BENCH_RUNS:-5}
+cd "$ROOT"
+cargo build --release --locked -p anshin-engine --example ping_sweep >/dev/null
+SWEEP="$CARGO_TARGET_DIR/release/examples/ping_sweep"
+LIST=$(mktemp); trap 'rm -f "$LIST"' EXIT
+i=0
+while [ $i -lt "$N" ]; do echo "127.79.$((i / 250)).$((i % 250 + 1))"; i=$((i + 1)); done > "$LIST"
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+now() { date +%s.%N; }
+
+ours=""; theirs=""; replies=""
+r=0
+while [ $r -lt "$RUNS" ]; do
+    line=$("$SWEEP" "$N")
+    ours="$ours $(echo "$line" | sed 's/.*"seconds":\([0-9.]*\).*/\1/')"
+    replies="$replies $(echo "$line" | sed 's/.*"replies":\([0-9]*\).*/\1/')"
+    t0=$(now); fping -q -c1 -i0 -t500 -f "$LIST" 2>/dev/null || true; t1=$(now)
+    theirs="$theirs $(echo "$t1 - $t0" | bc -l)"
+    r=$((r + 1))
+done
+m_ours=$(for v in $ours; do echo "$v"; done | median)
+m_theirs=$(for v in $theirs; do echo "$v"; done | median)
+min_replies=$(for v in $replies; do echo "$v"; done | sort -n | head -1)
+ratio=$(echo "$m_ours / $m_theirs" | bc -l)
+cat > "$HERE/results.md" <<MD
+# Benchmark results
+
+Machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%d). Reproduce: \`make bench\` (as root).
+
+| what | anshin | reference | ratio |
+|---|---|---|---|
+| ICMP sweep of $N loopback addresses, once each (median of $RUNS) | $(printf %.3f "$m_ours") s | fping -c1 -i0 -t500: $(printf %.3f "$m_theirs") s | $(printf %.2f "$ratio")× |
+| replies received (worst of $RUNS runs; no false "ping down") | $min_replies / $N | | |
+MD
+cat "$HERE/results.md"
+[ "$min_replies" -eq "$N" ] || { echo "bench: replies were lost" >&2; exit 1; }
