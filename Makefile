@@ -46,7 +46,7 @@ test-engine:
 	ANSHIN_BIN=$(BIN)/anshin $(PYTHON) -m pytest -q -p no:cacheprovider tests/engine
 
 test-desktop:
-	ARTIFACTS=$(ARTIFACTS) sh tests/e2e/desktop_smoke.sh $(BIN)/anshin-desktop
+	ARTIFACTS=$(ARTIFACTS) ANSHIN_DESKTOP_BIN=$(BIN)/anshin-desktop $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings

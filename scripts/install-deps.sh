@@ -12,7 +12,7 @@ GROUP=${1:-build}
 
 BUILD_PKGS="build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-dev \
 libayatana-appindicator3-dev librsvg2-dev"
-TEST_PKGS="xvfb xauth dbus-x11 dunst imagemagick x11-utils sqlite3"
+TEST_PKGS="xvfb xauth dbus-x11 dunst imagemagick x11-utils sqlite3 webkit2gtk-driver"
 
 need_rust() {
     if ! command -v cargo >/dev/null 2>&1; then
@@ -54,6 +54,8 @@ case "$GROUP" in
     test)
         install_missing $BUILD_PKGS $TEST_PKGS
         sh "$ROOT/tests/fleet/install-deps.sh"
+        # tauri-driver: the WebDriver bridge to the real window (built from crates.io)
+        command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked
         ;;
     bench) install_missing $BUILD_PKGS fping bc ;;
     *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;

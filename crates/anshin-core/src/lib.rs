@@ -14,6 +14,7 @@ pub mod fleet;
 pub mod incident;
 pub mod level;
 pub mod plan;
+pub mod resource;
 
 pub use alert::{CheckState, Transition};
 pub use check::{CheckKey, CheckKind, CheckSpec, Service};
