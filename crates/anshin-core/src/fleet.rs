@@ -24,6 +24,27 @@ pub struct Fleet {
     pub customers: Vec<Customer>,
     pub gateways: Vec<Gateway>,
     pub servers: Vec<Server>,
+    /// Where mail goes out; `None`: mails wait in the outbox for viewing, nothing is sent.
+    pub smtp: Option<Smtp>,
+}
+
+/// The `[smtp]` section. The password never lives here (environment or OS keyring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Smtp {
+    /// `smtp://host:port` (STARTTLS when offered) or `smtps://host:port`, optional `user@`.
+    pub url: String,
+}
+
+/// How the NOC logs in to a server to read its resources (`ssh = { … }`, per server or a
+/// default in `[noc]`). Paths are as written: relative ones are relative to the fleet file.
+/// The key's passphrase never lives here (environment or OS keyring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshAccess {
+    pub user: String,
+    pub key: String,
+    pub known_hosts: String,
+    /// Record an unknown host key on first contact instead of refusing it.
+    pub trust_on_first_use: bool,
 }
 
 /// The `[noc]` section: brand, sender, and the check rhythm.
@@ -70,6 +91,8 @@ pub struct Server {
     pub ssh_port: u16,
     pub ports: BTreeMap<Service, u16>,
     pub custom: Vec<CustomCheck>,
+    /// Login for resource polling; `None`: no resource checks for this server.
+    pub ssh: Option<SshAccess>,
 }
 
 /// An operator-defined TCP check with an optional greeting prefix.
@@ -173,7 +196,7 @@ pub fn parse(text: &str, file: &str) -> Result<ParsedFleet, Vec<Diagnostic>> {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         vec![at(offset, e.message().trim().to_string())]
     })?;
-    let mut v = Validator { errors: Vec::new(), warnings: Vec::new() };
+    let mut v = Validator { errors: Vec::new(), warnings: Vec::new(), ssh_default: None };
     let fleet = v.fleet(raw);
     let mut errors: Vec<Diagnostic> = v.errors.into_iter().map(|(o, m)| at(o, m)).collect();
     if errors.is_empty() {
@@ -207,6 +230,23 @@ struct RawFleet {
     gateway: Vec<Spanned<RawGateway>>,
     #[serde(default)]
     server: Vec<Spanned<RawServer>>,
+    smtp: Option<RawSmtp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    url: Spanned<String>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawSsh {
+    user: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    known_hosts: Option<Spanned<String>>,
+    port: Option<Spanned<u16>>,
+    trust_on_first_use: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +257,7 @@ struct RawNoc {
     interval_secs: Option<Spanned<u64>>,
     attempts: Option<Spanned<u32>>,
     timeout_secs: Option<Spanned<u64>>,
+    ssh: Option<Spanned<RawSsh>>,
 }
 
 #[derive(Deserialize)]
@@ -251,6 +292,7 @@ struct RawServer {
     ports: Option<Spanned<BTreeMap<String, Spanned<u16>>>>,
     #[serde(default)]
     custom: Vec<Spanned<RawCustom>>,
+    ssh: Option<Spanned<RawSsh>>,
 }
 
 #[derive(Deserialize)]
@@ -266,6 +308,8 @@ struct RawCustom {
 struct Validator {
     errors: Vec<(usize, String)>,
     warnings: Vec<(usize, String)>,
+    /// `[noc] ssh = { … }`: defaults every server's `ssh` inherits field by field.
+    ssh_default: Option<Spanned<RawSsh>>,
 }
 
 fn start<T>(s: &Spanned<T>) -> usize {
@@ -349,8 +393,21 @@ impl Validator {
         label
     }
 
-    fn fleet(&mut self, raw: RawFleet) -> Fleet {
+    fn fleet(&mut self, mut raw: RawFleet) -> Fleet {
+        self.ssh_default = raw.noc.ssh.take();
         let noc = self.noc(raw.noc);
+        let smtp = raw.smtp.map(|s| {
+            let url = s.url.get_ref();
+            let scheme_ok = url.starts_with("smtp://") || url.starts_with("smtps://");
+            let host = url.split("://").nth(1).unwrap_or("").rsplit('@').next().unwrap_or("");
+            if !scheme_ok || host.is_empty() || has_control(url) {
+                self.err(start(&s.url), format!("smtp url \"{url}\" must look like \"smtp://127.0.0.1:2525\" or \"smtps://mail.example.jp:465\""));
+            }
+            if url.split("://").nth(1).unwrap_or("").split('@').next().is_some_and(|u| u.contains(':') && url.contains('@')) {
+                self.err(start(&s.url), "the smtp url contains a password: remove it and set ANSHIN_SMTP_PASSWORD instead");
+            }
+            Smtp { url: url.clone() }
+        });
         let mut ids = HashMap::new();
         let customers: Vec<Customer> = raw.customer.iter().map(|c| self.customer(c, &mut ids)).collect();
         let mut labels = HashMap::new();
@@ -365,7 +422,43 @@ impl Validator {
         let gateway_labels: HashSet<&str> = gateways.iter().map(|g| g.label.as_str()).collect();
         let servers =
             raw.server.iter().map(|s| self.server(s.get_ref(), &mut labels, &customers, &gateway_labels)).collect();
-        Fleet { noc, customers, gateways, servers }
+        Fleet { noc, customers, gateways, servers, smtp }
+    }
+
+    /// Merges a server's `ssh` over the `[noc]` default; `None` when neither exists.
+    fn ssh(&mut self, own: Option<&Spanned<RawSsh>>, label: &str) -> (Option<SshAccess>, Option<Spanned<u16>>) {
+        let default = self.ssh_default.clone();
+        if own.is_none() && default.is_none() {
+            return (None, None);
+        }
+        let empty = RawSsh::default();
+        let d = default.as_ref().map(|d| d.get_ref()).unwrap_or(&empty);
+        let o = own.map(|o| o.get_ref()).unwrap_or(&empty);
+        let at = own.map(start).or(default.as_ref().map(start)).unwrap_or(0);
+        let pick = |a: &Option<Spanned<String>>, b: &Option<Spanned<String>>| a.clone().or(b.clone());
+        let (user, key, known) = (pick(&o.user, &d.user), pick(&o.key, &d.key), pick(&o.known_hosts, &d.known_hosts));
+        let mut missing = Vec::new();
+        for (name, v) in [("user", &user), ("key", &key), ("known_hosts", &known)] {
+            match v {
+                None => missing.push(name),
+                Some(v) if v.get_ref().is_empty() || has_control(v.get_ref()) => {
+                    self.err(start(v), format!("ssh {name} must be a plain, non-empty value"))
+                }
+                Some(_) => {}
+            }
+        }
+        if !missing.is_empty() {
+            self.err(at, format!("ssh of \"{label}\" lacks {}: give them here or in [noc] ssh = {{ … }}", missing.join(", ")));
+            return (None, None);
+        }
+        let get = |v: Option<Spanned<String>>| v.map(|s| s.get_ref().clone()).unwrap_or_default();
+        let access = SshAccess {
+            user: get(user),
+            key: get(key),
+            known_hosts: get(known),
+            trust_on_first_use: o.trust_on_first_use.or(d.trust_on_first_use).unwrap_or(false),
+        };
+        (Some(access), o.port.clone().or(d.port.clone()))
     }
 
     fn noc(&mut self, raw: RawNoc) -> Noc {
@@ -500,6 +593,7 @@ impl Validator {
                 self.warn(start(first), format!("customer \"{}\" has plan \"zero\", which includes no service monitoring: only ping and SSH of \"{label}\" are checked", c.id));
             }
         }
+        let (ssh, ssh_table_port) = self.ssh(s.ssh.as_ref(), &label);
         let mut ssh_port = 22;
         let mut ports = BTreeMap::new();
         if let Some(table) = &s.ports {
@@ -518,6 +612,16 @@ impl Validator {
                     Err(_) => self.err(start(port), format!("ports names \"{name}\", which is not \"ssh\" or a service name (http https dns pop pops imap imaps smtp smtps submission mysql postgresql plesk ftp)")),
                 }
             }
+        }
+        if let Some(p) = ssh_table_port {
+            let in_ports = s.ports.as_ref().and_then(|t| t.get_ref().get("ssh").map(|v| *v.get_ref()));
+            if in_ports.is_some_and(|v| v != *p.get_ref()) {
+                self.err(start(&p), format!("ssh port {} differs from ports.ssh = {}: keep one", p.get_ref(), in_ports.unwrap_or_default()));
+            }
+            if *p.get_ref() == 0 {
+                self.err(start(&p), "ssh port must be between 1 and 65535");
+            }
+            ssh_port = *p.get_ref();
         }
         let mut custom_names = HashSet::new();
         let custom = s
@@ -562,6 +666,7 @@ impl Validator {
             ssh_port,
             ports,
             custom,
+            ssh,
         }
     }
 }
@@ -752,6 +857,36 @@ ip = "127.77.0.3"
             .checks()
             .iter()
             .any(|c| c.key.host == "zero01" && c.key.kind == CheckKind::Service(Service::Http)));
+    }
+
+    #[test]
+    fn ssh_merges_server_over_noc_default_and_smtp_is_read() {
+        let text = GOOD
+            .replace("timeout_secs = 10\n", "timeout_secs = 10\nssh = { user = \"anshin\", key = \"keys/id_ed25519\", known_hosts = \"known_hosts\" }\n")
+            .replace("ip = \"127.77.0.3\"", "ip = \"127.77.0.3\"\nssh = { user = \"root\", port = 2200, trust_on_first_use = true }")
+            + "\n[smtp]\nurl = \"smtp://127.0.0.1:2525\"\n";
+        let f = parse(&text, "f").unwrap().fleet;
+        let web = f.server("web01").unwrap().ssh.clone().unwrap();
+        assert_eq!((web.user.as_str(), web.key.as_str(), web.trust_on_first_use), ("anshin", "keys/id_ed25519", false));
+        let zero = f.server("zero01").unwrap();
+        let z = zero.ssh.clone().unwrap();
+        assert_eq!((z.user.as_str(), z.known_hosts.as_str(), z.trust_on_first_use), ("root", "known_hosts", true));
+        assert_eq!(zero.ssh_port, 2200);
+        assert_eq!(f.smtp.unwrap().url, "smtp://127.0.0.1:2525");
+        assert!(parse(GOOD, "f").unwrap().fleet.server("web01").unwrap().ssh.is_none());
+    }
+
+    #[test]
+    fn ssh_and_smtp_errors_are_located() {
+        let text = GOOD.replace("ip = \"127.77.0.3\"", "ip = \"127.77.0.3\"\nssh = { user = \"root\" }");
+        let errs = errors_of(&text);
+        assert!(errs[0].starts_with("fleet.toml:42:7: ssh of \"zero01\" lacks key, known_hosts"), "{errs:?}");
+        let errs = errors_of(&format!("{GOOD}\n[smtp]\nurl = \"http://x\"\n"));
+        assert!(errs[0].contains("must look like \"smtp://127.0.0.1:2525\""), "{errs:?}");
+        let errs = errors_of(&format!("{GOOD}\n[smtp]\nurl = \"smtp://me:secret@127.0.0.1:25\"\n"));
+        assert!(errs[0].contains("contains a password"), "{errs:?}");
+        let text = GOOD.replace("ip = \"127.77.0.3\"", "ip = \"127.77.0.3\"\nports = { ssh = 22 }\nssh = { user = \"a\", key = \"k\", known_hosts = \"h\", port = 2222 }");
+        assert!(errors_of(&text)[0].contains("differs from ports.ssh"));
     }
 
     #[test]
