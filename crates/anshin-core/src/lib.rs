@@ -13,6 +13,7 @@ pub mod check;
 pub mod fleet;
 pub mod incident;
 pub mod level;
+pub mod mail;
 pub mod plan;
 pub mod resource;
 
