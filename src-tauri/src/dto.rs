@@ -129,6 +129,9 @@ mod tests {
             fqdn: String::new(),
             os: String::new(),
             worst_level: Some(5),
+            resources: Vec::new(),
+            resource_error: None,
+            resource_levels: Default::default(),
             checks: vec![CheckView {
                 check: "ssh".into(),
                 ok: Some(false),

@@ -59,24 +59,16 @@ fn main() -> ExitCode {
 
 /// Reads and validates the fleet file, printing its diagnostics; `None` when it is unusable.
 fn load_fleet(path: &Path) -> Option<anshin_core::Fleet> {
-    let name = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{name}: cannot read the fleet file: {e}");
-            return None;
-        }
-    };
-    match anshin_core::fleet::parse(&text, &name) {
+    match anshin_engine::fleet_file::load(path) {
         Ok(parsed) => {
             for w in &parsed.warnings {
                 eprintln!("{w} (warning)");
             }
             Some(parsed.fleet)
         }
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
+        Err(lines) => {
+            for l in &lines {
+                eprintln!("{l}");
             }
             None
         }

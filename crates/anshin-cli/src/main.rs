@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anshin_core::fleet::{self, ParsedFleet};
+use anshin_core::fleet::ParsedFleet;
+use anshin_core::resource;
 use anshin_engine::{EngineEvent, Store};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -60,6 +61,22 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
+    /// The mail outbox: every mail with its delivery state (works while an engine runs).
+    Outbox {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Send one test mail through the fleet's [smtp] section, directly (not via the outbox).
+    MailTest {
+        fleet: PathBuf,
+        /// Recipient address.
+        #[arg(long)]
+        to: String,
+    },
     /// Start simulated servers on loopback (127.77.x.y) and run the engine on them.
     Demo {
         /// The store; default: a demo.db under the user's data directory.
@@ -91,6 +108,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Check { fleet, host, json } => with_fleet(&fleet, |f| runtime()?.block_on(check(f, host, json))),
         Command::Run { fleet, db, json } => with_fleet(&fleet, |f| runtime()?.block_on(run(f, &db, json))),
         Command::Incidents { db, open, json, limit } => incidents(&db, open, json, limit),
+        Command::Outbox { db, json, limit } => outbox(&db, json, limit),
+        Command::MailTest { fleet, to } => with_fleet(&fleet, |f| runtime()?.block_on(mail_test(f, to))),
         Command::Demo { db, json } => runtime()?.block_on(demo::run(db, json)),
     }
 }
@@ -101,21 +120,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Reads and validates a fleet file, printing diagnostics; `Err(code)` when it is unusable.
 fn load_fleet(path: &Path) -> Result<ParsedFleet, ExitCode> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        eprintln!("{name}: cannot read the fleet file: {e}");
-        ExitCode::from(2)
-    })?;
-    match fleet::parse(&text, &name) {
+    match anshin_engine::fleet_file::load(path) {
         Ok(parsed) => {
             for w in &parsed.warnings {
                 eprintln!("{w} (warning)");
             }
             Ok(parsed)
         }
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
+        Err(lines) => {
+            for l in &lines {
+                eprintln!("{l}");
             }
             Err(ExitCode::from(2))
         }
@@ -168,9 +182,63 @@ async fn check(fleet: anshin_core::Fleet, host: Option<String>, json: bool) -> R
             (spec, r)
         }));
     }
+    let pool = anshin_engine::ssh::SshPool::new(16, std::time::Duration::from_secs(fleet.noc.timeout_secs));
+    let mut polls = Vec::new();
+    for s in fleet.servers.iter().filter(|s| host.as_ref().is_none_or(|h| &s.label == h)) {
+        let (Some(ssh), true) = (&s.ssh, fleet.plan_of(s).resource_monitoring()) else { continue };
+        let target = anshin_engine::ssh::SshTarget {
+            host: s.label.clone(),
+            ip: s.ip,
+            port: s.ssh_port,
+            user: ssh.user.clone(),
+            key_path: ssh.key.clone().into(),
+            known_hosts: ssh.known_hosts.clone().into(),
+            trust_on_first_use: ssh.trust_on_first_use,
+        };
+        let pool = pool.clone();
+        polls.push(tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let out = pool.exec(&target, resource::POLL_COMMAND, resource::MAX_OUTPUT).await;
+            (target.host, out, started.elapsed().as_secs_f64() * 1000.0)
+        }));
+    }
     for t in tasks {
         let (spec, r) = t.await?;
         output::check_line(&spec.key, &r, json);
+    }
+    for p in polls {
+        let (label, out, ms) = p.await?;
+        let sample = match out {
+            Ok(o) => resource::parse_poll(&o.stdout).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match sample {
+            Err(e) => output::resource_line(&label, "resources", None, None, &e, ms, json),
+            Ok(sample) => {
+                match &sample.cpus {
+                    Ok(n) => output::resource_line(&label, "cpus", Some(f64::from(*n)), None, &n.to_string(), ms, json),
+                    Err(e) => output::resource_line(&label, "cpus", None, None, &e.to_string(), ms, json),
+                }
+                for r in resource::Resource::ALL {
+                    match (sample.reading(r), sample.level(r)) {
+                        (Ok(Some(reading)), level) => {
+                            let level = level.ok().flatten().map(|l| l.number());
+                            output::resource_line(
+                                &label,
+                                r.as_str(),
+                                Some(reading.value),
+                                level,
+                                &reading.text,
+                                ms,
+                                json,
+                            )
+                        }
+                        (Ok(None), _) => {} // nothing to measure (no MTA): not an error
+                        (Err(e), _) => output::resource_line(&label, r.as_str(), None, None, &e.to_string(), ms, json),
+                    }
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -226,5 +294,30 @@ fn incidents(db: &Path, open: bool, json: bool, limit: usize) -> Result<ExitCode
     for inc in store.incidents(open, limit)? {
         output::incident_line(&inc, json);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn outbox(db: &Path, json: bool, limit: usize) -> Result<ExitCode> {
+    let store = match Store::open_read_only(db) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("anshin: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    for m in store.outbox(limit)? {
+        output::outbox_line(&m, json);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn mail_test(fleet: anshin_core::Fleet, to: String) -> Result<ExitCode> {
+    let Some(smtp) = &fleet.smtp else {
+        eprintln!("the fleet file has no [smtp] section: add one, e.g. [smtp] url = \"smtp://127.0.0.1:2525\"");
+        return Ok(ExitCode::from(2));
+    };
+    let settings = anshin_engine::mail::SmtpSettings::from_url_and_env(&smtp.url)?;
+    let id = anshin_engine::mail::send_test(&settings, &fleet.noc.mail_from, &[to.clone()]).await?;
+    println!("test mail {id} accepted by {} for {to}", smtp.url);
     Ok(ExitCode::SUCCESS)
 }

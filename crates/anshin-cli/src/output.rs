@@ -69,6 +69,9 @@ pub fn event_line(e: &EngineEvent, json: bool) {
         EngineEvent::IncidentOpened { id, level, trigger, at, .. } => {
             format!("{}  OPEN   #{id} Lv.{level} {trigger}", jst(at))
         }
+        EngineEvent::IncidentLevelChanged { id, level, trigger, at, .. } => {
+            format!("{}  LEVEL  #{id} Lv.{level} {trigger}", jst(at))
+        }
         EngineEvent::IncidentClosed { id, level, trigger, at, .. } => {
             format!("{}  CLOSED #{id} Lv.{level} {trigger}", jst(at))
         }
@@ -91,4 +94,62 @@ pub fn incident_line(inc: &IncidentRecord, json: bool) {
     }
     let closed = inc.closed_at.as_deref().map(jst).unwrap_or_else(|| "open".into());
     emit(&format!("#{:<5} Lv.{} {:<40} {} → {}", inc.id, inc.level, inc.trigger, jst(&inc.opened_at), closed));
+}
+
+pub fn outbox_line(m: &anshin_engine::store::outbox::OutboxRecord, json: bool) {
+    if json {
+        if let Ok(s) = serde_json::to_string(m) {
+            emit(&s);
+        }
+        return;
+    }
+    let error = m.last_error.as_deref().map(|e| format!("  ({e})")).unwrap_or_default();
+    emit(&format!(
+        "#{:<5} {:<16} {:<8} try {:<2} {} → {}  {}{}",
+        m.id,
+        m.state.as_str(),
+        m.kind.as_str(),
+        m.attempts,
+        jst(&m.created_at),
+        m.to.join(", "),
+        m.subject,
+        error
+    ));
+}
+
+/// One resource row of `anshin check`: `{"host","check","ok","value","level","detail","ms"}`.
+pub fn resource_line(
+    host: &str,
+    check: &str,
+    value: Option<f64>,
+    level: Option<u8>,
+    detail: &str,
+    ms: f64,
+    json: bool,
+) {
+    if json {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            host: &'a str,
+            check: &'a str,
+            ok: bool,
+            value: Option<f64>,
+            level: Option<u8>,
+            detail: &'a str,
+            ms: f64,
+        }
+        let line = Line { host, check, ok: value.is_some(), value, level, detail, ms: (ms * 10.0).round() / 10.0 };
+        if let Ok(s) = serde_json::to_string(&line) {
+            emit(&s);
+        }
+    } else {
+        let lv = level.map(|l| format!("Lv.{l}")).unwrap_or_else(|| "-".into());
+        emit(&format!(
+            "{:<4} {:<16} {:<14} {:>8.1} ms  {lv:<5} {detail}",
+            if value.is_some() { "OK" } else { "FAIL" },
+            host,
+            check,
+            ms
+        ));
+    }
 }

@@ -122,6 +122,20 @@ impl Fleet {
         self.gateways.iter().find(|g| g.label == label)
     }
 
+    /// Makes the relative paths of `ssh` (key, known_hosts) relative to `base_dir`, the folder
+    /// of the fleet file. Pure path arithmetic: nothing is read.
+    pub fn resolve_paths(&mut self, base_dir: &std::path::Path) {
+        for s in &mut self.servers {
+            if let Some(ssh) = &mut s.ssh {
+                for p in [&mut ssh.key, &mut ssh.known_hosts] {
+                    if std::path::Path::new(p.as_str()).is_relative() {
+                        *p = base_dir.join(p.as_str()).to_string_lossy().into_owned();
+                    }
+                }
+            }
+        }
+    }
+
     /// The plan of a server's customer. Validation guarantees the customer exists.
     pub fn plan_of(&self, server: &Server) -> Plan {
         self.customer(&server.customer).map(|c| c.plan).unwrap_or(Plan::Zero)
@@ -448,7 +462,10 @@ impl Validator {
             }
         }
         if !missing.is_empty() {
-            self.err(at, format!("ssh of \"{label}\" lacks {}: give them here or in [noc] ssh = {{ … }}", missing.join(", ")));
+            self.err(
+                at,
+                format!("ssh of \"{label}\" lacks {}: give them here or in [noc] ssh = {{ … }}", missing.join(", ")),
+            );
             return (None, None);
         }
         let get = |v: Option<Spanned<String>>| v.map(|s| s.get_ref().clone()).unwrap_or_default();
@@ -616,7 +633,14 @@ impl Validator {
         if let Some(p) = ssh_table_port {
             let in_ports = s.ports.as_ref().and_then(|t| t.get_ref().get("ssh").map(|v| *v.get_ref()));
             if in_ports.is_some_and(|v| v != *p.get_ref()) {
-                self.err(start(&p), format!("ssh port {} differs from ports.ssh = {}: keep one", p.get_ref(), in_ports.unwrap_or_default()));
+                self.err(
+                    start(&p),
+                    format!(
+                        "ssh port {} differs from ports.ssh = {}: keep one",
+                        p.get_ref(),
+                        in_ports.unwrap_or_default()
+                    ),
+                );
             }
             if *p.get_ref() == 0 {
                 self.err(start(&p), "ssh port must be between 1 and 65535");

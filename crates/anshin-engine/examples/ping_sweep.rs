@@ -33,6 +33,8 @@ fn main() {
             ok += u32::from(t.await.unwrap_or(false));
         }
         let secs = started.elapsed().as_secs_f64();
-        println!("{{\"tool\":\"anshin\",\"hosts\":{n},\"replies\":{ok},\"in_flight\":{in_flight},\"seconds\":{secs:.4}}}");
+        println!(
+            "{{\"tool\":\"anshin\",\"hosts\":{n},\"replies\":{ok},\"in_flight\":{in_flight},\"seconds\":{secs:.4}}}"
+        );
     });
 }

@@ -1,34 +1,44 @@
-//! The engine loop: probes on a schedule, one decider that applies results, stores what
-//! happened, then tells listeners.
+//! The engine loop: probes and resource polls on a schedule, one decider that applies their
+//! results, stores what happened, then tells listeners; and the outbox runner that mails.
 //!
-//! Shape: one tokio task per check sleeps to its slot (start times spread evenly over the
-//! interval), runs one probe under a global concurrency cap, and sends the result on a bounded
-//! channel. One decider, on its own thread, drains results in batches, feeds them to the core's
-//! `Monitor`, writes each batch in one SQLite transaction, and only after the commit publishes
-//! events — so a listener never sees what the store could still lose, and a crash between two
-//! batches repeats nothing on restart.
+//! Shape: one tokio task per check (and per server with SSH access for its resources) sleeps
+//! to its slot (start times spread evenly over the interval), runs one probe under a global
+//! concurrency cap, and sends the result on a bounded channel. One decider, on its own thread,
+//! drains results in batches, feeds them to the core's `Monitor` (checks) and
+//! `ResourceState`s (resources), writes each batch — incidents, events and the customer mails
+//! they cause — in one SQLite transaction, and only after the commit publishes events and
+//! wakes the outbox runner. So a listener never sees what the store could still lose, and a
+//! crash between two batches repeats nothing on restart: no second incident, no second mail.
 //!
 //! Must not know: Tauri, the UI, or whether the fleet is a demo.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anshin_core::incident::Suppression;
-use anshin_core::{CheckKey, CheckKind, CheckSpec, Decision, Fleet, Monitor, Transition};
+use anshin_core::mail::{Metric, Problem};
+use anshin_core::resource::{self, Resource, ResourceSample, ResourceState, ResourceTransition};
+use anshin_core::{CheckKey, CheckKind, CheckSpec, Decision, Fleet, Level, Monitor, Transition};
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, mpsc, watch, Semaphore};
+use tokio::sync::{broadcast, mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::alert_mail::AlertMailer;
 use crate::event::EngineEvent;
+use crate::mail::{run_outbox, RetryPolicy, SmtpSettings};
 use crate::probe::{IcmpError, ProbeResult, Prober};
-use crate::store::{timestamp, Store, StoreError};
-use crate::view::{FleetView, ServerView};
+use crate::ssh::{SshPool, SshTarget};
+use crate::store::{timestamp, Store, StoreError, StoreTx};
+use crate::view::{FleetView, ResourceView, ServerView};
 
 /// Probes in flight at once, whatever the fleet size: bounds sockets and memory.
 const MAX_CONCURRENT_PROBES: usize = 1024;
 /// Results applied in one transaction at most.
 const MAX_BATCH: usize = 1024;
+/// SSH handshakes in flight at once (each costs the server a key exchange).
+const MAX_SSH_HANDSHAKES: usize = 16;
 
 /// Where the engine reads the time. Tests pass a fixed one.
 pub trait Clock: Send + Sync + 'static {
@@ -51,14 +61,16 @@ pub enum EngineError {
     Icmp(#[from] IcmpError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("[smtp]: {0}")]
+    Smtp(#[from] crate::mail::MailError),
     #[error("the engine's decider stopped unexpectedly")]
     DeciderPanicked,
 }
 
-/// One probe result on its way to the decider.
-struct Outcome {
-    key: CheckKey,
-    result: ProbeResult,
+/// One result on its way to the decider.
+enum Input {
+    Check { key: CheckKey, result: ProbeResult },
+    Resources { host: String, poll: Result<ResourceSample, String> },
 }
 
 /// A running engine. Dropping it does not stop the engine: call [`EngineHandle::stop`].
@@ -67,6 +79,7 @@ pub struct EngineHandle {
     events: broadcast::Sender<EngineEvent>,
     view: Arc<RwLock<FleetView>>,
     decider: JoinHandle<Result<(), EngineError>>,
+    outbox: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for EngineHandle {
@@ -89,7 +102,10 @@ impl EngineHandle {
     /// Stops probing, lets the decider store what is in flight, and waits for it.
     pub async fn stop(self) -> Result<(), EngineError> {
         let _ = self.shutdown.send(true);
-        self.decider.await.map_err(|_| EngineError::DeciderPanicked)?
+        let result = self.decider.await.map_err(|_| EngineError::DeciderPanicked)?;
+        // A mail being handed to the SMTP server is finished; anything else waits in the outbox.
+        let _ = tokio::time::timeout(Duration::from_secs(60), self.outbox).await;
+        result
     }
 
     /// Resolves when the engine ends by itself (a store failure); `stop` is the normal end.
@@ -100,6 +116,7 @@ impl EngineHandle {
 
 /// Starts the engine on a fleet and its store. Returns the handle and a listener subscribed
 /// before anything happened (so it sees `engine_started`). Must run inside a tokio runtime.
+/// SSH key and known_hosts paths must already be absolute (`Fleet::resolve_paths`).
 pub fn start(
     fleet: Fleet,
     mut store: Store,
@@ -108,13 +125,19 @@ pub fn start(
     let timeout = Duration::from_secs(fleet.noc.timeout_secs);
     let interval = Duration::from_secs(fleet.noc.interval_secs);
     let prober = Prober::new(timeout)?;
+    let smtp = fleet.smtp.as_ref().map(|s| SmtpSettings::from_url_and_env(&s.url)).transpose()?;
     let specs = fleet.checks();
+    let polled = resource_targets(&fleet);
     let mut monitor = Monitor::new(&fleet);
     let mut view = FleetView::new(&fleet);
+    let attempts = fleet.noc.attempts;
 
     // Resume: open incidents stay open (no second "opened"), states continue their count.
     let now = clock.now();
     let saved = store.saved_checks()?;
+    let open = store.incidents(true, usize::MAX >> 1)?;
+    let mut opened_at = HashMap::new();
+    let mut resources = HashMap::new();
     let mut resumed_open = 0;
     let tx = store.begin()?;
     for s in saved {
@@ -133,11 +156,30 @@ pub fn start(
             tx.close_incident(id, &s.key, "the check is no longer in the fleet file", now)?;
         }
     }
+    for inc in &open {
+        let Ok(t) = DateTime::parse_from_rfc3339(&inc.opened_at) else { continue };
+        opened_at.insert(inc.id, t.with_timezone(&Utc));
+        let Some(r) = Resource::from_id(&inc.check) else { continue };
+        let level = Level::from_number(inc.level).unwrap_or(Level::Warning);
+        if polled.iter().any(|t| t.host == inc.host) {
+            resumed_open += 1;
+            let problem = resumed_problem(r, level, &inc.host, &inc.trigger);
+            resources.insert(
+                (inc.host.clone(), r),
+                ResourceTrack { state: ResourceState::resumed(level, attempts), open: Some((inc.id, problem)) },
+            );
+            if let Some(h) = view.host_mut(&inc.host) {
+                h.resource_levels.insert(r.as_str().into(), level.number());
+            }
+        } else {
+            tx.close_incident_on(inc.id, &inc.host, &inc.check, "resource monitoring no longer applies", now)?;
+        }
+    }
     tx.append_event(
         "engine_started",
         None,
         None,
-        &format!("{} checks, {resumed_open} open incidents resumed", specs.len()),
+        &format!("{} checks, {} resource polls, {resumed_open} open incidents resumed", specs.len(), polled.len()),
         now,
     )?;
     tx.commit()?;
@@ -145,20 +187,80 @@ pub fn start(
     let (events, first_listener) = broadcast::channel(4096);
     let _ = events.send(EngineEvent::EngineStarted { checks: specs.len(), resumed_open, at: timestamp(now) });
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let (results_tx, results_rx) = mpsc::channel::<Outcome>(MAX_BATCH * 4);
+    let (results_tx, results_rx) = mpsc::channel::<Input>(MAX_BATCH * 4);
     let view = Arc::new(RwLock::new(view));
+    let wake = Arc::new(Notify::new());
 
-    spawn_probes(specs, prober, interval, results_tx, shutdown_rx);
-    let decider = {
-        let events = events.clone();
-        let view = view.clone();
-        tokio::task::spawn_blocking(move || decide(results_rx, monitor, store, clock, events, view))
+    let outbox = {
+        let (path, clock, shutdown, wake): (PathBuf, _, _, _) =
+            (store.path().to_path_buf(), clock.clone(), shutdown_rx.clone(), wake.clone());
+        tokio::spawn(async move {
+            if let Err(e) = run_outbox(path, smtp, RetryPolicy::default(), clock, shutdown, wake).await {
+                tracing::error!(error = %e, "the mail outbox stopped; queued mails wait in the store");
+            }
+        })
     };
-    Ok((EngineHandle { shutdown, events, view, decider }, first_listener))
+    spawn_probes(specs, prober, interval, results_tx.clone(), shutdown_rx.clone());
+    spawn_resource_polls(polled, timeout, interval, results_tx, shutdown_rx);
+    let decider = {
+        let mailer = AlertMailer::new(Arc::new(fleet.clone()));
+        let d = Decider {
+            fleet,
+            monitor,
+            clock,
+            events: events.clone(),
+            view: view.clone(),
+            mailer,
+            opened_at,
+            resources,
+            wake,
+        };
+        tokio::task::spawn_blocking(move || d.run(store, results_rx))
+    };
+    Ok((EngineHandle { shutdown, events, view, decider, outbox }, first_listener))
 }
 
 fn level_of(check: &str) -> u8 {
     CheckKind::from_id(check).map(|k| k.level().number()).unwrap_or(0)
+}
+
+/// The servers whose resources are polled: SSH access given, plan includes resource monitoring.
+fn resource_targets(fleet: &Fleet) -> Vec<SshTarget> {
+    fleet
+        .servers
+        .iter()
+        .filter(|s| fleet.plan_of(s).resource_monitoring())
+        .filter_map(|s| {
+            let ssh = s.ssh.as_ref()?;
+            Some(SshTarget {
+                host: s.label.clone(),
+                ip: s.ip,
+                port: s.ssh_port,
+                user: ssh.user.clone(),
+                key_path: ssh.key.clone().into(),
+                known_hosts: ssh.known_hosts.clone().into(),
+                trust_on_first_use: ssh.trust_on_first_use,
+            })
+        })
+        .collect()
+}
+
+fn metric(r: Resource) -> Metric {
+    match r {
+        Resource::Load => Metric::Load,
+        Resource::MailQueue => Metric::MailQueue,
+        Resource::Disk => Metric::Disk,
+        Resource::Inode => Metric::Inode,
+    }
+}
+
+/// The problem of a resource incident found open at start, rebuilt from its stored trigger
+/// (`{label} {fragment}`, the value inside `（現在：…）`), for its recovery mail.
+fn resumed_problem(r: Resource, level: Level, host: &str, trigger: &str) -> Problem {
+    let fragment = trigger.strip_prefix(host).map(str::trim_start).unwrap_or(trigger).to_string();
+    let value =
+        fragment.rsplit_once("（現在：").and_then(|(_, v)| v.strip_suffix('）')).unwrap_or_default().to_string();
+    Problem::Resource { metric: metric(r), level, fragment, item: r.item_name().into(), value }
 }
 
 /// One task per check: wait for its slot, then probe every interval until shutdown.
@@ -166,7 +268,7 @@ fn spawn_probes(
     specs: Vec<CheckSpec>,
     prober: Prober,
     interval: Duration,
-    results: mpsc::Sender<Outcome>,
+    results: mpsc::Sender<Input>,
     shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_PROBES));
@@ -190,7 +292,7 @@ fn spawn_probes(
                     } => r,
                     _ = shutdown.changed() => break,
                 };
-                if results.send(Outcome { key: spec.key.clone(), result }).await.is_err() {
+                if results.send(Input::Check { key: spec.key.clone(), result }).await.is_err() {
                     break;
                 }
             }
@@ -198,113 +300,347 @@ fn spawn_probes(
     }
 }
 
-/// The decider: the only writer of incidents. Runs on a blocking thread.
-fn decide(
-    mut results: mpsc::Receiver<Outcome>,
-    mut monitor: Monitor,
-    mut store: Store,
+/// One task per server with SSH access: one command round trip per interval over a
+/// persistent session, parsed on the spot (the decider only sees the sample or the error).
+fn spawn_resource_polls(
+    targets: Vec<SshTarget>,
+    timeout: Duration,
+    interval: Duration,
+    results: mpsc::Sender<Input>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let pool = SshPool::new(MAX_SSH_HANDSHAKES, timeout);
+    let n = targets.len().max(1) as u32;
+    for (i, target) in targets.into_iter().enumerate() {
+        // Offset by half a slot from the probes so the first poll comes after a ping answer.
+        let offset = interval * (2 * i as u32 + 1) / (2 * n);
+        let (pool, results, mut shutdown) = (pool.clone(), results.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                let poll = tokio::select! {
+                    r = pool.exec(&target, resource::POLL_COMMAND, resource::MAX_OUTPUT) => r,
+                    _ = shutdown.changed() => break,
+                };
+                let poll = match poll {
+                    Ok(out) => resource::parse_poll(&out.stdout).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if results.send(Input::Resources { host: target.host.clone(), poll }).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// A resource of a server: its three-in-a-row state and, while raised, its open incident.
+struct ResourceTrack {
+    state: ResourceState,
+    open: Option<(i64, Problem)>,
+}
+
+/// The decider: the only writer of incidents and the only one who queues their mails.
+struct Decider {
+    fleet: Fleet,
+    monitor: Monitor,
     clock: Arc<dyn Clock>,
     events: broadcast::Sender<EngineEvent>,
     view: Arc<RwLock<FleetView>>,
-) -> Result<(), EngineError> {
-    while let Some(first) = results.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match results.try_recv() {
-                Ok(o) => batch.push(o),
-                Err(_) => break,
+    mailer: AlertMailer,
+    /// When each open incident opened (its mails' イベント発報日時).
+    opened_at: HashMap<i64, DateTime<Utc>>,
+    resources: HashMap<(String, Resource), ResourceTrack>,
+    /// Wakes the outbox runner after a commit that queued mail.
+    wake: Arc<Notify>,
+}
+
+/// What one batch produced, applied after its commit.
+#[derive(Default)]
+struct Effects {
+    events: Vec<EngineEvent>,
+    touched: HashSet<CheckKey>,
+    mail: bool,
+}
+
+impl Decider {
+    /// Runs on a blocking thread until every probe and poll task has ended.
+    fn run(mut self, mut store: Store, mut results: mpsc::Receiver<Input>) -> Result<(), EngineError> {
+        while let Some(first) = results.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match results.try_recv() {
+                    Ok(o) => batch.push(o),
+                    Err(_) => break,
+                }
+            }
+            let now = self.clock.now();
+            let mut fx = Effects::default();
+            let tx = store.begin()?;
+            for input in &batch {
+                match input {
+                    Input::Check { key, result } => self.check(&tx, key, result, now, &mut fx)?,
+                    Input::Resources { host, poll } => self.resources(&tx, host, poll, now, &mut fx)?,
+                }
+            }
+            tx.commit()?;
+            self.refresh_view(&batch, now, &fx);
+            if fx.mail {
+                self.wake.notify_one();
+            }
+            for e in fx.events {
+                let _ = self.events.send(e);
             }
         }
-        let now = clock.now();
-        let at = timestamp(now);
-        let mut published = Vec::new();
-        let mut touched = HashSet::new();
+        let now = self.clock.now();
         let tx = store.begin()?;
-        for Outcome { key, result } in &batch {
-            let obs = monitor.observe(key, result.ok);
-            let state_name = match obs.transition {
-                Transition::Unchanged => None,
-                Transition::SoftFailure { .. } => Some("soft"),
-                Transition::HardDown => Some("hard"),
-                Transition::SoftRecovery | Transition::Recovered => Some("ok"),
+        tx.append_event("engine_stopped", None, None, "", now)?;
+        tx.commit()?;
+        let _ = self.events.send(EngineEvent::EngineStopped { at: timestamp(now) });
+        Ok(())
+    }
+
+    fn check(
+        &mut self,
+        tx: &StoreTx<'_>,
+        key: &CheckKey,
+        result: &ProbeResult,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<(), EngineError> {
+        let at = timestamp(now);
+        let obs = self.monitor.observe(key, result.ok);
+        let state_name = match obs.transition {
+            Transition::Unchanged => None,
+            Transition::SoftFailure { .. } => Some("soft"),
+            Transition::HardDown => Some("hard"),
+            Transition::SoftRecovery | Transition::Recovered => Some("ok"),
+        };
+        if let Some(state) = state_name {
+            tx.save_check_state(key, &obs.state, &result.detail, now)?;
+            tx.append_event(&format!("check_{state}"), self.monitor.incident(key), Some(key), &result.detail, now)?;
+            fx.events.push(EngineEvent::CheckState {
+                host: key.host.clone(),
+                check: key.kind.id(),
+                state,
+                attempt: obs.state.failures,
+                detail: result.detail.clone(),
+                at: at.clone(),
+            });
+        }
+        for decision in obs.decisions {
+            let (key, id, opened) = match decision {
+                Decision::Open { key, level, trigger } => {
+                    let id = tx.open_incident(&key, level, &trigger, &result.detail, now)?;
+                    self.monitor.set_incident(&key, id);
+                    self.opened_at.insert(id, now);
+                    (key, id, true)
+                }
+                Decision::Close { key, incident } => {
+                    tx.close_incident(incident, &key, &result.detail, now)?;
+                    (key, incident, false)
+                }
             };
-            if let Some(state) = state_name {
-                tx.save_check_state(key, &obs.state, &result.detail, now)?;
-                tx.append_event(&format!("check_{state}"), monitor.incident(key), Some(key), &result.detail, now)?;
-                published.push(EngineEvent::CheckState {
-                    host: key.host.clone(),
-                    check: key.kind.id(),
-                    state,
-                    attempt: obs.state.failures,
-                    detail: result.detail.clone(),
-                    at: at.clone(),
-                });
+            let problem = Problem::Down { kind: key.kind.clone(), port: self.mailer.port_of(&key.host, &key.kind) };
+            let (host, check, level, trigger) =
+                (key.host.clone(), key.kind.id(), key.kind.level().number(), key.kind.trigger(&key.host));
+            let mail = if opened {
+                fx.events.push(EngineEvent::IncidentOpened { id, host, check, level, trigger, at: at.clone() });
+                self.mailer.alert(&key.host, id, &problem, now)
+            } else {
+                fx.events.push(EngineEvent::IncidentClosed { id, host, check, level, trigger, at: at.clone() });
+                let detected_at = self.opened_at.remove(&id).unwrap_or(now);
+                self.mailer.recovery(&key.host, id, &problem, detected_at, now, None)
+            };
+            if let Some(mail) = mail {
+                tx.enqueue_mail(&mail, now)?;
+                fx.mail = true;
             }
-            for decision in obs.decisions {
-                match decision {
-                    Decision::Open { key, level, trigger } => {
-                        let id = tx.open_incident(&key, level, &trigger, &result.detail, now)?;
-                        monitor.set_incident(&key, id);
-                        published.push(EngineEvent::IncidentOpened {
-                            id,
-                            host: key.host.clone(),
-                            check: key.kind.id(),
-                            level: level.number(),
+        }
+        fx.touched.insert(key.clone());
+        Ok(())
+    }
+
+    fn resources(
+        &mut self,
+        tx: &StoreTx<'_>,
+        host: &str,
+        poll: &Result<ResourceSample, String>,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<(), EngineError> {
+        let Ok(sample) = poll else { return Ok(()) };
+        // An unreachable host's samples cannot arrive anyway; a late one must not raise levels.
+        let ping = CheckKey::new(host, CheckKind::Ping);
+        if self.monitor.state(&ping).is_some_and(|s| s.failing()) {
+            return Ok(());
+        }
+        let attempts = self.fleet.noc.attempts;
+        let cpus = sample.cpus.clone().unwrap_or(1);
+        let at = timestamp(now);
+        for r in Resource::ALL {
+            // No reading (no MTA) or an unreadable one: nothing to judge this time.
+            let Ok(Some(reading)) = sample.reading(r) else { continue };
+            let level = sample.level(r).ok().flatten();
+            let track = self
+                .resources
+                .entry((host.to_string(), r))
+                .or_insert(ResourceTrack { state: ResourceState::default(), open: None });
+            let (state, transition) = track.state.observe(level, attempts);
+            track.state = state;
+            let check = r.as_str();
+            let problem_at = |to: Level| Problem::Resource {
+                metric: metric(r),
+                level: to,
+                fragment: r.subject_fragment(to, cpus, &reading.text),
+                item: r.item_name().into(),
+                value: reading.text.clone(),
+            };
+            let mut mail = None;
+            match transition {
+                ResourceTransition::Unchanged => continue,
+                ResourceTransition::Raised { to, .. } => {
+                    let problem = problem_at(to);
+                    let trigger = problem.trigger(host);
+                    let id = match &track.open {
+                        Some((id, _)) => {
+                            tx.change_incident_level(*id, host, check, to, &trigger, true, now)?;
+                            fx.events.push(EngineEvent::IncidentLevelChanged {
+                                id: *id,
+                                host: host.into(),
+                                check: check.into(),
+                                level: to.number(),
+                                trigger,
+                                at: at.clone(),
+                            });
+                            *id
+                        }
+                        None => {
+                            let id = tx.open_incident_on(host, check, to, &trigger, &reading.text, now)?;
+                            self.opened_at.insert(id, now);
+                            fx.events.push(EngineEvent::IncidentOpened {
+                                id,
+                                host: host.into(),
+                                check: check.into(),
+                                level: to.number(),
+                                trigger,
+                                at: at.clone(),
+                            });
+                            id
+                        }
+                    };
+                    // Each rise in level mails once (SPEC §2); its time is the rise.
+                    mail = self.mailer.alert(host, id, &problem, now);
+                    track.open = Some((id, problem));
+                }
+                ResourceTransition::Lowered { to: Some(to), .. } => {
+                    if let Some((id, _)) = &track.open {
+                        let trigger = problem_at(to).trigger(host);
+                        tx.change_incident_level(*id, host, check, to, &trigger, false, now)?;
+                        fx.events.push(EngineEvent::IncidentLevelChanged {
+                            id: *id,
+                            host: host.into(),
+                            check: check.into(),
+                            level: to.number(),
                             trigger,
                             at: at.clone(),
                         });
                     }
-                    Decision::Close { key, incident } => {
-                        tx.close_incident(incident, &key, &result.detail, now)?;
-                        published.push(EngineEvent::IncidentClosed {
-                            id: incident,
-                            host: key.host.clone(),
-                            check: key.kind.id(),
-                            level: key.kind.level().number(),
-                            trigger: key.kind.trigger(&key.host),
+                }
+                ResourceTransition::Lowered { to: None, from } => {
+                    if let Some((id, problem)) = track.open.take() {
+                        tx.close_incident_on(id, host, check, &reading.text, now)?;
+                        let trigger = problem.trigger(host);
+                        fx.events.push(EngineEvent::IncidentClosed {
+                            id,
+                            host: host.into(),
+                            check: check.into(),
+                            level: from.number(),
+                            trigger,
                             at: at.clone(),
                         });
+                        let detected_at = self.opened_at.remove(&id).unwrap_or(now);
+                        mail = self.mailer.recovery(host, id, &problem, detected_at, now, Some(reading.text.clone()));
                     }
                 }
             }
-            touched.insert(key.clone());
+            if let Some(mail) = mail {
+                tx.enqueue_mail(&mail, now)?;
+                fx.mail = true;
+            }
         }
-        tx.commit()?;
-        if let Ok(mut v) = view.write() {
-            for Outcome { key, result } in &batch {
-                let state = monitor.state(key).unwrap_or_default();
-                let suppressed = if state.failing() {
-                    monitor.suppression(key).map(|s| match s {
-                        Suppression::HostUnreachable => "host_unreachable".to_string(),
-                        Suppression::GatewayDown(g) => format!("gateway_down:{g}"),
-                        Suppression::Unconfirmed(h) => format!("awaiting_ping:{h}"),
-                    })
-                } else {
-                    None
-                };
-                if let Some(c) = v.check_mut(key) {
-                    c.ok = Some(result.ok);
-                    c.hard = state.hard_down;
-                    c.failures = state.failures;
-                    c.detail = result.detail.clone();
-                    c.ms = result.ms;
-                    c.last_at = Some(at.clone());
-                    c.incident = monitor.incident(key);
-                    c.suppressed = suppressed;
+        Ok(())
+    }
+
+    /// Brings the consoles' read model up to date with a committed batch.
+    fn refresh_view(&self, batch: &[Input], now: DateTime<Utc>, fx: &Effects) {
+        let Ok(mut v) = self.view.write() else { return };
+        let at = timestamp(now);
+        for input in batch {
+            match input {
+                Input::Check { key, result } => {
+                    let state = self.monitor.state(key).unwrap_or_default();
+                    let suppressed = if state.failing() {
+                        self.monitor.suppression(key).map(|s| match s {
+                            Suppression::HostUnreachable => "host_unreachable".to_string(),
+                            Suppression::GatewayDown(g) => format!("gateway_down:{g}"),
+                            Suppression::Unconfirmed(h) => format!("awaiting_ping:{h}"),
+                        })
+                    } else {
+                        None
+                    };
+                    if let Some(c) = v.check_mut(key) {
+                        c.ok = Some(result.ok);
+                        c.hard = state.hard_down;
+                        c.failures = state.failures;
+                        c.detail = result.detail.clone();
+                        c.ms = result.ms;
+                        c.last_at = Some(at.clone());
+                        c.incident = self.monitor.incident(key);
+                        c.suppressed = suppressed;
+                    }
+                }
+                Input::Resources { host, poll } => {
+                    let Some(h) = v.host_mut(host) else { continue };
+                    match poll {
+                        Err(e) => h.resource_error = Some(e.clone()),
+                        Ok(sample) => {
+                            h.resource_error = None;
+                            h.resources = Resource::ALL
+                                .into_iter()
+                                .filter_map(|r| {
+                                    let reading = sample.reading(r).ok().flatten()?;
+                                    Some(ResourceView {
+                                        resource: r.as_str().into(),
+                                        value: reading.text,
+                                        sample_level: sample.level(r).ok().flatten().map(Level::number),
+                                        at: at.clone(),
+                                    })
+                                })
+                                .collect();
+                        }
+                    }
+                    h.resource_levels = Resource::ALL
+                        .into_iter()
+                        .filter_map(|r| {
+                            let t = self.resources.get(&(host.clone(), r))?;
+                            t.open
+                                .as_ref()
+                                .map(|_| (r.as_str().to_string(), t.state.level.map(Level::number).unwrap_or(0)))
+                        })
+                        .collect();
+                    let ssh = CheckKey::new(host.clone(), CheckKind::Ssh);
+                    v.refresh_worst(&ssh, level_of);
                 }
             }
-            for key in &touched {
-                v.refresh_worst(key, level_of);
-            }
         }
-        for e in published {
-            let _ = events.send(e);
+        for key in &fx.touched {
+            v.refresh_worst(key, level_of);
         }
     }
-    let now = clock.now();
-    let tx = store.begin()?;
-    tx.append_event("engine_stopped", None, None, "", now)?;
-    tx.commit()?;
-    let _ = events.send(EngineEvent::EngineStopped { at: timestamp(now) });
-    Ok(())
 }

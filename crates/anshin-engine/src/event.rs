@@ -31,6 +31,15 @@ pub enum EngineEvent {
         trigger: String,
         at: String,
     },
+    /// An open resource incident moved to another level (each rise also mails the customer).
+    IncidentLevelChanged {
+        id: i64,
+        host: String,
+        check: String,
+        level: u8,
+        trigger: String,
+        at: String,
+    },
     /// A check changed state: `state` is `soft` (failing, below the limit), `hard` or `ok`.
     CheckState {
         host: String,

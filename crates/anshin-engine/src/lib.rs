@@ -2,12 +2,18 @@
 //!
 //! Owns: probes on the wire (`probe`), the engine loop that schedules them and applies their
 //! results (`engine`), the store (`store`: SQLite check states, incidents, the append-only
-//! event log), the events it publishes (`event`) and the live read model for consoles (`view`).
+//! event log, the mail outbox), the events it publishes (`event`), the live read model for
+//! consoles (`view`), SSH sessions for resource polling (`ssh`), which mail an incident sends
+//! (`alert_mail`) and how the outbox reaches the SMTP server (`mail`).
 //! Must not know: Tauri, the UI's shapes, or whether the fleet is a demo.
 
+mod alert_mail;
 pub mod engine;
 pub mod event;
+pub mod fleet_file;
+pub mod mail;
 pub mod probe;
+pub mod ssh;
 pub mod store;
 pub mod view;
 

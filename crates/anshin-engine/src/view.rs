@@ -25,6 +25,18 @@ pub struct CheckView {
     pub suppressed: Option<String>,
 }
 
+/// The latest reading of one resource (load, disk, inode, mail queue) of a server.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ResourceView {
+    /// `load`, `disk`, `inode` or `mailq`.
+    pub resource: String,
+    /// As shown in mails: `25.31`, `97%`, `18`.
+    pub value: String,
+    /// The level this single sample meets (a raised level needs three in a row).
+    pub sample_level: Option<u8>,
+    pub at: String,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ServerView {
     pub label: String,
@@ -39,6 +51,13 @@ pub struct ServerView {
     /// Highest level among the open incidents of this host, if any.
     pub worst_level: Option<u8>,
     pub checks: Vec<CheckView>,
+    /// Latest resource readings (servers with SSH access on a plan with resource monitoring).
+    pub resources: Vec<ResourceView>,
+    /// Why the last resource poll failed, if it did.
+    pub resource_error: Option<String>,
+    /// Levels of open resource incidents, by resource id.
+    #[serde(skip)]
+    pub resource_levels: BTreeMap<String, u8>,
 }
 
 /// Every host's view, in fleet order.
@@ -65,6 +84,9 @@ impl FleetView {
                 os: String::new(),
                 worst_level: None,
                 checks: Vec::new(),
+                resources: Vec::new(),
+                resource_error: None,
+                resource_levels: BTreeMap::new(),
             });
         }
         for s in &fleet.servers {
@@ -81,6 +103,9 @@ impl FleetView {
                 os: s.os.clone(),
                 worst_level: None,
                 checks: Vec::new(),
+                resources: Vec::new(),
+                resource_error: None,
+                resource_levels: BTreeMap::new(),
             });
         }
         for spec in fleet.checks() {
@@ -107,12 +132,17 @@ impl FleetView {
         Some(&mut self.hosts[h].checks[c])
     }
 
-    /// Recomputes a host's worst open level from its checks' incidents.
+    /// Recomputes a host's worst open level from its checks' and resources' incidents.
     pub fn refresh_worst(&mut self, key: &CheckKey, level_of: impl Fn(&str) -> u8) {
         if let Some(&(h, _)) = self.index.get(key) {
             let host = &mut self.hosts[h];
-            host.worst_level = host.checks.iter().filter(|c| c.incident.is_some()).map(|c| level_of(&c.check)).max();
+            let checks = host.checks.iter().filter(|c| c.incident.is_some()).map(|c| level_of(&c.check));
+            host.worst_level = checks.chain(host.resource_levels.values().copied()).max();
         }
+    }
+
+    pub fn host_mut(&mut self, label: &str) -> Option<&mut ServerView> {
+        self.hosts.iter_mut().find(|h| h.label == label)
     }
 
     pub fn hosts(&self) -> &[ServerView] {

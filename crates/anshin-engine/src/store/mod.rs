@@ -1,5 +1,5 @@
-//! The store: one SQLite file (WAL) holding check states, incidents and the append-only event
-//! log, so a restarted engine resumes exactly where it stopped.
+//! The store: one SQLite file (WAL) holding check states, incidents, the append-only event
+//! log and the mail outbox (`outbox`), so a restarted engine resumes exactly where it stopped.
 //!
 //! Owns: the schema and its migrations, every SQL statement, and the invariants the database
 //! itself enforces — at most one open incident per (host, check) (a partial unique index), and
@@ -14,11 +14,16 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
+pub mod outbox;
+
+pub use outbox::{NewMail, OutboxKind, OutboxRecord, OutboxState};
+
 /// `PRAGMA application_id`: marks a file as an Anshin NOC log ("ANSH").
 const APPLICATION_ID: i32 = 0x414E_5348;
 
 /// Schema steps; `PRAGMA user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE check_state (
     host        TEXT NOT NULL,
     check_id    TEXT NOT NULL,
@@ -54,7 +59,9 @@ CREATE TRIGGER events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-"#];
+"#,
+    outbox::MIGRATION,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -114,9 +121,15 @@ pub struct SavedCheck {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
 impl Store {
+    /// The file this store lives in (a second connection, e.g. the outbox runner, opens it).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Opens (creating if needed) a store for an engine: WAL, full sync, schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
@@ -126,7 +139,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Store { conn };
+        let mut store = Store { conn, path: path.to_path_buf() };
         store.migrate()?;
         Ok(store)
     }
@@ -143,7 +156,7 @@ impl Store {
         if version == 0 {
             return Err(StoreError::Empty { path: name });
         }
-        Ok(Store { conn })
+        Ok(Store { conn, path: path.to_path_buf() })
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -183,6 +196,10 @@ impl Store {
         })?;
         for row in rows {
             let (host, check, failures, hard_down, last_ok, detail, open_incident) = row?;
+            // Resource incidents (`load`, `disk` …) are resumed from `incidents()`, not here.
+            if anshin_core::resource::Resource::from_id(&check).is_some() {
+                continue;
+            }
             // A check id this version cannot read is kept under a custom name rather than lost.
             let kind = CheckKind::from_id(&check).unwrap_or(CheckKind::Custom(check));
             out.push(SavedCheck {
@@ -300,23 +317,68 @@ impl StoreTx<'_> {
         detail: &str,
         at: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        self.open_incident_on(&key.host, &key.kind.id(), level, trigger, detail, at)
+    }
+
+    /// Opens an incident on any check id (`load`, `disk` … for resources) and logs it.
+    pub fn open_incident_on(
+        &self,
+        host: &str,
+        check: &str,
+        level: Level,
+        trigger: &str,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
         self.tx.execute(
             "INSERT INTO incidents (host, check_id, level, trigger, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![key.host, key.kind.id(), level.number(), trigger, timestamp(at)],
+            params![host, check, level.number(), trigger, timestamp(at)],
         )?;
         let id = self.tx.last_insert_rowid();
-        self.append_event("incident_opened", Some(id), Some(key), detail, at)?;
+        self.event_on("incident_opened", Some(id), Some(host), Some(check), detail, at)?;
         Ok(id)
+    }
+
+    /// Changes an open incident's level and trigger (a resource rising or falling) and logs
+    /// `level_raised` or `level_lowered`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn change_incident_level(
+        &self,
+        id: i64,
+        host: &str,
+        check: &str,
+        level: Level,
+        trigger: &str,
+        raised: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE incidents SET level = ?2, trigger = ?3 WHERE id = ?1",
+            params![id, level.number(), trigger],
+        )?;
+        let kind = if raised { "level_raised" } else { "level_lowered" };
+        self.event_on(kind, Some(id), Some(host), Some(check), &format!("{level} {trigger}"), at)
     }
 
     /// Closes an incident and logs `incident_closed`.
     pub fn close_incident(&self, id: i64, key: &CheckKey, detail: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.close_incident_on(id, &key.host, &key.kind.id(), detail, at)
+    }
+
+    /// Closes an incident of any check id and logs `incident_closed`.
+    pub fn close_incident_on(
+        &self,
+        id: i64,
+        host: &str,
+        check: &str,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.tx.execute(
             "UPDATE incidents SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
             params![id, timestamp(at)],
         )?;
-        self.append_event("incident_closed", Some(id), Some(key), detail, at)?;
-        Ok(())
+        self.event_on("incident_closed", Some(id), Some(host), Some(check), detail, at)
     }
 
     pub fn append_event(
@@ -327,9 +389,22 @@ impl StoreTx<'_> {
         detail: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let check = key.map(|k| k.kind.id());
+        self.event_on(kind, incident, key.map(|k| k.host.as_str()), check.as_deref(), detail, at)
+    }
+
+    fn event_on(
+        &self,
+        kind: &str,
+        incident: Option<i64>,
+        host: Option<&str>,
+        check: Option<&str>,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.tx.execute(
             "INSERT INTO events (at, kind, incident_id, host, check_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![timestamp(at), kind, incident, key.map(|k| k.host.as_str()), key.map(|k| k.kind.id()), detail],
+            params![timestamp(at), kind, incident, host, check, detail],
         )?;
         Ok(())
     }

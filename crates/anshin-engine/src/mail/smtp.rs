@@ -1,0 +1,392 @@
+//! The SMTP side: settings from the `[smtp]` URL, messages from outbox rows, one send.
+//!
+//! Owns: URL parsing (`smtp://` = STARTTLS when offered, `smtps://` = implicit TLS, optional
+//! `user@`), the password from `ANSHIN_SMTP_PASSWORD` (never the file), header checks, and the
+//! classification of lettre's errors. Must not know: the store or the retry policy.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::response::{Category, Severity};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rand::Rng as _;
+
+use super::MailError;
+use crate::store::{OutboxKind, OutboxRecord, OutboxState};
+
+/// The environment variable that holds the SMTP password.
+pub const PASSWORD_ENV: &str = "ANSHIN_SMTP_PASSWORD";
+
+/// Default for every SMTP step (connect, each command); a whole send gets a few of these.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A whole send (connect, TLS, auth, MAIL, RCPT×3, DATA) at most this many step timeouts.
+const SEND_TIMEOUT_STEPS: u32 = 4;
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// `smtp://`: plain, upgraded with STARTTLS when the server offers it.
+    StartTlsWhenOffered,
+    /// `smtps://`: TLS from the first byte (port 465).
+    ImplicitTls,
+}
+
+/// Where and how to send, from the fleet's `[smtp] url` plus the password from the environment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub user: Option<String>,
+    password: Option<String>,
+    /// Per SMTP step; a whole send is bounded by a few of these.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl SmtpSettings {
+    /// Reads the URL; the password comes from [`PASSWORD_ENV`] when a user is named.
+    pub fn from_url_and_env(url: &str) -> Result<SmtpSettings, MailError> {
+        SmtpSettings::from_url(url, std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()))
+    }
+
+    /// Reads `smtp://[user@]host[:port]` or `smtps://[user@]host[:port]`. A password written
+    /// into the URL is refused: secrets do not belong in the fleet file. `password` comes from
+    /// the environment or the OS keyring (the caller's choice) and is required when a user is
+    /// named.
+    pub fn from_url(url: &str, password: Option<String>) -> Result<SmtpSettings, MailError> {
+        let bad = |reason: &str| MailError::Url { url: url.to_string(), reason: reason.to_string() };
+        let (security, rest, default_port) = if let Some(r) = url.strip_prefix("smtp://") {
+            (Security::StartTlsWhenOffered, r, 25)
+        } else if let Some(r) = url.strip_prefix("smtps://") {
+            (Security::ImplicitTls, r, 465)
+        } else {
+            return Err(bad("must start with smtp:// (STARTTLS when offered) or smtps:// (implicit TLS)"));
+        };
+        if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(bad("contains spaces or control characters"));
+        }
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '#']) {
+            return Err(bad("write only smtp://[user@]host[:port]; paths and ?options are not supported"));
+        }
+        let (user, hostport) = match rest.rsplit_once('@') {
+            Some((userinfo, hp)) => {
+                if userinfo.contains(':') {
+                    return Err(bad(&format!(
+                        "has a password in it; remove it and set {PASSWORD_ENV} in the environment instead"
+                    )));
+                }
+                if userinfo.is_empty() {
+                    return Err(bad("has an empty user before @"));
+                }
+                (Some(percent_decode(userinfo).ok_or_else(|| bad("has a malformed %-escape in the user"))?), hp)
+            }
+            None => (None, rest),
+        };
+        let (host, port) =
+            split_host_port(hostport).ok_or_else(|| bad("has no host, or a port that is not 1–65535"))?;
+        let port = port.unwrap_or(default_port);
+        if host.is_empty() {
+            return Err(bad("has no host"));
+        }
+        if let (Some(user), None) = (&user, &password) {
+            return Err(MailError::NoPassword { user: user.clone() });
+        }
+        Ok(SmtpSettings { host, port, security, user, password, timeout: DEFAULT_TIMEOUT })
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> SmtpSettings {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Builds the lettre transport (nothing is connected yet).
+    pub fn transport(&self) -> Result<SmtpTransport, MailError> {
+        let tls_params = TlsParameters::new(self.host.clone()).map_err(|e| MailError::Url {
+            url: format!("{}:{}", self.host, self.port),
+            reason: format!("cannot set up TLS for this host name: {e}"),
+        })?;
+        let tls = match self.security {
+            Security::StartTlsWhenOffered => Tls::Opportunistic(tls_params),
+            Security::ImplicitTls => Tls::Wrapper(tls_params),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.clone())
+            .port(self.port)
+            .tls(tls)
+            .timeout(Some(self.timeout))
+            .pool_config(PoolConfig::new().max_size(2).idle_timeout(Duration::from_secs(60)));
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        Ok(SmtpTransport { inner: builder.build(), send_timeout: self.timeout * SEND_TIMEOUT_STEPS })
+    }
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`.
+fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+    let (host, port) = if let Some(r) = s.strip_prefix('[') {
+        let (h, after) = r.split_once(']')?;
+        match after {
+            "" => (h, None),
+            p => (h, Some(p.strip_prefix(':')?)),
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0)?),
+        None => None,
+    };
+    Some((host.to_string(), port))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A ready SMTP client (pooled connections, every step under a timeout).
+#[derive(Clone)]
+pub struct SmtpTransport {
+    inner: AsyncSmtpTransport<Tokio1Executor>,
+    send_timeout: Duration,
+}
+
+impl fmt::Debug for SmtpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpTransport").field("send_timeout", &self.send_timeout).finish_non_exhaustive()
+    }
+}
+
+impl SmtpTransport {
+    /// Sends one message. `Ok` only when the server answered 250 to DATA.
+    pub async fn send(&self, message: Message) -> Result<(), MailError> {
+        match tokio::time::timeout(self.send_timeout, self.inner.send(message)).await {
+            Err(_) => Err(MailError::Unreachable(format!("no answer within {:?}", self.send_timeout))),
+            Ok(Ok(_response)) => Ok(()),
+            Ok(Err(e)) => Err(classify(&e)),
+        }
+    }
+}
+
+/// 5xx to the mail itself is final; no answer at all is "unreachable"; a 4xx, and a 5xx
+/// about authentication (53x: bad or missing credentials, a configuration problem the operator
+/// can fix) is worth retrying: a mail is never dropped because of our own setup.
+fn classify(e: &lettre::transport::smtp::Error) -> MailError {
+    let text = e.to_string();
+    match e.status() {
+        Some(code) if code.severity == Severity::PermanentNegativeCompletion => {
+            if code.category == Category::Unspecified3 {
+                MailError::Transient(format!("authentication refused, fix the credentials: {text}"))
+            } else {
+                MailError::Permanent(text)
+            }
+        }
+        Some(_) => MailError::Transient(text),
+        None => MailError::Unreachable(text),
+    }
+}
+
+/// Refuses a header value with a control character (CR, LF, TAB, NUL, DEL, C1) or a Unicode
+/// line/paragraph separator, or an empty one. Defence in depth: `anshin_core::mail` already
+/// refuses them when rendering; this runs again on what the store hands the transport.
+pub fn check_header(field: &'static str, value: &str) -> Result<(), MailError> {
+    if let Some(c) = value.chars().find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
+        return Err(MailError::Header { field, reason: format!("contains control character U+{:04X}", c as u32) });
+    }
+    if value.trim().is_empty() {
+        return Err(MailError::Header { field, reason: "is empty".into() });
+    }
+    Ok(())
+}
+
+fn mailbox(field: &'static str, value: &str) -> Result<Mailbox, MailError> {
+    check_header(field, value)?;
+    let address: Address = value
+        .trim()
+        .parse()
+        .map_err(|e| MailError::Header { field, reason: format!("{value:?} is not a mail address: {e}") })?;
+    Ok(Mailbox::new(None, address))
+}
+
+/// The body as sent: `\n` and `\r\n` line ends become CRLF (lettre), and any other control
+/// character (an escape sequence copied from a server's output) becomes U+FFFD, so the mail
+/// still goes out and the oddity stays visible.
+fn clean_body(body: &str) -> String {
+    body.replace("\r\n", "\n")
+        .chars()
+        .map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// Turns an outbox row into the message to send. Every header is checked first; an error here
+/// is permanent (the same row would fail the same way forever).
+pub fn build_message(mail: &OutboxRecord) -> Result<Message, MailError> {
+    check_header("Message-ID", &mail.message_id)?;
+    let id = &mail.message_id;
+    if !(id.starts_with('<') && id.ends_with('>') && id.contains('@') && !id.contains(' ')) {
+        return Err(MailError::Header { field: "Message-ID", reason: format!("{id:?} is not <local@domain>") });
+    }
+    check_header("Subject", &mail.subject)?;
+    if mail.to.is_empty() {
+        return Err(MailError::Header { field: "To", reason: "has no address".into() });
+    }
+    let date = DateTime::parse_from_rfc3339(&mail.created_at)
+        .map(|t| SystemTime::from(t.with_timezone(&Utc)))
+        .unwrap_or_else(|_| SystemTime::now());
+    let mut builder = Message::builder()
+        .message_id(Some(mail.message_id.clone()))
+        .from(mailbox("From", &mail.from)?)
+        .date(date)
+        .subject(mail.subject.clone())
+        .header(ContentType::TEXT_PLAIN);
+    for to in &mail.to {
+        builder = builder.to(mailbox("To", to)?);
+    }
+    builder.body(clean_body(&mail.body)).map_err(|e| MailError::Header { field: "message", reason: e.to_string() })
+}
+
+/// `anshin mail-test`: sends one short mail now, outside the outbox, and reports what the server
+/// said. Returns the Message-ID sent.
+pub async fn send_test(settings: &SmtpSettings, from: &str, to: &[String]) -> Result<String, MailError> {
+    let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or("anshin.invalid");
+    let random: u64 = rand::rng().random();
+    let now = Utc::now();
+    let record = OutboxRecord {
+        id: 0,
+        message_id: format!("<anshin.0.test.{random:016x}@{domain}>"),
+        kind: OutboxKind::Test,
+        incident_id: None,
+        from: from.to_string(),
+        to: to.to_vec(),
+        subject: "[Anshin NOC] テストメール (test mail)".into(),
+        body: format!(
+            "Anshin NOC からのテストメールです。\nThis is a test mail from Anshin NOC.\n\nSMTP: {}:{} ({:?})\n",
+            settings.host, settings.port, settings.security
+        ),
+        state: OutboxState::Pending,
+        attempts: 0,
+        next_attempt_at: crate::store::timestamp(now),
+        last_error: None,
+        created_at: crate::store::timestamp(now),
+        sent_at: None,
+    };
+    let message = build_message(&record)?;
+    settings.transport()?.send(message).await?;
+    tracing::info!(message_id = %record.message_id, host = %settings.host, port = settings.port, "test mail accepted");
+    Ok(record.message_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let s = SmtpSettings::from_url("smtp://127.0.0.1:2525", None).unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.port, s.security, s.user.as_deref()),
+            ("127.0.0.1", 2525, Security::StartTlsWhenOffered, None)
+        );
+        let s = SmtpSettings::from_url("smtps://alerts%40x.jp@mail.x.jp", Some("pw".into())).unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.port, s.security, s.user.as_deref()),
+            ("mail.x.jp", 465, Security::ImplicitTls, Some("alerts@x.jp"))
+        );
+        assert!(!format!("{s:?}").contains("pw"), "the password never reaches a log");
+        let s = SmtpSettings::from_url("smtp://[::1]:25/", None).unwrap();
+        assert_eq!((s.host.as_str(), s.port), ("::1", 25));
+        assert_eq!(SmtpSettings::from_url("smtp://u@h", None), Err(MailError::NoPassword { user: "u".into() }));
+        for bad in [
+            "http://h",
+            "smtp://",
+            "smtp://u:secret@h",
+            "smtp://h:0",
+            "smtp://h:99999",
+            "smtp://h/x",
+            "smtp://h?tls=required",
+            "smtp://h\r\n:25",
+        ] {
+            assert!(matches!(SmtpSettings::from_url(bad, Some("p".into())), Err(MailError::Url { .. })), "{bad:?}");
+        }
+        let err = SmtpSettings::from_url("smtp://u:secret@h", None).unwrap_err().to_string();
+        assert!(err.contains(PASSWORD_ENV), "{err}");
+    }
+
+    #[test]
+    fn headers_refuse_control_characters() {
+        for evil in ["a\r\nBcc: x@evil", "a\nb", "a\rb", "a\tb", "a\0b", "a\u{7f}", "a\u{85}b", "a\u{2028}b", " "] {
+            assert!(check_header("Subject", evil).is_err(), "{evil:?}");
+        }
+        assert!(check_header("Subject", "[Speever][Lv.4]web01 Load avg.が 24 以上（現在：25.31）").is_ok());
+    }
+
+    #[test]
+    fn messages_carry_the_stored_id_and_crlf_bodies() {
+        let rec = OutboxRecord {
+            id: 1,
+            message_id: "<anshin.1.alert.00@x.jp>".into(),
+            kind: OutboxKind::Alert,
+            incident_id: Some(1),
+            from: "a@x.jp".into(),
+            to: vec!["b@x.jp".into(), "c@x.jp".into()],
+            subject: "件名".into(),
+            body: "一\n二\n\u{1b}[31m\n".into(),
+            state: OutboxState::Pending,
+            attempts: 0,
+            next_attempt_at: "2026-11-25T01:00:00.000Z".into(),
+            last_error: None,
+            created_at: "2026-11-25T01:00:00.000Z".into(),
+            sent_at: None,
+        };
+        let text = String::from_utf8(build_message(&rec).unwrap().formatted()).unwrap();
+        assert!(text.contains("Message-ID: <anshin.1.alert.00@x.jp>\r\n"), "{text}");
+        assert!(text.contains("Date: Wed, 25 Nov 2026 01:00:00 +0000\r\n"), "{text}");
+        assert!(text.to_ascii_lowercase().contains("content-type: text/plain; charset=utf-8\r\n"), "{text}");
+        for field in ["subject", "from", "to", "message_id"] {
+            let mut r = rec.clone();
+            match field {
+                "subject" => r.subject = "x\r\nBcc: evil@x.jp".into(),
+                "from" => r.from = "a@x.jp\r\nBcc: evil@x.jp".into(),
+                "to" => r.to[1] = "c@x.jp\nBcc: evil@x.jp".into(),
+                _ => r.message_id = "<a@x>\r\nBcc: evil@x.jp".into(),
+            }
+            let err = build_message(&r).unwrap_err();
+            assert!(err.is_permanent() && err.to_string().contains("control character"), "{field}: {err}");
+        }
+    }
+}

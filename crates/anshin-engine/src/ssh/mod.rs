@@ -1,0 +1,64 @@
+//! SSH sessions to monitored servers: run a command, get its output.
+//!
+//! Owns: one persistent, authenticated session per target, reused for every command (a new
+//! channel per command) and re-established with exponential backoff when it drops; a global
+//! cap on concurrent handshakes; a timeout on every step (TCP connect, handshake, auth,
+//! channel open, command output); key authentication from a key file (ed25519, RSA, ECDSA);
+//! host keys pinned in an OpenSSH known_hosts file (trust-on-first-use only where the operator
+//! allows it; a changed key refuses the target for the life of the process, or until the
+//! known_hosts line is fixed).
+//! Must not know: what commands mean or how their output is parsed (resource polling), fleet
+//! files, incidents or the store. A changed host key is returned as
+//! [`SshError::HostKeyChanged`] (see [`SshError::is_security`]); the engine turns it into a
+//! security incident.
+//!
+//! Secrets: the key passphrase comes only from the environment variable
+//! `ANSHIN_SSH_PASSPHRASE` (one passphrase for all keys), never from the fleet file. There is
+//! no OS keyring or ssh-agent support yet.
+
+mod error;
+mod known_hosts;
+mod pool;
+mod session;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+pub use error::{SshError, Step};
+pub use pool::SshPool;
+
+/// The environment variable holding the passphrase of encrypted private keys.
+pub const PASSPHRASE_ENV: &str = "ANSHIN_SSH_PASSPHRASE";
+
+/// Where and how to log in. Sessions are keyed by (`host`, `ip`, `port`, `user`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    /// The server's label in the fleet, for messages and logs.
+    pub host: String,
+    pub ip: IpAddr,
+    pub port: u16,
+    pub user: String,
+    /// OpenSSH private key file (ed25519, RSA or ECDSA; encrypted ones need the passphrase in
+    /// `ANSHIN_SSH_PASSPHRASE`).
+    pub key_path: PathBuf,
+    /// OpenSSH known_hosts file pinning the server's host key (looked up by `ip`, or
+    /// `[ip]:port` when the port is not 22).
+    pub known_hosts: PathBuf,
+    /// Record an unknown host key on first contact instead of refusing it.
+    pub trust_on_first_use: bool,
+}
+
+/// What one command printed. Untrusted: capped, lossily decoded, not yet stripped of control
+/// characters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Standard output, at most `max_output` bytes (then lossy UTF-8).
+    pub stdout: String,
+    /// Standard error, at most `max_output` bytes; handy to tell "command not found".
+    pub stderr: String,
+    /// The command's exit status; `None` when the server sent none (killed by a signal, or the
+    /// channel was closed early because the output went past the cap).
+    pub exit_status: Option<u32>,
+    /// True when stdout went past `max_output` and the rest was discarded.
+    pub truncated: bool,
+}

@@ -1,0 +1,140 @@
+"""Resources over SSH and the customer mail, end to end: the real engine polls a real sshd
+(per-host /proc/loadavg and nproc), opens resource incidents, and its outbox delivers the
+exact SPEC mails to a real SMTP server; a down SMTP server and a killed engine lose and
+repeat nothing."""
+import email
+import email.policy
+import json
+import mailbox
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import Engine, anshin
+
+NORMAL = "0.10 0.20 0.30 1/100 1234"
+
+
+def fleet_text(f, tmp_path, smtp_addr, **kw):
+    text = f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, **kw)
+    ssh = 'ssh = { user = "anshin", key = %s, known_hosts = %s, trust_on_first_use = true }' % (
+        json.dumps(f.key), json.dumps(str(tmp_path / "known_hosts")))
+    text = text.replace("timeout_secs = 2\n", "timeout_secs = 2\n%s\n" % ssh, 1)
+    text += '\n[smtp]\nurl = "smtp://%s"\n' % smtp_addr
+    path = str(tmp_path / "fleet.toml")
+    with open(path, "w") as fh:
+        fh.write(text)
+    return path
+
+
+def is_event(kind, host=None, check=None):
+    return lambda e: e["event"] == kind and (host is None or e.get("host") == host) and \
+        (check is None or e.get("check") == check)
+
+
+def wait_mail(messages, pred, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = [m for m in messages() if pred(m)]
+        if found:
+            return found
+        time.sleep(0.2)
+    pytest.fail("no such mail within %ss; got: %s" % (seconds, [m["Subject"] for m in messages()]))
+
+
+def test_load_alert_and_recovery_mails_reach_the_customer(fleet_factory, tmp_path, engines):
+    f = fleet_factory("127.78.31", ["web01:http"])
+    f.set_command("web01", "nproc", "echo 2")
+    f.set_loadavg("web01", NORMAL)
+    path = fleet_text(f, tmp_path, "%s.250:2525" % f.net)
+    r = anshin("check", path, "--json")
+    rows = {row["check"]: row for row in map(json.loads, r.stdout.splitlines())}
+    assert rows["load"]["value"] == 0.1 and rows["cpus"]["value"] == 2, rows
+    assert rows["disk"]["ok"] and rows["inode"]["ok"], rows
+
+    eng = Engine(path, str(tmp_path / "log.db"))
+    engines.append(eng)
+    eng.wait_for(is_event("engine_started"), 10)
+    eng.drain(3)
+    f.set_loadavg("web01", "25.31 10.00 5.00 3/120 4321")
+    opened = eng.wait_for(is_event("incident_opened", "web01", "load"), 20)
+    assert opened["level"] == 4
+    assert opened["trigger"] == "web01 Load avg.が 24 以上（現在：25.31）"
+
+    subject = "[Speever][Lv.4]web01 Load avg.が 24 以上（現在：25.31）"
+    [alert] = wait_mail(f.sink_messages, lambda m: m["Subject"] == subject, 20)
+    assert alert["To"] == "ops@example.jp" and alert["From"] == "mail_alert@hosting-srv.net"
+    body = alert.get_content()
+    assert "監視サービスにて、Load Average の閾値超過を検知いたしました。" in body
+    assert "アイテム名／値　 ：Load average：25.31" in body
+    assert "トリガー名　　　　　：web01 Load avg.が 24 以上（現在：25.31）" in body
+    assert "IP アドレス　　　　　：%s" % f.addr("web01") in body
+
+    f.set_loadavg("web01", NORMAL)
+    closed = eng.wait_for(is_event("incident_closed", "web01", "load"), 20)
+    assert closed["id"] == opened["id"]
+    [rec] = wait_mail(f.sink_messages, lambda m: m["Subject"] == "[Speever][復旧]web01 Load avg.が 24 以上", 20)
+    assert "Load average：0.10" in rec.get_content()
+    # once per rise and once per recovery: exactly two mails, never one per minute
+    eng.drain(3)
+    assert len(f.sink_messages()) == 2
+    assert eng.stop() == 0
+
+
+def start_smtp(addr, maildir):
+    host, port = addr.rsplit(":", 1)
+    return subprocess.Popen(["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", "%s:%s" % (host, port),
+                             "-c", "aiosmtpd.handlers.Mailbox", maildir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_down_smtp_and_a_killed_engine_deliver_every_mail_exactly_once(fleet_factory, tmp_path, engines):
+    f = fleet_factory("127.78.32", ["web01:http,smtp,imap"])
+    smtp_addr = "%s.251:2525" % f.net  # nothing listens there yet
+    path = fleet_text(f, tmp_path, smtp_addr)
+    db = str(tmp_path / "log.db")
+    eng = Engine(path, db)
+    engines.append(eng)
+    eng.wait_for(is_event("engine_started"), 10)
+    eng.drain(2.5)
+    for svc in ("http", "smtp", "imap"):
+        f.stop_service("web01", svc)
+    for svc in ("http", "smtp", "imap"):
+        eng.wait_for(is_event("incident_opened", "web01", svc), 25)
+    time.sleep(2)  # the outbox tries and fails
+    rows = [json.loads(l) for l in anshin("outbox", "--db", db, "--json").stdout.splitlines()]
+    assert len(rows) == 3 and all(r["state"] == "pending" and r["attempts"] >= 1 and r["last_error"] for r in rows), rows
+    eng.stop(signal.SIGKILL)
+
+    maildir = str(tmp_path / "maildir")
+    server = start_smtp(smtp_addr, maildir)
+    try:
+        again = Engine(path, db)
+        engines.append(again)
+        started = again.wait_for(is_event("engine_started"), 10)
+        assert started["resumed_open"] == 3
+        policy = email.policy.default
+        box = lambda: list(mailbox.Maildir(maildir, create=True,
+                                           factory=lambda fh: email.message_from_binary_file(fh, policy=policy)))
+        wait_mail(box, lambda m: True, 60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(box()) < 3:
+            time.sleep(0.5)
+        again.drain(3)
+        got = box()
+        subjects = sorted(m["Subject"] for m in got)
+        assert subjects == sorted("[Speever][Lv.4]web01 %s サービスダウン" % s for s in ("HTTP", "SMTP", "IMAP")), subjects
+        assert len({m["Message-ID"] for m in got}) == 3
+        assert again.events("incident_opened") == []
+        rows = [json.loads(l) for l in anshin("outbox", "--db", db, "--json").stdout.splitlines()]
+        assert sorted(r["state"] for r in rows) == ["sent"] * 3
+        assert {r["message_id"] for r in rows} == {m["Message-ID"] for m in got}
+        assert again.stop() == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        for svc in ("http", "smtp", "imap"):
+            f.start_service("web01", svc)
