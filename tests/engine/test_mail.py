@@ -138,3 +138,30 @@ def test_down_smtp_and_a_killed_engine_deliver_every_mail_exactly_once(fleet_fac
         server.wait(timeout=10)
         for svc in ("http", "smtp", "imap"):
             f.start_service("web01", svc)
+
+
+def test_a_changed_host_key_opens_a_security_incident_and_stops_polling(fleet_factory, tmp_path, engines):
+    f = fleet_factory("127.78.33", ["web01:http"])
+    f.set_command("web01", "nproc", "echo 2")
+    f.set_loadavg("web01", NORMAL)
+    # known_hosts pins another key for web01: what a swapped or hijacked server looks like
+    other = str(tmp_path / "other")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other], check=True)
+    with open(other + ".pub") as fh:
+        pub = " ".join(fh.read().split()[:2])
+    path = fleet_text(f, tmp_path, "%s.250:2525" % f.net)
+    path_text = open(path).read().replace("trust_on_first_use = true", "trust_on_first_use = false")
+    open(path, "w").write(path_text)
+    with open(tmp_path / "known_hosts", "w") as fh:
+        fh.write("%s %s\n" % (f.addr("web01"), pub))
+
+    eng = Engine(path, str(tmp_path / "log.db"))
+    engines.append(eng)
+    opened = eng.wait_for(is_event("incident_opened", "web01", "ssh_hostkey"), 20)
+    assert opened["level"] == 4 and opened["trigger"] == "web01 SSH ホスト鍵変更"
+    # polling stopped: a load that would raise Lv.4 in three polls raises nothing
+    f.set_loadavg("web01", "25.31 10.00 5.00 3/120 4321")
+    eng.drain(6)
+    assert [e["check"] for e in eng.events("incident_opened")] == ["ssh_hostkey"]
+    assert open(tmp_path / "known_hosts").read().count("\n") == 1  # nothing silently accepted
+    assert eng.stop() == 0

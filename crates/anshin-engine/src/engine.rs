@@ -70,8 +70,18 @@ pub enum EngineError {
 /// One result on its way to the decider.
 enum Input {
     Check { key: CheckKey, result: ProbeResult },
-    Resources { host: String, poll: Result<ResourceSample, String> },
+    Resources { host: String, poll: Result<ResourceSample, PollError> },
 }
+
+/// Why a resource poll gave no sample.
+struct PollError {
+    message: String,
+    /// The server's host key changed (or was revoked): a security incident, not a glitch.
+    security: bool,
+}
+
+/// The check id of the security incident a changed SSH host key opens.
+pub const HOST_KEY_CHECK: &str = "ssh_hostkey";
 
 /// A running engine. Dropping it does not stop the engine: call [`EngineHandle::stop`].
 pub struct EngineHandle {
@@ -138,6 +148,7 @@ pub fn start(
     let open = store.incidents(true, usize::MAX >> 1)?;
     let mut opened_at = HashMap::new();
     let mut resources = HashMap::new();
+    let mut host_key_incidents = HashMap::new();
     let mut resumed_open = 0;
     let tx = store.begin()?;
     for s in saved {
@@ -159,6 +170,11 @@ pub fn start(
     for inc in &open {
         let Ok(t) = DateTime::parse_from_rfc3339(&inc.opened_at) else { continue };
         opened_at.insert(inc.id, t.with_timezone(&Utc));
+        if inc.check == HOST_KEY_CHECK {
+            resumed_open += 1;
+            host_key_incidents.insert(inc.host.clone(), inc.id);
+            continue;
+        }
         let Some(r) = Resource::from_id(&inc.check) else { continue };
         let level = Level::from_number(inc.level).unwrap_or(Level::Warning);
         if polled.iter().any(|t| t.host == inc.host) {
@@ -213,6 +229,7 @@ pub fn start(
             mailer,
             opened_at,
             resources,
+            host_key_incidents,
             wake,
         };
         tokio::task::spawn_blocking(move || d.run(store, results_rx))
@@ -328,8 +345,9 @@ fn spawn_resource_polls(
                     _ = shutdown.changed() => break,
                 };
                 let poll = match poll {
-                    Ok(out) => resource::parse_poll(&out.stdout).map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
+                    Ok(out) => resource::parse_poll(&out.stdout)
+                        .map_err(|e| PollError { message: e.to_string(), security: false }),
+                    Err(e) => Err(PollError { message: e.to_string(), security: e.is_security() }),
                 };
                 if results.send(Input::Resources { host: target.host.clone(), poll }).await.is_err() {
                     break;
@@ -356,6 +374,8 @@ struct Decider {
     /// When each open incident opened (its mails' イベント発報日時).
     opened_at: HashMap<i64, DateTime<Utc>>,
     resources: HashMap<(String, Resource), ResourceTrack>,
+    /// Open security incidents of servers whose SSH host key changed, by host.
+    host_key_incidents: HashMap<String, i64>,
     /// Wakes the outbox runner after a commit that queued mail.
     wake: Arc<Notify>,
 }
@@ -470,11 +490,48 @@ impl Decider {
         &mut self,
         tx: &StoreTx<'_>,
         host: &str,
-        poll: &Result<ResourceSample, String>,
+        poll: &Result<ResourceSample, PollError>,
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<(), EngineError> {
-        let Ok(sample) = poll else { return Ok(()) };
+        let at = timestamp(now);
+        let level = Level::Severe;
+        let sample = match poll {
+            Err(PollError { message, security: true }) => {
+                // The SSH layer refuses this server from now on (no silent acceptance); the
+                // NOC must look. Lv.4, for the NOC only: no customer mail.
+                if !self.host_key_incidents.contains_key(host) {
+                    let trigger = format!("{host} SSH ホスト鍵変更");
+                    let id = tx.open_incident_on(host, HOST_KEY_CHECK, level, &trigger, message, now)?;
+                    self.host_key_incidents.insert(host.to_string(), id);
+                    let check = HOST_KEY_CHECK.to_string();
+                    fx.events.push(EngineEvent::IncidentOpened {
+                        id,
+                        host: host.into(),
+                        check,
+                        level: level.number(),
+                        trigger,
+                        at,
+                    });
+                }
+                return Ok(());
+            }
+            Err(_) => return Ok(()),
+            Ok(sample) => sample,
+        };
+        if let Some(id) = self.host_key_incidents.remove(host) {
+            // A poll went through: the operator has fixed known_hosts.
+            tx.close_incident_on(id, host, HOST_KEY_CHECK, "the pinned host key matches again", now)?;
+            let (check, trigger) = (HOST_KEY_CHECK.to_string(), format!("{host} SSH ホスト鍵変更"));
+            fx.events.push(EngineEvent::IncidentClosed {
+                id,
+                host: host.into(),
+                check,
+                level: level.number(),
+                trigger,
+                at: at.clone(),
+            });
+        }
         // An unreachable host's samples cannot arrive anyway; a late one must not raise levels.
         let ping = CheckKey::new(host, CheckKind::Ping);
         if self.monitor.state(&ping).is_some_and(|s| s.failing()) {
@@ -482,7 +539,6 @@ impl Decider {
         }
         let attempts = self.fleet.noc.attempts;
         let cpus = sample.cpus.clone().unwrap_or(1);
-        let at = timestamp(now);
         for r in Resource::ALL {
             // No reading (no MTA) or an unreadable one: nothing to judge this time.
             let Ok(Some(reading)) = sample.reading(r) else { continue };
@@ -608,7 +664,7 @@ impl Decider {
                 Input::Resources { host, poll } => {
                     let Some(h) = v.host_mut(host) else { continue };
                     match poll {
-                        Err(e) => h.resource_error = Some(e.clone()),
+                        Err(e) => h.resource_error = Some(e.message.clone()),
                         Ok(sample) => {
                             h.resource_error = None;
                             h.resources = Resource::ALL

@@ -196,8 +196,8 @@ impl Store {
         })?;
         for row in rows {
             let (host, check, failures, hard_down, last_ok, detail, open_incident) = row?;
-            // Resource incidents (`load`, `disk` …) are resumed from `incidents()`, not here.
-            if anshin_core::resource::Resource::from_id(&check).is_some() {
+            // Resource and host-key incidents are resumed from `incidents()`, not here.
+            if anshin_core::resource::Resource::from_id(&check).is_some() || check == crate::engine::HOST_KEY_CHECK {
                 continue;
             }
             // A check id this version cannot read is kept under a custom name rather than lost.
