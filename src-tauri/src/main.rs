@@ -59,20 +59,7 @@ fn main() -> ExitCode {
 
 /// Reads and validates the fleet file, printing its diagnostics; `None` when it is unusable.
 fn load_fleet(path: &Path) -> Option<anshin_core::Fleet> {
-    match anshin_engine::fleet_file::load(path) {
-        Ok(parsed) => {
-            for w in &parsed.warnings {
-                eprintln!("{w} (warning)");
-            }
-            Some(parsed.fleet)
-        }
-        Err(lines) => {
-            for l in &lines {
-                eprintln!("{l}");
-            }
-            None
-        }
-    }
+    anshin_engine::fleet_file::load_or_report(path).map(|p| p.fleet)
 }
 
 fn run(source: Source, db: Option<PathBuf>) -> Result<ExitCode> {

@@ -120,20 +120,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Reads and validates a fleet file, printing diagnostics; `Err(code)` when it is unusable.
 fn load_fleet(path: &Path) -> Result<ParsedFleet, ExitCode> {
-    match anshin_engine::fleet_file::load(path) {
-        Ok(parsed) => {
-            for w in &parsed.warnings {
-                eprintln!("{w} (warning)");
-            }
-            Ok(parsed)
-        }
-        Err(lines) => {
-            for l in &lines {
-                eprintln!("{l}");
-            }
-            Err(ExitCode::from(2))
-        }
-    }
+    anshin_engine::fleet_file::load_or_report(path).ok_or(ExitCode::from(2))
 }
 
 fn with_fleet(path: &Path, f: impl FnOnce(anshin_core::Fleet) -> Result<ExitCode>) -> Result<ExitCode> {
@@ -185,15 +172,9 @@ async fn check(fleet: anshin_core::Fleet, host: Option<String>, json: bool) -> R
     let pool = anshin_engine::ssh::SshPool::new(16, std::time::Duration::from_secs(fleet.noc.timeout_secs));
     let mut polls = Vec::new();
     for s in fleet.servers.iter().filter(|s| host.as_ref().is_none_or(|h| &s.label == h)) {
-        let (Some(ssh), true) = (&s.ssh, fleet.plan_of(s).resource_monitoring()) else { continue };
-        let target = anshin_engine::ssh::SshTarget {
-            host: s.label.clone(),
-            ip: s.ip,
-            port: s.ssh_port,
-            user: ssh.user.clone(),
-            key_path: ssh.key.clone().into(),
-            known_hosts: ssh.known_hosts.clone().into(),
-            trust_on_first_use: ssh.trust_on_first_use,
+        let Some(target) = anshin_engine::engine::ssh_target(s).filter(|_| fleet.plan_of(s).resource_monitoring())
+        else {
+            continue;
         };
         let pool = pool.clone();
         polls.push(tokio::spawn(async move {

@@ -243,23 +243,21 @@ fn level_of(check: &str) -> u8 {
 
 /// The servers whose resources are polled: SSH access given, plan includes resource monitoring.
 fn resource_targets(fleet: &Fleet) -> Vec<SshTarget> {
-    fleet
-        .servers
-        .iter()
-        .filter(|s| fleet.plan_of(s).resource_monitoring())
-        .filter_map(|s| {
-            let ssh = s.ssh.as_ref()?;
-            Some(SshTarget {
-                host: s.label.clone(),
-                ip: s.ip,
-                port: s.ssh_port,
-                user: ssh.user.clone(),
-                key_path: ssh.key.clone().into(),
-                known_hosts: ssh.known_hosts.clone().into(),
-                trust_on_first_use: ssh.trust_on_first_use,
-            })
-        })
-        .collect()
+    fleet.servers.iter().filter(|s| fleet.plan_of(s).resource_monitoring()).filter_map(ssh_target).collect()
+}
+
+/// Where and how to log in to a server for its resources; `None` without `ssh` access.
+pub fn ssh_target(s: &anshin_core::fleet::Server) -> Option<SshTarget> {
+    let ssh = s.ssh.as_ref()?;
+    Some(SshTarget {
+        host: s.label.clone(),
+        ip: s.ip,
+        port: s.ssh_port,
+        user: ssh.user.clone(),
+        key_path: ssh.key.clone().into(),
+        known_hosts: ssh.known_hosts.clone().into(),
+        trust_on_first_use: ssh.trust_on_first_use,
+    })
 }
 
 fn metric(r: Resource) -> Metric {

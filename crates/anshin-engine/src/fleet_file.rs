@@ -1,6 +1,6 @@
 //! Reading a fleet file from disk: the one place that turns a path into a validated `Fleet`
 //! with its SSH paths made absolute (relative to the file's folder).
-//! Must not know: how diagnostics are shown (the CLI prints them, the desktop too).
+//! Must not know: consoles; it only writes diagnostics to standard error in `load_or_report`.
 
 use std::path::Path;
 
@@ -16,4 +16,23 @@ pub fn load(path: &Path) -> Result<ParsedFleet, Vec<String>> {
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     parsed.fleet.resolve_paths(&std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf()));
     Ok(parsed)
+}
+
+/// [`load`], printing warnings and errors to standard error (`FILE:LINE:COL: message`) for the
+/// command-line programs; `None` when the fleet is unusable.
+pub fn load_or_report(path: &Path) -> Option<ParsedFleet> {
+    match load(path) {
+        Ok(parsed) => {
+            for w in &parsed.warnings {
+                eprintln!("{w} (warning)");
+            }
+            Some(parsed)
+        }
+        Err(lines) => {
+            for l in &lines {
+                eprintln!("{l}");
+            }
+            None
+        }
+    }
 }
