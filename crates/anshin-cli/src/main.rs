@@ -298,7 +298,7 @@ async fn mail_test(fleet: anshin_core::Fleet, to: String) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     let settings = anshin_engine::mail::SmtpSettings::from_url_and_env(&smtp.url)?;
-    let id = anshin_engine::mail::send_test(&settings, &fleet.noc.mail_from, &[to.clone()]).await?;
+    let id = anshin_engine::mail::send_test(&settings, &fleet.noc.mail_from, std::slice::from_ref(&to)).await?;
     println!("test mail {id} accepted by {} for {to}", smtp.url);
     Ok(ExitCode::SUCCESS)
 }
