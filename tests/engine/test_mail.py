@@ -165,3 +165,28 @@ def test_a_changed_host_key_opens_a_security_incident_and_stops_polling(fleet_fa
     assert [e["check"] for e in eng.events("incident_opened")] == ["ssh_hostkey"]
     assert open(tmp_path / "known_hosts").read().count("\n") == 1  # nothing silently accepted
     assert eng.stop() == 0
+
+
+def test_mail_test_sends_one_mail_or_says_why_not(tmp_path):
+    addr = "127.78.34.251:2525"
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[noc]\n[[customer]]\nid = "c1"\nname = "C"\nplan = "150"\nnotify = ["ops@example.jp"]\n'
+                     '[smtp]\nurl = "smtp://%s"\n' % addr)
+    down = anshin("mail-test", str(fleet), "--to", "noc@example.jp")
+    assert down.returncode == 1 and down.stderr.strip(), down
+    maildir = str(tmp_path / "maildir")
+    server = start_smtp(addr, maildir)
+    try:
+        deadline = time.monotonic() + 10
+        r = None
+        while time.monotonic() < deadline:
+            r = anshin("mail-test", str(fleet), "--to", "noc@example.jp")
+            if r.returncode == 0:
+                break
+            time.sleep(0.3)
+        assert r.returncode == 0, r.stderr
+        [m] = list(mailbox.Maildir(maildir, create=True))
+        assert m["To"] == "noc@example.jp" and m["Message-ID"] in r.stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
