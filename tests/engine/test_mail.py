@@ -82,6 +82,11 @@ def test_load_alert_and_recovery_mails_reach_the_customer(fleet_factory, tmp_pat
     eng.drain(3)
     assert len(f.sink_messages()) == 2
     assert eng.stop() == 0
+    # every reading is kept for the history (charts, monthly report)
+    loads = subprocess.run(["sqlite3", str(tmp_path / "log.db"),
+                            "SELECT value FROM samples WHERE host = 'web01' AND resource = 'load' ORDER BY at"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert "25.31" in loads and len(loads) >= 6, loads
 
 
 def start_smtp(addr, maildir):

@@ -540,6 +540,7 @@ impl Decider {
         for r in Resource::ALL {
             // No reading (no MTA) or an unreadable one: nothing to judge this time.
             let Ok(Some(reading)) = sample.reading(r) else { continue };
+            tx.add_sample(host, r.as_str(), reading.value, now)?;
             let level = sample.level(r).ok().flatten();
             let track = self
                 .resources

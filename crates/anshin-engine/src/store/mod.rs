@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
 pub mod outbox;
+pub mod samples;
 
 pub use outbox::{NewMail, OutboxKind, OutboxRecord, OutboxState};
 
@@ -61,6 +62,7 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 "#,
     outbox::MIGRATION,
+    samples::MIGRATION,
 ];
 
 #[derive(Debug, thiserror::Error)]
