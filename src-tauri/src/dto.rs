@@ -53,6 +53,9 @@ pub struct ServerDto {
     /// Highest level among the host's open incidents; `None` when nothing is open.
     pub worst_level: Option<LevelDto>,
     pub checks: Vec<CheckDto>,
+    /// Latest resource readings (load, disk, inode, mail queue), when the server is polled.
+    pub resources: Vec<anshin_engine::view::ResourceView>,
+    pub resource_error: Option<String>,
 }
 
 impl From<ServerView> for ServerDto {
@@ -82,6 +85,8 @@ impl From<ServerView> for ServerDto {
             fqdn: v.fqdn,
             os: v.os,
             checks,
+            resources: v.resources,
+            resource_error: v.resource_error,
         }
     }
 }

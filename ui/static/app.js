@@ -169,6 +169,20 @@
     meta.append(el("span", "ip", clean(s.ip)));
     tile.append(head, meta);
 
+    if (s.resources && s.resources.length > 0) {
+      const res = el("div", "resources");
+      for (const r of s.resources) {
+        const name = { load: "Load", disk: "/", inode: "inode", mailq: "MailQ" }[r.resource] || r.resource;
+        const item = el("span", r.sample_level ? `res lv${r.sample_level}` : "res", `${name} ${clean(r.value)}`);
+        res.append(item);
+      }
+      tile.append(res);
+    } else if (s.resource_error) {
+      const err = el("div", "resources error", clean(s.resource_error));
+      err.title = clean(s.resource_error);
+      tile.append(err);
+    }
+
     const failing = s.checks.filter((c) => c.ok === false || c.incident !== null);
     if (failing.length > 0) {
       const pendingOnly = failing.filter((c) => c.incident === null);
