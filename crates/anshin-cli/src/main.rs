@@ -61,6 +61,20 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
+    /// Run the engine headless and serve consoles over HTTP + WebSocket (see README: API).
+    Serve {
+        fleet: PathBuf,
+        #[arg(long)]
+        db: PathBuf,
+        /// Loopback address and port, e.g. 127.0.0.1:8470.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// `ROLE TOKEN` lines (operator / viewer); default: the ANSHIN_TOKENS variable.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The mail outbox: every mail with its delivery state (works while an engine runs).
     Outbox {
         #[arg(long)]
@@ -108,6 +122,16 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Check { fleet, host, json } => with_fleet(&fleet, |f| runtime()?.block_on(check(f, host, json))),
         Command::Run { fleet, db, json } => with_fleet(&fleet, |f| runtime()?.block_on(run(f, &db, json))),
         Command::Incidents { db, open, json, limit } => incidents(&db, open, json, limit),
+        Command::Serve { fleet, db, listen, tokens, json } => {
+            let tokens = match anshin_engine::api::Tokens::load(tokens.as_deref()) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("anshin: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            with_fleet(&fleet, |f| runtime()?.block_on(serve(f, &db, listen, tokens, json)))
+        }
         Command::Outbox { db, json, limit } => outbox(&db, json, limit),
         Command::MailTest { fleet, to } => with_fleet(&fleet, |f| runtime()?.block_on(mail_test(f, to))),
         Command::Demo { db, json } => runtime()?.block_on(demo::run(db, json)),
@@ -228,6 +252,33 @@ async fn run(fleet: anshin_core::Fleet, db: &Path, json: bool) -> Result<ExitCod
     let store = Store::open(db)?;
     let (handle, events) = anshin_engine::start(fleet, store, Arc::new(anshin_engine::SystemClock))?;
     run_until_signal(handle, events, json).await
+}
+
+async fn serve(
+    fleet: anshin_core::Fleet,
+    db: &Path,
+    listen: std::net::SocketAddr,
+    tokens: anshin_engine::api::Tokens,
+    json: bool,
+) -> Result<ExitCode> {
+    let store = Store::open(db)?;
+    let (handle, events) = anshin_engine::start(fleet, store, Arc::new(anshin_engine::SystemClock))?;
+    let (stop_api, api_shutdown) = tokio::sync::watch::channel(false);
+    let api = tokio::spawn(anshin_engine::api::serve(listen, handle.console(), tokens, db.to_path_buf(), api_shutdown));
+    // A bind failure ends the API at once: report it instead of running without consoles.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    if api.is_finished() {
+        let _ = handle.stop().await;
+        match api.await? {
+            Err(e) => anyhow::bail!("cannot serve on {listen}: {e}"),
+            Ok(()) => anyhow::bail!("the console API stopped at once"),
+        }
+    }
+    eprintln!("anshin serve: console API on http://{listen}/api/v1/");
+    let result = run_until_signal(handle, events, json).await;
+    let _ = stop_api.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), api).await;
+    result
 }
 
 /// Prints events until SIGINT or SIGTERM, then stops the engine cleanly.

@@ -98,7 +98,35 @@ impl std::fmt::Debug for EngineHandle {
     }
 }
 
+/// What a console needs of a running engine: the live view and the event stream. Cheap to clone.
+#[derive(Clone)]
+pub struct Console {
+    events: broadcast::Sender<EngineEvent>,
+    view: Arc<RwLock<FleetView>>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console").finish_non_exhaustive()
+    }
+}
+
+impl Console {
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn servers(&self) -> Vec<ServerView> {
+        self.view.read().map(|v| v.hosts().to_vec()).unwrap_or_default()
+    }
+}
+
 impl EngineHandle {
+    /// A handle for consoles (the API server), independent of this handle's lifetime.
+    pub fn console(&self) -> Console {
+        Console { events: self.events.clone(), view: self.view.clone() }
+    }
+
     /// A new listener; it sees events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.events.subscribe()

@@ -8,6 +8,7 @@
 //! Must not know: Tauri, the UI's shapes, or whether the fleet is a demo.
 
 mod alert_mail;
+pub mod api;
 pub mod engine;
 pub mod event;
 pub mod fleet_file;
@@ -17,7 +18,7 @@ pub mod ssh;
 pub mod store;
 pub mod view;
 
-pub use engine::{start, Clock, EngineError, EngineHandle, SystemClock};
+pub use engine::{start, Clock, Console, EngineError, EngineHandle, SystemClock};
 pub use event::EngineEvent;
 pub use store::Store;
 pub use view::{CheckView, ServerView};

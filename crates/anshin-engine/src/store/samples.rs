@@ -64,7 +64,8 @@ mod tests {
     fn samples_are_kept_in_order_per_host_and_resource() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("log.db")).unwrap();
-        let t = |m: u32| DateTime::parse_from_rfc3339(&format!("2026-11-25T01:{m:02}:00Z")).unwrap().with_timezone(&Utc);
+        let t =
+            |m: u32| DateTime::parse_from_rfc3339(&format!("2026-11-25T01:{m:02}:00Z")).unwrap().with_timezone(&Utc);
         let tx = s.begin().unwrap();
         tx.add_sample("web01", "load", 0.5, t(2)).unwrap();
         tx.add_sample("web01", "load", 25.31, t(1)).unwrap();
