@@ -130,6 +130,10 @@ impl FromStr for Service {
     }
 }
 
+/// The check id of the security incident a changed SSH host key opens (resource polling of that
+/// server stops until the operator fixes its known_hosts line).
+pub const HOST_KEY_CHECK: &str = "ssh_hostkey";
+
 /// The kind of one check of one host.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CheckKind {

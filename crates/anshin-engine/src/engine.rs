@@ -80,8 +80,7 @@ struct PollError {
     security: bool,
 }
 
-/// The check id of the security incident a changed SSH host key opens.
-pub const HOST_KEY_CHECK: &str = "ssh_hostkey";
+pub use anshin_core::check::HOST_KEY_CHECK;
 
 /// A running engine. Dropping it does not stop the engine: call [`EngineHandle::stop`].
 pub struct EngineHandle {
