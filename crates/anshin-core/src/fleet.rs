@@ -107,6 +107,16 @@ impl Server {
     pub fn port(&self, service: Service) -> u16 {
         self.ports.get(&service).copied().unwrap_or(service.default_port())
     }
+
+    /// The port a check of this server talks to (0 for ping, and for an unknown custom check).
+    pub fn check_port(&self, kind: &CheckKind) -> u16 {
+        match kind {
+            CheckKind::Ping => 0,
+            CheckKind::Ssh => self.ssh_port,
+            CheckKind::Service(svc) => self.port(*svc),
+            CheckKind::Custom(name) => self.custom.iter().find(|c| &c.name == name).map_or(0, |c| c.port),
+        }
+    }
 }
 
 impl Fleet {
@@ -155,21 +165,21 @@ impl Fleet {
             });
         }
         for s in &self.servers {
-            let spec = |kind: CheckKind, port: u16, expect: Option<String>| CheckSpec {
+            let spec = |kind: CheckKind, expect: Option<String>| CheckSpec {
+                port: s.check_port(&kind),
                 key: CheckKey::new(&s.label, kind),
                 ip: s.ip,
-                port,
                 fqdn: s.fqdn.clone(),
                 expect,
             };
-            out.push(spec(CheckKind::Ping, 0, None));
-            out.push(spec(CheckKind::Ssh, s.ssh_port, None));
+            out.push(spec(CheckKind::Ping, None));
+            out.push(spec(CheckKind::Ssh, None));
             if self.plan_of(s).service_monitoring() {
                 for &svc in &s.services {
-                    out.push(spec(CheckKind::Service(svc), s.port(svc), None));
+                    out.push(spec(CheckKind::Service(svc), None));
                 }
                 for c in &s.custom {
-                    out.push(spec(CheckKind::Custom(c.name.clone()), c.port, c.expect.clone()));
+                    out.push(spec(CheckKind::Custom(c.name.clone()), c.expect.clone()));
                 }
             }
         }

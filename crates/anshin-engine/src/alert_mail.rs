@@ -94,12 +94,6 @@ impl AlertMailer {
 
     /// The port a down check really used (shown in the mail's item).
     pub fn port_of(&self, host: &str, kind: &CheckKind) -> u16 {
-        let Some(s) = self.fleet.server(host) else { return 0 };
-        match kind {
-            CheckKind::Ping => 0,
-            CheckKind::Ssh => s.ssh_port,
-            CheckKind::Service(svc) => s.port(*svc),
-            CheckKind::Custom(name) => s.custom.iter().find(|c| &c.name == name).map(|c| c.port).unwrap_or(0),
-        }
+        self.fleet.server(host).map_or(0, |s| s.check_port(kind))
     }
 }

@@ -305,7 +305,39 @@ fn resumed_problem(r: Resource, level: Level, host: &str, trigger: &str) -> Prob
     Problem::Resource { metric: metric(r), level, fragment, item: r.item_name().into(), value }
 }
 
-/// One task per check: wait for its slot, then probe every interval until shutdown.
+/// A task that waits `offset`, then runs `work` every `interval` (skipping ticks it missed)
+/// and sends what it produced to the decider, until shutdown — also mid-work — or until the
+/// decider is gone.
+fn spawn_periodic<F, Fut>(
+    offset: Duration,
+    interval: Duration,
+    results: mpsc::Sender<Input>,
+    mut shutdown: watch::Receiver<bool>,
+    mut work: F,
+) where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Input> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            let input = tokio::select! {
+                input = work() => input,
+                _ = shutdown.changed() => break,
+            };
+            if results.send(input).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// One task per check, start times spread evenly over the interval.
 fn spawn_probes(
     specs: Vec<CheckSpec>,
     prober: Prober,
@@ -316,27 +348,12 @@ fn spawn_probes(
     let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_PROBES));
     let n = specs.len().max(1) as u32;
     for (i, spec) in specs.into_iter().enumerate() {
-        let offset = interval * i as u32 / n;
-        let (prober, results, permits, mut shutdown) =
-            (prober.clone(), results.clone(), permits.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tokio::select! {
-                    _ = ticks.tick() => {}
-                    _ = shutdown.changed() => break,
-                }
-                let result = tokio::select! {
-                    r = async {
-                        let _permit = permits.acquire().await;
-                        prober.probe(&spec).await
-                    } => r,
-                    _ = shutdown.changed() => break,
-                };
-                if results.send(Input::Check { key: spec.key.clone(), result }).await.is_err() {
-                    break;
-                }
+        let (prober, permits, spec) = (prober.clone(), permits.clone(), Arc::new(spec));
+        spawn_periodic(interval * i as u32 / n, interval, results.clone(), shutdown.clone(), move || {
+            let (prober, permits, spec) = (prober.clone(), permits.clone(), spec.clone());
+            async move {
+                let _permit = permits.acquire().await;
+                Input::Check { key: spec.key.clone(), result: prober.probe(&spec).await }
             }
         });
     }
@@ -356,27 +373,16 @@ fn spawn_resource_polls(
     for (i, target) in targets.into_iter().enumerate() {
         // Offset by half a slot from the probes so the first poll comes after a ping answer.
         let offset = interval * (2 * i as u32 + 1) / (2 * n);
-        let (pool, results, mut shutdown) = (pool.clone(), results.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tokio::select! {
-                    _ = ticks.tick() => {}
-                    _ = shutdown.changed() => break,
-                }
-                let poll = tokio::select! {
-                    r = pool.exec(&target, resource::POLL_COMMAND, resource::MAX_OUTPUT) => r,
-                    _ = shutdown.changed() => break,
-                };
-                let poll = match poll {
+        let (pool, target) = (pool.clone(), Arc::new(target));
+        spawn_periodic(offset, interval, results.clone(), shutdown.clone(), move || {
+            let (pool, target) = (pool.clone(), target.clone());
+            async move {
+                let poll = match pool.exec(&target, resource::POLL_COMMAND, resource::MAX_OUTPUT).await {
                     Ok(out) => resource::parse_poll(&out.stdout)
                         .map_err(|e| PollError { message: e.to_string(), security: false }),
                     Err(e) => Err(PollError { message: e.to_string(), security: e.is_security() }),
                 };
-                if results.send(Input::Resources { host: target.host.clone(), poll }).await.is_err() {
-                    break;
-                }
+                Input::Resources { host: target.host.clone(), poll }
             }
         });
     }

@@ -225,13 +225,17 @@ fn classify(e: &lettre::transport::smtp::Error) -> MailError {
 /// line/paragraph separator, or an empty one. Defence in depth: `anshin_core::mail` already
 /// refuses them when rendering; this runs again on what the store hands the transport.
 pub fn check_header(field: &'static str, value: &str) -> Result<(), MailError> {
-    if let Some(c) = value.chars().find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
-        return Err(MailError::Header { field, reason: format!("contains control character U+{:04X}", c as u32) });
-    }
-    if value.trim().is_empty() {
-        return Err(MailError::Header { field, reason: "is empty".into() });
-    }
-    Ok(())
+    // The rule is the renderer's (anshin-core::mail); here it is applied once more, to what is
+    // about to leave, whoever wrote it.
+    use anshin_core::mail::{check_header as rule, MailError as Refused};
+    rule(field, value).map_err(|e| MailError::Header {
+        field,
+        reason: match e {
+            Refused::ControlCharacter { code, .. } => format!("contains control character U+{code:04X}"),
+            Refused::Empty { .. } => "is empty".into(),
+            other => other.to_string(),
+        },
+    })
 }
 
 fn mailbox(field: &'static str, value: &str) -> Result<Mailbox, MailError> {
