@@ -7,10 +7,11 @@ BIN := $(CARGO_TARGET_DIR)/debug
 PYTHON := /usr/bin/python3
 ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: bench help deps deps-test build run demo test test-unit test-fleet test-engine test-desktop lint fmt clean
+.PHONY: bench help deps deps-test build ui run demo serve-demo test test-unit test-ui test-fleet test-engine test-browser test-desktop lint fmt clean
 
 help:
 	@echo "make run    install what is missing, build, open the desktop app on the demo fleet"
+	@echo "make serve-demo  the demo with the browser console on http://127.0.0.1:8470/ (set ANSHIN_TOKENS)"
 	@echo "make demo   the same demo in the terminal (anshin demo)"
 	@echo "make test   every test: unit, engine against real servers on loopback, desktop window"
 	@echo "make lint   clippy and rustfmt check"
@@ -22,7 +23,19 @@ deps:
 deps-test:
 	@sh scripts/install-deps.sh test
 
-build: deps
+# The UI (Svelte + Vite) is built before cargo: the desktop binary and `anshin serve` embed ui/dist.
+UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/package.json ui/package-lock.json \
+	ui/vite.config.ts ui/svelte.config.js ui/tsconfig.json
+
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+
+ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SOURCES)
+	cd ui && npm run build
+
+ui: deps ui/dist/index.html
+
+build: deps ui/dist/index.html
 	cargo build --workspace --locked
 
 run: build
@@ -33,11 +46,24 @@ run: build
 demo: build
 	$(BIN)/anshin demo
 
-test: deps-test build test-unit test-fleet test-engine test-desktop
+# The demo with the browser console on http://127.0.0.1:8470/ (token: the ANSHIN_TOKENS variable).
+serve-demo: build
+	$(BIN)/anshin demo --listen 127.0.0.1:8470
+
+test: deps-test build test-unit test-ui test-fleet test-engine test-browser test-desktop
 	@echo "make test: all suites passed"
 
 test-unit:
 	cargo test --workspace --locked
+
+test-ui: ui/node_modules/.package-lock.json
+	cd ui && npm test && npm run check
+
+tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+
+test-browser: tests/browser/node_modules/.package-lock.json
+	ARTIFACTS=$(ARTIFACTS) ANSHIN_BIN=$(BIN)/anshin $(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
 
 test-fleet:
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/fleet

@@ -11,8 +11,8 @@ ROOT=$(dirname "$HERE")
 GROUP=${1:-build}
 
 BUILD_PKGS="build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-dev \
-libayatana-appindicator3-dev librsvg2-dev"
-TEST_PKGS="xvfb xauth dbus-x11 dunst imagemagick x11-utils sqlite3 webkit2gtk-driver"
+libayatana-appindicator3-dev librsvg2-dev fontconfig fonts-noto-cjk"
+TEST_PKGS="xvfb xauth dbus-x11 dunst imagemagick x11-utils sqlite3 webkit2gtk-driver poppler-utils chromium"
 
 need_rust() {
     if ! command -v cargo >/dev/null 2>&1; then
@@ -26,6 +26,22 @@ need_rust() {
         echo "install-deps: $(rustc --version) is too old: Rust 1.95 or newer is needed (rustup update)" >&2
         exit 1
     fi
+}
+
+# The UI (ui/) is built with Node.js >= 20.19 and npm (Vite 7).
+need_node() {
+    if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+        v=$(node -p 'process.versions.node.split(".").slice(0, 2).join(" ")')
+        set -- $v
+        if [ "$1" -gt 20 ] || { [ "$1" -eq 20 ] && [ "$2" -ge 19 ]; }; then
+            return 0
+        fi
+        echo "install-deps: Node.js $(node --version) is too old for the UI build: 20.19 or newer is needed" >&2
+        exit 1
+    fi
+    # Debian's own nodejs is older than 20.19 on bookworm; take it only where it is new enough.
+    install_missing nodejs npm
+    need_node
 }
 
 install_missing() {
@@ -50,13 +66,20 @@ install_missing() {
 
 need_rust
 case "$GROUP" in
-    build) install_missing $BUILD_PKGS ;;
+    build)
+        install_missing $BUILD_PKGS
+        need_node
+        ;;
     test)
         install_missing $BUILD_PKGS $TEST_PKGS
+        need_node
         sh "$ROOT/tests/fleet/install-deps.sh"
         # tauri-driver: the WebDriver bridge to the real window (built from crates.io)
         command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked
         ;;
-    bench) install_missing $BUILD_PKGS fping bc ;;
+    bench)
+        install_missing $BUILD_PKGS fping bc
+        need_node
+        ;;
     *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac

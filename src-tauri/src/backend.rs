@@ -1,155 +1,221 @@
-//! What runs behind the window: the embedded engine, and in the demo also the simulated fleet.
+//! What the window talks to: an embedded engine (`local`) or a remote `anshin serve`
+//! (`remote`). Both give the same console messages and answer the same requests, so the
+//! window never knows which it has.
 //!
-//! Owns: starting them on the right fleet and store, and stopping them in order (engine first,
-//! so it does not record the demo's listeners closing as outages; then the demo).
-//! Must not: decide anything about checks or incidents — that is the engine's and core's job.
+//! Owns: the choice and the request routing. Must not: decide anything about incidents.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use anshin_core::Fleet;
-use anshin_engine::{EngineEvent, EngineHandle, ServerView, Store, SystemClock};
-use anyhow::{Context, Result};
-use tokio::sync::{broadcast, watch};
-use tokio::task::JoinHandle;
+use std::path::PathBuf;
 
-use crate::dto::AppInfo;
+use anshin_engine::review_query::{with_customers, ReviewQuery};
+use anshin_engine::store::review::open_review;
+use anyhow::{bail, Result};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
 
-/// If the demo's `run` returns this soon, it failed to bind (it binds everything first).
-const DEMO_BIND_GRACE: Duration = Duration::from_millis(300);
-const ENGINE_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-const DEMO_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::local::Local;
+use crate::remote::Remote;
 
-/// Where the fleet comes from.
-#[derive(Debug)]
-pub enum Source {
-    /// A validated fleet file.
-    File { fleet: Fleet, path: PathBuf },
-    /// The built-in demo: simulated servers on 127.77.0.x plus its fleet file.
-    Demo,
+pub enum Backend {
+    Local(Box<Local>),
+    Remote(Arc<Remote>),
+    /// A log opened read-only (`--review FILE`): no engine, no network.
+    Review(std::sync::Mutex<PathBuf>),
 }
 
-struct Demo {
-    shutdown: watch::Sender<bool>,
-    task: JoinHandle<Result<(), anshin_demo::DemoError>>,
-}
-
-/// The engine (and demo) behind the window. Shared as Tauri state.
-pub struct Backend {
-    engine: Mutex<Option<EngineHandle>>,
-    demo: Mutex<Option<Demo>>,
-    info: AppInfo,
-}
-
-impl std::fmt::Debug for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Backend").field("info", &self.info).finish_non_exhaustive()
-    }
+/// What the window is told about where its data comes from.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppInfo {
+    /// "demo", "fleet" or "remote".
+    pub mode: &'static str,
+    /// The fleet file, the demo's name, or the remote URL.
+    pub source: String,
+    /// The store (empty for remote).
+    pub db: String,
+    pub version: &'static str,
+    /// "operator" or "viewer".
+    pub role: String,
+    /// "operator" (workstation) or "wall" (`--kiosk`).
+    pub view: &'static str,
 }
 
 impl Backend {
-    /// Starts the demo fleet (if asked) and the engine. Must run inside the Tauri (tokio)
-    /// runtime. Returns the backend and a listener that sees every event from the first one.
-    pub async fn start(source: Source, db: Option<PathBuf>) -> Result<(Backend, broadcast::Receiver<EngineEvent>)> {
-        let (fleet, source_name, demo, default_db) = match source {
-            Source::File { fleet, path } => (fleet, path.display().to_string(), None, "desktop.db"),
-            Source::Demo => {
-                let demo = start_demo().await?;
-                let name = "demo-fleet.toml";
-                let parsed = anshin_core::fleet::parse(anshin_demo::DEMO_FLEET_TOML, name).map_err(|errors| {
-                    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    anyhow::anyhow!("the built-in demo fleet is invalid (a bug):\n{}", lines.join("\n"))
-                })?;
-                (parsed.fleet, name.to_string(), Some(demo), "demo.db")
+    /// The console feed as JSON messages, until shutdown (remote) or the engine stops (local).
+    pub fn feed(&self, shutdown: watch::Receiver<bool>) -> mpsc::Receiver<Value> {
+        match self {
+            Backend::Local(local) => {
+                let mut messages = anshin_engine::spawn_feed(local.console());
+                let (tx, rx) = mpsc::channel(256);
+                tokio::spawn(async move {
+                    while let Some(m) = messages.recv().await {
+                        let Ok(v) = serde_json::to_value(&m) else { continue };
+                        if tx.send(v).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                rx
             }
-        };
-        let db = match db {
-            Some(p) => p,
-            None => default_data_dir()?.join(default_db),
-        };
-        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            Backend::Remote(remote) => remote.spawn_feed(shutdown),
+            // Nothing live to show: the channel closes at once.
+            Backend::Review(_) => mpsc::channel(1).1,
         }
-        let store = Store::open(&db).with_context(|| format!("cannot open the store {}", db.display()))?;
-        let (engine, events) = match anshin_engine::start(fleet, store, Arc::new(SystemClock)) {
-            Ok(started) => started,
-            Err(e) => {
-                if let Some(d) = demo {
-                    stop_demo(d).await;
+    }
+
+    pub async fn incidents(&self, open: bool, limit: usize) -> Result<Value> {
+        match self {
+            Backend::Local(l) => Ok(serde_json::to_value(l.incidents(open, limit).await?)?),
+            Backend::Remote(r) => {
+                r.get("api/v1/incidents", &[("open", open.to_string()), ("limit", limit.to_string())]).await
+            }
+            Backend::Review(_) => bail!("a log opened for review has no live incidents: use the review view"),
+        }
+    }
+
+    pub async fn samples(&self, host: String, resource: String, hours: u32) -> Result<Value> {
+        match self {
+            Backend::Local(l) => Ok(serde_json::to_value(l.samples(host, resource, hours).await?)?),
+            Backend::Remote(r) => {
+                r.get("api/v1/samples", &[("host", host), ("resource", resource), ("hours", hours.to_string())]).await
+            }
+            Backend::Review(_) => bail!("a log opened for review has no live readings"),
+        }
+    }
+
+    pub async fn customers(&self) -> Result<Value> {
+        match self {
+            Backend::Local(l) => Ok(serde_json::to_value(l.customers())?),
+            Backend::Remote(r) => r.get("api/v1/customers", &[]).await,
+            Backend::Review(_) => Ok(Value::Array(Vec::new())),
+        }
+    }
+
+    /// An operator takes an incident (the engine records who and refuses a second owner).
+    pub async fn acknowledge(&self, incident: i64, note: String) -> Result<Value> {
+        match self {
+            Backend::Local(l) => {
+                let by = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+                Ok(serde_json::to_value(l.console().acknowledge(incident, &by, &note).await?)?)
+            }
+            Backend::Remote(r) => {
+                r.post(&format!("api/v1/incidents/{incident}/acknowledge"), &serde_json::json!({ "note": note })).await
+            }
+            Backend::Review(_) => bail!("a log opened for review is read-only"),
+        }
+    }
+
+    /// Incidents with their stories, filtered as the review view asks.
+    pub async fn review(&self, query: ReviewQuery) -> Result<Value> {
+        match self {
+            Backend::Local(l) => {
+                let filter = query.to_filter(Some(l.fleet())).map_err(anyhow::Error::msg)?;
+                let (db, fleet) = (l.db().to_path_buf(), l.fleet().clone());
+                Ok(tokio::task::spawn_blocking(move || -> Result<Value> {
+                    Ok(serde_json::to_value(with_customers(open_review(&db)?.review(&filter)?, Some(&fleet)))?)
+                })
+                .await??)
+            }
+            Backend::Remote(r) => {
+                let pairs = query_pairs(&query);
+                let refs: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (*k, v.clone())).collect();
+                r.get("api/v1/review", &refs).await
+            }
+            Backend::Review(path) => {
+                let filter = query.to_filter(None).map_err(anyhow::Error::msg)?;
+                let path = path.lock().map(|p| p.clone()).map_err(|_| anyhow::anyhow!("poisoned"))?;
+                Ok(tokio::task::spawn_blocking(move || -> Result<Value> {
+                    Ok(serde_json::to_value(open_review(&path)?.review(&filter)?)?)
+                })
+                .await??)
+            }
+        }
+    }
+
+    /// The monthly reports: `op` is `list` (with `month`), `preview`, `send`, `hold`, `release`
+    /// (with `id`) or `send-all` (with `month`). Local: the desk itself; remote: its routes.
+    pub async fn reports(&self, op: &str, id: Option<i64>, month: Option<String>) -> Result<Value> {
+        let who = || std::env::var("USER").unwrap_or_else(|_| "operator".into());
+        let need_id = || id.ok_or_else(|| anyhow::anyhow!("{op} needs a report id"));
+        match self {
+            Backend::Local(l) => {
+                let d = &l.desk;
+                Ok(match op {
+                    "list" => serde_json::to_value(d.list(month).await?)?,
+                    "preview" => Value::String(d.preview(need_id()?).await?),
+                    "send" => serde_json::json!({ "report": need_id()?, "outbox": d.send(need_id()?, who()).await? }),
+                    "hold" => serde_json::to_value(d.hold(need_id()?, who()).await?)?,
+                    "release" => serde_json::to_value(d.release(need_id()?, who()).await?)?,
+                    "send-all" => {
+                        let month = month.ok_or_else(|| anyhow::anyhow!("send-all needs a month"))?;
+                        // The same shape as the HTTP route: {report, outbox} or {report, error}.
+                        let results = d.send_all(month, who()).await?;
+                        Value::Array(
+                            results
+                                .into_iter()
+                                .map(|(report, r)| match r {
+                                    Ok(outbox) => serde_json::json!({ "report": report, "outbox": outbox }),
+                                    Err(error) => serde_json::json!({ "report": report, "error": error }),
+                                })
+                                .collect(),
+                        )
+                    }
+                    other => bail!("unknown report operation {other}"),
+                })
+            }
+            Backend::Remote(r) => {
+                let month_q: Vec<(&str, String)> = month.into_iter().map(|m| ("month", m)).collect();
+                match op {
+                    "list" => r.get("api/v1/reports", &month_q).await,
+                    "preview" => r.get_text(&format!("api/v1/reports/{}/preview", need_id()?)).await.map(Value::String),
+                    "send" | "hold" | "release" => {
+                        r.post(&format!("api/v1/reports/{}/{op}", need_id()?), &Value::Null).await
+                    }
+                    "send-all" => {
+                        let m = month_q.first().map(|(_, m)| m.clone()).unwrap_or_default();
+                        r.post(&format!("api/v1/reports/send-all?month={m}"), &Value::Null).await
+                    }
+                    other => bail!("unknown report operation {other}"),
                 }
-                return Err(e).context("cannot start the engine");
             }
-        };
-        let info = AppInfo {
-            mode: if demo.is_some() { "demo" } else { "fleet" },
-            source: source_name,
-            db: db.display().to_string(),
-            version: env!("CARGO_PKG_VERSION"),
-        };
-        Ok((Backend { engine: Mutex::new(Some(engine)), demo: Mutex::new(demo), info }, events))
+            Backend::Review(_) => bail!("a log opened for review has no monthly reports"),
+        }
     }
 
-    /// The engine's current picture of every host; empty once it has stopped.
-    pub fn servers(&self) -> Vec<ServerView> {
-        self.engine.lock().ok().and_then(|e| e.as_ref().map(EngineHandle::servers)).unwrap_or_default()
-    }
-
-    pub fn info(&self) -> &AppInfo {
-        &self.info
-    }
-
-    /// Stops the engine (it stores what is in flight), then the demo. Safe to call twice.
+    /// Stops what this process runs (the engine, the demo); a remote engine keeps running.
     pub async fn stop(&self) {
-        let engine = self.engine.lock().ok().and_then(|mut e| e.take());
-        if let Some(engine) = engine {
-            match tokio::time::timeout(ENGINE_STOP_TIMEOUT, engine.stop()).await {
-                Ok(Ok(())) => tracing::info!("engine stopped"),
-                Ok(Err(e)) => tracing::error!(error = %e, "engine stopped with an error"),
-                Err(_) => tracing::error!(timeout_secs = ENGINE_STOP_TIMEOUT.as_secs(), "engine did not stop in time"),
-            }
-        }
-        let demo = self.demo.lock().ok().and_then(|mut d| d.take());
-        if let Some(demo) = demo {
-            stop_demo(demo).await;
+        if let Backend::Local(l) = self {
+            l.stop().await;
         }
     }
 }
 
-async fn start_demo() -> Result<Demo> {
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let mut task = tokio::spawn(anshin_demo::run(anshin_demo::DEMO_FLEET_TOML, shutdown_rx));
-    // `run` binds every listener before anything else and returns at once when one fails.
-    match tokio::time::timeout(DEMO_BIND_GRACE, &mut task).await {
-        Err(_) => Ok(Demo { shutdown, task }),
-        Ok(Ok(Err(e))) => Err(e).context("cannot start the demo fleet"),
-        Ok(Ok(Ok(()))) => anyhow::bail!("the demo fleet stopped as soon as it started"),
-        Ok(Err(e)) => Err(e).context("the demo fleet crashed"),
-    }
-}
-
-async fn stop_demo(demo: Demo) {
-    let _ = demo.shutdown.send(true);
-    match tokio::time::timeout(DEMO_STOP_TIMEOUT, demo.task).await {
-        Ok(Ok(Ok(()))) => tracing::info!("demo fleet stopped"),
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "demo fleet failed"),
-        Ok(Err(e)) => tracing::error!(error = %e, "demo fleet task failed"),
-        Err(_) => tracing::error!(timeout_secs = DEMO_STOP_TIMEOUT.as_secs(), "demo fleet did not stop in time"),
-    }
-}
-
-/// `$XDG_DATA_HOME/anshin-noc`, else `~/.local/share/anshin-noc`.
-fn default_data_dir() -> Result<PathBuf> {
-    let xdg = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
-    let base = match xdg {
-        Some(p) => p,
-        None => {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .context("neither XDG_DATA_HOME nor HOME is set; pass --db PATH")?;
-            home.join(".local").join("share")
+/// The review query as URL parameters for a remote engine.
+fn query_pairs(q: &ReviewQuery) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    let text = [
+        ("server", &q.server),
+        ("customer", &q.customer),
+        ("check", &q.check),
+        ("from", &q.from),
+        ("to", &q.to),
+        ("operator", &q.operator),
+        ("text", &q.text),
+    ];
+    for (k, val) in text {
+        if let Some(val) = val {
+            v.push((k, val.clone()));
         }
-    };
-    Ok(base.join(Path::new("anshin-noc")))
+    }
+    if let Some(l) = q.level {
+        v.push(("level", l.to_string()));
+    }
+    if let Some(o) = q.open {
+        v.push(("open", o.to_string()));
+    }
+    if let Some(l) = q.limit {
+        v.push(("limit", l.to_string()));
+    }
+    v
 }

@@ -1,22 +1,107 @@
-//! Tauri commands: thin wrappers that read the backend and hand back DTOs.
+//! Tauri commands: what the window may ask. Thin: each routes to the backend or the mirror.
+//! Errors reach the window as text it can show.
 //!
 //! Must not: compute anything the engine or core already knows.
 
 use std::sync::Arc;
 
+use serde_json::Value;
 use tauri::State;
 
-use crate::backend::Backend;
-use crate::dto::{AppInfo, ServerDto};
+use crate::backend::AppInfo;
+use crate::Shell;
 
-/// Every server and gateway with its checks, in fleet order.
-#[tauri::command]
-pub fn servers(backend: State<'_, Arc<Backend>>) -> Vec<ServerDto> {
-    backend.servers().into_iter().map(ServerDto::from).collect()
+type Answer = Result<Value, String>;
+
+fn text(e: anyhow::Error) -> String {
+    format!("{e:#}")
 }
 
-/// Where the data comes from (demo or a fleet file) and which store is used.
+/// Where the data comes from, the caller's role and which view to show.
 #[tauri::command]
-pub fn app_info(backend: State<'_, Arc<Backend>>) -> AppInfo {
-    backend.info().clone()
+pub fn app_info(shell: State<'_, Arc<Shell>>) -> Result<AppInfo, String> {
+    shell.info.lock().map(|i| i.clone()).map_err(|_| "poisoned".to_string())
+}
+
+/// Everything known now, as a `snapshot` message (the window asks after it starts listening).
+#[tauri::command]
+pub fn snapshot(shell: State<'_, Arc<Shell>>) -> Value {
+    shell.mirror.lock().map(|m| m.snapshot()).unwrap_or_default()
+}
+
+#[tauri::command]
+pub async fn incidents(shell: State<'_, Arc<Shell>>, open: Option<bool>, limit: Option<usize>) -> Answer {
+    shell.backend.incidents(open.unwrap_or(false), limit.unwrap_or(500).min(10_000)).await.map_err(text)
+}
+
+#[tauri::command]
+pub async fn samples(shell: State<'_, Arc<Shell>>, host: String, resource: String, hours: Option<u32>) -> Answer {
+    shell.backend.samples(host, resource, hours.unwrap_or(24).min(24 * 62)).await.map_err(text)
+}
+
+#[tauri::command]
+pub async fn customers(shell: State<'_, Arc<Shell>>) -> Answer {
+    shell.backend.customers().await.map_err(text)
+}
+
+/// An operator takes an incident.
+#[tauri::command]
+pub async fn acknowledge(shell: State<'_, Arc<Shell>>, incident: i64, note: Option<String>) -> Answer {
+    shell.backend.acknowledge(incident, note.unwrap_or_default()).await.map_err(text)
+}
+
+/// Incidents with their stories for the review view (`filter`: server, customer, level, check,
+/// from, to, operator, text, open, limit).
+#[tauri::command]
+pub async fn review(shell: State<'_, Arc<Shell>>, filter: Option<anshin_engine::review_query::ReviewQuery>) -> Answer {
+    shell.backend.review(filter.unwrap_or_default()).await.map_err(text)
+}
+
+/// Review mode: choose another log file (a native file chooser); the new app info, or null when
+/// cancelled. The file is checked before it replaces the current one.
+#[tauri::command]
+pub async fn open_review(shell: State<'_, Arc<Shell>>) -> Answer {
+    let crate::backend::Backend::Review(current) = &shell.backend else {
+        return Err("only a window opened with --review can open another log".into());
+    };
+    let picked = rfd::AsyncFileDialog::new()
+        .set_title("インシデントログを開く")
+        .add_filter("Anshin NOC log", &["db", "sqlite", "anshin"])
+        .add_filter("*", &["*"])
+        .pick_file()
+        .await;
+    let Some(file) = picked else { return Ok(Value::Null) };
+    let path = file.path().to_path_buf();
+    let checked = path.clone();
+    tokio::task::spawn_blocking(move || anshin_engine::store::review::open_review(&checked).map(|_| ()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    if let Ok(mut p) = current.lock() {
+        *p = path.clone();
+    }
+    let mut info = shell.info.lock().map(|i| i.clone()).map_err(|_| "poisoned".to_string())?;
+    info.source = path.display().to_string();
+    info.db = info.source.clone();
+    if let Ok(mut i) = shell.info.lock() {
+        *i = info.clone();
+    }
+    serde_json::to_value(info).map_err(|e| e.to_string())
+}
+
+/// Monthly reports: `op` is list, preview, send, hold, release or send-all.
+#[tauri::command]
+pub async fn reports(shell: State<'_, Arc<Shell>>, op: String, id: Option<i64>, month: Option<String>) -> Answer {
+    shell.backend.reports(&op, id, month).await.map_err(text)
+}
+
+/// Saves text the window produced (a CSV or JSON export) where the user chooses; the path, or
+/// null when cancelled. (The webview does not save Blob downloads by itself.)
+#[tauri::command]
+pub async fn save_file(name: String, content: String) -> Answer {
+    let picked = rfd::AsyncFileDialog::new().set_title("保存").set_file_name(&name).save_file().await;
+    let Some(file) = picked else { return Ok(Value::Null) };
+    let path = file.path().to_path_buf();
+    tokio::fs::write(&path, content).await.map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Value::String(path.display().to_string()))
 }

@@ -1,157 +1,139 @@
-"""The real desktop window under Xvfb, driven through tauri-driver + WebKitWebDriver.
+"""The operator view of the real desktop window on the built-in demo, and its native
+notification.
 
-The app starts with no fleet file, so it embeds the demo fleet and the engine. The test reads
-the rendered page through WebDriver: all 18 demo servers have a tile, every tile leaves the
-"unknown" state once its checks ran, and the demo's first scripted outage (web01 HTTP) turns
-web01's tile into a Lv.4 problem. Screenshots go to $ARTIFACTS (default ./artifacts).
+One app instance serves every test of this file (the demo's first outage takes about a minute
+to become an incident): `anshin-desktop` with no fleet runs the demo (18 simulated servers on
+127.77.0.x); about 20 s after the start web01's HTTP refuses, and after three failed checks
+(demo interval 10 s) a Lv.4 incident opens. The tests read the rendered page through WebDriver,
+watch the private session bus with dbus-monitor, and take screenshots of the X screen.
 """
-import json
-import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import time
-import urllib.request
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ARTIFACTS = os.environ.get("ARTIFACTS", os.path.join(ROOT, "artifacts"))
-DRIVER_PORT = 4444
+from conftest import demo_labels, desktop_session, notify_calls, wait_for
+
+TILES = """return Array.from(document.querySelectorAll('[data-testid=tile]'))
+    .map(t => [t.dataset.label, t.dataset.level, t.dataset.stale]);"""
+INCIDENTS = """return Array.from(document.querySelectorAll('[data-testid=incident]'))
+    .map(r => [r.dataset.id, r.dataset.level, r.textContent.replace(/\\s+/g, ' ').trim()]);"""
+DETAIL = """const d = document.querySelector('[data-testid=detail]');
+    return d ? [d.dataset.label, d.textContent.replace(/\\s+/g, ' ').trim()] : null;"""
+TRIGGER = "web01 HTTP サービスダウン"
+# From the app's start: demo outage at ~20 s, three failed checks 10 s apart, plus slack.
+OUTAGE_SECONDS = 150
 
 
-def app_binary():
-    path = os.environ.get("ANSHIN_DESKTOP_BIN") or os.path.join(
-        os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "anshin-desktop")
-    if not os.access(path, os.X_OK):
-        pytest.fail("anshin-desktop not built at %s (make build)" % path)
-    return path
+@pytest.fixture(scope="module")
+def demo():
+    with desktop_session("operator", fill_screen=True) as desk:
+        desk.started = time.monotonic()
+        yield desk
 
 
-def demo_labels():
-    text = open(os.path.join(ROOT, "assets", "demo-fleet.toml"), encoding="utf-8").read()
-    servers = text.split("[[server]]")[1:]
-    return [re.search(r'^label\s*=\s*"([^"]+)"', s, re.M).group(1) for s in servers]
+def remaining(desk, seconds):
+    return max(5, seconds - (time.monotonic() - desk.started))
 
 
-def wait_port(port, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.2)
-    return False
+def web01_lv4(desk):
+    tiles = desk.poll(TILES, lambda v: v and {t[0]: t[1] for t in v}.get("web01") == "4",
+                      remaining(desk, OUTAGE_SECONDS))
+    assert {t[0]: t[1] for t in tiles}.get("web01") == "4", tiles
+    return tiles
 
 
-def webdriver(method, path, body=None, timeout=60):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (DRIVER_PORT, path), data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.loads(r.read() or b"{}").get("value")
+def close_detail(desk):
+    if desk.js(DETAIL):
+        desk.click("[data-testid=detail] button.close")
+        assert desk.poll(DETAIL, lambda v: v is None, 10) is None, "the detail did not close"
 
 
-def spawn(argv, env, log):
-    """A process in its own session, so teardown can signal its whole group by its PID."""
-    return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(proc, sig=signal.SIGTERM):
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-
-@pytest.fixture
-def desktop():
-    for tool in ("Xvfb", "tauri-driver", "WebKitWebDriver"):
-        if not shutil.which(tool):
-            pytest.fail("%s is not installed (make deps-test)" % tool)
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="anshin-desktop-")
-    display = ":%d" % (90 + os.getpid() % 9)
-    log = open(os.path.join(ARTIFACTS, "desktop-test.log"), "w")
-    xvfb = spawn(["Xvfb", display, "-screen", "0", "1440x900x24", "-nolisten", "tcp"], os.environ.copy(), log)
-    env = dict(os.environ, DISPLAY=display, XDG_DATA_HOME=tmp, ANSHIN_LOG="info")
-    driver = None
-    session = None
-    try:
-        time.sleep(1)
-        driver = spawn([shutil.which("tauri-driver"), "--port", str(DRIVER_PORT)], env, log)
-        assert wait_port(DRIVER_PORT, 20), "tauri-driver did not listen"
-        caps = {"capabilities": {"alwaysMatch": {"browserName": "wry",
-                                                 "tauri:options": {"application": app_binary()}}}}
-        session = webdriver("POST", "/session", caps, timeout=120)["sessionId"]
-        yield session, display
-    finally:
-        if session:
-            try:
-                webdriver("DELETE", "/session/%s" % session, timeout=20)
-            except OSError:
-                pass
-        for p in (driver, xvfb):
-            if p is not None:
-                stop(p)
-        log.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def run_js(session, script):
-    return webdriver("POST", "/session/%s/execute/sync" % session, {"script": script, "args": []})
-
-
-def poll(session, script, accept, seconds):
-    deadline = time.monotonic() + seconds
-    value = None
-    while time.monotonic() < deadline:
-        value = run_js(session, script)
-        if accept(value):
-            return value
-        time.sleep(1)
-    return value
-
-
-def screenshot(display, name):
-    """The X screen as the operator sees it (ImageMagick, not WebDriver: WebKitWebDriver's own
-    screenshot call was seen to drop its connection under load)."""
-    out = os.path.join(ARTIFACTS, name)
-    time.sleep(2)  # let WebKit paint what the DOM already says
-    subprocess.run(["import", "-display", display, "-window", "root", out], check=True, timeout=30)
-    assert os.path.getsize(out) > 10_000, "screenshot looks empty"
-
-
-TILES = "return Array.from(document.querySelectorAll('.tile')).map(t => [t.dataset.label, t.dataset.state]);"
-
-
-def test_window_lists_the_demo_fleet_with_live_state(desktop):
-    session, display = desktop
+def test_operator_view_shows_the_demo_fleet_and_its_first_outage(demo):
     labels = demo_labels()
     assert len(labels) == 18
 
-    tiles = poll(session, TILES, lambda v: v and len(v) == len(labels), 60)
-    assert sorted(t[0] for t in tiles) == sorted(labels)
-    assert "Anshin NOC" in run_js(session, "return document.title;")
+    tiles = demo.poll(TILES, lambda v: v and len(v) == len(labels), 60)
+    assert sorted(t[0] for t in tiles) == sorted(labels), tiles
+    assert demo.js("return !!document.querySelector('[data-testid=summary]');")
+    assert demo.js("return !!document.querySelector('[data-testid=lang]');"), "no language toggle"
+    assert not demo.js("return !!document.querySelector('[data-testid=wall]');"), "wall view without --kiosk"
+    assert "Anshin NOC" in demo.js("return document.title;")
 
     # every tile leaves "unknown" once all its checks have a result (demo interval: 10 s)
-    tiles = poll(session, TILES, lambda v: v and all(s != "unknown" for _, s in v), 60)
-    assert all(s != "unknown" for _, s in tiles), tiles
-    screenshot(display, "desktop-operator.png")
+    tiles = demo.poll(TILES, lambda v: v and len(v) == 18 and all(t[1] != "unknown" for t in v), 60)
+    assert all(t[1] != "unknown" for t in tiles), tiles
+    assert all(t[2] == "false" for t in tiles), "stale tiles while the engine runs: %s" % tiles
 
-    # the demo's first scripted outage: web01 HTTP refuses from 20 s; Lv.4 after 3 attempts
-    tiles = poll(session, TILES, lambda v: v and dict(v).get("web01") == "lv4", 120)
-    assert dict(tiles).get("web01") == "lv4", tiles
-    text = run_js(session, "return document.querySelector('.tile[data-label=\"web01\"]').textContent;")
-    assert "HTTP" in text and "Lv.4" in text, text
-    screenshot(display, "desktop-problem.png")
+    # the demo's first scripted outage: web01 HTTP refuses from ~20 s; Lv.4 after 3 attempts
+    web01_lv4(demo)
+    text = demo.js("return document.querySelector('[data-testid=tile][data-label=web01]').textContent;")
+    assert "Lv.4" in text and "HTTP" in text, text
+    summary = demo.js("""return Object.fromEntries(Array.from(document.querySelectorAll(
+        '[data-testid=summary] [data-state]')).map(c => [c.dataset.state, Number(c.dataset.count)]));""")
+    assert summary.get("4", 0) >= 1, summary
+    assert sum(summary.values()) == 18, summary
+    assert "[Lv." in demo.js("return document.title;"), "the window title does not show the worst level"
+
+    # the incident panel lists it
+    rows = demo.poll(INCIDENTS, lambda v: v and any("web01" in r[2] and r[1] == "4" for r in v), 15)
+    row = [r for r in rows if "web01" in r[2] and r[1] == "4"]
+    assert row, rows
+    assert row[0][0].isdigit(), "the incident row has no id: %s" % row
+    assert TRIGGER in row[0][2], row
+
+    # dunst paused: its popup would cover the incident panel; the other test clicks it later
+    demo.dunstctl("set-paused", "true")
+    demo.screenshot("desktop-operator.png", publish="desktop-operator.png")
+
+    # a click on web01's tile opens its detail
+    demo.click("[data-testid=tile][data-label=web01]")
+    detail = demo.poll(DETAIL, lambda v: v is not None, 10)
+    assert detail and detail[0] == "web01", detail
+    assert "Lv.4" in detail[1] and "web01" in detail[1], detail
+    demo.screenshot("desktop-detail.png", publish="desktop-detail.png")
+    close_detail(demo)
+    demo.dunstctl("set-paused", "false")
+
+
+def test_a_new_lv4_incident_pops_a_native_notification_that_opens_it(demo):
+    # dbus-monitor on the app's own session bus sees the Notify call when the incident opens
+    deadline = time.monotonic() + remaining(demo, OUTAGE_SECONDS)
+    calls = []
+    while time.monotonic() < deadline:
+        calls = [c for c in notify_calls(demo.monitor_log) if "web01" in c[1]]
+        if calls:
+            break
+        time.sleep(1)
+    assert calls, "no Notify call for web01 on the session bus: %s" % notify_calls(demo.monitor_log)
+    app, summary, body = calls[0]
+    assert app == "Anshin NOC", calls
+    assert "Lv.4" in summary and "web01" in summary, calls
+    assert body == TRIGGER, calls
+    # popped once for this incident, and not for anything below the default level (3)
+    assert len(calls) == 1, calls
+    assert all(not s.startswith("Lv.2") for _, s, _ in notify_calls(demo.monitor_log))
+
+    # dunst shows it; its default action (a click) brings the window to that incident
+    web01_lv4(demo)
+    demo.dunstctl("set-paused", "false")
+    close_detail(demo)
+    wait_for(lambda: demo.dunstctl("count", "displayed") not in ("", "0"), 5)
+    assert demo.dunstctl("count", "displayed") == "1", "dunst shows %s notifications (history: %s)" % (
+        demo.dunstctl("count", "displayed"), demo.dunstctl("count", "history"))
+    demo.screenshot("desktop-notification.png")
+    demo.dunstctl("action", "0")
+    detail = demo.poll(DETAIL, lambda v: v is not None, 10)
+    assert detail and detail[0] == "web01", "clicking the notification did not open web01: %s" % (detail,)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "product: OperatorView's open_incident $effect also tracks con.fleet.order (through "
+    "hostOfIncident), so every later delta calls open(host) again: the closed detail reopens"))
+def test_the_detail_a_notification_opened_stays_closed_once_closed(demo):
+    if not demo.js(DETAIL):
+        pytest.skip("needs the notification click of the test above")
+    # the operator closes it, and it stays closed (more than one demo cycle of 10 s)
+    demo.click("[data-testid=detail] button.close")
+    assert demo.poll(DETAIL, lambda v: v is None, 5) is None, "the detail did not close"
+    reopened = demo.poll(DETAIL, lambda v: v is not None, 12)
+    assert reopened is None, "the detail of the clicked notification's server reopened by itself"

@@ -1,6 +1,7 @@
 """`anshin serve`: one engine, consoles over HTTP and WebSocket behind bearer tokens. A stopped
-service on a fleet host shows in the API and arrives as an event on the WebSocket; without a
-valid token the answer is 401 and nothing of the fleet."""
+service on a fleet host shows in the API and arrives on the WebSocket (an event, then a delta
+with the host's new tile state); without a valid token the answer is 401 and nothing of the
+fleet; a viewer cannot act; an operator takes the incident once; HTTPS with a certificate."""
 import base64
 import json
 import os
@@ -16,6 +17,7 @@ from conftest import anshin_bin
 
 OPERATOR = "op-0123456789abcdef"
 VIEWER = "wall-0123456789abcdef"
+OPERATOR2 = "op2-0123456789abcdef"
 
 
 def free_port():
@@ -33,6 +35,18 @@ def get(port, path, token=None):
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def post(port, path, token=None, body=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method="POST",
+                                 data=json.dumps(body or {}).encode(), headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode())
 
 
 class WebSocket:
@@ -82,7 +96,7 @@ def served(fleet_factory, tmp_path_factory):
     with open(path, "w") as fh:
         fh.write(f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2))
     tokens = tmp_path / "tokens"
-    tokens.write_text("operator %s\nviewer %s\n" % (OPERATOR, VIEWER))
+    tokens.write_text("operator %s yamada\nviewer %s\noperator %s suzuki\n" % (OPERATOR, VIEWER, OPERATOR2))
     port = free_port()
     proc = subprocess.Popen([anshin_bin(), "serve", path, "--db", str(tmp_path / "log.db"),
                              "--listen", "127.0.0.1:%d" % port, "--tokens", str(tokens)],
@@ -114,8 +128,21 @@ def test_no_token_gets_401_and_nothing_of_the_fleet(served):
 
 def test_tokens_carry_their_role(served):
     _, port = served
-    assert json.loads(get(port, "/api/v1/whoami", VIEWER)[1]) == {"role": "viewer"}
-    assert json.loads(get(port, "/api/v1/whoami", OPERATOR)[1]) == {"role": "operator"}
+    assert json.loads(get(port, "/api/v1/whoami", VIEWER)[1]) == {"role": "viewer", "name": "viewer"}
+    assert json.loads(get(port, "/api/v1/whoami", OPERATOR)[1]) == {"role": "operator", "name": "yamada"}
+
+
+def test_the_browser_console_is_served_without_a_token_and_holds_no_fleet_data(served):
+    _, port = served
+    for path in ("/", "/wall", "/review"):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = r.read().decode()
+            assert r.status == 200 and "<html" in body.lower(), path
+            assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+            assert "web01" not in body
+    assert get(port, "/api/v1/nothing-here", OPERATOR)[0] == 404
+    assert get(port, "/api/v1/nothing-here")[0] == 401
 
 
 def test_a_stopped_service_shows_in_the_api_and_on_the_websocket(served):
@@ -133,16 +160,55 @@ def test_a_stopped_service_shows_in_the_api_and_on_the_websocket(served):
     f.stop_service("web01", "http")
     try:
         deadline = time.monotonic() + 25
-        opened = None
-        while time.monotonic() < deadline and opened is None:
-            e = ws.recv()
-            if e and e.get("event") == "incident_opened" and e["check"] == "http":
-                opened = e
+        opened = tile = None
+        while time.monotonic() < deadline and (opened is None or tile is None):
+            m = ws.recv()
+            if not m:
+                continue
+            if m["type"] == "event" and m["event"]["event"] == "incident_opened" and m["event"]["check"] == "http":
+                opened = m["event"]
+            if opened and m["type"] == "delta":
+                tile = next((s for s in m["servers"] if s["label"] == "web01" and s["worst_level"] == 4), None)
         assert opened and opened["level"] == 4
+        # The delta carries only what changed, with the tile's new state.
+        assert tile is not None, "no delta showed web01 at Lv.4"
+        [http] = [c for c in tile["checks"] if c["check"] == "http"]
+        assert http["incident"] == opened["id"] and http["level"] == 4 and http["since"] == opened["at"]
+        assert tile["problem_since"] == opened["at"] and tile["acknowledged"] is False
         status, body = get(port, "/api/v1/incidents?open=true", OPERATOR)
         assert status == 200 and [i["id"] for i in json.loads(body)] == [opened["id"]]
         [web01] = [s for s in json.loads(get(port, "/api/v1/servers", VIEWER)[1]) if s["label"] == "web01"]
         assert web01["worst_level"] == 4
+
+        # A viewer cannot act; an operator takes the incident; a second operator is told who has it.
+        path = "/api/v1/incidents/%d/acknowledge" % opened["id"]
+        status, body = post(port, path, VIEWER, {"note": "x"})
+        assert status == 403 and body["code"] == "forbidden"
+        assert post(port, path, None)[0] == 401
+        status, body = post(port, path, OPERATOR, {"note": "再起動を確認中"})
+        assert status == 200 and body["by"] == "yamada", body
+        status, body = post(port, path, OPERATOR2)
+        assert status == 409 and "yamada" in body["message"]
+        assert post(port, "/api/v1/incidents/999999/acknowledge", OPERATOR)[0] == 404
+        deadline = time.monotonic() + 10
+        acked = None
+        while time.monotonic() < deadline and acked is None:
+            m = ws.recv()
+            if m and m["type"] == "event" and m["event"]["event"] == "incident_acknowledged":
+                acked = m["event"]
+        assert acked and acked["by"] == "yamada" and acked["id"] == opened["id"]
+        [web01] = [s for s in json.loads(get(port, "/api/v1/servers", VIEWER)[1]) if s["label"] == "web01"]
+        assert web01["acknowledged"] is True
+        [http] = [c for c in web01["checks"] if c["check"] == "http"]
+        assert http["acknowledged_by"] == "yamada"
+
+        # The review route tells the incident's story, the acknowledgement included.
+        status, body = get(port, "/api/v1/review?server=web01&check=http", VIEWER)
+        assert status == 200, body
+        [inc] = json.loads(body)
+        kinds = [step["kind"] for step in inc["story"]]
+        assert inc["id"] == opened["id"] and "incident_opened" in kinds and "acknowledged" in kinds
+        assert get(port, "/api/v1/review?from=10/01", VIEWER)[0] == 400
     finally:
         ws.close()
         f.start_service("web01", "http")
@@ -156,3 +222,48 @@ def test_serve_refuses_a_non_loopback_address(tmp_path):
     r = subprocess.run([anshin_bin(), "serve", str(fleet), "--db", str(tmp_path / "db"), "--listen", "0.0.0.0:8470",
                         "--tokens", str(tokens)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "requires TLS" in r.stderr, r.stderr
+
+
+def test_https_with_a_certificate_from_files(tmp_path):
+    """Beyond loopback the API needs TLS; here the same TLS listener is proven on loopback with a
+    self-signed certificate for 127.0.0.1: HTTPS answers, plain HTTP on that port does not."""
+    import ssl
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=anshin-test",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[noc]\n[[customer]]\nid = "c1"\nname = "C"\nplan = "150"\nnotify = ["ops@example.jp"]\n')
+    port = free_port()
+    proc = subprocess.Popen([anshin_bin(), "serve", str(fleet), "--db", str(tmp_path / "db"),
+                             "--listen", "127.0.0.1:%d" % port, "--tls-cert", str(cert), "--tls-key", str(key)],
+                            env=dict(os.environ, ANSHIN_TOKENS="operator " + OPERATOR),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        deadline = time.monotonic() + 15
+        body = None
+        while time.monotonic() < deadline and body is None:
+            try:
+                req = urllib.request.Request("https://127.0.0.1:%d/api/v1/whoami" % port,
+                                             headers={"Authorization": "Bearer " + OPERATOR})
+                with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
+                    body = json.loads(r.read().decode())
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        assert body == {"role": "operator", "name": "operator"}
+        # Without TLS the same port answers nothing usable.
+        try:
+            get(port, "/api/v1/whoami", OPERATOR)
+            plain = "answered"
+        except Exception:  # noqa: BLE001 - any failure is the expected outcome
+            plain = "refused"
+        assert plain == "refused"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    r = subprocess.run([anshin_bin(), "serve", str(fleet), "--db", str(tmp_path / "db2"), "--listen",
+                        "127.0.0.1:%d" % free_port(), "--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", str(key)],
+                       env=dict(os.environ, ANSHIN_TOKENS="operator " + OPERATOR), capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 1 and "missing.pem" in r.stderr, r.stderr

@@ -18,7 +18,12 @@ fn default_db() -> Result<PathBuf> {
     Ok(dir.join("demo.db"))
 }
 
-pub async fn run(db: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+/// Runs the demo; with `console`, also serves consoles like `anshin serve`.
+pub async fn run(
+    db: Option<PathBuf>,
+    console: Option<(anshin_engine::api::ServeOptions, anshin_engine::api::Tokens)>,
+    json: bool,
+) -> Result<ExitCode> {
     let parsed = anshin_core::fleet::parse(anshin_demo::DEMO_FLEET_TOML, "demo-fleet.toml")
         .map_err(|errs| anyhow::anyhow!("the built-in demo fleet is invalid: {}", errs[0]))?;
     let db = match db {
@@ -43,8 +48,11 @@ pub async fn run(db: Option<PathBuf>, json: bool) -> Result<ExitCode> {
         );
     }
     let store = anshin_engine::Store::open(&db)?;
-    let (handle, events) = anshin_engine::start(parsed.fleet, store, Arc::new(anshin_engine::SystemClock))?;
-    let result = crate::run_until_signal(handle, events, json).await;
+    let started = anshin_engine::start(parsed.fleet.clone(), store, Arc::new(anshin_engine::SystemClock))?;
+    let result = match console {
+        Some((options, tokens)) => crate::serve(started, parsed.fleet, &db, options, tokens, json).await,
+        None => crate::run_until_signal(started.0, started.1, json).await,
+    };
     let _ = stop_sim.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sim).await;
     result

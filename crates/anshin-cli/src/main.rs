@@ -10,11 +10,15 @@ use std::sync::Arc;
 use anshin_core::fleet::ParsedFleet;
 use anshin_core::resource;
 use anshin_engine::{EngineEvent, Store};
+use anshin_report::desk::Reports;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod export;
 mod output;
+mod report;
+mod review;
 
 #[derive(Parser)]
 #[command(name = "anshin", version, about = "Anshin NOC: watches contracted servers, opens incidents, keeps the log.")]
@@ -66,12 +70,8 @@ enum Command {
         fleet: PathBuf,
         #[arg(long)]
         db: PathBuf,
-        /// Loopback address and port, e.g. 127.0.0.1:8470.
-        #[arg(long)]
-        listen: std::net::SocketAddr,
-        /// `ROLE TOKEN` lines (operator / viewer); default: the ANSHIN_TOKENS variable.
-        #[arg(long)]
-        tokens: Option<PathBuf>,
+        #[command(flatten)]
+        console: ConsoleArgs,
         #[arg(long)]
         json: bool,
     },
@@ -91,14 +91,92 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Export a part of the log (a date range, a customer) into a self-contained store file.
+    Export {
+        #[arg(long)]
+        db: PathBuf,
+        /// The new file; an existing one is refused unless --force.
+        #[arg(long)]
+        out: PathBuf,
+        /// YYYY-MM-DD (Japan time).
+        #[arg(long)]
+        from: Option<String>,
+        /// YYYY-MM-DD (Japan time), inclusive.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this customer's servers (needs --fleet).
+        #[arg(long, requires = "fleet")]
+        customer: Option<String>,
+        #[arg(long)]
+        fleet: Option<PathBuf>,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Review the incident log of a store or an export, filtered, each with its story.
+    Review(review::ReviewArgs),
+    /// Draw a customer's monthly report (HTML, charts, PDF) into a directory; --send mails it.
+    Report {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        fleet: PathBuf,
+        #[arg(long)]
+        customer: String,
+        /// YYYY-MM (Japan time).
+        #[arg(long)]
+        month: String,
+        /// Where the files go (default: the current directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Queue the mail in the outbox and deliver it through [smtp].
+        #[arg(long)]
+        send: bool,
+    },
     /// Start simulated servers on loopback (127.77.x.y) and run the engine on them.
     Demo {
         /// The store; default: a demo.db under the user's data directory.
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Also serve consoles (API + browser console) on this loopback address, e.g. 127.0.0.1:8470.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// `ROLE TOKEN` lines for --listen; default: the ANSHIN_TOKENS variable.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where and for whom `anshin serve` answers consoles.
+#[derive(clap::Args)]
+struct ConsoleArgs {
+    /// Address and port, e.g. 127.0.0.1:8470. Beyond loopback only with --tls-cert and --tls-key.
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    /// `ROLE TOKEN` lines (operator / viewer); default: the ANSHIN_TOKENS variable.
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// PEM certificate chain for HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl ConsoleArgs {
+    fn options(&self) -> anshin_engine::api::ServeOptions {
+        anshin_engine::api::ServeOptions { addr: self.listen, tls: self.tls_cert.clone().zip(self.tls_key.clone()) }
+    }
+}
+
+/// The console tokens, or the exit code of bad input (the message is printed).
+fn load_tokens(file: Option<&Path>) -> Result<anshin_engine::api::Tokens, ExitCode> {
+    anshin_engine::api::Tokens::load(file).map_err(|e| {
+        eprintln!("anshin: {e}");
+        ExitCode::from(2)
+    })
 }
 
 fn main() -> ExitCode {
@@ -122,19 +200,38 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Check { fleet, host, json } => with_fleet(&fleet, |f| runtime()?.block_on(check(f, host, json))),
         Command::Run { fleet, db, json } => with_fleet(&fleet, |f| runtime()?.block_on(run(f, &db, json))),
         Command::Incidents { db, open, json, limit } => incidents(&db, open, json, limit),
-        Command::Serve { fleet, db, listen, tokens, json } => {
-            let tokens = match anshin_engine::api::Tokens::load(tokens.as_deref()) {
+        Command::Serve { fleet, db, console, json } => {
+            let tokens = match load_tokens(console.tokens.as_deref()) {
                 Ok(t) => t,
-                Err(e) => {
-                    eprintln!("anshin: {e}");
-                    return Ok(ExitCode::from(2));
-                }
+                Err(code) => return Ok(code),
             };
-            with_fleet(&fleet, |f| runtime()?.block_on(serve(f, &db, listen, tokens, json)))
+            with_fleet(&fleet, |f| {
+                runtime()?.block_on(async {
+                    let store = Store::open(&db)?;
+                    let started = anshin_engine::start(f.clone(), store, Arc::new(anshin_engine::SystemClock))?;
+                    serve(started, f, &db, console.options(), tokens, json).await
+                })
+            })
         }
         Command::Outbox { db, json, limit } => outbox(&db, json, limit),
+        Command::Export { db, out, from, to, customer, fleet, force } => {
+            export::run(&db, &out, from, to, customer, fleet, force)
+        }
+        Command::Review(args) => review::run(args),
+        Command::Report { db, fleet, customer, month, out, send } => {
+            with_fleet(&fleet, |f| runtime()?.block_on(report::run(f, &db, &customer, &month, out, send)))
+        }
         Command::MailTest { fleet, to } => with_fleet(&fleet, |f| runtime()?.block_on(mail_test(f, to))),
-        Command::Demo { db, json } => runtime()?.block_on(demo::run(db, json)),
+        Command::Demo { db, listen, tokens, json } => {
+            let console = match listen {
+                Some(addr) => match load_tokens(tokens.as_deref()) {
+                    Ok(t) => Some((anshin_engine::api::ServeOptions { addr, tls: None }, t)),
+                    Err(code) => return Ok(code),
+                },
+                None => None,
+            };
+            runtime()?.block_on(demo::run(db, console, json))
+        }
     }
 }
 
@@ -250,34 +347,56 @@ async fn check(fleet: anshin_core::Fleet, host: Option<String>, json: bool) -> R
 
 async fn run(fleet: anshin_core::Fleet, db: &Path, json: bool) -> Result<ExitCode> {
     let store = Store::open(db)?;
-    let (handle, events) = anshin_engine::start(fleet, store, Arc::new(anshin_engine::SystemClock))?;
-    run_until_signal(handle, events, json).await
+    let (handle, events) = anshin_engine::start(fleet.clone(), store, Arc::new(anshin_engine::SystemClock))?;
+    let reports = start_reports(&handle, fleet, db);
+    let result = run_until_signal(handle, events, json).await;
+    reports.stop().await;
+    result
 }
 
-async fn serve(
+/// The monthly report schedule beside the engine, on its store.
+fn start_reports(handle: &anshin_engine::EngineHandle, fleet: anshin_core::Fleet, db: &Path) -> Reports {
+    let clock = Arc::new(anshin_engine::SystemClock);
+    Reports::start(db.to_path_buf(), Arc::new(fleet), clock, handle.console().outbox_wake())
+}
+
+/// Serves consoles from a started engine until SIGINT/SIGTERM, then stops both.
+pub(crate) async fn serve(
+    (handle, events): (anshin_engine::EngineHandle, tokio::sync::broadcast::Receiver<EngineEvent>),
     fleet: anshin_core::Fleet,
     db: &Path,
-    listen: std::net::SocketAddr,
+    options: anshin_engine::api::ServeOptions,
     tokens: anshin_engine::api::Tokens,
     json: bool,
 ) -> Result<ExitCode> {
-    let store = Store::open(db)?;
-    let (handle, events) = anshin_engine::start(fleet, store, Arc::new(anshin_engine::SystemClock))?;
+    let reports = start_reports(&handle, fleet.clone(), db);
     let (stop_api, api_shutdown) = tokio::sync::watch::channel(false);
-    let api = tokio::spawn(anshin_engine::api::serve(listen, handle.console(), tokens, db.to_path_buf(), api_shutdown));
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    let addr = options.addr;
+    let api = tokio::spawn(anshin_engine::api::serve(
+        options,
+        handle.console(),
+        tokens,
+        db.to_path_buf(),
+        Arc::new(fleet),
+        anshin_report::desk::routes(reports.desk.clone()),
+        api_shutdown,
+    ));
     // A bind failure ends the API at once: report it instead of running without consoles.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     if api.is_finished() {
         let _ = handle.stop().await;
+        reports.stop().await;
         match api.await? {
-            Err(e) => anyhow::bail!("cannot serve on {listen}: {e}"),
+            Err(e) => anyhow::bail!("cannot serve on {addr}: {e}"),
             Ok(()) => anyhow::bail!("the console API stopped at once"),
         }
     }
-    eprintln!("anshin serve: console API on http://{listen}/api/v1/");
+    eprintln!("anshin serve: console on {scheme}://{addr}/ (wall display: {scheme}://{addr}/wall), API under /api/v1/");
     let result = run_until_signal(handle, events, json).await;
     let _ = stop_api.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), api).await;
+    reports.stop().await;
     result
 }
 

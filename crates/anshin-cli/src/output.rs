@@ -75,6 +75,9 @@ pub fn event_line(e: &EngineEvent, json: bool) {
         EngineEvent::IncidentClosed { id, level, trigger, at, .. } => {
             format!("{}  CLOSED #{id} Lv.{level} {trigger}", jst(at))
         }
+        EngineEvent::IncidentAcknowledged { id, host, check, by, at, .. } => {
+            format!("{}  ACK    #{id} {host}/{check} taken by {by}", jst(at))
+        }
         EngineEvent::CheckState { host, check, state, attempt, detail, at } => match *state {
             "soft" => format!("{}  {host}/{check} failed (attempt {attempt}): {detail}", jst(at)),
             "hard" => format!("{}  {host}/{check} DOWN (attempt {attempt}): {detail}", jst(at)),

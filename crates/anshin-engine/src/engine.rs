@@ -22,7 +22,7 @@ use anshin_core::mail::{Metric, Problem};
 use anshin_core::resource::{self, Resource, ResourceSample, ResourceState, ResourceTransition};
 use anshin_core::{CheckKey, CheckKind, CheckSpec, Decision, Fleet, Level, Monitor, Transition};
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, mpsc, watch, Notify, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::alert_mail::AlertMailer;
@@ -30,13 +30,16 @@ use crate::event::EngineEvent;
 use crate::mail::{run_outbox, RetryPolicy, SmtpSettings};
 use crate::probe::{IcmpError, ProbeResult, Prober};
 use crate::ssh::{SshPool, SshTarget};
+use crate::store::acks::{ack_by, IncidentState};
 use crate::store::{timestamp, Store, StoreError, StoreTx};
-use crate::view::{FleetView, ResourceView, ServerView};
+use crate::view::{FleetView, Health, OtherIncident, ResourceView, ServerView};
 
 /// Probes in flight at once, whatever the fleet size: bounds sockets and memory.
 const MAX_CONCURRENT_PROBES: usize = 1024;
 /// Results applied in one transaction at most.
 const MAX_BATCH: usize = 1024;
+/// How often the health line's outbox backlog is counted.
+const BACKLOG_EVERY: Duration = Duration::from_secs(3);
 /// SSH handshakes in flight at once (each costs the server a key exchange).
 const MAX_SSH_HANDSHAKES: usize = 16;
 
@@ -67,10 +70,34 @@ pub enum EngineError {
     DeciderPanicked,
 }
 
-/// One result on its way to the decider.
+/// One result (or a console's request) on its way to the decider.
 enum Input {
     Check { key: CheckKey, result: ProbeResult },
     Resources { host: String, poll: Result<ResourceSample, PollError> },
+    Acknowledge { incident: i64, by: String, note: String, reply: oneshot::Sender<Result<Acknowledged, ActionError>> },
+}
+
+/// An acknowledgement the engine recorded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Acknowledged {
+    pub incident: i64,
+    pub host: String,
+    pub check: String,
+    pub by: String,
+    pub at: String,
+}
+
+/// Why the engine refused a console's request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ActionError {
+    #[error("incident #{0} does not exist")]
+    NotFound(i64),
+    #[error("incident #{0} is already closed")]
+    Closed(i64),
+    #[error("incident #{incident} is already taken by {by}")]
+    Taken { incident: i64, by: String },
+    #[error("the engine is not running")]
+    Stopped,
 }
 
 /// Why a resource poll gave no sample.
@@ -87,6 +114,9 @@ pub struct EngineHandle {
     shutdown: watch::Sender<bool>,
     events: broadcast::Sender<EngineEvent>,
     view: Arc<RwLock<FleetView>>,
+    /// Weak: the decider ends when the probes' senders are gone, whoever still holds a console.
+    requests: mpsc::WeakSender<Input>,
+    outbox_wake: Arc<Notify>,
     decider: JoinHandle<Result<(), EngineError>>,
     outbox: JoinHandle<()>,
 }
@@ -102,6 +132,10 @@ impl std::fmt::Debug for EngineHandle {
 pub struct Console {
     events: broadcast::Sender<EngineEvent>,
     view: Arc<RwLock<FleetView>>,
+    /// Weak: the decider ends when the probes' senders are gone, whoever still holds a console.
+    requests: mpsc::WeakSender<Input>,
+    /// Wakes the outbox runner (after something else queued mail, e.g. a monthly report).
+    outbox_wake: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Console {
@@ -118,12 +152,41 @@ impl Console {
     pub fn servers(&self) -> Vec<ServerView> {
         self.view.read().map(|v| v.hosts().to_vec()).unwrap_or_default()
     }
+
+    /// Every host, the revision they are at, and the engine's health, read at one instant.
+    pub fn snapshot(&self) -> (u64, Vec<ServerView>, Health) {
+        self.view.read().map(|v| (v.rev(), v.hosts().to_vec(), v.health.clone())).unwrap_or_default()
+    }
+
+    /// An operator takes an open incident; the decider records it (sticky until it closes).
+    pub async fn acknowledge(&self, incident: i64, by: &str, note: &str) -> Result<Acknowledged, ActionError> {
+        let (reply, answer) = oneshot::channel();
+        let request = Input::Acknowledge { incident, by: by.to_string(), note: note.to_string(), reply };
+        let requests = self.requests.upgrade().ok_or(ActionError::Stopped)?;
+        requests.send(request).await.map_err(|_| ActionError::Stopped)?;
+        answer.await.map_err(|_| ActionError::Stopped)?
+    }
+
+    /// Wakes the outbox runner: call after queueing mail outside the engine (monthly reports).
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        self.outbox_wake.clone()
+    }
+
+    /// The hosts changed after revision `rev`, the revision now, and the engine's health.
+    pub fn changed_since(&self, rev: u64) -> (u64, Vec<ServerView>, Health) {
+        self.view.read().map(|v| (v.rev(), v.changed_since(rev), v.health.clone())).unwrap_or_default()
+    }
 }
 
 impl EngineHandle {
     /// A handle for consoles (the API server), independent of this handle's lifetime.
     pub fn console(&self) -> Console {
-        Console { events: self.events.clone(), view: self.view.clone() }
+        Console {
+            events: self.events.clone(),
+            view: self.view.clone(),
+            requests: self.requests.clone(),
+            outbox_wake: self.outbox_wake.clone(),
+        }
     }
 
     /// A new listener; it sees events from now on.
@@ -176,7 +239,14 @@ pub fn start(
     let mut opened_at = HashMap::new();
     let mut resources = HashMap::new();
     let mut host_key_incidents = HashMap::new();
+    let mut acks = HashMap::new();
     let mut resumed_open = 0;
+    view.health.started_at = timestamp(now);
+    for inc in &open {
+        if let Ok(t) = DateTime::parse_from_rfc3339(&inc.opened_at) {
+            opened_at.insert(inc.id, t.with_timezone(&Utc));
+        }
+    }
     let tx = store.begin()?;
     for s in saved {
         if monitor.is_known(&s.key) {
@@ -188,18 +258,31 @@ pub fn start(
                 v.failures = s.state.failures;
                 v.detail = s.detail.clone();
                 v.incident = s.open_incident;
+                v.level = s.open_incident.map(|_| s.key.kind.level().number());
+                v.since = s.open_incident.and_then(|id| opened_at.get(&id)).map(|t| timestamp(*t));
             }
-            view.refresh_worst(&s.key, level_of);
+            view.refresh_host(&s.key.host);
         } else if let Some(id) = s.open_incident {
             tx.close_incident(id, &s.key, "the check is no longer in the fleet file", now)?;
         }
     }
     for inc in &open {
-        let Ok(t) = DateTime::parse_from_rfc3339(&inc.opened_at) else { continue };
-        opened_at.insert(inc.id, t.with_timezone(&Utc));
+        if !opened_at.contains_key(&inc.id) {
+            continue;
+        }
+        let by = inc.events.iter().rev().find(|e| e.kind == "acknowledged").map(|e| ack_by(&e.detail).to_string());
+        if let Some(by) = &by {
+            acks.insert(inc.id, by.clone());
+            view.set_acknowledged(&inc.host, inc.id, by);
+        }
+        let other = OtherIncident { id: inc.id, level: inc.level, since: inc.opened_at.clone(), acknowledged_by: by };
         if inc.check == HOST_KEY_CHECK {
             resumed_open += 1;
             host_key_incidents.insert(inc.host.clone(), inc.id);
+            if let Some(h) = view.host_mut(&inc.host) {
+                h.other_incidents.insert(HOST_KEY_CHECK.into(), other);
+            }
+            view.refresh_host(&inc.host);
             continue;
         }
         let Some(r) = Resource::from_id(&inc.check) else { continue };
@@ -212,8 +295,9 @@ pub fn start(
                 ResourceTrack { state: ResourceState::resumed(level, attempts), open: Some((inc.id, problem)) },
             );
             if let Some(h) = view.host_mut(&inc.host) {
-                h.resource_levels.insert(r.as_str().into(), level.number());
+                h.other_incidents.insert(r.as_str().into(), other);
             }
+            view.refresh_host(&inc.host);
         } else {
             tx.close_incident_on(inc.id, &inc.host, &inc.check, "resource monitoring no longer applies", now)?;
         }
@@ -233,6 +317,7 @@ pub fn start(
     let (results_tx, results_rx) = mpsc::channel::<Input>(MAX_BATCH * 4);
     let view = Arc::new(RwLock::new(view));
     let wake = Arc::new(Notify::new());
+    let outbox_wake = wake.clone();
 
     let outbox = {
         let (path, clock, shutdown, wake): (PathBuf, _, _, _) =
@@ -243,7 +328,9 @@ pub fn start(
             }
         })
     };
+    spawn_backlog_watch(store.path().to_path_buf(), view.clone(), shutdown_rx.clone());
     spawn_probes(specs, prober, interval, results_tx.clone(), shutdown_rx.clone());
+    let requests = results_tx.downgrade();
     spawn_resource_polls(polled, timeout, interval, results_tx, shutdown_rx);
     let decider = {
         let mailer = AlertMailer::new(Arc::new(fleet.clone()));
@@ -257,15 +344,12 @@ pub fn start(
             opened_at,
             resources,
             host_key_incidents,
+            acks,
             wake,
         };
         tokio::task::spawn_blocking(move || d.run(store, results_rx))
     };
-    Ok((EngineHandle { shutdown, events, view, decider, outbox }, first_listener))
-}
-
-fn level_of(check: &str) -> u8 {
-    CheckKind::from_id(check).map(|k| k.level().number()).unwrap_or(0)
+    Ok((EngineHandle { shutdown, events, view, requests, outbox_wake, decider, outbox }, first_listener))
 }
 
 /// The servers whose resources are polled: SSH access given, plan includes resource monitoring.
@@ -303,6 +387,33 @@ fn resumed_problem(r: Resource, level: Level, host: &str, trigger: &str) -> Prob
     let value =
         fragment.rsplit_once("（現在：").and_then(|(_, v)| v.strip_suffix('）')).unwrap_or_default().to_string();
     Problem::Resource { metric: metric(r), level, fragment, item: r.item_name().into(), value }
+}
+
+/// Keeps the outbox backlog of the health line current (a read-only connection of its own,
+/// every few seconds; a failure only leaves the last known number).
+fn spawn_backlog_watch(path: PathBuf, view: Arc<RwLock<FleetView>>, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(BACKLOG_EVERY);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            let path = path.clone();
+            let counted =
+                tokio::task::spawn_blocking(move || Store::open_read_only(&path).and_then(|s| s.pending_mail_count()))
+                    .await;
+            match counted {
+                Ok(Ok(n)) => {
+                    if let Ok(mut v) = view.write() {
+                        v.health.outbox_backlog = n;
+                    }
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "cannot count the outbox backlog"),
+                Err(_) => break,
+            }
+        }
+    });
 }
 
 /// A task that waits `offset`, then runs `work` every `interval` (skipping ticks it missed)
@@ -407,6 +518,8 @@ struct Decider {
     resources: HashMap<(String, Resource), ResourceTrack>,
     /// Open security incidents of servers whose SSH host key changed, by host.
     host_key_incidents: HashMap<String, i64>,
+    /// Who took each open incident.
+    acks: HashMap<i64, String>,
     /// Wakes the outbox runner after a commit that queued mail.
     wake: Arc<Notify>,
 }
@@ -415,7 +528,6 @@ struct Decider {
 #[derive(Default)]
 struct Effects {
     events: Vec<EngineEvent>,
-    touched: HashSet<CheckKey>,
     mail: bool,
 }
 
@@ -437,10 +549,18 @@ impl Decider {
                 match input {
                     Input::Check { key, result } => self.check(&tx, key, result, now, &mut fx)?,
                     Input::Resources { host, poll } => self.resources(&tx, host, poll, now, &mut fx)?,
+                    Input::Acknowledge { .. } => {}
                 }
             }
+            let acks = self.acknowledge(&tx, &mut batch, now, &mut fx)?;
             tx.commit()?;
-            self.refresh_view(&batch, now, &fx);
+            self.refresh_view(&batch, now);
+            for (reply, answer) in acks {
+                if let (Ok(a), Ok(mut v)) = (&answer, self.view.write()) {
+                    v.set_acknowledged(&a.host, a.incident, &a.by);
+                }
+                let _ = reply.send(answer);
+            }
             if fx.mail {
                 self.wake.notify_one();
             }
@@ -454,6 +574,48 @@ impl Decider {
         tx.commit()?;
         let _ = self.events.send(EngineEvent::EngineStopped { at: timestamp(now) });
         Ok(())
+    }
+
+    /// Records the batch's acknowledgements; the answers go out only after the commit.
+    #[allow(clippy::type_complexity)]
+    fn acknowledge(
+        &mut self,
+        tx: &StoreTx<'_>,
+        batch: &mut [Input],
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<Vec<(oneshot::Sender<Result<Acknowledged, ActionError>>, Result<Acknowledged, ActionError>)>, EngineError>
+    {
+        let mut answers = Vec::new();
+        for input in batch.iter_mut() {
+            let Input::Acknowledge { incident, by, note, reply } = input else { continue };
+            let id = *incident;
+            let answer = match tx.incident_state(id)? {
+                None => Err(ActionError::NotFound(id)),
+                Some(s) if !s.open => Err(ActionError::Closed(id)),
+                Some(IncidentState { acknowledged_by: Some(owner), .. }) if owner != *by => {
+                    Err(ActionError::Taken { incident: id, by: owner })
+                }
+                Some(s) => {
+                    tx.acknowledge(id, &s, by, note, now)?;
+                    self.acks.insert(id, by.clone());
+                    let at = timestamp(now);
+                    fx.events.push(EngineEvent::IncidentAcknowledged {
+                        id,
+                        host: s.host.clone(),
+                        check: s.check.clone(),
+                        by: by.clone(),
+                        note: note.clone(),
+                        at: at.clone(),
+                    });
+                    Ok(Acknowledged { incident: id, host: s.host, check: s.check, by: by.clone(), at })
+                }
+            };
+            // The sender is moved out; a placeholder closed channel stays behind.
+            let (placeholder, _) = oneshot::channel();
+            answers.push((std::mem::replace(reply, placeholder), answer));
+        }
+        Ok(answers)
     }
 
     fn check(
@@ -494,6 +656,7 @@ impl Decider {
                 }
                 Decision::Close { key, incident } => {
                     tx.close_incident(incident, &key, &result.detail, now)?;
+                    self.acks.remove(&incident);
                     (key, incident, false)
                 }
             };
@@ -513,7 +676,6 @@ impl Decider {
                 fx.mail = true;
             }
         }
-        fx.touched.insert(key.clone());
         Ok(())
     }
 
@@ -553,6 +715,7 @@ impl Decider {
         if let Some(id) = self.host_key_incidents.remove(host) {
             // A poll went through: the operator has fixed known_hosts.
             tx.close_incident_on(id, host, HOST_KEY_CHECK, "the pinned host key matches again", now)?;
+            self.acks.remove(&id);
             let (check, trigger) = (HOST_KEY_CHECK.to_string(), format!("{host} SSH ホスト鍵変更"));
             fx.events.push(EngineEvent::IncidentClosed {
                 id,
@@ -570,6 +733,10 @@ impl Decider {
         }
         let attempts = self.fleet.noc.attempts;
         let cpus = sample.cpus.clone().unwrap_or(1);
+        // The CPU count beside the load, so history can show load per CPU (the monthly report).
+        if let Ok(n) = &sample.cpus {
+            tx.add_sample(host, "cpus", f64::from(*n), now)?;
+        }
         for r in Resource::ALL {
             // No reading (no MTA) or an unreadable one: nothing to judge this time.
             let Ok(Some(reading)) = sample.reading(r) else { continue };
@@ -643,6 +810,7 @@ impl Decider {
                 ResourceTransition::Lowered { to: None, from } => {
                     if let Some((id, problem)) = track.open.take() {
                         tx.close_incident_on(id, host, check, &reading.text, now)?;
+                        self.acks.remove(&id);
                         let trigger = problem.trigger(host);
                         fx.events.push(EngineEvent::IncidentClosed {
                             id,
@@ -665,10 +833,16 @@ impl Decider {
         Ok(())
     }
 
+    fn other_incident(&self, id: i64, level: u8) -> OtherIncident {
+        let since = self.opened_at.get(&id).map(|t| timestamp(*t)).unwrap_or_default();
+        OtherIncident { id, level, since, acknowledged_by: self.acks.get(&id).cloned() }
+    }
+
     /// Brings the consoles' read model up to date with a committed batch.
-    fn refresh_view(&self, batch: &[Input], now: DateTime<Utc>, fx: &Effects) {
+    fn refresh_view(&self, batch: &[Input], now: DateTime<Utc>) {
         let Ok(mut v) = self.view.write() else { return };
         let at = timestamp(now);
+        let mut hosts = HashSet::new();
         for input in batch {
             match input {
                 Input::Check { key, result } => {
@@ -682,6 +856,7 @@ impl Decider {
                     } else {
                         None
                     };
+                    let incident = self.monitor.incident(key);
                     if let Some(c) = v.check_mut(key) {
                         c.ok = Some(result.ok);
                         c.hard = state.hard_down;
@@ -689,10 +864,15 @@ impl Decider {
                         c.detail = result.detail.clone();
                         c.ms = result.ms;
                         c.last_at = Some(at.clone());
-                        c.incident = self.monitor.incident(key);
+                        c.incident = incident;
+                        c.level = incident.map(|_| key.kind.level().number());
+                        c.since = incident.and_then(|id| self.opened_at.get(&id)).map(|t| timestamp(*t));
+                        c.acknowledged_by = incident.and_then(|id| self.acks.get(&id).cloned());
                         c.suppressed = suppressed;
                     }
+                    hosts.insert(key.host.as_str());
                 }
+                Input::Acknowledge { .. } => {}
                 Input::Resources { host, poll } => {
                     let Some(h) = v.host_mut(host) else { continue };
                     match poll {
@@ -707,28 +887,33 @@ impl Decider {
                                         resource: r.as_str().into(),
                                         value: reading.text,
                                         sample_level: sample.level(r).ok().flatten().map(Level::number),
+                                        level: None,
                                         at: at.clone(),
                                     })
                                 })
                                 .collect();
                         }
                     }
-                    h.resource_levels = Resource::ALL
-                        .into_iter()
-                        .filter_map(|r| {
-                            let t = self.resources.get(&(host.clone(), r))?;
-                            t.open
-                                .as_ref()
-                                .map(|_| (r.as_str().to_string(), t.state.level.map(Level::number).unwrap_or(0)))
-                        })
-                        .collect();
-                    let ssh = CheckKey::new(host.clone(), CheckKind::Ssh);
-                    v.refresh_worst(&ssh, level_of);
+                    h.other_incidents =
+                        Resource::ALL
+                            .into_iter()
+                            .filter_map(|r| {
+                                let t = self.resources.get(&(host.clone(), r))?;
+                                let (id, _) = t.open.as_ref()?;
+                                let level = t.state.level.map(Level::number).unwrap_or(0);
+                                Some((r.as_str().to_string(), self.other_incident(*id, level)))
+                            })
+                            .chain(self.host_key_incidents.get(host).map(|id| {
+                                (HOST_KEY_CHECK.to_string(), self.other_incident(*id, Level::Severe.number()))
+                            }))
+                            .collect();
+                    hosts.insert(host.as_str());
                 }
             }
         }
-        for key in &fx.touched {
-            v.refresh_worst(key, level_of);
+        for host in hosts {
+            v.refresh_host(host);
         }
+        v.health.last_cycle_at = Some(at);
     }
 }

@@ -40,6 +40,15 @@ pub enum EngineEvent {
         trigger: String,
         at: String,
     },
+    /// An operator took an open incident (it stops blinking and sounding on every console).
+    IncidentAcknowledged {
+        id: i64,
+        host: String,
+        check: String,
+        by: String,
+        note: String,
+        at: String,
+    },
     /// A check changed state: `state` is `soft` (failing, below the limit), `hard` or `ok`.
     CheckState {
         host: String,

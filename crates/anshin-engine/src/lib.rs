@@ -3,7 +3,7 @@
 //! Owns: probes on the wire (`probe`), the engine loop that schedules them and applies their
 //! results (`engine`), the store (`store`: SQLite check states, incidents, the append-only
 //! event log, the mail outbox), the events it publishes (`event`), the live read model for
-//! consoles (`view`), SSH sessions for resource polling (`ssh`), which mail an incident sends
+//! consoles (`view`) and what each console is sent (`feed`), SSH sessions for resource polling (`ssh`), which mail an incident sends
 //! (`alert_mail`) and how the outbox reaches the SMTP server (`mail`).
 //! Must not know: Tauri, the UI's shapes, or whether the fleet is a demo.
 
@@ -11,14 +11,17 @@ mod alert_mail;
 pub mod api;
 pub mod engine;
 pub mod event;
+pub mod feed;
 pub mod fleet_file;
 pub mod mail;
 pub mod probe;
+pub mod review_query;
 pub mod ssh;
 pub mod store;
 pub mod view;
 
-pub use engine::{start, Clock, Console, EngineError, EngineHandle, SystemClock};
+pub use engine::{start, Acknowledged, ActionError, Clock, Console, EngineError, EngineHandle, SystemClock};
 pub use event::EngineEvent;
+pub use feed::{spawn_feed, ConsoleMessage};
 pub use store::Store;
-pub use view::{CheckView, ServerView};
+pub use view::{CheckView, Health, ServerView};

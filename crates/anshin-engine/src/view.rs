@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use anshin_core::plan::RecoveryWindow;
 use anshin_core::{CheckKey, Fleet};
 use serde::Serialize;
 
@@ -20,6 +21,12 @@ pub struct CheckView {
     pub ms: f64,
     pub last_at: Option<String>,
     pub incident: Option<i64>,
+    /// The open incident's level.
+    pub level: Option<u8>,
+    /// When the open incident opened.
+    pub since: Option<String>,
+    /// The operator who took the open incident.
+    pub acknowledged_by: Option<String>,
     /// Why a failure is not an incident: "host_unreachable", "gateway_down:LABEL", or
     /// "awaiting_ping:LABEL" (the ping it depends on has not answered since it began failing).
     pub suppressed: Option<String>,
@@ -34,7 +41,26 @@ pub struct ResourceView {
     pub value: String,
     /// The level this single sample meets (a raised level needs three in a row).
     pub sample_level: Option<u8>,
+    /// The level of this resource's open incident (three samples in a row), if one is open.
+    pub level: Option<u8>,
     pub at: String,
+}
+
+/// A maintenance pause of a server (alerts withheld, checks still recorded).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MaintenanceView {
+    pub until: Option<String>,
+    pub reason: String,
+    pub by: String,
+}
+
+/// An open incident of a host that is not one of its checks (resources, the SSH host key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtherIncident {
+    pub id: i64,
+    pub level: u8,
+    pub since: String,
+    pub acknowledged_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -50,14 +76,92 @@ pub struct ServerView {
     pub os: String,
     /// Highest level among the open incidents of this host, if any.
     pub worst_level: Option<u8>,
+    /// When the oldest open incident of this host opened.
+    pub problem_since: Option<String>,
+    /// When the latest check result arrived.
+    pub last_check_at: Option<String>,
+    /// The running maintenance pause, if any (pauses arrive with the recovery issue).
+    pub maintenance: Option<MaintenanceView>,
+    /// Every open incident of this host has been taken by an operator (stop blinking).
+    pub acknowledged: bool,
     pub checks: Vec<CheckView>,
     /// Latest resource readings (servers with SSH access on a plan with resource monitoring).
     pub resources: Vec<ResourceView>,
     /// Why the last resource poll failed, if it did.
     pub resource_error: Option<String>,
-    /// Levels of open resource incidents, by resource id.
+    /// Open incidents that are not checks (resources by id, `ssh_hostkey`).
     #[serde(skip)]
-    pub resource_levels: BTreeMap<String, u8>,
+    pub other_incidents: BTreeMap<String, OtherIncident>,
+    /// The view's revision when this host last changed (consoles get only changed hosts).
+    #[serde(skip)]
+    pub rev: u64,
+}
+
+/// How the engine itself is doing, for the consoles' summary bar.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Health {
+    pub started_at: String,
+    /// When the decider last applied a batch of results.
+    pub last_cycle_at: Option<String>,
+    /// Mails queued and not yet delivered.
+    pub outbox_backlog: u64,
+    pub checks: usize,
+    /// Seconds between two runs of each check.
+    pub interval_secs: u64,
+}
+
+/// A customer's contract as consoles show it beside a server: plan, what it entitles, contacts.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CustomerView {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+    pub entitlements: Entitlements,
+    pub notify: Vec<String>,
+    pub phones: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Entitlements {
+    pub service_monitoring: bool,
+    pub resource_monitoring: bool,
+    pub phone_call: bool,
+    pub monthly_report: bool,
+    /// `none`, `spot`, `business_hours` or `always`.
+    pub server_recovery: &'static str,
+    pub service_recovery: &'static str,
+}
+
+fn window_name(w: RecoveryWindow) -> &'static str {
+    match w {
+        RecoveryWindow::None => "none",
+        RecoveryWindow::Spot => "spot",
+        RecoveryWindow::BusinessHours { .. } => "business_hours",
+        RecoveryWindow::Always => "always",
+    }
+}
+
+/// Every customer of the fleet with its entitlements, in fleet order.
+pub fn customers(fleet: &Fleet) -> Vec<CustomerView> {
+    fleet
+        .customers
+        .iter()
+        .map(|c| CustomerView {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            plan: c.plan.to_string(),
+            entitlements: Entitlements {
+                service_monitoring: c.plan.service_monitoring(),
+                resource_monitoring: c.plan.resource_monitoring(),
+                phone_call: c.plan.phone_call(),
+                monthly_report: c.plan.monthly_report(),
+                server_recovery: window_name(c.plan.server_recovery()),
+                service_recovery: window_name(c.plan.service_recovery()),
+            },
+            notify: c.notify.clone(),
+            phones: c.phones.clone(),
+        })
+        .collect()
 }
 
 /// Every host's view, in fleet order.
@@ -65,6 +169,9 @@ pub struct ServerView {
 pub struct FleetView {
     hosts: Vec<ServerView>,
     index: BTreeMap<CheckKey, (usize, usize)>,
+    /// Bumped on every change; each host remembers the revision of its last change.
+    rev: u64,
+    pub health: Health,
 }
 
 impl FleetView {
@@ -83,10 +190,15 @@ impl FleetView {
                 fqdn: String::new(),
                 os: String::new(),
                 worst_level: None,
+                problem_since: None,
+                last_check_at: None,
+                maintenance: None,
+                acknowledged: false,
                 checks: Vec::new(),
                 resources: Vec::new(),
                 resource_error: None,
-                resource_levels: BTreeMap::new(),
+                other_incidents: BTreeMap::new(),
+                rev: 0,
             });
         }
         for s in &fleet.servers {
@@ -102,10 +214,15 @@ impl FleetView {
                 fqdn: s.fqdn.clone(),
                 os: s.os.clone(),
                 worst_level: None,
+                problem_since: None,
+                last_check_at: None,
+                maintenance: None,
+                acknowledged: false,
                 checks: Vec::new(),
                 resources: Vec::new(),
                 resource_error: None,
-                resource_levels: BTreeMap::new(),
+                other_incidents: BTreeMap::new(),
+                rev: 0,
             });
         }
         for spec in fleet.checks() {
@@ -121,31 +238,147 @@ impl FleetView {
                 ms: 0.0,
                 last_at: None,
                 incident: None,
+                level: None,
+                since: None,
+                acknowledged_by: None,
                 suppressed: None,
             });
         }
+        view.health.checks = view.index.len();
+        view.health.interval_secs = fleet.noc.interval_secs;
         view
     }
 
+    /// A check's entry, marking its host changed.
     pub fn check_mut(&mut self, key: &CheckKey) -> Option<&mut CheckView> {
         let &(h, c) = self.index.get(key)?;
+        self.rev += 1;
+        self.hosts[h].rev = self.rev;
         Some(&mut self.hosts[h].checks[c])
     }
 
-    /// Recomputes a host's worst open level from its checks' and resources' incidents.
-    pub fn refresh_worst(&mut self, key: &CheckKey, level_of: impl Fn(&str) -> u8) {
-        if let Some(&(h, _)) = self.index.get(key) {
-            let host = &mut self.hosts[h];
-            let checks = host.checks.iter().filter(|c| c.incident.is_some()).map(|c| level_of(&c.check));
-            host.worst_level = checks.chain(host.resource_levels.values().copied()).max();
+    /// A host's entry, marking it changed.
+    pub fn host_mut(&mut self, label: &str) -> Option<&mut ServerView> {
+        let h = self.hosts.iter().position(|h| h.label == label)?;
+        self.rev += 1;
+        self.hosts[h].rev = self.rev;
+        Some(&mut self.hosts[h])
+    }
+
+    /// Recomputes what a host's tile shows from its checks and other incidents: the worst open
+    /// level, since when it has problems, the latest check time and each resource's level.
+    pub fn refresh_host(&mut self, label: &str) {
+        let Some(host) = self.host_mut(label) else { return };
+        let checks = host.checks.iter().filter_map(|c| c.level.map(|l| (l, c.since.clone())));
+        let others = host.other_incidents.values().map(|o| (o.level, Some(o.since.clone())));
+        let open: Vec<(u8, Option<String>)> = checks.chain(others).collect();
+        host.worst_level = open.iter().map(|(l, _)| *l).max();
+        // RFC 3339 UTC strings of one format sort as times.
+        host.problem_since = open.iter().filter_map(|(_, s)| s.clone()).min();
+        host.last_check_at = host.checks.iter().filter_map(|c| c.last_at.clone()).max();
+        let mut acks = host.checks.iter().filter(|c| c.level.is_some()).map(|c| c.acknowledged_by.is_some());
+        let all_checks = acks.all(|a| a);
+        host.acknowledged =
+            !open.is_empty() && all_checks && host.other_incidents.values().all(|o| o.acknowledged_by.is_some());
+        for r in &mut host.resources {
+            r.level = host.other_incidents.get(&r.resource).map(|o| o.level);
         }
     }
 
-    pub fn host_mut(&mut self, label: &str) -> Option<&mut ServerView> {
-        self.hosts.iter_mut().find(|h| h.label == label)
+    /// Marks an open incident of a host as taken by `by`.
+    pub fn set_acknowledged(&mut self, host: &str, incident: i64, by: &str) {
+        let Some(h) = self.host_mut(host) else { return };
+        for c in h.checks.iter_mut().filter(|c| c.incident == Some(incident)) {
+            c.acknowledged_by = Some(by.to_string());
+        }
+        for o in h.other_incidents.values_mut().filter(|o| o.id == incident) {
+            o.acknowledged_by = Some(by.to_string());
+        }
+        self.refresh_host(host);
     }
 
     pub fn hosts(&self) -> &[ServerView] {
         &self.hosts
+    }
+
+    /// The current revision: a console that has seen it needs only later changes.
+    pub fn rev(&self) -> u64 {
+        self.rev
+    }
+
+    /// The hosts changed after revision `rev`, in fleet order.
+    pub fn changed_since(&self, rev: u64) -> Vec<ServerView> {
+        self.hosts.iter().filter(|h| h.rev > rev).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet() -> Fleet {
+        let toml = r#"
+[noc]
+mail_from = "noc@example.jp"
+[[customer]]
+id = "c1"
+name = "顧客"
+plan = "150"
+notify = ["a@example.jp"]
+[[server]]
+label = "web01"
+customer = "c1"
+fqdn = "web01.example.jp"
+ip = "127.0.0.2"
+os = "debian"
+services = ["http"]
+[[server]]
+label = "web02"
+customer = "c1"
+fqdn = "web02.example.jp"
+ip = "127.0.0.3"
+os = "debian"
+services = ["http"]
+"#;
+        anshin_core::fleet::parse(toml, "t.toml").unwrap().fleet
+    }
+
+    #[test]
+    fn only_changed_hosts_are_handed_out_after_a_revision() {
+        let mut v = FleetView::new(&fleet());
+        let seen = v.rev();
+        assert!(v.changed_since(seen).is_empty());
+        let key = CheckKey::new("web02", anshin_core::CheckKind::Ping);
+        v.check_mut(&key).unwrap().ok = Some(true);
+        let changed = v.changed_since(seen);
+        assert_eq!(changed.iter().map(|h| h.label.as_str()).collect::<Vec<_>>(), ["web02"]);
+        assert!(v.changed_since(v.rev()).is_empty());
+    }
+
+    #[test]
+    fn the_tile_shows_the_worst_open_level_and_the_oldest_problem() {
+        let mut v = FleetView::new(&fleet());
+        let http = CheckKey::new("web01", anshin_core::CheckKind::Service(anshin_core::Service::Http));
+        let c = v.check_mut(&http).unwrap();
+        (c.level, c.since, c.last_at) = (Some(3), Some("2026-11-25T01:05:00.000Z".into()), Some("T2".into()));
+        v.host_mut("web01").unwrap().other_incidents.insert(
+            "disk".into(),
+            OtherIncident { id: 9, level: 2, since: "2026-11-25T01:00:00.000Z".into(), acknowledged_by: None },
+        );
+        v.refresh_host("web01");
+        let h = &v.hosts()[0];
+        assert_eq!(h.worst_level, Some(3));
+        assert_eq!(h.problem_since.as_deref(), Some("2026-11-25T01:00:00.000Z"));
+        assert_eq!(h.last_check_at.as_deref(), Some("T2"));
+        assert!(!h.acknowledged);
+        v.check_mut(&http).unwrap().incident = Some(8);
+        v.set_acknowledged("web01", 8, "yamada");
+        assert!(!v.hosts()[0].acknowledged, "the disk incident is not taken yet");
+        v.set_acknowledged("web01", 9, "suzuki");
+        assert!(v.hosts()[0].acknowledged);
+        v.check_mut(&http).unwrap().level = None;
+        v.host_mut("web01").unwrap().other_incidents.clear();
+        v.refresh_host("web01");
+        assert_eq!((v.hosts()[0].worst_level, v.hosts()[0].problem_since.clone()), (None, None));
     }
 }

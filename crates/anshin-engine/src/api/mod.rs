@@ -1,34 +1,51 @@
 //! The console API of `anshin serve`: the one engine's state for many consoles (workstations,
-//! the wall display) over HTTP and WebSocket, behind bearer tokens with a role.
+//! the wall display, browsers) over HTTP and WebSocket, behind bearer tokens with a role.
 //!
-//! Routes (a contract; README lists them):
+//! Routes (a contract; README "Console API" lists them with their shapes):
 //! * `GET /api/v1/servers` — every host with its tile state (`ServerView`).
 //! * `GET /api/v1/incidents?open=true&limit=N` — incidents with their events, newest first.
-//! * `GET /api/v1/events` (WebSocket) — `{"type":"snapshot","servers":[…]}`, then every
-//!   `EngineEvent` as it happens (a new snapshot follows if the console fell behind).
-//! * `GET /api/v1/whoami` — the caller's role.
+//! * `GET /api/v1/samples?host=H&resource=R&hours=N` — one resource's readings, oldest first.
+//! * `GET /api/v1/customers` — contracts: plan, entitlements, notification and phone contacts.
+//! * `GET /api/v1/health` — the engine's health line.
+//! * `GET /api/v1/review?server=&customer=&level=&check=&from=&to=&operator=&text=&open=&limit=`
+//!   — incidents with their whole story (dates are Japan days, `YYYY-MM-DD`); 400 on bad input.
+//! * `GET /api/v1/events` (WebSocket) — the console feed (`feed`): snapshot, deltas, events.
+//! * `GET /api/v1/whoami` — the caller's role and name.
+//! * `POST /api/v1/incidents/{id}/acknowledge` `{"note": …}` — an operator takes an incident
+//!   (operator role only: a viewer gets 403).
+//! * Any other path: the browser console's files (`ui`), without a token.
 //!
 //! Without a valid token: 401 `{"code":"unauthorized","message":…}` and nothing of the fleet.
-//! Tokens come from the environment or a tokens file, never the fleet file.
+//! Tokens come from the environment or a tokens file, never the fleet file. Beyond loopback
+//! only with TLS (`tls`).
 //! Must not know: how a console draws; what the engine decides.
+
+mod tls;
+mod ui;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anshin_core::Fleet;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, Request, State};
+use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get, post};
+use axum::Extension;
 use axum::{Json, Router};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
-use crate::engine::Console;
+use crate::engine::{ActionError, Console};
+use crate::feed::spawn_feed;
+use crate::review_query::{with_customers, ReviewQuery};
 use crate::store::Store;
+use crate::view::customers;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,9 +57,16 @@ pub enum Role {
     Viewer,
 }
 
-/// The accepted tokens and their roles.
+/// Who is calling: the token's role and the name it was given (shown as who acted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Caller {
+    pub role: Role,
+    pub name: String,
+}
+
+/// The accepted tokens and their callers.
 #[derive(Clone, Default)]
-pub struct Tokens(HashMap<String, Role>);
+pub struct Tokens(HashMap<String, Caller>);
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -51,8 +75,9 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
-    /// Parses `ROLE TOKEN` lines (`operator s3cret`, `viewer w4ll`); `#` starts a comment.
-    /// Errors name the line. Tokens shorter than 16 characters are refused (guessable).
+    /// Parses `ROLE TOKEN [NAME]` lines (`operator s3cret yamada`, `viewer w4ll`); `#` starts a
+    /// comment; NAME (who acted, in the log) defaults to the role. Errors name the line. Tokens
+    /// shorter than 16 characters are refused (guessable).
     pub fn parse(text: &str, source: &str) -> Result<Tokens, String> {
         let mut map = HashMap::new();
         for (i, line) in text.lines().enumerate() {
@@ -61,8 +86,8 @@ impl Tokens {
                 continue;
             }
             let mut parts = line.split_whitespace();
-            let (Some(role), Some(token), None) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(format!("{source}:{}: write \"operator TOKEN\" or \"viewer TOKEN\"", i + 1));
+            let (Some(role), Some(token), name, None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+                return Err(format!("{source}:{}: write \"operator TOKEN [NAME]\" or \"viewer TOKEN [NAME]\"", i + 1));
             };
             let role = match role {
                 "operator" => Role::Operator,
@@ -72,7 +97,11 @@ impl Tokens {
             if token.len() < 16 {
                 return Err(format!("{source}:{}: token too short: use at least 16 random characters", i + 1));
             }
-            map.insert(token.to_string(), role);
+            let name = name.unwrap_or(match role {
+                Role::Operator => "operator",
+                Role::Viewer => "viewer",
+            });
+            map.insert(token.to_string(), Caller { role, name: name.to_string() });
         }
         if map.is_empty() {
             return Err(format!("{source}: no tokens: add a line \"operator TOKEN\""));
@@ -94,8 +123,8 @@ impl Tokens {
         }
     }
 
-    fn role(&self, token: &str) -> Option<Role> {
-        self.0.get(token).copied()
+    fn caller(&self, token: &str) -> Option<&Caller> {
+        self.0.get(token)
     }
 }
 
@@ -104,6 +133,7 @@ struct ApiState {
     console: Console,
     tokens: Arc<Tokens>,
     db: PathBuf,
+    fleet: Arc<Fleet>,
 }
 
 #[derive(Serialize)]
@@ -127,9 +157,9 @@ async fn authenticate(State(state): State<ApiState>, mut req: Request, next: Nex
         .map(str::to_string);
     let query_token =
         req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(str::to_string));
-    match header_token.or(query_token).and_then(|t| state.tokens.role(&t)) {
-        Some(role) => {
-            req.extensions_mut().insert(role);
+    match header_token.or(query_token).and_then(|t| state.tokens.caller(&t).cloned()) {
+        Some(caller) => {
+            req.extensions_mut().insert(caller);
             next.run(req).await
         }
         None => error(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required"),
@@ -146,47 +176,104 @@ struct IncidentQuery {
     limit: Option<usize>,
 }
 
-async fn incidents(State(state): State<ApiState>, Query(q): Query<IncidentQuery>) -> Response {
-    let db = state.db.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        Store::open_read_only(&db)
-            .and_then(|s| s.incidents(q.open.unwrap_or(false), q.limit.unwrap_or(500).min(10_000)))
-    })
-    .await;
-    match result {
-        Ok(Ok(list)) => Json(list).into_response(),
+/// Runs a read-only store query off the async threads.
+async fn read_store<T: Serialize + Send + 'static>(
+    db: PathBuf,
+    query: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(move || Store::open_read_only(&db).and_then(|s| query(&s))).await {
+        Ok(Ok(v)) => Json(v).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the query failed"),
     }
 }
 
-async fn whoami(req: Request) -> Response {
-    let role = req.extensions().get::<Role>().copied();
-    Json(serde_json::json!({ "role": role })).into_response()
+async fn incidents(State(state): State<ApiState>, Query(q): Query<IncidentQuery>) -> Response {
+    let (open, limit) = (q.open.unwrap_or(false), q.limit.unwrap_or(500).min(10_000));
+    read_store(state.db, move |s| s.incidents(open, limit)).await
+}
+
+#[derive(Deserialize)]
+struct SampleQuery {
+    host: String,
+    resource: String,
+    hours: Option<u32>,
+}
+
+async fn samples(State(state): State<ApiState>, Query(q): Query<SampleQuery>) -> Response {
+    if !state.fleet.servers.iter().any(|s| s.label == q.host) {
+        return error(StatusCode::NOT_FOUND, "unknown_host", format!("no server \"{}\" in the fleet", q.host));
+    }
+    let since = Utc::now() - chrono::Duration::hours(i64::from(q.hours.unwrap_or(24).min(24 * 62)));
+    read_store(state.db, move |s| s.samples(&q.host, &q.resource, since)).await
+}
+
+async fn review(State(state): State<ApiState>, Query(q): Query<ReviewQuery>) -> Response {
+    let filter = match q.to_filter(Some(&state.fleet)) {
+        Ok(f) => f,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "bad_request", message),
+    };
+    let fleet = state.fleet.clone();
+    read_store(state.db, move |s| Ok(with_customers(s.review(&filter)?, Some(&fleet)))).await
+}
+
+async fn customer_list(State(state): State<ApiState>) -> Response {
+    Json(customers(&state.fleet)).into_response()
+}
+
+async fn health(State(state): State<ApiState>) -> Response {
+    Json(state.console.snapshot().2).into_response()
+}
+
+async fn whoami(Extension(caller): Extension<Caller>) -> Response {
+    Json(caller).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct AckBody {
+    #[serde(default)]
+    note: String,
+}
+
+async fn acknowledge(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(id): UrlPath<i64>,
+    body: Option<Json<AckBody>>,
+) -> Response {
+    if caller.role != Role::Operator {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token may only watch (viewer): acting needs an operator token",
+        );
+    }
+    let note = body.map(|Json(b)| b.note).unwrap_or_default();
+    if note.chars().count() > 2000 {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "note_too_long", "a note may have at most 2000 characters");
+    }
+    match state.console.acknowledge(id, &caller.name, &note).await {
+        Ok(a) => Json(a).into_response(),
+        Err(e @ ActionError::NotFound(_)) => error(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+        Err(e @ (ActionError::Closed(_) | ActionError::Taken { .. })) => {
+            error(StatusCode::CONFLICT, "conflict", e.to_string())
+        }
+        Err(e @ ActionError::Stopped) => error(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string()),
+    }
 }
 
 async fn events(State(state): State<ApiState>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| stream_events(socket, state.console))
+    ws.on_upgrade(move |socket| stream_feed(socket, state.console))
 }
 
-fn snapshot(console: &Console) -> String {
-    serde_json::json!({ "type": "snapshot", "servers": console.servers() }).to_string()
-}
-
-async fn stream_events(mut socket: WebSocket, console: Console) {
-    let mut rx = console.subscribe();
-    if socket.send(Message::Text(snapshot(&console).into())).await.is_err() {
-        return;
-    }
+/// Sends the console feed until either side goes away.
+async fn stream_feed(mut socket: WebSocket, console: Console) {
+    let mut feed = spawn_feed(console);
     loop {
         tokio::select! {
-            e = rx.recv() => {
-                let text = match e {
-                    Ok(e) => serde_json::to_string(&e).unwrap_or_default(),
-                    // Fell behind: a fresh snapshot replaces what was missed.
-                    Err(broadcast::error::RecvError::Lagged(_)) => snapshot(&console),
-                    Err(broadcast::error::RecvError::Closed) => break,
-                };
+            m = feed.recv() => {
+                let Some(m) = m else { break };
+                let text = serde_json::to_string(&m).unwrap_or_default();
                 if socket.send(Message::Text(text.into())).await.is_err() {
                     break;
                 }
@@ -199,35 +286,67 @@ async fn stream_events(mut socket: WebSocket, console: Console) {
     }
 }
 
-/// Serves the console API until shutdown. Listening beyond loopback needs TLS, which is not
-/// built yet, so such an address is refused.
+/// Where and how `anshin serve` listens.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    /// PEM certificate chain and key; required beyond loopback.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// The JSON error answer of every route: `{"code", "message"}` with its status.
+pub fn error_response(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    error(status, code, message)
+}
+
+/// Serves the console API and the browser console until shutdown. `extra` holds routes of
+/// other crates (they see the caller as an `Extension<Caller>`). Beyond loopback only with
+/// TLS: tokens must not cross a network in clear text.
 pub async fn serve(
-    addr: SocketAddr,
+    options: ServeOptions,
     console: Console,
     tokens: Tokens,
     db: PathBuf,
+    fleet: Arc<Fleet>,
+    extra: Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    if !addr.ip().is_loopback() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{addr} is not a loopback address: serving beyond this machine requires TLS, which is not supported yet"),
-        ));
-    }
-    let state = ApiState { console, tokens: Arc::new(tokens), db };
-    let app = Router::new()
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(tls::load_config(cert, key).map_err(invalid)?),
+        None if !options.addr.ip().is_loopback() => {
+            return Err(invalid(format!(
+                "{} is not a loopback address: serving beyond this machine requires TLS (--tls-cert FILE --tls-key FILE)",
+                options.addr
+            )));
+        }
+        None => None,
+    };
+    let state = ApiState { console, tokens: Arc::new(tokens), db, fleet };
+    let api = Router::new()
         .route("/api/v1/servers", get(servers))
         .route("/api/v1/incidents", get(incidents))
+        .route("/api/v1/samples", get(samples))
+        .route("/api/v1/customers", get(customer_list))
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/review", get(review))
         .route("/api/v1/events", get(events))
         .route("/api/v1/whoami", get(whoami))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
+        .route("/api/v1/incidents/{id}/acknowledge", post(acknowledge))
+        .route("/api/{*rest}", any(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such API route") }))
+        .with_state(state.clone())
+        // Routes of other crates (monthly reports), behind the same tokens.
+        .merge(extra)
+        .layer(middleware::from_fn_with_state(state, authenticate));
+    let app = api.fallback(ui::file);
+    let listener = tokio::net::TcpListener::bind(options.addr).await?;
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    match tls {
+        Some(config) => axum::serve(tls::TlsListener::new(listener, config)?, app).with_graceful_shutdown(stop).await,
+        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
+    }
 }
 
 #[cfg(test)]
@@ -237,9 +356,12 @@ mod tests {
     #[test]
     fn tokens_file_lines_are_checked() {
         let t = Tokens::parse("# consoles\noperator 0123456789abcdef\nviewer  fedcba9876543210 # wall\n", "t").unwrap();
-        assert_eq!(t.role("0123456789abcdef"), Some(Role::Operator));
-        assert_eq!(t.role("fedcba9876543210"), Some(Role::Viewer));
-        assert_eq!(t.role("nope"), None);
+        assert_eq!(t.caller("0123456789abcdef").map(|c| c.role), Some(Role::Operator));
+        assert_eq!(t.caller("fedcba9876543210").map(|c| (c.role, c.name.as_str())), Some((Role::Viewer, "viewer")));
+        assert_eq!(t.caller("nope"), None);
+        let named = Tokens::parse("operator 0123456789abcdef yamada", "t").unwrap();
+        assert_eq!(named.caller("0123456789abcdef").unwrap().name, "yamada");
+        assert!(Tokens::parse("operator 0123456789abcdef yamada extra", "t").unwrap_err().starts_with("t:1:"));
         assert!(Tokens::parse("admin 0123456789abcdef", "t").unwrap_err().starts_with("t:1: unknown role"));
         assert!(Tokens::parse("operator short", "t").unwrap_err().contains("too short"));
         assert!(Tokens::parse("", "t").unwrap_err().contains("no tokens"));

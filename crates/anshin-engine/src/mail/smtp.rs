@@ -276,12 +276,29 @@ pub fn build_message(mail: &OutboxRecord) -> Result<Message, MailError> {
         .message_id(Some(mail.message_id.clone()))
         .from(mailbox("From", &mail.from)?)
         .date(date)
-        .subject(mail.subject.clone())
-        .header(ContentType::TEXT_PLAIN);
+        .subject(mail.subject.clone());
     for to in &mail.to {
         builder = builder.to(mailbox("To", to)?);
     }
-    builder.body(clean_body(&mail.body)).map_err(|e| MailError::Header { field: "message", reason: e.to_string() })
+    if let Some(html) = &mail.html {
+        // multipart/alternative: the text, then multipart/related (the HTML and its cid: parts).
+        use lettre::message::{Attachment, MultiPart, SinglePart};
+        let mut related = MultiPart::related().singlepart(SinglePart::html(html.html.clone()));
+        for part in &html.parts {
+            check_header("Content-ID", &part.cid)?;
+            let kind = ContentType::parse(&part.content_type).map_err(|e| MailError::Header {
+                field: "Content-Type",
+                reason: format!("{:?}: {e}", part.content_type),
+            })?;
+            related = related.singlepart(Attachment::new_inline(part.cid.clone()).body(part.data.clone(), kind));
+        }
+        let body = MultiPart::alternative().singlepart(SinglePart::plain(clean_body(&mail.body))).multipart(related);
+        return builder.multipart(body).map_err(|e| MailError::Header { field: "message", reason: e.to_string() });
+    }
+    builder
+        .header(ContentType::TEXT_PLAIN)
+        .body(clean_body(&mail.body))
+        .map_err(|e| MailError::Header { field: "message", reason: e.to_string() })
 }
 
 /// `anshin mail-test`: sends one short mail now, outside the outbox, and reports what the server
@@ -308,6 +325,7 @@ pub async fn send_test(settings: &SmtpSettings, from: &str, to: &[String]) -> Re
         last_error: None,
         created_at: crate::store::timestamp(now),
         sent_at: None,
+        html: None,
     };
     let message = build_message(&record)?;
     settings.transport()?.send(message).await?;
@@ -376,6 +394,7 @@ mod tests {
             last_error: None,
             created_at: "2026-11-25T01:00:00.000Z".into(),
             sent_at: None,
+            html: None,
         };
         let text = String::from_utf8(build_message(&rec).unwrap().formatted()).unwrap();
         assert!(text.contains("Message-ID: <anshin.1.alert.00@x.jp>\r\n"), "{text}");

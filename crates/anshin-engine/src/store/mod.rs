@@ -14,7 +14,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
+pub mod acks;
+mod backlog;
+pub mod export;
+pub mod maintenance;
 pub mod outbox;
+pub mod reports;
+pub mod review;
 pub mod samples;
 
 pub use outbox::{NewMail, OutboxKind, OutboxRecord, OutboxState};
@@ -63,6 +69,9 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 "#,
     outbox::MIGRATION,
     samples::MIGRATION,
+    outbox::MIGRATION_HTML,
+    maintenance::MIGRATION,
+    reports::MIGRATION,
 ];
 
 #[derive(Debug, thiserror::Error)]

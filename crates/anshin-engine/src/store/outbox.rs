@@ -7,6 +7,9 @@
 //! Must not know: SMTP, mail syntax or retry policy (`crate::mail` decides when and whether to
 //! retry and passes the times in), or why a mail was written.
 //!
+//! Since schema step 4 a row may also carry an HTML body with inline parts (the monthly report:
+//! `multipart/related` with `cid:` images); the plain `body` is then its text alternative.
+//!
 //! The rows are state, not history: they change as delivery progresses. What happened to a mail
 //! is also appended to the event log, linked to its incident, so the incident's history shows
 //! the mail.
@@ -42,6 +45,49 @@ CREATE INDEX outbox_due ON outbox (next_attempt_at, id) WHERE state = 'pending';
 CREATE INDEX outbox_incident ON outbox (incident_id);
 "#;
 
+/// Schema step 4: the monthly report kind, an optional HTML body, and its inline parts (charts
+/// referenced as `cid:`). SQLite cannot change a CHECK constraint, so the table is rebuilt with
+/// its rows, ids and Message-IDs unchanged. Appended to `MIGRATIONS`; never edit once released.
+pub(super) const MIGRATION_HTML: &str = r#"
+CREATE TABLE outbox_v4 (
+    id              INTEGER PRIMARY KEY,
+    message_id      TEXT NOT NULL UNIQUE,
+    kind            TEXT NOT NULL
+                    CHECK (kind IN ('alert', 'recovery', 'response_started', 'status_report', 'test',
+                                    'monthly_report')),
+    incident_id     INTEGER REFERENCES incidents (id),
+    mail_from       TEXT NOT NULL,
+    mail_to         TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'sent', 'failed_permanent', 'held')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    sent_at         TEXT,
+    html            TEXT
+);
+INSERT INTO outbox_v4 (id, message_id, kind, incident_id, mail_from, mail_to, subject, body, state, attempts,
+                       next_attempt_at, last_error, created_at, sent_at)
+    SELECT id, message_id, kind, incident_id, mail_from, mail_to, subject, body, state, attempts,
+           next_attempt_at, last_error, created_at, sent_at FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v4 RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox (next_attempt_at, id) WHERE state = 'pending';
+CREATE INDEX outbox_incident ON outbox (incident_id);
+CREATE TABLE outbox_parts (
+    outbox_id    INTEGER NOT NULL REFERENCES outbox (id),
+    seq          INTEGER NOT NULL,
+    cid          TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    filename     TEXT NOT NULL,
+    data         BLOB NOT NULL,
+    PRIMARY KEY (outbox_id, seq)
+);
+"#;
+
 /// Which mail of SPEC §3 a row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,6 +98,8 @@ pub enum OutboxKind {
     StatusReport,
     /// `anshin mail-test`.
     Test,
+    /// The monthly report (SPEC §5), HTML with inline charts.
+    MonthlyReport,
 }
 
 impl OutboxKind {
@@ -62,6 +110,7 @@ impl OutboxKind {
             OutboxKind::ResponseStarted => "response_started",
             OutboxKind::StatusReport => "status_report",
             OutboxKind::Test => "test",
+            OutboxKind::MonthlyReport => "monthly_report",
         }
     }
 
@@ -72,6 +121,7 @@ impl OutboxKind {
             "response_started" => OutboxKind::ResponseStarted,
             "status_report" => OutboxKind::StatusReport,
             "test" => OutboxKind::Test,
+            "monthly_report" => OutboxKind::MonthlyReport,
             _ => return None,
         })
     }
@@ -125,6 +175,25 @@ pub struct NewMail {
     pub body: String,
 }
 
+/// An HTML body and the parts it references (`<img src="cid:…">`), sent as
+/// `multipart/alternative` (the row's text body, then `multipart/related` (HTML, parts)).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HtmlBody {
+    pub html: String,
+    pub parts: Vec<InlinePart>,
+}
+
+/// One inline part of an HTML mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlinePart {
+    /// Without angle brackets: the HTML says `cid:{cid}`.
+    pub cid: String,
+    /// e.g. `image/png`.
+    pub content_type: String,
+    pub filename: String,
+    pub data: Vec<u8>,
+}
+
 /// One row of the outbox, as `anshin outbox` and the sender see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OutboxRecord {
@@ -143,10 +212,17 @@ pub struct OutboxRecord {
     pub last_error: Option<String>,
     pub created_at: String,
     pub sent_at: Option<String>,
+    /// The HTML alternative with its inline parts (monthly reports); `None` for plain mails.
+    /// Loaded with its parts by [`Store::due_mails`] only; listings leave the parts out.
+    #[serde(skip)]
+    pub html: Option<HtmlBody>,
 }
 
 const COLUMNS: &str = "id, message_id, kind, incident_id, mail_from, mail_to, subject, body, state, attempts, \
-                       next_attempt_at, last_error, created_at, sent_at";
+                       next_attempt_at, last_error, created_at, sent_at, html";
+/// The same columns for a log older than the HTML step (no `html` column yet).
+const COLUMNS_V3: &str = "id, message_id, kind, incident_id, mail_from, mail_to, subject, body, state, attempts, \
+                          next_attempt_at, last_error, created_at, sent_at, NULL";
 
 fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRecord> {
     let bad = |i: usize, what: &str, v: &str| {
@@ -175,6 +251,7 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRecord> {
         last_error: r.get(11)?,
         created_at: r.get(12)?,
         sent_at: r.get(13)?,
+        html: r.get::<_, Option<String>>(14)?.map(|html| HtmlBody { html, parts: Vec::new() }),
     })
 }
 
@@ -214,15 +291,57 @@ impl StoreTx<'_> {
         )?;
         Ok(id)
     }
+
+    /// Queues an HTML mail (the text alternative in `mail.body`) with its inline parts, like
+    /// [`StoreTx::enqueue_mail`]; returns the row id.
+    pub fn enqueue_html_mail(&self, mail: &NewMail, html: &HtmlBody, at: DateTime<Utc>) -> Result<i64, StoreError> {
+        let id = self.enqueue_mail(mail, at)?;
+        self.tx.execute("UPDATE outbox SET html = ?2 WHERE id = ?1", params![id, html.html])?;
+        for (seq, p) in html.parts.iter().enumerate() {
+            self.tx.execute(
+                "INSERT INTO outbox_parts (outbox_id, seq, cid, content_type, filename, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, seq as i64, p.cid, p.content_type, p.filename, p.data],
+            )?;
+        }
+        Ok(id)
+    }
 }
 
 impl Store {
+    /// One outbox row with its HTML parts (None: no such row).
+    pub fn mail(&self, id: i64) -> Result<Option<OutboxRecord>, StoreError> {
+        let mut row =
+            self.conn.query_row(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"), [id], outbox_row).optional()?;
+        if let Some(r) = row.as_mut() {
+            self.load_parts(r)?;
+        }
+        Ok(row)
+    }
+
+    fn load_parts(&self, row: &mut OutboxRecord) -> Result<(), StoreError> {
+        let Some(html) = row.html.as_mut() else { return Ok(()) };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT cid, content_type, filename, data FROM outbox_parts WHERE outbox_id = ?1 ORDER BY seq")?;
+        html.parts = stmt
+            .query_map([row.id], |r| {
+                Ok(InlinePart { cid: r.get(0)?, content_type: r.get(1)?, filename: r.get(2)?, data: r.get(3)? })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
     /// Pending mails whose next attempt is due at `now`, oldest first.
     pub fn due_mails(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2"
         ))?;
-        let rows = stmt.query_map(params![timestamp(now), limit as i64], outbox_row)?.collect::<Result<_, _>>()?;
+        let mut rows: Vec<OutboxRecord> =
+            stmt.query_map(params![timestamp(now), limit as i64], outbox_row)?.collect::<Result<_, _>>()?;
+        for r in &mut rows {
+            self.load_parts(r)?;
+        }
         Ok(rows)
     }
 
@@ -289,7 +408,13 @@ impl Store {
         if version < 2 {
             return Ok(Vec::new());
         }
-        let mut stmt = self.conn.prepare(&format!("SELECT {COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?1"))?;
+        let has_html: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info('outbox') WHERE name = 'html'",
+            [],
+            |r| r.get(0),
+        )?;
+        let columns = if has_html { COLUMNS } else { COLUMNS_V3 };
+        let mut stmt = self.conn.prepare(&format!("SELECT {columns} FROM outbox ORDER BY id DESC LIMIT ?1"))?;
         let rows = stmt.query_map([limit as i64], outbox_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }

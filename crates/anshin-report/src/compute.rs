@@ -1,0 +1,529 @@
+//! The monthly report's numbers: availability per server and per check with maintenance shown
+//! and excluded, the month's incidents with duration, cause and how each was recovered, mean
+//! time to recover, daily resource statistics, and the optional sections (recoveries, phone
+//! calls, spot work) present only when their events exist.
+//!
+//! Owns: the rules, as one pure function ([`compute`]) over what [`load`] read from the store:
+//! - A check's downtime is the union of its own incidents, its server's `ping` incidents and
+//!   its gateway's `ping` incidents (an unreachable host or network is down for every check on
+//!   it), clipped to the month (an incident still open counts until the end of the period), minus
+//!   the server's maintenance windows (its own and its customer's).
+//! - A server's downtime is the union of its checks' downtime: the time during which anything
+//!   on it was down.
+//! - Availability = (period − maintenance − downtime) / (period − maintenance).
+//! - Resource incidents (load, disk, inode, mailq) and the host-key incident are listed with the
+//!   incidents but are not downtime: the server still answered.
+//! - Mean time to recover: the mean duration of the incidents of the month that closed.
+//!
+//! Must not know: how the report is drawn or sent.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anshin_core::fleet::Customer;
+use anshin_core::Fleet;
+use anshin_engine::store::maintenance::{MaintenanceRecord, MaintenanceScope};
+use anshin_engine::store::review::{ReviewFilter, ReviewIncident};
+use anshin_engine::Store;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::availability::{self, Span};
+use crate::month::{jst, jst_day, Month};
+use crate::ReportError;
+
+/// Check ids whose incidents are not downtime.
+const NOT_DOWNTIME: &[&str] = &["load", "disk", "inode", "mailq", anshin_core::check::HOST_KEY_CHECK];
+
+/// The resources charted, in order: id, Japanese title, unit.
+pub const RESOURCES: &[(&str, &str, &str)] = &[
+    ("load", "ロードアベレージ", ""),
+    ("disk", "ディスク使用率", "%"),
+    ("inode", "inode 使用率", "%"),
+    ("mailq", "メールキュー", "通"),
+];
+
+/// One server as the report needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInput {
+    pub label: String,
+    pub gateway: Option<String>,
+    /// Its up/down check ids (`ping`, `ssh`, services, `custom:NAME`), as the fleet lists them.
+    pub checks: Vec<String>,
+}
+
+/// Readings of one resource: (time, value), oldest first.
+pub type Readings = Vec<(DateTime<Utc>, f64)>;
+
+/// Everything [`compute`] reads: loaded from the store by [`load`], or built by a test.
+#[derive(Debug, Clone)]
+pub struct ReportInput {
+    pub customer_id: String,
+    pub customer_name: String,
+    pub plan: String,
+    pub month: Month,
+    /// The end of the measured period: the month's end, or now for a month not over yet.
+    pub period_end: DateTime<Utc>,
+    pub servers: Vec<ServerInput>,
+    /// Incidents of the customer's servers and their gateways overlapping the month.
+    pub incidents: Vec<ReviewIncident>,
+    pub maintenance: Vec<MaintenanceRecord>,
+    /// (host, resource) → readings in the month, oldest first. `cpus` readings, where the store
+    /// has them, turn load into load per CPU.
+    pub samples: BTreeMap<(String, String), Readings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckAvailability {
+    pub check: String,
+    pub percent: f64,
+    pub downtime_secs: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerAvailability {
+    pub label: String,
+    pub percent: f64,
+    pub downtime_secs: i64,
+    pub maintenance_secs: i64,
+    pub checks: Vec<CheckAvailability>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MaintenanceLine {
+    /// The server label, or `全サーバー` for a customer-wide window.
+    pub target: String,
+    pub start: String,
+    pub end: String,
+    pub reason: String,
+    pub who: String,
+    /// Seconds of the window inside the month.
+    pub secs_in_month: i64,
+}
+
+/// How an incident ended, read from its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// An automatic restart or reboot brought it back.
+    Automatic,
+    /// An operator's one-click recovery.
+    OneClick,
+    /// Escalated to a phone call (secondary recovery).
+    Escalation,
+    /// Cleared with no recorded action (自然復旧), or unknown.
+    Natural,
+    /// Still open at the end of the period.
+    Open,
+}
+
+impl Recovery {
+    pub fn japanese(self) -> &'static str {
+        match self {
+            Recovery::Automatic => "自動復旧",
+            Recovery::OneClick => "ワンクリック復旧",
+            Recovery::Escalation => "エスカレーション",
+            Recovery::Natural => "自然復旧",
+            Recovery::Open => "継続中",
+        }
+    }
+
+    /// Reads the event kinds of an incident's story: a call or escalation wins, then an
+    /// operator's recovery, then an automatic one; none of them: it cleared by itself.
+    pub fn of(inc: &ReviewIncident) -> Recovery {
+        if inc.closed_at.is_none() {
+            return Recovery::Open;
+        }
+        let kinds: Vec<&str> = inc.story.iter().map(|s| s.kind.as_str()).collect();
+        let any = |f: &dyn Fn(&str) -> bool| kinds.iter().any(|k| f(k));
+        if any(&|k| k.contains("call") || k.contains("escalat")) {
+            Recovery::Escalation
+        } else if any(&|k| k.starts_with("recovery") && (k.contains("one_click") || k.contains("manual")))
+            || inc.story.iter().any(|s| s.kind.starts_with("recovery") && s.detail.contains("by "))
+        {
+            Recovery::OneClick
+        } else if any(&|k| k.starts_with("recovery")) {
+            Recovery::Automatic
+        } else {
+            Recovery::Natural
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncidentLine {
+    pub id: i64,
+    pub host: String,
+    pub check: String,
+    pub level: u8,
+    pub trigger: String,
+    pub start: String,
+    /// Open incidents: None.
+    pub duration_secs: Option<i64>,
+    pub recovery: Recovery,
+}
+
+/// One day's statistics of one resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayStat {
+    pub day: u32,
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceTrend {
+    pub host: String,
+    pub resource: String,
+    pub title: String,
+    pub unit: String,
+    pub days: Vec<DayStat>,
+}
+
+/// An entry of an optional section (recoveries, calls, spot work): a logged event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivityLine {
+    pub at: String,
+    pub host: String,
+    pub incident: i64,
+    pub what: String,
+    pub detail: String,
+}
+
+/// The whole report, ready to draw (serializable for the API and the review UI).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonthlyReport {
+    pub customer_id: String,
+    pub customer_name: String,
+    pub plan: String,
+    /// `2026-10`.
+    pub month: String,
+    /// `2026年10月`.
+    pub month_label: String,
+    pub period_start: String,
+    pub period_end: String,
+    pub period_secs: i64,
+    pub servers: Vec<ServerAvailability>,
+    pub maintenance: Vec<MaintenanceLine>,
+    pub incidents: Vec<IncidentLine>,
+    /// (level, count), Lv.5 first; levels without incidents left out.
+    pub counts_by_level: Vec<(u8, usize)>,
+    pub mttr_secs: Option<i64>,
+    pub trends: Vec<ResourceTrend>,
+    pub recoveries: Vec<ActivityLine>,
+    pub calls: Vec<ActivityLine>,
+    pub spot_work: Vec<ActivityLine>,
+}
+
+fn ms(s: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+}
+
+fn secs(ms: i64) -> i64 {
+    ms / 1000
+}
+
+/// The report's numbers from its input (pure).
+pub fn compute(input: &ReportInput) -> MonthlyReport {
+    let lo = input.month.start().timestamp_millis();
+    let hi = input.period_end.timestamp_millis().clamp(lo, input.month.end().timestamp_millis());
+    let span = |inc: &ReviewIncident| -> Option<Span> {
+        let a = ms(&inc.opened_at)?;
+        let b = inc.closed_at.as_deref().and_then(ms).unwrap_or(hi);
+        Some((a, b))
+    };
+    let down_of = |host: &str, check: &str| -> Vec<Span> {
+        input.incidents.iter().filter(|i| i.host == host && i.check == check).filter_map(span).collect()
+    };
+
+    let mut servers = Vec::new();
+    for s in &input.servers {
+        let windows: Vec<Span> = input
+            .maintenance
+            .iter()
+            .filter(|m| match &m.scope {
+                MaintenanceScope::Server(l) => *l == s.label,
+                MaintenanceScope::Customer(c) => *c == input.customer_id,
+            })
+            .filter_map(|m| m.interval().map(|(a, b)| (a.timestamp_millis(), b.timestamp_millis())))
+            .collect();
+        let maint = availability::clip(&windows, lo, hi);
+        let mut host_level = down_of(&s.label, "ping");
+        if let Some(g) = &s.gateway {
+            host_level.extend(down_of(g, "ping"));
+        }
+        let mut all_down: Vec<Span> = Vec::new();
+        let mut checks = Vec::new();
+        for c in &s.checks {
+            let mut d = down_of(&s.label, c);
+            d.extend(host_level.iter().copied());
+            let d = availability::subtract(&availability::clip(&d, lo, hi), &maint);
+            all_down.extend(d.iter().copied());
+            let down = availability::total(&d);
+            checks.push(CheckAvailability {
+                check: c.clone(),
+                percent: availability::percent(hi - lo, availability::total(&maint), down),
+                downtime_secs: secs(down),
+            });
+        }
+        let down = availability::total(&all_down);
+        let m = availability::total(&maint);
+        servers.push(ServerAvailability {
+            label: s.label.clone(),
+            percent: availability::percent(hi - lo, m, down),
+            downtime_secs: secs(down),
+            maintenance_secs: secs(m),
+            checks,
+        });
+    }
+
+    let maintenance = input
+        .maintenance
+        .iter()
+        .filter_map(|m| {
+            let (a, b) = m.interval()?;
+            let inside =
+                availability::total(&availability::clip(&[(a.timestamp_millis(), b.timestamp_millis())], lo, hi));
+            Some(MaintenanceLine {
+                target: match &m.scope {
+                    MaintenanceScope::Server(l) => l.clone(),
+                    MaintenanceScope::Customer(_) => "全サーバー".into(),
+                },
+                start: jst(a),
+                end: jst(b),
+                reason: m.reason.clone(),
+                who: m.who.clone(),
+                secs_in_month: secs(inside),
+            })
+        })
+        .collect();
+
+    let mut incidents: Vec<&ReviewIncident> =
+        input.incidents.iter().filter(|i| span(i).is_some_and(|(a, b)| a < hi && b.max(a + 1) > lo)).collect();
+    incidents.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then(a.id.cmp(&b.id)));
+    let lines: Vec<IncidentLine> = incidents
+        .iter()
+        .map(|i| IncidentLine {
+            id: i.id,
+            host: i.host.clone(),
+            check: i.check.clone(),
+            level: i.level,
+            trigger: i.trigger.clone(),
+            start: ms(&i.opened_at)
+                .and_then(DateTime::<Utc>::from_timestamp_millis)
+                .map(jst)
+                .unwrap_or_else(|| i.opened_at.clone()),
+            duration_secs: i.duration_secs,
+            recovery: Recovery::of(i),
+        })
+        .collect();
+    let mut counts: BTreeMap<u8, usize> = BTreeMap::new();
+    for l in &lines {
+        *counts.entry(l.level).or_default() += 1;
+    }
+    let closed: Vec<i64> = lines.iter().filter_map(|l| l.duration_secs).collect();
+    let mttr_secs = (!closed.is_empty()).then(|| closed.iter().sum::<i64>() / closed.len() as i64);
+
+    let activity = |pred: &dyn Fn(&str) -> bool| -> Vec<ActivityLine> {
+        incidents
+            .iter()
+            .flat_map(|i| {
+                i.story.iter().filter(|s| pred(&s.kind)).map(|s| ActivityLine {
+                    at: ms(&s.at).and_then(DateTime::<Utc>::from_timestamp_millis).map(jst).unwrap_or_default(),
+                    host: i.host.clone(),
+                    incident: i.id,
+                    what: s.label.clone(),
+                    detail: s.detail.clone(),
+                })
+            })
+            .collect()
+    };
+
+    MonthlyReport {
+        customer_id: input.customer_id.clone(),
+        customer_name: input.customer_name.clone(),
+        plan: input.plan.clone(),
+        month: input.month.to_string(),
+        month_label: input.month.japanese(),
+        period_start: jst(input.month.start()),
+        period_end: DateTime::<Utc>::from_timestamp_millis(hi).map(jst).unwrap_or_default(),
+        period_secs: secs(hi - lo),
+        servers,
+        maintenance,
+        incidents: lines,
+        counts_by_level: counts.into_iter().rev().collect(),
+        mttr_secs,
+        trends: trends(input),
+        recoveries: activity(&|k| k.starts_with("recovery")),
+        calls: activity(&|k| k.contains("call")),
+        spot_work: activity(&|k| k.contains("spot") || k.contains("billable")),
+    }
+}
+
+/// Daily min/mean/max per host and resource; load becomes load per CPU where `cpus` readings
+/// exist (the latest count of that day, or of the month).
+fn trends(input: &ReportInput) -> Vec<ResourceTrend> {
+    let mut out = Vec::new();
+    for s in &input.servers {
+        let cpus = input.samples.get(&(s.label.clone(), "cpus".to_string()));
+        for &(res, title, unit) in RESOURCES {
+            let Some(rows) = input.samples.get(&(s.label.clone(), res.to_string())) else { continue };
+            if rows.is_empty() {
+                continue;
+            }
+            let per_cpu = res == "load" && cpus.is_some_and(|c| !c.is_empty());
+            let mut by_day: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+            for &(t, v) in rows {
+                let v = if per_cpu {
+                    let n = cpus
+                        .and_then(|c| c.iter().rev().find(|(ct, _)| *ct <= t).or(c.first()))
+                        .map(|(_, n)| *n)
+                        .unwrap_or(1.0);
+                    if n > 0.0 {
+                        v / n
+                    } else {
+                        v
+                    }
+                } else {
+                    v
+                };
+                by_day.entry(jst_day(t)).or_default().push(v);
+            }
+            let days = by_day
+                .into_iter()
+                .map(|(day, vs)| DayStat {
+                    day,
+                    min: vs.iter().copied().fold(f64::INFINITY, f64::min),
+                    max: vs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    mean: vs.iter().sum::<f64>() / vs.len() as f64,
+                })
+                .collect();
+            out.push(ResourceTrend {
+                host: s.label.clone(),
+                resource: res.to_string(),
+                title: if per_cpu { format!("{title}（CPU あたり）") } else { title.to_string() },
+                unit: unit.to_string(),
+                days,
+            });
+        }
+    }
+    out
+}
+
+/// The customer, or an error naming the fleet's customers.
+pub fn customer<'a>(fleet: &'a Fleet, id: &str) -> Result<&'a Customer, ReportError> {
+    fleet.customer(id).ok_or_else(|| ReportError::UnknownCustomer {
+        id: id.to_string(),
+        known: fleet.customers.iter().map(|c| c.id.clone()).collect::<Vec<_>>().join(", "),
+    })
+}
+
+/// Reads what the report of `customer` for `month` needs from the store (a live one or an
+/// export), measured up to `now` if the month is not over.
+pub fn load(
+    store: &Store,
+    fleet: &Fleet,
+    customer_id: &str,
+    month: Month,
+    now: DateTime<Utc>,
+) -> Result<ReportInput, ReportError> {
+    let c = customer(fleet, customer_id)?;
+    let specs = fleet.checks();
+    let servers: Vec<ServerInput> = fleet
+        .servers
+        .iter()
+        .filter(|s| s.customer == c.id)
+        .map(|s| ServerInput {
+            label: s.label.clone(),
+            gateway: s.gateway.clone(),
+            checks: specs.iter().filter(|k| k.key.host == s.label).map(|k| k.key.kind.id()).collect(),
+        })
+        .filter(|s| !s.checks.is_empty())
+        .collect();
+    let mut hosts: BTreeSet<String> = servers.iter().map(|s| s.label.clone()).collect();
+    hosts.extend(servers.iter().filter_map(|s| s.gateway.clone()));
+    let (start, end) = (month.start(), month.end());
+    let period_end = now.clamp(start, end);
+    let incidents = store
+        .review(&ReviewFilter {
+            hosts: Some(hosts.into_iter().collect()),
+            from: Some(start),
+            to: Some(period_end),
+            ..Default::default()
+        })?
+        .into_iter()
+        .filter(|i| !NOT_DOWNTIME.contains(&i.check.as_str()) || servers.iter().any(|s| s.label == i.host))
+        .collect();
+    let maintenance = store.maintenance(start, end)?;
+    let mut samples = BTreeMap::new();
+    for s in &servers {
+        for res in RESOURCES.iter().map(|r| r.0).chain(["cpus"]) {
+            let rows: Vec<(DateTime<Utc>, f64)> = store
+                .samples(&s.label, res, start)?
+                .into_iter()
+                .filter_map(|x| {
+                    let t = DateTime::parse_from_rfc3339(&x.at).ok()?.with_timezone(&Utc);
+                    (t < end).then_some((t, x.value))
+                })
+                .collect();
+            if !rows.is_empty() {
+                samples.insert((s.label.clone(), res.to_string()), rows);
+            }
+        }
+    }
+    Ok(ReportInput {
+        customer_id: c.id.clone(),
+        customer_name: c.name.clone(),
+        plan: c.plan.to_string(),
+        month,
+        period_end,
+        servers,
+        incidents,
+        maintenance,
+        samples,
+    })
+}
+
+/// `1時間02分03秒`-style duration for people.
+pub fn duration_ja(secs: i64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}秒"),
+        (0, 0, _) => format!("{m}分{s:02}秒"),
+        (0, _, _) => format!("{h}時間{m:02}分"),
+        _ => format!("{d}日{h}時間{m:02}分"),
+    }
+}
+
+/// Availability as shown: three decimals, `99.933%`.
+pub fn percent_text(p: f64) -> String {
+    format!("{p:.3}%")
+}
+
+/// The Japanese name of a check id.
+pub fn check_name(id: &str) -> String {
+    match id {
+        "ping" => "Ping".into(),
+        "ssh" => "SSH".into(),
+        other => match other.strip_prefix("custom:") {
+            Some(name) => format!("カスタム ({name})"),
+            None => other.to_uppercase(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration_ja(42), "42秒");
+        assert_eq!(duration_ja(3600 + 120), "1時間02分");
+        assert_eq!(duration_ja(90), "1分30秒");
+        assert_eq!(duration_ja(86_400 * 2 + 3600), "2日1時間00分");
+        assert_eq!(percent_text(99.93262), "99.933%");
+        assert_eq!(check_name("custom:app"), "カスタム (app)");
+        assert_eq!(check_name("http"), "HTTP");
+    }
+}

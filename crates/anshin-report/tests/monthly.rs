@@ -1,0 +1,214 @@
+//! The monthly report against a hand computation: a month of known outages and a maintenance
+//! window, written through the store API, gives exact durations and percentages; the charts,
+//! HTML mail and PDF are drawn (kept under $ARTIFACTS for people to look at).
+
+use std::path::PathBuf;
+
+use anshin_core::{CheckKey, CheckKind, Level, Service};
+use anshin_engine::store::maintenance::{MaintenanceScope, NewMaintenance};
+use anshin_engine::Store;
+use anshin_report::compute::Recovery;
+use anshin_report::{compute, load, Month};
+use chrono::{DateTime, Duration, Utc};
+
+const FLEET: &str = r#"
+[noc]
+brand = "Speever"
+mail_from = "mail_alert@hosting-srv.net"
+
+[[customer]]
+id = "c1001"
+name = "サンプル株式会社"
+plan = "150"
+notify = ["ops@example.jp"]
+
+[[customer]]
+id = "c1002"
+name = "ゼロ商店"
+plan = "30"
+notify = ["zero@example.jp"]
+
+[[server]]
+label = "web01"
+customer = "c1001"
+fqdn = "web01.example.jp"
+ip = "127.78.51.2"
+os = "Debian 12"
+services = ["http", "smtp"]
+
+[[server]]
+label = "shop01"
+customer = "c1002"
+fqdn = "shop01.example.jp"
+ip = "127.78.51.3"
+os = "Debian 12"
+services = ["http"]
+"#;
+
+/// Japan time → UTC.
+fn jst(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("{s}+09:00")).unwrap().with_timezone(&Utc)
+}
+
+fn artifacts() -> PathBuf {
+    let dir = std::env::var("ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../artifacts"));
+    let dir = dir.join("report");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// October 2026 (31 days = 2,678,400 s) on web01 (checks ping, ssh, http, smtp):
+/// - http down 2026-09-30 23:00 → 10-01 00:30 JST: 1,800 s inside October;
+/// - http down 10-05 10:00 → 11:00: 3,600 s;
+/// - ping down 10-12 03:00 → 03:30: 1,800 s, against every check; an http incident
+///   03:10 → 03:20 inside it adds nothing;
+/// - smtp down 10-20 01:00 → 03:00 (7,200 s), with maintenance 02:00 → 04:00 (7,200 s):
+///   3,600 s count;
+/// - a Lv.4 load incident 10-25 12:00 → 12:10 is listed but is not downtime;
+/// - shop01 (another customer) is down all month and must not appear.
+fn seed(store: &mut Store) {
+    let http = CheckKey::new("web01", CheckKind::Service(Service::Http));
+    let smtp = CheckKey::new("web01", CheckKind::Service(Service::Smtp));
+    let ping = CheckKey::new("web01", CheckKind::Ping);
+    let shop = CheckKey::new("shop01", CheckKind::Ping);
+    let tx = store.begin().unwrap();
+    let outage = |key: &CheckKey, level, trigger: &str, a: &str, b: &str| {
+        let id = tx.open_incident(key, level, trigger, "", jst(a)).unwrap();
+        tx.close_incident(id, key, "", jst(b)).unwrap();
+        id
+    };
+    outage(&http, Level::Severe, "web01 HTTP サービスダウン", "2026-09-30T23:00:00", "2026-10-01T00:30:00");
+    outage(&http, Level::Severe, "web01 HTTP サービスダウン", "2026-10-05T10:00:00", "2026-10-05T11:00:00");
+    outage(&ping, Level::Unreachable, "web01 ping 疎通不可", "2026-10-12T03:00:00", "2026-10-12T03:30:00");
+    outage(&http, Level::Severe, "web01 HTTP サービスダウン", "2026-10-12T03:10:00", "2026-10-12T03:20:00");
+    outage(&smtp, Level::Severe, "web01 SMTP サービスダウン", "2026-10-20T01:00:00", "2026-10-20T03:00:00");
+    let load = tx
+        .open_incident_on(
+            "web01",
+            "load",
+            Level::Severe,
+            "web01 Load avg.が 24 以上（現在：25.31）",
+            "",
+            jst("2026-10-25T12:00:00"),
+        )
+        .unwrap();
+    tx.close_incident_on(load, "web01", "load", "", jst("2026-10-25T12:10:00")).unwrap();
+    outage(&shop, Level::Unreachable, "shop01 ping 疎通不可", "2026-10-01T00:00:00", "2026-10-31T00:00:00");
+    // Samples every 6 hours: load (with 2 CPUs), disk rising, inode, mail queue.
+    let start = jst("2026-10-01T00:00:00");
+    for n in 0..(31 * 4) {
+        let t = start + Duration::hours(6 * n);
+        let day = (n / 4) as f64;
+        tx.add_sample("web01", "cpus", 2.0, t).unwrap();
+        tx.add_sample("web01", "load", 0.4 + (n % 4) as f64 * 0.5 + if n == 99 { 25.31 } else { 0.0 }, t).unwrap();
+        tx.add_sample("web01", "disk", 55.0 + day * 0.8 + (n % 4) as f64, t).unwrap();
+        tx.add_sample("web01", "inode", 20.0 + day * 0.2, t).unwrap();
+        tx.add_sample("web01", "mailq", ((n * 7) % 13) as f64, t).unwrap();
+    }
+    tx.commit().unwrap();
+    store
+        .add_maintenance(
+            &NewMaintenance {
+                scope: MaintenanceScope::Server("web01".into()),
+                starts_at: jst("2026-10-20T02:00:00"),
+                ends_at: jst("2026-10-20T04:00:00"),
+                reason: "OS アップデート".into(),
+                who: "ops1".into(),
+            },
+            jst("2026-10-19T12:00:00"),
+        )
+        .unwrap();
+}
+
+fn fleet() -> anshin_core::Fleet {
+    anshin_core::fleet::parse(FLEET, "fleet.toml").unwrap().fleet
+}
+
+#[test]
+fn availability_matches_the_hand_computation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("log.db")).unwrap();
+    seed(&mut store);
+    let oct = Month::parse("2026-10").unwrap();
+    let input = load(&store, &fleet(), "c1001", oct, jst("2026-11-01T09:00:00")).unwrap();
+    let r = compute(&input);
+    assert_eq!(r.period_secs, 2_678_400);
+    assert_eq!(r.servers.len(), 1, "only the customer's servers");
+    let web = &r.servers[0];
+    assert_eq!(web.maintenance_secs, 7_200);
+    let by: std::collections::BTreeMap<&str, (i64, f64)> =
+        web.checks.iter().map(|c| (c.check.as_str(), (c.downtime_secs, c.percent))).collect();
+    // service time = 2,678,400 − 7,200 = 2,671,200 s
+    let pct = |down: f64| 100.0 * (2_671_200.0 - down) / 2_671_200.0;
+    assert_eq!(by["ping"].0, 1_800);
+    assert_eq!(by["ssh"].0, 1_800);
+    assert_eq!(by["http"].0, 1_800 + 3_600 + 1_800);
+    assert_eq!(by["smtp"].0, 3_600 + 1_800);
+    assert_eq!(web.downtime_secs, 1_800 + 3_600 + 1_800 + 3_600);
+    for (check, want) in [("ping", 1_800.0), ("http", 7_200.0), ("smtp", 5_400.0)] {
+        assert!((by[check].1 - pct(want)).abs() < 1e-9, "{check}: {} vs {}", by[check].1, pct(want));
+    }
+    // as printed
+    use anshin_report::compute::percent_text;
+    assert_eq!(percent_text(by["ping"].1), "99.933%"); // 99.93261...
+    assert_eq!(percent_text(by["http"].1), "99.730%"); // 99.73046...
+    assert_eq!(percent_text(by["smtp"].1), "99.798%"); // 99.79784...
+    assert_eq!(percent_text(web.percent), "99.596%"); // 10,800 s: 99.59568...
+
+    // Incidents: 5 on web01 overlapping October (the load one included), none of shop01.
+    assert_eq!(r.incidents.len(), 6);
+    assert!(r.incidents.iter().all(|i| i.host == "web01"));
+    assert_eq!(r.counts_by_level, [(5, 1), (4, 5)]);
+    assert!(r.incidents.iter().all(|i| i.recovery == Recovery::Natural));
+    // MTTR over the six: (5400 + 3600 + 1800 + 600 + 7200 + 600) / 6 = 3200 s
+    assert_eq!(r.mttr_secs, Some(3_200));
+    assert_eq!(r.maintenance.len(), 1);
+    assert_eq!(r.maintenance[0].secs_in_month, 7_200);
+    // Load per CPU (2 CPUs): day 25 (n = 96..99) holds the 25.31 spike at n = 99.
+    let load = r.trends.iter().find(|t| t.resource == "load").unwrap();
+    assert!(load.title.contains("CPU あたり"));
+    let d25 = load.days.iter().find(|d| d.day == 25).unwrap();
+    assert!((d25.max - (0.4 + 1.5 + 25.31) / 2.0).abs() < 1e-9, "{d25:?}");
+    assert!((d25.min - 0.2).abs() < 1e-9);
+    assert_eq!(load.days.len(), 31);
+    // No data for recoveries, calls or spot work: those sections are left out.
+    assert!(r.recoveries.is_empty() && r.calls.is_empty() && r.spot_work.is_empty());
+}
+
+#[test]
+fn the_report_is_drawn_as_html_mail_charts_and_pdf() {
+    let font = match anshin_report::JapaneseFont::find() {
+        Ok(f) => f,
+        Err(e) => panic!("{e}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("log.db")).unwrap();
+    seed(&mut store);
+    let fleet = fleet();
+    let oct = Month::parse("2026-10").unwrap();
+    let (report, r) = anshin_report::build(&store, &fleet, "c1001", oct, jst("2026-11-01T09:00:00"), &font).unwrap();
+    assert_eq!(r.subject, "[Speever] 月次稼働レポート 2026年10月（サンプル株式会社 様）");
+    assert_eq!(r.charts.len(), 1);
+    assert!(r.charts[0].png.starts_with(b"\x89PNG"));
+    assert!(r.html.contains(&format!("cid:{}", r.charts[0].cid)));
+    assert!(r.html.contains("99.933%") && r.html.contains("OS アップデート"), "maintenance shown");
+    assert!(!r.html.contains("復旧対応") && !r.html.contains("電話連絡"), "no empty sections");
+    assert!(r.pdf.starts_with(b"%PDF"));
+    let out = artifacts();
+    let files = anshin_report::write_files(&out, &report, &r).unwrap();
+    assert!(files.iter().any(|p| p.ends_with("c1001-2026-10.pdf")));
+
+    // The outbox row it becomes is a multipart/related mail with the chart inline.
+    let (mail, html) = anshin_report::mail::report_mail(&fleet, fleet.customer("c1001").unwrap(), &r);
+    let rid = store.create_report_draft("c1001", "2026-10", Utc::now()).unwrap().unwrap();
+    let outbox = store.send_report(rid, &mail, &html, "ops1", Utc::now()).unwrap();
+    let row = store.mail(outbox).unwrap().unwrap();
+    let msg = anshin_engine::mail::build_message(&row).unwrap();
+    let text = String::from_utf8_lossy(&msg.formatted()).to_string();
+    assert!(text.contains("multipart/alternative"), "{}", &text[..2000.min(text.len())]);
+    assert!(text.contains("multipart/related"));
+    assert!(text.contains(&format!("Content-ID: <{}>", r.charts[0].cid)));
+    assert!(text.contains("image/png"));
+}

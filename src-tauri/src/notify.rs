@@ -1,0 +1,133 @@
+//! Native desktop notifications (freedesktop, over the session bus): a new incident at or above
+//! the chosen level pops one with host, trigger and level; clicking it opens the incident.
+//!
+//! Only consoles notify, from the engine's events: the engine decided once (and mailed once),
+//! each open console merely shows it. Owns: which events pop and their text.
+//! Must not: decide about incidents.
+
+use std::collections::HashMap;
+
+use anshin_core::Level;
+use notify_rust::{Hint, Notification, NotificationResponse, Timeout, Urgency};
+use serde_json::Value;
+
+/// What pops, chosen on the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct NotifyPolicy {
+    /// Incidents below this level do not pop (default Lv.3).
+    pub min_level: u8,
+    pub sound: bool,
+}
+
+/// An incident worth a notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pop {
+    pub id: i64,
+    pub summary: String,
+    pub body: String,
+    pub level: u8,
+}
+
+/// Decides which events pop. An incident pops when it opens at or above the level, or when it
+/// rises to a level above the one it last popped at; never twice for the same level.
+#[derive(Debug)]
+pub struct Notifier {
+    policy: NotifyPolicy,
+    popped: HashMap<i64, u8>,
+}
+
+impl Notifier {
+    pub fn new(policy: NotifyPolicy) -> Self {
+        Notifier { policy, popped: HashMap::new() }
+    }
+
+    pub fn policy(&self) -> NotifyPolicy {
+        self.policy
+    }
+
+    /// The notification a console message calls for, if any.
+    pub fn on_message(&mut self, message: &Value) -> Option<Pop> {
+        if message.get("type").and_then(Value::as_str) != Some("event") {
+            return None;
+        }
+        let e = message.get("event")?;
+        let kind = e.get("event").and_then(Value::as_str)?;
+        let id = e.get("id").and_then(Value::as_i64)?;
+        if kind == "incident_closed" {
+            self.popped.remove(&id);
+            return None;
+        }
+        if kind != "incident_opened" && kind != "incident_level_changed" {
+            return None;
+        }
+        let level = u8::try_from(e.get("level").and_then(Value::as_u64)?).ok()?;
+        if level < self.policy.min_level || self.popped.get(&id).is_some_and(|&l| l >= level) {
+            return None;
+        }
+        self.popped.insert(id, level);
+        let host = e.get("host").and_then(Value::as_str).unwrap_or("");
+        let trigger = e.get("trigger").and_then(Value::as_str).unwrap_or("");
+        let name = Level::from_number(level).map(Level::name_ja).unwrap_or("");
+        Some(Pop { id, summary: format!("Lv.{level} {name}: {host}"), body: trigger.to_string(), level })
+    }
+}
+
+/// Notification servers may read the body as markup: show text as text.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Shows the notification; `on_click` runs with the incident id when the user clicks it.
+pub async fn show(pop: Pop, sound: bool, on_click: impl FnOnce(i64) + Send + 'static) {
+    let mut n = Notification::new();
+    n.appname("Anshin NOC")
+        .summary(&pop.summary)
+        .body(&escape(&pop.body))
+        .icon("dialog-warning")
+        .action("default", "開く")
+        .urgency(if pop.level >= 4 { Urgency::Critical } else { Urgency::Normal })
+        .timeout(Timeout::Milliseconds(30_000));
+    if sound {
+        n.hint(Hint::SoundName("dialog-warning".into()));
+    }
+    match n.show_async().await {
+        Ok(handle) => {
+            let id = pop.id;
+            handle
+                .wait_for_action_async(move |response: &NotificationResponse| {
+                    if response.is_default_action() || *response == NotificationResponse::Action("default".into()) {
+                        on_click(id);
+                    }
+                })
+                .await;
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot show a desktop notification (is a notification server running?)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn ev(kind: &str, id: i64, level: u8) -> Value {
+        json!({"type":"event","event":{"event":kind,"id":id,"host":"web01","check":"http","level":level,
+            "trigger":"web01 HTTP サービスダウン","at":"2026-11-25T01:00:00.000Z"}})
+    }
+
+    #[test]
+    fn pops_once_per_incident_and_level_at_or_above_the_threshold() {
+        let mut n = Notifier::new(NotifyPolicy { min_level: 3, sound: false });
+        let pop = n.on_message(&ev("incident_opened", 1, 4)).unwrap();
+        assert_eq!((pop.summary.as_str(), pop.body.as_str()), ("Lv.4 重度の障害: web01", "web01 HTTP サービスダウン"));
+        assert_eq!(n.on_message(&ev("incident_opened", 1, 4)), None, "the same incident again");
+        assert_eq!(n.on_message(&ev("incident_opened", 2, 2)), None, "below the threshold");
+        assert!(n.on_message(&ev("incident_level_changed", 2, 3)).is_some(), "rose to the threshold");
+        assert_eq!(n.on_message(&ev("incident_level_changed", 2, 3)), None);
+        assert_eq!(n.on_message(&ev("incident_level_changed", 1, 3)), None, "a fall never pops");
+        n.on_message(&ev("incident_closed", 1, 4));
+        assert!(n.on_message(&ev("incident_level_changed", 1, 4)).is_some());
+        assert_eq!(n.on_message(&json!({"type":"delta","servers":[]})), None);
+    }
+}

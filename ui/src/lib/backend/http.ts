@@ -1,0 +1,296 @@
+//! The browser backend: HTTP requests with a bearer token and one WebSocket for messages, against
+//! `anshin serve` at the page's own origin. The socket reconnects by itself, forever, with a
+//! backoff of 1 s doubling to 10 s; before each attempt `whoami` tells a refused token (401: the
+//! login form comes back) from an engine that is away (keep trying).
+//!
+//! The engine sends something at least every 5 s (a `delta`, possibly without servers, as a
+//! heartbeat). A socket silent for 15 s is a frozen engine or a dead link that TCP has not noticed:
+//! the watchdog closes it, reports the connection as lost and reconnects with the same backoff.
+
+import * as normalize from './normalize';
+import { downloadText } from './download';
+import { filterToQuery } from '../model/review';
+import {
+  BackendError,
+  type Acknowledgement,
+  type AppInfo,
+  type Backend,
+  type ConsoleMessage,
+  type Customer,
+  type Incident,
+  type ReportDraft,
+  type ReportSendResult,
+  type ReviewFilter,
+  type ReviewIncident,
+  type Role,
+  type Sample,
+} from './types';
+
+/** Delay before reconnect attempt `n` (0-based): 1 s, 2 s, 4 s, 8 s, then 10 s forever. */
+export function backoffMs(n: number): number {
+  return Math.min(10_000, 1000 * 2 ** Math.max(0, Math.min(n, 10)));
+}
+
+/** The engine sends at least every 5 s; this long without any message means the link is lost. */
+export const SILENCE_LIMIT_MS = 15_000;
+/** How long the `whoami` probe before a reconnection may take (a frozen engine never answers). */
+export const PROBE_TIMEOUT_MS = 10_000;
+
+/** Pure: the watchdog of one socket. `feed` on every message; `expired` when silent too long. */
+export class Watchdog {
+  private last: number;
+  constructor(
+    now: number,
+    readonly limitMs = SILENCE_LIMIT_MS,
+  ) {
+    this.last = now;
+  }
+  feed(now: number): void {
+    this.last = Math.max(this.last, now);
+  }
+  /** Milliseconds without a message at `now`. */
+  silence(now: number): number {
+    return Math.max(0, now - this.last);
+  }
+  expired(now: number): boolean {
+    return this.silence(now) >= this.limitMs;
+  }
+}
+
+export class HttpBackend implements Backend {
+  readonly kind = 'http' as const;
+  private role: Role | null = null;
+
+  constructor(
+    private readonly origin: string,
+    private readonly token: string,
+    /** Called when the engine refuses the token (HTTP 401). */
+    private readonly onUnauthorized: (message: string) => void,
+  ) {}
+
+  private get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  private async request<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    opts: { text?: boolean; timeoutMs?: number } = {},
+  ): Promise<T> {
+    let res: Response;
+    const abort = new AbortController();
+    const timer = opts.timeoutMs ? setTimeout(() => abort.abort(), opts.timeoutMs) : null;
+    try {
+      const headers: Record<string, string> = { Authorization: `Bearer ${this.token}` };
+      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      res = await fetch(new URL(path, this.origin), {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store',
+        signal: abort.signal,
+      });
+    } catch (e) {
+      if (abort.signal.aborted) throw new BackendError('network', `no answer within ${Math.round((opts.timeoutMs ?? 0) / 1000)} s`);
+      throw new BackendError('network', e instanceof Error ? e.message : String(e));
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    if (res.status === 401) {
+      let message = '';
+      try {
+        message = normalizeText((await res.json())?.message);
+      } catch {
+        /* the body is optional */
+      }
+      this.onUnauthorized(message);
+      throw new BackendError('unauthorized', message || 'unauthorized');
+    }
+    if (!res.ok) {
+      let message = `HTTP ${res.status}`;
+      let code = '';
+      try {
+        const body = await res.json();
+        if (body?.message) message = normalizeText(body.message);
+        code = normalizeText(body?.code);
+      } catch {
+        /* not JSON */
+      }
+      throw new BackendError('server', message, code || String(res.status));
+    }
+    try {
+      return (opts.text ? await res.text() : await res.json()) as T;
+    } catch (e) {
+      throw new BackendError('bad_response', String(e));
+    }
+  }
+
+  async info(): Promise<AppInfo> {
+    const who = await this.get<{ role?: string; name?: string }>('/api/v1/whoami');
+    this.role = who.role === 'operator' ? 'operator' : 'viewer';
+    return {
+      mode: 'web',
+      source: this.origin,
+      db: '',
+      version: '',
+      role: this.role,
+      name: normalizeText(who.name),
+      view: 'operator',
+    };
+  }
+
+  subscribe(onMessage: (m: ConsoleMessage) => void): () => void {
+    let stopped = false;
+    let socket: WebSocket | null = null;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let attempt = 0;
+    let downSince: string | null = null;
+    let watch: ReturnType<typeof setInterval> | null = null;
+    const clearWatch = () => {
+      if (watch) clearInterval(watch);
+      watch = null;
+    };
+
+    const down = (message: string) => {
+      downSince ??= new Date().toISOString();
+      onMessage({ type: 'connection', connected: false, since: downSince, message });
+    };
+    const retry = () => {
+      if (stopped) return;
+      const wait = backoffMs(attempt++);
+      timer = setTimeout(connect, wait);
+    };
+    const connect = async () => {
+      timer = null;
+      if (stopped) return;
+      // A WebSocket refused at the upgrade shows no status: ask an ordinary request first.
+      try {
+        await this.request('GET', '/api/v1/whoami', undefined, { timeoutMs: PROBE_TIMEOUT_MS });
+      } catch (e) {
+        if (e instanceof BackendError && e.code === 'unauthorized') {
+          stopped = true; // the login form takes over
+          return;
+        }
+        down(e instanceof Error ? e.message : String(e));
+        retry();
+        return;
+      }
+      if (stopped) return;
+      const url = new URL('/api/v1/events', this.origin);
+      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+      url.searchParams.set('token', this.token);
+      const ws = new WebSocket(url);
+      socket = ws;
+      let opened = false;
+      // Silence from the first moment counts too (an upgrade that never completes).
+      const dog = new Watchdog(Date.now());
+      watch = setInterval(() => {
+        if (stopped || socket !== ws || !dog.expired(Date.now())) return;
+        // Do not wait for the close handshake of a frozen peer: drop the socket now.
+        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+        socket = null;
+        clearWatch();
+        try {
+          ws.close();
+        } catch {
+          /* already closing */
+        }
+        down(`no message for ${Math.round(dog.limitMs / 1000)} s`);
+        retry();
+      }, 1000);
+      ws.onopen = () => {
+        opened = true;
+        attempt = 0;
+        downSince = null;
+        dog.feed(Date.now());
+        onMessage({ type: 'connection', connected: true, since: new Date().toISOString(), message: '' });
+      };
+      ws.onmessage = (ev) => {
+        dog.feed(Date.now());
+        if (typeof ev.data !== 'string') return;
+        let raw: unknown;
+        try {
+          raw = JSON.parse(ev.data);
+        } catch {
+          return;
+        }
+        const m = normalize.message(raw);
+        if (m) onMessage(m);
+      };
+      ws.onclose = (ev) => {
+        if (socket === ws) socket = null;
+        clearWatch();
+        if (stopped) return;
+        down(opened ? `closed (${ev.code})` : 'cannot connect');
+        retry();
+      };
+      ws.onerror = () => {
+        /* onclose follows and decides */
+      };
+    };
+
+    void connect();
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      clearWatch();
+      socket?.close();
+    };
+  }
+
+  incidents(open: boolean, limit: number): Promise<Incident[]> {
+    return this.get(`/api/v1/incidents?open=${open}&limit=${limit}`);
+  }
+
+  samples(host: string, resource: string, hours: number): Promise<Sample[]> {
+    const q = new URLSearchParams({ host, resource, hours: String(hours) });
+    return this.get(`/api/v1/samples?${q}`);
+  }
+
+  customers(): Promise<Customer[]> {
+    return this.get('/api/v1/customers');
+  }
+
+  async acknowledge(incident: number, note: string): Promise<Acknowledgement> {
+    const body = note.trim() ? { note: note.trim() } : {};
+    return normalize.acknowledgement(await this.request('POST', `/api/v1/incidents/${incident}/acknowledge`, body));
+  }
+
+  async review(filter: ReviewFilter): Promise<ReviewIncident[]> {
+    const q = filterToQuery(filter);
+    return normalize.reviewList(await this.get(`/api/v1/review${q ? `?${q}` : ''}`));
+  }
+
+  readonly canOpenReview = false;
+
+  async openReview(): Promise<AppInfo | null> {
+    return null;
+  }
+
+  async saveFile(name: string, text: string): Promise<string | null> {
+    return downloadText(name, text);
+  }
+
+  async reports(month?: string): Promise<ReportDraft[]> {
+    const q = month ? `?${new URLSearchParams({ month })}` : '';
+    return normalize.reportList(await this.get(`/api/v1/reports${q}`));
+  }
+
+  reportPreview(id: number): Promise<string> {
+    return this.request<string>('GET', `/api/v1/reports/${id}/preview`, undefined, { text: true });
+  }
+
+  async reportAction(id: number, op: 'send' | 'hold' | 'release'): Promise<void> {
+    await this.request('POST', `/api/v1/reports/${id}/${op}`, {});
+  }
+
+  async reportSendAll(month: string): Promise<ReportSendResult[]> {
+    const q = new URLSearchParams({ month });
+    return normalize.sendResults(await this.request('POST', `/api/v1/reports/send-all?${q}`, {}));
+  }
+}
+
+function normalizeText(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}

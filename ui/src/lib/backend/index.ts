@@ -1,0 +1,145 @@
+//! Which backend this page talks to. Inside Tauri: IPC. `?fake=N`: the in-memory fleet (dev and
+//! perf only). Otherwise `anshin serve` at the page's own origin, with the token from `?token=`
+//! (remembered in localStorage and removed from the address bar) or from the login form.
+
+import { FakeBackend, type FakeOptions } from './fake';
+import { HttpBackend } from './http';
+import { TauriBackend } from './tauri';
+import type { Backend } from './types';
+
+export type { Backend } from './types';
+
+const TOKEN_KEY = 'anshin.token';
+
+export type Choice =
+  | { kind: 'tauri' }
+  | { kind: 'fake'; n: number; opts: FakeOptions }
+  | { kind: 'http'; origin: string; token: string | null };
+
+export interface Chosen {
+  choice: Choice;
+  /** The address without `?token=`, when it had one (to put in the address bar). */
+  cleanUrl: string | null;
+  /** A token that came in the URL, to remember. */
+  newToken: string | null;
+  wall: boolean;
+  /** The incident log review (`/review`, `?view=review`). */
+  review: boolean;
+  /** The monthly reports panel (`/reports`, `?view=reports`). */
+  reports: boolean;
+}
+
+/** Pure: what the URL (and a remembered token) select. */
+export function choose(href: string, inTauri: boolean, storedToken: string | null): Chosen {
+  const url = new URL(href);
+  const params = url.searchParams;
+  const wall = /\/wall\/?$/.test(url.pathname) || params.get('view') === 'wall';
+  const review = !wall && (/\/review\/?$/.test(url.pathname) || params.get('view') === 'review');
+  const reports = !wall && !review && (/\/reports\/?$/.test(url.pathname) || params.get('view') === 'reports');
+  const fake = params.get('fake');
+  if (fake !== null) {
+    const n = Math.max(1, Math.min(20_000, Number.parseInt(fake, 10) || 60));
+    const drop = params.get('drop');
+    return {
+      choice: {
+        kind: 'fake',
+        n,
+        opts: {
+          dropAfter: drop !== null ? Number(drop) : undefined,
+          quiet: params.get('quiet') === '1',
+          role: params.get('role') === 'viewer' ? 'viewer' : 'operator',
+          view: wall ? 'wall' : review ? 'review' : 'operator',
+          // `&mode=review`: look like the desktop's review mode (`--review FILE`).
+          reviewFile: params.get('mode') === 'review' ? (params.get('file') ?? 'incidents-2026-05.db') : undefined,
+        },
+      },
+      cleanUrl: null,
+      newToken: null,
+      wall,
+      review,
+      reports,
+    };
+  }
+  if (inTauri) return { choice: { kind: 'tauri' }, cleanUrl: null, newToken: null, wall, review, reports };
+  const fromUrl = params.get('token');
+  let cleanUrl: string | null = null;
+  if (fromUrl !== null) {
+    params.delete('token');
+    cleanUrl = url.pathname + (params.size ? `?${params}` : '') + url.hash;
+  }
+  const token = fromUrl?.trim() || storedToken || null;
+  return {
+    choice: { kind: 'http', origin: url.origin, token },
+    cleanUrl,
+    newToken: fromUrl?.trim() || null,
+    wall,
+    review,
+    reports,
+  };
+}
+
+export function inTauri(): boolean {
+  return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
+}
+
+export function storedToken(): string | null {
+  try {
+    return localStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function rememberToken(token: string | null): void {
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    /* private mode: the token lives for this page only */
+  }
+}
+
+export function create(choice: Choice, onUnauthorized: (message: string) => void): Backend {
+  switch (choice.kind) {
+    case 'tauri':
+      return new TauriBackend();
+    case 'fake':
+      return new FakeBackend(choice.n, choice.opts);
+    case 'http':
+      return new HttpBackend(choice.origin, choice.token ?? '', onUnauthorized);
+  }
+}
+
+/** Where a link of the operator view goes (`/review`, `/reports`) beside this page (keeping
+ * `?fake=` and friends, dropping `?open=`), or `?view=NAME` when the page has no path of its own. */
+export function viewHref(href: string, view: 'review' | 'reports'): string {
+  const url = new URL(href);
+  url.searchParams.delete('open');
+  url.searchParams.delete('token');
+  if (url.searchParams.has('fake') || !/^https?:$/.test(url.protocol)) {
+    url.searchParams.set('view', view);
+    return url.pathname + `?${url.searchParams}`;
+  }
+  url.searchParams.delete('view');
+  const q = url.searchParams.size ? `?${url.searchParams}` : '';
+  return url.pathname.replace(/[^/]*$/, view) + q;
+}
+
+/** Where the operator view's "ログ閲覧" link goes. */
+export function reviewHref(href: string): string {
+  return viewHref(href, 'review');
+}
+
+/** Where the operator view's "月次レポート" link goes. */
+export function reportsHref(href: string): string {
+  return viewHref(href, 'reports');
+}
+
+/** Back from the review or the reports to the live operator view. */
+export function operatorHref(href: string): string {
+  const url = new URL(href);
+  url.searchParams.delete('view');
+  url.searchParams.delete('mode');
+  const q = url.searchParams.size ? `?${url.searchParams}` : '';
+  return url.pathname.replace(/(review|reports)\/?$/, '') + q;
+}

@@ -1,0 +1,132 @@
+//! The desktop backend: Tauri IPC. Requests are commands (`invoke`), messages arrive as the
+//! payload of the Tauri event `"console"` (the same JSON objects as the WebSocket's frames).
+//!
+//! A listener registered after the shell emitted the first snapshot would miss it, so once the
+//! listener is in place the window asks for one with the `snapshot` command (falling back to the
+//! interim `servers` command of older shells).
+
+import { invoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
+import * as normalize from './normalize';
+import { filterArgs } from '../model/review';
+import {
+  BackendError,
+  type Acknowledgement,
+  type AppInfo,
+  type Backend,
+  type ConsoleMessage,
+  type Customer,
+  type Incident,
+  type ReportDraft,
+  type ReportSendResult,
+  type ReviewFilter,
+  type ReviewIncident,
+  type Sample,
+} from './types';
+
+export const CONSOLE_EVENT = 'console';
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    // Commands fail with `{code, message}` or a plain string.
+    const err = e as { code?: string; message?: string } | string;
+    const message = typeof err === 'string' ? err : (err?.message ?? String(e));
+    const code = typeof err === 'string' ? '' : (err?.code ?? '');
+    throw new BackendError('server', message, code);
+  }
+}
+
+export class TauriBackend implements Backend {
+  readonly kind = 'tauri' as const;
+
+  async info(): Promise<AppInfo> {
+    return normalize.appInfo(await call<unknown>('app_info'));
+  }
+
+  subscribe(onMessage: (m: ConsoleMessage) => void): () => void {
+    let stopped = false;
+    let unlisten: (() => void) | null = null;
+    let gotSnapshot = false;
+    const deliver = (raw: unknown) => {
+      const m = normalize.message(raw);
+      if (!m || stopped) return;
+      if (m.type === 'snapshot') gotSnapshot = true;
+      onMessage(m);
+    };
+    void (async () => {
+      unlisten = await listen(CONSOLE_EVENT, (ev) => deliver(ev.payload));
+      if (stopped) {
+        unlisten();
+        return;
+      }
+      try {
+        deliver(await invoke('snapshot'));
+      } catch {
+        if (gotSnapshot) return;
+        try {
+          const servers = await invoke<unknown[]>('servers');
+          deliver({ type: 'snapshot', rev: 0, servers, health: {} });
+        } catch {
+          /* nothing to show until the shell emits a snapshot */
+        }
+      }
+    })();
+    return () => {
+      stopped = true;
+      unlisten?.();
+    };
+  }
+
+  incidents(open: boolean, limit: number): Promise<Incident[]> {
+    return call('incidents', { open, limit });
+  }
+
+  samples(host: string, resource: string, hours: number): Promise<Sample[]> {
+    return call('samples', { host, resource, hours });
+  }
+
+  customers(): Promise<Customer[]> {
+    return call('customers');
+  }
+
+  async acknowledge(incident: number, note: string): Promise<Acknowledgement> {
+    return normalize.acknowledgement(await call('acknowledge', { incident, note: note.trim() || null }));
+  }
+
+  async review(filter: ReviewFilter): Promise<ReviewIncident[]> {
+    return normalize.reviewList(await call('review', { filter: filterArgs(filter) }));
+  }
+
+  readonly canOpenReview = true;
+
+  /** The shell's native file chooser; the new app info, or null when cancelled. */
+  async openReview(): Promise<AppInfo | null> {
+    const raw = await call<unknown>('open_review');
+    return raw == null ? null : normalize.appInfo(raw);
+  }
+
+  /** The webview does not save Blob downloads: the shell asks where (native dialog) and writes. */
+  async saveFile(name: string, text: string): Promise<string | null> {
+    const path = await call<unknown>('save_file', { name, content: text });
+    return typeof path === 'string' && path ? path : null;
+  }
+
+  async reports(month?: string): Promise<ReportDraft[]> {
+    return normalize.reportList(await call('reports', { op: 'list', month: month || null }));
+  }
+
+  async reportPreview(id: number): Promise<string> {
+    const html = await call<unknown>('reports', { op: 'preview', id });
+    return typeof html === 'string' ? html : '';
+  }
+
+  async reportAction(id: number, op: 'send' | 'hold' | 'release'): Promise<void> {
+    await call('reports', { op, id });
+  }
+
+  async reportSendAll(month: string): Promise<ReportSendResult[]> {
+    return normalize.sendResults(await call('reports', { op: 'send-all', month }));
+  }
+}

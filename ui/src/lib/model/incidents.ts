@@ -1,0 +1,84 @@
+//! The incident panel's rows, derived from the live server views (so a closed incident leaves
+//! the panel with the delta that closes it), named with the engine's trigger when the incident
+//! list has it. Rows of one ServerView are memoised by object identity. Pure.
+
+import type { Incident, LevelNumber, ServerView } from '../backend/types';
+import type { Entry } from './fleet';
+import { checkName } from './names';
+
+export interface IncidentRow {
+  /** Incident id, or null for a resource level the view has without an id. */
+  id: number | null;
+  key: string;
+  host: string;
+  check: string;
+  level: LevelNumber;
+  since: number; // epoch ms (Infinity when unknown)
+  sinceIso: string | null;
+  trigger: string | null;
+  /** The operator who took it (null: nobody yet, or a resource level without an id). */
+  acknowledgedBy: string | null;
+}
+
+const rowsOf = new WeakMap<ServerView, IncidentRow[]>();
+
+const ms = (iso: string | null) => {
+  const t = iso ? Date.parse(iso) : NaN;
+  return Number.isNaN(t) ? Infinity : t;
+};
+
+export function serverIncidents(s: ServerView): IncidentRow[] {
+  let rows = rowsOf.get(s);
+  if (rows) return rows;
+  rows = [];
+  if (!s.maintenance) {
+    for (const c of s.checks) {
+      if (c.incident === null) continue;
+      const level = c.level ?? 4;
+      rows.push({
+        id: c.incident, key: `${s.label}\u0000${c.check}`, host: s.label, check: c.check, level,
+        since: ms(c.since), sinceIso: c.since, trigger: null, acknowledgedBy: c.acknowledged_by,
+      });
+    }
+    for (const r of s.resources) {
+      if (r.level === null || r.level < 2 || r.level > 5) continue;
+      if (s.checks.some((c) => c.check === r.resource && c.incident !== null)) continue;
+      const since = s.problem_since;
+      rows.push({
+        id: null, key: `${s.label}\u0000${r.resource}`, host: s.label, check: r.resource,
+        level: r.level as LevelNumber, since: ms(since), sinceIso: since, trigger: null, acknowledgedBy: null,
+      });
+    }
+  }
+  rowsOf.set(s, rows);
+  return rows;
+}
+
+export function compareIncidents(a: IncidentRow, b: IncidentRow): number {
+  if (a.level !== b.level) return b.level - a.level;
+  if (a.since !== b.since) return a.since < b.since ? -1 : 1;
+  return (a.id ?? Infinity) - (b.id ?? Infinity) || a.key.localeCompare(b.key);
+}
+
+/** Open incidents, highest level first, then oldest first. Only problem servers are visited:
+ * the fleet order puts them first, so the walk stops at the first healthy one. */
+export function openIncidents(order: readonly Entry[], known: ReadonlyMap<number, Incident>): IncidentRow[] {
+  const out: IncidentRow[] = [];
+  for (const e of order) {
+    if (e.rank < 6) break; // past the problems (see RANK)
+    for (const r of serverIncidents(e.server)) {
+      const inc = r.id !== null ? known.get(r.id) : undefined;
+      out.push(inc ? { ...r, trigger: inc.trigger, sinceIso: r.sinceIso ?? inc.opened_at, since: r.since === Infinity ? ms(inc.opened_at) : r.since } : r);
+    }
+  }
+  return out.sort(compareIncidents);
+}
+
+/** The trigger name as SPEC writes it, when the engine's is not at hand. */
+export function triggerOf(row: IncidentRow, lang: 'ja' | 'en'): string {
+  if (row.trigger) return row.trigger;
+  const name = checkName(row.check, lang);
+  if (row.check === 'ping') return `${row.host} ping 疎通不可`;
+  if (['load', 'disk', 'inode', 'mailq'].includes(row.check)) return `${row.host} ${name}`;
+  return `${row.host} ${name} サービスダウン`;
+}

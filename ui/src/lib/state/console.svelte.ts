@@ -1,0 +1,119 @@
+//! The console's live state, fed by backend messages: the fleet (immutable, replaced per
+//! message), engine health, the connection, recent events, and the incident list (re-read when
+//! incidents open, close or change level). Components read it; only `handle` writes it.
+
+import type { Backend } from '../backend';
+import type { ConsoleMessage, Customer, EngineEvent, Health, Incident } from '../backend/types';
+import { EMPTY, applyDelta, fromSnapshot, type Fleet } from '../model/fleet';
+import { openIncidents, type IncidentRow } from '../model/incidents';
+
+export interface ConnectionState {
+  /** null: not connected yet (first attempt). */
+  connected: boolean | null;
+  since: number;
+  message: string;
+}
+
+export interface LoggedEvent {
+  key: number;
+  event: EngineEvent;
+}
+
+const MAX_EVENTS = 50;
+
+export class ConsoleState {
+  fleet = $state.raw<Fleet>(EMPTY);
+  health = $state.raw<Health | null>(null);
+  connection = $state.raw<ConnectionState>({ connected: null, since: Date.now(), message: '' });
+  /** Receipt time of the last snapshot or delta. */
+  lastMessageAt = $state(0);
+  events = $state.raw<LoggedEvent[]>([]);
+  knownIncidents = $state.raw<ReadonlyMap<number, Incident>>(new Map());
+  customers = $state.raw<ReadonlyMap<string, Customer>>(new Map());
+  /** Incident id the shell asked to open (a notification was clicked). */
+  openRequest = $state.raw<{ id: number; n: number } | null>(null);
+  /** A snapshot arrived since the last (re)connection. */
+  gotSnapshot = $state(false);
+  /** True until the first snapshot after a (re)connection: nothing shown is live. */
+  stale = $derived(this.connection.connected !== true || !this.gotSnapshot);
+  incidents = $derived<IncidentRow[]>(openIncidents(this.fleet.order, this.knownIncidents));
+
+  private backend: Backend | null = null;
+  private eventKey = 0;
+  private refetchTimer: ReturnType<typeof setTimeout> | null = null;
+
+  attach(backend: Backend): () => void {
+    this.backend = backend;
+    const stop = backend.subscribe((m) => this.handle(m));
+    backend.customers().then(
+      (list) => (this.customers = new Map(list.map((c) => [c.id, c]))),
+      () => {},
+    );
+    return stop;
+  }
+
+  handle(m: ConsoleMessage) {
+    switch (m.type) {
+      case 'snapshot':
+        this.fleet = fromSnapshot(m.servers, m.rev);
+        this.health = m.health;
+        this.lastMessageAt = Date.now();
+        this.gotSnapshot = true;
+        if (this.connection.connected === null) this.connection = { connected: true, since: Date.now(), message: '' };
+        this.refetchIncidents(0);
+        break;
+      case 'delta':
+        if (!this.gotSnapshot) return; // a delta means nothing without its snapshot
+        this.fleet = applyDelta(this.fleet, m.servers, m.rev);
+        this.health = m.health;
+        this.lastMessageAt = Date.now();
+        break;
+      case 'event': {
+        const e = m.event;
+        if (e.event === 'check_state') return; // the tiles show it through deltas
+        this.events = [{ key: ++this.eventKey, event: e }, ...this.events].slice(0, MAX_EVENTS);
+        if (e.event === 'incident_opened' || e.event === 'incident_level_changed' || e.event === 'incident_closed') {
+          this.refetchIncidents(500);
+        }
+        break;
+      }
+      case 'connection': {
+        const since = Date.parse(m.since);
+        const wasUp = this.connection.connected;
+        if (wasUp === m.connected) return;
+        this.connection = { connected: m.connected, since: Number.isNaN(since) ? Date.now() : since, message: m.message };
+        // A new snapshot must come before anything is live again.
+        if (!m.connected) this.gotSnapshot = false;
+        break;
+      }
+      case 'open_incident':
+        this.openRequest = { id: m.id, n: (this.openRequest?.n ?? 0) + 1 };
+        break;
+    }
+  }
+
+  /** Re-reads the open incidents (their trigger names), at most once per `delay`. */
+  refetchIncidents(delay: number) {
+    if (!this.backend || this.refetchTimer) return;
+    this.refetchTimer = setTimeout(() => {
+      this.refetchTimer = null;
+      this.backend?.incidents(true, 500).then(
+        (list) => (this.knownIncidents = new Map(list.map((i) => [i.id, i]))),
+        () => {},
+      );
+    }, delay);
+  }
+
+  /** The host of an incident id, from the live views or the incident list. */
+  hostOfIncident(id: number): string | null {
+    for (const e of this.fleet.order) {
+      if (e.rank < 6) break;
+      if (e.server.checks.some((c) => c.incident === id)) return e.server.label;
+    }
+    return this.knownIncidents.get(id)?.host ?? null;
+  }
+
+  get backendRef(): Backend | null {
+    return this.backend;
+  }
+}

@@ -1,0 +1,267 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BOM, bar, csvField, csvLine, dateProblem, exportName, filterArgs, filterToQuery, jstDay, jstDayStart,
+  operatorsOf, stepGroup, stepLabel, ticks, timeline, timelineRange, toCsv, toJson, MIN_BAR,
+} from '../src/lib/model/review';
+import { FakeBackend, filterReview, makeFleet, makeHistory } from '../src/lib/backend/fake';
+import { choose, operatorHref, reviewHref } from '../src/lib/backend';
+import * as normalize from '../src/lib/backend/normalize';
+import { BackendError, type ReviewIncident } from '../src/lib/backend/types';
+import { blinks } from '../src/lib/model/levels';
+import { takenBy } from '../src/lib/model/tile';
+
+const inc = (p: Partial<ReviewIncident>): ReviewIncident => ({
+  id: 1, host: 'web01', check: 'http', level: 4, trigger: 'web01 HTTP サービスダウン',
+  opened_at: '2026-05-01T00:00:00.000Z', closed_at: '2026-05-01T01:00:00.000Z', duration_secs: 3600, story: [], ...p,
+});
+
+describe('review filter → request', () => {
+  it('leaves empty fields out and trims', () => {
+    expect(filterToQuery({})).toBe('');
+    expect(filterToQuery({ server: '  ', customer: '', text: ' ', operator: undefined })).toBe('');
+    expect(filterToQuery({ server: ' web01 ', level: 5, from: '2026-05-01', to: '2026-05-31', open: true, limit: 500 }))
+      .toBe('server=web01&level=5&from=2026-05-01&to=2026-05-31&open=true&limit=500');
+  });
+  it('keeps the API order and encodes Japanese and symbols', () => {
+    const q = filterToQuery({ text: '再起動 & "停止"', customer: 'c1001', check: 'custom:app', operator: 'yamada' });
+    expect(q).toBe('customer=c1001&check=custom%3Aapp&operator=yamada&text=%E5%86%8D%E8%B5%B7%E5%8B%95+%26+%22%E5%81%9C%E6%AD%A2%22');
+    expect(new URLSearchParams(q).get('text')).toBe('再起動 & "停止"');
+  });
+  it('drops levels and limits that mean nothing; open=false stays (all incidents)', () => {
+    expect(filterArgs({ level: 7, limit: 0 })).toEqual({});
+    expect(filterArgs({ level: 2, limit: 12.7, open: false })).toEqual({ level: 2, limit: 12, open: false });
+  });
+  it('checks the dates before asking', () => {
+    expect(dateProblem({ from: '2026-05-01', to: '2026-05-31' })).toBe('');
+    expect(dateProblem({ from: '2026-5-1' })).toBe('from');
+    expect(dateProblem({ to: '2026-02-30' })).toBe('to');
+    expect(dateProblem({ from: '2026-06-01', to: '2026-05-31' })).toBe('order');
+  });
+  it('reads days in Japan time', () => {
+    expect(new Date(jstDayStart('2026-05-01')).toISOString()).toBe('2026-04-30T15:00:00.000Z');
+    expect(Number.isNaN(jstDayStart('2026-13-01'))).toBe(true);
+    expect(jstDay(Date.parse('2026-04-30T15:00:00Z'))).toBe('2026-05-01');
+    expect(jstDay(Date.parse('2026-04-30T14:59:59Z'))).toBe('2026-04-30');
+  });
+});
+
+describe('CSV export', () => {
+  it('quotes commas, quotes and line breaks (RFC 4180) and keeps Japanese as is', () => {
+    expect(csvField('web01 ping 疎通不可')).toBe('web01 ping 疎通不可');
+    expect(csvField('a,b')).toBe('"a,b"');
+    expect(csvField('say "hi"')).toBe('"say ""hi"""');
+    expect(csvField('line1\nline2')).toBe('"line1\nline2"');
+    expect(csvField('cr\r\nlf')).toBe('"cr\r\nlf"');
+    expect(csvField('顧客に連絡, "再起動"待ち')).toBe('"顧客に連絡, ""再起動""待ち"');
+    expect(csvField(null)).toBe('');
+    expect(csvField(42)).toBe('42');
+  });
+  it('defuses spreadsheet formulas', () => {
+    expect(csvField('=HYPERLINK("x")')).toBe(`"'=HYPERLINK(""x"")"`);
+    expect(csvField('+1')).toBe("'+1");
+    expect(csvField('@SUM')).toBe("'@SUM");
+    expect(csvLine(['-', 'ok'])).toBe("'-,ok");
+  });
+  it('writes a BOM, a header row, one CRLF row per incident with its story in one field', () => {
+    const list = [
+      inc({
+        id: 7, trigger: 'web01 HTTP "503", 停止',
+        story: [
+          { at: '2026-05-01T00:00:00.000Z', kind: 'incident_opened', label: '検知（障害発生）', detail: 'HTTP/1.1 503' },
+          { at: '2026-05-01T00:05:00.000Z', kind: 'acknowledged', label: '確認（担当者）', detail: 'by yamada: 顧客に連絡' },
+        ],
+      }),
+      inc({ id: 8, closed_at: null, duration_secs: null, opened_at: '2026-05-01T02:00:00.000Z' }),
+    ];
+    const csv = toCsv(list, 'ja', (h) => (h === 'web01' ? 'サンプル株式会社' : ''), Date.parse('2026-05-01T02:30:00Z'));
+    expect(csv.startsWith(BOM)).toBe(true);
+    const body = csv.slice(1);
+    expect(body.split('\r\n')[0]).toBe('ID,サーバー,顧客,チェック,レベル,障害名,発生 (JST),復旧 (JST),継続 (秒),状態,対応者,経過');
+    expect(body).toContain('7,web01,サンプル株式会社,http,4,"web01 HTTP ""503"", 停止",2026/05/01 09:00:00,2026/05/01 10:00:00,3600,復旧済み,yamada,');
+    expect(body).toContain('"2026/05/01 09:00:00 検知（障害発生）: HTTP/1.1 503\n2026/05/01 09:05:00 確認（担当者）: by yamada: 顧客に連絡"');
+    expect(body).toContain('8,web01,サンプル株式会社,http,4,web01 HTTP サービスダウン,2026/05/01 11:00:00,,1800,発生中,,');
+    expect(body.endsWith('\r\n')).toBe(true);
+    // Three records: header + 2 (the story's \n stays inside its quoted field).
+    expect(body.split('\r\n').filter(Boolean)).toHaveLength(3);
+  });
+  it('has an English header and English step names', () => {
+    const csv = toCsv([inc({ story: [{ at: '2026-05-01T00:00:00Z', kind: 'mail_sent', label: 'メール送信済み', detail: '' }] })], 'en');
+    expect(csv.slice(1).split('\r\n')[0]).toMatch(/^ID,Server,Customer,Check,Level,Trigger,Opened \(JST\)/);
+    expect(csv).toContain('Mail sent');
+  });
+  it('exports JSON with the filter and a dated file name (JST)', () => {
+    const j = JSON.parse(toJson([inc({})], { server: 'web01', text: '' }, '2026-05-01T00:00:00Z'));
+    expect(j).toMatchObject({ exported_at: '2026-05-01T00:00:00Z', filter: { server: 'web01' }, incidents: [{ id: 1 }] });
+    expect(exportName('csv', Date.parse('2026-05-01T15:04:00Z'))).toBe('anshin-review-20260502-0004.csv');
+  });
+});
+
+describe('timeline geometry', () => {
+  const day = { from: Date.parse('2026-05-01T00:00:00Z'), to: Date.parse('2026-05-02T00:00:00Z') };
+  const now = Date.parse('2026-05-03T00:00:00Z');
+  it('places a bar from opened to closed in percent of the range', () => {
+    const b = bar(inc({ opened_at: '2026-05-01T06:00:00Z', closed_at: '2026-05-01T12:00:00Z' }), day, now)!;
+    expect(b.x).toBeCloseTo(25);
+    expect(b.w).toBeCloseTo(25);
+    expect(b).toMatchObject({ open: false, cutStart: false, cutEnd: false });
+  });
+  it('cuts bars at the edges, runs open ones to now, and leaves out what is outside', () => {
+    const early = bar(inc({ opened_at: '2026-04-30T18:00:00Z', closed_at: '2026-05-01T06:00:00Z' }), day, now)!;
+    expect(early.x).toBe(0);
+    expect(early.w).toBeCloseTo(25);
+    expect(early.cutStart).toBe(true);
+    const open = bar(inc({ opened_at: '2026-05-01T18:00:00Z', closed_at: null }), day, now)!;
+    expect(open.x).toBeCloseTo(75);
+    expect(open.w).toBeCloseTo(25);
+    expect(open).toMatchObject({ open: true, cutEnd: true });
+    expect(bar(inc({ opened_at: '2026-05-02T01:00:00Z', closed_at: '2026-05-02T02:00:00Z' }), day, now)).toBeNull();
+    expect(bar(inc({ opened_at: '2026-04-29T01:00:00Z', closed_at: '2026-04-29T02:00:00Z' }), day, now)).toBeNull();
+    expect(bar(inc({ opened_at: 'garbage' }), day, now)).toBeNull();
+  });
+  it('keeps a short incident visible and inside the track', () => {
+    const b = bar(inc({ opened_at: '2026-05-01T23:59:50Z', closed_at: '2026-05-02T00:00:00Z' }), day, now)!;
+    expect(b.w).toBe(MIN_BAR);
+    expect(b.x + b.w).toBeLessThanOrEqual(100);
+  });
+  it('makes a row per server, worst first, bars in time order', () => {
+    const rows = timeline(
+      [
+        inc({ id: 1, host: 'web10', level: 4, opened_at: '2026-05-01T08:00:00Z' }),
+        inc({ id: 2, host: 'web2', level: 4, opened_at: '2026-05-01T01:00:00Z' }),
+        inc({ id: 3, host: 'web10', level: 2, opened_at: '2026-05-01T02:00:00Z' }),
+        inc({ id: 4, host: 'db1', level: 5, opened_at: '2026-05-01T03:00:00Z' }),
+      ],
+      day,
+      now,
+    );
+    expect(rows.map((r) => r.host)).toEqual(['db1', 'web2', 'web10']);
+    expect(rows[2].bars.map((b) => b.id)).toEqual([3, 1]);
+    expect(rows[2].worst).toBe(4);
+  });
+  it('takes the range from the filter days (JST), else from the data', () => {
+    const r = timelineRange([], { from: '2026-05-01', to: '2026-05-01' }, now);
+    expect(new Date(r.from).toISOString()).toBe('2026-04-30T15:00:00.000Z');
+    expect(r.to - r.from).toBe(86_400_000);
+    const d = timelineRange([inc({})], {}, now);
+    expect(d.from).toBeLessThan(Date.parse('2026-05-01T00:00:00Z'));
+    expect(d.to).toBeGreaterThan(Date.parse('2026-05-01T01:00:00Z'));
+    const empty = timelineRange([], {}, now);
+    expect(empty.from).toBeLessThan(now - 86_000_000);
+    expect(empty.to).toBeGreaterThanOrEqual(now);
+  });
+  it('puts axis ticks on round JST times', () => {
+    const t = ticks({ from: Date.parse('2026-04-30T15:00:00Z'), to: Date.parse('2026-05-07T15:00:00Z') }, 10);
+    expect(t[0]).toMatchObject({ x: 0, label: '5/1', day: true });
+    expect(t).toHaveLength(8);
+    const h = ticks({ from: Date.parse('2026-04-30T15:00:00Z'), to: Date.parse('2026-05-01T03:00:00Z') }, 10);
+    expect(h.map((x) => x.label)).toEqual(['5/1 00:00', '02:00', '04:00', '06:00', '08:00', '10:00', '12:00']);
+  });
+});
+
+describe('story', () => {
+  it('names and groups steps, finds the operators', () => {
+    const s = { at: '', kind: 'acknowledged', label: '確認（担当者）', detail: 'by yamada: 電話中' };
+    expect(stepLabel(s, 'ja')).toBe('確認（担当者）');
+    expect(stepLabel(s, 'en')).toBe('Taken (operator)');
+    expect(stepLabel({ ...s, kind: 'new_kind', label: 'new_kind' }, 'en')).toBe('new_kind');
+    expect(['incident_opened', 'mail_sent', 'call_logged', 'recovery_started', 'incident_closed'].map(stepGroup))
+      .toEqual(['detect', 'mail', 'call', 'recovery', 'closed']);
+    const i = inc({
+      story: [
+        { at: '', kind: 'incident_opened', label: '', detail: 'connection refused by 10.0.0.1:80' },
+        s,
+        { at: '', kind: 'call_logged', label: '', detail: 'by suzuki: 03-0000-0000' },
+        { at: '', kind: 'note_added', label: '', detail: 'by yamada' },
+      ],
+    });
+    expect(operatorsOf(i)).toEqual(['yamada', 'suzuki']);
+  });
+});
+
+describe('fake review and acknowledge', () => {
+  const now = Date.parse('2026-05-20T00:00:00Z');
+  it('has a history with whole stories, newest first', () => {
+    const h = makeHistory(makeFleet(60, 1, now), now);
+    expect(h.length).toBeGreaterThan(10);
+    expect([...h].sort((a, b) => b.opened_at.localeCompare(a.opened_at))).toEqual(h);
+    for (const i of h) {
+      expect(i.story.some((s) => s.kind === 'incident_opened' && s.label === '検知（障害発生）')).toBe(true);
+      expect(i.story.at(-1)?.kind === 'mail_sent' || i.story.at(-1)?.kind === 'incident_closed').toBe(true);
+    }
+  });
+  it('filters like the engine', () => {
+    const h = makeHistory(makeFleet(60, 1, now), now);
+    const none = () => new Set<string>();
+    const host = h[0].host;
+    expect(filterReview(h, { server: host }, none).every((i) => i.host === host)).toBe(true);
+    expect(filterReview(h, { level: 5 }, none).every((i) => i.level === 5)).toBe(true);
+    expect(filterReview(h, { limit: 3 }, none)).toHaveLength(3);
+    expect(filterReview(h, { customer: 'nobody' }, none)).toEqual([]);
+    const op = operatorsOf(h.find((i) => operatorsOf(i).length)!)[0];
+    expect(filterReview(h, { operator: op }, none).every((i) => operatorsOf(i).includes(op))).toBe(true);
+    expect(filterReview(h, { text: '再起動' }, none).length).toBeGreaterThan(0);
+    const from = '2026-05-15';
+    expect(filterReview(h, { from }, none).every((i) => Date.parse(i.closed_at!) >= jstDayStart(from))).toBe(true);
+  });
+  it('answers a bad date with an error, like the 400', async () => {
+    const b = new FakeBackend(30, { quiet: true });
+    await expect(b.review({ from: '2026-02-31' })).rejects.toBeInstanceOf(BackendError);
+  });
+  it('acknowledges once; a second time is a conflict; viewers are refused', async () => {
+    const b = new FakeBackend(60, { quiet: true, name: 'tanaka' });
+    const s = b.fleet.servers.find((x) => x.worst_level === 5)!;
+    const c = s.checks.find((x) => x.incident !== null)!;
+    expect(blinks('5', s.acknowledged)).toBe(true);
+    const a = await b.acknowledge(c.incident!, ' 電話中 ');
+    expect(a).toMatchObject({ incident: c.incident, host: s.label, by: 'tanaka' });
+    const after = b.server(s.label)!;
+    expect(after.acknowledged).toBe(true);
+    expect(blinks('5', after.acknowledged)).toBe(false);
+    expect(takenBy(after)).toEqual(['tanaka']);
+    await expect(b.acknowledge(c.incident!, '')).rejects.toMatchObject({ detail: 'conflict', message: `incident #${c.incident} is already taken by tanaka` });
+    await expect(b.acknowledge(1, '')).rejects.toMatchObject({ detail: 'not_found' });
+    const story = (await b.review({ server: s.label, open: true }))[0].story;
+    expect(story.at(-1)).toMatchObject({ kind: 'acknowledged', detail: 'by tanaka: 電話中' });
+    const viewer = new FakeBackend(60, { quiet: true, role: 'viewer' });
+    const id = viewer.fleet.servers.find((x) => x.worst_level === 5)!.checks.find((x) => x.incident !== null)!.incident!;
+    await expect(viewer.acknowledge(id, '')).rejects.toMatchObject({ detail: 'forbidden' });
+  });
+  it('pretends to be the desktop review mode with &mode=review', async () => {
+    const c = choose('http://127.0.0.1:5173/?fake=60&mode=review&file=x.db', false, null);
+    expect(c.choice).toMatchObject({ kind: 'fake', opts: { reviewFile: 'x.db' } });
+    if (c.choice.kind !== 'fake') throw new Error();
+    const b = new FakeBackend(c.choice.n, c.choice.opts);
+    expect(await b.info()).toMatchObject({ mode: 'review', view: 'review', source: 'x.db' });
+    expect(b.canOpenReview).toBe(true);
+    expect((await b.openReview())?.source).not.toBe('x.db');
+  });
+});
+
+describe('review routes and wire data', () => {
+  it('recognises /review and ?view=review', () => {
+    expect(choose('http://127.0.0.1:8080/review', false, 't').review).toBe(true);
+    expect(choose('http://127.0.0.1:8080/review/', false, 't').review).toBe(true);
+    expect(choose('http://127.0.0.1:8080/?view=review', false, 't').review).toBe(true);
+    expect(choose('http://127.0.0.1:8080/', false, 't').review).toBe(false);
+    expect(choose('http://127.0.0.1:8080/wall', false, 't').review).toBe(false);
+  });
+  it('links to the review and back', () => {
+    expect(reviewHref('http://127.0.0.1:8080/')).toBe('/review');
+    expect(reviewHref('http://127.0.0.1:8080/?open=web01')).toBe('/review');
+    expect(reviewHref('http://127.0.0.1:5173/?fake=60&open=web01')).toBe('/?fake=60&view=review');
+    expect(operatorHref('http://127.0.0.1:8080/review')).toBe('/');
+    expect(operatorHref('http://127.0.0.1:5173/?fake=60&view=review')).toBe('/?fake=60');
+  });
+  it('normalizes review incidents, acknowledgements, app info and the ack fields', () => {
+    const [r] = normalize.reviewList([{ id: 3, level: 9, story: [{ kind: 'x' }, null] }]);
+    expect(r).toMatchObject({ id: 3, level: 4, closed_at: null, duration_secs: null, story: [{ kind: 'x', label: 'x' }, { kind: '' }] });
+    expect(normalize.reviewList({ not: 'a list' })).toEqual([]);
+    expect(normalize.acknowledgement({ incident: 7, by: 'yamada' })).toMatchObject({ incident: 7, by: 'yamada', host: '' });
+    expect(normalize.appInfo({ mode: 'review', source: 'a.db' })).toMatchObject({ mode: 'review', view: 'review', role: 'operator' });
+    expect(normalize.appInfo({ view: 'wall', role: 'viewer' })).toMatchObject({ mode: 'fleet', view: 'wall', role: 'viewer' });
+    const s = normalize.server({ label: 'a', acknowledged: true, checks: [{ check: 'ping', incident: 1, level: 5, acknowledged_by: 'yamada' }] });
+    expect(s.acknowledged).toBe(true);
+    expect(s.checks[0].acknowledged_by).toBe('yamada');
+    expect(normalize.server({ label: 'b' }).acknowledged).toBe(false);
+  });
+});
