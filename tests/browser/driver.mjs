@@ -14,6 +14,10 @@
 //   click {selector} | fill {selector, value} | press {selector?, key}
 //   eval {expr}                 page.evaluate(expr) (an expression string)
 //   screenshot {path, full?}    PNG
+//   download {selector, path}   click selector, wait for the download it starts, save it to path;
+//                               → {path, name (the suggested file name), url}
+//   frame_text {selector, inner?}  textContent of `inner` (default body) in the iframe `selector`
+//                               (works for sandboxed srcdoc frames the page itself cannot read)
 //   url                         current address
 //   log                         console errors, page errors and failed requests so far (then cleared)
 //   close {page}                close a page
@@ -46,6 +50,7 @@ const logs = new Map();
 async function openPage(name, viewport) {
   const context = await browser.newContext({
     viewport: viewport ?? { width: 1600, height: 900 },
+    acceptDownloads: true,
     locale: 'ja-JP',
     timezoneId: 'Asia/Tokyo',
   });
@@ -136,6 +141,18 @@ async function run(c) {
     case 'screenshot':
       await page.screenshot({ path: c.path, fullPage: !!c.full, timeout });
       return c.path;
+    case 'download': {
+      const [dl] = await Promise.all([
+        page.waitForEvent('download', { timeout }),
+        page.locator(c.selector).first().click({ timeout }),
+      ]);
+      await dl.saveAs(c.path);
+      const failure = await dl.failure();
+      if (failure) throw new Error(`download failed: ${failure}`);
+      return { path: c.path, name: dl.suggestedFilename(), url: dl.url() };
+    }
+    case 'frame_text':
+      return page.frameLocator(c.selector).locator(c.inner ?? 'body').first().textContent({ timeout });
     case 'url':
       return page.url();
     case 'log': {

@@ -7,6 +7,9 @@ call, and tauri-driver with its own free ports; then a WebDriver session that la
 `anshin-desktop ARGS` with a fresh XDG data/cache/config home. Everything is stopped and removed
 on exit, even when a step fails. Only loopback addresses are used: the demo fleet is 127.77.0.x,
 the drivers listen on 127.0.0.1.
+
+Screenshots go to $ARTIFACTS only (default artifacts/); set ANSHIN_UPDATE_SCREENSHOTS=1 to also
+copy the published ones into assets/screenshots/ (tracked files: a plain `make test` leaves them alone).
 """
 import contextlib
 import http.client
@@ -27,6 +30,8 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ARTIFACTS = os.environ.get("ARTIFACTS", os.path.join(ROOT, "artifacts"))
 SCREENSHOTS = os.path.join(ROOT, "assets", "screenshots")
+# Only with ANSHIN_UPDATE_SCREENSHOTS=1 do screenshots replace the tracked ones in assets/screenshots.
+UPDATE_SCREENSHOTS = os.environ.get("ANSHIN_UPDATE_SCREENSHOTS") == "1"
 SCREEN = (1920, 1080)
 W3C_ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 
@@ -185,13 +190,13 @@ class Desktop:
     def screenshot(self, name, publish=None):
         """The X screen as the operator sees it (ImageMagick, not WebDriver: WebKitWebDriver's
         own screenshot call was seen to drop its connection under load). Saved to $ARTIFACTS and,
-        with `publish`, copied to assets/screenshots/PUBLISH."""
+        with `publish` and ANSHIN_UPDATE_SCREENSHOTS=1, copied to assets/screenshots/PUBLISH."""
         out = os.path.join(ARTIFACTS, name)
         time.sleep(1.5)  # let WebKit paint what the DOM already says
         subprocess.run(["import", "-display", self.display, "-window", "root", out], check=True, timeout=30,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert os.path.getsize(out) > 10_000, "screenshot looks empty"
-        if publish:
+        if publish and UPDATE_SCREENSHOTS:
             os.makedirs(SCREENSHOTS, exist_ok=True)
             shutil.copyfile(out, os.path.join(SCREENSHOTS, publish))
         return out

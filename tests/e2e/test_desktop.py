@@ -126,9 +126,6 @@ def test_a_new_lv4_incident_pops_a_native_notification_that_opens_it(demo):
     assert detail and detail[0] == "web01", "clicking the notification did not open web01: %s" % (detail,)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product: OperatorView's open_incident $effect also tracks con.fleet.order (through "
-    "hostOfIncident), so every later delta calls open(host) again: the closed detail reopens"))
 def test_the_detail_a_notification_opened_stays_closed_once_closed(demo):
     if not demo.js(DETAIL):
         pytest.skip("needs the notification click of the test above")

@@ -28,9 +28,6 @@ def kiosk():
         yield desk
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product: --kiosk only asks for full screen (set_fullscreen), which nothing honours without a "
-    "window manager (Xvfb here, or a bare-X wall PC): the window stays 1440x900 at 0,0"))
 def test_kiosk_window_fills_the_screen_by_itself(kiosk):
     assert kiosk.poll(WALL, lambda v: v is not None, 30), "no [data-testid=wall] with --kiosk"
     rect = kiosk.webdriver("GET", "/session/%s/window/rect" % kiosk.session)

@@ -110,7 +110,13 @@ def served(fleet_factory, tmp_path_factory):
             time.sleep(0.1)
     yield f, port
     proc.terminate()
-    assert proc.wait(timeout=15) == 0
+    try:
+        code = proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # never leave a server behind, then fail
+        proc.wait(timeout=5)
+        code = "no exit within 15 s of SIGTERM"
+    assert code == 0
 
 
 def test_no_token_gets_401_and_nothing_of_the_fleet(served):
@@ -261,7 +267,11 @@ def test_https_with_a_certificate_from_files(tmp_path):
         assert plain == "refused"
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
     r = subprocess.run([anshin_bin(), "serve", str(fleet), "--db", str(tmp_path / "db2"), "--listen",
                         "127.0.0.1:%d" % free_port(), "--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", str(key)],
                        env=dict(os.environ, ANSHIN_TOKENS="operator " + OPERATOR), capture_output=True, text=True,

@@ -57,3 +57,9 @@ pub async fn run(
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sim).await;
     result
 }
+
+/// A random 32-character token (letters and digits) from the operating system's generator.
+pub fn one_time_token() -> String {
+    use rand::Rng;
+    rand::rng().sample_iter(rand::distr::Alphanumeric).take(32).map(char::from).collect()
+}

@@ -140,7 +140,8 @@ enum Command {
         /// Also serve consoles (API + browser console) on this loopback address, e.g. 127.0.0.1:8470.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
-        /// `ROLE TOKEN` lines for --listen; default: the ANSHIN_TOKENS variable.
+        /// `ROLE TOKEN` lines for --listen; default: the ANSHIN_TOKENS variable, else a one-time
+        /// operator token printed at start.
         #[arg(long)]
         tokens: Option<PathBuf>,
         #[arg(long)]
@@ -224,6 +225,14 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::MailTest { fleet, to } => with_fleet(&fleet, |f| runtime()?.block_on(mail_test(f, to))),
         Command::Demo { db, listen, tokens, json } => {
             let console = match listen {
+                Some(addr) if tokens.is_none() && std::env::var_os("ANSHIN_TOKENS").is_none() => {
+                    // A demo needs no token file: one operator token for this run only.
+                    let token = demo::one_time_token();
+                    eprintln!("anshin demo: open http://{addr}/?token={token} (operator token for this run)");
+                    let t = anshin_engine::api::Tokens::parse(&format!("operator {token} demo"), "demo")
+                        .map_err(anyhow::Error::msg)?;
+                    Some((anshin_engine::api::ServeOptions { addr, tls: None }, t))
+                }
                 Some(addr) => match load_tokens(tokens.as_deref()) {
                     Ok(t) => Some((anshin_engine::api::ServeOptions { addr, tls: None }, t)),
                     Err(code) => return Ok(code),

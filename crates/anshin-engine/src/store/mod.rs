@@ -236,20 +236,8 @@ impl Store {
             if open_only { "WHERE closed_at IS NULL" } else { "" }
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let mut incidents: Vec<IncidentRecord> = stmt
-            .query_map([limit as i64], |r| {
-                Ok(IncidentRecord {
-                    id: r.get(0)?,
-                    host: r.get(1)?,
-                    check: r.get(2)?,
-                    level: r.get(3)?,
-                    trigger: r.get(4)?,
-                    opened_at: r.get(5)?,
-                    closed_at: r.get(6)?,
-                    events: Vec::new(),
-                })
-            })?
-            .collect::<Result<_, _>>()?;
+        let mut incidents: Vec<IncidentRecord> =
+            stmt.query_map([limit as i64], incident_row)?.collect::<Result<_, _>>()?;
         let mut ev = self.conn.prepare(
             "SELECT id, at, kind, incident_id, host, check_id, detail FROM events WHERE incident_id = ?1 ORDER BY id",
         )?;
@@ -266,6 +254,20 @@ impl Store {
         let rows = stmt.query_map([], event_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
+}
+
+/// An `incidents` row (`id, host, check_id, level, trigger, opened_at, closed_at`), no events yet.
+pub(super) fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRecord> {
+    Ok(IncidentRecord {
+        id: r.get(0)?,
+        host: r.get(1)?,
+        check: r.get(2)?,
+        level: r.get(3)?,
+        trigger: r.get(4)?,
+        opened_at: r.get(5)?,
+        closed_at: r.get(6)?,
+        events: Vec::new(),
+    })
 }
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {

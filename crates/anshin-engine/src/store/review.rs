@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use serde::Serialize;
 
-use super::{event_row, timestamp, IncidentRecord, Store, StoreError};
+use super::{event_row, incident_row, timestamp, IncidentRecord, Store, StoreError};
 
 /// Why a file cannot be reviewed.
 #[derive(Debug, thiserror::Error)]
@@ -214,20 +214,8 @@ impl Store {
             sql.push_str(&format!(" LIMIT {}", filter.limit));
         }
         let mut stmt = self.conn.prepare(&sql)?;
-        let incidents: Vec<IncidentRecord> = stmt
-            .query_map(rusqlite::params_from_iter(args), |r| {
-                Ok(IncidentRecord {
-                    id: r.get(0)?,
-                    host: r.get(1)?,
-                    check: r.get(2)?,
-                    level: r.get(3)?,
-                    trigger: r.get(4)?,
-                    opened_at: r.get(5)?,
-                    closed_at: r.get(6)?,
-                    events: Vec::new(),
-                })
-            })?
-            .collect::<Result<_, _>>()?;
+        let incidents: Vec<IncidentRecord> =
+            stmt.query_map(rusqlite::params_from_iter(args), incident_row)?.collect::<Result<_, _>>()?;
         let mut ev = self.conn.prepare(
             "SELECT id, at, kind, incident_id, host, check_id, detail FROM events WHERE incident_id = ?1 ORDER BY at, id",
         )?;
