@@ -4,7 +4,8 @@ A real `anshin serve` watches a one-server loopback fleet on 127.78.67.x (tests/
 window (under Xvfb, through tauri-driver) shows that server's tile; when its HTTP service is
 stopped the tile turns Lv.4 and the desktop pops a native notification (captured on the
 session bus); the operator takes the incident from the window and the engine records the
-token's name; when the engine goes away the window says so (disconnected banner, stale tiles)
+token's name; the native window title names the worst open level (the tray's tooltip text);
+when the engine goes away the window says so (disconnected banner, stale tiles)
 and comes back by itself when the engine is started again on the same port.
 """
 import json
@@ -62,6 +63,12 @@ class Serve:
         return self.proc.returncode
 
 
+def window_names(display):
+    """The names of the X windows on `display` (xwininfo), as one text."""
+    r = subprocess.run(["xwininfo", "-display", display, "-root", "-tree"], capture_output=True, text=True, timeout=10)
+    return r.stdout
+
+
 def api(port, path):
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers={"Authorization": "Bearer " + TOKEN})
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -97,6 +104,9 @@ def test_the_window_is_a_live_console_of_a_remote_engine():
             try:
                 tiles = desk.poll(TILES, lambda t: t and t[0][1] == "4", 40)
                 assert tiles[0][1] == "4", tiles
+                # The native window title (what the tray's tooltip also says) names the worst level.
+                titles = wait_for(lambda: "Anshin NOC — Lv.4×1" in window_names(desk.display), 10)
+                assert titles, window_names(desk.display)
                 calls = wait_for(lambda: notify_calls(desk.monitor_log), 20)
                 assert calls, "no Notify on the session bus"
                 assert any("web01" in " ".join(map(str, c)) and "Lv.4" in " ".join(map(str, c)) for c in calls), calls
