@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BOM, bar, csvField, csvLine, dateProblem, exportName, filterArgs, filterToQuery, jstDay, jstDayStart,
-  operatorsOf, stepGroup, stepLabel, ticks, timeline, timelineRange, toCsv, toJson, MIN_BAR,
+  BOM, bar, csvField, csvLine, customerLabel, dateComplete, dateProblem, exportName, filterArgs, filterToQuery, jstDay, jstDayStart,
+  normDate, operatorsOf, stepGroup, stepLabel, ticks, timeline, timelineRange, toCsv, toJson, MIN_BAR,
 } from '../src/lib/model/review';
 import { FakeBackend, filterReview, makeFleet, makeHistory } from '../src/lib/backend/fake';
 import { choose, operatorHref, reviewHref } from '../src/lib/backend';
@@ -11,7 +11,7 @@ import { blinks } from '../src/lib/model/levels';
 import { takenBy } from '../src/lib/model/tile';
 
 const inc = (p: Partial<ReviewIncident>): ReviewIncident => ({
-  id: 1, host: 'web01', check: 'http', level: 4, trigger: 'web01 HTTP サービスダウン',
+  id: 1, host: 'web01', customer: 'c1001', customer_name: 'サンプル株式会社', check: 'http', level: 4, trigger: 'web01 HTTP サービスダウン',
   opened_at: '2026-05-01T00:00:00.000Z', closed_at: '2026-05-01T01:00:00.000Z', duration_secs: 3600, story: [], ...p,
 });
 
@@ -36,6 +36,19 @@ describe('review filter → request', () => {
     expect(dateProblem({ from: '2026-5-1' })).toBe('from');
     expect(dateProblem({ to: '2026-02-30' })).toBe('to');
     expect(dateProblem({ from: '2026-06-01', to: '2026-05-31' })).toBe('order');
+  });
+  it('tidies what is typed into a date field toward YYYY-MM-DD, whatever the browser locale', () => {
+    expect(normDate(' 2026-05-01 ')).toBe('2026-05-01');
+    expect(normDate('2026/5/1')).toBe('2026-05-01');
+    expect(normDate('２０２６－０５－０１')).toBe('2026-05-01');
+    expect(normDate('2026.12.31')).toBe('2026-12-31');
+    expect(normDate('05/01/2026')).toBe('05-01-2026'); // an mm/dd/yyyy stays wrong …
+    expect(dateProblem({ from: normDate('05/01/2026') })).toBe('from'); // … and is refused
+    expect(normDate(undefined)).toBe('');
+    expect(dateComplete('')).toBe(true);
+    expect(dateComplete('2026-05-01')).toBe(true);
+    expect(dateComplete('2026-05-0')).toBe(false);
+    expect(dateComplete('2026-02-30')).toBe(false);
   });
   it('reads days in Japan time', () => {
     expect(new Date(jstDayStart('2026-05-01')).toISOString()).toBe('2026-04-30T15:00:00.000Z');
@@ -73,7 +86,7 @@ describe('CSV export', () => {
       }),
       inc({ id: 8, closed_at: null, duration_secs: null, opened_at: '2026-05-01T02:00:00.000Z' }),
     ];
-    const csv = toCsv(list, 'ja', (h) => (h === 'web01' ? 'サンプル株式会社' : ''), Date.parse('2026-05-01T02:30:00Z'));
+    const csv = toCsv(list, 'ja', () => 'the live fleet is not asked', Date.parse('2026-05-01T02:30:00Z'));
     expect(csv.startsWith(BOM)).toBe(true);
     const body = csv.slice(1);
     expect(body.split('\r\n')[0]).toBe('ID,サーバー,顧客,チェック,レベル,障害名,発生 (JST),復旧 (JST),継続 (秒),状態,対応者,経過');
@@ -84,6 +97,19 @@ describe('CSV export', () => {
     // Three records: header + 2 (the story's \n stays inside its quoted field).
     expect(body.split('\r\n').filter(Boolean)).toHaveLength(3);
   });
+  it('names the customer from the incident: its name, else its id, else the live fleet', () => {
+    const fleet = (h: string) => (h === 'web01' ? '旧名株式会社' : '');
+    expect(customerLabel(inc({}), fleet)).toBe('サンプル株式会社');
+    expect(customerLabel(inc({ customer_name: null }), fleet)).toBe('c1001');
+    expect(customerLabel(inc({ customer: null, customer_name: null }), fleet)).toBe('旧名株式会社');
+    expect(customerLabel(inc({ customer: null, customer_name: null }))).toBe('');
+    const csv = toCsv(
+      [inc({ id: 1 }), inc({ id: 2, customer_name: null }), inc({ id: 3, customer: null, customer_name: null }), inc({ id: 4, host: 'x', customer: null, customer_name: null })],
+      'ja', fleet,
+    );
+    const rows = csv.slice(1).split('\r\n').slice(1, 5).map((l) => l.split(',').slice(0, 3).join(','));
+    expect(rows).toEqual(['1,web01,サンプル株式会社', '2,web01,c1001', '3,web01,旧名株式会社', '4,x,']);
+  });
   it('has an English header and English step names', () => {
     const csv = toCsv([inc({ story: [{ at: '2026-05-01T00:00:00Z', kind: 'mail_sent', label: 'メール送信済み', detail: '' }] })], 'en');
     expect(csv.slice(1).split('\r\n')[0]).toMatch(/^ID,Server,Customer,Check,Level,Trigger,Opened \(JST\)/);
@@ -91,7 +117,10 @@ describe('CSV export', () => {
   });
   it('exports JSON with the filter and a dated file name (JST)', () => {
     const j = JSON.parse(toJson([inc({})], { server: 'web01', text: '' }, '2026-05-01T00:00:00Z'));
-    expect(j).toMatchObject({ exported_at: '2026-05-01T00:00:00Z', filter: { server: 'web01' }, incidents: [{ id: 1 }] });
+    expect(j).toMatchObject({
+      exported_at: '2026-05-01T00:00:00Z', filter: { server: 'web01' },
+      incidents: [{ id: 1, customer: 'c1001', customer_name: 'サンプル株式会社' }],
+    });
     expect(exportName('csv', Date.parse('2026-05-01T15:04:00Z'))).toBe('anshin-review-20260502-0004.csv');
   });
 });
@@ -189,6 +218,18 @@ describe('fake review and acknowledge', () => {
       expect(i.story.at(-1)?.kind === 'mail_sent' || i.story.at(-1)?.kind === 'incident_closed').toBe(true);
     }
   });
+  it('names the customer of every incident, like the engine (customer, customer_name)', async () => {
+    const fleet = makeFleet(60, 1, now);
+    const byLabel = new Map(fleet.servers.map((s) => [s.label, s]));
+    for (const i of makeHistory(fleet, now)) {
+      const s = byLabel.get(i.host)!;
+      expect(i.customer).toBe(s.customer);
+      expect(i.customer_name).toBe(fleet.customers.find((c) => c.id === s.customer)!.name);
+    }
+    const rows = await new FakeBackend(60, { quiet: true }).review({ limit: 50 });
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((i) => !!i.customer && !!i.customer_name)).toBe(true);
+  });
   it('filters like the engine', () => {
     const h = makeHistory(makeFleet(60, 1, now), now);
     const none = () => new Set<string>();
@@ -254,7 +295,9 @@ describe('review routes and wire data', () => {
   });
   it('normalizes review incidents, acknowledgements, app info and the ack fields', () => {
     const [r] = normalize.reviewList([{ id: 3, level: 9, story: [{ kind: 'x' }, null] }]);
-    expect(r).toMatchObject({ id: 3, level: 4, closed_at: null, duration_secs: null, story: [{ kind: 'x', label: 'x' }, { kind: '' }] });
+    expect(r).toMatchObject({ id: 3, level: 4, closed_at: null, duration_secs: null, customer: null, customer_name: null, story: [{ kind: 'x', label: 'x' }, { kind: '' }] });
+    expect(normalize.reviewIncident({ id: 4, customer: 'c1001', customer_name: 'サンプル株式会社' })).toMatchObject({ customer: 'c1001', customer_name: 'サンプル株式会社' });
+    expect(normalize.reviewIncident({ id: 5, customer: 7, customer_name: '' })).toMatchObject({ customer: null, customer_name: null });
     expect(normalize.reviewList({ not: 'a list' })).toEqual([]);
     expect(normalize.acknowledgement({ incident: 7, by: 'yamada' })).toMatchObject({ incident: 7, by: 'yamada', host: '' });
     expect(normalize.appInfo({ mode: 'review', source: 'a.db' })).toMatchObject({ mode: 'review', view: 'review', role: 'operator' });

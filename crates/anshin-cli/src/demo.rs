@@ -30,6 +30,7 @@ pub async fn run(
         Some(p) => p,
         None => default_db()?,
     };
+    let stop = crate::StopSignals::install()?;
     let (stop_sim, sim_shutdown) = tokio::sync::watch::channel(false);
     let sim = tokio::spawn(async move { anshin_demo::run(anshin_demo::DEMO_FLEET_TOML, sim_shutdown).await });
     // Give the simulator a moment to bind (or fail to) before the engine's first probes.
@@ -50,8 +51,8 @@ pub async fn run(
     let store = anshin_engine::Store::open(&db)?;
     let started = anshin_engine::start(parsed.fleet.clone(), store, Arc::new(anshin_engine::SystemClock))?;
     let result = match console {
-        Some((options, tokens)) => crate::serve(started, parsed.fleet, &db, options, tokens, json).await,
-        None => crate::run_until_signal(started.0, started.1, json).await,
+        Some((options, tokens)) => crate::serve(started, parsed.fleet, &db, options, tokens, json, stop).await,
+        None => crate::run_until_signal(started.0, started.1, json, stop).await,
     };
     let _ = stop_sim.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sim).await;

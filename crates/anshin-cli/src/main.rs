@@ -208,9 +208,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             };
             with_fleet(&fleet, |f| {
                 runtime()?.block_on(async {
+                    let stop = StopSignals::install()?;
                     let store = Store::open(&db)?;
                     let started = anshin_engine::start(f.clone(), store, Arc::new(anshin_engine::SystemClock))?;
-                    serve(started, f, &db, console.options(), tokens, json).await
+                    serve(started, f, &db, console.options(), tokens, json, stop).await
                 })
             })
         }
@@ -355,10 +356,11 @@ async fn check(fleet: anshin_core::Fleet, host: Option<String>, json: bool) -> R
 }
 
 async fn run(fleet: anshin_core::Fleet, db: &Path, json: bool) -> Result<ExitCode> {
+    let stop = StopSignals::install()?;
     let store = Store::open(db)?;
     let (handle, events) = anshin_engine::start(fleet.clone(), store, Arc::new(anshin_engine::SystemClock))?;
     let reports = start_reports(&handle, fleet, db);
-    let result = run_until_signal(handle, events, json).await;
+    let result = run_until_signal(handle, events, json, stop).await;
     reports.stop().await;
     result
 }
@@ -377,6 +379,7 @@ pub(crate) async fn serve(
     options: anshin_engine::api::ServeOptions,
     tokens: anshin_engine::api::Tokens,
     json: bool,
+    stop: StopSignals,
 ) -> Result<ExitCode> {
     let reports = start_reports(&handle, fleet.clone(), db);
     let (stop_api, api_shutdown) = tokio::sync::watch::channel(false);
@@ -402,11 +405,26 @@ pub(crate) async fn serve(
         }
     }
     eprintln!("anshin serve: console on {scheme}://{addr}/ (wall display: {scheme}://{addr}/wall), API under /api/v1/");
-    let result = run_until_signal(handle, events, json).await;
+    let result = run_until_signal(handle, events, json, stop).await;
     let _ = stop_api.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), api).await;
     reports.stop().await;
     result
+}
+
+/// SIGTERM and SIGINT, caught from the moment this exists: install it before anything listens
+/// or starts, so a signal that comes early still stops the engine cleanly (not the default
+/// action, which would end the process mid-write).
+pub(crate) struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub(crate) fn install() -> Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
 }
 
 /// Prints events until SIGINT or SIGTERM, then stops the engine cleanly.
@@ -414,10 +432,8 @@ pub(crate) async fn run_until_signal(
     mut handle: anshin_engine::EngineHandle,
     mut events: tokio::sync::broadcast::Receiver<EngineEvent>,
     json: bool,
+    mut stop: StopSignals,
 ) -> Result<ExitCode> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let printer = tokio::spawn(async move {
         loop {
             match events.recv().await {
@@ -430,8 +446,8 @@ pub(crate) async fn run_until_signal(
         }
     });
     let ended_by_itself = tokio::select! {
-        _ = term.recv() => None,
-        _ = int.recv() => None,
+        _ = stop.term.recv() => None,
+        _ = stop.int.recv() => None,
         r = handle.finished() => Some(r),
     };
     let result = match ended_by_itself {

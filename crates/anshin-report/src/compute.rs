@@ -10,7 +10,14 @@
 //!   the server's maintenance windows (its own and its customer's).
 //! - A server's downtime is the union of its checks' downtime: the time during which anything
 //!   on it was down.
-//! - Availability = (period − maintenance − downtime) / (period − maintenance).
+//! - Only watched time counts: from the first `engine_started` in the store, minus the gaps
+//!   while the engine was stopped (`engine_stopped` → the next `engine_started`, or the end of
+//!   the period if it never started again). An unclean stop logs no `engine_stopped`: that time
+//!   counts as watched (the log cannot tell). Downtime and maintenance are counted only where
+//!   they overlap the watched time.
+//! - Availability = (watched − maintenance − downtime) / (watched − maintenance).
+//! - A month with no watched time has no availability and no incident section: the report says
+//!   there is no monitoring data (never 100 % for time nobody watched).
 //! - Resource incidents (load, disk, inode, mailq) and the host-key incident are listed with the
 //!   incidents but are not downtime: the server still answered.
 //! - Mean time to recover: the mean duration of the incidents of the month that closed.
@@ -70,7 +77,17 @@ pub struct ReportInput {
     /// (host, resource) → readings in the month, oldest first. `cpus` readings, where the store
     /// has them, turn load into load per CPU.
     pub samples: BTreeMap<(String, String), Readings>,
+    /// The first `engine_started` in the store: nothing before it was watched. None: the engine
+    /// never ran on this store, so nothing was watched.
+    pub monitoring_since: Option<DateTime<Utc>>,
+    /// Times the engine was cleanly stopped (`engine_stopped` → the next `engine_started`, or
+    /// the end of the period): not watched.
+    pub stopped: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
+
+/// The event kinds that mark when the engine watched.
+pub const ENGINE_STARTED: &str = "engine_started";
+pub const ENGINE_STOPPED: &str = "engine_stopped";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckAvailability {
@@ -203,6 +220,16 @@ pub struct MonthlyReport {
     pub period_start: String,
     pub period_end: String,
     pub period_secs: i64,
+    /// The first and last watched moments of the period (JST); None when nothing was watched.
+    pub watched_from: Option<String>,
+    pub watched_to: Option<String>,
+    /// Seconds of the period the engine watched, and the rest (before monitoring began, or while
+    /// the engine was stopped).
+    pub watched_secs: i64,
+    pub unwatched_secs: i64,
+    /// The day monitoring began (`2026-11-02`, JST), if it ever did.
+    pub monitoring_since: Option<String>,
+    /// Empty when nothing was watched: no availability is claimed.
     pub servers: Vec<ServerAvailability>,
     pub maintenance: Vec<MaintenanceLine>,
     pub incidents: Vec<IncidentLine>,
@@ -223,10 +250,54 @@ fn secs(ms: i64) -> i64 {
     ms / 1000
 }
 
+impl MonthlyReport {
+    /// False for a month nobody watched: it has no availability and no incidents to report.
+    pub fn has_data(&self) -> bool {
+        self.watched_secs > 0
+    }
+}
+
+/// The watched parts of `[lo, hi)`: from `since` on, minus the `stopped` gaps.
+pub fn watched_spans(lo: i64, hi: i64, since: Option<i64>, stopped: &[Span]) -> Vec<Span> {
+    let Some(since) = since else { return Vec::new() };
+    availability::subtract(&availability::clip(&[(since, hi)], lo, hi), stopped)
+}
+
+/// The engine's clean stops from its lifecycle events (oldest first): each `engine_stopped` to
+/// the next `engine_started`, or to `end` if it did not start again. Two `engine_started` in a
+/// row mean an unclean stop (a crash or power loss logs nothing): that time counts as watched,
+/// because the log cannot tell when the engine went away.
+pub fn stopped_gaps(events: &[(DateTime<Utc>, String)], end: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut out = Vec::new();
+    let mut since: Option<DateTime<Utc>> = None;
+    for (t, kind) in events {
+        match kind.as_str() {
+            ENGINE_STOPPED => {
+                since.get_or_insert(*t);
+            }
+            ENGINE_STARTED => {
+                if let Some(s) = since.take() {
+                    out.push((s, *t));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = since {
+        out.push((s, end.max(s)));
+    }
+    out
+}
+
 /// The report's numbers from its input (pure).
 pub fn compute(input: &ReportInput) -> MonthlyReport {
     let lo = input.month.start().timestamp_millis();
     let hi = input.period_end.timestamp_millis().clamp(lo, input.month.end().timestamp_millis());
+    let stopped: Vec<Span> = input.stopped.iter().map(|(a, b)| (a.timestamp_millis(), b.timestamp_millis())).collect();
+    let watched = watched_spans(lo, hi, input.monitoring_since.map(|t| t.timestamp_millis()), &stopped);
+    let unwatched = availability::subtract(&[(lo, hi)], &watched);
+    let watched_ms = availability::total(&watched);
+    let has_data = watched_ms > 0;
     let span = |inc: &ReviewIncident| -> Option<Span> {
         let a = ms(&inc.opened_at)?;
         let b = inc.closed_at.as_deref().and_then(ms).unwrap_or(hi);
@@ -247,7 +318,8 @@ pub fn compute(input: &ReportInput) -> MonthlyReport {
             })
             .filter_map(|m| m.interval().map(|(a, b)| (a.timestamp_millis(), b.timestamp_millis())))
             .collect();
-        let maint = availability::clip(&windows, lo, hi);
+        // Maintenance and downtime count only where they were watched.
+        let maint = availability::subtract(&availability::clip(&windows, lo, hi), &unwatched);
         let mut host_level = down_of(&s.label, "ping");
         if let Some(g) = &s.gateway {
             host_level.extend(down_of(g, "ping"));
@@ -258,11 +330,12 @@ pub fn compute(input: &ReportInput) -> MonthlyReport {
             let mut d = down_of(&s.label, c);
             d.extend(host_level.iter().copied());
             let d = availability::subtract(&availability::clip(&d, lo, hi), &maint);
+            let d = availability::subtract(&d, &unwatched);
             all_down.extend(d.iter().copied());
             let down = availability::total(&d);
             checks.push(CheckAvailability {
                 check: c.clone(),
-                percent: availability::percent(hi - lo, availability::total(&maint), down),
+                percent: availability::percent(watched_ms, availability::total(&maint), down),
                 downtime_secs: secs(down),
             });
         }
@@ -270,7 +343,7 @@ pub fn compute(input: &ReportInput) -> MonthlyReport {
         let m = availability::total(&maint);
         servers.push(ServerAvailability {
             label: s.label.clone(),
-            percent: availability::percent(hi - lo, m, down),
+            percent: availability::percent(watched_ms, m, down),
             downtime_secs: secs(down),
             maintenance_secs: secs(m),
             checks,
@@ -298,8 +371,16 @@ pub fn compute(input: &ReportInput) -> MonthlyReport {
         })
         .collect();
 
-    let mut incidents: Vec<&ReviewIncident> =
-        input.incidents.iter().filter(|i| span(i).is_some_and(|(a, b)| a < hi && b.max(a + 1) > lo)).collect();
+    if !has_data {
+        // Nothing watched: no availability to claim (not even 100 %).
+        servers.clear();
+    }
+    let mut incidents: Vec<&ReviewIncident> = input
+        .incidents
+        .iter()
+        .filter(|_| has_data)
+        .filter(|i| span(i).is_some_and(|(a, b)| a < hi && b.max(a + 1) > lo))
+        .collect();
     incidents.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then(a.id.cmp(&b.id)));
     let lines: Vec<IncidentLine> = incidents
         .iter()
@@ -348,6 +429,11 @@ pub fn compute(input: &ReportInput) -> MonthlyReport {
         period_start: jst(input.month.start()),
         period_end: DateTime::<Utc>::from_timestamp_millis(hi).map(jst).unwrap_or_default(),
         period_secs: secs(hi - lo),
+        watched_from: watched.first().and_then(|s| DateTime::<Utc>::from_timestamp_millis(s.0)).map(jst),
+        watched_to: watched.last().and_then(|s| DateTime::<Utc>::from_timestamp_millis(s.1)).map(jst),
+        watched_secs: secs(watched_ms),
+        unwatched_secs: secs(hi - lo) - secs(watched_ms),
+        monitoring_since: input.monitoring_since.map(|t| jst(t).chars().take(10).collect()),
         servers,
         maintenance,
         incidents: lines,
@@ -455,6 +541,9 @@ pub fn load(
         .filter(|i| !NOT_DOWNTIME.contains(&i.check.as_str()) || servers.iter().any(|s| s.label == i.host))
         .collect();
     let maintenance = store.maintenance(start, end)?;
+    let monitoring_since = store.first_event_at(ENGINE_STARTED)?;
+    let lifecycle = store.event_times(&[ENGINE_STARTED, ENGINE_STOPPED], start, period_end)?;
+    let stopped = stopped_gaps(&lifecycle, period_end);
     let mut samples = BTreeMap::new();
     for s in &servers {
         for res in RESOURCES.iter().map(|r| r.0).chain(["cpus"]) {
@@ -481,6 +570,8 @@ pub fn load(
         incidents,
         maintenance,
         samples,
+        monitoring_since,
+        stopped,
     })
 }
 

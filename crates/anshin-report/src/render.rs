@@ -62,6 +62,17 @@ pub fn blocks(r: &MonthlyReport, brand: &str, charts: &[String]) -> Vec<Block> {
         "対象期間：{} 〜 {}（日本時間）　ご契約プラン：あんしんパック {}",
         r.period_start, r.period_end, r.plan
     )));
+    if !r.has_data() {
+        // A month nobody watched: say so plainly, and claim no availability and no incidents.
+        let why = match &r.monitoring_since {
+            Some(day) if day.as_str() >= r.period_end.get(..10).unwrap_or_default() => format!("監視開始: {day}"),
+            Some(_) => "この期間は監視を停止していました".to_string(),
+            None => "監視はまだ開始されていません".to_string(),
+        };
+        b.push(Block::Para(format!("この月の監視データはありません（{why}）。")));
+        b.push(footer(brand));
+        return b;
+    }
     let mut n = 0;
     let mut heading = |b: &mut Vec<Block>, title: &str| {
         n += 1;
@@ -69,6 +80,13 @@ pub fn blocks(r: &MonthlyReport, brand: &str, charts: &[String]) -> Vec<Block> {
     };
 
     heading(&mut b, "稼働率");
+    b.push(Block::Para(format!(
+        "監視期間：{} 〜 {}（監視時間 {}、未監視 {}）",
+        r.watched_from.as_deref().unwrap_or_default(),
+        r.watched_to.as_deref().unwrap_or_default(),
+        duration_ja(r.watched_secs),
+        if r.unwatched_secs > 0 { duration_ja(r.unwatched_secs) } else { "なし".into() },
+    )));
     b.push(table(
         &["サーバー", "稼働率", "停止時間", "メンテナンス時間"],
         r.servers
@@ -97,7 +115,8 @@ pub fn blocks(r: &MonthlyReport, brand: &str, charts: &[String]) -> Vec<Block> {
         &[0.3, 0.25, 0.2, 0.25],
     ));
     b.push(Block::Para(
-        "稼働率 ＝（対象期間 − メンテナンス時間 − 停止時間）÷（対象期間 − メンテナンス時間）。\
+        "稼働率 ＝（監視時間 − メンテナンス時間 − 停止時間）÷（監視時間 − メンテナンス時間）。\
+         監視していなかった時間（監視開始前・監視停止中）は計算に含めていません。\
          Ping 不通（サーバーまたはネットワークの障害）の時間は、そのサーバーのすべてのチェックの停止時間に含めています。\
          サーバーの停止時間は、いずれかのチェックが停止していた時間です。"
             .into(),
@@ -127,7 +146,14 @@ pub fn blocks(r: &MonthlyReport, brand: &str, charts: &[String]) -> Vec<Block> {
 
     heading(&mut b, "障害");
     if r.incidents.is_empty() {
-        b.push(Block::Para("今月の障害はありませんでした。".into()));
+        b.push(Block::Para(
+            if r.unwatched_secs > 0 {
+                "監視期間中の障害はありませんでした。"
+            } else {
+                "今月の障害はありませんでした。"
+            }
+            .into(),
+        ));
     } else {
         let counts: Vec<String> = r.counts_by_level.iter().map(|(l, c)| format!("Lv.{l}：{c}件")).collect();
         b.push(Block::Para(format!("件数：{}（合計 {}件）", counts.join("、"), r.incidents.len())));
@@ -175,10 +201,14 @@ pub fn blocks(r: &MonthlyReport, brand: &str, charts: &[String]) -> Vec<Block> {
             &[0.2, 0.15, 0.25, 0.4],
         ));
     }
-    b.push(Block::Para(format!(
-        "本レポートは {brand} あんしんパック監視センター（NOC）が監視記録から作成しました。ご不明な点はお問い合わせください。"
-    )));
+    b.push(footer(brand));
     b
+}
+
+fn footer(brand: &str) -> Block {
+    Block::Para(format!(
+        "本レポートは {brand} あんしんパック監視センター（NOC）が監視記録から作成しました。ご不明な点はお問い合わせください。"
+    ))
 }
 
 /// HTML text with `<`, `>`, `&`, `"` and `'` escaped (every value from the fleet or the log is

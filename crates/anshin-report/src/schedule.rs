@@ -1,6 +1,8 @@
 //! When monthly reports are prepared and sent (Japan time):
 //! - from the 1st, 00:00, a draft of the previous month exists for every customer whose plan
-//!   includes the report ([`prepare_drafts`], idempotent);
+//!   includes the report ([`prepare_drafts`], idempotent) — unless the month ended before
+//!   monitoring began (the first `engine_started`): a month nobody watched has nothing to report.
+//!   A month monitoring covered only part of (an engine or customer added mid-month) is drafted;
 //! - operators send drafts one by one or all at once, or hold one back;
 //! - a report not sent by the end of the 9th is *overdue* ([`is_overdue`]);
 //! - on the 10th at 09:00 every draft still not sent and not held is sent automatically
@@ -55,7 +57,13 @@ pub fn auto_send_at(month: Month) -> DateTime<Utc> {
     month.next().at(AUTO_SEND_DAY, AUTO_SEND_HOUR)
 }
 
-/// Prepares a draft of `month` for every entitled customer; returns the ids of new drafts.
+/// True when monitoring (the first `engine_started` in the store) began before `month` ended.
+pub fn month_was_watched(store: &Store, month: Month) -> Result<bool, ReportError> {
+    Ok(store.first_event_at(crate::compute::ENGINE_STARTED)?.is_some_and(|t| t < month.end()))
+}
+
+/// Prepares a draft of `month` for every entitled customer; returns the ids of new drafts. A month
+/// that ended before monitoring began gets none.
 pub fn prepare_drafts(
     store: &mut Store,
     fleet: &Fleet,
@@ -63,6 +71,9 @@ pub fn prepare_drafts(
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, ReportError> {
     let mut ids = Vec::new();
+    if !month_was_watched(store, month)? {
+        return Ok(ids);
+    }
     for c in fleet.customers.iter().filter(|c| c.plan.monthly_report()) {
         if let Some(id) = store.create_report_draft(&c.id, &month.to_string(), now)? {
             ids.push(id);

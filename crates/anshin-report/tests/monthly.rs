@@ -67,13 +67,15 @@ fn artifacts() -> PathBuf {
 /// - smtp down 10-20 01:00 → 03:00 (7,200 s), with maintenance 02:00 → 04:00 (7,200 s):
 ///   3,600 s count;
 /// - a Lv.4 load incident 10-25 12:00 → 12:10 is listed but is not downtime;
-/// - shop01 (another customer) is down all month and must not appear.
+/// - shop01 (another customer) is down all month and must not appear;
+/// - the engine has run since 2026-09-30 00:00 JST: the whole month was watched.
 fn seed(store: &mut Store) {
     let http = CheckKey::new("web01", CheckKind::Service(Service::Http));
     let smtp = CheckKey::new("web01", CheckKind::Service(Service::Smtp));
     let ping = CheckKey::new("web01", CheckKind::Ping);
     let shop = CheckKey::new("shop01", CheckKind::Ping);
     let tx = store.begin().unwrap();
+    tx.append_event("engine_started", None, None, "", jst("2026-09-30T00:00:00")).unwrap();
     let outage = |key: &CheckKey, level, trigger: &str, a: &str, b: &str| {
         let id = tx.open_incident(key, level, trigger, "", jst(a)).unwrap();
         tx.close_incident(id, key, "", jst(b)).unwrap();
@@ -135,6 +137,9 @@ fn availability_matches_the_hand_computation() {
     let input = load(&store, &fleet(), "c1001", oct, jst("2026-11-01T09:00:00")).unwrap();
     let r = compute(&input);
     assert_eq!(r.period_secs, 2_678_400);
+    assert_eq!((r.watched_secs, r.unwatched_secs), (2_678_400, 0), "watched all month");
+    assert_eq!(r.watched_from.as_deref(), Some("2026-10-01 00:00"));
+    assert_eq!(r.watched_to.as_deref(), Some("2026-11-01 00:00"));
     assert_eq!(r.servers.len(), 1, "only the customer's servers");
     let web = &r.servers[0];
     assert_eq!(web.maintenance_secs, 7_200);
@@ -211,4 +216,127 @@ fn the_report_is_drawn_as_html_mail_charts_and_pdf() {
     assert!(text.contains("multipart/related"));
     assert!(text.contains(&format!("Content-ID: <{}>", r.charts[0].cid)));
     assert!(text.contains("image/png"));
+}
+
+/// November 2026 (30 days = 2,592,000 s) on web01, monitoring only part of it:
+/// - the engine first started 11-10 00:00 JST: the 9 days before (777,600 s) were not watched;
+/// - it stopped cleanly 11-20 00:00 and started again 06:00: 21,600 s not watched;
+/// - it started again 11-25 00:00 with no `engine_stopped` before (an unclean stop): that time
+///   counts as watched;
+///   watched = 1,814,400 − 21,600 = 1,792,800 s, unwatched = 799,200 s;
+/// - maintenance 11-05 01:00 → 02:00 (before monitoring: none of it counts) and 11-20 05:00 →
+///   08:00 (05:00 → 06:00 in the gap): 7,200 s of watched maintenance;
+/// - http down 11-19 23:00 → 11-20 07:00, open across the gap: 23:00 → 00:00 counts (3,600 s),
+///   00:00 → 06:00 was not watched, 06:00 → 07:00 is under maintenance;
+/// - ping down 11-28 10:00 → 10:30: 1,800 s against every check.
+///
+/// Service time = 1,792,800 − 7,200 = 1,785,600 s.
+fn seed_partial(store: &mut Store) {
+    let http = CheckKey::new("web01", CheckKind::Service(Service::Http));
+    let ping = CheckKey::new("web01", CheckKind::Ping);
+    let tx = store.begin().unwrap();
+    for (kind, at) in [
+        ("engine_started", "2026-11-10T00:00:00"),
+        ("engine_stopped", "2026-11-20T00:00:00"),
+        ("engine_started", "2026-11-20T06:00:00"),
+        ("engine_started", "2026-11-25T00:00:00"),
+    ] {
+        tx.append_event(kind, None, None, "", jst(at)).unwrap();
+    }
+    let outage = |key: &CheckKey, trigger: &str, a: &str, b: &str| {
+        let id = tx.open_incident(key, Level::Severe, trigger, "", jst(a)).unwrap();
+        tx.close_incident(id, key, "", jst(b)).unwrap();
+    };
+    outage(&http, "web01 HTTP サービスダウン", "2026-11-19T23:00:00", "2026-11-20T07:00:00");
+    outage(&ping, "web01 ping 疎通不可", "2026-11-28T10:00:00", "2026-11-28T10:30:00");
+    tx.commit().unwrap();
+    for (a, b, reason) in [
+        ("2026-11-05T01:00:00", "2026-11-05T02:00:00", "監視開始前の作業"),
+        ("2026-11-20T05:00:00", "2026-11-20T08:00:00", "OS アップデート"),
+    ] {
+        store
+            .add_maintenance(
+                &NewMaintenance {
+                    scope: MaintenanceScope::Server("web01".into()),
+                    starts_at: jst(a),
+                    ends_at: jst(b),
+                    reason: reason.into(),
+                    who: "ops1".into(),
+                },
+                jst("2026-11-01T12:00:00"),
+            )
+            .unwrap();
+    }
+}
+
+#[test]
+fn availability_counts_only_the_watched_part_of_the_month() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("log.db")).unwrap();
+    seed_partial(&mut store);
+    let nov = Month::parse("2026-11").unwrap();
+    let r = compute(&load(&store, &fleet(), "c1001", nov, jst("2026-12-01T09:00:00")).unwrap());
+    assert!(r.has_data());
+    assert_eq!(r.period_secs, 2_592_000);
+    assert_eq!(r.watched_secs, 1_792_800);
+    assert_eq!(r.unwatched_secs, 799_200);
+    assert_eq!(r.watched_from.as_deref(), Some("2026-11-10 00:00"));
+    assert_eq!(r.watched_to.as_deref(), Some("2026-12-01 00:00"));
+    assert_eq!(r.monitoring_since.as_deref(), Some("2026-11-10"));
+    let web = &r.servers[0];
+    assert_eq!(web.maintenance_secs, 7_200);
+    let by: std::collections::BTreeMap<&str, (i64, f64)> =
+        web.checks.iter().map(|c| (c.check.as_str(), (c.downtime_secs, c.percent))).collect();
+    assert_eq!(by["ping"].0, 1_800);
+    assert_eq!(by["ssh"].0, 1_800);
+    assert_eq!(by["smtp"].0, 1_800);
+    assert_eq!(by["http"].0, 3_600 + 1_800);
+    assert_eq!(web.downtime_secs, 5_400);
+    let pct = |down: f64| 100.0 * (1_785_600.0 - down) / 1_785_600.0;
+    for (check, want) in [("ping", 1_800.0), ("http", 5_400.0)] {
+        assert!((by[check].1 - pct(want)).abs() < 1e-9, "{check}: {} vs {}", by[check].1, pct(want));
+    }
+    use anshin_report::compute::percent_text;
+    assert_eq!(percent_text(by["ping"].1), "99.899%"); // 99.89919...
+    assert_eq!(percent_text(by["http"].1), "99.698%"); // 99.69758...
+    assert_eq!(percent_text(web.percent), "99.698%");
+    // The maintenance list still shows each window's time in the month.
+    assert_eq!(r.maintenance.iter().map(|m| m.secs_in_month).collect::<Vec<_>>(), [3_600, 10_800]);
+    assert_eq!(r.incidents.len(), 2);
+
+    // The watched period is shown next to the availability.
+    let blocks = anshin_report::render::blocks(&r, "Speever", &[]);
+    let text = anshin_report::render::text(&blocks, &[]);
+    assert!(
+        text.contains("監視期間：2026-11-10 00:00 〜 2026-12-01 00:00（監視時間 20日18時間00分、未監視 9日6時間00分）"),
+        "{text}"
+    );
+    assert!(text.contains("99.698%"));
+}
+
+#[test]
+fn a_month_before_monitoring_began_has_no_data_not_perfect_uptime() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("log.db")).unwrap();
+    seed_partial(&mut store);
+    let oct = Month::parse("2026-10").unwrap();
+    let r = compute(&load(&store, &fleet(), "c1001", oct, jst("2026-11-10T09:00:00")).unwrap());
+    assert!(!r.has_data());
+    assert_eq!((r.watched_secs, r.unwatched_secs), (0, 2_678_400));
+    assert_eq!(r.watched_from, None);
+    assert!(r.servers.is_empty(), "no availability claimed");
+    assert!(r.incidents.is_empty() && r.mttr_secs.is_none());
+    let blocks = anshin_report::render::blocks(&r, "Speever", &[]);
+    let text = anshin_report::render::text(&blocks, &[]);
+    assert!(text.contains("この月の監視データはありません（監視開始: 2026-11-10）"), "{text}");
+    for absent in ["稼働率", "%", "障害", "100.000"] {
+        assert!(!text.contains(absent), "{absent:?} in {text}");
+    }
+
+    // A store the engine never ran on: nothing watched either.
+    let empty = Store::open(&dir.path().join("empty.db")).unwrap();
+    let r = compute(&load(&empty, &fleet(), "c1001", oct, jst("2026-11-10T09:00:00")).unwrap());
+    assert!(!r.has_data() && r.servers.is_empty());
+    let text = anshin_report::render::text(&anshin_report::render::blocks(&r, "Speever", &[]), &[]);
+    assert!(text.contains("この月の監視データはありません（監視はまだ開始されていません）"), "{text}");
 }

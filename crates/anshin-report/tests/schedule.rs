@@ -54,6 +54,13 @@ fn jst(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&format!("{s}+09:00")).unwrap().with_timezone(&Utc)
 }
 
+/// Records that the engine started at `at` (monitoring began, or resumed).
+fn engine_started(store: &mut Store, at: DateTime<Utc>) {
+    let tx = store.begin().unwrap();
+    tx.append_event("engine_started", None, None, "", at).unwrap();
+    tx.commit().unwrap();
+}
+
 fn font() -> Result<JapaneseFont, ReportError> {
     Ok(JapaneseFont::find()?)
 }
@@ -63,6 +70,7 @@ fn drafts_overdue_and_automatic_sending() {
     let fleet = anshin_core::fleet::parse(FLEET, "fleet.toml").unwrap().fleet;
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("log.db")).unwrap();
+    engine_started(&mut store, jst("2026-10-01T00:00:00"));
     let oct = Month::parse("2026-10").unwrap();
 
     // The 1st: drafts of October for plans 150 and 60, not for 30.
@@ -113,7 +121,7 @@ async fn run_schedule_follows_the_clock() {
     let fleet = Arc::new(anshin_core::fleet::parse(FLEET, "fleet.toml").unwrap().fleet);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.db");
-    drop(Store::open(&db).unwrap());
+    engine_started(&mut Store::open(&db).unwrap(), jst("2026-10-01T00:00:00"));
     let clock = Arc::new(FakeClock(Mutex::new(jst("2026-11-01T00:00:05"))));
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -139,4 +147,26 @@ async fn run_schedule_follows_the_clock() {
     }
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+}
+
+#[test]
+fn a_month_before_monitoring_began_is_not_drafted() {
+    let fleet = anshin_core::fleet::parse(FLEET, "fleet.toml").unwrap().fleet;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("log.db")).unwrap();
+    let (oct, nov) = (Month::parse("2026-10").unwrap(), Month::parse("2026-11").unwrap());
+    // No engine ever ran: nothing to draft.
+    assert!(anshin_report::prepare_drafts(&mut store, &fleet, oct, jst("2026-11-01T00:00:01")).unwrap().is_empty());
+
+    // The engine first starts on 11-10: October, which ended before, gets no draft.
+    engine_started(&mut store, jst("2026-11-10T13:00:00"));
+    assert_eq!(tick(&mut store, &fleet, jst("2026-11-10T13:00:01"), &font, None).unwrap(), Default::default());
+    assert!(anshin_report::prepare_drafts(&mut store, &fleet, oct, jst("2026-11-10T13:00:01")).unwrap().is_empty());
+    assert!(list_reports(&store, &fleet, Some(oct), jst("2026-11-10T13:00:01")).unwrap().is_empty());
+
+    // November, watched from the 10th on, is drafted on 12-01 for both entitled customers.
+    let o = tick(&mut store, &fleet, jst("2026-12-01T00:00:01"), &font, None).unwrap();
+    assert_eq!(o.drafted.len(), 2);
+    let rows = list_reports(&store, &fleet, Some(nov), jst("2026-12-01T00:00:01")).unwrap();
+    assert_eq!(rows.iter().map(|r| r.record.customer.as_str()).collect::<Vec<_>>(), ["c1001", "c1003"]);
 }

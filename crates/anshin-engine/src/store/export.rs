@@ -151,8 +151,11 @@ fn write(src: &Path, partial: &Path, filter: &ExportFilter, tables: &[String]) -
         inc_where.push_str(&format!(" AND opened_at < {t}"));
     }
     let picked = "SELECT id FROM main.incidents";
+    // The engine's starts and stops are always kept, whatever the range or hosts: they say when
+    // anything was watched at all (a report counts only watched time), and hold no fleet data.
     let ev_where = format!(
-        "incident_id IN ({picked}) OR (incident_id IS NULL AND {} AND ({} OR host IS NULL AND {}))",
+        "kind IN ('engine_started', 'engine_stopped') OR incident_id IN ({picked}) \
+         OR (incident_id IS NULL AND {} AND ({} OR host IS NULL AND {}))",
         at_in("at"),
         host_in("host"),
         if hosts.is_some() { "0" } else { "1" }

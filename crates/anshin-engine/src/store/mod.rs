@@ -16,6 +16,7 @@ use serde::Serialize;
 
 pub mod acks;
 mod backlog;
+mod coverage;
 pub mod export;
 pub mod maintenance;
 pub mod outbox;

@@ -411,6 +411,8 @@ export class FakeBackend implements Backend {
     return {
       id: c.incident!,
       host: s.label,
+      customer: s.customer || null,
+      customer_name: s.customer ? (cust?.name ?? s.customer_name) || null : null,
       check: c.check,
       level: c.level ?? 4,
       trigger: `${s.label} ${c.check === 'ping' ? 'ping 疎通不可' : `${c.check.toUpperCase()} サービスダウン`}`,
@@ -679,6 +681,8 @@ export function makeHistory(fleet: FakeFleet, now: number, seed = 1): ReviewInci
       out.push({
         id: id++,
         host: s.label,
+        customer: s.customer || null,
+        customer_name: s.customer ? (cust?.name ?? s.customer_name) || null : null,
         check,
         level,
         trigger: `${s.label} ${name}`,

@@ -170,6 +170,8 @@ export function reviewIncident(raw: unknown): ReviewIncident {
   return {
     id: num(r.id),
     host: str(r.host),
+    customer: strOrNull(r.customer),
+    customer_name: strOrNull(r.customer_name),
     check: str(r.check),
     level: level(r.level) ?? 4,
     trigger: str(r.trigger),

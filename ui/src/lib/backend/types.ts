@@ -219,6 +219,10 @@ export interface StoryStep {
 export interface ReviewIncident {
   id: number;
   host: string;
+  /** The customer of the server when the incident was logged (id), or null. */
+  customer: string | null;
+  /** That customer's name, or null (unknown customer, or an older engine). */
+  customer_name: string | null;
   check: string;
   level: LevelNumber;
   trigger: string;

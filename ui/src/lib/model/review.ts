@@ -35,6 +35,34 @@ export function filterToQuery(f: ReviewFilter): string {
   return q.toString();
 }
 
+const FULL_WIDTH = /[\uFF10-\uFF19\uFF0D\uFF0F\uFF0E\u2010-\u2015\u2212]/g;
+
+/** What the operator typed into a date field, tidied toward `YYYY-MM-DD` (JST day): full-width
+ * digits and separators made ASCII, `/` or `.` read as `-`, a one-digit month or day padded
+ * (`2026/5/1` → `2026-05-01`). Anything else is left as typed, for `dateProblem` to refuse. */
+export function normDate(v: string | undefined): string {
+  let s = (v ?? '').trim().replace(FULL_WIDTH, (c) => {
+    const n = c.charCodeAt(0);
+    if (n >= 0xff10 && n <= 0xff19) return String(n - 0xff10);
+    return '-';
+  });
+  s = s.replace(/[/.]/g, '-');
+  const m = /^(\d{4})-(\d{1,2})-(\d{1,2})$/.exec(s);
+  return m ? `${m[1]}-${m[2].padStart(2, '0')}-${m[3].padStart(2, '0')}` : s;
+}
+
+/** A date field's text is worth asking with while still typing: empty, or a whole valid day. */
+export function dateComplete(v: string): boolean {
+  const s = normDate(v);
+  return s === '' || (DATE.test(s) && !Number.isNaN(jstDayStart(s)));
+}
+
+/** The customer an incident is about, for people: its name, else its id, else what the live
+ * fleet says of the server (`customerOf`), else ''. */
+export function customerLabel(i: ReviewIncident, customerOf: (host: string) => string = () => ''): string {
+  return i.customer_name?.trim() || i.customer?.trim() || customerOf(i.host) || '';
+}
+
 /** A date field's problem, or '' (the engine answers 400 for a bad one; say so before asking). */
 export function dateProblem(f: ReviewFilter): '' | 'from' | 'to' | 'order' {
   const from = f.from?.trim();
@@ -315,7 +343,8 @@ const CSV_HEAD: Record<Lang, string[]> = {
 /** The byte-order mark that makes Excel read the file as UTF-8. */
 export const BOM = '\uFEFF';
 
-/** The incidents shown, as CSV: a header row, one row per incident (its story in one field,
+/** The incidents shown, as CSV: a header row, one row per incident (its customer from the
+ * incident itself, `customerOf` only when the engine did not say; its story in one field,
  * a line per step), CRLF line ends, UTF-8 with BOM (Excel opens Japanese right). */
 export function toCsv(
   list: readonly ReviewIncident[],
@@ -330,7 +359,7 @@ export function toCsv(
       csvLine([
         i.id,
         i.host,
-        customerOf(i.host),
+        customerLabel(i, customerOf),
         i.check,
         i.level,
         i.trigger,
