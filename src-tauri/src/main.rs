@@ -162,9 +162,21 @@ fn run(cli: Cli, source: Option<Source>) -> Result<ExitCode> {
     let feed = tauri::async_runtime::block_on(async { backend.feed(feed_shutdown) });
     let shell = Arc::new(Shell { backend, mirror: Mutex::new(Mirror::default()), info: Mutex::new(info) });
     let policy = NotifyPolicy { min_level: cli.notify_level, sound: cli.notify_sound };
-    let (kiosk, tray_wanted) = (cli.kiosk, !cli.no_tray);
+    let review = cli.review.is_some();
+    let (kiosk, tray_wanted) = (cli.kiosk, !cli.no_tray && !review);
     let relay_shell = shell.clone();
-    let app = tauri::Builder::default()
+    let mut builder = tauri::Builder::default();
+    if review {
+        // File → Open…: the window opens the file chooser (the same as its 開く… button).
+        builder = builder.menu(review_menu).on_menu_event(|app, event| match event.id.as_ref() {
+            "open_review" => {
+                let _ = app.emit(MENU_EVENT, "open_review");
+            }
+            "quit" => app.exit(0),
+            _ => {}
+        });
+    }
+    let app = builder
         .manage(shell.clone())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -209,6 +221,18 @@ fn run(cli: Cli, source: Option<Source>) -> Result<ExitCode> {
     let _ = stop_feed.send(true);
     tauri::async_runtime::block_on(shell.backend.stop());
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// The Tauri event that tells the window a menu item was chosen (payload: its id).
+pub const MENU_EVENT: &str = "menu";
+
+/// The review window's menu bar: ファイル → 開く… (Ctrl+O), 終了.
+fn review_menu(app: &AppHandle) -> tauri::Result<tauri::menu::Menu<tauri::Wry>> {
+    use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
+    let open = MenuItem::with_id(app, "open_review", "開く…", true, Some("CmdOrCtrl+O"))?;
+    let quit = MenuItem::with_id(app, "quit", "終了", true, Some("CmdOrCtrl+Q"))?;
+    let file = Submenu::with_items(app, "ファイル", true, &[&open, &PredefinedMenuItem::separator(app)?, &quit])?;
+    Menu::with_items(app, &[&file])
 }
 
 /// The tray icon, unless this desktop cannot show one (then only a log line).

@@ -5,7 +5,8 @@ The file is made for real: `anshin run` watches a one-server loopback fleet on 1
 closed), then `anshin export` writes the store file. The window shows the review (read-only, the
 file named in the header as 閲覧専用), lists that incident, and a click on it shows its story; no
 engine runs (no tiles, no live view, no internet socket in the app's process) and the file is not
-changed. A garbage file is refused at start: exit 1, its name on stderr, its bytes unchanged.
+changed; File → Open… (Ctrl+O) opens the native chooser, and cancelling it keeps the file. A
+garbage file is refused at start: exit 1, its name on stderr, its bytes unchanged.
 
 Screenshot: $ARTIFACTS/desktop-review.png (and assets/screenshots/desktop-review.png with
 ANSHIN_UPDATE_SCREENSHOTS=1).
@@ -24,7 +25,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, app_binary, desktop_session
+from conftest import ROOT, app_binary, desktop_session, wait_for
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 
@@ -247,6 +248,27 @@ def test_review_window_lists_the_exported_incident_and_its_story(export):
         assert again["tiles"] == 0 and not again["live"] and [r[0] for r in again["rows"]] == ids, again
         assert inet_sockets(pids[0]) == []
         desk.screenshot("desktop-review.png", publish="desktop-review.png")
+
+        # File → Open… (its accelerator Ctrl+O, pressed on the X display) opens the native chooser;
+        # cancelling it keeps the file that is open.
+        env = dict(os.environ, DISPLAY=desk.display)
+        window = subprocess.run(["xdotool", "search", "--name", "^Anshin NOC"], env=env, capture_output=True,
+                                text=True, timeout=10).stdout.split()
+        assert window, "no Anshin NOC window on %s" % desk.display
+        subprocess.run(["xdotool", "windowfocus", "--sync", window[0]], env=env, check=True, timeout=10)
+        subprocess.run(["xdotool", "key", "ctrl+o"], env=env, check=True, timeout=10)
+        def chooser():
+            """The visible windows of the file chooser (an unmapped one may linger in the tree)."""
+            return subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "インシデントログを開く"], env=env,
+                                  capture_output=True, text=True, timeout=10).stdout.split()
+        opened = wait_for(chooser, 15)
+        assert opened, "File → Open did not open the chooser"
+        # no window manager here: give the chooser the keyboard, then cancel it
+        subprocess.run(["xdotool", "windowfocus", "--sync", opened[-1]], env=env, check=True, timeout=10)
+        subprocess.run(["xdotool", "key", "Escape"], env=env, check=True, timeout=10)
+        assert wait_for(lambda: not chooser(), 15), "the chooser stayed open"
+        kept = desk.js(REVIEW)
+        assert [r[0] for r in kept["rows"]] == ids and os.path.basename(path) in kept["source"], kept
     assert sha256(path) == before, "the reviewed file changed"
 
 

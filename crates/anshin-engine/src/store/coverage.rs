@@ -3,6 +3,10 @@
 //! events). What the gaps mean for a report is the reader's business (`anshin-report`).
 
 use chrono::{DateTime, Utc};
+
+/// Schema step: the lifecycle events are found by kind and time, not by scanning the log.
+pub(super) const MIGRATION: &str = "CREATE INDEX events_kind ON events (kind, at);";
+
 use rusqlite::OptionalExtension;
 
 use super::{timestamp, Store, StoreError};

@@ -73,6 +73,7 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     outbox::MIGRATION_HTML,
     maintenance::MIGRATION,
     reports::MIGRATION,
+    coverage::MIGRATION,
 ];
 
 #[derive(Debug, thiserror::Error)]

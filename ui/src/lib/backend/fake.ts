@@ -446,6 +446,10 @@ export class FakeBackend implements Backend {
     return this.info();
   }
 
+  onMenu(): () => void {
+    return () => {};
+  }
+
   async saveFile(name: string, text: string): Promise<string | null> {
     this.lastSaved = { name, text };
     return typeof document === 'undefined' ? name : downloadText(name, text);

@@ -268,6 +268,11 @@ export class HttpBackend implements Backend {
     return null;
   }
 
+  /** A browser page has no menu bar of ours. */
+  onMenu(): () => void {
+    return () => {};
+  }
+
   async saveFile(name: string, text: string): Promise<string | null> {
     return downloadText(name, text);
   }

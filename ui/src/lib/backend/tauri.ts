@@ -107,6 +107,19 @@ export class TauriBackend implements Backend {
     return raw == null ? null : normalize.appInfo(raw);
   }
 
+  onMenu(cb: (id: string) => void): () => void {
+    let stop: (() => void) | null = null;
+    let stopped = false;
+    void listen<string>('menu', (ev) => cb(String(ev.payload))).then((u) => {
+      if (stopped) u();
+      else stop = u;
+    });
+    return () => {
+      stopped = true;
+      stop?.();
+    };
+  }
+
   /** The webview does not save Blob downloads: the shell asks where (native dialog) and writes. */
   async saveFile(name: string, text: string): Promise<string | null> {
     const path = await call<unknown>('save_file', { name, content: text });

@@ -279,6 +279,9 @@ export interface Backend {
   /** Desktop review mode: a native file chooser; the new app info, or null when cancelled. */
   readonly canOpenReview: boolean;
   openReview(): Promise<AppInfo | null>;
+  /** Desktop: calls `cb` with a menu item's id when the user chooses it (File → Open…:
+   * `open_review`); returns the function that stops listening. Elsewhere: never calls. */
+  onMenu(cb: (id: string) => void): () => void;
   /** Saves a text file for the user (browser: a download; desktop: the native save dialog).
    * The saved path (or the name, when the browser does not tell), or null when cancelled. */
   saveFile(name: string, text: string): Promise<string | null>;
