@@ -8,7 +8,7 @@ ROOT=$(dirname "$HERE")
 N=${BENCH_HOSTS:-10000}
 RUNS=${BENCH_RUNS:-5}
 cd "$ROOT"
-cargo build --release --locked -p anshin-engine --example ping_sweep >/dev/null
+cargo build --release --locked -p anshin-engine --example ping_sweep --example feed_bench >/dev/null
 SWEEP="$CARGO_TARGET_DIR/release/examples/ping_sweep"
 LIST=$(mktemp); trap 'rm -f "$LIST"' EXIT
 i=0
@@ -41,5 +41,23 @@ Machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%d). Reproduce: \`make be
 | ICMP sweep of $N loopback addresses, once each (median of $RUNS) | $(printf %.3f "$m_ours") s | fping -c1 -i0 -t500: $(printf %.3f "$m_theirs") s | $(printf %.2f "$ratio")× |
 | replies received (worst of $RUNS runs; no false "ping down") | $min_replies / $N | | |
 MD
+
+# One console of a 2,000-server fleet with 20 check results changing per second: the feed's
+# deltas beside the whole picture every second (what a status-polling console fetches).
+feed=$("$CARGO_TARGET_DIR/release/examples/feed_bench" 2000 60 20)
+field() { echo "$feed" | sed "s/.*\"$1\":\([0-9.]*\).*/\1/"; }
+d_b=$(field delta_bytes_per_s); s_b=$(field snapshot_bytes_per_s)
+d_ms=$(field delta_ms_per_s); s_ms=$(field snapshot_ms_per_s)
+cat >> "$HERE/results.md" <<MD
+| console feed, 2,000 servers, 20 changes/s: bytes per console per second | deltas: $(echo "$d_b / 1024" | bc -l | xargs printf %.1f) KiB | full picture every second (polling): $(echo "$s_b / 1024" | bc -l | xargs printf %.1f) KiB | $(echo "$d_b / $s_b" | bc -l | xargs printf %.3f)× |
+| the same: engine CPU to serialize, per console per second | $d_ms ms | $s_ms ms | $(echo "$d_ms / $s_ms" | bc -l | xargs printf %.3f)× |
+MD
+
+# The UI drawing 2,000 tiles and applying deltas in Debian's chromium (no reference tool: none
+# of the consoles it replaces runs here). Needs the built UI (make ui).
+if [ -f "$ROOT/ui/dist/index.html" ] && [ -d "$ROOT/ui/node_modules" ] && [ -x /usr/bin/chromium ]; then
+    { echo; echo "UI in Debian chromium (\`cd ui && npm run perf -- 2000\`):"; echo; echo '```';
+      (cd "$ROOT/ui" && npm run -s perf -- 2000 2>&1 | tail -n 20); echo '```'; } >> "$HERE/results.md"
+fi
 cat "$HERE/results.md"
 [ "$min_replies" -eq "$N" ] || { echo "bench: replies were lost" >&2; exit 1; }
