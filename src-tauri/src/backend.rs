@@ -112,8 +112,10 @@ impl Backend {
             Backend::Local(l) => {
                 let filter = query.to_filter(Some(l.fleet())).map_err(anyhow::Error::msg)?;
                 let (db, fleet) = (l.db().to_path_buf(), l.fleet().clone());
+                // The live store: no integrity scan per query (that is for files opened to review).
                 Ok(tokio::task::spawn_blocking(move || -> Result<Value> {
-                    Ok(serde_json::to_value(with_customers(open_review(&db)?.review(&filter)?, Some(&fleet)))?)
+                    let store = anshin_engine::Store::open_read_only(&db)?;
+                    Ok(serde_json::to_value(with_customers(store.review(&filter)?, Some(&fleet)))?)
                 })
                 .await??)
             }

@@ -89,3 +89,26 @@ def test_a_damaged_file_gets_a_clear_error_and_stays_unchanged(tmp_path):
     assert r.returncode == 2 and "not an Anshin NOC log" in r.stderr, r.stderr
     r = anshin("export", "--db", str(other), "--out", str(tmp_path / "x.db"))
     assert r.returncode == 2 and not (tmp_path / "x.db").exists()
+
+
+def test_export_never_replaces_the_log_it_reads_or_a_live_store(tmp_path):
+    """`--force` onto the source, or onto a store with a write-ahead log beside it (an engine may
+    have it open), is refused with exit 2 and both files are left as they were."""
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[noc]\n[[customer]]\nid = "c1"\nname = "C"\nplan = "150"\nnotify = ["ops@example.jp"]\n')
+    db = str(tmp_path / "live.db")
+    eng = Engine(str(fleet), db)
+    try:
+        eng.wait_for(is_event("engine_started"), 15)
+        before = os.stat(db).st_ino  # the running engine writes on: its bytes may move, its file may not
+        r = anshin("export", "--db", db, "--out", db, "--force")
+        assert r.returncode == 2 and "is the log being exported" in r.stderr, r.stderr
+        other = str(tmp_path / "other.db")
+        assert anshin("export", "--db", db, "--out", other).returncode == 0
+        open(other + "-wal", "wb").close()  # as if an engine had it open
+        r = anshin("export", "--db", db, "--out", other, "--force")
+        assert r.returncode == 2 and "write-ahead log" in r.stderr, r.stderr
+        assert os.stat(db).st_ino == before and os.path.exists(db + "-wal"), "the live store was replaced"
+        assert anshin("incidents", "--db", db).returncode == 0
+    finally:
+        assert eng.stop() == 0

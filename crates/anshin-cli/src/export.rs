@@ -70,7 +70,8 @@ pub(crate) fn run(
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(e @ (ExportError::Exists(_) | ExportError::Store(anshin_engine::store::StoreError::NotALog { .. })))
+        Err(e @ (ExportError::Exists(_) | ExportError::SameFile(_) | ExportError::InUse(_)))
+        | Err(e @ ExportError::Store(anshin_engine::store::StoreError::NotALog { .. }))
         | Err(e @ ExportError::Store(anshin_engine::store::StoreError::NewerSchema { .. })) => {
             eprintln!("anshin: {e}");
             Ok(ExitCode::from(2))

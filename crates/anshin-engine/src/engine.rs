@@ -697,6 +697,7 @@ impl Decider {
                     let trigger = format!("{host} SSH ホスト鍵変更");
                     let id = tx.open_incident_on(host, HOST_KEY_CHECK, level, &trigger, message, now)?;
                     self.host_key_incidents.insert(host.to_string(), id);
+                    self.opened_at.insert(id, now);
                     let check = HOST_KEY_CHECK.to_string();
                     fx.events.push(EngineEvent::IncidentOpened {
                         id,
@@ -716,6 +717,7 @@ impl Decider {
             // A poll went through: the operator has fixed known_hosts.
             tx.close_incident_on(id, host, HOST_KEY_CHECK, "the pinned host key matches again", now)?;
             self.acks.remove(&id);
+            self.opened_at.remove(&id);
             let (check, trigger) = (HOST_KEY_CHECK.to_string(), format!("{host} SSH ホスト鍵変更"));
             fx.events.push(EngineEvent::IncidentClosed {
                 id,

@@ -32,16 +32,13 @@ pub struct ReviewQuery {
 }
 
 /// Midnight at the start of a Japan day, in UTC.
-fn jst_day_start(field: &str, s: &str, days_after: i64) -> Result<chrono::DateTime<chrono::Utc>, String> {
+fn jst_day_start(field: &str, s: &str, days_after: u64) -> Result<chrono::DateTime<chrono::Utc>, String> {
     let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|_| format!("{field} \"{s}\": write a date as YYYY-MM-DD (Japan time)"))?;
-    let d = d + chrono::Duration::days(days_after);
-    let midnight = d.and_hms_opt(0, 0, 0).ok_or_else(|| format!("{field} \"{s}\": not a day"))?;
-    Tokyo
-        .from_local_datetime(&midnight)
-        .single()
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok_or_else(|| format!("{field} \"{s}\": not a day"))
+    let not_a_day = || format!("{field} \"{s}\": not a day");
+    let d = d.checked_add_days(chrono::Days::new(days_after)).ok_or_else(not_a_day)?;
+    let midnight = d.and_hms_opt(0, 0, 0).ok_or_else(not_a_day)?;
+    Tokyo.from_local_datetime(&midnight).single().map(|t| t.with_timezone(&chrono::Utc)).ok_or_else(not_a_day)
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {
@@ -128,5 +125,7 @@ mod tests {
         let customer = ReviewQuery { customer: Some("c1".into()), ..Default::default() };
         assert!(customer.to_filter(None).unwrap_err().contains("fleet"));
         assert!(ReviewQuery { level: Some(7), ..Default::default() }.to_filter(None).is_err());
+        let far = ReviewQuery { to: Some("+262143-12-31".into()), ..Default::default() };
+        assert!(far.to_filter(None).is_err(), "the last day chrono knows has no day after it");
     }
 }

@@ -110,6 +110,22 @@ pub fn send_report(
     font: &JapaneseFont,
     archive: Option<&Path>,
 ) -> Result<i64, ReportError> {
+    send_report_from(store, fleet, id, who, now, font, archive, &[ReportState::Draft, ReportState::Held])
+}
+
+/// Sends only a report still in one of `from` when its mail is queued (drawing it takes a while:
+/// an operator may hold it meanwhile, and then it stays held).
+#[allow(clippy::too_many_arguments)]
+fn send_report_from(
+    store: &mut Store,
+    fleet: &Fleet,
+    id: i64,
+    who: &str,
+    now: DateTime<Utc>,
+    font: &JapaneseFont,
+    archive: Option<&Path>,
+    from: &[ReportState],
+) -> Result<i64, ReportError> {
     let rec = store.report(id)?.ok_or(anshin_engine::store::reports::ReportStoreError::NotFound(id))?;
     let month = Month::parse(&rec.month).map_err(|e| ReportError::Input(e.to_string()))?;
     let customer = crate::compute::customer(fleet, &rec.customer)?;
@@ -124,7 +140,7 @@ pub fn send_report(
             .map_err(|e| ReportError::Write { path: p.display().to_string(), source: e })?;
     }
     let (m, html) = mail::report_mail(fleet, customer, &rendered);
-    Ok(store.send_report(id, &m, &html, who, now)?)
+    Ok(store.send_report_from(id, &m, &html, who, now, from)?)
 }
 
 /// (report id, outbox id or the error) of one sending in [`send_all`].
@@ -148,7 +164,10 @@ pub fn send_all(
         .collect();
     Ok(drafts
         .into_iter()
-        .map(|id| (id, send_report(store, fleet, id, who, now, font, archive).map_err(|e| e.to_string())))
+        .map(|id| {
+            let sent = send_report_from(store, fleet, id, who, now, font, archive, &[ReportState::Draft]);
+            (id, sent.map_err(|e| e.to_string()))
+        })
         .collect())
 }
 
@@ -198,7 +217,7 @@ pub fn tick(
     }
     let font = font()?;
     for r in pending {
-        match send_report(store, fleet, r.id, "auto", now, &font, archive) {
+        match send_report_from(store, fleet, r.id, "auto", now, &font, archive, &[ReportState::Draft]) {
             Ok(outbox) => out.sent.push((r.id, outbox)),
             Err(e) => out.failed.push((r.id, e.to_string())),
         }

@@ -128,6 +128,9 @@ impl Tokens {
     }
 }
 
+/// A WebSocket message not taken by the console within this time ends its connection.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 #[derive(Clone)]
 struct ApiState {
     console: Console,
@@ -155,8 +158,12 @@ async fn authenticate(State(state): State<ApiState>, mut req: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
-    let query_token =
-        req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(str::to_string));
+    // Only the WebSocket route takes the token from the URL (browsers cannot set its headers);
+    // elsewhere a token in a URL would end up in histories and logs.
+    let query_token = (req.uri().path() == "/api/v1/events")
+        .then(|| req.uri().query())
+        .flatten()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(str::to_string));
     match header_token.or(query_token).and_then(|t| state.tokens.caller(&t).cloned()) {
         Some(caller) => {
             req.extensions_mut().insert(caller);
@@ -274,8 +281,10 @@ async fn stream_feed(mut socket: WebSocket, console: Console) {
             m = feed.recv() => {
                 let Some(m) = m else { break };
                 let text = serde_json::to_string(&m).unwrap_or_default();
-                if socket.send(Message::Text(text.into())).await.is_err() {
-                    break;
+                // A console that stops reading must not hold its feed forever.
+                match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) | Err(_) => break,
                 }
             }
             msg = socket.recv() => match msg {

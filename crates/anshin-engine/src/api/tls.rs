@@ -18,6 +18,8 @@ use tokio_rustls::TlsAcceptor;
 
 /// A client that has not finished its handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in flight at once: silent clients cannot use up the process's file descriptors.
+const MAX_HANDSHAKES: usize = 256;
 
 /// The server configuration from a PEM certificate chain and a PEM private key.
 pub fn load_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
@@ -49,9 +51,19 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let (tx, ready) = mpsc::channel(64);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = match tcp.accept().await {
+                // A free handshake slot first; and the server gone ends the loop (and frees the port).
+                let slot = tokio::select! {
+                    s = slots.clone().acquire_owned() => match s { Ok(s) => s, Err(_) => break },
+                    _ = tx.closed() => break,
+                };
+                let accepted = tokio::select! {
+                    a = tcp.accept() => a,
+                    _ = tx.closed() => break,
+                };
+                let (stream, peer) = match accepted {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::debug!(error = %e, "accept failed");
@@ -59,11 +71,9 @@ impl TlsListener {
                         continue;
                     }
                 };
-                if tx.is_closed() {
-                    break;
-                }
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;

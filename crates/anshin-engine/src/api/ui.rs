@@ -14,8 +14,7 @@ use axum::response::{IntoResponse, Response};
 struct Files;
 
 /// No inline scripts, no other origins; styles may be inline (the UI sets sizes per tile).
-const CSP: &str =
-    "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+const CSP: &str = "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
                    object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 pub async fn file(uri: Uri) -> Response {

@@ -47,6 +47,12 @@ pub struct ExportSummary {
 pub enum ExportError {
     #[error("{0} exists: choose another --out, or add --force to replace it")]
     Exists(String),
+    #[error("{0} is the log being exported: choose another --out")]
+    SameFile(String),
+    #[error(
+        "{0} has a write-ahead log beside it (an engine may have it open): it is not replaced; choose another --out"
+    )]
+    InUse(String),
     #[error("{path}: cannot write the export: {source}")]
     Write { path: String, source: std::io::Error },
     #[error(transparent)]
@@ -78,8 +84,23 @@ fn read_only_uri(path: &Path) -> String {
 /// `out` unless `force`. `src` is only read (it may be a live store with a running engine).
 pub fn export(src: &Path, out: &Path, filter: &ExportFilter, force: bool) -> Result<ExportSummary, ExportError> {
     let out_name = out.display().to_string();
-    if out.exists() && !force {
-        return Err(ExportError::Exists(out_name));
+    if out.exists() {
+        use std::os::unix::fs::MetadataExt;
+        let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        };
+        if same(src, out) {
+            return Err(ExportError::SameFile(out_name));
+        }
+        if !force {
+            return Err(ExportError::Exists(out_name));
+        }
+        // Replacing a database someone has open would delete their committed-but-unmerged
+        // transactions with its -wal file: a live store is never a target.
+        if Path::new(&format!("{}-wal", out.display())).exists() {
+            return Err(ExportError::InUse(out_name));
+        }
     }
     // The source must be an Anshin log this version can read (a foreign or newer file is refused
     // before anything is written).

@@ -227,8 +227,11 @@ impl Store {
     }
 
     /// Starts a write transaction; everything done through it lands together or not at all.
+    /// A write transaction that takes the write lock at once (IMMEDIATE), so another writer
+    /// (the outbox runner, the report schedule) makes it wait up to the busy timeout instead of
+    /// failing it half-way, when a read inside it would have to become a write.
     pub fn begin(&mut self) -> Result<StoreTx<'_>, StoreError> {
-        Ok(StoreTx { tx: self.conn.transaction()? })
+        Ok(StoreTx { tx: self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)? })
     }
 
     /// The incident log, newest first, each with its events.

@@ -134,9 +134,24 @@ impl StoreTx<'_> {
         who: &str,
         at: DateTime<Utc>,
     ) -> Result<i64, ReportStoreError> {
+        self.send_report_from(id, mail, html, who, at, &[ReportState::Draft, ReportState::Held])
+    }
+
+    /// As `send_report`, but only from one of the states in `from`, checked in this transaction
+    /// (automatic sending passes only `Draft`: a report held meanwhile stays held).
+    pub fn send_report_from(
+        &self,
+        id: i64,
+        mail: &NewMail,
+        html: &HtmlBody,
+        who: &str,
+        at: DateTime<Utc>,
+        from: &[ReportState],
+    ) -> Result<i64, ReportStoreError> {
         let r = self.report(id)?;
-        if r.state == ReportState::Sent {
-            return Err(ReportStoreError::WrongState { id, state: r.state.as_str(), action: "sent again" });
+        if !from.contains(&r.state) {
+            let action = if r.state == ReportState::Sent { "sent again" } else { "sent automatically" };
+            return Err(ReportStoreError::WrongState { id, state: r.state.as_str(), action });
         }
         let outbox = self.enqueue_html_mail(mail, html, at)?;
         self.tx.execute(
@@ -234,8 +249,21 @@ impl Store {
         who: &str,
         at: DateTime<Utc>,
     ) -> Result<i64, ReportStoreError> {
+        self.send_report_from(id, mail, html, who, at, &[ReportState::Draft, ReportState::Held])
+    }
+
+    /// As `send_report`, only from one of the states in `from` (see `StoreTx::send_report_from`).
+    pub fn send_report_from(
+        &mut self,
+        id: i64,
+        mail: &NewMail,
+        html: &HtmlBody,
+        who: &str,
+        at: DateTime<Utc>,
+        from: &[ReportState],
+    ) -> Result<i64, ReportStoreError> {
         let tx = self.begin()?;
-        let outbox = tx.send_report(id, mail, html, who, at)?;
+        let outbox = tx.send_report_from(id, mail, html, who, at, from)?;
         tx.commit()?;
         Ok(outbox)
     }
@@ -275,6 +303,9 @@ mod tests {
         };
         let out = s.send_report(a, &mail, &html, "ops2", now).unwrap();
         assert!(matches!(s.send_report(a, &mail, &html, "ops2", now), Err(ReportStoreError::WrongState { .. })));
+        // Automatic sending takes drafts only: a report held while it was being drawn stays held.
+        let auto = s.send_report_from(b, &mail, &html, "auto", now, &[ReportState::Draft]);
+        assert!(matches!(auto, Err(ReportStoreError::WrongState { .. })), "{auto:?}");
         let rows = s.reports(Some("2026-10")).unwrap();
         assert_eq!(rows.iter().map(|r| r.state).collect::<Vec<_>>(), [ReportState::Sent, ReportState::Held]);
         assert_eq!(rows[0].sent_by.as_deref(), Some("ops2"));

@@ -196,8 +196,10 @@ impl Store {
         if let Some(op) = &filter.operator {
             arg(
                 &mut sql,
-                " AND EXISTS (SELECT 1 FROM events e WHERE e.incident_id = i.id AND e.detail LIKE ? ESCAPE '\\')",
-                Value::Text(like_pattern(&format!("by {op}"))),
+                // A whole name: "by yamada" and "by yamada: note" match yamada, "by yamada2" does not.
+                " AND EXISTS (SELECT 1 FROM events e WHERE e.incident_id = i.id \
+                   AND (' ' || replace(e.detail, ':', ' ') || ' ') LIKE ? ESCAPE '\\')",
+                Value::Text(like_pattern(&format!(" by {op} "))),
             );
         }
         if let Some(t) = &filter.text {
@@ -326,6 +328,7 @@ mod tests {
         assert_eq!(ids(ReviewFilter { text: Some("疎通".into()), ..Default::default() }), ["db01"]);
         assert_eq!(ids(ReviewFilter { text: Some("100%".into()), ..Default::default() }), Vec::<String>::new());
         assert_eq!(ids(ReviewFilter { operator: Some("ops1".into()), ..Default::default() }), ["web01"]);
+        assert!(ids(ReviewFilter { operator: Some("ops".into()), ..Default::default() }).is_empty(), "a whole name");
         assert_eq!(ids(ReviewFilter { open_only: true, ..Default::default() }), ["db01"]);
         // overlap: the open db01 incident counts for any later range; web01 only around Oct 5
         let range = |a, b| ReviewFilter { from: Some(at(a)), to: Some(at(b)), ..Default::default() };
