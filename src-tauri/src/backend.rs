@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::local::Local;
-use crate::remote::Remote;
+use crate::remote::{Remote, NO_QUERY};
 
 pub enum Backend {
     Local(Box<Local>),
@@ -87,7 +87,7 @@ impl Backend {
     pub async fn customers(&self) -> Result<Value> {
         match self {
             Backend::Local(l) => Ok(serde_json::to_value(l.customers())?),
-            Backend::Remote(r) => r.get("api/v1/customers", &[]).await,
+            Backend::Remote(r) => r.get("api/v1/customers", NO_QUERY).await,
             Backend::Review(_) => Ok(Value::Array(Vec::new())),
         }
     }
@@ -119,11 +119,7 @@ impl Backend {
                 })
                 .await??)
             }
-            Backend::Remote(r) => {
-                let pairs = query_pairs(&query);
-                let refs: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (*k, v.clone())).collect();
-                r.get("api/v1/review", &refs).await
-            }
+            Backend::Remote(r) => r.get("api/v1/review", &query).await,
             Backend::Review(path) => {
                 let filter = query.to_filter(None).map_err(anyhow::Error::msg)?;
                 let path = path.lock().map(|p| p.clone()).map_err(|_| anyhow::anyhow!("poisoned"))?;
@@ -170,7 +166,10 @@ impl Backend {
                 let month_q: Vec<(&str, String)> = month.into_iter().map(|m| ("month", m)).collect();
                 match op {
                     "list" => r.get("api/v1/reports", &month_q).await,
-                    "preview" => r.get_text(&format!("api/v1/reports/{}/preview", need_id()?)).await.map(Value::String),
+                    "preview" => {
+                        let path = format!("api/v1/reports/{}/preview", need_id()?);
+                        r.get_text(&path, NO_QUERY).await.map(|(_, html)| Value::String(html))
+                    }
                     "send" | "hold" | "release" => {
                         r.post(&format!("api/v1/reports/{}/{op}", need_id()?), &Value::Null).await
                     }
@@ -193,31 +192,10 @@ impl Backend {
     }
 }
 
-/// The review query as URL parameters for a remote engine.
-fn query_pairs(q: &ReviewQuery) -> Vec<(&'static str, String)> {
-    let mut v = Vec::new();
-    let text = [
-        ("server", &q.server),
-        ("customer", &q.customer),
-        ("check", &q.check),
-        ("from", &q.from),
-        ("to", &q.to),
-        ("operator", &q.operator),
-        ("text", &q.text),
-    ];
-    for (k, val) in text {
-        if let Some(val) = val {
-            v.push((k, val.clone()));
-        }
-    }
-    if let Some(l) = q.level {
-        v.push(("level", l.to_string()));
-    }
-    if let Some(o) = q.open {
-        v.push(("open", o.to_string()));
-    }
-    if let Some(l) = q.limit {
-        v.push(("limit", l.to_string()));
-    }
-    v
+/// Checks that `path` is a log this version can review (identity, schema, integrity), off the
+/// async threads, before a window shows it.
+pub async fn check_review_file(path: &std::path::Path) -> Result<()> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || open_review(&path).map(|_| ())).await??;
+    Ok(())
 }

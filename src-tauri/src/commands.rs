@@ -72,11 +72,7 @@ pub async fn open_review(shell: State<'_, Arc<Shell>>) -> Answer {
         .await;
     let Some(file) = picked else { return Ok(Value::Null) };
     let path = file.path().to_path_buf();
-    let checked = path.clone();
-    tokio::task::spawn_blocking(move || anshin_engine::store::review::open_review(&checked).map(|_| ()))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    crate::backend::check_review_file(&path).await.map_err(text)?;
     if let Ok(mut p) = current.lock() {
         *p = path.clone();
     }

@@ -120,8 +120,7 @@ async fn start_backend(cli: &Cli, source: Option<Source>) -> Result<(Backend, Ap
     let view = if cli.kiosk { "wall" } else { "operator" };
     let version = env!("CARGO_PKG_VERSION");
     if let Some(path) = &cli.review {
-        let checked = path.clone();
-        tokio::task::spawn_blocking(move || anshin_engine::store::review::open_review(&checked).map(|_| ())).await??;
+        backend::check_review_file(path).await?;
         let info = AppInfo {
             mode: "review",
             source: path.display().to_string(),

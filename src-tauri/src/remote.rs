@@ -21,6 +21,8 @@ use tokio_tungstenite::Connector;
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// A GET without parameters.
+pub const NO_QUERY: &[(&str, &str)] = &[];
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Three missed heartbeats (the feed sends one at least every 5 s).
 const SILENCE_LIMIT: Duration = Duration::from_secs(15);
@@ -77,7 +79,7 @@ impl Remote {
             .build()
             .context("cannot set up the HTTP client")?;
         let remote = Remote { base, token, http, tls: Arc::new(tls) };
-        let who: Value = remote.get("api/v1/whoami", &[]).await?;
+        let who: Value = remote.get("api/v1/whoami", NO_QUERY).await?;
         let role = who.get("role").and_then(Value::as_str).unwrap_or("viewer").to_string();
         Ok((remote, role))
     }
@@ -87,7 +89,17 @@ impl Remote {
     }
 
     /// GET an API route as JSON; a 401 says the token is wrong.
-    pub async fn get<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {
+    pub async fn get<T: serde::de::DeserializeOwned, Q: serde::Serialize + ?Sized>(
+        &self,
+        path: &str,
+        query: &Q,
+    ) -> Result<T> {
+        let (url, text) = self.get_text(path, query).await?;
+        serde_json::from_str(&text).with_context(|| format!("{url}: unexpected answer"))
+    }
+
+    /// GET an API route's body as text (a report preview is HTML), with the URL asked.
+    pub async fn get_text<Q: serde::Serialize + ?Sized>(&self, path: &str, query: &Q) -> Result<(String, String)> {
         let url = self.base.join(path)?;
         let resp = self
             .http
@@ -97,29 +109,12 @@ impl Remote {
             .send()
             .await
             .with_context(|| format!("cannot reach {url}"))?;
-        match resp.status() {
-            s if s.is_success() => Ok(resp.json().await.with_context(|| format!("{url}: unexpected answer"))?),
-            reqwest::StatusCode::UNAUTHORIZED => bail!("{url}: the token was refused (401): check --token"),
-            s => bail!("{url}: {s}: {}", resp.text().await.unwrap_or_default()),
-        }
-    }
-
-    /// GET a route that answers text (a report preview).
-    pub async fn get_text(&self, path: &str) -> Result<String> {
-        let url = self.base.join(path)?;
-        let resp = self
-            .http
-            .get(url.clone())
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {url}"))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        if status.is_success() {
-            Ok(text)
-        } else {
-            bail!("{url}: {status}: {text}")
+        match status {
+            s if s.is_success() => Ok((url.to_string(), text)),
+            reqwest::StatusCode::UNAUTHORIZED => bail!("{url}: the token was refused (401): check --token"),
+            s => bail!("{url}: {s}: {text}"),
         }
     }
 

@@ -46,6 +46,17 @@ def app_binary():
     return path
 
 
+def anshin_bin():
+    """ANSHIN_BIN, else the debug `anshin` in CARGO_TARGET_DIR (the Makefile's default)."""
+    path = os.environ.get("ANSHIN_BIN")
+    if not path:
+        target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "anshin-target")
+        path = os.path.join(target, "debug", "anshin")
+    if not os.access(path, os.X_OK):
+        pytest.fail("anshin not built at %s (make build, or set ANSHIN_BIN)" % path)
+    return path
+
+
 def demo_labels():
     """The labels of the demo fleet (the file the desktop app embeds)."""
     text = open(os.path.join(ROOT, "assets", "demo-fleet.toml"), encoding="utf-8").read()

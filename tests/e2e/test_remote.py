@@ -20,7 +20,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, desktop_session, free_port, notify_calls, wait_for, wait_port
+from conftest import ROOT, anshin_bin, desktop_session, free_port, notify_calls, wait_for, wait_port
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 
@@ -29,16 +29,6 @@ TOKEN = "desk-remote-0123456789abcdef"
 TILES = """return Array.from(document.querySelectorAll('[data-testid=tile]'))
     .map(t => [t.dataset.label, t.dataset.level, t.dataset.stale]);"""
 BANNER = "return !!document.querySelector('[data-testid=disconnected]');"
-
-
-def anshin_bin():
-    path = os.environ.get("ANSHIN_BIN")
-    if not path:
-        target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "anshin-target")
-        path = os.path.join(target, "debug", "anshin")
-    if not os.access(path, os.X_OK):
-        pytest.fail("anshin not built at %s (make build, or set ANSHIN_BIN)" % path)
-    return path
 
 
 class Serve:

@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, app_binary, desktop_session, wait_for
+from conftest import ROOT, anshin_bin, app_binary, desktop_session, wait_for
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 
@@ -45,16 +45,6 @@ REVIEW = """const r = document.querySelector('[data-testid=review]');
 STORY = """const s = document.querySelector('[data-testid=story]');
     return s ? {id: s.dataset.id, kinds: Array.from(s.querySelectorAll('li[data-kind]')).map(l => l.dataset.kind),
                 text: s.textContent.replace(/\\s+/g, ' ').trim()} : null;"""
-
-
-def anshin_bin():
-    path = os.environ.get("ANSHIN_BIN")
-    if not path:
-        target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "anshin-target")
-        path = os.path.join(target, "debug", "anshin")
-    if not os.access(path, os.X_OK):
-        pytest.fail("anshin not built at %s (make build, or set ANSHIN_BIN)" % path)
-    return path
 
 
 def sha256(path):

@@ -74,7 +74,15 @@ pub enum EngineError {
 enum Input {
     Check { key: CheckKey, result: ProbeResult },
     Resources { host: String, poll: Result<ResourceSample, PollError> },
-    Acknowledge { incident: i64, by: String, note: String, reply: oneshot::Sender<Result<Acknowledged, ActionError>> },
+    Acknowledge(AckRequest),
+}
+
+/// A console's request to take an incident, and where its answer goes.
+struct AckRequest {
+    incident: i64,
+    by: String,
+    note: String,
+    reply: oneshot::Sender<Result<Acknowledged, ActionError>>,
 }
 
 /// An acknowledgement the engine recorded.
@@ -161,7 +169,7 @@ impl Console {
     /// An operator takes an open incident; the decider records it (sticky until it closes).
     pub async fn acknowledge(&self, incident: i64, by: &str, note: &str) -> Result<Acknowledged, ActionError> {
         let (reply, answer) = oneshot::channel();
-        let request = Input::Acknowledge { incident, by: by.to_string(), note: note.to_string(), reply };
+        let request = Input::Acknowledge(AckRequest { incident, by: by.to_string(), note: note.to_string(), reply });
         let requests = self.requests.upgrade().ok_or(ActionError::Stopped)?;
         requests.send(request).await.map_err(|_| ActionError::Stopped)?;
         answer.await.map_err(|_| ActionError::Stopped)?
@@ -390,21 +398,29 @@ fn resumed_problem(r: Resource, level: Level, host: &str, trigger: &str) -> Prob
 }
 
 /// Keeps the outbox backlog of the health line current (a read-only connection of its own,
-/// every few seconds; a failure only leaves the last known number).
+/// opened once and again only after a failure; a failure only leaves the last known number).
 fn spawn_backlog_watch(path: PathBuf, view: Arc<RwLock<FleetView>>, mut shutdown: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(BACKLOG_EVERY);
+        let mut store: Option<Store> = None;
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
                 _ = shutdown.changed() => break,
             }
-            let path = path.clone();
-            let counted =
-                tokio::task::spawn_blocking(move || Store::open_read_only(&path).and_then(|s| s.pending_mail_count()))
-                    .await;
+            let (path, kept) = (path.clone(), store.take());
+            let counted = tokio::task::spawn_blocking(move || {
+                let s = match kept {
+                    Some(s) => s,
+                    None => Store::open_read_only(&path)?,
+                };
+                let n = s.pending_mail_count()?;
+                Ok::<_, StoreError>((s, n))
+            })
+            .await;
             match counted {
-                Ok(Ok(n)) => {
+                Ok(Ok((s, n))) => {
+                    store = Some(s);
                     if let Ok(mut v) = view.write() {
                         v.health.outbox_backlog = n;
                     }
@@ -535,11 +551,19 @@ impl Decider {
     /// Runs on a blocking thread until every probe and poll task has ended.
     fn run(mut self, mut store: Store, mut results: mpsc::Receiver<Input>) -> Result<(), EngineError> {
         while let Some(first) = results.blocking_recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
+            let mut received = vec![first];
+            while received.len() < MAX_BATCH {
                 match results.try_recv() {
-                    Ok(o) => batch.push(o),
+                    Ok(o) => received.push(o),
                     Err(_) => break,
+                }
+            }
+            // Console requests are decided after the batch's results, in the same transaction.
+            let (mut batch, mut requests) = (Vec::with_capacity(received.len()), Vec::new());
+            for input in received {
+                match input {
+                    Input::Acknowledge(r) => requests.push(r),
+                    other => batch.push(other),
                 }
             }
             let now = self.clock.now();
@@ -549,10 +573,10 @@ impl Decider {
                 match input {
                     Input::Check { key, result } => self.check(&tx, key, result, now, &mut fx)?,
                     Input::Resources { host, poll } => self.resources(&tx, host, poll, now, &mut fx)?,
-                    Input::Acknowledge { .. } => {}
+                    Input::Acknowledge(_) => {}
                 }
             }
-            let acks = self.acknowledge(&tx, &mut batch, now, &mut fx)?;
+            let acks = self.acknowledge(&tx, requests, now, &mut fx)?;
             tx.commit()?;
             self.refresh_view(&batch, now);
             for (reply, answer) in acks {
@@ -576,28 +600,27 @@ impl Decider {
         Ok(())
     }
 
-    /// Records the batch's acknowledgements; the answers go out only after the commit.
+    /// Records the batch's acknowledgements; each answer goes out with its reply channel, only
+    /// after the commit.
     #[allow(clippy::type_complexity)]
     fn acknowledge(
         &mut self,
         tx: &StoreTx<'_>,
-        batch: &mut [Input],
+        requests: Vec<AckRequest>,
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<Vec<(oneshot::Sender<Result<Acknowledged, ActionError>>, Result<Acknowledged, ActionError>)>, EngineError>
     {
         let mut answers = Vec::new();
-        for input in batch.iter_mut() {
-            let Input::Acknowledge { incident, by, note, reply } = input else { continue };
-            let id = *incident;
+        for AckRequest { incident: id, by, note, reply } in requests {
             let answer = match tx.incident_state(id)? {
                 None => Err(ActionError::NotFound(id)),
                 Some(s) if !s.open => Err(ActionError::Closed(id)),
-                Some(IncidentState { acknowledged_by: Some(owner), .. }) if owner != *by => {
+                Some(IncidentState { acknowledged_by: Some(owner), .. }) if owner != by => {
                     Err(ActionError::Taken { incident: id, by: owner })
                 }
                 Some(s) => {
-                    tx.acknowledge(id, &s, by, note, now)?;
+                    tx.acknowledge(id, &s, &by, &note, now)?;
                     self.acks.insert(id, by.clone());
                     let at = timestamp(now);
                     fx.events.push(EngineEvent::IncidentAcknowledged {
@@ -605,15 +628,13 @@ impl Decider {
                         host: s.host.clone(),
                         check: s.check.clone(),
                         by: by.clone(),
-                        note: note.clone(),
+                        note,
                         at: at.clone(),
                     });
-                    Ok(Acknowledged { incident: id, host: s.host, check: s.check, by: by.clone(), at })
+                    Ok(Acknowledged { incident: id, host: s.host, check: s.check, by, at })
                 }
             };
-            // The sender is moved out; a placeholder closed channel stays behind.
-            let (placeholder, _) = oneshot::channel();
-            answers.push((std::mem::replace(reply, placeholder), answer));
+            answers.push((reply, answer));
         }
         Ok(answers)
     }
@@ -874,7 +895,7 @@ impl Decider {
                     }
                     hosts.insert(key.host.as_str());
                 }
-                Input::Acknowledge { .. } => {}
+                Input::Acknowledge(_) => {}
                 Input::Resources { host, poll } => {
                     let Some(h) = v.host_mut(host) else { continue };
                     match poll {

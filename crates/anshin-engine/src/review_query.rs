@@ -15,19 +15,30 @@ use crate::store::review::{ReviewFilter, ReviewIncident};
 const DEFAULT_LIMIT: usize = 1000;
 const MAX_LIMIT: usize = 20_000;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Also serializable, so a remote console passes it on as URL parameters unchanged.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ReviewQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub customer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
     /// First day (Japan time), `YYYY-MM-DD`, inclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Last day (Japan time), `YYYY-MM-DD`, inclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub open: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
 }
 

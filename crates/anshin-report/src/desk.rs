@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anshin_core::Fleet;
-use anshin_engine::api::{error_response, Caller, Role};
+use anshin_engine::api::{error_response, require_operator, Caller};
 use anshin_engine::{Clock, Store};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -144,16 +144,6 @@ fn failure(e: ReportError) -> Response {
     }
 }
 
-fn operator_only(caller: &Caller) -> Option<Response> {
-    (caller.role != Role::Operator).then(|| {
-        error_response(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this token may only watch (viewer): acting needs an operator token",
-        )
-    })
-}
-
 async fn list(State(desk): State<Arc<ReportDesk>>, Query(q): Query<MonthQuery>) -> Response {
     match desk.list(q.month).await {
         Ok(rows) => Json(rows).into_response(),
@@ -179,7 +169,7 @@ async fn preview(State(desk): State<Arc<ReportDesk>>, Path(id): Path<i64>) -> Re
 }
 
 async fn send(State(desk): State<Arc<ReportDesk>>, Extension(c): Extension<Caller>, Path(id): Path<i64>) -> Response {
-    if let Some(r) = operator_only(&c) {
+    if let Some(r) = require_operator(&c) {
         return r;
     }
     match desk.send(id, c.name).await {
@@ -193,7 +183,7 @@ async fn send_all(
     Extension(c): Extension<Caller>,
     Query(q): Query<MonthQuery>,
 ) -> Response {
-    if let Some(r) = operator_only(&c) {
+    if let Some(r) = require_operator(&c) {
         return r;
     }
     let Some(month) = q.month else {
@@ -215,7 +205,7 @@ async fn send_all(
 }
 
 async fn hold(State(desk): State<Arc<ReportDesk>>, Extension(c): Extension<Caller>, Path(id): Path<i64>) -> Response {
-    if let Some(r) = operator_only(&c) {
+    if let Some(r) = require_operator(&c) {
         return r;
     }
     match desk.hold(id, c.name).await {
@@ -229,7 +219,7 @@ async fn release(
     Extension(c): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> Response {
-    if let Some(r) = operator_only(&c) {
+    if let Some(r) = require_operator(&c) {
         return r;
     }
     match desk.release(id, c.name).await {

@@ -248,12 +248,8 @@ async fn acknowledge(
     UrlPath(id): UrlPath<i64>,
     body: Option<Json<AckBody>>,
 ) -> Response {
-    if caller.role != Role::Operator {
-        return error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this token may only watch (viewer): acting needs an operator token",
-        );
+    if let Some(refused) = require_operator(&caller) {
+        return refused;
     }
     let note = body.map(|Json(b)| b.note).unwrap_or_default();
     if note.chars().count() > 2000 {
@@ -301,6 +297,14 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// PEM certificate chain and key; required beyond loopback.
     pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// The 403 answer for a caller who may only watch, or None for an operator (every action route,
+/// here and in other crates' routes, asks this).
+pub fn require_operator(caller: &Caller) -> Option<Response> {
+    (caller.role != Role::Operator).then(|| {
+        error(StatusCode::FORBIDDEN, "forbidden", "this token may only watch (viewer): acting needs an operator token")
+    })
 }
 
 /// The JSON error answer of every route: `{"code", "message"}` with its status.

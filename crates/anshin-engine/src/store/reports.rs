@@ -124,21 +124,10 @@ impl StoreTx<'_> {
             .ok_or(ReportStoreError::NotFound(id))
     }
 
-    /// Sends a draft (or a held report, when an operator decides to): queues the mail and marks the
-    /// report sent in this transaction, and logs `report_sent`. Returns the outbox row id.
-    pub fn send_report(
-        &self,
-        id: i64,
-        mail: &NewMail,
-        html: &HtmlBody,
-        who: &str,
-        at: DateTime<Utc>,
-    ) -> Result<i64, ReportStoreError> {
-        self.send_report_from(id, mail, html, who, at, &[ReportState::Draft, ReportState::Held])
-    }
-
-    /// As `send_report`, but only from one of the states in `from`, checked in this transaction
-    /// (automatic sending passes only `Draft`: a report held meanwhile stays held).
+    /// Sends a report that is in one of the states in `from`, checked in this transaction (an
+    /// operator may send a draft or a held report; automatic sending passes only `Draft`, so a
+    /// report held meanwhile stays held): queues the mail, marks the report sent and logs
+    /// `report_sent`. Returns the outbox row id.
     pub fn send_report_from(
         &self,
         id: i64,
@@ -240,7 +229,7 @@ impl Store {
         Ok(())
     }
 
-    /// Sends a report in its own transaction (see [`StoreTx::send_report`]).
+    /// Sends a report in its own transaction (a draft or a held one: see [`StoreTx::send_report_from`]).
     pub fn send_report(
         &mut self,
         id: i64,
