@@ -18,8 +18,8 @@ function server(label: string, patch: Partial<ServerView> = {}): ServerView {
   return {
     label, role: 'server', customer: 'c1', customer_name: 'サンプル株式会社', plan: '150',
     ip: '127.77.0.2', fqdn: `${label}.example.jp`, os: 'Debian 12',
-    worst_level: null, problem_since: null, last_check_at: '2026-11-25T11:59:00Z', maintenance: null, acknowledged: false,
-    checks: [{ check: 'ping', ok: true, hard: false, failures: 0, detail: '', ms: 1, last_at: null, incident: null, level: null, since: null, acknowledged_by: null, suppressed: null }],
+    worst_level: null, problem_since: null, last_check_at: '2026-11-25T11:59:00Z', maintenance: null, recovery: null, acknowledged: false,
+    checks: [{ check: 'ping', ok: true, hard: false, failures: 0, detail: '', ms: 1, last_at: null, incident: null, level: null, since: null, acknowledged_by: null, suppressed: null, prompt: null }],
     resources: [], resource_error: null, ...patch,
   };
 }
@@ -29,7 +29,7 @@ describe('tile state and level colours', () => {
     [server('a'), 'ok'],
     [server('a', { worst_level: 2 }), '2'],
     [server('a', { worst_level: 5 }), '5'],
-    [server('a', { worst_level: 4, maintenance: { until: null, reason: 'x', by: 'y' } }), 'maintenance'],
+    [server('a', { worst_level: 4, maintenance: { id: null, until: null, reason: 'x', by: 'y' } }), 'maintenance'],
     [server('a', { checks: [] }), 'unknown'],
     [server('a', { checks: [{ ...server('a').checks[0], ok: null }] }), 'unknown'],
   ])('%#: %s', (s, want) => expect(tileState(s)).toBe(want));
@@ -63,7 +63,7 @@ describe('fleet: snapshot and delta merge', () => {
       server('b', { worst_level: 4, problem_since: '2026-11-25T11:00:00Z' }),
       server('a', { worst_level: 4, problem_since: '2026-11-25T11:30:00Z' }),
       server('z', { worst_level: 5, problem_since: '2026-11-25T11:50:00Z' }),
-      server('m', { maintenance: { until: null, reason: '', by: '' } }),
+      server('m', { maintenance: { id: null, until: null, reason: '', by: '' } }),
       server('u', { checks: [] }),
     ], 1);
     expect(f.order.map((e) => e.server.label)).toEqual(['z', 'b', 'a', 'u', 'm', 'web9', 'web10']);
@@ -199,10 +199,10 @@ describe('wall layout', () => {
 describe('incident panel rows', () => {
   it('sorts by level (highest first), then age (oldest first)', () => {
     const rows: IncidentRow[] = [
-      { id: 1, key: 'i1', host: 'a', check: 'http', level: 4, since: 300, sinceIso: null, trigger: null, acknowledgedBy: null },
-      { id: 2, key: 'i2', host: 'b', check: 'ping', level: 5, since: 500, sinceIso: null, trigger: null, acknowledgedBy: null },
-      { id: 3, key: 'i3', host: 'c', check: 'ssh', level: 4, since: 100, sinceIso: null, trigger: null, acknowledgedBy: null },
-      { id: 4, key: 'i4', host: 'd', check: 'ping', level: 5, since: 200, sinceIso: null, trigger: null, acknowledgedBy: null },
+      { id: 1, key: 'i1', host: 'a', check: 'http', level: 4, since: 300, sinceIso: null, trigger: null, acknowledgedBy: null, prompt: null, maintenance: false },
+      { id: 2, key: 'i2', host: 'b', check: 'ping', level: 5, since: 500, sinceIso: null, trigger: null, acknowledgedBy: null, prompt: null, maintenance: false },
+      { id: 3, key: 'i3', host: 'c', check: 'ssh', level: 4, since: 100, sinceIso: null, trigger: null, acknowledgedBy: null, prompt: null, maintenance: false },
+      { id: 4, key: 'i4', host: 'd', check: 'ping', level: 5, since: 200, sinceIso: null, trigger: null, acknowledgedBy: null, prompt: null, maintenance: false },
     ];
     expect(rows.sort(compareIncidents).map((r) => r.id)).toEqual([4, 2, 3, 1]);
   });

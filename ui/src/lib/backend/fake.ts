@@ -5,14 +5,31 @@
 //! (to look at the disconnected state), `&quiet=1` stops the simulated changes.
 
 import { BackendError } from './types';
+import { FakeAudit, actorOf, fakePrompt, policies, statusReport } from './fake-actions';
+import {
+  INVESTIGATION_CAP_YEN, MIN_SPOT_YEN, kindOf, recoveryFor, recoveryName, RESTARTABLE, serviceOf, spotExpected,
+} from '../model/actions';
+import { escalationState } from '../model/escalation';
+import { inBusinessHours as inHours } from '../model/actions';
+import { jstDateTime } from '../model/duration';
 import { downloadText } from './download';
 import { jstDayStart, operatorsOf, STEP_JA } from '../model/review';
 import { addMonths, autoSendAt, defaultMonth, isMonth, isOverdue, monthLabel } from '../model/reports';
 import type {
   Acknowledgement,
+  Action,
+  ActionResult,
   AppInfo,
+  AuditPage,
   Backend,
+  Call,
   CheckView,
+  Consent,
+  Escalation,
+  MaintenanceWindow,
+  PauseScope,
+  Recovery,
+  SpotConsent,
   ConsoleMessage,
   Customer,
   Health,
@@ -86,6 +103,7 @@ function okCheck(check: string, now: number, r: () => number): CheckView {
     since: null,
     acknowledged_by: null,
     suppressed: null,
+    prompt: null,
   };
 }
 
@@ -123,22 +141,26 @@ export function recompute(s: ServerView): ServerView {
 
 let nextIncident = 1000;
 
-/** Opens (or closes) an incident on one check of a server: returns the new server. */
-export function setProblem(s: ServerView, check: string, level: LevelNumber | null, at: number): ServerView {
+/** Opens (or closes) an incident on one check of a server: returns the new server. The prompt
+ * is the engine's as of `now` (the one automatic attempt, where the plan allows one, counted as
+ * made and failed). */
+export function setProblem(s: ServerView, check: string, level: LevelNumber | null, at: number, now = at): ServerView {
   const checks = s.checks.map((c) => {
     if (c.check === check) {
       if (level === null) {
-        return { ...c, ok: true, hard: false, failures: 0, incident: null, level: null, since: null, acknowledged_by: null, detail: 'OK', last_at: iso(at) };
+        return { ...c, ok: true, hard: false, failures: 0, incident: null, level: null, since: null, acknowledged_by: null, detail: 'OK', last_at: iso(at), prompt: null };
       }
+      const since = c.since ?? iso(at - 180_000);
       return {
         ...c,
+        prompt: fakePrompt(s.plan, check, Date.parse(since), now, { paused: !!s.maintenance, tried: true }),
         ok: false,
         hard: true,
         failures: 3,
         acknowledged_by: c.incident === null ? null : c.acknowledged_by,
         incident: c.incident ?? nextIncident++,
         level,
-        since: c.since ?? iso(at - 180_000),
+        since,
         detail: check === 'ping' ? 'no reply within 10 s' : `connection refused by ${s.ip}:${check === 'http' ? 80 : 443}`,
         last_at: iso(at),
       };
@@ -177,7 +199,7 @@ export function makeFleet(n: number, seed = 1, now = Date.now()): FakeFleet {
       label: `gw-${String.fromCharCode(97 + (g % 26))}${g >= 26 ? g : ''}`,
       role: 'gateway', customer: '', customer_name: '', plan: '',
       ip: `127.77.${g}.1`, fqdn: '', os: '',
-      worst_level: null, problem_since: null, last_check_at: iso(now - 10_000), maintenance: null, acknowledged: false,
+      worst_level: null, problem_since: null, last_check_at: iso(now - 10_000), maintenance: null, recovery: null, acknowledged: false,
       checks: [okCheck('ping', now, r)], resources: [], resource_error: null,
     });
   }
@@ -200,6 +222,7 @@ export function makeFleet(n: number, seed = 1, now = Date.now()): FakeFleet {
       worst_level: null, problem_since: null,
       last_check_at: iso(now - Math.round(r() * 50_000)),
       maintenance: null,
+      recovery: null,
       acknowledged: false,
       checks,
       resources: cust.entitlements.resource_monitoring ? okResources(now, r) : [],
@@ -210,11 +233,11 @@ export function makeFleet(n: number, seed = 1, now = Date.now()): FakeFleet {
     let roll = r();
     if (showcase >= 0 && showcase < 8) roll = 2; // handled below
     if (showcase === 0) {
-      s = setProblem(s, 'ping', 5, now - 47 * 60_000);
+      s = setProblem(s, 'ping', 5, now - 47 * 60_000, now);
     } else if (showcase === 1) {
       // Lv.4, already taken by an operator (the "対応中" mark).
       const c = s.checks.length > 2 ? s.checks[2].check : 'ssh';
-      s = setProblem(s, c, 4, now - 12 * 60_000);
+      s = setProblem(s, c, 4, now - 12 * 60_000, now);
       s = recompute({ ...s, checks: s.checks.map((x) => (x.check === c ? { ...x, acknowledged_by: 'suzuki' } : x)) });
     } else if (showcase === 2 || showcase === 3) {
       const lvl = (showcase === 2 ? 3 : 2) as LevelNumber;
@@ -225,11 +248,45 @@ export function makeFleet(n: number, seed = 1, now = Date.now()): FakeFleet {
           x.resource === 'disk' ? { ...x, value: lvl === 2 ? '84%' : '92%', sample_level: lvl, level: lvl } : x),
       });
     } else if (showcase === 4) {
-      s = { ...s, maintenance: { until: iso(now + 5_400_000), reason: 'OS アップデート作業', by: 'yamada' } };
+      // Paused for work, and a service down meanwhile: the checks still run and record (the
+      // incident is open, its alert held), the tile shows maintenance and the live state.
+      s = { ...s, maintenance: { id: null, until: iso(now + 5_400_000), reason: 'OS アップデート作業', by: 'yamada' } };
+      s = setProblem(s, s.checks.length > 2 ? s.checks[2].check : 'ssh', 4, now - 9 * 60_000, now);
     } else if (showcase === 5) {
       s = { ...s, last_check_at: null, checks: s.checks.map((c) => ({ ...c, ok: null, detail: '', ms: null, last_at: null })) };
     } else if (showcase === 6) {
       s = { ...s, checks: s.checks.map((c) => (c.check === 'ssh' ? { ...c, ok: false, failures: 1, detail: 'connection timed out' } : c)) };
+    } else if (showcase === 7) {
+      // A service down with the engine's automatic restart running (where the plan includes
+      // it), else a server down with an operator's (billed) reboot running.
+      const svc = s.checks.find((c) => RESTARTABLE.has(c.check))?.check;
+      if (!svc || policies(s.plan).service === 'none') {
+        if (policies(s.plan).server !== 'none') {
+          s = setProblem(s, 'ping', 5, now - 40 * 60_000, now);
+          const c = s.checks.find((x) => x.check === 'ping')!;
+          const spot = policies(s.plan).server === 'spot';
+          s = {
+            ...s,
+            checks: s.checks.map((x) => (x === c ? { ...x, prompt: null, acknowledged_by: 'suzuki' } : x)),
+            recovery: {
+              id: 1, host: s.label, incident_id: c.incident, action: 'reboot', requested_by: 'suzuki', automatic: false,
+              billable_yen: spot ? 20_000 : null, started_at: iso(now - 30_000), finished_at: null, outcome: null, detail: '',
+            },
+          };
+          s = recompute(s);
+        }
+      } else {
+        s = setProblem(s, svc, 4, now - 60_000, now);
+        const c = s.checks.find((x) => x.check === svc)!;
+        s = {
+          ...s,
+          checks: s.checks.map((x) => (x === c ? { ...x, prompt: null } : x)),
+          recovery: {
+            id: 1, host: s.label, incident_id: c.incident, action: `restart:${svc}`, requested_by: 'engine', automatic: true,
+            billable_yen: null, started_at: iso(now - 20_000), finished_at: null, outcome: null, detail: '',
+          },
+        };
+      }
     } else if (roll < 0.01) {
       s = setProblem(s, 'ping', 5, now - Math.round(r() * 3_600_000));
     } else if (roll < 0.03 && s.checks.length > 2) {
@@ -245,7 +302,7 @@ export function makeFleet(n: number, seed = 1, now = Date.now()): FakeFleet {
           x.resource === 'disk' ? { ...x, value: lvl === 2 ? '84%' : '92%', sample_level: lvl, level: lvl } : x),
       });
     } else if (roll < 0.065) {
-      s = { ...s, maintenance: { until: iso(now + 3_600_000), reason: 'OS アップデート作業', by: 'yamada' } };
+      s = { ...s, maintenance: { id: null, until: iso(now + 3_600_000), reason: 'OS アップデート作業', by: 'yamada' } };
     } else if (roll < 0.075) {
       s = { ...s, last_check_at: null, checks: s.checks.map((c) => ({ ...c, ok: null, detail: '', ms: null, last_at: null })) };
     }
@@ -265,6 +322,8 @@ export interface FakeOptions {
   name?: string;
   /** Pretend to be the desktop in review mode (`--review FILE`): this file name. */
   reviewFile?: string;
+  /** How long an operator's recovery runs before its result (ms; default 4,000). */
+  recoveryMs?: number;
 }
 
 export class FakeBackend implements Backend {
@@ -288,14 +347,124 @@ export class FakeBackend implements Backend {
   /** What `saveFile` saved last (tests look). */
   lastSaved: { name: string; text: string } | null = null;
 
+  /** Every recovery, oldest first (the running ones too). */
+  readonly recoveryLog: Recovery[] = [];
+  private nextRecovery = 1;
+  /** Logged calls and recorded consents per incident, in order. */
+  readonly calls = new Map<number, Call[]>();
+  readonly consents = new Map<number, Consent[]>();
+  private reportsSent = new Map<number, number>();
+  /** Maintenance windows, in creation order. */
+  readonly windows: MaintenanceWindow[] = [];
+  private nextWindow = 1;
+  private nextRecord = 1;
+  /** The hash-chained audit log. */
+  readonly audit_ = new FakeAudit();
+  /** Automatic recoveries started by `tick`, finished by a later tick: host → {id, at}. */
+  private autoDue = new Map<string, { id: number; at: number }>();
+
   constructor(n: number, private readonly opts: FakeOptions = {}, seed = 1) {
-    this.fleet = makeFleet(n, seed);
+    const now = Date.now();
+    this.fleet = makeFleet(n, seed, now);
     this.fleet.servers.forEach((s, i) => this.byLabel.set(s.label, i));
     this.r = rng(seed + 7);
-    this.log = makeHistory(this.fleet, Date.now(), seed);
+    this.log = makeHistory(this.fleet, now, seed);
     this.reviewFile = opts.reviewFile;
     this.canOpenReview = opts.reviewFile !== undefined;
-    this.reportRows = makeReports(this.fleet, Date.now());
+    this.reportRows = makeReports(this.fleet, now);
+    this.seedActions(now);
+  }
+
+  private get me(): string {
+    return this.opts.name ?? 'yamada';
+  }
+
+  /** Windows for the servers the fleet shows paused, a few more (future, ended), the history's
+   * recoveries, running ones, and the audit log of all of it. */
+  private seedActions(now: number) {
+    const history: { at: string; kind: string; actor: string; incident_id: number | null; host: string; check: string; detail: string }[] = [];
+    for (const inc of this.log) {
+      for (const st of inc.story) {
+        if (st.kind === 'check_soft' || st.kind === 'check_ok') continue;
+        // Like the engine: mail events know only their incident (the outbox has no host).
+        const mail = st.kind.startsWith('mail_');
+        history.push({
+          at: st.at, kind: st.kind, actor: st.actor ?? actorOf(st.detail), incident_id: inc.id,
+          host: mail ? '' : inc.host, check: mail ? '' : inc.check, detail: st.detail,
+        });
+      }
+      const started = inc.story.find((x) => x.kind === 'recovery_started');
+      const done = inc.story.find((x) => x.kind === 'recovery_succeeded');
+      if (started) {
+        this.recoveryLog.push({
+          id: this.nextRecovery++, host: inc.host, incident_id: inc.id, action: recoveryFor(inc.check) ?? 'reboot',
+          requested_by: actorOf(started.detail), automatic: false, billable_yen: null, started_at: started.at,
+          finished_at: done?.at ?? started.at, outcome: done ? 'recovered' : 'failed', detail: done?.detail.replace(/^by \S+: /, '') ?? '',
+        });
+      }
+    }
+    this.recoveryLog.sort((a, b) => a.started_at.localeCompare(b.started_at));
+    const servers = this.fleet.servers;
+    servers.forEach((s, i) => {
+      if (s.maintenance) {
+        const w: MaintenanceWindow = {
+          id: this.nextWindow++, scope: { kind: 'server', id: s.label }, starts_at: iso(now - 30 * 60_000),
+          ends_at: s.maintenance.until ?? iso(now + 3_600_000), reason: s.maintenance.reason, who: s.maintenance.by,
+          created_at: iso(now - 40 * 60_000), active: true,
+        };
+        this.windows.push(w);
+        servers[i] = { ...s, maintenance: { ...s.maintenance, id: w.id } };
+        history.push({ at: w.created_at, kind: 'maintenance_added', actor: w.who, incident_id: null, host: s.label, check: '', detail: `${jstDateTime(w.starts_at)} – ${jstDateTime(w.ends_at)}: ${w.reason}` });
+      }
+      // The one automatic attempt behind an `already_tried` prompt, failed.
+      for (const c of s.checks) {
+        if (c.incident === null || c.prompt?.code !== 'already_tried' || !c.since) continue;
+        const at = Date.parse(c.since) + (c.check === 'ping' || c.check === 'ssh' ? 15 * 60_000 : 10_000);
+        const r: Recovery = {
+          id: this.nextRecovery++, host: s.label, incident_id: c.incident, action: c.prompt.action, requested_by: 'engine', automatic: true,
+          billable_yen: null, started_at: iso(Math.min(at, now - 60_000)), finished_at: iso(Math.min(at + 40_000, now - 20_000)), outcome: 'failed',
+          detail: c.prompt.action === 'reboot' ? 'rebooted; ping still fails' : `systemctl restart ${serviceOf(c.prompt.action)}: the re-check still fails`,
+        };
+        this.recoveryLog.push(r);
+        history.push({ at: r.started_at, kind: 'recovery_started', actor: 'engine', incident_id: c.incident, host: s.label, check: c.check, detail: `automatic: ${recoveryName(r.action, 'ja')}` });
+        history.push({ at: r.finished_at!, kind: 'recovery_finished', actor: 'engine', incident_id: c.incident, host: s.label, check: c.check, detail: `failed: ${r.detail}` });
+        history.push({ at: r.finished_at!, kind: 'recovery_needs_operator', actor: 'engine', incident_id: c.incident, host: s.label, check: c.check, detail: 'already_tried' });
+      }
+      if (s.recovery) {
+        const r = { ...s.recovery, id: this.nextRecovery++ };
+        servers[i] = { ...servers[i], recovery: r };
+        this.recoveryLog.push(r);
+        // Ends with a later tick (never in quiet mode: a screenshot keeps it running).
+        this.autoDue.set(s.label, { id: r.id, at: now + 15_000 });
+        history.push({ at: r.started_at, kind: 'recovery_started', actor: r.requested_by, incident_id: r.incident_id, host: s.label, check: serviceOf(r.action), detail: `${r.automatic ? 'automatic: ' : ''}${recoveryName(r.action, 'ja')}` });
+        if (r.billable_yen) history.push({ at: r.started_at, kind: 'spot_billed', actor: r.requested_by, incident_id: r.incident_id, host: s.label, check: '', detail: `${r.billable_yen} yen` });
+      }
+    });
+    const cust = this.fleet.customers.find((c) => c.plan !== 'zero');
+    if (cust) {
+      const day = 86_400_000;
+      const future: MaintenanceWindow = {
+        id: this.nextWindow++, scope: { kind: 'customer', id: cust.id }, starts_at: iso(now + day), ends_at: iso(now + day + 2 * 3_600_000),
+        reason: 'データセンター移設に伴う計画停止', who: 'suzuki', created_at: iso(now - 2 * day), active: false,
+      };
+      const ended: MaintenanceWindow = {
+        id: this.nextWindow++, scope: { kind: 'customer', id: cust.id }, starts_at: iso(now - 3 * day), ends_at: iso(now - 3 * day + 3_600_000),
+        reason: 'ミドルウェア更新', who: 'tanaka', created_at: iso(now - 4 * day), active: false,
+      };
+      this.windows.push(future, ended);
+      history.push({ at: future.created_at, kind: 'maintenance_added', actor: future.who, incident_id: null, host: '', check: '', detail: `${cust.id}: ${future.reason}` });
+      history.push({ at: ended.created_at, kind: 'maintenance_added', actor: ended.who, incident_id: null, host: '', check: '', detail: `${cust.id}: ${ended.reason}` });
+      history.push({ at: ended.ends_at, kind: 'maintenance_ended', actor: 'engine', incident_id: null, host: '', check: '', detail: `${cust.id}: ${ended.reason}` });
+    }
+    history.sort((a, b) => a.at.localeCompare(b.at));
+    for (const h of history) this.audit_.append(h);
+  }
+
+  private record(kind: string, at: number, fields: { actor?: string; incident_id?: number | null; host?: string; check?: string; detail?: string }) {
+    this.audit_.append({
+      at: iso(at), kind, actor: fields.actor ?? this.me, incident_id: fields.incident_id ?? null,
+      host: fields.host ?? '', check: fields.check ?? '', detail: fields.detail ?? '',
+    });
   }
 
   health(now = Date.now()): Health {
@@ -317,6 +486,27 @@ export class FakeBackend implements Backend {
     const changed = new Map<string, ServerView>();
     const events: ConsoleMessage[] = [];
     const all = this.fleet.servers;
+    // Automatic recoveries that are due, and maintenance windows that start or end.
+    for (const [host, due] of [...this.autoDue]) {
+      if (due.at > now) continue;
+      this.autoDue.delete(host);
+      const fin = this.finishRecovery(host, due.id, now);
+      for (const x of fin.servers) changed.set(x.label, x);
+      events.push(...fin.events);
+    }
+    for (const w of this.windows) {
+      const a = Date.parse(w.starts_at);
+      const b = Date.parse(w.ends_at);
+      if (!w.active && a <= now && b > now && Date.parse(w.created_at) <= now) {
+        const res = this.startWindow(w, now);
+        for (const x of res.servers) changed.set(x.label, x);
+        events.push(...res.events);
+      } else if (w.active && b <= now) {
+        const res = this.endWindow(w, now, 'engine');
+        for (const x of res.servers) changed.set(x.label, x);
+        events.push(...res.events);
+      }
+    }
     for (let j = 0; j < k; j++) {
       const idx = Math.floor(this.r() * all.length);
       let s = all[idx];
@@ -339,6 +529,14 @@ export class FakeBackend implements Backend {
         s = setProblem(s, c, lvl, now);
         const open = s.checks.find((x) => x.check === c)!;
         events.push(ev('incident_opened', open.incident!, s.label, c, lvl, now));
+        // A service down on a plan that includes its recovery at all hours: restarted at once.
+        const action = recoveryFor(c);
+        if (action && kindOf(action) === 'restart' && policies(s.plan).service === 'always' && !s.recovery) {
+          const r = this.newRecovery(s, action, open.incident, null, now, true);
+          s = { ...s, recovery: r, checks: s.checks.map((x) => (x.check === c ? { ...x, prompt: null } : x)) };
+          this.autoDue.set(s.label, { id: r.id, at: now + 6_000 });
+          events.push(this.startedEvent(r));
+        }
       } else {
         const checks = s.checks.map((c) => (c.ok === null ? c : { ...c, last_at: iso(now), ms: Math.round(this.r() * 40) + 1 }));
         const resources = s.resources.map((x) => (x.resource === 'load' ? { ...x, value: (this.r() * 2).toFixed(2), at: iso(now) } : x));
@@ -386,6 +584,7 @@ export class FakeBackend implements Backend {
     all[idx] = next;
     const n = note.trim();
     this.extra.set(incident, [...(this.extra.get(incident) ?? []), step('acknowledged', Date.parse(at), n ? `by ${by}: ${n}` : `by ${by}`)]);
+    this.record('acknowledged', Date.parse(at), { actor: by, incident_id: incident, host: s.label, check: c.check, detail: n });
     this.rev += 1;
     // Like the engine: the answer, then the delta and the event on the feed.
     setTimeout(() => {
@@ -393,6 +592,391 @@ export class FakeBackend implements Backend {
       this.emit({ type: 'event', event: { event: 'incident_acknowledged', id: incident, host: s.label, check: c.check, by, note: n, at } });
     }, 150);
     return { incident, host: s.label, check: c.check, by, at };
+  }
+
+  // ---------------------------------------------------------------------------- console actions
+
+  /** Replaces servers in the fleet and sends the delta and the events a moment after the answer
+   * (like the engine: the answer first, then the feed). */
+  private publish(servers: ServerView[], events: ConsoleMessage[] = []) {
+    for (const s of servers) {
+      const i = this.byLabel.get(s.label);
+      if (i !== undefined) this.fleet.servers[i] = s;
+    }
+    this.rev += 1;
+    const rev = this.rev;
+    setTimeout(() => {
+      if (servers.length) this.emit({ type: 'delta', rev, servers, health: this.health() });
+      for (const e of events) this.emit(e);
+    }, 100);
+  }
+
+  private refuse(code: string, message: string, data: Record<string, unknown> = {}): never {
+    throw new BackendError('server', message, code, { code, message, ...data });
+  }
+
+  /** An incident by id: the open one of the live fleet (with its server), or a closed one. */
+  private incidentById(id: number): { idx: number; s: ServerView; c: CheckView } | { closed: ReviewIncident } | null {
+    const all = this.fleet.servers;
+    for (let idx = 0; idx < all.length; idx++) {
+      const c = all[idx].checks.find((x) => x.incident === id);
+      if (c) return { idx, s: all[idx], c };
+    }
+    const closed = this.log.find((i) => i.id === id);
+    return closed ? { closed } : null;
+  }
+
+  private addStep(id: number, kind: string, at: number, detail: string, actor?: string) {
+    const found = this.incidentById(id);
+    if (!found) return;
+    if ('closed' in found) {
+      const i = this.log.indexOf(found.closed);
+      this.log[i] = { ...found.closed, story: [...found.closed.story, step(kind, at, detail, actor)] };
+    } else {
+      this.extra.set(id, [...(this.extra.get(id) ?? []), step(kind, at, detail, actor)]);
+    }
+  }
+
+  private customerOf(s: ServerView | undefined): Customer | undefined {
+    return s ? this.fleet.customers.find((c) => c.id === s.customer) : undefined;
+  }
+
+  private newRecovery(s: ServerView, action: string, incident: number | null, yen: number | null, now: number, automatic: boolean): Recovery {
+    const r: Recovery = {
+      id: this.nextRecovery++, host: s.label, incident_id: incident, action, requested_by: automatic ? 'engine' : this.me,
+      automatic, billable_yen: yen, started_at: iso(now), finished_at: null, outcome: null, detail: '',
+    };
+    this.recoveryLog.push(r);
+    const what = recoveryName(action, 'ja');
+    this.record('recovery_started', now, { actor: r.requested_by, incident_id: incident, host: s.label, check: serviceOf(action), detail: automatic ? `automatic: ${what}` : what });
+    if (incident !== null) this.addStep(incident, 'recovery_started', now, `by ${r.requested_by}: ${what}`);
+    if (yen !== null) this.record('spot_billed', now, { incident_id: incident, host: s.label, detail: `${yen} yen` });
+    return r;
+  }
+
+  private startedEvent(r: Recovery): ConsoleMessage {
+    return {
+      type: 'event',
+      event: { event: 'recovery_started', id: r.id, host: r.host, incident_id: r.incident_id, action: r.action, by: r.requested_by, automatic: r.automatic, at: r.started_at },
+    };
+  }
+
+  /** A recovery of one server, as the engine's decider checks it. */
+  private startRecovery(s: ServerView, action: string, incident: number | null, consent: SpotConsent | undefined, now: number): Recovery {
+    if (s.recovery) {
+      const r = s.recovery;
+      this.refuse('busy', `a recovery of ${s.label} is running: ${r.action}, asked by ${r.requested_by} at ${r.started_at}`, { recovery: r });
+    }
+    if (s.role === 'gateway') this.refuse('not_included', 'a gateway is recovered by the network team');
+    const kind = kindOf(action);
+    const cust = this.customerOf(s);
+    const pol = cust ? cust.entitlements[kind === 'reboot' ? 'server_recovery' : 'service_recovery'] : policies(s.plan)[kind === 'reboot' ? 'server' : 'service'];
+    if (pol === 'none') this.refuse('not_included', `plan ${s.plan} does not include ${kind === 'reboot' ? 'server' : 'service'} recovery`);
+    const spot = spotExpected(kind, s.plan, now, pol);
+    if (pol === 'business_hours' && !spot && kind === 'restart' && !inHours(now)) {
+      this.refuse('not_included', 'the plan includes it on weekdays 9–18 only');
+    }
+    if (spot && !consent) this.refuse('needs_consent', `a spot recovery of ${s.label}: billed from ${MIN_SPOT_YEN} yen, needs the customer's consent`);
+    if (consent && (!consent.customer_person?.trim() || !(consent.amount_yen >= MIN_SPOT_YEN))) {
+      this.refuse('invalid', `consent: customer_person is required and amount_yen must be at least ${MIN_SPOT_YEN}`);
+    }
+    const r = this.newRecovery(s, action, incident, spot && consent ? consent.amount_yen : null, now, false);
+    const svc = serviceOf(action);
+    const next = { ...s, recovery: r, checks: s.checks.map((c) => (c.incident !== null && (kind === 'reboot' ? c.check === 'ping' || c.check === 'ssh' : c.check === svc) ? { ...c, prompt: null } : c)) };
+    this.publish([next], [this.startedEvent(r)]);
+    const host = s.label;
+    setTimeout(() => {
+      const fin = this.finishRecovery(host, r.id, Date.now());
+      this.publish(fin.servers, fin.events);
+    }, this.opts.recoveryMs ?? 4_000);
+    return r;
+  }
+
+  /** The result of a running recovery: a reboot brings ping and SSH back, a restart its service
+   * (PostgreSQL does not come back: a failure to show); a target found up means nothing done. */
+  private finishRecovery(host: string, id: number, now: number): { servers: ServerView[]; events: ConsoleMessage[] } {
+    const i = this.byLabel.get(host);
+    if (i === undefined) return { servers: [], events: [] };
+    let s = this.fleet.servers[i];
+    if (s.recovery?.id !== id) return { servers: [], events: [] };
+    const r = s.recovery;
+    const kind = kindOf(r.action);
+    const svc = serviceOf(r.action);
+    const targets = s.checks.filter((c) => c.incident !== null && (kind === 'reboot' ? c.check === 'ping' || c.check === 'ssh' : c.check === svc));
+    let outcome: Recovery['outcome'];
+    let detail: string;
+    if (targets.length === 0 && r.incident_id !== null) {
+      outcome = 'already_up';
+      detail = 're-confirmation found it up: nothing done';
+    } else if (kind === 'restart' && svc === 'postgresql') {
+      outcome = 'failed';
+      detail = 'Job for postgresql.service failed because the control process exited with error code.';
+    } else {
+      outcome = 'recovered';
+      detail = kind === 'reboot' ? 'rebooted; ping and SSH answer again' : `systemctl restart ${svc}: OK; the re-check passed`;
+    }
+    const done: Recovery = { ...r, finished_at: iso(now), outcome, detail };
+    const k = this.recoveryLog.findIndex((x) => x.id === id);
+    if (k >= 0) this.recoveryLog[k] = done;
+    const events: ConsoleMessage[] = [
+      { type: 'event', event: { event: 'recovery_finished', id, host, incident_id: r.incident_id, action: r.action, outcome, detail, at: iso(now) } },
+    ];
+    this.record('recovery_finished', now, { actor: r.requested_by, incident_id: r.incident_id, host, check: svc, detail: `${outcome}: ${detail}` });
+    if (r.incident_id !== null) this.addStep(r.incident_id, 'recovery_finished', now, `by ${r.requested_by}: ${outcome} — ${detail}`);
+    s = { ...s, recovery: null };
+    if (outcome === 'recovered') {
+      for (const c of targets) {
+        events.push(ev('incident_closed', c.incident!, host, c.check, c.level ?? 4, now));
+        this.log.unshift(closeIncident(this.openIncident(s, c), now));
+        this.extra.delete(c.incident!);
+        this.record('incident_closed', now, { actor: 'engine', incident_id: c.incident, host, check: c.check, detail: 'recovered' });
+        s = setProblem(s, c.check, null, now);
+      }
+    } else if (outcome === 'failed') {
+      s = { ...s, checks: s.checks.map((c) => (targets.includes(c) ? { ...c, prompt: { action: r.action, code: 'already_tried', message: 'the recovery failed: people decide' } } : c)) };
+    }
+    this.fleet.servers[i] = s;
+    return { servers: [s], events };
+  }
+
+  private scopeServers(scope: PauseScope): number[] {
+    const out: number[] = [];
+    this.fleet.servers.forEach((s, i) => {
+      if (scope.kind === 'server' ? s.label === scope.id : s.customer === scope.id) out.push(i);
+    });
+    return out;
+  }
+
+  private startWindow(w: MaintenanceWindow, now: number): { servers: ServerView[]; events: ConsoleMessage[] } {
+    w.active = true;
+    const servers: ServerView[] = [];
+    for (const i of this.scopeServers(w.scope)) {
+      const s = this.fleet.servers[i];
+      const next: ServerView = {
+        ...s,
+        maintenance: { id: w.id, until: w.ends_at, reason: w.reason, by: w.who },
+        checks: s.checks.map((c) => (c.incident !== null && c.prompt ? { ...c, prompt: { ...c.prompt, code: 'paused', message: 'the server is in maintenance' } } : c)),
+      };
+      this.fleet.servers[i] = next;
+      servers.push(next);
+    }
+    void now;
+    return { servers, events: [{ type: 'event', event: { event: 'maintenance_changed', maintenance: { ...w } } }] };
+  }
+
+  /** Ends a window at `now`; a paused server with a problem still there gets its held alert. */
+  private endWindow(w: MaintenanceWindow, now: number, by: string): { servers: ServerView[]; events: ConsoleMessage[] } {
+    const wasActive = w.active;
+    w.active = false;
+    if (Date.parse(w.ends_at) > now) w.ends_at = iso(now);
+    const servers: ServerView[] = [];
+    const events: ConsoleMessage[] = [{ type: 'event', event: { event: 'maintenance_changed', maintenance: { ...w } } }];
+    this.record('maintenance_ended', now, { actor: by, host: w.scope.kind === 'server' ? w.scope.id : '', detail: `${w.scope.kind} ${w.scope.id}: ${w.reason}` });
+    if (!wasActive) return { servers, events };
+    for (const i of this.scopeServers(w.scope)) {
+      let s = this.fleet.servers[i];
+      if (s.maintenance?.id !== w.id) continue;
+      s = { ...s, maintenance: null };
+      s = {
+        ...s,
+        checks: s.checks.map((c) =>
+          c.incident !== null ? { ...c, prompt: fakePrompt(s.plan, c.check, Date.parse(c.since ?? iso(now)), now, { tried: true }) } : c,
+        ),
+      };
+      for (const c of s.checks) {
+        if (c.incident === null || c.level === null) continue;
+        const trigger = `${s.label} ${c.check === 'ping' ? 'ping 疎通不可' : `${c.check.toUpperCase()} サービスダウン`}`;
+        events.push({ type: 'event', event: { event: 'alert_released', id: c.incident, host: s.label, check: c.check, level: c.level, trigger, at: iso(now) } });
+        this.record('alert_released', now, { actor: 'engine', incident_id: c.incident, host: s.label, check: c.check, detail: trigger });
+      }
+      this.fleet.servers[i] = s;
+      servers.push(s);
+    }
+    return { servers, events };
+  }
+
+  /** Any console action, checked like the engine's decider does (docs/console-actions.md). */
+  async act(a: Action, now = Date.now()): Promise<ActionResult> {
+    this.mayAct();
+    const need = (ok: unknown, message: string) => {
+      if (!ok) this.refuse('invalid', message);
+    };
+    const open = (id: number) => {
+      const f = this.incidentById(id);
+      if (!f) this.refuse('not_found', `incident #${id} does not exist`);
+      return f;
+    };
+    switch (a.type) {
+      case 'acknowledge':
+        return { type: 'acknowledge', ...(await this.acknowledge(a.incident, a.note ?? '')) };
+      case 'note': {
+        need(a.text?.trim(), 'text is required');
+        const f = open(a.incident);
+        const host = 'closed' in f ? f.closed.host : f.s.label;
+        const at = iso(now);
+        this.addStep(a.incident, 'note_added', now, `by ${this.me}: ${a.text.trim()}`);
+        this.record('note', now, { incident_id: a.incident, host, detail: a.text.trim() });
+        this.publish([], [{ type: 'event', event: { event: 'note_added', incident: a.incident, host, by: this.me, text: a.text.trim(), at } }]);
+        return { type: 'note', incident: a.incident, by: this.me, text: a.text.trim(), at };
+      }
+      case 'recover': {
+        const f = open(a.incident);
+        if ('closed' in f) this.refuse('closed', `incident #${a.incident} is closed`);
+        const action = recoveryFor(f.c.check);
+        if (!action) this.refuse('no_action', `nothing to recover for a ${f.c.check} incident`);
+        return { type: 'recover', ...this.startRecovery(f.s, action, a.incident, a.consent, now) };
+      }
+      case 'reboot': {
+        const s = this.server(a.host);
+        if (!s) this.refuse('not_found', `no server ${a.host}`);
+        const inc = s.checks.find((c) => (c.check === 'ping' || c.check === 'ssh') && c.incident !== null)?.incident ?? null;
+        return { type: 'reboot', ...this.startRecovery(s, 'reboot', inc, a.consent, now) };
+      }
+      case 'restart': {
+        const s = this.server(a.host);
+        if (!s) this.refuse('not_found', `no server ${a.host}`);
+        const c = s.checks.find((x) => x.check === a.service);
+        if (!c) this.refuse('not_found', `${a.host} has no service ${a.service}`);
+        if (!RESTARTABLE.has(a.service)) this.refuse('no_action', `${a.service} cannot be restarted`);
+        return { type: 'restart', ...this.startRecovery(s, `restart:${a.service}`, c.incident, a.consent, now) };
+      }
+      case 'log_call': {
+        need(a.number?.trim(), 'number is required');
+        need(['answered', 'no_answer', 'busy', 'voicemail'].includes(a.outcome), 'outcome must be answered, no_answer, busy or voicemail');
+        const rings = a.rings ?? 10;
+        need(Number.isInteger(rings) && rings >= 0 && rings <= 99, 'rings must be 0–99');
+        const started = a.started_at ? Date.parse(a.started_at) : now;
+        need(!Number.isNaN(started), 'started_at is not a time');
+        const f = open(a.incident);
+        const host = 'closed' in f ? f.closed.host : f.s.label;
+        const c: Call = {
+          id: this.nextRecord++, incident_id: a.incident, number: a.number.trim(), started_at: iso(started), rings, outcome: a.outcome,
+          answered_by: a.outcome === 'answered' ? a.answered_by?.trim() || null : null, notes: a.notes?.trim() ?? '', operator: this.me,
+        };
+        this.calls.set(a.incident, [...(this.calls.get(a.incident) ?? []), c]);
+        // The engine's detail: `call #ID to NUMBER at RFC3339: outcome (who), N rings, by OP: notes`.
+        const said = `call #${c.id} to ${c.number} at ${c.started_at}: ${c.outcome}${c.answered_by ? ` (${c.answered_by})` : ''}, ${rings} rings, by ${this.me}${c.notes ? `: ${c.notes}` : ''}`;
+        this.addStep(a.incident, 'call_logged', started, said, this.me);
+        this.record('call_logged', now, { incident_id: a.incident, host, detail: said });
+        this.publish([], [{ type: 'event', event: { event: 'call_logged', incident: a.incident, host, call: c } }]);
+        return { type: 'log_call', ...c };
+      }
+      case 'consent': {
+        need(a.customer_person?.trim(), 'customer_person is required');
+        need(Number.isInteger(a.amount_yen) && a.amount_yen > 0, 'amount_yen must be a positive whole number');
+        need(a.kind === 'investigation' || a.kind === 'spot_recovery', 'kind must be investigation or spot_recovery');
+        const f = open(a.incident);
+        const host = 'closed' in f ? f.closed.host : f.s.label;
+        const earlier = this.consents.get(a.incident) ?? [];
+        if (a.kind === 'investigation' && a.amount_yen > INVESTIGATION_CAP_YEN && earlier.length === 0) {
+          this.refuse('over_cap', `an investigation consent above ${INVESTIGATION_CAP_YEN} yen needs the customer asked again (a new consent after the first)`);
+        }
+        const c: Consent = {
+          id: this.nextRecord++, incident_id: a.incident, kind: a.kind, amount_yen: a.amount_yen, customer_person: a.customer_person.trim(),
+          note: a.note?.trim() ?? '', operator: this.me, at: iso(now),
+        };
+        this.consents.set(a.incident, [...earlier, c]);
+        this.addStep(a.incident, 'consent_recorded', now, `by ${this.me}: ${c.customer_person} ${c.amount_yen} 円 (${c.kind})`);
+        this.record('consent_recorded', now, { incident_id: a.incident, host, detail: `${c.kind} ${c.amount_yen} yen, ${c.customer_person}` });
+        return { type: 'consent', ...c };
+      }
+      case 'status_report': {
+        need(a.subject?.trim() && a.body?.trim(), 'subject and body are required');
+        const f = open(a.incident);
+        const host = 'closed' in f ? f.closed.host : f.s.label;
+        const at = iso(now);
+        this.reportsSent.set(a.incident, (this.reportsSent.get(a.incident) ?? 0) + 1);
+        const outbox = 7000 + this.nextRecord++;
+        this.addStep(a.incident, 'status_report_queued', now, `by ${this.me}: ${a.subject.trim()}`);
+        this.record('status_report_queued', now, { incident_id: a.incident, host, detail: a.subject.trim() });
+        this.publish([], [{ type: 'event', event: { event: 'status_report_queued', incident: a.incident, host, by: this.me, at } }]);
+        return { type: 'status_report', incident: a.incident, outbox_id: outbox, at };
+      }
+      case 'pause': {
+        need(a.reason?.trim(), 'reason is required');
+        need(a.scope && (a.scope.kind === 'server' || a.scope.kind === 'customer') && a.scope.id, 'scope is required');
+        if (this.scopeServers(a.scope).length === 0) this.refuse('not_found', `no ${a.scope.kind} ${a.scope.id}`);
+        const start = a.starts_at ? Date.parse(a.starts_at) : now;
+        const end = a.ends_at ? Date.parse(a.ends_at) : a.minutes ? start + a.minutes * 60_000 : NaN;
+        need(!Number.isNaN(start) && !Number.isNaN(end), 'the end (ends_at or minutes) is required');
+        need(end > start && end > now, 'the window must end after it starts, in the future');
+        const w: MaintenanceWindow = {
+          id: this.nextWindow++, scope: { ...a.scope }, starts_at: iso(start), ends_at: iso(end), reason: a.reason.trim(),
+          who: this.me, created_at: iso(now), active: false,
+        };
+        this.windows.push(w);
+        this.record('maintenance_added', now, { host: a.scope.kind === 'server' ? a.scope.id : '', detail: `${a.scope.kind} ${a.scope.id}: ${jstDateTime(w.starts_at)} – ${jstDateTime(w.ends_at)}: ${w.reason}` });
+        const res = start <= now ? this.startWindow(w, now) : { servers: [], events: [{ type: 'event', event: { event: 'maintenance_changed', maintenance: { ...w } } } as ConsoleMessage] };
+        this.publish(res.servers, res.events);
+        return { type: 'pause', ...w };
+      }
+      case 'end_pause': {
+        const w = this.windows.find((x) => x.id === a.maintenance);
+        if (!w) this.refuse('not_found', `no maintenance #${a.maintenance}`);
+        if (!w.active && Date.parse(w.ends_at) <= now) this.refuse('closed', `maintenance #${w.id} has ended`);
+        const res = this.endWindow(w, now, this.me);
+        this.publish(res.servers, res.events);
+        return { type: 'end_pause', ...w };
+      }
+      case 'extend_pause': {
+        const w = this.windows.find((x) => x.id === a.maintenance);
+        if (!w) this.refuse('not_found', `no maintenance #${a.maintenance}`);
+        if (!w.active && Date.parse(w.ends_at) <= now) this.refuse('closed', `maintenance #${w.id} has ended`);
+        const end = a.ends_at ? Date.parse(a.ends_at) : a.minutes ? Date.parse(w.ends_at) + a.minutes * 60_000 : NaN;
+        need(!Number.isNaN(end) && end > now && end > Date.parse(w.starts_at), 'the new end (ends_at or minutes) must be in the future');
+        w.ends_at = iso(end);
+        this.record('maintenance_extended', now, { host: w.scope.kind === 'server' ? w.scope.id : '', detail: `${w.scope.kind} ${w.scope.id}: until ${jstDateTime(w.ends_at)}` });
+        const servers: ServerView[] = [];
+        if (w.active) {
+          for (const i of this.scopeServers(w.scope)) {
+            const s = this.fleet.servers[i];
+            if (s.maintenance?.id === w.id) servers.push({ ...s, maintenance: { ...s.maintenance, until: w.ends_at } });
+          }
+        }
+        this.publish(servers, [{ type: 'event', event: { event: 'maintenance_changed', maintenance: { ...w } } }]);
+        return { type: 'extend_pause', ...w };
+      }
+    }
+  }
+
+  async escalation(incident: number): Promise<Escalation> {
+    const f = this.incidentById(incident);
+    if (!f) this.refuse('not_found', `incident #${incident} does not exist`);
+    const inc = 'closed' in f ? f.closed : this.openIncident(f.s, f.c);
+    const cust = this.customerOf('closed' in f ? this.server(inc.host) : f.s);
+    const calls = this.calls.get(incident) ?? [];
+    const consents = this.consents.get(incident) ?? [];
+    const phones = cust?.phones ?? [];
+    const st = escalationState(phones, calls);
+    return {
+      incident: { id: inc.id, host: inc.host, check: inc.check, level: inc.level, trigger: inc.trigger, opened_at: inc.opened_at, closed_at: inc.closed_at },
+      customer: { id: cust?.id ?? '', name: cust?.name ?? '', plan: cust?.plan ?? '', phones, notify: cust?.notify ?? [] },
+      calls: [...calls],
+      consents: [...consents],
+      consented_yen: consents.reduce((n, c) => n + c.amount_yen, 0),
+      answered: st.answered,
+      exhausted: st.exhausted,
+      status_report: statusReport(inc, cust, calls),
+      status_reports_sent: this.reportsSent.get(incident) ?? 0,
+    };
+  }
+
+  async maintenance(now = Date.now()): Promise<MaintenanceWindow[]> {
+    const current = this.windows.filter((w) => w.active || Date.parse(w.ends_at) > now);
+    const ended = this.windows.filter((w) => !current.includes(w)).sort((a, b) => b.ends_at.localeCompare(a.ends_at)).slice(0, 50);
+    return [...current.sort((a, b) => a.starts_at.localeCompare(b.starts_at)), ...ended].map((w) => ({ ...w, scope: { ...w.scope } }));
+  }
+
+  async recoveries(host?: string, limit = 100): Promise<Recovery[]> {
+    return this.recoveryLog
+      .filter((r) => !host || r.host === host)
+      .sort((a, b) => b.started_at.localeCompare(a.started_at) || b.id - a.id)
+      .slice(0, limit)
+      .map((r) => ({ ...r }));
+  }
+
+  async audit(limit = 200, before?: number): Promise<AuditPage> {
+    return { entries: this.audit_.page(limit, before), verify: this.audit_.verify() };
   }
 
   /** An open incident of the live fleet, as the review lists it. */
@@ -557,9 +1141,11 @@ export class FakeBackend implements Backend {
           trigger: `${s.label} ${name}`,
           opened_at: c.since ?? iso(Date.now()),
           closed_at: null,
-          events: [
-            { id: c.incident * 10, at: c.since ?? '', kind: 'opened', incident_id: c.incident, host: s.label, check: c.check, detail: c.detail },
-          ],
+          // The incident's log as the engine keeps it (mail events without a host).
+          events: this.openIncident(s, c).story.map((st, k) => ({
+            id: c.incident! * 100 + k, at: st.at, kind: st.kind, incident_id: c.incident, host: st.kind.startsWith('mail_') ? '' : s.label,
+            check: st.kind.startsWith('mail_') ? '' : c.check, detail: st.detail, actor: st.actor ?? null,
+          })),
         });
       }
     }
@@ -612,8 +1198,9 @@ function ev(
 
 const OPERATORS = ['yamada', 'suzuki', 'tanaka', 'sato'];
 
-function step(kind: string, at: number, detail: string): StoryStep {
-  return { at: iso(at), kind, label: STEP_JA[kind] ?? kind, detail };
+/** A step as the engine logs it: `actor` the operator (`by NAME` of the detail) or `engine`. */
+function step(kind: string, at: number, detail: string, actor = actorOf(detail)): StoryStep {
+  return { at: iso(at), kind, label: STEP_JA[kind] ?? kind, detail, actor };
 }
 
 /** Closes an open incident of the log at `at` (what the engine's story ends with). */
@@ -669,7 +1256,10 @@ export function makeHistory(fleet: FakeFleet, now: number, seed = 1): ReviewInci
       }
       if (level >= 4 && phone && r() < 0.7) {
         t += Math.round((1 + r() * 5) * 60_000);
-        story.push(step('call_logged', Math.min(t, closed - 60_000), `by ${op}: ${phone} ご担当者様に連絡、再起動の許可を得ました`));
+        // The engine's call detail (`call #ID to NUMBER at RFC3339: outcome …, by OP: notes`): who
+        // called is its actor, not a `by` at the start.
+        const at = Math.min(t, closed - 60_000);
+        story.push(step('call_logged', at, `call #${id * 10} to ${phone} at ${iso(at)}: answered (ご担当者様), 10 rings, by ${op}: 再起動の許可を得ました`, op));
       }
       if (level >= 4 && r() < 0.6) {
         t += 60_000;

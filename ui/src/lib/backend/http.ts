@@ -10,9 +10,16 @@
 import * as normalize from './normalize';
 import { downloadText } from './download';
 import { filterToQuery } from '../model/review';
+import { actionRoute } from '../model/actions';
 import {
   BackendError,
   type Acknowledgement,
+  type Action,
+  type ActionResult,
+  type AuditPage,
+  type Escalation,
+  type MaintenanceWindow,
+  type Recovery,
   type AppInfo,
   type Backend,
   type ConsoleMessage,
@@ -110,14 +117,18 @@ export class HttpBackend implements Backend {
     if (!res.ok) {
       let message = `HTTP ${res.status}`;
       let code = '';
+      let data: unknown = null;
       try {
         const body = await res.json();
+        data = body;
         if (body?.message) message = normalizeText(body.message);
         code = normalizeText(body?.code);
       } catch {
         /* not JSON */
       }
-      throw new BackendError('server', message, code || String(res.status));
+      // A 403 without a code is a viewer's token (every POST needs an operator).
+      if (!code && res.status === 403) code = 'forbidden';
+      throw new BackendError('server', message, code || String(res.status), data);
     }
     try {
       return (opts.text ? await res.text() : await res.json()) as T;
@@ -253,8 +264,36 @@ export class HttpBackend implements Backend {
   }
 
   async acknowledge(incident: number, note: string): Promise<Acknowledgement> {
-    const body = note.trim() ? { note: note.trim() } : {};
-    return normalize.acknowledgement(await this.request('POST', `/api/v1/incidents/${incident}/acknowledge`, body));
+    const r = await this.act({ type: 'acknowledge', incident, note });
+    return normalize.acknowledgement(r);
+  }
+
+  /** Each action type has its route (docs/console-actions.md); refusals throw with the code. */
+  async act(action: Action): Promise<ActionResult> {
+    const route = actionRoute(action);
+    return normalize.actionResult(await this.request(route.method, route.path, route.body), action.type);
+  }
+
+  async escalation(incident: number): Promise<Escalation> {
+    return normalize.escalation(await this.get(`/api/v1/incidents/${encodeURIComponent(String(incident))}/escalation`));
+  }
+
+  async maintenance(): Promise<MaintenanceWindow[]> {
+    return normalize.maintenanceList(await this.get('/api/v1/maintenance'));
+  }
+
+  async recoveries(host?: string, limit?: number): Promise<Recovery[]> {
+    const q = new URLSearchParams();
+    if (host) q.set('host', host);
+    if (limit) q.set('limit', String(limit));
+    return normalize.recoveries(await this.get(`/api/v1/recoveries${q.size ? `?${q}` : ''}`));
+  }
+
+  async audit(limit?: number, before?: number): Promise<AuditPage> {
+    const q = new URLSearchParams();
+    if (limit) q.set('limit', String(limit));
+    if (before !== undefined && before !== null) q.set('before', String(before));
+    return normalize.auditPage(await this.get(`/api/v1/audit${q.size ? `?${q}` : ''}`));
   }
 
   async review(filter: ReviewFilter): Promise<ReviewIncident[]> {

@@ -27,6 +27,10 @@ export interface Chosen {
   review: boolean;
   /** The monthly reports panel (`/reports`, `?view=reports`). */
   reports: boolean;
+  /** The maintenance windows (`/maintenance`, `?view=maintenance`). */
+  maintenance: boolean;
+  /** The audit log (`/audit`, `?view=audit`). */
+  audit: boolean;
 }
 
 /** Pure: what the URL (and a remembered token) select. */
@@ -36,6 +40,8 @@ export function choose(href: string, inTauri: boolean, storedToken: string | nul
   const wall = /\/wall\/?$/.test(url.pathname) || params.get('view') === 'wall';
   const review = !wall && (/\/review\/?$/.test(url.pathname) || params.get('view') === 'review');
   const reports = !wall && !review && (/\/reports\/?$/.test(url.pathname) || params.get('view') === 'reports');
+  const maintenance = !wall && !review && !reports && (/\/maintenance\/?$/.test(url.pathname) || params.get('view') === 'maintenance');
+  const audit = !wall && !review && !reports && !maintenance && (/\/audit\/?$/.test(url.pathname) || params.get('view') === 'audit');
   const fake = params.get('fake');
   if (fake !== null) {
     const n = Math.max(1, Math.min(20_000, Number.parseInt(fake, 10) || 60));
@@ -58,9 +64,11 @@ export function choose(href: string, inTauri: boolean, storedToken: string | nul
       wall,
       review,
       reports,
+      maintenance,
+      audit,
     };
   }
-  if (inTauri) return { choice: { kind: 'tauri' }, cleanUrl: null, newToken: null, wall, review, reports };
+  if (inTauri) return { choice: { kind: 'tauri' }, cleanUrl: null, newToken: null, wall, review, reports, maintenance, audit };
   const fromUrl = params.get('token');
   let cleanUrl: string | null = null;
   if (fromUrl !== null) {
@@ -75,6 +83,8 @@ export function choose(href: string, inTauri: boolean, storedToken: string | nul
     wall,
     review,
     reports,
+    maintenance,
+    audit,
   };
 }
 
@@ -112,7 +122,7 @@ export function create(choice: Choice, onUnauthorized: (message: string) => void
 
 /** Where a link of the operator view goes (`/review`, `/reports`) beside this page (keeping
  * `?fake=` and friends, dropping `?open=`), or `?view=NAME` when the page has no path of its own. */
-export function viewHref(href: string, view: 'review' | 'reports'): string {
+export function viewHref(href: string, view: 'review' | 'reports' | 'maintenance' | 'audit'): string {
   const url = new URL(href);
   url.searchParams.delete('open');
   url.searchParams.delete('token');
@@ -130,6 +140,16 @@ export function reviewHref(href: string): string {
   return viewHref(href, 'review');
 }
 
+/** Where the operator view's "メンテナンス" link goes. */
+export function maintenanceHref(href: string): string {
+  return viewHref(href, 'maintenance');
+}
+
+/** Where the operator view's "監査ログ" link goes. */
+export function auditHref(href: string): string {
+  return viewHref(href, 'audit');
+}
+
 /** Where the operator view's "月次レポート" link goes. */
 export function reportsHref(href: string): string {
   return viewHref(href, 'reports');
@@ -141,5 +161,5 @@ export function operatorHref(href: string): string {
   url.searchParams.delete('view');
   url.searchParams.delete('mode');
   const q = url.searchParams.size ? `?${url.searchParams}` : '';
-  return url.pathname.replace(/(review|reports)\/?$/, '') + q;
+  return url.pathname.replace(/(review|reports|maintenance|audit)\/?$/, '') + q;
 }

@@ -4,8 +4,19 @@
 
 import type {
   Acknowledgement,
+  ActionResult,
+  ActionType,
   AppInfo,
+  AuditEntry,
+  AuditPage,
+  Call,
   CheckView,
+  Consent,
+  EngineEvent,
+  Escalation,
+  MaintenanceWindow,
+  Prompt,
+  Recovery,
   ConsoleMessage,
   Health,
   LevelNumber,
@@ -50,7 +61,35 @@ function check(raw: unknown): CheckView {
     since: strOrNull(c.since),
     acknowledged_by: strOrNull(c.acknowledged_by),
     suppressed: strOrNull(c.suppressed),
+    prompt: prompt(c.prompt),
   };
+}
+
+export function prompt(raw: unknown): Prompt | null {
+  if (!isObj(raw) || typeof raw.code !== 'string' || raw.code === '') return null;
+  return { action: str(raw.action), code: raw.code, message: str(raw.message) };
+}
+
+/** A recovery (running or finished), or null when there is none. */
+export function recovery(raw: unknown): Recovery | null {
+  if (!isObj(raw)) return null;
+  return {
+    id: num(raw.id),
+    host: str(raw.host),
+    incident_id: numOrNull(raw.incident_id),
+    action: str(raw.action) || 'reboot',
+    requested_by: str(raw.requested_by),
+    automatic: raw.automatic === true,
+    billable_yen: numOrNull(raw.billable_yen),
+    started_at: str(raw.started_at),
+    finished_at: strOrNull(raw.finished_at),
+    outcome: strOrNull(raw.outcome),
+    detail: str(raw.detail),
+  };
+}
+
+export function recoveries(raw: unknown): Recovery[] {
+  return Array.isArray(raw) ? raw.map(recovery).filter((r): r is Recovery => r !== null) : [];
 }
 
 function resource(raw: unknown): ResourceView {
@@ -66,7 +105,7 @@ function resource(raw: unknown): ResourceView {
 
 function maintenance(raw: unknown): Maintenance | null {
   if (!isObj(raw)) return null;
-  return { until: strOrNull(raw.until), reason: str(raw.reason), by: str(raw.by) };
+  return { id: numOrNull(raw.id), until: strOrNull(raw.until), reason: str(raw.reason), by: str(raw.by) };
 }
 
 export function server(raw: unknown): ServerView {
@@ -85,6 +124,7 @@ export function server(raw: unknown): ServerView {
     problem_since: strOrNull(s.problem_since),
     last_check_at: strOrNull(s.last_check_at),
     maintenance: maintenance(s.maintenance),
+    recovery: recovery(s.recovery),
     acknowledged: s.acknowledged === true,
     checks: Array.isArray(s.checks) ? s.checks.map(check) : [],
     resources: Array.isArray(s.resources) ? s.resources.map(resource) : [],
@@ -117,7 +157,7 @@ export function message(raw: unknown): ConsoleMessage | null {
       };
     case 'event':
       return isObj(raw.event) && typeof raw.event.event === 'string'
-        ? { type: 'event', event: raw.event as never }
+        ? { type: 'event', event: event(raw.event) }
         : null;
     case 'open_incident':
       return { type: 'open_incident', id: num(raw.id) };
@@ -131,7 +171,7 @@ export function message(raw: unknown): ConsoleMessage | null {
     default:
       // The interim engines sent bare EngineEvents (`{"event": …}`) next to the snapshot.
       if (raw.type === undefined && typeof raw.event === 'string') {
-        return { type: 'event', event: raw as never };
+        return { type: 'event', event: event(raw) };
       }
       return null;
   }
@@ -162,7 +202,7 @@ export function acknowledgement(raw: unknown): Acknowledgement {
 function step(raw: unknown): StoryStep {
   const e = isObj(raw) ? raw : {};
   const kind = str(e.kind);
-  return { at: str(e.at), kind, label: str(e.label) || kind, detail: str(e.detail) };
+  return { at: str(e.at), kind, label: str(e.label) || kind, detail: str(e.detail), actor: strOrNull(e.actor) };
 }
 
 export function reviewIncident(raw: unknown): ReviewIncident {
@@ -222,4 +262,174 @@ export function sendResults(raw: unknown): ReportSendResult[] {
     const o = isObj(x) ? x : {};
     return { report: num(o.report), outbox: numOrNull(o.outbox), error: errText(o.error) };
   });
+}
+
+/** An engine event: the new kinds get their nested shapes made safe; the rest pass as sent. */
+export function event(raw: Raw): EngineEvent {
+  switch (raw.event) {
+    case 'call_logged':
+      return { event: 'call_logged', incident: num(raw.incident), host: str(raw.host), call: call(raw.call) };
+    case 'maintenance_changed':
+      return { event: 'maintenance_changed', maintenance: maintenanceWindow(raw.maintenance) };
+    case 'recovery_prompt':
+      return { event: 'recovery_prompt', incident: num(raw.incident), host: str(raw.host), prompt: prompt(raw.prompt) };
+    case 'recovery_started':
+      return {
+        event: 'recovery_started', id: num(raw.id), host: str(raw.host), incident_id: numOrNull(raw.incident_id),
+        action: str(raw.action), by: str(raw.by), automatic: raw.automatic === true, at: str(raw.at),
+      };
+    case 'recovery_finished':
+      return {
+        event: 'recovery_finished', id: num(raw.id), host: str(raw.host), incident_id: numOrNull(raw.incident_id),
+        action: str(raw.action), outcome: str(raw.outcome), detail: str(raw.detail), at: str(raw.at),
+      };
+    default:
+      return raw as unknown as EngineEvent;
+  }
+}
+
+// ------------------------------------------------------------------------------ console actions
+
+export function call(raw: unknown): Call {
+  const c = isObj(raw) ? raw : {};
+  return {
+    id: num(c.id),
+    incident_id: num(c.incident_id),
+    number: str(c.number),
+    started_at: str(c.started_at),
+    rings: num(c.rings, 10),
+    outcome: str(c.outcome) || 'no_answer',
+    answered_by: strOrNull(c.answered_by),
+    notes: str(c.notes),
+    operator: str(c.operator),
+  };
+}
+
+export function consent(raw: unknown): Consent {
+  const c = isObj(raw) ? raw : {};
+  return {
+    id: num(c.id),
+    incident_id: num(c.incident_id),
+    kind: str(c.kind) || 'investigation',
+    amount_yen: num(c.amount_yen),
+    customer_person: str(c.customer_person),
+    note: str(c.note),
+    operator: str(c.operator),
+    at: str(c.at),
+  };
+}
+
+export function maintenanceWindow(raw: unknown): MaintenanceWindow {
+  const m = isObj(raw) ? raw : {};
+  const scope = isObj(m.scope) ? m.scope : {};
+  return {
+    id: num(m.id),
+    scope: { kind: scope.kind === 'customer' ? 'customer' : 'server', id: str(scope.id) },
+    starts_at: str(m.starts_at),
+    ends_at: str(m.ends_at),
+    reason: str(m.reason),
+    who: str(m.who),
+    created_at: str(m.created_at),
+    active: m.active === true,
+  };
+}
+
+export function maintenanceList(raw: unknown): MaintenanceWindow[] {
+  return Array.isArray(raw) ? raw.map(maintenanceWindow) : [];
+}
+
+const strList = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'string') : []);
+
+export function escalation(raw: unknown): Escalation {
+  const e = isObj(raw) ? raw : {};
+  const i = isObj(e.incident) ? e.incident : {};
+  const c = isObj(e.customer) ? e.customer : {};
+  const r = isObj(e.status_report) ? e.status_report : {};
+  const plan = str(c.plan);
+  return {
+    incident: {
+      id: num(i.id),
+      host: str(i.host),
+      check: str(i.check),
+      level: level(i.level) ?? 4,
+      trigger: str(i.trigger),
+      opened_at: str(i.opened_at),
+      closed_at: strOrNull(i.closed_at),
+    },
+    customer: {
+      id: str(c.id),
+      name: str(c.name),
+      plan: (PLANS.includes(plan) ? plan : '') as Plan,
+      phones: strList(c.phones),
+      notify: strList(c.notify),
+    },
+    calls: Array.isArray(e.calls) ? e.calls.map(call) : [],
+    consents: Array.isArray(e.consents) ? e.consents.map(consent) : [],
+    consented_yen: num(e.consented_yen),
+    answered: e.answered === true,
+    exhausted: e.exhausted === true,
+    status_report: { to: strList(r.to), subject: str(r.subject), body: str(r.body) },
+    status_reports_sent: num(e.status_reports_sent),
+  };
+}
+
+function auditEntry(raw: unknown): AuditEntry {
+  const a = isObj(raw) ? raw : {};
+  return {
+    id: num(a.id),
+    at: str(a.at),
+    kind: str(a.kind),
+    actor: str(a.actor),
+    incident_id: numOrNull(a.incident_id),
+    host: str(a.host),
+    check: str(a.check),
+    detail: str(a.detail),
+    hash: str(a.hash),
+  };
+}
+
+export function auditPage(raw: unknown): AuditPage {
+  const p = isObj(raw) ? raw : {};
+  const v = isObj(p.verify) ? p.verify : {};
+  const entries = Array.isArray(p.entries) ? p.entries.map(auditEntry) : Array.isArray(raw) ? raw.map(auditEntry) : [];
+  return {
+    entries,
+    verify: { ok: v.ok === true, entries: num(v.entries, entries.length), error: strOrNull(v.error) ?? (isObj(p.verify) ? null : 'no verification in the answer') },
+  };
+}
+
+const ACTION_TYPES: readonly string[] = [
+  'acknowledge', 'note', 'recover', 'reboot', 'restart', 'log_call', 'consent', 'status_report', 'pause', 'end_pause', 'extend_pause',
+];
+
+/** What `act` answered, flat (`{type, …fields}`); a nested record (`{type, recovery: {…}}`) is
+ * accepted too. `asked`: the type of the request, when the answer does not say. */
+export function actionResult(raw: unknown, asked: ActionType): ActionResult {
+  const r = isObj(raw) ? raw : {};
+  const type = (typeof r.type === 'string' && ACTION_TYPES.includes(r.type) ? r.type : asked) as ActionType;
+  const inner = (key: string): Raw => (isObj(r[key]) ? (r[key] as Raw) : r);
+  switch (type) {
+    case 'acknowledge':
+      return { type, ...acknowledgement(inner('acknowledgement')) };
+    case 'note': {
+      const n = inner('note');
+      return { type, incident: num(n.incident), by: str(n.by), text: str(n.text), at: str(n.at) };
+    }
+    case 'recover':
+    case 'reboot':
+    case 'restart':
+      return { type, ...(recovery(inner('recovery')) ?? (recovery({}) as Recovery)) };
+    case 'log_call':
+      return { type, ...call(inner('call')) };
+    case 'consent':
+      return { type, ...consent(inner('consent')) };
+    case 'status_report': {
+      const q = inner('status_report');
+      return { type, incident: num(q.incident), outbox_id: numOrNull(q.outbox_id), at: str(q.at) };
+    }
+    case 'pause':
+    case 'end_pause':
+    case 'extend_pause':
+      return { type, ...maintenanceWindow(inner('maintenance')) };
+  }
 }

@@ -12,7 +12,13 @@ import { filterArgs } from '../model/review';
 import {
   BackendError,
   type Acknowledgement,
+  type Action,
+  type ActionResult,
   type AppInfo,
+  type AuditPage,
+  type Escalation,
+  type MaintenanceWindow,
+  type Recovery,
   type Backend,
   type ConsoleMessage,
   type Customer,
@@ -34,7 +40,7 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
     const err = e as { code?: string; message?: string } | string;
     const message = typeof err === 'string' ? err : (err?.message ?? String(e));
     const code = typeof err === 'string' ? '' : (err?.code ?? '');
-    throw new BackendError('server', message, code);
+    throw new BackendError('server', message, code, typeof err === 'string' ? null : err);
   }
 }
 
@@ -93,6 +99,27 @@ export class TauriBackend implements Backend {
 
   async acknowledge(incident: number, note: string): Promise<Acknowledgement> {
     return normalize.acknowledgement(await call('acknowledge', { incident, note: note.trim() || null }));
+  }
+
+  /** The shell's `act` command takes the action object as is. */
+  async act(action: Action): Promise<ActionResult> {
+    return normalize.actionResult(await call('act', { action }), action.type);
+  }
+
+  async escalation(incident: number): Promise<Escalation> {
+    return normalize.escalation(await call('escalation', { incident }));
+  }
+
+  async maintenance(): Promise<MaintenanceWindow[]> {
+    return normalize.maintenanceList(await call('maintenance'));
+  }
+
+  async recoveries(host?: string, limit?: number): Promise<Recovery[]> {
+    return normalize.recoveries(await call('recoveries', { host: host ?? null, limit: limit ?? null }));
+  }
+
+  async audit(limit?: number, before?: number): Promise<AuditPage> {
+    return normalize.auditPage(await call('audit', { limit: limit ?? null, before: before ?? null }));
   }
 
   async review(filter: ReviewFilter): Promise<ReviewIncident[]> {

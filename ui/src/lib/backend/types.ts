@@ -19,6 +19,27 @@ export interface CheckView {
   /** The operator who took the open incident (null: nobody yet). */
   acknowledged_by: string | null;
   suppressed: string | null; // "host_unreachable" | "gateway_down:LABEL" | other text
+  /** Why the engine did not (or will not) recover this incident by itself: an operator decides. */
+  prompt: Prompt | null;
+}
+
+/** Why an operator must decide about a recovery (`CheckView.prompt`). */
+export type PromptCode =
+  | 'not_included'
+  | 'outside_hours'
+  | 'spot_only'
+  | 'already_tried'
+  | 'restart_limit'
+  | 'paused'
+  | 'waiting'
+  | 'no_access';
+
+export interface Prompt {
+  /** `restart:http` or `reboot`. */
+  action: string;
+  /** A PromptCode, or a code this console does not know yet (shown as the message). */
+  code: PromptCode | string;
+  message: string;
 }
 
 export type ResourceKind = 'load' | 'disk' | 'inode' | 'mailq';
@@ -31,10 +52,31 @@ export interface ResourceView {
   at: Iso | null;
 }
 
+/** The running maintenance pause of a server, as the live view carries it. */
 export interface Maintenance {
+  /** The window's id (for end/extend); null from an older engine. */
+  id: number | null;
   until: Iso | null;
   reason: string;
   by: string;
+}
+
+export type RecoveryOutcome = 'recovered' | 'failed' | 'already_up' | 'interrupted';
+
+/** One recovery (a service restart or a server reboot), running or finished. */
+export interface Recovery {
+  id: number;
+  host: string;
+  incident_id: number | null;
+  /** `restart:http` or `reboot`. */
+  action: string;
+  requested_by: string;
+  automatic: boolean;
+  billable_yen: number | null;
+  started_at: Iso;
+  finished_at: Iso | null;
+  outcome: RecoveryOutcome | string | null;
+  detail: string;
 }
 
 export interface ServerView {
@@ -50,6 +92,8 @@ export interface ServerView {
   problem_since: Iso | null;
   last_check_at: Iso | null;
   maintenance: Maintenance | null;
+  /** The running recovery of this server (null: none). */
+  recovery: Recovery | null;
   /** Every open incident of this host has been taken by an operator (Lv.5 stops blinking). */
   acknowledged: boolean;
   checks: CheckView[];
@@ -75,7 +119,45 @@ export type EngineEvent =
       level: LevelNumber;
       trigger: string;
       at: Iso;
+      /** incident_opened: the server is in maintenance (no notification). */
+      paused?: boolean;
     }
+  | {
+      /** A pause ended with the problem still there: the held alert goes out now. */
+      event: 'alert_released';
+      id: number;
+      host: string;
+      check: string;
+      level: LevelNumber;
+      trigger: string;
+      at: Iso;
+    }
+  | {
+      event: 'recovery_started';
+      id: number;
+      host: string;
+      incident_id: number | null;
+      action: string;
+      by: string;
+      automatic: boolean;
+      at: Iso;
+    }
+  | {
+      event: 'recovery_finished';
+      id: number;
+      host: string;
+      incident_id: number | null;
+      action: string;
+      outcome: RecoveryOutcome | string;
+      detail: string;
+      at: Iso;
+    }
+  | { event: 'note_added'; incident: number; host: string; by: string; text: string; at: Iso }
+  | { event: 'call_logged'; incident: number; host: string; call: Call }
+  | { event: 'status_report_queued'; incident: number; host: string; by: string; at: Iso }
+  | { event: 'maintenance_changed'; maintenance: MaintenanceWindow }
+  /** The engine's prompt about an incident changed (an operator must decide, or null). */
+  | { event: 'recovery_prompt'; incident: number; host: string; prompt: Prompt | null }
   | {
       event: 'check_state';
       host: string;
@@ -118,6 +200,9 @@ export interface IncidentEvent {
   host: string;
   check: string;
   detail: string;
+  /** Who: an operator's name, `engine`, or a rule (`rule:auto-restart`); null in logs older
+   * than the audit log (and left out by older engines). */
+  actor?: string | null;
 }
 
 export interface Incident {
@@ -138,7 +223,8 @@ export interface Sample {
   value: number;
 }
 
-export type Recovery = 'none' | 'spot' | 'business_hours' | 'always';
+/** What a plan includes of a kind of recovery (the customer's entitlements). */
+export type RecoveryPolicy = 'none' | 'spot' | 'business_hours' | 'always';
 
 export interface Customer {
   id: string;
@@ -149,8 +235,8 @@ export interface Customer {
     resource_monitoring: boolean;
     phone_call: boolean;
     monthly_report: boolean;
-    server_recovery: Recovery;
-    service_recovery: Recovery;
+    server_recovery: RecoveryPolicy;
+    service_recovery: RecoveryPolicy;
   };
   notify: string[];
   phones: string[];
@@ -213,6 +299,9 @@ export interface StoryStep {
   kind: string;
   label: string;
   detail: string;
+  /** Who: an operator's name, `engine`, or a rule (`rule:auto-restart`); null in logs older
+   * than the audit log (and left out by older engines). */
+  actor?: string | null;
 }
 
 /** An incident as the review lists it, with its whole story in order. */
@@ -251,12 +340,158 @@ export class BackendError extends Error {
   constructor(
     readonly code: 'unauthorized' | 'network' | 'server' | 'bad_response',
     message: string,
-    /** The engine's error code (`forbidden`, `conflict`, `not_found`, `bad_request` …), if any. */
+    /** The engine's error code (`forbidden`, `conflict`, `not_found`, `bad_request`, and for
+     * actions `busy`, `needs_consent`, `not_included`, `closed`, `taken`, `no_action`, `invalid`,
+     * `stopped` …), if any. */
     readonly detail: string = '',
+    /** The whole error answer, when it carried more (`busy`: `{recovery}`). */
+    readonly data: unknown = null,
   ) {
     super(message);
     this.name = 'BackendError';
   }
+}
+
+// ------------------------------------------------------------------------------ console actions
+// docs/console-actions.md: one request type for every transport.
+
+/** The customer's consent to a billable (spot) recovery: amount_yen ≥ 20,000. */
+export interface SpotConsent {
+  customer_person: string;
+  amount_yen: number;
+}
+
+export type CallOutcome = 'answered' | 'no_answer' | 'busy' | 'voicemail';
+export type ConsentKind = 'investigation' | 'spot_recovery';
+export interface PauseScope {
+  kind: 'server' | 'customer';
+  id: string;
+}
+
+export type Action =
+  | { type: 'acknowledge'; incident: number; note?: string }
+  | { type: 'note'; incident: number; text: string }
+  | { type: 'recover'; incident: number; consent?: SpotConsent }
+  | { type: 'reboot'; host: string; consent?: SpotConsent }
+  | { type: 'restart'; host: string; service: string; consent?: SpotConsent }
+  | {
+      type: 'log_call';
+      incident: number;
+      number: string;
+      started_at?: Iso;
+      rings?: number;
+      outcome: CallOutcome;
+      answered_by?: string;
+      notes?: string;
+    }
+  | { type: 'consent'; incident: number; kind: ConsentKind; amount_yen: number; customer_person: string; note?: string }
+  | { type: 'status_report'; incident: number; subject: string; body: string }
+  | { type: 'pause'; scope: PauseScope; starts_at?: Iso; ends_at?: Iso; minutes?: number; reason: string }
+  | { type: 'end_pause'; maintenance: number }
+  | { type: 'extend_pause'; maintenance: number; ends_at?: Iso; minutes?: number };
+
+export type ActionType = Action['type'];
+
+/** One logged phone call of the escalation. */
+export interface Call {
+  id: number;
+  incident_id: number;
+  number: string;
+  started_at: Iso;
+  rings: number;
+  outcome: CallOutcome | string;
+  answered_by: string | null;
+  notes: string;
+  operator: string;
+}
+
+/** A recorded cost consent of the customer. */
+export interface Consent {
+  id: number;
+  incident_id: number;
+  kind: ConsentKind | string;
+  amount_yen: number;
+  customer_person: string;
+  note: string;
+  operator: string;
+  at: Iso;
+}
+
+/** A maintenance window (pause) as the engine records it. */
+export interface MaintenanceWindow {
+  id: number;
+  scope: PauseScope;
+  starts_at: Iso;
+  ends_at: Iso;
+  reason: string;
+  who: string;
+  created_at: Iso;
+  active: boolean;
+}
+
+export interface NoteRecord {
+  incident: number;
+  by: string;
+  text: string;
+  at: Iso;
+}
+
+export interface StatusReportQueued {
+  incident: number;
+  outbox_id: number | null;
+  at: Iso;
+}
+
+/** What `act` answers: the same `type`, with what was recorded. */
+export type ActionResult =
+  | ({ type: 'acknowledge' } & Acknowledgement)
+  | ({ type: 'note' } & NoteRecord)
+  | ({ type: 'recover' | 'reboot' | 'restart' } & Recovery)
+  | ({ type: 'log_call' } & Call)
+  | ({ type: 'consent' } & Consent)
+  | ({ type: 'status_report' } & StatusReportQueued)
+  | ({ type: 'pause' | 'end_pause' | 'extend_pause' } & MaintenanceWindow);
+
+/** The phone escalation of an incident (`GET /api/v1/incidents/{id}/escalation`). */
+export interface Escalation {
+  incident: {
+    id: number;
+    host: string;
+    check: string;
+    level: LevelNumber;
+    trigger: string;
+    opened_at: Iso;
+    closed_at: Iso | null;
+  };
+  customer: { id: string; name: string; plan: Plan; phones: string[]; notify: string[] };
+  calls: Call[];
+  consents: Consent[];
+  consented_yen: number;
+  /** A call of the current round was answered. */
+  answered: boolean;
+  /** Every number was called in the round without an answer. */
+  exhausted: boolean;
+  /** The prefilled 状況報告 mail. */
+  status_report: { to: string[]; subject: string; body: string };
+  status_reports_sent: number;
+}
+
+/** One entry of the hash-chained audit log. */
+export interface AuditEntry {
+  id: number;
+  at: Iso;
+  kind: string;
+  actor: string;
+  incident_id: number | null;
+  host: string;
+  check: string;
+  detail: string;
+  hash: string;
+}
+
+export interface AuditPage {
+  entries: AuditEntry[];
+  verify: { ok: boolean; entries: number; error: string | null };
 }
 
 /**
@@ -272,8 +507,19 @@ export interface Backend {
   incidents(open: boolean, limit: number): Promise<Incident[]>;
   samples(host: string, resource: string, hours: number): Promise<Sample[]>;
   customers(): Promise<Customer[]>;
-  /** An operator takes an open incident (with an optional note). */
+  /** An operator takes an open incident (with an optional note): `act({type: 'acknowledge'})`. */
   acknowledge(incident: number, note: string): Promise<Acknowledgement>;
+  /** Operators only: any console action (docs/console-actions.md). A refusal throws a
+   * BackendError whose `detail` is the engine's code (`busy`, `needs_consent`, …). */
+  act(action: Action): Promise<ActionResult>;
+  /** The phone escalation of an incident: numbers, calls, consents, the status report. */
+  escalation(incident: number): Promise<Escalation>;
+  /** Active and future maintenance windows, then the last ended ones. */
+  maintenance(): Promise<MaintenanceWindow[]>;
+  /** Recoveries, newest first (of one host, when given). */
+  recoveries(host?: string, limit?: number): Promise<Recovery[]>;
+  /** The audit log, newest first (entries before the id `before`), with its verification. */
+  audit(limit?: number, before?: number): Promise<AuditPage>;
   /** The incident log, filtered, newest first. */
   review(filter: ReviewFilter): Promise<ReviewIncident[]>;
   /** Desktop review mode: a native file chooser; the new app info, or null when cancelled. */

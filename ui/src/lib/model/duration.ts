@@ -72,3 +72,23 @@ export function jstDateTime(t: number | string | null): string {
   const hour = p.hour === '24' ? '00' : p.hour;
   return `${p.year}/${p.month}/${p.day} ${hour}:${p.minute}:${p.second}`;
 }
+
+/** A full RFC 3339 UTC time stamp (`2026-11-29T19:38:09Z`, `…09.123Z`) standing on its own (not
+ * inside a longer word or number). Offsets other than `Z`, dates alone and times alone are not
+ * matched: the engine writes its stamps in UTC with `Z`. */
+const RFC3339_UTC = /(?<![\w.:+-])(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z(?![\w])/g;
+
+/** An engine's detail text for people: each embedded RFC 3339 UTC stamp rewritten as JST
+ * `YYYY/MM/DD HH:MM:SS` (the format of every other time on screen); anything that is not a
+ * valid stamp (month 13, 25 o'clock, 30 February, another offset) is left as written. */
+export function jstStamps(text: string): string {
+  if (!text || !text.includes('T')) return text;
+  return text.replace(RFC3339_UTC, (whole, y: string, mo: string, d: string, h: string, mi: string, s: string, frac?: string) => {
+    const [Y, M, D, H, Mi, S] = [y, mo, d, h, mi, s].map(Number);
+    if (M < 1 || M > 12 || D < 1 || H > 23 || Mi > 59 || S > 60) return whole;
+    const t = Date.UTC(Y, M - 1, D, H, Mi, Math.min(S, 59), frac ? Number(frac.slice(0, 3).padEnd(3, '0')) : 0);
+    const back = new Date(t);
+    if (back.getUTCFullYear() !== Y || back.getUTCMonth() !== M - 1 || back.getUTCDate() !== D) return whole;
+    return jstDateTime(t);
+  });
+}

@@ -4,11 +4,14 @@
 //! the changed servers in the order (binary search), never re-sorting the whole fleet.
 
 import type { ServerView } from '../backend/types';
-import { RANK, tileState, type TileState } from './levels';
+import { RANK, liveState, tileState, type TileState } from './levels';
 
 export interface Entry {
   server: ServerView;
+  /** For order and counts: maintenance wins. */
   state: TileState;
+  /** For colours: what the checks say (a paused server keeps its live colours). */
+  live: TileState;
   rank: number;
   /** Problem start as epoch ms (Infinity when none): older problems come first. */
   since: number;
@@ -27,7 +30,7 @@ const collator = new Intl.Collator('en', { numeric: true });
 export function entry(server: ServerView): Entry {
   const state = tileState(server);
   const t = server.problem_since ? Date.parse(server.problem_since) : NaN;
-  return { server, state, rank: RANK[state], since: Number.isNaN(t) ? Infinity : t };
+  return { server, state, live: state === 'maintenance' ? liveState(server) : state, rank: RANK[state], since: Number.isNaN(t) ? Infinity : t };
 }
 
 /** The display order (a total order: labels are unique). */

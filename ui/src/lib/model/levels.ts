@@ -9,7 +9,13 @@ export type TileState = 'ok' | '2' | '3' | '4' | '5' | 'unknown' | 'maintenance'
  * without any result yet), else OK. */
 export function tileState(s: ServerView): TileState {
   if (s.maintenance) return 'maintenance';
-  if (s.worst_level !== null) return String(s.worst_level) as TileState;
+  return liveState(s);
+}
+
+/** What the checks say, maintenance or not: a paused tile keeps these colours (with a badge),
+ * while its place in the order and the counts stay those of maintenance. */
+export function liveState(s: ServerView): Exclude<TileState, 'maintenance'> {
+  if (s.worst_level !== null) return String(s.worst_level) as '2' | '3' | '4' | '5';
   if (s.checks.length === 0 || s.checks.some((c) => c.ok === null)) return 'unknown';
   return 'ok';
 }

@@ -231,9 +231,16 @@ export function stepGroup(kind: string): StepGroup {
   if (kind.startsWith('check_')) return 'check';
   if (kind.startsWith('recovery_')) return 'recovery';
   if (kind === 'call' || kind === 'call_logged') return 'call';
-  if (kind === 'acknowledged' || kind === 'note' || kind === 'note_added' || kind === 'maintenance_added') return 'action';
+  if (kind === 'alert_held' || kind === 'alert_released' || kind === 'status_report_queued') return 'mail';
+  if (ACTION_KINDS.has(kind)) return 'action';
   return 'other';
 }
+
+/** Steps that operators (or the engine on their behalf) took: drawn as actions. */
+const ACTION_KINDS: ReadonlySet<string> = new Set([
+  'acknowledged', 'note', 'note_added', 'maintenance_added', 'maintenance_ended', 'maintenance_extended',
+  'maintenance_changed', 'consent_recorded', 'spot_billed',
+]);
 
 export const STEP_ICON: Record<StepGroup, string> = {
   detect: '✖',
@@ -260,15 +267,32 @@ export const STEP_JA: Record<string, string> = {
   check_hard: 'チェック失敗（確定）',
   check_ok: 'チェック正常',
   acknowledged: '確認（担当者）',
-  recovery_started: '復旧作業開始',
+  recovery_started: '復旧開始',
   recovery_succeeded: '復旧作業成功',
   recovery_failed: '復旧作業失敗',
+  recovery_finished: '復旧結果',
+  recovery_needs_operator: '要判断（自動復旧なし）',
+  recovery_interrupted: '復旧中断',
+  spot_billed: 'スポット課金',
   call: '電話連絡',
-  call_logged: '電話連絡',
+  call_logged: '電話記録',
+  consent_recorded: '費用承諾',
+  status_report_queued: '状況報告送信',
   note: 'メモ',
   note_added: 'メモ',
   maintenance_added: 'メンテナンス登録',
+  maintenance_ended: 'メンテナンス終了',
+  maintenance_extended: 'メンテナンス延長',
+  alert_held: '通知保留（メンテナンス中）',
+  alert_released: '保留通知送信',
   report_sent: '月次レポート送信',
+  report_drafted: '月次レポート作成',
+  report_held: '月次レポート保留',
+  report_released: '月次レポート保留解除',
+  engine_started: '監視開始',
+  engine_stopped: '監視停止',
+  exported: 'エクスポート',
+  audit_chain_started: '監査ログ開始',
 };
 
 const STEP_EN: Record<string, string> = {
@@ -286,26 +310,68 @@ const STEP_EN: Record<string, string> = {
   recovery_started: 'Recovery started',
   recovery_succeeded: 'Recovery succeeded',
   recovery_failed: 'Recovery failed',
+  recovery_finished: 'Recovery result',
+  recovery_needs_operator: 'Operator must decide',
+  recovery_interrupted: 'Recovery interrupted',
+  spot_billed: 'Spot recovery billed',
   call: 'Phone call',
-  call_logged: 'Phone call',
+  call_logged: 'Phone call logged',
+  consent_recorded: 'Cost consent',
+  status_report_queued: 'Status report sent',
   note: 'Note',
   note_added: 'Note',
   maintenance_added: 'Maintenance scheduled',
+  maintenance_ended: 'Maintenance ended',
+  maintenance_extended: 'Maintenance extended',
+  alert_held: 'Alert held (maintenance)',
+  alert_released: 'Held alert sent',
   report_sent: 'Monthly report sent',
+  report_drafted: 'Monthly report drafted',
+  report_held: 'Monthly report held',
+  report_released: 'Monthly report released',
+  engine_started: 'Monitoring started',
+  engine_stopped: 'Monitoring stopped',
+  exported: 'Exported',
+  audit_chain_started: 'Audit log started',
 };
 
-/** A step's name: the engine's Japanese label, or an English one. */
-export function stepLabel(s: StoryStep, lang: Lang): string {
-  if (lang === 'en') return STEP_EN[s.kind] ?? s.kind;
-  return s.label || s.kind;
+/** The Japanese or English name of an event kind (the kind itself when unknown). */
+export function kindLabel(kind: string, lang: Lang): string {
+  return (lang === 'en' ? STEP_EN[kind] : STEP_JA[kind]) ?? kind;
 }
 
-/** Operators who acted on an incident (`by NAME` in its story), in order of first appearance. */
-export function operatorsOf(i: ReviewIncident): string[] {
+/** A step's name: the engine's Japanese label (ours when the engine only echoed the kind), or
+ * an English one. */
+export function stepLabel(s: StoryStep, lang: Lang): string {
+  if (lang === 'en') return STEP_EN[s.kind] ?? s.kind;
+  return s.label && s.label !== s.kind ? s.label : (STEP_JA[s.kind] ?? s.kind);
+}
+
+/** Actors that are not people: the engine itself, its rules (`rule:auto-restart` …), the export. */
+const NOT_PEOPLE: ReadonlySet<string> = new Set(['engine', 'export']);
+
+/** The operator behind an event's `actor`, or null when the actor is the engine, one of its
+ * rules (`rule:…`), the export, or unknown (null/empty: a log older than the audit log). */
+export function personOf(actor: string | null | undefined): string | null {
+  const a = actor?.trim();
+  if (!a || NOT_PEOPLE.has(a) || a.startsWith('rule:')) return null;
+  return a;
+}
+
+/** The operator who took one step: its `actor` when the log recorded one (people only), else
+ * (older logs, no actor) `by NAME` at the start of its detail. */
+export function stepOperator(s: Pick<StoryStep, 'detail' | 'actor'>): string | null {
+  if (s.actor !== null && s.actor !== undefined && s.actor.trim() !== '') return personOf(s.actor);
+  const m = /^by ([^\s:,]+)/.exec(s.detail);
+  return m ? m[1] : null;
+}
+
+/** Operators who acted on an incident (`stepOperator` of each step), in order of first appearance. */
+export function operatorsOf(i: Pick<ReviewIncident, 'story'>): string[] {
   const out: string[] = [];
   for (const s of i.story) {
-    const m = /^by ([^\s:]+)/.exec(s.detail);
-    if (m && !out.includes(m[1])) out.push(m[1]);
+    const who = stepOperator(s);
+    if (who && !out.includes(who)) out.push(who);
   }
   return out;
 }

@@ -6,6 +6,7 @@ import type { Backend } from '../backend';
 import type { ConsoleMessage, Customer, EngineEvent, Health, Incident } from '../backend/types';
 import { EMPTY, applyDelta, fromSnapshot, type Fleet } from '../model/fleet';
 import { openIncidents, type IncidentRow } from '../model/incidents';
+import { RANK } from '../model/levels';
 
 export interface ConnectionState {
   /** null: not connected yet (first attempt). */
@@ -17,6 +18,38 @@ export interface ConnectionState {
 export interface LoggedEvent {
   key: number;
   event: EngineEvent;
+  /** When this console received it (events without their own time show this). */
+  received: number;
+}
+
+/** The time of an event: its own, else the call's, else when it arrived. */
+export function eventTime(e: LoggedEvent): number | string {
+  const ev = e.event;
+  if ('at' in ev && ev.at) return ev.at;
+  if (ev.event === 'call_logged' && ev.call.started_at) return ev.call.started_at;
+  return e.received;
+}
+
+/** The incident an event is about, if any. */
+export function eventIncident(ev: EngineEvent): number | null {
+  switch (ev.event) {
+    case 'note_added':
+    case 'call_logged':
+    case 'status_report_queued':
+    case 'recovery_prompt':
+      return ev.incident;
+    case 'recovery_started':
+    case 'recovery_finished':
+      return ev.incident_id;
+    case 'incident_opened':
+    case 'incident_closed':
+    case 'incident_level_changed':
+    case 'incident_acknowledged':
+    case 'alert_released':
+      return ev.id;
+    default:
+      return null;
+  }
 }
 
 const MAX_EVENTS = 50;
@@ -71,8 +104,11 @@ export class ConsoleState {
       case 'event': {
         const e = m.event;
         if (e.event === 'check_state') return; // the tiles show it through deltas
-        this.events = [{ key: ++this.eventKey, event: e }, ...this.events].slice(0, MAX_EVENTS);
-        if (e.event === 'incident_opened' || e.event === 'incident_level_changed' || e.event === 'incident_closed') {
+        if (e.event === 'recovery_prompt' && !e.prompt) return; // a prompt cleared: the views show it
+        this.events = [{ key: ++this.eventKey, event: e, received: Date.now() }, ...this.events].slice(0, MAX_EVENTS);
+        // Any event of an incident (opened, closed, a call, a note, a status report …) changes
+        // its log, which the detail lists: read the open incidents again.
+        if (eventIncident(e) !== null) {
           this.refetchIncidents(500);
         }
         break;
@@ -104,10 +140,10 @@ export class ConsoleState {
     }, delay);
   }
 
-  /** The host of an incident id, from the live views or the incident list. */
+  /** The host of an incident id, from the live views (a paused server's too) or the incident list. */
   hostOfIncident(id: number): string | null {
     for (const e of this.fleet.order) {
-      if (e.rank < 6) break;
+      if (e.rank < RANK.maintenance) break; // past the problems and the paused servers
       if (e.server.checks.some((c) => c.incident === id)) return e.server.label;
     }
     return this.knownIncidents.get(id)?.host ?? null;

@@ -1,0 +1,271 @@
+//! Console actions, the pure parts: an action as its HTTP route and body, what a recovery is
+//! called, why the engine did not act (prompt codes) and why it refused (error codes) in words,
+//! and when a recovery is billable (spot) and must be confirmed with the customer's consent.
+//! docs/console-actions.md is the contract. Pure and unit-tested.
+
+import { BackendError, type Action, type PromptCode, type Recovery, type RecoveryPolicy, type SpotConsent } from '../backend/types';
+import { checkName } from './names';
+import { jstTime } from './duration';
+
+export type Lang = 'ja' | 'en';
+
+export interface Route {
+  method: 'POST';
+  path: string;
+  body: Record<string, unknown>;
+}
+
+const seg = (v: string | number) => encodeURIComponent(String(v));
+
+/** Copies the defined fields of `a` named in `keys` (JSON leaves undefined out anyway; this
+ * keeps the body free of the fields the route already carries). */
+function pick(a: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (a[k] !== undefined && a[k] !== null) out[k] = a[k];
+  return out;
+}
+
+/** The route of an action (`POST /api/v1/…`) and its JSON body. */
+export function actionRoute(a: Action): Route {
+  const r = a as unknown as Record<string, unknown>;
+  const post = (path: string, body: Record<string, unknown>): Route => ({ method: 'POST', path: `/api/v1${path}`, body });
+  switch (a.type) {
+    case 'acknowledge':
+      return post(`/incidents/${seg(a.incident)}/acknowledge`, a.note?.trim() ? { note: a.note.trim() } : {});
+    case 'note':
+      return post(`/incidents/${seg(a.incident)}/notes`, { text: a.text });
+    case 'recover':
+      return post(`/incidents/${seg(a.incident)}/recover`, pick(r, ['consent']));
+    case 'reboot':
+      return post(`/servers/${seg(a.host)}/reboot`, pick(r, ['consent']));
+    case 'restart':
+      return post(`/servers/${seg(a.host)}/restart/${seg(a.service)}`, pick(r, ['consent']));
+    case 'log_call':
+      return post(`/incidents/${seg(a.incident)}/calls`, pick(r, ['number', 'started_at', 'rings', 'outcome', 'answered_by', 'notes']));
+    case 'consent':
+      return post(`/incidents/${seg(a.incident)}/consents`, pick(r, ['kind', 'amount_yen', 'customer_person', 'note']));
+    case 'status_report':
+      return post(`/incidents/${seg(a.incident)}/status-report`, { subject: a.subject, body: a.body });
+    case 'pause':
+      return post('/maintenance', pick(r, ['scope', 'starts_at', 'ends_at', 'minutes', 'reason']));
+    case 'end_pause':
+      return post(`/maintenance/${seg(a.maintenance)}/end`, {});
+    case 'extend_pause':
+      return post(`/maintenance/${seg(a.maintenance)}/extend`, pick(r, ['ends_at', 'minutes']));
+  }
+}
+
+// ------------------------------------------------------------------------------ what a recovery is
+
+/** Services the engine can restart (SPEC §4, the Plesk recovery targets), by check id. */
+export const RESTARTABLE: ReadonlySet<string> = new Set([
+  'http', 'https', 'dns', 'pop', 'pop3', 'pops', 'imap', 'imaps', 'smtp', 'smtps', 'submission', 'ftp',
+  'mysql', 'postgresql', 'plesk',
+]);
+
+/** The recovery an incident of `check` calls for: a reboot for ping and SSH, a restart of the
+ * service for a service, none for anything else (resources, custom ports, the host key). */
+export function recoveryFor(check: string): 'reboot' | `restart:${string}` | null {
+  if (check === 'ping' || check === 'ssh') return 'reboot';
+  if (RESTARTABLE.has(check)) return `restart:${check}`;
+  return null;
+}
+
+export type RecoveryKind = 'reboot' | 'restart';
+
+export function kindOf(action: string): RecoveryKind {
+  return action === 'reboot' ? 'reboot' : 'restart';
+}
+
+/** `restart:http` → `http`; '' for a reboot. */
+export function serviceOf(action: string): string {
+  return action.startsWith('restart:') ? action.slice('restart:'.length) : '';
+}
+
+/** The button's word: 再起動 (a service) or サーバー再起動. */
+export function recoverButtonText(action: string, lang: Lang): string {
+  if (kindOf(action) === 'reboot') return lang === 'ja' ? 'サーバー再起動' : 'Reboot server';
+  return lang === 'ja' ? '再起動' : 'Restart';
+}
+
+/** What the recovery does, in words: `サーバー再起動`, `サービス再起動 (HTTP)`. */
+export function recoveryName(action: string, lang: Lang, withService = true): string {
+  if (kindOf(action) === 'reboot') return lang === 'ja' ? 'サーバー再起動' : 'server reboot';
+  const svc = serviceOf(action);
+  const base = lang === 'ja' ? 'サービス再起動' : 'service restart';
+  return withService && svc ? `${base} (${checkName(svc, lang)})` : base;
+}
+
+/** Who asked: (自動) for the engine, else the operator. */
+export function requesterText(r: Pick<Recovery, 'automatic' | 'requested_by'>, lang: Lang): string {
+  if (r.automatic) return lang === 'ja' ? '自動' : 'automatic';
+  return r.requested_by || '—';
+}
+
+/** The running recovery's label: `復旧中: サービス再起動 (自動)`. */
+export function runningText(r: Pick<Recovery, 'action' | 'automatic' | 'requested_by'>, lang: Lang, withService = false): string {
+  const name = recoveryName(r.action, lang, false);
+  const svc = withService ? serviceOf(r.action) : '';
+  const what = svc ? `${name} ${checkName(svc, lang)}` : name;
+  return lang === 'ja' ? `復旧中: ${what} (${requesterText(r, lang)})` : `Recovering: ${what} (${requesterText(r, lang)})`;
+}
+
+const OUTCOME: Record<string, { ja: string; en: string }> = {
+  recovered: { ja: '復旧成功', en: 'recovered' },
+  failed: { ja: '復旧失敗', en: 'failed' },
+  already_up: { ja: '既に正常（処置なし）', en: 'already up (nothing done)' },
+  interrupted: { ja: '中断（エンジン停止）', en: 'interrupted (engine stopped)' },
+};
+
+export function outcomeText(outcome: string | null, lang: Lang): string {
+  if (!outcome) return lang === 'ja' ? '実行中' : 'running';
+  return OUTCOME[outcome]?.[lang] ?? outcome;
+}
+
+// ------------------------------------------------------------------------------ prompts and refusals
+
+export const PROMPT_TEXT: Record<PromptCode, { ja: string; en: string }> = {
+  not_included: { ja: '契約外', en: 'not in the plan' },
+  outside_hours: { ja: '時間外（平日9–18時のみ）', en: 'outside hours (weekdays 9–18 only)' },
+  spot_only: { ja: 'スポット対応（有償）', en: 'spot recovery (billed)' },
+  already_tried: { ja: '自動復旧済み（1回）', en: 'already tried automatically (once)' },
+  restart_limit: { ja: '24時間に3回の上限', en: 'limit of 3 restarts in 24 h reached' },
+  paused: { ja: 'メンテナンス中', en: 'in maintenance' },
+  waiting: { ja: '再起動待ち', en: 'waiting to reboot' },
+  no_access: { ja: 'SSH ログイン不可（復旧操作できません）', en: 'no SSH access (cannot recover)' },
+};
+
+/** Why the engine did not recover by itself, in words (an unknown code: the engine's message). */
+export function promptText(code: string, lang: Lang, message = ''): string {
+  const known = (PROMPT_TEXT as Record<string, { ja: string; en: string }>)[code];
+  if (!known) return message || code;
+  // `waiting`: the message says until when; worth showing.
+  return code === 'waiting' && message ? `${known[lang]} — ${message}` : known[lang];
+}
+
+const ERROR_TEXT: Record<string, { ja: string; en: string }> = {
+  not_found: { ja: '対象が見つかりません', en: 'not found' },
+  closed: { ja: 'この障害は既にクローズされています', en: 'the incident is already closed' },
+  taken: { ja: '他のオペレーターが対応中です', en: 'another operator has taken it' },
+  conflict: { ja: '他の操作と競合しました', en: 'conflicts with another change' },
+  busy: { ja: 'このサーバーの復旧作業が実行中です', en: 'a recovery of this server is running' },
+  needs_consent: { ja: 'スポット対応（有償）です。顧客の承諾が必要です', en: "a billable spot recovery: the customer's consent is needed" },
+  not_included: { ja: '契約に含まれていません（または時間外です）', en: 'not included in the plan (or outside hours)' },
+  no_action: { ja: 'この障害に行える復旧作業はありません', en: 'nothing to recover for this kind of incident' },
+  invalid: { ja: '入力内容が正しくありません', en: 'a field is missing or out of range' },
+  bad_request: { ja: '入力内容が正しくありません', en: 'a field is missing or out of range' },
+  over_cap: { ja: '承諾額の上限 (50,000 円) を超えています。顧客に改めて承諾を得てください', en: 'over the 50,000 yen cap: ask the customer again' },
+  stopped: { ja: 'エンジンが停止しています', en: 'the engine is stopped' },
+  forbidden: { ja: '閲覧専用のトークンでは操作できません', en: 'a viewer token cannot act' },
+  '403': { ja: '閲覧専用のトークンでは操作できません', en: 'a viewer token cannot act' },
+};
+
+/** A refused action in words: the code's text, then the engine's message. */
+export function errorText(code: string, message: string, lang: Lang): string {
+  const known = ERROR_TEXT[code]?.[lang];
+  if (!known) return message || code || 'error';
+  return message && message !== code ? `${known} (${message})` : known;
+}
+
+/** A `busy` refusal: who started the running recovery and when. */
+export function busyText(running: Pick<Recovery, 'action' | 'requested_by' | 'automatic' | 'started_at'> | null, message: string, lang: Lang): string {
+  if (!running) return errorText('busy', message, lang);
+  const who = requesterText(running, lang);
+  const when = jstTime(running.started_at);
+  const what = recoveryName(running.action, lang);
+  return lang === 'ja'
+    ? `復旧作業が実行中です: ${what} — ${who} が ${when} に開始`
+    : `A recovery is running: ${what} — started by ${who} at ${when}`;
+}
+
+// ------------------------------------------------------------------------------ spot and consent
+
+/** The least a spot recovery costs (SPEC §1: "from 20,000 yen per time"). */
+export const MIN_SPOT_YEN = 20_000;
+/** Cause investigation and recovery without asking again (SPEC §4). */
+export const INVESTIGATION_CAP_YEN = 50_000;
+
+const JST = 9 * 3_600_000;
+
+/** Weekdays 9–18 in Japan (holidays are the engine's to know: it answers `needs_consent`). */
+export function inBusinessHours(now: number): boolean {
+  const d = new Date(now + JST);
+  const day = d.getUTCDay();
+  const h = d.getUTCHours();
+  return day >= 1 && day <= 5 && h >= 9 && h < 18;
+}
+
+/** Whether a recovery will likely be billed (spot) at `now`: a reboot on plan 30 always, on
+ * plan 60 outside weekdays 9–18 JST. Service restarts are never spot (no plan sells them).
+ * `policy`: the customer's entitlement when known (else from the plan). */
+export function spotExpected(kind: RecoveryKind, plan: string, now: number, policy?: RecoveryPolicy): boolean {
+  if (kind !== 'reboot') return false;
+  const p = policy ?? planPolicy(kind, plan);
+  if (p === 'spot') return true;
+  // Plan 60: in hours included, outside hours spot.
+  if (p === 'business_hours') return !inBusinessHours(now);
+  return false;
+}
+
+/** What a plan includes of a kind of recovery (SPEC §1), when the customer's entitlements are
+ * not at hand; undefined for an unknown plan. */
+export function planPolicy(kind: RecoveryKind, plan: string): RecoveryPolicy | undefined {
+  switch (plan) {
+    case '150':
+    case '200':
+      return 'always';
+    case '60':
+      return 'business_hours';
+    case '30':
+      return kind === 'reboot' ? 'spot' : 'none';
+    case 'zero':
+      return 'none';
+    default:
+      return undefined;
+  }
+}
+
+/** Whether to offer a recovery button at all: not when the plan never includes it. */
+export function recoveryOffered(kind: RecoveryKind, plan: string, policy?: RecoveryPolicy): boolean {
+  return (policy ?? planPolicy(kind, plan)) !== 'none';
+}
+
+/** Every reboot and every billable action is confirmed first. */
+export function needsConfirm(kind: RecoveryKind, spot: boolean): boolean {
+  return kind === 'reboot' || spot;
+}
+
+/** What is wrong with a consent form ('' when it can be sent). */
+export function consentProblem(person: string, amount: number | string, min = MIN_SPOT_YEN): '' | 'person' | 'amount' {
+  if (!person.trim()) return 'person';
+  const n = typeof amount === 'number' ? amount : Number(String(amount).replace(/[,，\s円]/g, ''));
+  if (!Number.isFinite(n) || !Number.isInteger(n) || n < min) return 'amount';
+  return '';
+}
+
+/** The consent of a form, or null when it is not complete. */
+export function spotConsent(person: string, amount: number | string): SpotConsent | null {
+  if (consentProblem(person, amount)) return null;
+  const n = typeof amount === 'number' ? amount : Number(String(amount).replace(/[,，\s円]/g, ''));
+  return { customer_person: person.trim(), amount_yen: n };
+}
+
+/** Yen as people read it: `20,000 円`. */
+export function yen(n: number, lang: Lang = 'ja'): string {
+  const s = Math.round(n).toLocaleString('en-US');
+  return lang === 'ja' ? `${s} 円` : `¥${s}`;
+}
+
+/** Any failed request in words: a refusal by its code (and the engine's message), else the
+ * message. */
+export function describeError(err: unknown, lang: Lang): string {
+  if (err instanceof BackendError) {
+    if (err.detail === 'busy') {
+      const data = err.data as { recovery?: Recovery } | null;
+      const r = data && typeof data === 'object' && data.recovery && typeof data.recovery === 'object' ? data.recovery : null;
+      return busyText(r && typeof r.started_at === 'string' ? r : null, err.message, lang);
+    }
+    return errorText(err.detail, err.message, lang);
+  }
+  return err instanceof Error ? err.message : String(err);
+}
