@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use std::path::PathBuf;
 
+use anshin_engine::action::{ActionError, ActionRequest};
+use anshin_engine::reads;
 use anshin_engine::review_query::{with_customers, ReviewQuery};
 use anshin_engine::store::review::open_review;
 use anyhow::{bail, Result};
@@ -39,6 +41,15 @@ pub struct AppInfo {
     pub role: String,
     /// "operator" (workstation) or "wall" (`--kiosk`).
     pub view: &'static str,
+}
+
+/// A read beside the live view (see `Backend::read`).
+#[derive(Debug, Clone)]
+pub enum Read {
+    Escalation(i64),
+    Maintenance,
+    Recoveries(Option<String>),
+    Audit { limit: usize, before: Option<i64> },
 }
 
 impl Backend {
@@ -94,15 +105,76 @@ impl Backend {
 
     /// An operator takes an incident (the engine records who and refuses a second owner).
     pub async fn acknowledge(&self, incident: i64, note: String) -> Result<Value> {
+        self.act(ActionRequest::Acknowledge { incident, note })
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.get("message").and_then(Value::as_str).unwrap_or("refused")))
+    }
+
+    /// Any console action (docs/console-actions.md). A refusal is `{code, message}` as the
+    /// console API gives it, so the window reacts to the code (`needs_consent`, `busy`…).
+    pub async fn act(&self, request: ActionRequest) -> std::result::Result<Value, Value> {
+        let refused = |code: &str, message: String| serde_json::json!({ "code": code, "message": message });
         match self {
             Backend::Local(l) => {
                 let by = std::env::var("USER").unwrap_or_else(|_| "operator".into());
-                Ok(serde_json::to_value(l.console().acknowledge(incident, &by, &note).await?)?)
+                match l.console().act(request, &by).await {
+                    Ok(done) => serde_json::to_value(done).map_err(|e| refused("internal", e.to_string())),
+                    Err(ActionError::Busy(rec)) => Err(serde_json::json!({
+                        "code": "busy", "message": ActionError::Busy(rec.clone()).to_string(), "recovery": rec })),
+                    Err(e) => Err(refused(e.code(), e.to_string())),
+                }
             }
             Backend::Remote(r) => {
-                r.post(&format!("api/v1/incidents/{incident}/acknowledge"), &serde_json::json!({ "note": note })).await
+                let (path, body) = request.route();
+                r.act(&path, &body).await
             }
-            Backend::Review(_) => bail!("a log opened for review is read-only"),
+            Backend::Review(_) => Err(refused("read_only", "a log opened for review is read-only".into())),
+        }
+    }
+
+    /// A read beside the live view: `escalation` (with `id`), `maintenance`, `recoveries`
+    /// (optional `host`), `audit` (optional `limit`, `before`).
+    pub async fn read(&self, what: Read) -> Result<Value> {
+        match self {
+            Backend::Local(l) => {
+                let (db, fleet) = (l.db().to_path_buf(), l.fleet().clone());
+                Ok(tokio::task::spawn_blocking(move || -> Result<Value> {
+                    let store = anshin_engine::Store::open_read_only(&db)?;
+                    let now = chrono::Utc::now();
+                    Ok(match what {
+                        Read::Escalation(id) => serde_json::to_value(reads::escalation(&store, &fleet, id, now)?)?,
+                        Read::Maintenance => serde_json::to_value(reads::maintenance(&store, now)?)?,
+                        Read::Recoveries(host) => serde_json::to_value(store.recoveries(host.as_deref(), 200)?)?,
+                        Read::Audit { limit, before } => serde_json::to_value(reads::audit(&store, limit, before)?)?,
+                    })
+                })
+                .await??)
+            }
+            Backend::Remote(r) => match what {
+                Read::Escalation(id) => r.get(&format!("api/v1/incidents/{id}/escalation"), NO_QUERY).await,
+                Read::Maintenance => r.get("api/v1/maintenance", NO_QUERY).await,
+                Read::Recoveries(host) => {
+                    let q: Vec<(&str, String)> = host.map(|h| ("host", h)).into_iter().collect();
+                    r.get("api/v1/recoveries", &q).await
+                }
+                Read::Audit { limit, before } => {
+                    let mut q = vec![("limit", limit.to_string())];
+                    q.extend(before.map(|b| ("before", b.to_string())));
+                    r.get("api/v1/audit", &q).await
+                }
+            },
+            Backend::Review(path) => {
+                let path = path.lock().map(|p| p.clone()).map_err(|_| anyhow::anyhow!("poisoned"))?;
+                Ok(tokio::task::spawn_blocking(move || -> Result<Value> {
+                    let store = anshin_engine::Store::open_read_only(&path)?;
+                    Ok(match what {
+                        Read::Audit { limit, before } => serde_json::to_value(reads::audit(&store, limit, before)?)?,
+                        Read::Recoveries(host) => serde_json::to_value(store.recoveries(host.as_deref(), 200)?)?,
+                        _ => bail!("a log opened for review has no live escalation or maintenance"),
+                    })
+                })
+                .await??)
+            }
         }
     }
 

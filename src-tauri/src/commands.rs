@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tauri::State;
 
-use crate::backend::AppInfo;
+use crate::backend::{AppInfo, Read};
 use crate::Shell;
 
 type Answer = Result<Value, String>;
@@ -48,6 +48,36 @@ pub async fn customers(shell: State<'_, Arc<Shell>>) -> Answer {
 #[tauri::command]
 pub async fn acknowledge(shell: State<'_, Arc<Shell>>, incident: i64, note: Option<String>) -> Answer {
     shell.backend.acknowledge(incident, note.unwrap_or_default()).await.map_err(text)
+}
+
+/// Any console action (docs/console-actions.md); a refusal is `{code, message}`.
+#[tauri::command]
+pub async fn act(shell: State<'_, Arc<Shell>>, action: anshin_engine::ActionRequest) -> Result<Value, Value> {
+    shell.backend.act(action).await
+}
+
+/// The phone escalation of an incident: calls, consents, the prefilled status report.
+#[tauri::command]
+pub async fn escalation(shell: State<'_, Arc<Shell>>, incident: i64) -> Answer {
+    shell.backend.read(Read::Escalation(incident)).await.map_err(text)
+}
+
+/// Maintenance windows: running and future ones, then recently ended ones.
+#[tauri::command]
+pub async fn maintenance(shell: State<'_, Arc<Shell>>) -> Answer {
+    shell.backend.read(Read::Maintenance).await.map_err(text)
+}
+
+/// Recoveries, newest first (all, or one server's).
+#[tauri::command]
+pub async fn recoveries(shell: State<'_, Arc<Shell>>, host: Option<String>) -> Answer {
+    shell.backend.read(Read::Recoveries(host)).await.map_err(text)
+}
+
+/// The audit log, newest first, with its chain verified.
+#[tauri::command]
+pub async fn audit(shell: State<'_, Arc<Shell>>, limit: Option<usize>, before: Option<i64>) -> Answer {
+    shell.backend.read(Read::Audit { limit: limit.unwrap_or(200).min(5000), before }).await.map_err(text)
 }
 
 /// Incidents with their stories for the review view (`filter`: server, customer, level, check,

@@ -5,7 +5,7 @@
 //! each open console merely shows it. Owns: which events pop and their text.
 //! Must not: decide about incidents.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anshin_core::Level;
 use notify_rust::{Hint, Notification, NotificationResponse, Timeout, Urgency};
@@ -28,17 +28,20 @@ pub struct Pop {
     pub level: u8,
 }
 
-/// Decides which events pop. An incident pops when it opens at or above the level, or when it
-/// rises to a level above the one it last popped at; never twice for the same level.
+/// Decides which events pop. An incident pops when it opens at or above the level (unless its
+/// server is paused: then when the pause ends with it still open), or when it rises to a level
+/// above the one it last popped at; never twice for the same level.
 #[derive(Debug)]
 pub struct Notifier {
     policy: NotifyPolicy,
     popped: HashMap<i64, u8>,
+    /// Incidents of paused servers, silent until their alert is released.
+    silent: HashSet<i64>,
 }
 
 impl Notifier {
     pub fn new(policy: NotifyPolicy) -> Self {
-        Notifier { policy, popped: HashMap::new() }
+        Notifier { policy, popped: HashMap::new(), silent: HashSet::new() }
     }
 
     pub fn policy(&self) -> NotifyPolicy {
@@ -55,9 +58,21 @@ impl Notifier {
         let id = e.get("id").and_then(Value::as_i64)?;
         if kind == "incident_closed" {
             self.popped.remove(&id);
+            self.silent.remove(&id);
             return None;
         }
-        if kind != "incident_opened" && kind != "incident_level_changed" {
+        if kind != "incident_opened" && kind != "incident_level_changed" && kind != "alert_released" {
+            return None;
+        }
+        // A paused server (maintenance) is silent; its alert pops when the pause ends
+        // (`alert_released`) if the problem is still there.
+        if e.get("paused").and_then(Value::as_bool) == Some(true) {
+            self.silent.insert(id);
+        }
+        if kind == "alert_released" {
+            self.silent.remove(&id);
+        }
+        if self.silent.contains(&id) {
             return None;
         }
         let level = u8::try_from(e.get("level").and_then(Value::as_u64)?).ok()?;
@@ -129,5 +144,16 @@ mod tests {
         n.on_message(&ev("incident_closed", 1, 4));
         assert!(n.on_message(&ev("incident_level_changed", 1, 4)).is_some());
         assert_eq!(n.on_message(&json!({"type":"delta","servers":[]})), None);
+    }
+
+    #[test]
+    fn a_paused_server_is_silent_until_its_alert_is_released() {
+        let mut n = Notifier::new(NotifyPolicy { min_level: 3, sound: false });
+        let mut opened = ev("incident_opened", 5, 4);
+        opened["event"]["paused"] = json!(true);
+        assert_eq!(n.on_message(&opened), None);
+        assert_eq!(n.on_message(&ev("incident_level_changed", 5, 5)), None, "still paused");
+        let pop = n.on_message(&ev("alert_released", 5, 4)).expect("the pause ended with the problem");
+        assert_eq!(pop.id, 5);
     }
 }

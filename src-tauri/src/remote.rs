@@ -138,6 +138,23 @@ impl Remote {
         bail!("{status}: {message}")
     }
 
+    /// POST an action; a refusal comes back as the engine's `{code, message}` (and `recovery`
+    /// for `busy`), so the window can react to the code as with the embedded engine.
+    pub async fn act(&self, path: &str, body: &Value) -> std::result::Result<Value, Value> {
+        let url = self.base.join(path).map_err(|e| json!({"code": "invalid", "message": e.to_string()}))?;
+        let sent = self.http.post(url.clone()).bearer_auth(&self.token).json(body).send().await;
+        let resp = sent.map_err(|e| json!({"code": "unreachable", "message": format!("cannot reach {url}: {e}")}))?;
+        let status = resp.status();
+        let answer: Value = resp.json().await.unwrap_or_default();
+        if status.is_success() {
+            return Ok(answer);
+        }
+        match answer.get("code") {
+            Some(_) => Err(answer),
+            None => Err(json!({"code": "refused", "message": format!("{url}: {status}")})),
+        }
+    }
+
     /// Relays the remote feed (and `connection` messages) until shutdown, reconnecting forever.
     pub fn spawn_feed(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> mpsc::Receiver<Value> {
         let (tx, rx) = mpsc::channel(256);

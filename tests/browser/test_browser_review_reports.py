@@ -20,11 +20,13 @@ $ARTIFACTS/browser/ only (never into assets/).
 import csv
 import datetime
 import functools
+import hashlib
 import io
 import json
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
 
 from fleet import Fleet  # noqa: E402
-from anshin_browser import Browser, DriverError, Serve, artifacts_dir, free_port, http  # noqa: E402
+from anshin_browser import Browser, DriverError, Serve, anshin_bin, artifacts_dir, free_port, http  # noqa: E402
 
 NET = "127.78.64"  # this file's own addresses (127.78.64.x – 127.78.65.x)
 HOSTS = ["web01:http", "web02:http"]
@@ -53,6 +55,25 @@ def previous_month(now=None):
     today = datetime.datetime.now(JST) if now is None else now
     first = today.replace(day=1)
     return (first - datetime.timedelta(days=1)).strftime("%Y-%m")
+
+
+def seed_event(db, at, kind, detail):
+    """Appends an event the way the store does, hash chain and head included (the recipe of
+    crates/anshin-engine/src/store/audit.rs), so the seeded log still verifies."""
+    def f(v):
+        if v is None:
+            return b"-"
+        b = str(v).encode()
+        return str(len(b)).encode() + b":" + b
+    con = sqlite3.connect(db, timeout=10)
+    with con:
+        last_id, prev = con.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        row = (last_id + 1, at, kind, None, None, None, detail, "test")
+        digest = hashlib.sha256(prev.encode() + b"".join(f(v) for v in row)).hexdigest()
+        con.execute("INSERT INTO events (id, at, kind, incident_id, host, check_id, detail, actor, hash) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row + (digest,))
+        con.execute("UPDATE audit_head SET last_event = ?, hash = ? WHERE id = 1", (row[0], digest))
+    con.close()
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +105,10 @@ def stack():
         assert serve.stop()[0] == 0
         first = datetime.datetime.strptime(previous_month() + "-01", "%Y-%m-%d").replace(tzinfo=JST)
         at = first.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        con = sqlite3.connect(db, timeout=10)
-        con.execute("INSERT INTO events (at, kind, detail) VALUES (?, 'engine_started', 'seeded by the test')", (at,))
-        con.commit()
-        con.close()
+        seed_event(db, at, "engine_started", "seeded by the test")
+        # The auditor's recipe of the hash is the store's: the seeded log still verifies.
+        verified = subprocess.run([anshin_bin(), "incidents", "--verify", "--db", db], capture_output=True, text=True)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
         serve.start()
         browser = Browser(work)
         yield {"fleet": fleet, "serve": serve, "browser": browser, "port": serve.port, "db": db,

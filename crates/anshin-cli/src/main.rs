@@ -19,6 +19,7 @@ mod export;
 mod output;
 mod report;
 mod review;
+mod verify;
 
 #[derive(Parser)]
 #[command(name = "anshin", version, about = "Anshin NOC: watches contracted servers, opens incidents, keeps the log.")]
@@ -53,8 +54,12 @@ enum Command {
     },
     /// Print the incident log (works while an engine runs, and with none).
     Incidents {
-        #[arg(long)]
+        #[arg(long, visible_alias = "store")]
         db: PathBuf,
+        /// Verify the audit log's hash chain instead: exit 0 if intact, 1 with the first
+        /// problem found (which entry was changed or is missing).
+        #[arg(long, conflicts_with_all = ["open", "json"])]
+        verify: bool,
         /// Only incidents still open.
         #[arg(long)]
         open: bool,
@@ -200,7 +205,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Validate { fleet } => Ok(validate(&fleet)),
         Command::Check { fleet, host, json } => with_fleet(&fleet, |f| runtime()?.block_on(check(f, host, json))),
         Command::Run { fleet, db, json } => with_fleet(&fleet, |f| runtime()?.block_on(run(f, &db, json))),
-        Command::Incidents { db, open, json, limit } => incidents(&db, open, json, limit),
+        Command::Incidents { db, verify: true, .. } => Ok(verify::run(&db)),
+        Command::Incidents { db, open, json, limit, .. } => incidents(&db, open, json, limit),
         Command::Serve { fleet, db, console, json } => {
             let tokens = match load_tokens(console.tokens.as_deref()) {
                 Ok(t) => t,

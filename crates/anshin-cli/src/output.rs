@@ -66,8 +66,9 @@ pub fn event_line(e: &EngineEvent, json: bool) {
         EngineEvent::EngineStarted { checks, resumed_open, at } => {
             format!("{}  engine started: {checks} checks, {resumed_open} open incidents resumed", jst(at))
         }
-        EngineEvent::IncidentOpened { id, level, trigger, at, .. } => {
-            format!("{}  OPEN   #{id} Lv.{level} {trigger}", jst(at))
+        EngineEvent::IncidentOpened { id, level, trigger, at, paused, .. } => {
+            let held = if *paused { "  (maintenance: alert held)" } else { "" };
+            format!("{}  OPEN   #{id} Lv.{level} {trigger}{held}", jst(at))
         }
         EngineEvent::IncidentLevelChanged { id, level, trigger, at, .. } => {
             format!("{}  LEVEL  #{id} Lv.{level} {trigger}", jst(at))
@@ -82,6 +83,43 @@ pub fn event_line(e: &EngineEvent, json: bool) {
             "soft" => format!("{}  {host}/{check} failed (attempt {attempt}): {detail}", jst(at)),
             "hard" => format!("{}  {host}/{check} DOWN (attempt {attempt}): {detail}", jst(at)),
             _ => format!("{}  {host}/{check} ok: {detail}", jst(at)),
+        },
+        EngineEvent::RecoveryStarted { id, host, action, by, at, .. } => {
+            format!("{}  RECOVER r{id} {host} {action} by {by}", jst(at))
+        }
+        EngineEvent::RecoveryFinished { id, host, action, outcome, detail, at, .. } => {
+            format!("{}  RESULT  r{id} {host} {action}: {outcome} — {detail}", jst(at))
+        }
+        EngineEvent::NoteAdded { incident, by, text, at, .. } => {
+            format!("{}  NOTE   #{incident} {by}: {text}", jst(at))
+        }
+        EngineEvent::CallLogged { incident, call, .. } => format!(
+            "{}  CALL   #{incident} {} {} ({} rings) by {}",
+            jst(&call.started_at),
+            call.number,
+            call.outcome,
+            call.rings,
+            call.operator
+        ),
+        EngineEvent::StatusReportQueued { incident, by, at, .. } => {
+            format!("{}  REPORT #{incident} status report queued by {by}", jst(at))
+        }
+        EngineEvent::MaintenanceChanged { maintenance: m } => format!(
+            "{}  PAUSE  m{} {} → {} by {}: {}{}",
+            jst(&m.record.starts_at),
+            m.record.id,
+            jst(&m.record.starts_at),
+            jst(&m.record.ends_at),
+            m.record.who,
+            m.record.reason,
+            if m.active { " (active)" } else { "" }
+        ),
+        EngineEvent::AlertReleased { id, level, trigger, at, .. } => {
+            format!("{}  ALERT  #{id} Lv.{level} {trigger} (pause ended)", jst(at))
+        }
+        EngineEvent::RecoveryPrompt { incident, host, prompt, at } => match prompt {
+            Some(p) => format!("{}  ASK    #{incident} {host} {}: {}", jst(at), p.code, p.message),
+            None => return,
         },
         EngineEvent::EngineStopped { at } => format!("{}  engine stopped", jst(at)),
     };

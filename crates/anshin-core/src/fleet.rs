@@ -57,6 +57,36 @@ pub struct Noc {
     /// Consecutive failures before a check is hard down.
     pub attempts: u32,
     pub timeout_secs: u64,
+    /// Seconds of ping/SSH failure before an automatic reboot (SPEC §4: 15 minutes).
+    pub reboot_after_secs: u64,
+}
+
+/// How the NOC reboots a server that cannot reboot itself (`reboot = { … }` in `[noc]` as the
+/// default, or per server): a local command run without a shell, or a call to the hosting
+/// platform's API. `{label}`, `{ip}` and `{fqdn}` in an argument or the URL are replaced by the
+/// server's values (validated fleet values: no shell, no quoting involved).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebootAction {
+    /// `reboot = { command = ["/usr/local/bin/vps-reboot", "{label}"] }`
+    Command(Vec<String>),
+    /// `reboot = { url = "https://api.example.jp/vps/{label}/reboot", token_env = "VPS_API_TOKEN" }`:
+    /// a POST with `{"server": label, "ip": ip}`; the bearer token comes from that variable.
+    Http { url: String, token_env: Option<String> },
+}
+
+impl RebootAction {
+    /// The action with a server's values in place of `{label}`, `{ip}`, `{fqdn}`.
+    pub fn for_server(&self, server: &Server) -> RebootAction {
+        let fill = |s: &str| {
+            s.replace("{label}", &server.label).replace("{ip}", &server.ip.to_string()).replace("{fqdn}", &server.fqdn)
+        };
+        match self {
+            RebootAction::Command(argv) => RebootAction::Command(argv.iter().map(|a| fill(a)).collect()),
+            RebootAction::Http { url, token_env } => {
+                RebootAction::Http { url: fill(url), token_env: token_env.clone() }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,8 +121,12 @@ pub struct Server {
     pub ssh_port: u16,
     pub ports: BTreeMap<Service, u16>,
     pub custom: Vec<CustomCheck>,
-    /// Login for resource polling; `None`: no resource checks for this server.
+    /// Login for resource polling and service restarts; `None`: no resource checks, no restarts.
     pub ssh: Option<SshAccess>,
+    /// Service units to restart instead of the OS family's default (`restart = { http = "nginx" }`).
+    pub restart_units: BTreeMap<Service, String>,
+    /// How to reboot it (its own `reboot`, else `[noc] reboot`); `None`: reboots are manual.
+    pub reboot: Option<RebootAction>,
 }
 
 /// An operator-defined TCP check with an optional greeting prefix.
@@ -106,6 +140,20 @@ pub struct CustomCheck {
 impl Server {
     pub fn port(&self, service: Service) -> u16 {
         self.ports.get(&service).copied().unwrap_or(service.default_port())
+    }
+
+    /// The unit a restart of `service` uses on this server: the fleet file's override, else the
+    /// default of the server's OS family.
+    pub fn restart_unit(&self, service: Service) -> String {
+        self.restart_units
+            .get(&service)
+            .cloned()
+            .unwrap_or_else(|| crate::recovery::default_unit(service, crate::recovery::os_family(&self.os)).to_string())
+    }
+
+    /// The exact command that restarts `service` over SSH on this server.
+    pub fn restart_command(&self, service: Service) -> String {
+        crate::recovery::restart_command(&self.restart_unit(service), crate::recovery::os_family(&self.os))
     }
 
     /// The port a check of this server talks to (0 for ping, and for an unknown custom check).
@@ -220,7 +268,7 @@ pub fn parse(text: &str, file: &str) -> Result<ParsedFleet, Vec<Diagnostic>> {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         vec![at(offset, e.message().trim().to_string())]
     })?;
-    let mut v = Validator { errors: Vec::new(), warnings: Vec::new(), ssh_default: None };
+    let mut v = Validator { errors: Vec::new(), warnings: Vec::new(), ssh_default: None, reboot_default: None };
     let fleet = v.fleet(raw);
     let mut errors: Vec<Diagnostic> = v.errors.into_iter().map(|(o, m)| at(o, m)).collect();
     if errors.is_empty() {
@@ -281,7 +329,17 @@ struct RawNoc {
     interval_secs: Option<Spanned<u64>>,
     attempts: Option<Spanned<u32>>,
     timeout_secs: Option<Spanned<u64>>,
+    reboot_after_secs: Option<Spanned<u64>>,
     ssh: Option<Spanned<RawSsh>>,
+    reboot: Option<Spanned<RawReboot>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawReboot {
+    command: Option<Vec<Spanned<String>>>,
+    url: Option<Spanned<String>>,
+    token_env: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -317,6 +375,8 @@ struct RawServer {
     #[serde(default)]
     custom: Vec<Spanned<RawCustom>>,
     ssh: Option<Spanned<RawSsh>>,
+    restart: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    reboot: Option<Spanned<RawReboot>>,
 }
 
 #[derive(Deserialize)]
@@ -334,6 +394,8 @@ struct Validator {
     warnings: Vec<(usize, String)>,
     /// `[noc] ssh = { … }`: defaults every server's `ssh` inherits field by field.
     ssh_default: Option<Spanned<RawSsh>>,
+    /// `[noc] reboot = { … }`: the reboot action of servers without their own.
+    reboot_default: Option<RebootAction>,
 }
 
 fn start<T>(s: &Spanned<T>) -> usize {
@@ -419,6 +481,7 @@ impl Validator {
 
     fn fleet(&mut self, mut raw: RawFleet) -> Fleet {
         self.ssh_default = raw.noc.ssh.take();
+        self.reboot_default = raw.noc.reboot.take().and_then(|r| self.reboot(&r));
         let noc = self.noc(raw.noc);
         let smtp = raw.smtp.map(|s| {
             let url = s.url.get_ref();
@@ -513,7 +576,46 @@ impl Validator {
         let timeout_secs = num(&raw.timeout_secs, "timeout_secs", 10, 600);
         let attempts =
             num(&raw.attempts.map(|a| Spanned::new(a.span(), u64::from(*a.get_ref()))), "attempts", 3, 20) as u32;
-        Noc { brand, mail_from, interval_secs, attempts, timeout_secs }
+        let reboot_after_secs =
+            num(&raw.reboot_after_secs, "reboot_after_secs", crate::recovery::REBOOT_AFTER_SECS, 86_400);
+        Noc { brand, mail_from, interval_secs, attempts, timeout_secs, reboot_after_secs }
+    }
+
+    /// A `reboot = { command = [...] }` or `reboot = { url = "...", token_env = "..." }`.
+    fn reboot(&mut self, raw: &Spanned<RawReboot>) -> Option<RebootAction> {
+        let r = raw.get_ref();
+        match (&r.command, &r.url) {
+            (Some(argv), None) => {
+                if r.token_env.is_some() {
+                    self.err(start(raw), "token_env belongs to a reboot url, not to a command");
+                }
+                let program = argv.first().map(|p| p.get_ref().as_str()).unwrap_or("");
+                if !program.starts_with('/') {
+                    self.err(start(raw), "reboot command must start with an absolute program path, e.g. [\"/usr/local/bin/vps-reboot\", \"{label}\"] (it runs without a shell)");
+                    return None;
+                }
+                Some(RebootAction::Command(argv.iter().map(|a| self.text(a, "reboot command argument")).collect()))
+            }
+            (None, Some(url)) => {
+                let u = url.get_ref();
+                if !(u.starts_with("https://") || u.starts_with("http://")) || has_control(u) {
+                    self.err(start(url), format!("reboot url \"{u}\" must be an http:// or https:// URL"));
+                    return None;
+                }
+                let token_env = r.token_env.as_ref().map(|t| t.get_ref().clone());
+                if token_env.as_deref().is_some_and(|t| !is_plain_name(t)) {
+                    self.err(start(raw), "token_env must name an environment variable (letters, digits, '_')");
+                }
+                Some(RebootAction::Http { url: u.clone(), token_env })
+            }
+            _ => {
+                self.err(
+                    start(raw),
+                    "reboot needs either command = [\"/path\", \"arg\"] or url = \"https://…\" (not both)",
+                );
+                None
+            }
+        }
     }
 
     fn contacts(
@@ -681,6 +783,25 @@ impl Validator {
                 CustomCheck { name, port: *c.port.get_ref(), expect }
             })
             .collect();
+        let mut restart_units = BTreeMap::new();
+        if let Some(table) = &s.restart {
+            for (name, unit) in table.get_ref() {
+                match name.parse::<Service>() {
+                    Ok(svc) if crate::recovery::valid_unit_name(unit.get_ref()) => {
+                        restart_units.insert(svc, unit.get_ref().clone());
+                    }
+                    Ok(_) => self.err(
+                        start(unit),
+                        format!(
+                            "restart unit \"{}\" is not a plain service name like \"nginx\" or \"php-fpm@8.2\"",
+                            unit.get_ref()
+                        ),
+                    ),
+                    Err(e) => self.err(start(unit), format!("restart: {e}")),
+                }
+            }
+        }
+        let reboot = s.reboot.as_ref().and_then(|r| self.reboot(r)).or_else(|| self.reboot_default.clone());
         if let Some(c) = customer {
             for addr in &c.notify {
                 let domain = addr.rsplit('@').next().unwrap_or_default();
@@ -701,6 +822,8 @@ impl Validator {
             ports,
             custom,
             ssh,
+            restart_units,
+            reboot,
         }
     }
 }
@@ -921,6 +1044,41 @@ ip = "127.77.0.3"
         assert!(errs[0].contains("contains a password"), "{errs:?}");
         let text = GOOD.replace("ip = \"127.77.0.3\"", "ip = \"127.77.0.3\"\nports = { ssh = 22 }\nssh = { user = \"a\", key = \"k\", known_hosts = \"h\", port = 2222 }");
         assert!(errors_of(&text)[0].contains("differs from ports.ssh"));
+    }
+
+    #[test]
+    fn restart_units_and_reboot_actions() {
+        let text = GOOD
+            .replace("timeout_secs = 10\n", "timeout_secs = 10\nreboot_after_secs = 60\nreboot = { url = \"https://127.0.0.1:9443/vps/{label}/reboot\", token_env = \"VPS_TOKEN\" }\n")
+            .replace("custom = [", "restart = { http = \"nginx\" }\nreboot = { command = [\"/usr/local/bin/vps-reboot\", \"{label}\", \"{ip}\"] }\ncustom = [");
+        let fleet = parse(&text, "fleet.toml").unwrap().fleet;
+        assert_eq!(fleet.noc.reboot_after_secs, 60);
+        let web = fleet.server("web01").unwrap();
+        assert_eq!(web.restart_command(Service::Http), "systemctl restart nginx");
+        assert_eq!(web.restart_command(Service::Smtp), "systemctl restart postfix");
+        let Some(RebootAction::Command(argv)) = web.reboot.as_ref().map(|r| r.for_server(web)) else { panic!() };
+        assert_eq!(argv, ["/usr/local/bin/vps-reboot", "web01", "127.77.0.2"]);
+        // The [noc] default applies where a server has none of its own.
+        let zero = fleet.server("zero01").unwrap();
+        assert_eq!(
+            zero.reboot.as_ref().map(|r| r.for_server(zero)),
+            Some(RebootAction::Http {
+                url: "https://127.0.0.1:9443/vps/zero01/reboot".into(),
+                token_env: Some("VPS_TOKEN".into())
+            })
+        );
+        assert_eq!(parse(GOOD, "f").unwrap().fleet.noc.reboot_after_secs, 900, "SPEC §4: 15 minutes");
+
+        let bad = GOOD.replace("custom = [", "restart = { http = \"nginx; rm -rf /\" }\ncustom = [");
+        assert!(
+            errors_of(&bad)[0].contains("restart unit \"nginx; rm -rf /\" is not a plain service name"),
+            "{:?}",
+            errors_of(&bad)
+        );
+        let bad = GOOD.replace("custom = [", "reboot = { command = [\"reboot\"] }\ncustom = [");
+        assert!(errors_of(&bad)[0].contains("absolute program path"), "{:?}", errors_of(&bad));
+        let bad = GOOD.replace("custom = [", "reboot = { }\ncustom = [");
+        assert!(errors_of(&bad)[0].contains("either command"), "{:?}", errors_of(&bad));
     }
 
     #[test]

@@ -9,12 +9,14 @@
 //! specification unit-testable.
 
 pub mod alert;
+pub mod calendar;
 pub mod check;
 pub mod fleet;
 pub mod incident;
 pub mod level;
 pub mod mail;
 pub mod plan;
+pub mod recovery;
 pub mod resource;
 
 pub use alert::{CheckState, Transition};

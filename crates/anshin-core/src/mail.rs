@@ -655,6 +655,7 @@ mod tests {
             interval_secs: 60,
             attempts: 3,
             timeout_secs: 10,
+            reboot_after_secs: 900,
         }
     }
 

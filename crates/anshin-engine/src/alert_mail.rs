@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use anshin_core::fleet::{Customer, Server};
-use anshin_core::mail::{self, Alert, MailContext, MailHost, MailKind, Problem};
+use anshin_core::mail::{
+    self, Alert, CallAttempt, MailContext, MailHost, MailKind, Problem, RecoveryAction, RenderedMail,
+};
 use anshin_core::{CheckKind, Fleet};
 use chrono::{DateTime, Utc};
 
@@ -56,6 +58,55 @@ impl AlertMailer {
     ) -> Option<NewMail> {
         let kind = MailKind::Recovery { recovered_at, value };
         self.render(host, incident, problem, detected_at, recovered_at, kind, OutboxKind::Recovery)
+    }
+
+    /// The 対応開始 mail: primary recovery of the incident begins now.
+    pub fn response_started(
+        &self,
+        host: &str,
+        incident: i64,
+        problem: &Problem,
+        detected_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<NewMail> {
+        let kind = MailKind::ResponseStarted { action: RecoveryAction::for_problem(problem) };
+        self.render(host, incident, problem, detected_at, now, kind, OutboxKind::ResponseStarted)
+    }
+
+    /// The 状況報告 draft an operator edits after the emergency numbers were called in vain:
+    /// recipients and the rendered text (`None`: no customer, or nothing to render).
+    pub fn status_report_draft(
+        &self,
+        host: &str,
+        problem: &Problem,
+        detected_at: DateTime<Utc>,
+        calls: Vec<CallAttempt>,
+        now: DateTime<Utc>,
+    ) -> Option<(Vec<String>, RenderedMail)> {
+        let (server, customer) = self.recipient(host)?;
+        let mail_host = MailHost::from(server);
+        let alert = Alert { problem: problem.clone(), detected_at };
+        let ctx = MailContext { noc: &self.fleet.noc, host: &mail_host, customer: &customer.name, alert: &alert, now };
+        let rendered = mail::render(&MailKind::StatusReport { calls, status: None }, &ctx).ok()?;
+        Some((customer.notify.clone(), rendered))
+    }
+
+    /// The operator's edited 状況報告, checked for header safety, ready for the outbox.
+    pub fn status_report(&self, host: &str, incident: i64, subject: &str, body: &str) -> Result<NewMail, String> {
+        let (_, customer) = self.recipient(host).ok_or_else(|| format!("{host} has no customer to report to"))?;
+        let rendered = RenderedMail { subject: subject.trim().to_string(), body: body.replace("\r\n", "\n") };
+        if rendered.subject.is_empty() || rendered.body.trim().is_empty() {
+            return Err("a status report needs a subject and a body".into());
+        }
+        rendered.validate().map_err(|e| e.to_string())?;
+        Ok(NewMail {
+            kind: OutboxKind::StatusReport,
+            incident_id: Some(incident),
+            from: self.fleet.noc.mail_from.clone(),
+            to: customer.notify.clone(),
+            subject: rendered.subject,
+            body: rendered.body,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -22,6 +22,8 @@ pub enum EngineEvent {
         level: u8,
         trigger: String,
         at: String,
+        /// The server is in a maintenance pause: the alert is held, consoles do not notify.
+        paused: bool,
     },
     IncidentClosed {
         id: i64,
@@ -56,6 +58,64 @@ pub enum EngineEvent {
         state: &'static str,
         attempt: u32,
         detail: String,
+        at: String,
+    },
+    /// A recovery began (automatic, or an operator's request).
+    RecoveryStarted {
+        id: i64,
+        host: String,
+        incident_id: Option<i64>,
+        action: String,
+        by: String,
+        automatic: bool,
+        at: String,
+    },
+    /// A recovery ended: `recovered`, `failed`, `already_up` or `interrupted`.
+    RecoveryFinished {
+        id: i64,
+        host: String,
+        incident_id: Option<i64>,
+        action: String,
+        outcome: String,
+        detail: String,
+        at: String,
+    },
+    NoteAdded {
+        incident: i64,
+        host: String,
+        by: String,
+        text: String,
+        at: String,
+    },
+    CallLogged {
+        incident: i64,
+        host: String,
+        call: crate::store::recovery::CallRecord,
+    },
+    StatusReportQueued {
+        incident: i64,
+        host: String,
+        by: String,
+        at: String,
+    },
+    /// A maintenance window was added, ended or extended.
+    MaintenanceChanged {
+        maintenance: crate::action::Maintenance,
+    },
+    /// A pause ended with the problem still there: its held alert goes out now.
+    AlertReleased {
+        id: i64,
+        host: String,
+        check: String,
+        level: u8,
+        trigger: String,
+        at: String,
+    },
+    /// The engine's prompt about an incident changed (an operator must decide, or `None`).
+    RecoveryPrompt {
+        incident: i64,
+        host: String,
+        prompt: Option<crate::view::Prompt>,
         at: String,
     },
     /// The engine stopped cleanly.

@@ -7,6 +7,7 @@
 //! (`alert_mail`) and how the outbox reaches the SMTP server (`mail`).
 //! Must not know: Tauri, the UI's shapes, or whether the fleet is a demo.
 
+pub mod action;
 mod alert_mail;
 pub mod api;
 pub mod engine;
@@ -15,12 +16,14 @@ pub mod feed;
 pub mod fleet_file;
 pub mod mail;
 pub mod probe;
+pub mod reads;
 pub mod review_query;
 pub mod ssh;
 pub mod store;
 pub mod view;
 
-pub use engine::{start, Acknowledged, ActionError, Clock, Console, EngineError, EngineHandle, SystemClock};
+pub use action::{Acknowledged, ActionDone, ActionError, ActionRequest};
+pub use engine::{start, Clock, Console, EngineError, EngineHandle, SystemClock};
 pub use event::EngineEvent;
 pub use feed::{spawn_feed, ConsoleMessage};
 pub use store::Store;

@@ -30,6 +30,31 @@ pub struct CheckView {
     /// Why a failure is not an incident: "host_unreachable", "gateway_down:LABEL", or
     /// "awaiting_ping:LABEL" (the ping it depends on has not answered since it began failing).
     pub suppressed: Option<String>,
+    /// Why the engine did not (or not yet) recover the open incident by itself: an operator
+    /// decides (`None`: no incident, or the automatic recovery ran).
+    pub prompt: Option<Prompt>,
+}
+
+/// The engine's word to the operator about an incident it does not recover by itself.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Prompt {
+    /// `restart:http` or `reboot`.
+    pub action: String,
+    /// `not_included`, `outside_hours`, `spot_only`, `already_tried`, `restart_limit`, `paused`,
+    /// `no_access`, `waiting`.
+    pub code: String,
+    pub message: String,
+}
+
+/// A recovery running on a server (one at a time).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecoveryView {
+    pub id: i64,
+    pub incident_id: Option<i64>,
+    pub action: String,
+    pub requested_by: String,
+    pub automatic: bool,
+    pub started_at: String,
 }
 
 /// The latest reading of one resource (load, disk, inode, mail queue) of a server.
@@ -49,6 +74,7 @@ pub struct ResourceView {
 /// A maintenance pause of a server (alerts withheld, checks still recorded).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct MaintenanceView {
+    pub id: i64,
     pub until: Option<String>,
     pub reason: String,
     pub by: String,
@@ -80,8 +106,10 @@ pub struct ServerView {
     pub problem_since: Option<String>,
     /// When the latest check result arrived.
     pub last_check_at: Option<String>,
-    /// The running maintenance pause, if any (pauses arrive with the recovery issue).
+    /// The running maintenance pause, if any: no mail, notification or automatic recovery.
     pub maintenance: Option<MaintenanceView>,
+    /// The recovery running on this server, if any.
+    pub recovery: Option<RecoveryView>,
     /// Every open incident of this host has been taken by an operator (stop blinking).
     pub acknowledged: bool,
     pub checks: Vec<CheckView>,
@@ -193,6 +221,7 @@ impl FleetView {
                 problem_since: None,
                 last_check_at: None,
                 maintenance: None,
+                recovery: None,
                 acknowledged: false,
                 checks: Vec::new(),
                 resources: Vec::new(),
@@ -217,6 +246,7 @@ impl FleetView {
                 problem_since: None,
                 last_check_at: None,
                 maintenance: None,
+                recovery: None,
                 acknowledged: false,
                 checks: Vec::new(),
                 resources: Vec::new(),
@@ -242,6 +272,7 @@ impl FleetView {
                 since: None,
                 acknowledged_by: None,
                 suppressed: None,
+                prompt: None,
             });
         }
         view.health.checks = view.index.len();

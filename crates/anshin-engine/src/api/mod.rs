@@ -11,8 +11,10 @@
 //!   — incidents with their whole story (dates are Japan days, `YYYY-MM-DD`); 400 on bad input.
 //! * `GET /api/v1/events` (WebSocket) — the console feed (`feed`): snapshot, deltas, events.
 //! * `GET /api/v1/whoami` — the caller's role and name.
-//! * `POST /api/v1/incidents/{id}/acknowledge` `{"note": …}` — an operator takes an incident
-//!   (operator role only: a viewer gets 403).
+//! * The actions and their reads (`actions`; docs/console-actions.md is their contract):
+//!   acknowledge, notes, recover / reboot / restart, phone calls, consents, the status report,
+//!   maintenance pauses; escalation, maintenance, recoveries and the audit log. Every `POST`
+//!   needs an operator token (a viewer gets 403).
 //! * Any other path: the browser console's files (`ui`), without a token.
 //!
 //! Without a valid token: 401 `{"code":"unauthorized","message":…}` and nothing of the fleet.
@@ -20,6 +22,7 @@
 //! only with TLS (`tls`).
 //! Must not know: how a console draws; what the engine decides.
 
+mod actions;
 mod tls;
 mod ui;
 
@@ -30,18 +33,18 @@ use std::sync::Arc;
 
 use anshin_core::Fleet;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use axum::Extension;
 use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::engine::{ActionError, Console};
+use crate::engine::Console;
 use crate::feed::spawn_feed;
 use crate::review_query::{with_customers, ReviewQuery};
 use crate::store::Store;
@@ -236,35 +239,6 @@ async fn whoami(Extension(caller): Extension<Caller>) -> Response {
     Json(caller).into_response()
 }
 
-#[derive(Deserialize, Default)]
-struct AckBody {
-    #[serde(default)]
-    note: String,
-}
-
-async fn acknowledge(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    UrlPath(id): UrlPath<i64>,
-    body: Option<Json<AckBody>>,
-) -> Response {
-    if let Some(refused) = require_operator(&caller) {
-        return refused;
-    }
-    let note = body.map(|Json(b)| b.note).unwrap_or_default();
-    if note.chars().count() > 2000 {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "note_too_long", "a note may have at most 2000 characters");
-    }
-    match state.console.acknowledge(id, &caller.name, &note).await {
-        Ok(a) => Json(a).into_response(),
-        Err(e @ ActionError::NotFound(_)) => error(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-        Err(e @ (ActionError::Closed(_) | ActionError::Taken { .. })) => {
-            error(StatusCode::CONFLICT, "conflict", e.to_string())
-        }
-        Err(e @ ActionError::Stopped) => error(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string()),
-    }
-}
-
 async fn events(State(state): State<ApiState>, ws: WebSocketUpgrade) -> Response {
     ws.on_upgrade(move |socket| stream_feed(socket, state.console))
 }
@@ -345,7 +319,7 @@ pub async fn serve(
         .route("/api/v1/review", get(review))
         .route("/api/v1/events", get(events))
         .route("/api/v1/whoami", get(whoami))
-        .route("/api/v1/incidents/{id}/acknowledge", post(acknowledge))
+        .merge(actions::routes())
         .route("/api/{*rest}", any(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such API route") }))
         .with_state(state.clone())
         // Routes of other crates (monthly reports), behind the same tokens.

@@ -1,12 +1,12 @@
 //! Acknowledgements: an operator takes an open incident (sticky until it closes). Stored as
-//! `acknowledged` events of the append-only log (detail: `by NAME` or `by NAME: NOTE`, the
-//! form the review's operator filter reads), so they need no
+//! `acknowledged` events of the append-only log (actor: the operator; detail: `by NAME` or
+//! `by NAME: NOTE`, the form the review's operator filter reads), so they need no
 //! table of their own and survive restarts with the incident.
 //!
 //! Owns: their SQL. Must not know: who may acknowledge (the API checks roles).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::OptionalExtension;
 
 use super::{StoreError, StoreTx};
 
@@ -64,10 +64,8 @@ impl StoreTx<'_> {
         note: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.tx.execute(
-            "INSERT INTO events (at, kind, incident_id, host, check_id, detail) VALUES (?1, 'acknowledged', ?2, ?3, ?4, ?5)",
-            params![super::timestamp(at), id, state.host, state.check, ack_detail(by, note)],
-        )?;
+        let detail = ack_detail(by, note);
+        self.append_event_by("acknowledged", Some(id), Some(&state.host), Some(&state.check), &detail, by, at)?;
         Ok(())
     }
 }

@@ -9,6 +9,15 @@
 //! so a half-written export never exists under the requested name. The result is an ordinary
 //! Anshin store (same application_id and schema, one file: journal mode DELETE), which every
 //! reader opens.
+//!
+//! The audit log: the copied events are appended through the store's one insert path, so the
+//! export has a hash chain of its own that `anshin incidents --verify` checks like a live log's.
+//! They keep their time, kind, incident, host, check, detail and actor, in their original order,
+//! but are numbered 1, 2, 3 … anew (a chain has no gaps, and nothing refers to an event by its
+//! number). The export itself is the last entry (`exported`, actor `export`): the source file,
+//! the filter, how many entries were copied, and the source's chain head at the time, so a copy
+//! can be traced to the log it came from. Recoveries, calls and consents of the chosen incidents
+//! come along with their ids.
 //! Must not know: customers (the caller passes the customer's hosts), or what the rows mean.
 //! No secrets live in the store (SMTP and SSH credentials come from the environment), so none
 //! can leak through an export.
@@ -17,9 +26,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 
-use super::{timestamp, Store, StoreError};
+use super::{timestamp, EventRecord, Store, StoreError, StoreTx};
 
 /// What to export. `None` everywhere: the whole log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,6 +46,7 @@ pub struct ExportFilter {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ExportSummary {
     pub incidents: usize,
+    /// Entries of the log copied (the export's own `exported` entry not counted).
     pub events: usize,
     pub samples: usize,
     pub mails: usize,
@@ -129,6 +140,48 @@ pub fn export(src: &Path, out: &Path, filter: &ExportFilter, force: bool) -> Res
             let _ = std::fs::remove_file(&partial);
             Err(e)
         }
+    }
+}
+
+/// The actor of the `exported` entry.
+const EXPORT_ACTOR: &str = "export";
+
+/// True when the attached source's `table` has `column` (an older log may not).
+fn src_has_column(store: &Store, table: &str, column: &str) -> Result<bool, rusqlite::Error> {
+    store.conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info(?1, 'src') WHERE name = ?2",
+        [table, column],
+        |r| r.get(0),
+    )
+}
+
+fn src_has_table(store: &Store, table: &str) -> Result<bool, rusqlite::Error> {
+    store.conn.query_row(
+        "SELECT count(*) > 0 FROM src.sqlite_master WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get(0),
+    )
+}
+
+/// The filter in words, for the `exported` entry.
+fn describe(filter: &ExportFilter) -> String {
+    let mut parts = Vec::new();
+    if let Some(f) = filter.from {
+        parts.push(format!("from {}", timestamp(f)));
+    }
+    if let Some(t) = filter.to {
+        parts.push(format!("before {}", timestamp(t)));
+    }
+    if let Some(c) = &filter.customer {
+        parts.push(format!("customer {c}"));
+    }
+    if let Some(h) = &filter.hosts {
+        parts.push(format!("hosts {}", if h.is_empty() { "(none)".to_string() } else { h.join(", ") }));
+    }
+    if parts.is_empty() {
+        "the whole log".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -226,10 +279,6 @@ fn write(src: &Path, partial: &Path, filter: &ExportFilter, tables: &[String]) -
              SELECT id, host, check_id, level, trigger, opened_at, closed_at FROM src.incidents WHERE {inc_where}"
         ),
         format!(
-            "INSERT INTO main.events (id, at, kind, incident_id, host, check_id, detail)
-             SELECT id, at, kind, incident_id, host, check_id, detail FROM src.events WHERE {ev_where}"
-        ),
-        format!(
             "INSERT INTO main.check_state SELECT host, check_id, failures, hard, last_ok, detail, changed_at
              FROM src.check_state WHERE {}",
             host_in("host")
@@ -244,9 +293,30 @@ fn write(src: &Path, partial: &Path, filter: &ExportFilter, tables: &[String]) -
         ));
     }
     if has("maintenance") {
+        let cols = if src_has_column(&store, "maintenance", "ended_at")? {
+            "id, server, customer, starts_at, ends_at, reason, who, created_at, ended_at, ended_by"
+        } else {
+            "id, server, customer, starts_at, ends_at, reason, who, created_at"
+        };
         steps.push(format!(
-            "INSERT INTO main.maintenance SELECT id, server, customer, starts_at, ends_at, reason, who, created_at
-               FROM src.maintenance WHERE {maint_where}"
+            "INSERT INTO main.maintenance ({cols}) SELECT {cols} FROM src.maintenance WHERE {maint_where}"
+        ));
+    }
+    if has("recoveries") {
+        steps.push(format!(
+            "INSERT INTO main.recoveries SELECT id, host, incident_id, action, requested_by, automatic, billable_yen,
+                    started_at, finished_at, outcome, detail FROM src.recoveries
+              WHERE incident_id IN ({picked}) OR (incident_id IS NULL AND {} AND {})",
+            host_in("host"),
+            at_in("started_at")
+        ));
+        steps.push(format!(
+            "INSERT INTO main.calls SELECT id, incident_id, number, started_at, rings, outcome, answered_by, notes,
+                    operator, logged_at FROM src.calls WHERE incident_id IN ({picked})"
+        ));
+        steps.push(format!(
+            "INSERT INTO main.consents SELECT id, incident_id, kind, amount_yen, customer_person, note, operator, at
+               FROM src.consents WHERE incident_id IN ({picked})"
         ));
     }
     if has("reports") {
@@ -276,21 +346,71 @@ fn write(src: &Path, partial: &Path, filter: &ExportFilter, tables: &[String]) -
         );
     }
 
+    let audit_cols = if src_has_column(&store, "events", "actor")? { "actor, hash" } else { "NULL, NULL" };
+    let events_sql = format!(
+        "SELECT id, at, kind, incident_id, host, check_id, detail, {audit_cols} FROM src.events WHERE {ev_where} ORDER BY id"
+    );
+    let src_head = if src_has_table(&store, "audit_head")? {
+        "SELECT last_event, hash FROM src.audit_head WHERE id = 1"
+    } else {
+        "SELECT NULL, NULL WHERE 0"
+    };
+
     // Reports link mails, and mails are chosen by their reports: copy reports before the outbox
     // but link them after it (done above). One transaction: one snapshot of the source.
-    let tx = store.conn.transaction()?;
-    for step in &steps {
-        let n_params = (1..=args.len()).filter(|i| step.contains(&format!("?{i}"))).max().unwrap_or(0);
+    // Deferred, not IMMEDIATE: the new file has no other writer, and an IMMEDIATE transaction
+    // would try to take the (read-only, maybe live) source's write lock as well.
+    let tx = StoreTx { tx: store.conn.transaction()? };
+    let params_of = |sql: &str| {
         // Each statement gets the full argument list (numbered parameters); unused ones are fine
         // only if SQLite knows them, so pass exactly as many as the highest one used.
-        tx.execute(step, rusqlite::params_from_iter(args.iter().take(n_params)))?;
+        let n_params = (1..=args.len()).filter(|i| sql.contains(&format!("?{i}"))).max().unwrap_or(0);
+        rusqlite::params_from_iter(args.iter().take(n_params))
+    };
+    // Incidents first (events refer to them), then the events through the chain.
+    let (first, rest) = steps.split_first().expect("the incidents step");
+    tx.tx.execute(first, params_of(first))?;
+    let copied = {
+        let mut stmt = tx.tx.prepare(&events_sql)?;
+        let mut rows = stmt.query(params_of(&events_sql))?;
+        let mut copied = 0usize;
+        while let Some(row) = rows.next()? {
+            tx.append(super::event_row(row)?)?;
+            copied += 1;
+        }
+        copied
+    };
+    for step in rest {
+        tx.tx.execute(step, params_of(step))?;
     }
+    let head: Option<(Option<i64>, Option<String>)> =
+        tx.tx.query_row(src_head, [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    let head = match head {
+        Some((Some(id), Some(hash))) => format!("entry {id}, hash {hash}"),
+        _ => "none (a log older than the audit chain)".into(),
+    };
+    let detail = format!(
+        "{copied} entries exported from {} (filter: {}); the source's chain head: {head}",
+        src.display(),
+        describe(filter)
+    );
+    tx.append(EventRecord {
+        id: 0,
+        at: timestamp(chrono::Utc::now()),
+        kind: "exported".into(),
+        incident_id: None,
+        host: None,
+        check: None,
+        detail,
+        actor: Some(EXPORT_ACTOR.into()),
+        hash: None,
+    })?;
     let count = |t: &str| -> Result<usize, rusqlite::Error> {
-        tx.query_row(&format!("SELECT count(*) FROM main.{t}"), [], |r| r.get::<_, i64>(0)).map(|n| n as usize)
+        tx.tx.query_row(&format!("SELECT count(*) FROM main.{t}"), [], |r| r.get::<_, i64>(0)).map(|n| n as usize)
     };
     let summary = ExportSummary {
         incidents: count("incidents")?,
-        events: count("events")?,
+        events: copied,
         samples: count("samples")?,
         mails: count("outbox")?,
         maintenance: count("maintenance")?,
@@ -364,5 +484,111 @@ mod tests {
         assert!(matches!(export(&src, &out, &filter, false), Err(ExportError::Exists(_))));
         let all = export(&src, &out, &ExportFilter::default(), true).unwrap();
         assert_eq!((all.incidents, all.samples), (3, 3));
+    }
+
+    #[test]
+    fn recoveries_calls_consents_and_ended_windows_come_along() {
+        use crate::store::recovery::{NewCall, NewConsent, NewRecovery};
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("live.db");
+        let mut s = Store::open(&src).unwrap();
+        let web = CheckKey::new("web01", CheckKind::Service(Service::Http));
+        let t = at("2026-10-05T01:00:00Z");
+        let tx = s.begin().unwrap();
+        let a = tx.open_incident(&web, Level::Severe, "web01 HTTP サービスダウン", "", t).unwrap();
+        let rec = |host: &str, incident| NewRecovery {
+            host: host.into(),
+            incident_id: incident,
+            action: "restart:http".into(),
+            requested_by: "yamada".into(),
+            automatic: false,
+            billable_yen: None,
+        };
+        tx.start_recovery(&rec("web01", Some(a)), t).unwrap();
+        tx.start_recovery(&rec("mx01", None), t).unwrap();
+        tx.log_call(
+            &NewCall {
+                incident_id: a,
+                host: "web01".into(),
+                number: "03-1111-2222".into(),
+                started_at: t,
+                rings: 10,
+                outcome: "no_answer".into(),
+                answered_by: None,
+                notes: String::new(),
+                operator: "yamada".into(),
+            },
+            t,
+        )
+        .unwrap();
+        tx.add_consent(
+            &NewConsent {
+                incident_id: a,
+                host: "web01".into(),
+                kind: "investigation".into(),
+                amount_yen: 30_000,
+                customer_person: "山田様".into(),
+                note: String::new(),
+                operator: "yamada".into(),
+            },
+            t,
+        )
+        .unwrap();
+        let m = tx
+            .add_maintenance(
+                &NewMaintenance {
+                    scope: MaintenanceScope::Server("web01".into()),
+                    starts_at: at("2026-10-06T00:00:00Z"),
+                    ends_at: at("2026-10-06T02:00:00Z"),
+                    reason: "r".into(),
+                    who: "ops1".into(),
+                },
+                t,
+            )
+            .unwrap();
+        tx.end_maintenance(m, "ops2", at("2026-10-06T01:00:00Z")).unwrap();
+        tx.commit().unwrap();
+
+        let out = dir.path().join("review.db");
+        let filter = ExportFilter { hosts: Some(vec!["web01".into()]), ..Default::default() };
+        export(&src, &out, &filter, false).unwrap();
+        let r = Store::open_read_only(&out).unwrap();
+        assert_eq!(r.recoveries(None, 10).unwrap().iter().map(|x| x.host.as_str()).collect::<Vec<_>>(), ["web01"]);
+        assert_eq!(r.calls(a).unwrap().len(), 1);
+        assert_eq!(r.consents(a).unwrap()[0].customer_person, "山田様");
+        let windows = r.maintenance_current(at("2026-10-07T00:00:00Z"), 10).unwrap();
+        assert_eq!(windows[0].ended_by.as_deref(), Some("ops2"));
+        assert!(r.verify_chain().unwrap().ok);
+    }
+
+    #[test]
+    fn a_log_older_than_the_chain_exports_into_a_chained_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&src).unwrap();
+            for step in &crate::store::MIGRATIONS[..(crate::store::AUDIT_STEP - 1) as usize] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "user_version", crate::store::AUDIT_STEP - 1).unwrap();
+            conn.pragma_update(None, "application_id", crate::store::APPLICATION_ID).unwrap();
+            conn.execute_batch(
+                "INSERT INTO incidents (host, check_id, level, trigger, opened_at) VALUES ('web01', 'ping', 5, 't', '2026-10-01T00:00:00.000Z');
+                 INSERT INTO events (at, kind, incident_id, host, check_id, detail) VALUES ('2026-10-01T00:00:00.000Z', 'incident_opened', 1, 'web01', 'ping', '');
+                 INSERT INTO events (at, kind, detail) VALUES ('2026-10-01T00:00:00.000Z', 'engine_started', '');
+                 INSERT INTO maintenance (server, starts_at, ends_at, reason, who, created_at) VALUES ('web01', 'a', 'b', 'r', 'w', 'x');",
+            )
+            .unwrap();
+        }
+        let before = std::fs::read(&src).unwrap();
+        let out = dir.path().join("review.db");
+        let summary = export(&src, &out, &ExportFilter::default(), false).unwrap();
+        assert_eq!((summary.events, summary.maintenance), (2, 1));
+        assert_eq!(std::fs::read(&src).unwrap(), before, "the source is only read");
+        let r = Store::open_read_only(&out).unwrap();
+        assert!(r.verify_chain().unwrap().ok);
+        let events = r.events().unwrap();
+        assert_eq!(events[0].actor, None);
+        assert!(events[2].detail.contains("none (a log older than the audit chain)"), "{}", events[2].detail);
     }
 }

@@ -2,8 +2,10 @@
 //! log and the mail outbox (`outbox`), so a restarted engine resumes exactly where it stopped.
 //!
 //! Owns: the schema and its migrations, every SQL statement, and the invariants the database
-//! itself enforces — at most one open incident per (host, check) (a partial unique index), and
-//! an event log that refuses UPDATE and DELETE (triggers).
+//! itself enforces — at most one open incident per (host, check) (a partial unique index), at
+//! most one running recovery per server (another), and an event log that refuses UPDATE and
+//! DELETE (triggers) and is a hash chain (`audit`): every event is written through
+//! [`StoreTx`]'s one insert path, inside an IMMEDIATE transaction, so two writers never fork it.
 //! Must not know: why things happen (the engine and `anshin-core` decide); callers speak in
 //! incidents and events, never SQL, so the store can move to PostgreSQL later.
 
@@ -15,15 +17,18 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
 pub mod acks;
+pub mod audit;
 mod backlog;
 mod coverage;
 pub mod export;
 pub mod maintenance;
 pub mod outbox;
+pub mod recovery;
 pub mod reports;
 pub mod review;
 pub mod samples;
 
+pub use audit::ChainReport;
 pub use outbox::{NewMail, OutboxKind, OutboxRecord, OutboxState};
 
 /// `PRAGMA application_id`: marks a file as an Anshin NOC log ("ANSH").
@@ -74,7 +79,22 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     maintenance::MIGRATION,
     reports::MIGRATION,
     coverage::MIGRATION,
+    audit::MIGRATION,
+    recovery::MIGRATION,
+    maintenance::MIGRATION_END,
 ];
+
+/// The schema version (`user_version`) from which the event log carries `actor` and `hash`.
+const AUDIT_STEP: i64 = 8;
+/// The schema version from which `recoveries`, `calls` and `consents` exist.
+const RECOVERY_STEP: i64 = 9;
+/// The schema version from which maintenance windows can be ended early (`ended_at`, `ended_by`).
+const MAINTENANCE_END_STEP: i64 = 10;
+
+/// Rust run inside the migration transaction right after a step's SQL (by the version that step
+/// brings the schema to): what SQL alone cannot do, like hashing the existing events.
+type Hook = fn(&rusqlite::Transaction<'_>) -> Result<(), StoreError>;
+const HOOKS: &[(i64, Hook)] = &[(AUDIT_STEP, audit::backfill)];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -110,7 +130,7 @@ pub struct IncidentRecord {
     pub events: Vec<EventRecord>,
 }
 
-/// One entry of the append-only event log.
+/// One entry of the append-only event log (the audit log).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventRecord {
     pub id: i64,
@@ -120,6 +140,11 @@ pub struct EventRecord {
     pub host: Option<String>,
     pub check: Option<String>,
     pub detail: String,
+    /// Who: an operator's name, or the engine (`engine`, `rule:auto-restart` …). None for entries
+    /// written before the audit log existed.
+    pub actor: Option<String>,
+    /// The entry's link in the hash chain (see [`audit`]); None only in a log too old to have one.
+    pub hash: Option<String>,
 }
 
 /// What a restarted engine needs of one check.
@@ -173,11 +198,17 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE, and the version read inside: two processes opening an old file at once
+        // migrate it once (the second waits, then finds it done).
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let reached = (i + 1) as i64;
             tx.execute_batch(step)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            for (_, hook) in HOOKS.iter().filter(|(at, _)| *at == reached) {
+                hook(&tx)?;
+            }
+            tx.pragma_update(None, "user_version", reached)?;
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.commit()?;
@@ -243,23 +274,50 @@ impl Store {
         let mut stmt = self.conn.prepare(&sql)?;
         let mut incidents: Vec<IncidentRecord> =
             stmt.query_map([limit as i64], incident_row)?.collect::<Result<_, _>>()?;
-        let mut ev = self.conn.prepare(
-            "SELECT id, at, kind, incident_id, host, check_id, detail FROM events WHERE incident_id = ?1 ORDER BY id",
-        )?;
+        let mut ev = self
+            .conn
+            .prepare(&format!("SELECT {} FROM events WHERE incident_id = ?1 ORDER BY id", self.event_columns()?))?;
         for inc in &mut incidents {
             inc.events = ev.query_map([inc.id], event_row)?.collect::<Result<_, _>>()?;
         }
         Ok(incidents)
     }
 
+    /// One incident (open or closed) by id, without its events (None: no such incident).
+    pub fn incident_record(&self, id: i64) -> Result<Option<IncidentRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, host, check_id, level, trigger, opened_at, closed_at FROM incidents WHERE id = ?1",
+                [id],
+                incident_row,
+            )
+            .optional()?)
+    }
+
     /// The whole event log in order (for tests and exports).
     pub fn events(&self) -> Result<Vec<EventRecord>, StoreError> {
-        let mut stmt =
-            self.conn.prepare("SELECT id, at, kind, incident_id, host, check_id, detail FROM events ORDER BY id")?;
+        let mut stmt = self.conn.prepare(&format!("SELECT {} FROM events ORDER BY id", self.event_columns()?))?;
         let rows = stmt.query_map([], event_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
+
+    /// The schema version of the file (`PRAGMA user_version`): a read-only store may be older
+    /// than this program, and its readers leave out what it does not have yet.
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// The columns [`event_row`] reads, for this file's schema.
+    fn event_columns(&self) -> Result<&'static str, StoreError> {
+        Ok(if self.schema_version()? >= AUDIT_STEP { EVENT_COLUMNS } else { EVENT_COLUMNS_V7 })
+    }
 }
+
+/// The `events` columns [`event_row`] reads.
+const EVENT_COLUMNS: &str = "id, at, kind, incident_id, host, check_id, detail, actor, hash";
+/// The same for a log older than the audit chain (no `actor`, no `hash` yet).
+const EVENT_COLUMNS_V7: &str = "id, at, kind, incident_id, host, check_id, detail, NULL, NULL";
 
 /// An `incidents` row (`id, host, check_id, level, trigger, opened_at, closed_at`), no events yet.
 pub(super) fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRecord> {
@@ -275,6 +333,7 @@ pub(super) fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRe
     })
 }
 
+/// An `events` row as [`EVENT_COLUMNS`] selects it.
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
     Ok(EventRecord {
         id: r.get(0)?,
@@ -284,6 +343,8 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
         host: r.get(4)?,
         check: r.get(5)?,
         detail: r.get(6)?,
+        actor: r.get(7)?,
+        hash: r.get(8)?,
     })
 }
 
@@ -376,7 +437,8 @@ impl StoreTx<'_> {
             params![id, level.number(), trigger],
         )?;
         let kind = if raised { "level_raised" } else { "level_lowered" };
-        self.event_on(kind, Some(id), Some(host), Some(check), &format!("{level} {trigger}"), at)
+        self.event_on(kind, Some(id), Some(host), Some(check), &format!("{level} {trigger}"), at)?;
+        Ok(())
     }
 
     /// Closes an incident and logs `incident_closed`.
@@ -397,9 +459,11 @@ impl StoreTx<'_> {
             "UPDATE incidents SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
             params![id, timestamp(at)],
         )?;
-        self.event_on("incident_closed", Some(id), Some(host), Some(check), detail, at)
+        self.event_on("incident_closed", Some(id), Some(host), Some(check), detail, at)?;
+        Ok(())
     }
 
+    /// Logs an event of the engine (actor `engine`).
     pub fn append_event(
         &self,
         kind: &str,
@@ -409,9 +473,37 @@ impl StoreTx<'_> {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let check = key.map(|k| k.kind.id());
-        self.event_on(kind, incident, key.map(|k| k.host.as_str()), check.as_deref(), detail, at)
+        self.event_on(kind, incident, key.map(|k| k.host.as_str()), check.as_deref(), detail, at)?;
+        Ok(())
     }
 
+    /// Logs an event with who did it (an operator's name, or a rule such as
+    /// `rule:auto-restart`); returns the event's id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_event_by(
+        &self,
+        kind: &str,
+        incident: Option<i64>,
+        host: Option<&str>,
+        check: Option<&str>,
+        detail: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.append(EventRecord {
+            id: 0,
+            at: timestamp(at),
+            kind: kind.into(),
+            incident_id: incident,
+            host: host.map(Into::into),
+            check: check.map(Into::into),
+            detail: detail.into(),
+            actor: Some(actor.into()),
+            hash: None,
+        })
+    }
+
+    /// Logs an event of the engine (actor `engine`); returns its id.
     fn event_on(
         &self,
         kind: &str,
@@ -420,12 +512,13 @@ impl StoreTx<'_> {
         check: Option<&str>,
         detail: &str,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.tx.execute(
-            "INSERT INTO events (at, kind, incident_id, host, check_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![timestamp(at), kind, incident, host, check, detail],
-        )?;
-        Ok(())
+    ) -> Result<i64, StoreError> {
+        self.append_event_by(kind, incident, host, check, detail, audit::ENGINE, at)
+    }
+
+    /// The one path every event takes into the log: links it into the hash chain.
+    fn append(&self, event: EventRecord) -> Result<i64, StoreError> {
+        audit::append(&self.tx, event)
     }
 
     pub fn commit(self) -> Result<(), StoreError> {

@@ -358,13 +358,12 @@ impl Store {
     /// The SMTP server accepted the mail: marks it sent and logs `mail_sent`. Returns false (and
     /// changes nothing) if the row was no longer pending.
     pub fn mark_sent(&mut self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let tx = self.conn.transaction()?;
-        let n = tx.execute(
+        let tx = self.begin()?;
+        let n = tx.tx.execute(
             "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL
               WHERE id = ?1 AND state = 'pending'",
             params![id, timestamp(at)],
         )?;
-        let tx = StoreTx { tx };
         if n == 1 {
             let (message_id, incident) = tx.mail_ids(id)?;
             tx.append_event("mail_sent", incident, None, &message_id, at)?;
@@ -388,13 +387,12 @@ impl Store {
     /// A permanent failure (5xx, or a mail that must not be sent): never retried; logs
     /// `mail_failed`.
     pub fn mark_failed(&mut self, id: i64, error: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        let n = tx.execute(
+        let tx = self.begin()?;
+        let n = tx.tx.execute(
             "UPDATE outbox SET state = 'failed_permanent', attempts = attempts + 1, last_error = ?2
               WHERE id = ?1 AND state = 'pending'",
             params![id, error],
         )?;
-        let tx = StoreTx { tx };
         if n == 1 {
             let (message_id, incident) = tx.mail_ids(id)?;
             tx.append_event("mail_failed", incident, None, &format!("{message_id}: {error}"), at)?;

@@ -147,7 +147,8 @@ impl StoreTx<'_> {
             "UPDATE reports SET state = 'sent', sent_at = ?2, sent_by = ?3, outbox_id = ?4 WHERE id = ?1",
             params![id, timestamp(at), who, outbox],
         )?;
-        self.event_on("report_sent", None, None, None, &format!("{} {} by {who}", r.customer, r.month), at)?;
+        let detail = format!("{} {} by {who}", r.customer, r.month);
+        self.append_event_by("report_sent", None, None, None, &detail, who, at)?;
         Ok(outbox)
     }
 }
@@ -224,7 +225,7 @@ impl Store {
         tx.tx
             .execute("UPDATE reports SET state = ?2, held_by = ?3 WHERE id = ?1", params![id, to.as_str(), held_by])?;
         let kind = if to == ReportState::Held { "report_held" } else { "report_released" };
-        tx.event_on(kind, None, None, None, &format!("{} {} by {who}", r.customer, r.month), at)?;
+        tx.append_event_by(kind, None, None, None, &format!("{} {} by {who}", r.customer, r.month), who, at)?;
         tx.commit()?;
         Ok(())
     }

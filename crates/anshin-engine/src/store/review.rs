@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use serde::Serialize;
 
-use super::{event_row, incident_row, timestamp, IncidentRecord, Store, StoreError};
+use super::{event_row, incident_row, timestamp, IncidentRecord, Store, StoreError, AUDIT_STEP};
 
 /// Why a file cannot be reviewed.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +76,8 @@ pub struct ReviewFilter {
     pub from: Option<DateTime<Utc>>,
     /// …and opened before this one (the range is an overlap: [from, to)).
     pub to: Option<DateTime<Utc>>,
-    /// Only incidents an operator acted on: an event of the incident says `by NAME`.
+    /// Only incidents an operator acted on: an event of the incident was theirs (its actor), or
+    /// says `by NAME` (entries written before the log recorded actors).
     pub operator: Option<String>,
     /// Case-insensitive text in the trigger name or in any event's detail (notes included).
     pub text: Option<String>,
@@ -95,6 +96,8 @@ pub struct StoryStep {
     /// Its Japanese label for people (`検知`, `メール送信` …); unknown kinds keep their name.
     pub label: String,
     pub detail: String,
+    /// Who: an operator's name or the engine's rule (None in logs older than the audit log).
+    pub actor: Option<String>,
 }
 
 /// An incident with its story, as the review UI and `anshin review` show it.
@@ -127,12 +130,23 @@ pub fn story_label(kind: &str) -> String {
         "check_ok" => "チェック正常",
         "acknowledged" => "確認（担当者）",
         "recovery_started" => "復旧作業開始",
+        "recovery_finished" => "復旧作業終了",
         "recovery_succeeded" => "復旧作業成功",
         "recovery_failed" => "復旧作業失敗",
+        "recovery_needs_operator" => "自動復旧なし（担当者判断）",
+        "spot_billed" => "スポット復旧（有償）",
         "call" | "call_logged" => "電話連絡",
+        "consent_recorded" => "費用の同意",
+        "status_report_queued" => "状況報告メール",
         "note" | "note_added" => "メモ",
+        "alert_held" => "通知保留（メンテナンス中）",
+        "alert_released" => "保留通知の送信",
         "maintenance_added" => "メンテナンス登録",
+        "maintenance_ended" => "メンテナンス終了",
+        "maintenance_extended" => "メンテナンス延長",
         "report_sent" => "月次レポート送信",
+        "exported" => "エクスポート",
+        "audit_chain_started" => "監査ログ開始",
         other => other,
     };
     label.to_string()
@@ -193,14 +207,19 @@ impl Store {
         if filter.open_only {
             sql.push_str(" AND closed_at IS NULL");
         }
+        let has_actor = self.schema_version()? >= AUDIT_STEP;
         if let Some(op) = &filter.operator {
-            arg(
-                &mut sql,
-                // A whole name: "by yamada" and "by yamada: note" match yamada, "by yamada2" does not.
-                " AND EXISTS (SELECT 1 FROM events e WHERE e.incident_id = i.id \
-                   AND (' ' || replace(e.detail, ':', ' ') || ' ') LIKE ? ESCAPE '\\')",
-                Value::Text(like_pattern(&format!(" by {op} "))),
-            );
+            args.push(Value::Text(like_pattern(&format!(" by {op} "))));
+            let n = args.len();
+            // A whole name: "by yamada" and "by yamada: note" match yamada, "by yamada2" does not.
+            let by_detail = format!("(' ' || replace(e.detail, ':', ' ') || ' ') LIKE ?{n} ESCAPE '\\'");
+            let clause = if has_actor {
+                args.push(Value::Text(op.clone()));
+                format!("(e.actor = ?{} OR {by_detail})", n + 1)
+            } else {
+                by_detail
+            };
+            sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM events e WHERE e.incident_id = i.id AND {clause})"));
         }
         if let Some(t) = &filter.text {
             let p = like_pattern(t);
@@ -218,9 +237,9 @@ impl Store {
         let mut stmt = self.conn.prepare(&sql)?;
         let incidents: Vec<IncidentRecord> =
             stmt.query_map(rusqlite::params_from_iter(args), incident_row)?.collect::<Result<_, _>>()?;
-        let mut ev = self.conn.prepare(
-            "SELECT id, at, kind, incident_id, host, check_id, detail FROM events WHERE incident_id = ?1 ORDER BY at, id",
-        )?;
+        let mut ev = self
+            .conn
+            .prepare(&format!("SELECT {} FROM events WHERE incident_id = ?1 ORDER BY at, id", self.event_columns()?))?;
         let mut out = Vec::with_capacity(incidents.len());
         for inc in incidents {
             let events: Vec<_> = ev.query_map([inc.id], event_row)?.collect::<Result<_, _>>()?;
@@ -239,7 +258,13 @@ impl Store {
                 duration_secs,
                 story: events
                     .into_iter()
-                    .map(|e| StoryStep { label: story_label(&e.kind), at: e.at, kind: e.kind, detail: e.detail })
+                    .map(|e| StoryStep {
+                        label: story_label(&e.kind),
+                        at: e.at,
+                        kind: e.kind,
+                        detail: e.detail,
+                        actor: e.actor,
+                    })
                     .collect(),
             });
         }
@@ -300,8 +325,10 @@ mod tests {
         tx.append_event("note_added", Some(a), Some(&http), "nginx restarted by ops1", at("2026-10-05T01:10:00Z"))
             .unwrap();
         tx.close_incident(a, &http, "200 OK", at("2026-10-05T02:00:00Z")).unwrap();
-        tx.open_incident(&ping, Level::Unreachable, "db01 ping 疎通不可", "timeout", at("2026-10-20T01:00:00Z"))
+        let b = tx
+            .open_incident(&ping, Level::Unreachable, "db01 ping 疎通不可", "timeout", at("2026-10-20T01:00:00Z"))
             .unwrap();
+        tx.add_note(b, "db01", "ping", "電源を確認", "suzuki", at("2026-10-20T01:05:00Z")).unwrap();
         tx.commit().unwrap();
     }
 
@@ -329,6 +356,10 @@ mod tests {
         assert_eq!(ids(ReviewFilter { text: Some("100%".into()), ..Default::default() }), Vec::<String>::new());
         assert_eq!(ids(ReviewFilter { operator: Some("ops1".into()), ..Default::default() }), ["web01"]);
         assert!(ids(ReviewFilter { operator: Some("ops".into()), ..Default::default() }).is_empty(), "a whole name");
+        // Who did it, as the audit log records it (a note's text need not name its author).
+        assert_eq!(ids(ReviewFilter { operator: Some("suzuki".into()), ..Default::default() }), ["db01"]);
+        assert_eq!(all[0].story.last().unwrap().actor.as_deref(), Some("suzuki"));
+        assert_eq!(all[0].story[0].actor.as_deref(), Some("engine"));
         assert_eq!(ids(ReviewFilter { open_only: true, ..Default::default() }), ["db01"]);
         // overlap: the open db01 incident counts for any later range; web01 only around Oct 5
         let range = |a, b| ReviewFilter { from: Some(at(a)), to: Some(at(b)), ..Default::default() };

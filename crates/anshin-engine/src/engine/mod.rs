@@ -25,14 +25,23 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
+pub use crate::action::{Acknowledged, ActionDone, ActionError, ActionRequest};
 use crate::alert_mail::AlertMailer;
 use crate::event::EngineEvent;
 use crate::mail::{run_outbox, RetryPolicy, SmtpSettings};
 use crate::probe::{IcmpError, ProbeResult, Prober};
 use crate::ssh::{SshPool, SshTarget};
-use crate::store::acks::{ack_by, IncidentState};
+use crate::store::acks::ack_by;
+use crate::store::recovery::RecoveryRecord;
 use crate::store::{timestamp, Store, StoreError, StoreTx};
-use crate::view::{FleetView, Health, OtherIncident, ResourceView, ServerView};
+use crate::view::{FleetView, Health, OtherIncident, Prompt, ResourceView, ServerView};
+
+mod actions;
+mod recovery;
+mod runner;
+
+use recovery::{Held, Window};
+use runner::{Job, Runner};
 
 /// Probes in flight at once, whatever the fleet size: bounds sockets and memory.
 const MAX_CONCURRENT_PROBES: usize = 1024;
@@ -42,6 +51,8 @@ const MAX_BATCH: usize = 1024;
 const BACKLOG_EVERY: Duration = Duration::from_secs(3);
 /// SSH handshakes in flight at once (each costs the server a key exchange).
 const MAX_SSH_HANDSHAKES: usize = 16;
+/// How often the decider looks at time-driven work (pauses ending, reboots coming due).
+const TICK: Duration = Duration::from_secs(1);
 
 /// Where the engine reads the time. Tests pass a fixed one.
 pub trait Clock: Send + Sync + 'static {
@@ -72,40 +83,28 @@ pub enum EngineError {
 
 /// One result (or a console's request) on its way to the decider.
 enum Input {
-    Check { key: CheckKey, result: ProbeResult },
-    Resources { host: String, poll: Result<ResourceSample, PollError> },
-    Acknowledge(AckRequest),
-}
-
-/// A console's request to take an incident, and where its answer goes.
-struct AckRequest {
-    incident: i64,
-    by: String,
-    note: String,
-    reply: oneshot::Sender<Result<Acknowledged, ActionError>>,
-}
-
-/// An acknowledgement the engine recorded.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Acknowledged {
-    pub incident: i64,
-    pub host: String,
-    pub check: String,
-    pub by: String,
-    pub at: String,
-}
-
-/// Why the engine refused a console's request.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ActionError {
-    #[error("incident #{0} does not exist")]
-    NotFound(i64),
-    #[error("incident #{0} is already closed")]
-    Closed(i64),
-    #[error("incident #{incident} is already taken by {by}")]
-    Taken { incident: i64, by: String },
-    #[error("the engine is not running")]
-    Stopped,
+    Check {
+        key: CheckKey,
+        result: ProbeResult,
+    },
+    Resources {
+        host: String,
+        poll: Result<ResourceSample, PollError>,
+    },
+    /// A console's request, who asked, and where the answer goes.
+    Action {
+        request: ActionRequest,
+        by: String,
+        reply: oneshot::Sender<Result<ActionDone, ActionError>>,
+    },
+    /// A recovery's outcome from the runner.
+    RecoveryDone {
+        id: i64,
+        outcome: String,
+        detail: String,
+    },
+    /// Time passes: pauses begin and end, waiting recoveries come due.
+    Tick,
 }
 
 /// Why a resource poll gave no sample.
@@ -166,13 +165,22 @@ impl Console {
         self.view.read().map(|v| (v.rev(), v.hosts().to_vec(), v.health.clone())).unwrap_or_default()
     }
 
+    /// Asks the engine to act for `by` (an operator's name); the decider checks, records and
+    /// answers after its commit.
+    pub async fn act(&self, request: ActionRequest, by: &str) -> Result<ActionDone, ActionError> {
+        let (reply, answer) = oneshot::channel();
+        let input = Input::Action { request, by: by.to_string(), reply };
+        let requests = self.requests.upgrade().ok_or(ActionError::Stopped)?;
+        requests.send(input).await.map_err(|_| ActionError::Stopped)?;
+        answer.await.map_err(|_| ActionError::Stopped)?
+    }
+
     /// An operator takes an open incident; the decider records it (sticky until it closes).
     pub async fn acknowledge(&self, incident: i64, by: &str, note: &str) -> Result<Acknowledged, ActionError> {
-        let (reply, answer) = oneshot::channel();
-        let request = Input::Acknowledge(AckRequest { incident, by: by.to_string(), note: note.to_string(), reply });
-        let requests = self.requests.upgrade().ok_or(ActionError::Stopped)?;
-        requests.send(request).await.map_err(|_| ActionError::Stopped)?;
-        answer.await.map_err(|_| ActionError::Stopped)?
+        match self.act(ActionRequest::Acknowledge { incident, note: note.to_string() }, by).await? {
+            ActionDone::Acknowledge(a) => Ok(a),
+            _ => Err(ActionError::Stopped),
+        }
     }
 
     /// Wakes the outbox runner: call after queueing mail outside the engine (monthly reports).
@@ -248,6 +256,9 @@ pub fn start(
     let mut resources = HashMap::new();
     let mut host_key_incidents = HashMap::new();
     let mut acks = HashMap::new();
+    let mut held = HashMap::new();
+    let mut responded = HashSet::new();
+    let mut incident_keys = HashMap::new();
     let mut resumed_open = 0;
     view.health.started_at = timestamp(now);
     for inc in &open {
@@ -260,6 +271,9 @@ pub fn start(
         if monitor.is_known(&s.key) {
             resumed_open += usize::from(s.open_incident.is_some());
             monitor.resume(s.key.clone(), s.state, s.open_incident);
+            if let Some(id) = s.open_incident {
+                incident_keys.insert(id, s.key.clone());
+            }
             if let Some(v) = view.check_mut(&s.key) {
                 v.ok = s.state.last_ok;
                 v.hard = s.state.hard_down;
@@ -279,6 +293,32 @@ pub fn start(
             continue;
         }
         let by = inc.events.iter().rev().find(|e| e.kind == "acknowledged").map(|e| ack_by(&e.detail).to_string());
+        if inc.events.iter().any(|e| e.kind == "recovery_started") {
+            responded.insert(inc.id);
+        }
+        // An alert a pause held, not yet released: it still waits for the pause's end.
+        let held_at = inc.events.iter().rposition(|e| e.kind == "alert_held");
+        let released_at = inc.events.iter().rposition(|e| e.kind == "alert_released");
+        if held_at.is_some() && released_at < held_at {
+            let detected_at = opened_at[&inc.id];
+            let problem = match CheckKind::from_id(&inc.check) {
+                Some(kind) if Resource::from_id(&inc.check).is_none() => {
+                    let port = fleet.server(&inc.host).map_or(0, |s| s.check_port(&kind));
+                    Problem::Down { kind, port }
+                }
+                _ => match Resource::from_id(&inc.check) {
+                    Some(r) => resumed_problem(
+                        r,
+                        Level::from_number(inc.level).unwrap_or(Level::Warning),
+                        &inc.host,
+                        &inc.trigger,
+                    ),
+                    None => continue,
+                },
+            };
+            let h = Held { host: inc.host.clone(), check: inc.check.clone(), level: inc.level, problem, detected_at };
+            held.insert(inc.id, h);
+        }
         if let Some(by) = &by {
             acks.insert(inc.id, by.clone());
             view.set_acknowledged(&inc.host, inc.id, by);
@@ -310,6 +350,11 @@ pub fn start(
             tx.close_incident_on(inc.id, &inc.host, &inc.check, "resource monitoring no longer applies", now)?;
         }
     }
+    // A recovery the last run left running is not repeated: it is marked interrupted.
+    for r in tx.interrupt_running_recoveries(now)? {
+        tracing::warn!(host = %r.host, action = %r.action, "a recovery was interrupted by the engine's stop; not repeated");
+    }
+    let windows: Vec<Window> = tx.maintenance_active_or_future(now)?.into_iter().filter_map(Window::new).collect();
     tx.append_event(
         "engine_started",
         None,
@@ -337,12 +382,15 @@ pub fn start(
         })
     };
     spawn_backlog_watch(store.path().to_path_buf(), view.clone(), shutdown_rx.clone());
-    spawn_probes(specs, prober, interval, results_tx.clone(), shutdown_rx.clone());
+    spawn_probes(specs, prober.clone(), interval, results_tx.clone(), shutdown_rx.clone());
     let requests = results_tx.downgrade();
+    let runner = Runner::new(Arc::new(fleet.clone()), prober.clone(), requests.clone(), shutdown_rx.clone());
+    spawn_periodic(TICK, TICK, results_tx.clone(), shutdown_rx.clone(), || async { Input::Tick });
     spawn_resource_polls(polled, timeout, interval, results_tx, shutdown_rx);
     let decider = {
         let mailer = AlertMailer::new(Arc::new(fleet.clone()));
-        let d = Decider {
+        let next_look = incident_keys.keys().map(|id| (*id, now)).collect();
+        let mut d = Decider {
             fleet,
             monitor,
             clock,
@@ -354,7 +402,18 @@ pub fn start(
             host_key_incidents,
             acks,
             wake,
+            incident_keys,
+            failing_since: HashMap::new(),
+            prompts: HashMap::new(),
+            next_look,
+            running: HashMap::new(),
+            responded,
+            held,
+            windows,
+            paused: HashMap::new(),
+            runner,
         };
+        d.paused = d.pauses_at(now);
         tokio::task::spawn_blocking(move || d.run(store, results_rx))
     };
     Ok((EngineHandle { shutdown, events, view, requests, outbox_wake, decider, outbox }, first_listener))
@@ -390,7 +449,7 @@ fn metric(r: Resource) -> Metric {
 
 /// The problem of a resource incident found open at start, rebuilt from its stored trigger
 /// (`{label} {fragment}`, the value inside `（現在：…）`), for its recovery mail.
-fn resumed_problem(r: Resource, level: Level, host: &str, trigger: &str) -> Problem {
+pub(crate) fn resumed_problem(r: Resource, level: Level, host: &str, trigger: &str) -> Problem {
     let fragment = trigger.strip_prefix(host).map(str::trim_start).unwrap_or(trigger).to_string();
     let value =
         fragment.rsplit_once("（現在：").and_then(|(_, v)| v.strip_suffix('）')).unwrap_or_default().to_string();
@@ -538,6 +597,26 @@ struct Decider {
     acks: HashMap<i64, String>,
     /// Wakes the outbox runner after a commit that queued mail.
     wake: Arc<Notify>,
+    /// The open check incidents, by id.
+    incident_keys: HashMap<i64, CheckKey>,
+    /// When each failing check first failed (a reboot counts 15 minutes from there).
+    failing_since: HashMap<CheckKey, DateTime<Utc>>,
+    /// What the engine told the operator about each open incident it does not recover itself.
+    prompts: HashMap<i64, Prompt>,
+    /// When to look at an open incident's automatic recovery again.
+    next_look: HashMap<i64, DateTime<Utc>>,
+    /// The recovery running on each server (the store allows one).
+    running: HashMap<String, RecoveryRecord>,
+    /// Incidents whose 対応開始 mail went out (once per incident).
+    responded: HashSet<i64>,
+    /// Alerts held back by a maintenance pause, by incident.
+    held: HashMap<i64, Held>,
+    /// Maintenance windows running now or later.
+    windows: Vec<Window>,
+    /// Which window pauses each server now.
+    paused: HashMap<String, i64>,
+    /// Performs recoveries after the commit that started them.
+    runner: Runner,
 }
 
 /// What one batch produced, applied after its commit.
@@ -545,11 +624,26 @@ struct Decider {
 struct Effects {
     events: Vec<EngineEvent>,
     mail: bool,
+    /// Hosts whose pause, recovery or prompts changed (repainted in the view).
+    hosts: HashSet<String>,
+    /// Recoveries to perform.
+    jobs: Vec<Job>,
+    /// Acknowledgements to show: host, incident, who.
+    acknowledged: Vec<(String, i64, String)>,
 }
 
 impl Decider {
     /// Runs on a blocking thread until every probe and poll task has ended.
     fn run(mut self, mut store: Store, mut results: mpsc::Receiver<Input>) -> Result<(), EngineError> {
+        {
+            // Paint what was resumed: pauses, prompts to come.
+            let hosts: Vec<String> = self.paused.keys().cloned().collect();
+            if let Ok(mut v) = self.view.write() {
+                for h in &hosts {
+                    self.paint(&mut v, h);
+                }
+            }
+        }
         while let Some(first) = results.blocking_recv() {
             let mut received = vec![first];
             while received.len() < MAX_BATCH {
@@ -558,32 +652,57 @@ impl Decider {
                     Err(_) => break,
                 }
             }
-            // Console requests are decided after the batch's results, in the same transaction.
-            let (mut batch, mut requests) = (Vec::with_capacity(received.len()), Vec::new());
+            let now = self.clock.now();
+            // Console requests are decided after the batch's results, in the same transaction;
+            // a tick only opens a transaction when something is due.
+            let (mut batch, mut requests, mut done, mut tick) =
+                (Vec::with_capacity(received.len()), Vec::new(), Vec::new(), false);
             for input in received {
                 match input {
-                    Input::Acknowledge(r) => requests.push(r),
+                    Input::Action { request, by, reply } => requests.push((request, by, reply)),
+                    Input::RecoveryDone { id, outcome, detail } => done.push((id, outcome, detail)),
+                    Input::Tick => tick = true,
                     other => batch.push(other),
                 }
             }
-            let now = self.clock.now();
+            let tick = tick && self.tick_due(now);
+            if batch.is_empty() && requests.is_empty() && done.is_empty() && !tick {
+                continue;
+            }
             let mut fx = Effects::default();
             let tx = store.begin()?;
             for input in &batch {
                 match input {
                     Input::Check { key, result } => self.check(&tx, key, result, now, &mut fx)?,
                     Input::Resources { host, poll } => self.resources(&tx, host, poll, now, &mut fx)?,
-                    Input::Acknowledge(_) => {}
+                    _ => {}
                 }
             }
-            let acks = self.acknowledge(&tx, requests, now, &mut fx)?;
+            for (id, outcome, detail) in done {
+                self.recovery_done(&tx, id, &outcome, &detail, now, &mut fx)?;
+            }
+            if tick {
+                self.tick(&tx, now, &mut fx)?;
+            }
+            let mut answers = Vec::with_capacity(requests.len());
+            for (request, by, reply) in requests {
+                answers.push((reply, self.act(&tx, request, &by, now, &mut fx)?));
+            }
             tx.commit()?;
             self.refresh_view(&batch, now);
-            for (reply, answer) in acks {
-                if let (Ok(a), Ok(mut v)) = (&answer, self.view.write()) {
-                    v.set_acknowledged(&a.host, a.incident, &a.by);
+            if let Ok(mut v) = self.view.write() {
+                for (host, id, by) in &fx.acknowledged {
+                    v.set_acknowledged(host, *id, by);
                 }
+                for host in &fx.hosts {
+                    self.paint(&mut v, host);
+                }
+            }
+            for (reply, answer) in answers {
                 let _ = reply.send(answer);
+            }
+            for job in fx.jobs {
+                self.runner.spawn(job);
             }
             if fx.mail {
                 self.wake.notify_one();
@@ -598,45 +717,6 @@ impl Decider {
         tx.commit()?;
         let _ = self.events.send(EngineEvent::EngineStopped { at: timestamp(now) });
         Ok(())
-    }
-
-    /// Records the batch's acknowledgements; each answer goes out with its reply channel, only
-    /// after the commit.
-    #[allow(clippy::type_complexity)]
-    fn acknowledge(
-        &mut self,
-        tx: &StoreTx<'_>,
-        requests: Vec<AckRequest>,
-        now: DateTime<Utc>,
-        fx: &mut Effects,
-    ) -> Result<Vec<(oneshot::Sender<Result<Acknowledged, ActionError>>, Result<Acknowledged, ActionError>)>, EngineError>
-    {
-        let mut answers = Vec::new();
-        for AckRequest { incident: id, by, note, reply } in requests {
-            let answer = match tx.incident_state(id)? {
-                None => Err(ActionError::NotFound(id)),
-                Some(s) if !s.open => Err(ActionError::Closed(id)),
-                Some(IncidentState { acknowledged_by: Some(owner), .. }) if owner != by => {
-                    Err(ActionError::Taken { incident: id, by: owner })
-                }
-                Some(s) => {
-                    tx.acknowledge(id, &s, &by, &note, now)?;
-                    self.acks.insert(id, by.clone());
-                    let at = timestamp(now);
-                    fx.events.push(EngineEvent::IncidentAcknowledged {
-                        id,
-                        host: s.host.clone(),
-                        check: s.check.clone(),
-                        by: by.clone(),
-                        note,
-                        at: at.clone(),
-                    });
-                    Ok(Acknowledged { incident: id, host: s.host, check: s.check, by, at })
-                }
-            };
-            answers.push((reply, answer));
-        }
-        Ok(answers)
     }
 
     fn check(
@@ -667,34 +747,49 @@ impl Decider {
                 at: at.clone(),
             });
         }
+        // The first failed attempt starts the clock of a reboot (SPEC §4: 15 minutes from it).
+        if obs.state.failing() {
+            self.failing_since.entry(key.clone()).or_insert(now);
+        } else {
+            self.failing_since.remove(key);
+        }
         for decision in obs.decisions {
             let (key, id, opened) = match decision {
                 Decision::Open { key, level, trigger } => {
                     let id = tx.open_incident(&key, level, &trigger, &result.detail, now)?;
                     self.monitor.set_incident(&key, id);
                     self.opened_at.insert(id, now);
+                    self.incident_keys.insert(id, key.clone());
                     (key, id, true)
                 }
                 Decision::Close { key, incident } => {
                     tx.close_incident(incident, &key, &result.detail, now)?;
                     self.acks.remove(&incident);
+                    self.incident_keys.remove(&incident);
+                    self.prompts.remove(&incident);
+                    self.next_look.remove(&incident);
+                    self.responded.remove(&incident);
                     (key, incident, false)
                 }
             };
-            let problem = Problem::Down { kind: key.kind.clone(), port: self.mailer.port_of(&key.host, &key.kind) };
+            fx.hosts.insert(key.host.clone());
+            let problem = self.check_problem(&key);
             let (host, check, level, trigger) =
                 (key.host.clone(), key.kind.id(), key.kind.level().number(), key.kind.trigger(&key.host));
-            let mail = if opened {
-                fx.events.push(EngineEvent::IncidentOpened { id, host, check, level, trigger, at: at.clone() });
-                self.mailer.alert(&key.host, id, &problem, now)
+            if opened {
+                let paused = self.alert_or_hold(tx, &host, &check, id, level, &problem, now, fx)?;
+                fx.events.push(EngineEvent::IncidentOpened { id, host, check, level, trigger, at: at.clone(), paused });
+                self.consider(tx, id, now, fx)?;
             } else {
                 fx.events.push(EngineEvent::IncidentClosed { id, host, check, level, trigger, at: at.clone() });
                 let detected_at = self.opened_at.remove(&id).unwrap_or(now);
-                self.mailer.recovery(&key.host, id, &problem, detected_at, now, None)
-            };
-            if let Some(mail) = mail {
-                tx.enqueue_mail(&mail, now)?;
-                fx.mail = true;
+                // A held alert was never sent: its recovery mail is not sent either.
+                if self.held.remove(&id).is_none() {
+                    if let Some(mail) = self.mailer.recovery(&key.host, id, &problem, detected_at, now, None) {
+                        tx.enqueue_mail(&mail, now)?;
+                        fx.mail = true;
+                    }
+                }
             }
         }
         Ok(())
@@ -727,6 +822,7 @@ impl Decider {
                         level: level.number(),
                         trigger,
                         at,
+                        paused: false,
                     });
                 }
                 return Ok(());
@@ -755,6 +851,7 @@ impl Decider {
             return Ok(());
         }
         let attempts = self.fleet.noc.attempts;
+        let paused = self.is_paused(host);
         let cpus = sample.cpus.clone().unwrap_or(1);
         // The CPU count beside the load, so history can show load per CPU (the monthly report).
         if let Ok(n) = &sample.cpus {
@@ -808,13 +905,14 @@ impl Decider {
                                 level: to.number(),
                                 trigger,
                                 at: at.clone(),
+                                paused,
                             });
                             id
                         }
                     };
+                    track.open = Some((id, problem.clone()));
                     // Each rise in level mails once (SPEC §2); its time is the rise.
-                    mail = self.mailer.alert(host, id, &problem, now);
-                    track.open = Some((id, problem));
+                    self.alert_or_hold(tx, host, check, id, to.number(), &problem, now, fx)?;
                 }
                 ResourceTransition::Lowered { to: Some(to), .. } => {
                     if let Some((id, _)) = &track.open {
@@ -844,7 +942,10 @@ impl Decider {
                             at: at.clone(),
                         });
                         let detected_at = self.opened_at.remove(&id).unwrap_or(now);
-                        mail = self.mailer.recovery(host, id, &problem, detected_at, now, Some(reading.text.clone()));
+                        if self.held.remove(&id).is_none() {
+                            mail =
+                                self.mailer.recovery(host, id, &problem, detected_at, now, Some(reading.text.clone()));
+                        }
                     }
                 }
             }
@@ -895,7 +996,7 @@ impl Decider {
                     }
                     hosts.insert(key.host.as_str());
                 }
-                Input::Acknowledge(_) => {}
+                Input::Action { .. } | Input::RecoveryDone { .. } | Input::Tick => {}
                 Input::Resources { host, poll } => {
                     let Some(h) = v.host_mut(host) else { continue };
                     match poll {

@@ -1,0 +1,834 @@
+//! Primary recovery (一次復旧, SPEC §4): which recovery a down check calls for, whether the plan
+//! includes it at a given instant, whether the automation may start it now, and the exact restart
+//! command sent over SSH.
+//!
+//! Owns: the automation rules of SPEC §4 (restart at once on a hard service-down, reboot after 15
+//! minutes of ping/SSH failure, one automatic attempt per incident, at most 3 automatic restarts of
+//! one service in 24 h, nothing during a maintenance pause), the spot and investigation amounts,
+//! the refusal codes shown to the operator, and the restart allow-list: the unit each service maps
+//! to per OS family, the override names a fleet file may use, and the command line built from them.
+//! Must not know: clocks (`now` is a field of [`Situation`]), SSH sessions, the reboot action, the
+//! store (the engine counts attempts and restarts and passes the counts in), and who the operator
+//! is. It also does not serialise recoveries of one server: the engine holds that lock.
+//!
+//! The restart commands carry no `sudo` or other prefix. The SSH account of the fleet file must be
+//! allowed to run them as they are: root, or an account whose sudoers/polkit rule lets it restart
+//! these units. Setting that up on the customer's server is the customer's and the NOC's job, not
+//! this program's.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::calendar::in_business_hours;
+use crate::check::{CheckKind, Service};
+use crate::plan::{Plan, RecoveryWindow};
+
+/// Seconds of ping/SSH failure, counted from the first failed attempt, before a reboot (15 min).
+pub const REBOOT_AFTER_SECS: u64 = 900;
+/// Automatic restarts of one service of one server allowed in 24 hours (Monit's restart-loop guard).
+pub const MAX_AUTO_RESTARTS_PER_DAY: u32 = 3;
+/// A spot recovery is billed from this amount (yen, tax excluded) per occurrence.
+pub const SPOT_MIN_YEN: u32 = 20_000;
+/// Cause investigation may be quoted up to this amount (yen) before asking the customer again.
+pub const INVESTIGATION_CAP_YEN: u32 = 50_000;
+
+/// The SSH daemon's unit on the Red Hat family (CentOS 6 included).
+pub const SSH_UNIT_REDHAT: &str = "sshd";
+/// The SSH daemon's unit on Debian and Ubuntu.
+pub const SSH_UNIT_DEBIAN: &str = "ssh";
+
+// ---- what recovery ------------------------------------------------------------------------------
+
+/// A primary recovery action.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RecoveryKind {
+    /// Log in over SSH and restart the service's unit.
+    RestartService(Service),
+    /// Reboot the server through the configured reboot action.
+    Reboot,
+}
+
+impl RecoveryKind {
+    /// The stable identifier for the store, the CLI and the API: `restart:http`, `reboot`.
+    pub fn id(&self) -> String {
+        match self {
+            RecoveryKind::RestartService(s) => format!("restart:{}", s.as_str()),
+            RecoveryKind::Reboot => "reboot".into(),
+        }
+    }
+
+    /// Inverse of [`RecoveryKind::id`].
+    pub fn from_id(s: &str) -> Option<Self> {
+        match s {
+            "reboot" => Some(RecoveryKind::Reboot),
+            _ => s.strip_prefix("restart:")?.parse().ok().map(RecoveryKind::RestartService),
+        }
+    }
+
+    /// The recovery for a down check: a service is restarted, a server that does not answer ping
+    /// or SSH is rebooted, a custom check has no automatic recovery (the operator decides).
+    pub fn for_check(kind: &CheckKind) -> Option<Self> {
+        match kind {
+            CheckKind::Service(s) => Some(RecoveryKind::RestartService(*s)),
+            CheckKind::Ping | CheckKind::Ssh => Some(RecoveryKind::Reboot),
+            CheckKind::Custom(_) => None,
+        }
+    }
+
+    /// The plan's window for this recovery: server recovery for a reboot, service recovery for a
+    /// restart (SPEC §1).
+    pub fn window(&self, plan: Plan) -> RecoveryWindow {
+        match self {
+            RecoveryKind::Reboot => plan.server_recovery(),
+            RecoveryKind::RestartService(_) => plan.service_recovery(),
+        }
+    }
+}
+
+impl std::fmt::Display for RecoveryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.id())
+    }
+}
+
+// ---- is it in the plan --------------------------------------------------------------------------
+
+/// Whether the plan includes a recovery at an instant: what the operator's console shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entitlement {
+    /// Included in the monthly fee: runs without a charge.
+    Included,
+    /// Available as billable spot work (from [`SPOT_MIN_YEN`]): the operator confirms the
+    /// customer's consent to the charge before it runs, and it is recorded as billable.
+    Spot,
+    /// Not part of the contract at this instant, and why.
+    NotIncluded(Refusal),
+}
+
+/// Whether `plan` includes `kind` at `now`. "Weekdays 9–18" is [`in_business_hours`].
+pub fn entitlement(plan: Plan, kind: &RecoveryKind, now: DateTime<Utc>) -> Entitlement {
+    match kind.window(plan) {
+        RecoveryWindow::Always => Entitlement::Included,
+        RecoveryWindow::BusinessHours { .. } if in_business_hours(now) => Entitlement::Included,
+        RecoveryWindow::BusinessHours { spot_outside: true } => Entitlement::Spot,
+        RecoveryWindow::BusinessHours { spot_outside: false } => Entitlement::NotIncluded(Refusal::OutsideHours),
+        RecoveryWindow::Spot => Entitlement::Spot,
+        RecoveryWindow::None => Entitlement::NotIncluded(Refusal::NotInPlan),
+    }
+}
+
+/// Why an automatic recovery does not run (the operator decides instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// The plan does not include this recovery at all.
+    NotInPlan,
+    /// The plan includes it on weekdays 9–18 Asia/Tokyo only, and this is outside.
+    OutsideHours,
+    /// Only billable spot work: needs the customer's consent to the charge.
+    SpotOnly,
+    /// The one automatic attempt of this incident has been made.
+    AlreadyTried,
+    /// This service was restarted automatically 3 times in the last 24 hours.
+    RestartLimit,
+    /// The server is in a maintenance pause.
+    Paused,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 6] = [
+        Refusal::NotInPlan,
+        Refusal::OutsideHours,
+        Refusal::SpotOnly,
+        Refusal::AlreadyTried,
+        Refusal::RestartLimit,
+        Refusal::Paused,
+    ];
+
+    /// The stable code for the store, the CLI and the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::NotInPlan => "not_included",
+            Refusal::OutsideHours => "outside_hours",
+            Refusal::SpotOnly => "spot_only",
+            Refusal::AlreadyTried => "already_tried",
+            Refusal::RestartLimit => "restart_limit",
+            Refusal::Paused => "paused",
+        }
+    }
+
+    /// Inverse of [`Refusal::code`].
+    pub fn from_code(code: &str) -> Option<Self> {
+        Refusal::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// A short English explanation for the operator.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::NotInPlan => "not included in the customer's plan",
+            Refusal::OutsideHours => "included only on weekdays 9-18 JST (not public holidays)",
+            Refusal::SpotOnly => "billable spot work: confirm the customer's consent to the charge",
+            Refusal::AlreadyTried => "the automatic attempt for this incident was already made",
+            Refusal::RestartLimit => "restarted automatically 3 times in 24 hours: a person decides",
+            Refusal::Paused => "the server is in a maintenance pause",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+// ---- may the automation start it now -----------------------------------------------------------
+
+/// The facts the automatic decision needs; the engine fills it in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Situation {
+    pub plan: Plan,
+    pub kind: RecoveryKind,
+    pub now: DateTime<Utc>,
+    /// First failed attempt of the ping/SSH check (reboot only; for a restart pass the incident's opening).
+    pub failing_since: DateTime<Utc>,
+    /// Seconds of failure before a reboot ([`REBOOT_AFTER_SECS`] unless the fleet file changes it).
+    pub reboot_after_secs: u64,
+    /// Automatic recoveries already started for this incident.
+    pub automatic_attempts: u32,
+    /// Automatic restarts of this same service on this server started in the last 24 h.
+    pub automatic_restarts_24h: u32,
+    /// The server is in a maintenance pause.
+    pub paused: bool,
+}
+
+/// What the automation does about an open incident now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoDecision {
+    /// Start the recovery now.
+    Run,
+    /// Not yet: a reboot waits for 15 minutes of failure. Ask again at (or after) `until`.
+    Wait { until: DateTime<Utc> },
+    /// No automatic recovery: prompt the operator, saying why.
+    AskOperator(Refusal),
+}
+
+/// The automation rules of SPEC §4, first match wins:
+/// 1. maintenance pause → ask ([`Refusal::Paused`]);
+/// 2. one automatic attempt per incident → ask ([`Refusal::AlreadyTried`]);
+/// 3. a restart when this service was restarted automatically [`MAX_AUTO_RESTARTS_PER_DAY`] times
+///    in 24 h → ask ([`Refusal::RestartLimit`]);
+/// 4. the plan at `now`: not included → ask with its reason; spot → ask ([`Refusal::SpotOnly`]);
+/// 5. included: a restart runs at once; a reboot waits until `failing_since + reboot_after_secs`,
+///    then runs.
+///
+/// The entitlement is judged at `now` only. When a reboot waits and the plan includes reboots only
+/// in business hours, the engine simply asks again at `until`, and the answer then is judged at
+/// that instant (it may have become spot by then).
+pub fn decide_automatic(s: &Situation) -> AutoDecision {
+    if s.paused {
+        return AutoDecision::AskOperator(Refusal::Paused);
+    }
+    if s.automatic_attempts >= 1 {
+        return AutoDecision::AskOperator(Refusal::AlreadyTried);
+    }
+    let is_restart = matches!(s.kind, RecoveryKind::RestartService(_));
+    if is_restart && s.automatic_restarts_24h >= MAX_AUTO_RESTARTS_PER_DAY {
+        return AutoDecision::AskOperator(Refusal::RestartLimit);
+    }
+    match entitlement(s.plan, &s.kind, s.now) {
+        Entitlement::NotIncluded(r) => AutoDecision::AskOperator(r),
+        Entitlement::Spot => AutoDecision::AskOperator(Refusal::SpotOnly),
+        Entitlement::Included => match s.kind {
+            RecoveryKind::RestartService(_) => AutoDecision::Run,
+            RecoveryKind::Reboot => {
+                let until = reboot_due(s.failing_since, s.reboot_after_secs);
+                if s.now < until {
+                    AutoDecision::Wait { until }
+                } else {
+                    AutoDecision::Run
+                }
+            }
+        },
+    }
+}
+
+/// `failing_since + secs`, saturating at the largest representable instant (never panics).
+fn reboot_due(failing_since: DateTime<Utc>, secs: u64) -> DateTime<Utc> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .and_then(|delta| failing_since.checked_add_signed(delta))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+// ---- the restart allow-list ---------------------------------------------------------------------
+
+/// How a server names and restarts its services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OsFamily {
+    /// CentOS/RHEL 6 and their rebuilds: SysV init, `service X restart`.
+    RedHat6,
+    /// The Red Hat family with systemd (7 and later, Fedora): `systemctl restart X`, Red Hat names.
+    RedHat,
+    /// Debian, Ubuntu, and anything unrecognised: `systemctl restart X`, Debian names.
+    Debian,
+}
+
+/// The OS family of a fleet file's `os` string, case-insensitively. A Red Hat family name
+/// (CentOS, RHEL, Red Hat, Scientific Linux, AlmaLinux, Rocky, Oracle Linux, Fedora, CloudLinux,
+/// Amazon Linux) whose first number is 6 is [`OsFamily::RedHat6`], any other version of them is
+/// [`OsFamily::RedHat`]; everything else (Debian, Ubuntu, unknown, empty) is [`OsFamily::Debian`].
+pub fn os_family(os: &str) -> OsFamily {
+    const RED_HAT_NAMES: [&str; 12] = [
+        "centos",
+        "rhel",
+        "red hat",
+        "redhat",
+        "scientific",
+        "alma",
+        "rocky",
+        "oracle",
+        "fedora",
+        "cloudlinux",
+        "cloud linux",
+        "amazon",
+    ];
+    let lower = os.to_ascii_lowercase();
+    if !RED_HAT_NAMES.iter().any(|name| lower.contains(name)) {
+        return OsFamily::Debian;
+    }
+    if major_version(&lower) == Some(6) {
+        OsFamily::RedHat6
+    } else {
+        OsFamily::RedHat
+    }
+}
+
+/// The first run of ASCII digits in `s`, as a number ("centos release 6.10 (final)" → 6).
+fn major_version(s: &str) -> Option<u32> {
+    let start = s.find(|c: char| c.is_ascii_digit())?;
+    let digits: String = s[start..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The unit (systemd) or init script (SysV) of a service when the fleet file sets no override.
+pub fn default_unit(service: Service, family: OsFamily) -> &'static str {
+    match service {
+        Service::Http | Service::Https => match family {
+            OsFamily::RedHat6 | OsFamily::RedHat => "httpd",
+            OsFamily::Debian => "apache2",
+        },
+        Service::Smtp | Service::Smtps | Service::Submission => "postfix",
+        Service::Pop | Service::Pops | Service::Imap | Service::Imaps => "dovecot",
+        Service::Mysql => match family {
+            OsFamily::RedHat6 => "mysqld",
+            OsFamily::RedHat | OsFamily::Debian => "mariadb",
+        },
+        Service::Postgresql => "postgresql",
+        Service::Dns => "named",
+        Service::Ftp => "vsftpd",
+        Service::Plesk => "sw-cp-server",
+    }
+}
+
+/// The SSH daemon's unit: [`SSH_UNIT_REDHAT`] or [`SSH_UNIT_DEBIAN`].
+pub fn ssh_unit(family: OsFamily) -> &'static str {
+    match family {
+        OsFamily::RedHat6 | OsFamily::RedHat => SSH_UNIT_REDHAT,
+        OsFamily::Debian => SSH_UNIT_DEBIAN,
+    }
+}
+
+/// The longest unit name accepted.
+pub const MAX_UNIT_NAME_LEN: usize = 64;
+
+/// Whether `s` may be used as a unit name, e.g. a fleet file's override
+/// (`restart = { http = "nginx" }`): `^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$`. That leaves no room for
+/// a space, a shell metacharacter, a path or a leading `-` (an option), so the name can be put on
+/// the command line as it is.
+pub fn valid_unit_name(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let Some(&first) = bytes.first() else {
+        return false;
+    };
+    bytes.len() <= MAX_UNIT_NAME_LEN
+        && first.is_ascii_alphanumeric()
+        && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'_' | b'-'))
+}
+
+/// The exact command sent over SSH to restart `unit`: `service {unit} restart` on
+/// [`OsFamily::RedHat6`], `systemctl restart {unit}` otherwise. No `sudo` (see the module header).
+/// Callers pass a unit that [`valid_unit_name`] accepts (checked in debug builds); never panics in
+/// release builds.
+pub fn restart_command(unit: &str, family: OsFamily) -> String {
+    debug_assert!(valid_unit_name(unit), "invalid unit name {unit:?}");
+    match family {
+        OsFamily::RedHat6 => format!("service {unit} restart"),
+        OsFamily::RedHat | OsFamily::Debian => format!("systemctl restart {unit}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use chrono_tz::Asia::Tokyo;
+    use std::collections::HashSet;
+
+    fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Tokyo.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
+    }
+
+    /// The four time slots of the issue.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    enum Slot {
+        /// Wed 2026-11-25 10:00 JST.
+        WeekdayHours,
+        /// Wed 2026-11-25 20:00 JST.
+        WeekdayEvening,
+        /// Sat 2026-11-28 10:00 JST.
+        Weekend,
+        /// Mon 2026-11-23 10:00 JST, 勤労感謝の日.
+        Holiday,
+    }
+
+    impl Slot {
+        fn at(self) -> DateTime<Utc> {
+            match self {
+                Slot::WeekdayHours => jst(2026, 11, 25, 10, 0),
+                Slot::WeekdayEvening => jst(2026, 11, 25, 20, 0),
+                Slot::Weekend => jst(2026, 11, 28, 10, 0),
+                Slot::Holiday => jst(2026, 11, 23, 10, 0),
+            }
+        }
+    }
+
+    /// What went down, and for how long.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    enum Event {
+        /// HTTP went hard down: restart it.
+        ServiceDown,
+        /// Ping has failed for 14 minutes.
+        PingDown14m,
+        /// Ping has failed for 15 minutes.
+        PingDown15m,
+    }
+
+    /// The expected decision, short enough for a table row.
+    #[derive(Debug, Clone, Copy)]
+    enum Want {
+        Run,
+        /// Wait until failing_since + 15 min, i.e. one minute from now.
+        WaitOneMinute,
+        Ask(Refusal),
+    }
+
+    /// A fresh incident (no attempt yet, no earlier restarts, not paused).
+    fn situation(plan: Plan, slot: Slot, event: Event) -> Situation {
+        let now = slot.at();
+        let (kind, failing_for) = match event {
+            Event::ServiceDown => (RecoveryKind::RestartService(Service::Http), 0),
+            Event::PingDown14m => (RecoveryKind::Reboot, 14),
+            Event::PingDown15m => (RecoveryKind::Reboot, 15),
+        };
+        Situation {
+            plan,
+            kind,
+            now,
+            failing_since: now - TimeDelta::minutes(failing_for),
+            reboot_after_secs: REBOOT_AFTER_SECS,
+            automatic_attempts: 0,
+            automatic_restarts_24h: 0,
+            paused: false,
+        }
+    }
+
+    /// Every plan × time slot × event, one row each, to check against SPEC §1:
+    /// - Zero: no service recovery, no server recovery.
+    /// - 30: no service recovery; server recovery only as spot.
+    /// - 60: both in weekdays 9–18; outside, reboot is spot and restart is not included.
+    /// - 150, 200: both 24/365.
+    #[test]
+    fn automatic_decision_table() {
+        use Event::*;
+        use Plan::*;
+        use Refusal::*;
+        use Slot::*;
+        use Want::*;
+        #[rustfmt::skip]
+        let table: [(Plan, Slot, Event, Want); 60] = [
+            (Zero, WeekdayHours,   ServiceDown, Ask(NotInPlan)),
+            (Zero, WeekdayHours,   PingDown14m, Ask(NotInPlan)),
+            (Zero, WeekdayHours,   PingDown15m, Ask(NotInPlan)),
+            (Zero, WeekdayEvening, ServiceDown, Ask(NotInPlan)),
+            (Zero, WeekdayEvening, PingDown14m, Ask(NotInPlan)),
+            (Zero, WeekdayEvening, PingDown15m, Ask(NotInPlan)),
+            (Zero, Weekend,        ServiceDown, Ask(NotInPlan)),
+            (Zero, Weekend,        PingDown14m, Ask(NotInPlan)),
+            (Zero, Weekend,        PingDown15m, Ask(NotInPlan)),
+            (Zero, Holiday,        ServiceDown, Ask(NotInPlan)),
+            (Zero, Holiday,        PingDown14m, Ask(NotInPlan)),
+            (Zero, Holiday,        PingDown15m, Ask(NotInPlan)),
+
+            (P30,  WeekdayHours,   ServiceDown, Ask(NotInPlan)),
+            (P30,  WeekdayHours,   PingDown14m, Ask(SpotOnly)),
+            (P30,  WeekdayHours,   PingDown15m, Ask(SpotOnly)),
+            (P30,  WeekdayEvening, ServiceDown, Ask(NotInPlan)),
+            (P30,  WeekdayEvening, PingDown14m, Ask(SpotOnly)),
+            (P30,  WeekdayEvening, PingDown15m, Ask(SpotOnly)),
+            (P30,  Weekend,        ServiceDown, Ask(NotInPlan)),
+            (P30,  Weekend,        PingDown14m, Ask(SpotOnly)),
+            (P30,  Weekend,        PingDown15m, Ask(SpotOnly)),
+            (P30,  Holiday,        ServiceDown, Ask(NotInPlan)),
+            (P30,  Holiday,        PingDown14m, Ask(SpotOnly)),
+            (P30,  Holiday,        PingDown15m, Ask(SpotOnly)),
+
+            (P60,  WeekdayHours,   ServiceDown, Run),
+            (P60,  WeekdayHours,   PingDown14m, WaitOneMinute),
+            (P60,  WeekdayHours,   PingDown15m, Run),
+            (P60,  WeekdayEvening, ServiceDown, Ask(OutsideHours)),
+            (P60,  WeekdayEvening, PingDown14m, Ask(SpotOnly)),
+            (P60,  WeekdayEvening, PingDown15m, Ask(SpotOnly)),
+            (P60,  Weekend,        ServiceDown, Ask(OutsideHours)),
+            (P60,  Weekend,        PingDown14m, Ask(SpotOnly)),
+            (P60,  Weekend,        PingDown15m, Ask(SpotOnly)),
+            (P60,  Holiday,        ServiceDown, Ask(OutsideHours)),
+            (P60,  Holiday,        PingDown14m, Ask(SpotOnly)),
+            (P60,  Holiday,        PingDown15m, Ask(SpotOnly)),
+
+            (P150, WeekdayHours,   ServiceDown, Run),
+            (P150, WeekdayHours,   PingDown14m, WaitOneMinute),
+            (P150, WeekdayHours,   PingDown15m, Run),
+            (P150, WeekdayEvening, ServiceDown, Run),
+            (P150, WeekdayEvening, PingDown14m, WaitOneMinute),
+            (P150, WeekdayEvening, PingDown15m, Run),
+            (P150, Weekend,        ServiceDown, Run),
+            (P150, Weekend,        PingDown14m, WaitOneMinute),
+            (P150, Weekend,        PingDown15m, Run),
+            (P150, Holiday,        ServiceDown, Run),
+            (P150, Holiday,        PingDown14m, WaitOneMinute),
+            (P150, Holiday,        PingDown15m, Run),
+
+            (P200, WeekdayHours,   ServiceDown, Run),
+            (P200, WeekdayHours,   PingDown14m, WaitOneMinute),
+            (P200, WeekdayHours,   PingDown15m, Run),
+            (P200, WeekdayEvening, ServiceDown, Run),
+            (P200, WeekdayEvening, PingDown14m, WaitOneMinute),
+            (P200, WeekdayEvening, PingDown15m, Run),
+            (P200, Weekend,        ServiceDown, Run),
+            (P200, Weekend,        PingDown14m, WaitOneMinute),
+            (P200, Weekend,        PingDown15m, Run),
+            (P200, Holiday,        ServiceDown, Run),
+            (P200, Holiday,        PingDown14m, WaitOneMinute),
+            (P200, Holiday,        PingDown15m, Run),
+        ];
+
+        let combos: HashSet<(Plan, Slot, Event)> = table.iter().map(|&(p, s, e, _)| (p, s, e)).collect();
+        assert_eq!(combos.len(), 60, "every plan × slot × event exactly once");
+
+        for (plan, slot, event, want) in table {
+            let s = situation(plan, slot, event);
+            let want = match want {
+                Run => AutoDecision::Run,
+                WaitOneMinute => AutoDecision::Wait { until: s.now + TimeDelta::minutes(1) },
+                Ask(r) => AutoDecision::AskOperator(r),
+            };
+            assert_eq!(decide_automatic(&s), want, "plan {plan}, {slot:?}, {event:?}");
+        }
+    }
+
+    /// What the operator's console shows for a manual request, per plan × slot.
+    #[test]
+    fn entitlement_table() {
+        use Entitlement::*;
+        use Plan::*;
+        use Refusal::*;
+        use Slot::*;
+        let restart = RecoveryKind::RestartService(Service::Mysql);
+        let reboot = RecoveryKind::Reboot;
+        #[rustfmt::skip]
+        let table: [(Plan, Slot, Entitlement, Entitlement); 20] = [
+            // plan, slot,           restart a service,          reboot
+            (Zero, WeekdayHours,   NotIncluded(NotInPlan),    NotIncluded(NotInPlan)),
+            (Zero, WeekdayEvening, NotIncluded(NotInPlan),    NotIncluded(NotInPlan)),
+            (Zero, Weekend,        NotIncluded(NotInPlan),    NotIncluded(NotInPlan)),
+            (Zero, Holiday,        NotIncluded(NotInPlan),    NotIncluded(NotInPlan)),
+            (P30,  WeekdayHours,   NotIncluded(NotInPlan),    Spot),
+            (P30,  WeekdayEvening, NotIncluded(NotInPlan),    Spot),
+            (P30,  Weekend,        NotIncluded(NotInPlan),    Spot),
+            (P30,  Holiday,        NotIncluded(NotInPlan),    Spot),
+            (P60,  WeekdayHours,   Included,                  Included),
+            (P60,  WeekdayEvening, NotIncluded(OutsideHours), Spot),
+            (P60,  Weekend,        NotIncluded(OutsideHours), Spot),
+            (P60,  Holiday,        NotIncluded(OutsideHours), Spot),
+            (P150, WeekdayHours,   Included,                  Included),
+            (P150, WeekdayEvening, Included,                  Included),
+            (P150, Weekend,        Included,                  Included),
+            (P150, Holiday,        Included,                  Included),
+            (P200, WeekdayHours,   Included,                  Included),
+            (P200, WeekdayEvening, Included,                  Included),
+            (P200, Weekend,        Included,                  Included),
+            (P200, Holiday,        Included,                  Included),
+        ];
+        for (plan, slot, want_restart, want_reboot) in table {
+            assert_eq!(entitlement(plan, &restart, slot.at()), want_restart, "restart, plan {plan}, {slot:?}");
+            assert_eq!(entitlement(plan, &reboot, slot.at()), want_reboot, "reboot, plan {plan}, {slot:?}");
+        }
+    }
+
+    #[test]
+    fn business_hours_edges_for_plan_60() {
+        let restart = RecoveryKind::RestartService(Service::Http);
+        let cases = [
+            (jst(2026, 11, 25, 8, 59), false),
+            (jst(2026, 11, 25, 9, 0), true),
+            (jst(2026, 11, 25, 17, 59), true),
+            (jst(2026, 11, 25, 18, 0), false),
+        ];
+        for (now, included) in cases {
+            let got = entitlement(Plan::P60, &restart, now);
+            assert_eq!(got == Entitlement::Included, included, "{}", now.with_timezone(&Tokyo));
+        }
+    }
+
+    #[test]
+    fn one_automatic_attempt_per_incident() {
+        for (kind, event) in [("restart", Event::ServiceDown), ("reboot", Event::PingDown15m)] {
+            let mut s = situation(Plan::P200, Slot::WeekdayHours, event);
+            assert_eq!(decide_automatic(&s), AutoDecision::Run, "{kind}");
+            s.automatic_attempts = 1;
+            assert_eq!(decide_automatic(&s), AutoDecision::AskOperator(Refusal::AlreadyTried), "{kind}");
+            s.automatic_attempts = 2;
+            assert_eq!(decide_automatic(&s), AutoDecision::AskOperator(Refusal::AlreadyTried), "{kind}");
+        }
+    }
+
+    #[test]
+    fn at_most_three_automatic_restarts_in_24h() {
+        let mut s = situation(Plan::P200, Slot::WeekdayEvening, Event::ServiceDown);
+        for (restarts_24h, want) in [
+            (0, AutoDecision::Run),
+            (2, AutoDecision::Run),
+            (3, AutoDecision::AskOperator(Refusal::RestartLimit)),
+            (7, AutoDecision::AskOperator(Refusal::RestartLimit)),
+        ] {
+            s.automatic_restarts_24h = restarts_24h;
+            assert_eq!(decide_automatic(&s), want, "{restarts_24h} restarts in 24 h");
+        }
+        // The limit is about restarts: it does not hold back a reboot.
+        let mut reboot = situation(Plan::P200, Slot::WeekdayEvening, Event::PingDown15m);
+        reboot.automatic_restarts_24h = 3;
+        assert_eq!(decide_automatic(&reboot), AutoDecision::Run);
+    }
+
+    #[test]
+    fn rules_apply_in_order() {
+        // Paused beats everything, including a spent attempt and the restart limit.
+        let mut s = situation(Plan::Zero, Slot::WeekdayHours, Event::ServiceDown);
+        s.paused = true;
+        s.automatic_attempts = 1;
+        s.automatic_restarts_24h = 3;
+        assert_eq!(decide_automatic(&s), AutoDecision::AskOperator(Refusal::Paused));
+        s.paused = false;
+        assert_eq!(decide_automatic(&s), AutoDecision::AskOperator(Refusal::AlreadyTried));
+        s.automatic_attempts = 0;
+        assert_eq!(decide_automatic(&s), AutoDecision::AskOperator(Refusal::RestartLimit));
+        s.automatic_restarts_24h = 0;
+        assert_eq!(decide_automatic(&s), AutoDecision::AskOperator(Refusal::NotInPlan));
+
+        // A paused server on a 24/365 plan waits for people, not for the pause to end.
+        for event in [Event::ServiceDown, Event::PingDown14m, Event::PingDown15m] {
+            let mut s = situation(Plan::P150, Slot::WeekdayHours, event);
+            s.paused = true;
+            assert_eq!(decide_automatic(&s), AutoDecision::AskOperator(Refusal::Paused), "{event:?}");
+        }
+    }
+
+    #[test]
+    fn reboot_delay_counts_from_first_failure() {
+        let now = Slot::Weekend.at();
+        let mut s = situation(Plan::P200, Slot::Weekend, Event::PingDown14m);
+        // Exactly 15:00 after the first failure: due.
+        s.failing_since = now - TimeDelta::seconds(900);
+        assert_eq!(decide_automatic(&s), AutoDecision::Run);
+        // One second short.
+        s.failing_since = now - TimeDelta::seconds(899);
+        assert_eq!(decide_automatic(&s), AutoDecision::Wait { until: now + TimeDelta::seconds(1) });
+        // A fleet file may change the delay.
+        s.reboot_after_secs = 1800;
+        s.failing_since = now - TimeDelta::minutes(20);
+        assert_eq!(decide_automatic(&s), AutoDecision::Wait { until: now + TimeDelta::minutes(10) });
+        s.reboot_after_secs = 0;
+        assert_eq!(decide_automatic(&s), AutoDecision::Run);
+        // An absurd delay saturates instead of panicking.
+        s.reboot_after_secs = u64::MAX;
+        assert_eq!(decide_automatic(&s), AutoDecision::Wait { until: DateTime::<Utc>::MAX_UTC });
+        // A restart never waits, whatever failing_since says.
+        let mut r = situation(Plan::P200, Slot::Weekend, Event::ServiceDown);
+        r.failing_since = now;
+        assert_eq!(decide_automatic(&r), AutoDecision::Run);
+    }
+
+    #[test]
+    fn recovery_kind_ids_round_trip() {
+        assert_eq!(RecoveryKind::Reboot.id(), "reboot");
+        assert_eq!(RecoveryKind::RestartService(Service::Http).id(), "restart:http");
+        assert_eq!(RecoveryKind::RestartService(Service::Plesk).id(), "restart:plesk");
+        let mut seen = HashSet::new();
+        let all = Service::ALL.into_iter().map(RecoveryKind::RestartService).chain([RecoveryKind::Reboot]);
+        for kind in all {
+            assert_eq!(RecoveryKind::from_id(&kind.id()), Some(kind.clone()), "{kind}");
+            assert!(seen.insert(kind.id()));
+        }
+        for bad in ["", "restart", "restart:", "restart:HTTP", "restart:ssh", "reboot:", "Reboot", "http"] {
+            assert_eq!(RecoveryKind::from_id(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn recovery_for_each_check_kind() {
+        assert_eq!(RecoveryKind::for_check(&CheckKind::Ping), Some(RecoveryKind::Reboot));
+        assert_eq!(RecoveryKind::for_check(&CheckKind::Ssh), Some(RecoveryKind::Reboot));
+        for s in Service::ALL {
+            assert_eq!(RecoveryKind::for_check(&CheckKind::Service(s)), Some(RecoveryKind::RestartService(s)));
+        }
+        assert_eq!(RecoveryKind::for_check(&CheckKind::Custom("app".into())), None);
+    }
+
+    #[test]
+    fn refusal_codes_are_stable_and_distinct() {
+        let codes: Vec<&str> = Refusal::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes, ["not_included", "outside_hours", "spot_only", "already_tried", "restart_limit", "paused"]);
+        for r in Refusal::ALL {
+            assert_eq!(Refusal::from_code(r.code()), Some(r));
+            assert!(!r.message().is_empty() && r.message().is_ascii(), "{r}");
+        }
+        assert_eq!(Refusal::from_code("not_in_plan"), None);
+    }
+
+    #[test]
+    fn os_family_samples() {
+        use OsFamily::*;
+        let cases = [
+            ("CentOS 6.10", RedHat6),
+            ("CentOS release 6", RedHat6),
+            ("CentOS release 6.10 (Final)", RedHat6),
+            ("centos 6", RedHat6),
+            ("RHEL 6", RedHat6),
+            ("Red Hat Enterprise Linux 6", RedHat6),
+            ("Red Hat Enterprise Linux Server release 6.10 (Santiago)", RedHat6),
+            ("Scientific Linux 6", RedHat6),
+            ("CentOS 7", RedHat),
+            ("CentOS Linux 7.9.2009", RedHat),
+            ("CentOS Stream 9", RedHat),
+            ("RHEL 8", RedHat),
+            ("Red Hat Enterprise Linux 9.4", RedHat),
+            ("AlmaLinux 9", RedHat),
+            ("AlmaLinux 8.10", RedHat),
+            ("Rocky Linux 9.3", RedHat),
+            ("Oracle Linux 8", RedHat),
+            ("Fedora 40", RedHat),
+            ("CloudLinux 8", RedHat),
+            ("CentOS", RedHat),
+            ("CentOS 16", RedHat),
+            ("Debian 12", Debian),
+            ("Debian GNU/Linux 11 (bullseye)", Debian),
+            ("Ubuntu 22.04 LTS", Debian),
+            ("ubuntu 16.04", Debian),
+            ("FreeBSD 6", Debian),
+            ("", Debian),
+            ("unknown", Debian),
+        ];
+        for (os, want) in cases {
+            assert_eq!(os_family(os), want, "{os:?}");
+        }
+    }
+
+    #[test]
+    fn default_units() {
+        use OsFamily::*;
+        #[rustfmt::skip]
+        let table: [(Service, &str, &str, &str); 14] = [
+            // service,          RedHat6,        RedHat,         Debian
+            (Service::Http,       "httpd",        "httpd",        "apache2"),
+            (Service::Https,      "httpd",        "httpd",        "apache2"),
+            (Service::Dns,        "named",        "named",        "named"),
+            (Service::Pop,        "dovecot",      "dovecot",      "dovecot"),
+            (Service::Pops,       "dovecot",      "dovecot",      "dovecot"),
+            (Service::Imap,       "dovecot",      "dovecot",      "dovecot"),
+            (Service::Imaps,      "dovecot",      "dovecot",      "dovecot"),
+            (Service::Smtp,       "postfix",      "postfix",      "postfix"),
+            (Service::Smtps,      "postfix",      "postfix",      "postfix"),
+            (Service::Submission, "postfix",      "postfix",      "postfix"),
+            (Service::Mysql,      "mysqld",       "mariadb",      "mariadb"),
+            (Service::Postgresql, "postgresql",   "postgresql",   "postgresql"),
+            (Service::Plesk,      "sw-cp-server", "sw-cp-server", "sw-cp-server"),
+            (Service::Ftp,        "vsftpd",       "vsftpd",       "vsftpd"),
+        ];
+        for (service, rh6, rh, deb) in table {
+            assert_eq!(default_unit(service, RedHat6), rh6, "{service}");
+            assert_eq!(default_unit(service, RedHat), rh, "{service}");
+            assert_eq!(default_unit(service, Debian), deb, "{service}");
+            for family in [RedHat6, RedHat, Debian] {
+                assert!(valid_unit_name(default_unit(service, family)));
+            }
+        }
+        assert_eq!(ssh_unit(RedHat6), "sshd");
+        assert_eq!(ssh_unit(RedHat), "sshd");
+        assert_eq!(ssh_unit(Debian), "ssh");
+    }
+
+    #[test]
+    fn restart_commands() {
+        let cases = [
+            ("CentOS 6.10", Service::Http, "service httpd restart"),
+            ("CentOS 6.10", Service::Mysql, "service mysqld restart"),
+            ("AlmaLinux 9", Service::Http, "systemctl restart httpd"),
+            ("AlmaLinux 9", Service::Mysql, "systemctl restart mariadb"),
+            ("Debian 12", Service::Http, "systemctl restart apache2"),
+            ("Debian 12", Service::Imaps, "systemctl restart dovecot"),
+        ];
+        for (os, service, want) in cases {
+            let family = os_family(os);
+            assert_eq!(restart_command(default_unit(service, family), family), want, "{os} {service}");
+        }
+        // An override from the fleet file.
+        assert_eq!(restart_command("nginx", os_family("AlmaLinux 9")), "systemctl restart nginx");
+        assert_eq!(restart_command("php-fpm@8.2", OsFamily::Debian), "systemctl restart php-fpm@8.2");
+    }
+
+    #[test]
+    fn unit_names_allow_list() {
+        let max = "a".repeat(64);
+        for ok in ["nginx", "httpd", "php8.2-fpm", "sw-cp-server", "getty@tty1", "x", "A_b.c-d@e", max.as_str()] {
+            assert!(valid_unit_name(ok), "{ok:?} should be accepted");
+        }
+        let too_long = "a".repeat(65);
+        for bad in [
+            "nginx; rm -rf /",
+            "",
+            "a b",
+            "$(x)",
+            too_long.as_str(),
+            "-h",
+            ".hidden",
+            "@x",
+            "nginx\n",
+            "../etc/passwd",
+            "a/b",
+            "`id`",
+            "a|b",
+            "a&b",
+            "nginx'",
+            "ｎｇｉｎｘ",
+        ] {
+            assert!(!valid_unit_name(bad), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn amounts() {
+        assert_eq!(REBOOT_AFTER_SECS, 15 * 60);
+        assert_eq!(MAX_AUTO_RESTARTS_PER_DAY, 3);
+        assert_eq!(SPOT_MIN_YEN, 20_000);
+        assert_eq!(INVESTIGATION_CAP_YEN, 50_000);
+    }
+}

@@ -1,0 +1,304 @@
+//! What a console may ask of the engine, what it gets back, and why a request is refused.
+//!
+//! Owns: the one request type every transport carries (the API's routes, the desktop's `act`
+//! command, the remote desktop's HTTP calls — `ActionRequest::route`), the answers, and the
+//! refusal codes (docs/console-actions.md is the contract).
+//! Must not know: how the engine decides or performs an action (the decider does), or HTTP.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::store::maintenance::MaintenanceRecord;
+use crate::store::recovery::{CallRecord, ConsentRecord, RecoveryRecord};
+
+/// The customer's consent to a billable spot recovery (SPEC §1: 20,000 yen and up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpotConsent {
+    pub customer_person: String,
+    pub amount_yen: u32,
+}
+
+/// What a pause covers: `{"kind": "server", "id": "web01"}` or `{"kind": "customer", "id": "c1001"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseScope {
+    pub kind: String,
+    pub id: String,
+}
+
+/// A console's request. Who asks is not part of it: the transport knows the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ActionRequest {
+    Acknowledge {
+        incident: i64,
+        #[serde(default)]
+        note: String,
+    },
+    Note {
+        incident: i64,
+        text: String,
+    },
+    /// The recovery that fits the incident: a service restart, or a reboot for ping/SSH.
+    Recover {
+        incident: i64,
+        #[serde(default)]
+        consent: Option<SpotConsent>,
+    },
+    Reboot {
+        host: String,
+        #[serde(default)]
+        consent: Option<SpotConsent>,
+    },
+    Restart {
+        host: String,
+        service: String,
+        #[serde(default)]
+        consent: Option<SpotConsent>,
+    },
+    LogCall {
+        incident: i64,
+        number: String,
+        #[serde(default)]
+        started_at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        rings: Option<u32>,
+        /// `answered`, `no_answer`, `busy` or `voicemail`.
+        outcome: String,
+        #[serde(default)]
+        answered_by: Option<String>,
+        #[serde(default)]
+        notes: String,
+    },
+    Consent {
+        incident: i64,
+        /// `investigation` or `spot_recovery`.
+        kind: String,
+        amount_yen: u32,
+        customer_person: String,
+        #[serde(default)]
+        note: String,
+    },
+    StatusReport {
+        incident: i64,
+        subject: String,
+        body: String,
+    },
+    Pause {
+        scope: PauseScope,
+        #[serde(default)]
+        starts_at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        ends_at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        minutes: Option<u32>,
+        reason: String,
+    },
+    EndPause {
+        maintenance: i64,
+    },
+    ExtendPause {
+        maintenance: i64,
+        #[serde(default)]
+        ends_at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        minutes: Option<u32>,
+    },
+}
+
+impl ActionRequest {
+    /// The console API route that carries this request, and its body (the remote desktop).
+    pub fn route(&self) -> (String, serde_json::Value) {
+        use serde_json::json;
+        match self {
+            ActionRequest::Acknowledge { incident, note } => {
+                (format!("api/v1/incidents/{incident}/acknowledge"), json!({ "note": note }))
+            }
+            ActionRequest::Note { incident, text } => {
+                (format!("api/v1/incidents/{incident}/notes"), json!({ "text": text }))
+            }
+            ActionRequest::Recover { incident, consent } => {
+                (format!("api/v1/incidents/{incident}/recover"), json!({ "consent": consent }))
+            }
+            ActionRequest::Reboot { host, consent } => {
+                (format!("api/v1/servers/{}/reboot", path_part(host)), json!({ "consent": consent }))
+            }
+            ActionRequest::Restart { host, service, consent } => (
+                format!("api/v1/servers/{}/restart/{}", path_part(host), path_part(service)),
+                json!({ "consent": consent }),
+            ),
+            ActionRequest::LogCall { incident, number, started_at, rings, outcome, answered_by, notes } => (
+                format!("api/v1/incidents/{incident}/calls"),
+                json!({ "number": number, "started_at": started_at, "rings": rings, "outcome": outcome,
+                        "answered_by": answered_by, "notes": notes }),
+            ),
+            ActionRequest::Consent { incident, kind, amount_yen, customer_person, note } => (
+                format!("api/v1/incidents/{incident}/consents"),
+                json!({ "kind": kind, "amount_yen": amount_yen, "customer_person": customer_person, "note": note }),
+            ),
+            ActionRequest::StatusReport { incident, subject, body } => {
+                (format!("api/v1/incidents/{incident}/status-report"), json!({ "subject": subject, "body": body }))
+            }
+            ActionRequest::Pause { scope, starts_at, ends_at, minutes, reason } => (
+                "api/v1/maintenance".into(),
+                json!({ "scope": scope, "starts_at": starts_at, "ends_at": ends_at, "minutes": minutes,
+                        "reason": reason }),
+            ),
+            ActionRequest::EndPause { maintenance } => (format!("api/v1/maintenance/{maintenance}/end"), json!({})),
+            ActionRequest::ExtendPause { maintenance, ends_at, minutes } => {
+                (format!("api/v1/maintenance/{maintenance}/extend"), json!({ "ends_at": ends_at, "minutes": minutes }))
+            }
+        }
+    }
+
+    /// The action's name in logs and answers (`log_call`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActionRequest::Acknowledge { .. } => "acknowledge",
+            ActionRequest::Note { .. } => "note",
+            ActionRequest::Recover { .. } => "recover",
+            ActionRequest::Reboot { .. } => "reboot",
+            ActionRequest::Restart { .. } => "restart",
+            ActionRequest::LogCall { .. } => "log_call",
+            ActionRequest::Consent { .. } => "consent",
+            ActionRequest::StatusReport { .. } => "status_report",
+            ActionRequest::Pause { .. } => "pause",
+            ActionRequest::EndPause { .. } => "end_pause",
+            ActionRequest::ExtendPause { .. } => "extend_pause",
+        }
+    }
+}
+
+/// A server label or service name in a URL path: validated fleet names are plain, but encode
+/// anything else rather than let it change the path.
+fn path_part(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// An acknowledgement the engine recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Acknowledged {
+    pub incident: i64,
+    pub host: String,
+    pub check: String,
+    pub by: String,
+    pub at: String,
+}
+
+/// A note the engine recorded on an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoteAdded {
+    pub incident: i64,
+    pub by: String,
+    pub text: String,
+    pub at: String,
+}
+
+/// A status report mail queued in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReportQueued {
+    pub incident: i64,
+    pub outbox_id: i64,
+    pub at: String,
+}
+
+/// A maintenance window as consoles see it: the record and whether it is running now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Maintenance {
+    #[serde(flatten)]
+    pub record: MaintenanceRecord,
+    pub active: bool,
+}
+
+/// What the engine did for a request (`{"type": …, …the record}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActionDone {
+    Acknowledge(Acknowledged),
+    Note(NoteAdded),
+    Recover(RecoveryRecord),
+    Reboot(RecoveryRecord),
+    Restart(RecoveryRecord),
+    LogCall(CallRecord),
+    Consent(ConsentRecord),
+    StatusReport(StatusReportQueued),
+    Pause(Maintenance),
+    EndPause(Maintenance),
+    ExtendPause(Maintenance),
+}
+
+/// Why the engine refused a console's request. `code()` is the stable name consoles translate.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("incident #{0} is already closed")]
+    Closed(i64),
+    #[error("incident #{incident} is already taken by {by}")]
+    Taken { incident: i64, by: String },
+    #[error("a recovery of {} is running: {} asked for {} at {}", .0.host, .0.requested_by, .0.action, .0.started_at)]
+    Busy(Box<RecoveryRecord>),
+    #[error("{0}")]
+    NeedsConsent(String),
+    #[error("{0}")]
+    NotIncluded(String),
+    #[error("{0}")]
+    NoAction(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the engine is not running")]
+    Stopped,
+}
+
+impl ActionError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ActionError::NotFound(_) => "not_found",
+            ActionError::Closed(_) => "closed",
+            ActionError::Taken { .. } => "taken",
+            ActionError::Busy(_) => "busy",
+            ActionError::NeedsConsent(_) => "needs_consent",
+            ActionError::NotIncluded(_) => "not_included",
+            ActionError::NoAction(_) => "no_action",
+            ActionError::Invalid(_) => "invalid",
+            ActionError::Stopped => "stopped",
+        }
+    }
+
+    /// The HTTP status the console API answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ActionError::NotFound(_) => 404,
+            ActionError::Invalid(_) => 400,
+            ActionError::Stopped => 503,
+            _ => 409,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_read_the_documented_json() {
+        let r: ActionRequest = serde_json::from_str(
+            r#"{"type":"log_call","incident":7,"number":"03-0000-0001","outcome":"no_answer","rings":10}"#,
+        )
+        .unwrap();
+        assert_eq!(r.name(), "log_call");
+        assert_eq!(r.route().0, "api/v1/incidents/7/calls");
+        let r: ActionRequest = serde_json::from_str(
+            r#"{"type":"pause","scope":{"kind":"server","id":"web01"},"minutes":30,"reason":"OS更新"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.route().0, "api/v1/maintenance");
+        assert!(serde_json::from_str::<ActionRequest>(r#"{"type":"recover","incident":1,"sudo":true}"#).is_err());
+        let r = ActionRequest::Restart { host: "web01".into(), service: "../x".into(), consent: None };
+        assert_eq!(r.route().0, "api/v1/servers/web01/restart/..%2Fx");
+    }
+}

@@ -1,0 +1,329 @@
+//! The decider's answers to console actions (docs/console-actions.md): each request is checked
+//! against the store inside the batch's transaction, recorded (with the operator as the audit
+//! log's actor), and answered after the commit.
+//!
+//! Must not know: transports (the API and the desktop carry `ActionRequest`s here).
+
+use anshin_core::recovery::RecoveryKind;
+use anshin_core::{CheckKey, CheckKind, Service};
+use chrono::{DateTime, Utc};
+
+use super::recovery::Window;
+use super::{Decider, Effects, EngineError};
+use crate::action::{Acknowledged, ActionDone, ActionError, ActionRequest, NoteAdded, PauseScope, StatusReportQueued};
+use crate::event::EngineEvent;
+use crate::store::acks::IncidentState;
+use crate::store::maintenance::{MaintenanceError, MaintenanceScope, NewMaintenance};
+use crate::store::recovery::{ConsentError, NewCall, NewConsent};
+use crate::store::{timestamp, IncidentRecord, StoreTx};
+
+/// Call outcomes an operator may log.
+const CALL_OUTCOMES: [&str; 4] = ["answered", "no_answer", "busy", "voicemail"];
+/// Rings one may log for a call (the default is 10).
+const MAX_RINGS: u32 = 60;
+/// Longest note, call note or reason kept (characters).
+const MAX_TEXT: usize = 4000;
+/// Longest pause one request may set (a maintenance, not a way to switch monitoring off).
+const MAX_PAUSE_DAYS: i64 = 31;
+
+type Answer = Result<ActionDone, ActionError>;
+
+impl Decider {
+    /// Decides one console request. `Err` only for a store failure (the batch rolls back).
+    pub(super) fn act(
+        &mut self,
+        tx: &StoreTx<'_>,
+        request: ActionRequest,
+        by: &str,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<Answer, EngineError> {
+        let at = timestamp(now);
+        Ok(match request {
+            ActionRequest::Acknowledge { incident, note } => self.acknowledge(tx, incident, by, note, now, fx)?,
+            ActionRequest::Note { incident, text } => {
+                let text = text.trim().to_string();
+                if text.is_empty() || text.chars().count() > MAX_TEXT {
+                    return Ok(Err(invalid(format!("a note needs 1 to {MAX_TEXT} characters"))));
+                }
+                let inc = match brief(tx, incident)? {
+                    Ok(i) => i,
+                    Err(e) => return Ok(Err(e)),
+                };
+                tx.add_note(incident, &inc.host, &inc.check, &text, by, now)?;
+                fx.events.push(EngineEvent::NoteAdded {
+                    incident,
+                    host: inc.host,
+                    by: by.into(),
+                    text: text.clone(),
+                    at: at.clone(),
+                });
+                Ok(ActionDone::Note(NoteAdded { incident, by: by.into(), text, at }))
+            }
+            ActionRequest::Recover { incident, consent } => {
+                let inc = match open_incident(tx, incident)? {
+                    Ok(i) => i,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let kind = CheckKind::from_id(&inc.check).as_ref().and_then(RecoveryKind::for_check);
+                let Some(kind) = kind else {
+                    return Ok(Err(ActionError::NoAction(format!(
+                        "incident #{incident} ({}) has no recovery action: investigate by hand",
+                        inc.check
+                    ))));
+                };
+                self.operator_recovery(tx, &inc.host, Some(incident), kind, consent, by, now, fx)?
+                    .map(ActionDone::Recover)
+            }
+            ActionRequest::Reboot { host, consent } => {
+                let incident = self.open_incident_of(&host, &[CheckKind::Ping, CheckKind::Ssh]);
+                self.operator_recovery(tx, &host, incident, RecoveryKind::Reboot, consent, by, now, fx)?
+                    .map(ActionDone::Reboot)
+            }
+            ActionRequest::Restart { host, service, consent } => {
+                let Ok(svc) = service.parse::<Service>() else {
+                    return Ok(Err(invalid(format!("unknown service \"{service}\""))));
+                };
+                if !self.fleet.server(&host).is_some_and(|s| s.services.contains(&svc)) {
+                    return Ok(Err(ActionError::NotFound(format!("service {service} on {host}"))));
+                }
+                let incident = self.open_incident_of(&host, &[CheckKind::Service(svc)]);
+                self.operator_recovery(tx, &host, incident, RecoveryKind::RestartService(svc), consent, by, now, fx)?
+                    .map(ActionDone::Restart)
+            }
+            ActionRequest::LogCall { incident, number, started_at, rings, outcome, answered_by, notes } => {
+                let inc = match brief(tx, incident)? {
+                    Ok(i) => i,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let number = number.trim().to_string();
+                if number.is_empty() || number.len() > 40 || number.chars().any(char::is_control) {
+                    return Ok(Err(invalid("the number called is missing or not a phone number")));
+                }
+                if !CALL_OUTCOMES.contains(&outcome.as_str()) {
+                    return Ok(Err(invalid(format!("outcome must be one of {}", CALL_OUTCOMES.join(", ")))));
+                }
+                let rings = rings.unwrap_or(10);
+                if rings > MAX_RINGS || notes.chars().count() > MAX_TEXT {
+                    return Ok(Err(invalid(format!("rings at most {MAX_RINGS}, notes at most {MAX_TEXT} characters"))));
+                }
+                let answered_by = answered_by.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
+                let call = NewCall {
+                    incident_id: incident,
+                    host: inc.host.clone(),
+                    number,
+                    started_at: started_at.unwrap_or(now).min(now),
+                    rings,
+                    outcome,
+                    answered_by,
+                    notes,
+                    operator: by.into(),
+                };
+                let record = tx.log_call(&call, now)?;
+                fx.events.push(EngineEvent::CallLogged { incident, host: inc.host, call: record.clone() });
+                Ok(ActionDone::LogCall(record))
+            }
+            ActionRequest::Consent { incident, kind, amount_yen, customer_person, note } => {
+                let inc = match brief(tx, incident)? {
+                    Ok(i) => i,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if !matches!(kind.as_str(), "investigation" | "spot_recovery") {
+                    return Ok(Err(invalid("kind must be investigation or spot_recovery")));
+                }
+                if customer_person.trim().is_empty() || amount_yen == 0 {
+                    return Ok(Err(invalid("a consent needs who agreed (the customer's person) and an amount")));
+                }
+                let consent = NewConsent {
+                    incident_id: incident,
+                    host: inc.host,
+                    kind,
+                    amount_yen,
+                    customer_person: customer_person.trim().into(),
+                    note,
+                    operator: by.into(),
+                };
+                match tx.add_consent(&consent, now) {
+                    Ok(record) => Ok(ActionDone::Consent(record)),
+                    Err(ConsentError::Store(e)) => return Err(e.into()),
+                    Err(e) => Err(invalid(e.to_string())),
+                }
+            }
+            ActionRequest::StatusReport { incident, subject, body } => {
+                let inc = match brief(tx, incident)? {
+                    Ok(i) => i,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let mail = match self.mailer.status_report(&inc.host, incident, &subject, &body) {
+                    Ok(m) => m,
+                    Err(e) => return Ok(Err(invalid(e))),
+                };
+                let outbox_id = tx.enqueue_mail(&mail, now)?;
+                tx.record_status_report(incident, &inc.host, outbox_id, by, now)?;
+                fx.mail = true;
+                fx.events.push(EngineEvent::StatusReportQueued {
+                    incident,
+                    host: inc.host,
+                    by: by.into(),
+                    at: at.clone(),
+                });
+                Ok(ActionDone::StatusReport(StatusReportQueued { incident, outbox_id, at }))
+            }
+            ActionRequest::Pause { scope, starts_at, ends_at, minutes, reason } => {
+                let scope = match self.scope(&scope) {
+                    Ok(s) => s,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let starts = starts_at.unwrap_or(now).max(now - chrono::Duration::minutes(1));
+                let ends = match (ends_at, minutes) {
+                    (Some(e), None) => e,
+                    (None, Some(m)) if m > 0 => starts + chrono::Duration::minutes(i64::from(m)),
+                    _ => return Ok(Err(invalid("give the pause's end (ends_at) or its length (minutes), not both"))),
+                };
+                if ends <= now || ends <= starts || ends - starts > chrono::Duration::days(MAX_PAUSE_DAYS) {
+                    return Ok(Err(invalid(format!(
+                        "a pause must end after it starts, in the future, and last at most {MAX_PAUSE_DAYS} days"
+                    ))));
+                }
+                let reason = reason.trim().to_string();
+                if reason.is_empty() || reason.chars().count() > MAX_TEXT {
+                    return Ok(Err(invalid("a pause needs a reason")));
+                }
+                let new = NewMaintenance { scope, starts_at: starts, ends_at: ends, reason, who: by.into() };
+                let id = match tx.add_maintenance(&new, now) {
+                    Ok(id) => id,
+                    Err(MaintenanceError::Store(e)) => return Err(e.into()),
+                    Err(e) => return Ok(Err(invalid(e.to_string()))),
+                };
+                self.window_changed(tx, id, now, fx).map(ActionDone::Pause)
+            }
+            ActionRequest::EndPause { maintenance } => match tx.end_maintenance(maintenance, by, now) {
+                Ok(_) => self.window_changed(tx, maintenance, now, fx).map(ActionDone::EndPause),
+                Err(MaintenanceError::Store(e)) => return Err(e.into()),
+                Err(e) => Err(maintenance_refusal(e)),
+            },
+            ActionRequest::ExtendPause { maintenance, ends_at, minutes } => {
+                let Some(current) = tx.maintenance_by_id(maintenance)? else {
+                    return Ok(Err(ActionError::NotFound(format!("maintenance #{maintenance}"))));
+                };
+                let Some((_, end)) = current.interval() else {
+                    return Ok(Err(invalid("the window's times are unreadable")));
+                };
+                let new_end = match (ends_at, minutes) {
+                    (Some(e), None) => e,
+                    (None, Some(m)) if m > 0 => end + chrono::Duration::minutes(i64::from(m)),
+                    _ => return Ok(Err(invalid("give the new end (ends_at) or the minutes to add, not both"))),
+                };
+                if new_end <= end || new_end - now > chrono::Duration::days(MAX_PAUSE_DAYS) {
+                    return Ok(Err(invalid(format!(
+                        "an extension must end later than now's end, at most {MAX_PAUSE_DAYS} days ahead"
+                    ))));
+                }
+                match tx.extend_maintenance(maintenance, new_end, by, now) {
+                    Ok(_) => self.window_changed(tx, maintenance, now, fx).map(ActionDone::ExtendPause),
+                    Err(MaintenanceError::Store(e)) => return Err(e.into()),
+                    Err(e) => Err(maintenance_refusal(e)),
+                }
+            }
+        })
+    }
+
+    fn acknowledge(
+        &mut self,
+        tx: &StoreTx<'_>,
+        id: i64,
+        by: &str,
+        note: String,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<Answer, EngineError> {
+        Ok(match tx.incident_state(id)? {
+            None => Err(ActionError::NotFound(format!("incident #{id}"))),
+            Some(s) if !s.open => Err(ActionError::Closed(id)),
+            Some(IncidentState { acknowledged_by: Some(owner), .. }) if owner != by => {
+                Err(ActionError::Taken { incident: id, by: owner })
+            }
+            Some(s) => {
+                tx.acknowledge(id, &s, by, &note, now)?;
+                self.acks.insert(id, by.to_string());
+                let at = timestamp(now);
+                fx.events.push(EngineEvent::IncidentAcknowledged {
+                    id,
+                    host: s.host.clone(),
+                    check: s.check.clone(),
+                    by: by.into(),
+                    note,
+                    at: at.clone(),
+                });
+                fx.acknowledged.push((s.host.clone(), id, by.to_string()));
+                Ok(ActionDone::Acknowledge(Acknowledged {
+                    incident: id,
+                    host: s.host,
+                    check: s.check,
+                    by: by.into(),
+                    at,
+                }))
+            }
+        })
+    }
+
+    /// The open incident of one of a server's checks, if any.
+    fn open_incident_of(&self, host: &str, kinds: &[CheckKind]) -> Option<i64> {
+        kinds.iter().find_map(|k| self.monitor.incident(&CheckKey::new(host, k.clone())))
+    }
+
+    fn scope(&self, scope: &PauseScope) -> Result<MaintenanceScope, ActionError> {
+        match scope.kind.as_str() {
+            "server" if self.fleet.server(&scope.id).is_some() => Ok(MaintenanceScope::Server(scope.id.clone())),
+            "customer" if self.fleet.customer(&scope.id).is_some() => Ok(MaintenanceScope::Customer(scope.id.clone())),
+            "server" | "customer" => Err(ActionError::NotFound(format!("{} {}", scope.kind, scope.id))),
+            _ => Err(invalid("scope kind must be server or customer")),
+        }
+    }
+
+    /// Re-reads a window after a change, applies it at once (a pause that ended releases its
+    /// held alerts in this transaction) and tells consoles.
+    fn window_changed(
+        &mut self,
+        tx: &StoreTx<'_>,
+        id: i64,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<crate::action::Maintenance, ActionError> {
+        let record = tx
+            .maintenance_by_id(id)
+            .map_err(|e| invalid(e.to_string()))?
+            .ok_or_else(|| ActionError::NotFound(format!("maintenance #{id}")))?;
+        let window = Window::new(record).ok_or_else(|| invalid("the window's times are unreadable"))?;
+        self.windows.retain(|w| w.record.id != id);
+        let answer = window.console(now);
+        self.windows.push(window);
+        // The pause changes now; a store failure here surfaces with the batch's next write.
+        if let Err(e) = self.apply_pauses(tx, now, fx) {
+            return Err(invalid(format!("the pause could not be applied: {e}")));
+        }
+        fx.events.push(EngineEvent::MaintenanceChanged { maintenance: answer.clone() });
+        Ok(answer)
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ActionError {
+    ActionError::Invalid(message.into())
+}
+
+fn maintenance_refusal(e: MaintenanceError) -> ActionError {
+    match e {
+        MaintenanceError::NotFound(id) => ActionError::NotFound(format!("maintenance #{id}")),
+        other => invalid(other.to_string()),
+    }
+}
+
+/// An incident (open or closed) by id, without its events.
+fn brief(tx: &StoreTx<'_>, id: i64) -> Result<Result<IncidentRecord, ActionError>, EngineError> {
+    Ok(tx.incident_brief(id)?.ok_or_else(|| ActionError::NotFound(format!("incident #{id}"))))
+}
+
+/// An open incident by id.
+fn open_incident(tx: &StoreTx<'_>, id: i64) -> Result<Result<IncidentRecord, ActionError>, EngineError> {
+    Ok(brief(tx, id)?.and_then(|i| if i.closed_at.is_some() { Err(ActionError::Closed(id)) } else { Ok(i) }))
+}

@@ -1,0 +1,459 @@
+//! The decider's side of recovery and maintenance: whether an open incident is recovered by
+//! the engine now (SPEC §4, through `anshin-core::recovery`), starting a recovery (automatic or
+//! an operator's), the prompt an operator sees when the engine does not act, and maintenance
+//! pauses (alerts held while a server is paused, released when the pause ends).
+//!
+//! Everything here runs inside the decider's batch transaction; jobs and events take effect
+//! after its commit (`Effects`).
+//! Must not know: SSH, processes, HTTP (the runner performs), how consoles show a prompt.
+
+use std::collections::HashMap;
+
+use anshin_core::mail::Problem;
+use anshin_core::recovery::{self, AutoDecision, RecoveryKind, Refusal, Situation};
+use anshin_core::CheckKey;
+use chrono::{DateTime, Utc};
+
+use super::runner::Job;
+use super::{Decider, Effects, EngineError};
+use crate::action::{ActionError, Maintenance, SpotConsent};
+use crate::event::EngineEvent;
+use crate::store::maintenance::{MaintenanceRecord, MaintenanceScope};
+use crate::store::recovery::{NewRecovery, RecoveryRecord, StartRecovery};
+use crate::store::{timestamp, StoreTx};
+use crate::view::{FleetView, MaintenanceView, Prompt, RecoveryView};
+
+/// How often an open incident's automatic recovery is looked at again (hours change, a pause
+/// ends, a limit expires).
+const LOOK_AGAIN_SECS: i64 = 15;
+
+/// A maintenance window the decider keeps (running now or later).
+#[derive(Debug, Clone)]
+pub(super) struct Window {
+    pub record: MaintenanceRecord,
+    pub starts: DateTime<Utc>,
+    pub ends: DateTime<Utc>,
+}
+
+impl Window {
+    pub fn new(record: MaintenanceRecord) -> Option<Window> {
+        let (starts, ends) = record.interval()?;
+        Some(Window { record, starts, ends })
+    }
+
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        self.starts <= now && now < self.ends
+    }
+
+    pub fn console(&self, now: DateTime<Utc>) -> Maintenance {
+        Maintenance { record: self.record.clone(), active: self.active(now) }
+    }
+}
+
+/// An alert a pause held back: mailed when the pause ends if the incident is still open.
+#[derive(Debug, Clone)]
+pub(super) struct Held {
+    pub host: String,
+    pub check: String,
+    pub level: u8,
+    pub problem: Problem,
+    pub detected_at: DateTime<Utc>,
+}
+
+impl Decider {
+    /// The servers each window pauses at `now`: server label → window id.
+    pub(super) fn pauses_at(&self, now: DateTime<Utc>) -> HashMap<String, i64> {
+        let mut out = HashMap::new();
+        for w in self.windows.iter().filter(|w| w.active(now)) {
+            match &w.record.scope {
+                MaintenanceScope::Server(s) => {
+                    out.entry(s.clone()).or_insert(w.record.id);
+                }
+                MaintenanceScope::Customer(c) => {
+                    for s in self.fleet.servers.iter().filter(|s| &s.customer == c) {
+                        out.entry(s.label.clone()).or_insert(w.record.id);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn is_paused(&self, host: &str) -> bool {
+        self.paused.contains_key(host)
+    }
+
+    /// Whether a tick has anything to do (so an idle engine does not open a transaction a second).
+    pub(super) fn tick_due(&self, now: DateTime<Utc>) -> bool {
+        self.pauses_at(now) != self.paused || self.next_look.values().any(|t| *t <= now)
+    }
+
+    /// A tick: pauses that began or ended, and open incidents whose recovery is due a new look.
+    pub(super) fn tick(&mut self, tx: &StoreTx<'_>, now: DateTime<Utc>, fx: &mut Effects) -> Result<(), EngineError> {
+        self.apply_pauses(tx, now, fx)?;
+        let due: Vec<i64> = self.next_look.iter().filter(|(_, t)| **t <= now).map(|(id, _)| *id).collect();
+        for id in due {
+            self.consider(tx, id, now, fx)?;
+        }
+        Ok(())
+    }
+
+    /// Brings `paused` up to date; a server whose pause ended gets its held alerts mailed now.
+    pub(super) fn apply_pauses(
+        &mut self,
+        tx: &StoreTx<'_>,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<(), EngineError> {
+        let pauses = self.pauses_at(now);
+        if pauses == self.paused {
+            return Ok(());
+        }
+        for host in self.paused.keys().chain(pauses.keys()) {
+            if self.paused.get(host) != pauses.get(host) {
+                fx.hosts.insert(host.clone());
+            }
+        }
+        self.paused = pauses;
+        self.windows.retain(|w| w.ends > now);
+        let released: Vec<i64> =
+            self.held.iter().filter(|(_, h)| !self.paused.contains_key(&h.host)).map(|(id, _)| *id).collect();
+        for id in released {
+            let Some(h) = self.held.remove(&id) else { continue };
+            let trigger = h.problem.trigger(&h.host);
+            tx.append_event_by("alert_released", Some(id), Some(&h.host), Some(&h.check), &trigger, "engine", now)?;
+            if let Some(mail) = self.mailer.alert(&h.host, id, &h.problem, h.detected_at) {
+                tx.enqueue_mail(&mail, now)?;
+                fx.mail = true;
+            }
+            fx.events.push(EngineEvent::AlertReleased {
+                id,
+                host: h.host.clone(),
+                check: h.check.clone(),
+                level: h.level,
+                trigger,
+                at: timestamp(now),
+            });
+            if self.incident_keys.contains_key(&id) {
+                self.next_look.insert(id, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Mails an alert, or holds it while the server is paused (logged, so a restart keeps it).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn alert_or_hold(
+        &mut self,
+        tx: &StoreTx<'_>,
+        host: &str,
+        check: &str,
+        id: i64,
+        level: u8,
+        problem: &Problem,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<bool, EngineError> {
+        if self.is_paused(host) {
+            let detected_at = self.opened_at.get(&id).copied().unwrap_or(now);
+            let held = Held { host: host.into(), check: check.into(), level, problem: problem.clone(), detected_at };
+            if self.held.insert(id, held).is_none() {
+                tx.append_event_by(
+                    "alert_held",
+                    Some(id),
+                    Some(host),
+                    Some(check),
+                    "maintenance pause",
+                    "engine",
+                    now,
+                )?;
+            }
+            return Ok(true);
+        }
+        if let Some(mail) = self.mailer.alert(host, id, problem, now) {
+            tx.enqueue_mail(&mail, now)?;
+            fx.mail = true;
+        }
+        Ok(false)
+    }
+
+    /// Looks at an open check incident: starts its automatic recovery, or tells the operator
+    /// why not (and when to look again).
+    pub(super) fn consider(
+        &mut self,
+        tx: &StoreTx<'_>,
+        id: i64,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<(), EngineError> {
+        self.next_look.remove(&id);
+        let Some(key) = self.incident_keys.get(&id).cloned() else { return Ok(()) };
+        let Some(kind) = RecoveryKind::for_check(&key.kind) else { return Ok(()) };
+        let Some(server) = self.fleet.server(&key.host) else { return Ok(()) };
+        if self.running.contains_key(&key.host) {
+            // Whatever runs now may fix it; look again once it ended.
+            self.next_look.insert(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
+            return Ok(());
+        }
+        let opened = self.opened_at.get(&id).copied().unwrap_or(now);
+        let failing_since = self.failing_since.get(&key).copied().unwrap_or(opened).min(opened);
+        let mut attempts = tx.automatic_attempts(id)?;
+        if kind == RecoveryKind::Reboot && tx.automatic_restarts_since(&key.host, &kind.id(), failing_since)? > 0 {
+            // One reboot answers every ping/SSH incident of the server that began before it.
+            attempts = attempts.max(1);
+        }
+        let restarts_24h = match kind {
+            RecoveryKind::RestartService(_) => {
+                tx.automatic_restarts_since(&key.host, &kind.id(), now - chrono::Duration::hours(24))?
+            }
+            RecoveryKind::Reboot => 0,
+        };
+        let situation = Situation {
+            plan: self.fleet.plan_of(server),
+            kind: kind.clone(),
+            now,
+            failing_since,
+            reboot_after_secs: self.fleet.noc.reboot_after_secs,
+            automatic_attempts: attempts,
+            automatic_restarts_24h: restarts_24h,
+            paused: self.is_paused(&key.host),
+        };
+        let has_access = match kind {
+            RecoveryKind::Reboot => server.reboot.is_some(),
+            RecoveryKind::RestartService(_) => server.ssh.is_some(),
+        };
+        let prompt = |code: &str, message: String| Prompt { action: kind.id(), code: code.into(), message };
+        match recovery::decide_automatic(&situation) {
+            AutoDecision::Run if !has_access => {
+                let what = match kind {
+                    RecoveryKind::Reboot => "no reboot action in the fleet file",
+                    RecoveryKind::RestartService(_) => "no SSH access in the fleet file",
+                };
+                self.set_prompt(tx, id, &key, Some(prompt("no_access", format!("{what}: recover by hand"))), now, fx)?;
+            }
+            AutoDecision::Run => {
+                let by = match kind {
+                    RecoveryKind::Reboot => "rule:auto-reboot",
+                    RecoveryKind::RestartService(_) => "rule:auto-restart",
+                };
+                match self.start_recovery(tx, &key.host, Some(id), kind.clone(), by, true, None, now, fx)? {
+                    StartRecovery::Started(_) => self.set_prompt(tx, id, &key, None, now, fx)?,
+                    StartRecovery::Busy(_) => {
+                        self.next_look.insert(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
+                    }
+                }
+            }
+            AutoDecision::Wait { until } => {
+                let message = format!("automatic reboot at {} if still down", anshin_core::mail::format_jst(until));
+                self.set_prompt(tx, id, &key, Some(prompt("waiting", message)), now, fx)?;
+                self.next_look.insert(id, until.min(now + chrono::Duration::seconds(LOOK_AGAIN_SECS)));
+            }
+            AutoDecision::AskOperator(refusal) => {
+                self.set_prompt(tx, id, &key, Some(prompt(refusal.code(), refusal.message().into())), now, fx)?;
+                // Hours, pauses and the 24-hour limit change with time; the plan and a done
+                // attempt do not.
+                if !matches!(refusal, Refusal::AlreadyTried | Refusal::NotInPlan) {
+                    self.next_look.insert(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a new prompt for an incident (logged and sent only when it changed).
+    fn set_prompt(
+        &mut self,
+        tx: &StoreTx<'_>,
+        id: i64,
+        key: &CheckKey,
+        prompt: Option<Prompt>,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<(), EngineError> {
+        let before = self.prompts.get(&id);
+        let same = match (&prompt, before) {
+            (Some(p), Some(b)) => p.code == b.code && (p.code != "waiting" || p.message == b.message),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return Ok(());
+        }
+        if let Some(p) = &prompt {
+            if p.code != "waiting" {
+                tx.recovery_needs_operator(id, &key.host, &key.kind.id(), &p.action, &p.code, now)?;
+            }
+            self.prompts.insert(id, p.clone());
+        } else {
+            self.prompts.remove(&id);
+        }
+        fx.hosts.insert(key.host.clone());
+        fx.events.push(EngineEvent::RecoveryPrompt {
+            incident: id,
+            host: key.host.clone(),
+            prompt,
+            at: timestamp(now),
+        });
+        Ok(())
+    }
+
+    /// Records a recovery and queues its job (and the 対応開始 mail, once per incident, unless
+    /// the server is paused). The store refuses a second running recovery of one server.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start_recovery(
+        &mut self,
+        tx: &StoreTx<'_>,
+        host: &str,
+        incident: Option<i64>,
+        kind: RecoveryKind,
+        by: &str,
+        automatic: bool,
+        billable_yen: Option<u32>,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<StartRecovery, EngineError> {
+        let new = NewRecovery {
+            host: host.into(),
+            incident_id: incident,
+            action: kind.id(),
+            requested_by: by.into(),
+            automatic,
+            billable_yen,
+        };
+        let started = tx.start_recovery(&new, now)?;
+        let StartRecovery::Started(rec) = &started else { return Ok(started) };
+        if let Some(id) = incident {
+            if !self.is_paused(host) && self.responded.insert(id) {
+                if let Some(key) = self.incident_keys.get(&id) {
+                    let problem = self.check_problem(key);
+                    let detected_at = self.opened_at.get(&id).copied().unwrap_or(now);
+                    if let Some(mail) = self.mailer.response_started(host, id, &problem, detected_at, now) {
+                        tx.enqueue_mail(&mail, now)?;
+                        fx.mail = true;
+                    }
+                }
+            }
+        }
+        self.running.insert(host.to_string(), rec.clone());
+        fx.hosts.insert(host.to_string());
+        fx.jobs.push(Job { id: rec.id, host: host.into(), kind, reconfirm: automatic });
+        fx.events.push(EngineEvent::RecoveryStarted {
+            id: rec.id,
+            host: host.into(),
+            incident_id: incident,
+            action: rec.action.clone(),
+            by: by.into(),
+            automatic,
+            at: timestamp(now),
+        });
+        Ok(started)
+    }
+
+    /// An operator's recovery: allowed by the plan now, or billable spot work with the
+    /// customer's consent; refused with the reason otherwise.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn operator_recovery(
+        &mut self,
+        tx: &StoreTx<'_>,
+        host: &str,
+        incident: Option<i64>,
+        kind: RecoveryKind,
+        consent: Option<SpotConsent>,
+        by: &str,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<Result<RecoveryRecord, ActionError>, EngineError> {
+        let Some(server) = self.fleet.server(host) else {
+            return Ok(Err(ActionError::NotFound(format!("server {host}"))));
+        };
+        let plan = self.fleet.plan_of(server);
+        let billable = match recovery::entitlement(plan, &kind, now) {
+            recovery::Entitlement::Included => None,
+            recovery::Entitlement::Spot => match consent {
+                Some(c) if c.amount_yen >= recovery::SPOT_MIN_YEN && !c.customer_person.trim().is_empty() => {
+                    Some(c.amount_yen)
+                }
+                _ => {
+                    return Ok(Err(ActionError::NeedsConsent(format!(
+                        "plan {plan} includes {} now only as billable spot work ({} yen and up): record the customer's consent (who agreed, the amount) first",
+                        kind.id(),
+                        recovery::SPOT_MIN_YEN
+                    ))))
+                }
+            },
+            recovery::Entitlement::NotIncluded(r) => {
+                return Ok(Err(ActionError::NotIncluded(format!("plan {plan}: {} ({})", r.message(), kind.id()))))
+            }
+        };
+        let missing = match kind {
+            RecoveryKind::Reboot if server.reboot.is_none() => Some("no reboot action in the fleet file"),
+            RecoveryKind::RestartService(_) if server.ssh.is_none() => Some("no SSH access in the fleet file"),
+            _ => None,
+        };
+        if let Some(m) = missing {
+            return Ok(Err(ActionError::NoAction(format!("{host}: {m}"))));
+        }
+        Ok(match self.start_recovery(tx, host, incident, kind, by, false, billable, now, fx)? {
+            StartRecovery::Started(rec) => Ok(rec),
+            StartRecovery::Busy(rec) => Err(ActionError::Busy(Box::new(rec))),
+        })
+    }
+
+    /// A recovery's outcome from the runner: recorded, and its incident looked at again.
+    pub(super) fn recovery_done(
+        &mut self,
+        tx: &StoreTx<'_>,
+        id: i64,
+        outcome: &str,
+        detail: &str,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<(), EngineError> {
+        let Some(rec) = tx.finish_recovery(id, outcome, detail, now)? else { return Ok(()) };
+        self.running.remove(&rec.host);
+        fx.hosts.insert(rec.host.clone());
+        if let Some(incident) = rec.incident_id.filter(|i| self.incident_keys.contains_key(i)) {
+            self.next_look.insert(incident, now);
+        }
+        fx.events.push(EngineEvent::RecoveryFinished {
+            id,
+            host: rec.host.clone(),
+            incident_id: rec.incident_id,
+            action: rec.action.clone(),
+            outcome: outcome.into(),
+            detail: detail.into(),
+            at: timestamp(now),
+        });
+        Ok(())
+    }
+
+    /// The problem of a check incident, as its mails name it.
+    pub(super) fn check_problem(&self, key: &CheckKey) -> Problem {
+        Problem::Down { kind: key.kind.clone(), port: self.mailer.port_of(&key.host, &key.kind) }
+    }
+
+    /// Paints a host's pause, running recovery and prompts into the consoles' view.
+    pub(super) fn paint(&self, v: &mut FleetView, host: &str) {
+        let Some(h) = v.host_mut(host) else { return };
+        h.maintenance =
+            self.paused.get(host).and_then(|id| self.windows.iter().find(|w| w.record.id == *id)).map(|w| {
+                MaintenanceView {
+                    id: w.record.id,
+                    until: Some(w.record.ends_at.clone()),
+                    reason: w.record.reason.clone(),
+                    by: w.record.who.clone(),
+                }
+            });
+        h.recovery = self.running.get(host).map(|r| RecoveryView {
+            id: r.id,
+            incident_id: r.incident_id,
+            action: r.action.clone(),
+            requested_by: r.requested_by.clone(),
+            automatic: r.automatic,
+            started_at: r.started_at.clone(),
+        });
+        for c in &mut h.checks {
+            c.prompt = c.incident.and_then(|id| self.prompts.get(&id).cloned());
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! What consoles read beside the live view for the actions of docs/console-actions.md: an
+//! incident's phone escalation (calls, consents, the prefilled status report), maintenance
+//! windows, recoveries and the audit log with its verification.
+//!
+//! Owns: the shapes of those reads and the round logic of the phone escalation (SPEC §4: call
+//! the numbers in order; the first answer ends the round; nobody answered → status report).
+//! Must not know: transports (the API and the desktop call these with a read-only store).
+
+use anshin_core::check::CheckKind;
+use anshin_core::mail::{CallAttempt, CallOutcome, Problem};
+use anshin_core::resource::Resource;
+use anshin_core::{Fleet, Level};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::action::Maintenance;
+use crate::alert_mail::AlertMailer;
+use crate::store::recovery::{CallRecord, ConsentRecord};
+use crate::store::{EventRecord, IncidentRecord, Store, StoreError};
+use crate::view::{customers, CustomerView};
+
+/// The prefilled 状況報告 the operator edits before sending.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReportDraft {
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Everything the phone escalation panel of one incident shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Escalation {
+    pub incident: IncidentRecord,
+    pub customer: Option<CustomerView>,
+    pub calls: Vec<CallRecord>,
+    pub consents: Vec<ConsentRecord>,
+    /// Investigation cost the customer agreed to (the latest consent's amount).
+    pub consented_yen: u32,
+    /// A call of the current round was answered (the round is over).
+    pub answered: bool,
+    /// Every emergency number was called in the current round without an answer.
+    pub exhausted: bool,
+    /// The next number to call in this round, if any.
+    pub next_number: Option<String>,
+    pub status_report: Option<StatusReportDraft>,
+    pub status_reports_sent: u32,
+}
+
+/// Errors of a read: the incident is unknown, or the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("incident #{0} does not exist")]
+    NotFound(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The calls of the current round: those after the last answered call, unless the last call
+/// was answered (then that answer closes the round that is shown).
+fn current_round(calls: &[CallRecord]) -> &[CallRecord] {
+    let answered = |c: &CallRecord| c.outcome == "answered";
+    match calls.iter().rposition(answered) {
+        Some(i) if i + 1 == calls.len() => {
+            let start = calls[..i].iter().rposition(answered).map_or(0, |j| j + 1);
+            &calls[start..]
+        }
+        Some(i) => &calls[i + 1..],
+        None => calls,
+    }
+}
+
+fn attempt(c: &CallRecord) -> CallAttempt {
+    let at = DateTime::parse_from_rfc3339(&c.started_at).map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+    let outcome = match c.outcome.as_str() {
+        "answered" => CallOutcome::Answered,
+        "busy" => CallOutcome::Busy,
+        _ => CallOutcome::NoAnswer,
+    };
+    CallAttempt { number: c.number.clone(), at, rings: Some(c.rings), outcome }
+}
+
+/// The problem an incident's mails name, from its stored check and trigger.
+pub(crate) fn incident_problem(fleet: &Fleet, inc: &IncidentRecord) -> Option<Problem> {
+    if let Some(r) = Resource::from_id(&inc.check) {
+        let level = Level::from_number(inc.level).unwrap_or(Level::Warning);
+        return Some(crate::engine::resumed_problem(r, level, &inc.host, &inc.trigger));
+    }
+    let kind = CheckKind::from_id(&inc.check)?;
+    let port = fleet.server(&inc.host).map_or(0, |s| s.check_port(&kind));
+    Some(Problem::Down { kind, port })
+}
+
+/// The escalation panel of an incident at `now`.
+pub fn escalation(store: &Store, fleet: &Fleet, id: i64, now: DateTime<Utc>) -> Result<Escalation, ReadError> {
+    let incident = store.incident_record(id)?.ok_or(ReadError::NotFound(id))?;
+    let calls = store.calls(id)?;
+    let consents = store.consents(id)?;
+    let server = fleet.server(&incident.host);
+    let customer = server.and_then(|s| customers(fleet).into_iter().find(|c| c.id == s.customer));
+    let phones = customer.as_ref().map(|c| c.phones.clone()).unwrap_or_default();
+    let round = current_round(&calls);
+    let answered = round.last().is_some_and(|c| c.outcome == "answered");
+    let tried = |n: &String| round.iter().any(|c| &c.number == n);
+    let exhausted = !answered && !phones.is_empty() && phones.iter().all(tried);
+    let next_number = if answered { None } else { phones.iter().find(|n| !tried(n)).cloned() };
+    let consented_yen = consents.iter().filter(|c| c.kind == "investigation").map(|c| c.amount_yen).max().unwrap_or(0);
+    let status_report = incident_problem(fleet, &incident).and_then(|problem| {
+        let opened = DateTime::parse_from_rfc3339(&incident.opened_at).map(|t| t.with_timezone(&Utc)).ok()?;
+        let mailer = AlertMailer::new(std::sync::Arc::new(fleet.clone()));
+        let (to, mail) =
+            mailer.status_report_draft(&incident.host, &problem, opened, round.iter().map(attempt).collect(), now)?;
+        Some(StatusReportDraft { to, subject: mail.subject, body: mail.body })
+    });
+    let status_reports_sent = store.status_reports_sent(id)?;
+    Ok(Escalation {
+        incident,
+        customer,
+        calls,
+        consents,
+        consented_yen,
+        answered,
+        exhausted,
+        next_number,
+        status_report,
+        status_reports_sent,
+    })
+}
+
+/// Maintenance windows: running and future ones first, then the most recent ended ones.
+pub fn maintenance(store: &Store, now: DateTime<Utc>) -> Result<Vec<Maintenance>, StoreError> {
+    Ok(store
+        .maintenance_current(now, 50)?
+        .into_iter()
+        .map(|record| {
+            let active = record.interval().is_some_and(|(s, e)| s <= now && now < e);
+            Maintenance { record, active }
+        })
+        .collect())
+}
+
+/// The chain's verification, as consoles show it on top of the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub ok: bool,
+    pub entries: u64,
+    pub error: Option<String>,
+}
+
+/// A page of the audit log, newest first, with the chain verified.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPage {
+    pub entries: Vec<EventRecord>,
+    pub verify: Verification,
+}
+
+pub fn audit(store: &Store, limit: usize, before: Option<i64>) -> Result<AuditPage, StoreError> {
+    let report = store.verify_chain()?;
+    let verify = Verification { ok: report.ok, entries: report.entries, error: report.error };
+    Ok(AuditPage { entries: store.audit(limit.clamp(1, 5000), before)?, verify })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(id: i64, number: &str, outcome: &str) -> CallRecord {
+        CallRecord {
+            id,
+            incident_id: 1,
+            number: number.into(),
+            started_at: "2026-11-25T01:00:00.000Z".into(),
+            rings: 10,
+            outcome: outcome.into(),
+            answered_by: None,
+            notes: String::new(),
+            operator: "yamada".into(),
+        }
+    }
+
+    #[test]
+    fn a_round_ends_at_the_first_answer() {
+        let calls = vec![call(1, "a", "no_answer"), call(2, "b", "answered")];
+        assert_eq!(current_round(&calls).len(), 2);
+        let calls = vec![call(1, "a", "no_answer"), call(2, "b", "answered"), call(3, "a", "busy")];
+        assert_eq!(current_round(&calls).iter().map(|c| c.id).collect::<Vec<_>>(), [3]);
+        let calls = vec![call(1, "a", "answered"), call(2, "a", "busy"), call(3, "b", "answered")];
+        assert_eq!(current_round(&calls).iter().map(|c| c.id).collect::<Vec<_>>(), [2, 3]);
+        assert!(current_round(&[]).is_empty());
+    }
+}
