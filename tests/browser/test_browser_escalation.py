@@ -388,10 +388,11 @@ def test_the_incident_story_and_the_audit_log_show_the_calls_and_the_report(stac
     deadline = time.monotonic() + 10
     while True:
         lines = texts(b, "op", log)
-        # "DATE TIME KIND DETAIL" (the kind as logged, or its Japanese name)
-        kinds = [(line.split() + ["", "", ""])[2] for line in lines]
-        calls = [line for line, k in zip(lines, kinds) if k in ("call_logged", "電話連絡")]
-        reports = [line for line, k in zip(lines, kinds) if k in ("status_report_queued", "状況報告メール")]
+        # "DATE TIME LABEL DETAIL": the Japanese label shows, the kind as logged is its tooltip
+        kinds = b("eval", page="op", expr="[...document.querySelectorAll(%s)].map(e => "
+                  "(e.querySelector('.kind') || {}).title || '')" % js(log))
+        calls = [line for line, k in zip(lines, kinds) if k == "call_logged"]
+        reports = [line for line, k in zip(lines, kinds) if k == "status_report_queued"]
         if len(calls) == 3 and len(reports) == 1 or time.monotonic() > deadline:
             break
         time.sleep(0.3)

@@ -134,3 +134,28 @@ def test_the_detail_a_notification_opened_stays_closed_once_closed(demo):
     assert demo.poll(DETAIL, lambda v: v is None, 5) is None, "the detail did not close"
     reopened = demo.poll(DETAIL, lambda v: v is not None, 12)
     assert reopened is None, "the detail of the clicked notification's server reopened by itself"
+
+
+def test_a_pause_from_the_window_reaches_the_engine_and_ends_early(demo):
+    """The window's actions go through the desktop's `act` command to the embedded engine: a
+    maintenance pause set in the detail shows on the tile (checks keep running), and ending it
+    early removes it. db01 is not part of the demo's first outage."""
+    close_detail(demo)
+    demo.click("[data-testid=tile][data-label=db01]")
+    assert demo.poll(DETAIL, lambda v: v is not None and v[0] == "db01", 10)
+    demo.click("[data-testid=pause-btn]")
+    assert demo.poll("return !!document.querySelector('[data-testid=pause-dialog]');", bool, 10)
+    demo.js("""const i = document.querySelector('[data-testid=pause-reason]');
+        i.value = 'OS更新（デスクトップ試験）'; i.dispatchEvent(new Event('input', {bubbles: true}));""")
+    demo.click("[data-testid=pause-save]")
+    badge = """const t = document.querySelector('[data-testid=tile][data-label=db01]');
+        const b = t && t.querySelector('[data-testid=maintenance-badge]');
+        return b ? [b.textContent.trim(), b.title] : null;"""
+    shown = demo.poll(badge, lambda v: v is not None, 15)
+    assert shown and "メンテナンス" in shown[0] and shown[1] == "OS更新（デスクトップ試験）", shown
+    assert not demo.js("return !!document.querySelector('[data-testid=pause-error]');")
+    demo.screenshot("desktop-paused.png")
+
+    demo.click("[data-testid=pause-end]")
+    assert demo.poll(badge, lambda v: v is None, 15) is None, "the pause did not end"
+    close_detail(demo)

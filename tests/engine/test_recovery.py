@@ -1,8 +1,9 @@
 """Recovery against the loopback fleet (issue 5): the engine restarts a killed service over real
-SSH by itself on a plan-150 host (mails: alert → 対応開始 → 復旧), waits for the operator on a
-plan-30 host, runs one of two simultaneous recover requests, reboots a host that stayed
-unreachable through the fleet file's reboot command, and holds every mail of a paused server
-until the pause ends.
+SSH by itself on a plan-150 host (mails: alert → 対応開始 → 復旧), tries once and hands over when
+the restart does not help, waits for the operator on a plan-30 host, runs one of two
+simultaneous recover requests, reboots a host that stayed unreachable (or whose SSH stayed
+down) through the fleet file's reboot command, and holds every mail and recovery of a paused
+server until the pause ends.
 
 The fleet hosts have no systemd: a `systemctl` on the SSH account's PATH records the request in a
 spool file, and the test plays init (it starts the real service the engine asked to restart).
@@ -65,13 +66,13 @@ def wait_until(pred, seconds, what):
 class Init:
     """Plays init for one host: a restart request in the spool starts the real service again."""
 
-    def __init__(self, fleet, label, service, delay=0):
+    def __init__(self, fleet, label, service, delay=0, revive=True):
         h = fleet.host(label)
         self.spool = os.path.join(fleet.pubhostdir(h), "spool")
         os.makedirs(self.spool, exist_ok=True)
         os.chmod(self.spool, 0o1777)
         fleet.set_command(label, "systemctl", FAKE_SYSTEMCTL.format(spool=self.spool, delay=delay))
-        self.fleet, self.label, self.service = fleet, label, service
+        self.fleet, self.label, self.service, self.revive = fleet, label, service, revive
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -90,7 +91,7 @@ class Init:
             reqs = self.requests()
             if len(reqs) > handled:
                 handled = len(reqs)
-                if reqs[-1].startswith("restart "):
+                if reqs[-1].startswith("restart ") and self.revive:
                     self.fleet.start_service(self.label, self.service)
             time.sleep(0.2)
 
@@ -178,17 +179,19 @@ def subjects_for(f, label):
 
 
 def test_plan_150_restarts_by_itself_plan_30_waits_and_two_requests_run_one(fleet_factory, tmp_path, stack):
-    f = fleet_factory("127.78.71", ["web01:http", "web02:http", "web03:http"])
-    path = write_fleet(f, tmp_path, {"web01": "150", "web02": "30", "web03": "150"})
+    f = fleet_factory("127.78.71", ["web01:http", "web02:http", "web03:http", "web04:http"])
+    path = write_fleet(f, tmp_path, {"web01": "150", "web02": "30", "web03": "150", "web04": "150"})
     init1 = Init(f, "web01", "http")
     init2 = Init(f, "web02", "http")
     init3 = Init(f, "web03", "http", delay=4)
-    stack["inits"] += [init1, init2, init3]
+    init4 = Init(f, "web04", "http", revive=False)  # the restart "works" but nginx stays down
+    stack["inits"] += [init1, init2, init3, init4]
     srv = stack["serve"] = Serve(path, tmp_path)
     wait_until(lambda: srv.check("web01", "http")["ok"] and srv.check("web02", "http")["ok"], 20, "first checks")
 
     f.stop_service("web01", "http")
     f.stop_service("web02", "http")
+    f.stop_service("web04", "http")
 
     # plan 150: nobody clicks; the engine logs in and runs the allow-listed command.
     wait_until(lambda: "restart nginx" in init1.requests(), 30, "the engine's restart of web01")
@@ -210,6 +213,17 @@ def test_plan_150_restarts_by_itself_plan_30_waits_and_two_requests_run_one(flee
     assert status == 409 and refused["code"] == "not_included", refused
     assert init2.requests() == []
 
+    # plan 150, but the restart does not bring it back: one automatic attempt, then people.
+    c4 = wait_until(lambda: (lambda c: c if c["prompt"] and c["prompt"]["code"] == "already_tried" else None)(
+        srv.check("web04", "http")), 60, "web04 handed to the operator after its one attempt")
+    [failed] = call(srv.port, "GET", "/api/v1/recoveries?host=web04")[1]
+    assert failed["outcome"] == "failed" and "still down" in failed["detail"], failed
+    time.sleep(3)
+    assert init4.requests() == ["restart nginx"], init4.requests()
+    assert subjects_for(f, "web04")[:2] == ["[Speever][Lv.4]web04 HTTP サービスダウン",
+                                            "[Speever][対応開始]web04 HTTP サービスダウン"], subjects_for(f, "web04")
+    assert c4["incident"] is not None
+
     # two operators ask at once to restart web03 (healthy, slow to restart): one runs.
     answers = []
     threads = [threading.Thread(target=lambda t=t: answers.append(
@@ -230,42 +244,60 @@ def test_plan_150_restarts_by_itself_plan_30_waits_and_two_requests_run_one(flee
 
     # the audit log holds every step, and verifies.
     _, audit = call(srv.port, "GET", "/api/v1/audit?limit=500")
-    kinds = [(e["kind"], e["actor"]) for e in audit["entries"]]
-    assert ("recovery_started", "rule:auto-restart") in kinds
-    assert ("recovery_needs_operator", "engine") in kinds
+    kinds = [(e["kind"], e["actor"], e["incident_id"]) for e in audit["entries"]]
+    assert ("recovery_started", "rule:auto-restart", rec["incident_id"]) in kinds
+    assert ("recovery_needs_operator", "engine", c2["incident"]) in kinds
+    assert not [k for k in kinds if k[0] == "recovery_needs_operator" and k[2] == rec["incident_id"]], \
+        "web01 was recovered: nobody should have been asked"
     assert audit["verify"]["ok"], audit["verify"]
 
 
-def test_a_host_down_15_minutes_is_rebooted_once_by_the_fleet_command(fleet_factory, tmp_path, stack):
-    f = fleet_factory("127.78.72", ["db01:http"])
+def test_a_host_down_or_without_ssh_is_rebooted_once_by_the_fleet_command(fleet_factory, tmp_path, stack):
+    """db01 stops answering at all (ping), db02 answers ping but its SSH is down: after
+    `reboot_after_secs` of failure each is rebooted once through the fleet's reboot command,
+    and the outcome is judged on the check that failed."""
+    f = fleet_factory("127.78.72", ["db01:http", "db02:http"])
     marker = tmp_path / "reboots"
     script = tmp_path / "vps-reboot"
     # The hosting platform's reboot, as a command without a shell: records its arguments.
     script.write_text("#!/bin/sh\necho \"$@\" >> %s\n" % marker)
     script.chmod(0o755)
     # 15 minutes in the SPEC; 6 seconds here (reboot_after_secs) so the test stays short.
-    path = write_fleet(f, tmp_path, {"db01": "150"}, reboot_script=str(script), reboot_after=6)
+    path = write_fleet(f, tmp_path, {"db01": "150", "db02": "150"}, reboot_script=str(script), reboot_after=6)
     srv = stack["serve"] = Serve(path, tmp_path)
-    wait_until(lambda: srv.check("db01", "ping")["ok"], 20, "first ping")
+    wait_until(lambda: srv.check("db01", "ping")["ok"] and srv.check("db02", "ssh")["ok"], 20, "first checks")
+
+    def reboots():
+        return marker.read_text().splitlines() if marker.exists() else []
+
     f.drop_host("db01")
+    f.stop_service("db02", "ssh")
+    down_at = time.monotonic()
     try:
-        ping = wait_until(lambda: (lambda c: c if c["incident"] else None)(srv.check("db01", "ping")), 30, "ping incident")
-        assert ping["prompt"] is None or ping["prompt"]["code"] == "waiting", ping
-        wait_until(lambda: marker.exists(), 30, "the reboot command ran")
-        assert marker.read_text().split() == ["db01", f.addr("db01")]
+        wait_until(lambda: len(reboots()) == 2, 40, "both reboot commands ran")
+        assert time.monotonic() - down_at >= 6, "rebooted before reboot_after_secs of failure"
+        assert sorted(line.split()[0] for line in reboots()) == ["db01", "db02"], reboots()
+        assert "db01 %s" % f.addr("db01") in reboots()
     finally:
+        # the platform brings both back
         f.restore_host("db01")
-    rec = wait_until(lambda: [r for r in call(srv.port, "GET", "/api/v1/recoveries?host=db01")[1]
-                              if r["finished_at"]], 60, "the reboot's outcome")[0]
-    assert rec["action"] == "reboot" and rec["automatic"] and rec["outcome"] == "recovered", rec
-    wait_until(lambda: srv.check("db01", "ping")["incident"] is None, 30, "ping incident closed")
+        f.start_service("db02", "ssh")
+    done = wait_until(lambda: (lambda r: r if len(r) == 2 else None)(
+        [r for r in call(srv.port, "GET", "/api/v1/recoveries")[1] if r["finished_at"]]), 90, "both outcomes")
+    for rec in done:
+        assert rec["action"] == "reboot" and rec["automatic"] and rec["outcome"] == "recovered", rec
+    assert any("ssh answers" in r["detail"] for r in done if r["host"] == "db02"), done
+    wait_until(lambda: srv.check("db01", "ping")["incident"] is None and srv.check("db02", "ssh")["incident"] is None,
+               30, "incidents closed")
     time.sleep(3)
-    assert len(marker.read_text().splitlines()) == 1, "rebooted once"
+    assert len(reboots()) == 2, "each rebooted once: %s" % reboots()
 
 
 def test_a_paused_server_sends_nothing_during_the_pause_and_alerts_after_it(fleet_factory, tmp_path, stack):
     f = fleet_factory("127.78.73", ["app01:http"])
-    path = write_fleet(f, tmp_path, {"app01": "30"})
+    path = write_fleet(f, tmp_path, {"app01": "150"})
+    init = Init(f, "app01", "http")
+    stack["inits"].append(init)
     srv = stack["serve"] = Serve(path, tmp_path)
     wait_until(lambda: srv.check("app01", "http")["ok"], 20, "first checks")
     until = (datetime.now(timezone.utc) + timedelta(seconds=25)).isoformat()
@@ -276,14 +308,22 @@ def test_a_paused_server_sends_nothing_during_the_pause_and_alerts_after_it(flee
 
     f.stop_service("app01", "http")
     c = wait_until(lambda: (lambda c: c if c["incident"] else None)(srv.check("app01", "http")), 20, "incident")
+    # checks still run and record; no mail, no automatic restart while paused
     assert srv.server("app01")["maintenance"] is not None
+    wait_until(lambda: (srv.check("app01", "http")["prompt"] or {}).get("code") == "paused", 10, "paused prompt")
     time.sleep(3)
     assert f.sink_messages() == [], [m["Subject"] for m in f.sink_messages()]
+    assert init.requests() == []
 
-    # The pause ends by itself; the problem is still there: its alert goes out now.
-    [alert] = wait_until(lambda: f.sink_messages() or None, 40, "the held alert after the pause")
-    assert alert["Subject"] == "[Speever][Lv.4]app01 HTTP サービスダウン"
+    # The pause ends by itself; the problem is still there: its alert goes out now, then the
+    # plan's automatic restart runs as it would have.
+    want = ["[Speever][Lv.4]app01 HTTP サービスダウン", "[Speever][対応開始]app01 HTTP サービスダウン",
+            "[Speever][復旧]app01 HTTP サービスダウン"]
+    got = wait_until(lambda: (lambda s: s if len(s) >= 3 else None)(subjects_for(f, "app01")), 60,
+                     "the held alert, then the recovery, after the pause")
+    assert got == want, got
+    assert init.requests() == ["restart nginx"]
     assert srv.server("app01")["maintenance"] is None
     _, story = call(srv.port, "GET", "/api/v1/incidents?limit=5")
     kinds = [e["kind"] for e in next(i for i in story if i["id"] == c["incident"])["events"]]
-    assert kinds.index("alert_held") < kinds.index("alert_released"), kinds
+    assert kinds.index("alert_held") < kinds.index("alert_released") < kinds.index("recovery_started"), kinds

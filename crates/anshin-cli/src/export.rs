@@ -68,6 +68,12 @@ pub(crate) fn run(
                 s.maintenance,
                 s.reports
             );
+            if let Some(e) = &s.source_chain_error {
+                eprintln!(
+                    "anshin: warning: the audit log of {} does not verify ({e}); the export says so",
+                    db.display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ (ExportError::Exists(_) | ExportError::SameFile(_) | ExportError::InUse(_)))

@@ -41,6 +41,8 @@ pub enum EngineEvent {
         level: u8,
         trigger: String,
         at: String,
+        /// The server is in a maintenance pause (a rise is not notified).
+        paused: bool,
     },
     /// An operator took an open incident (it stops blinking and sounding on every console).
     IncidentAcknowledged {

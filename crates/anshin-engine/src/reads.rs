@@ -154,9 +154,33 @@ pub struct AuditPage {
 }
 
 pub fn audit(store: &Store, limit: usize, before: Option<i64>) -> Result<AuditPage, StoreError> {
+    Ok(AuditPage { entries: store.audit(limit.clamp(1, 5000), before)?, verify: verification(store)? })
+}
+
+/// The last verification, by store file and the entry it ended at, for a few seconds: paging
+/// through the audit log does not hash the whole log for every page, and an edit by hand still
+/// shows within that time.
+static VERIFIED: std::sync::Mutex<Option<Verified>> = std::sync::Mutex::new(None);
+
+/// A verification: of which file, up to which entry (id, hash), when, and its result.
+type Verified = (std::path::PathBuf, (i64, Option<String>), std::time::Instant, Verification);
+const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn verification(store: &Store) -> Result<Verification, StoreError> {
+    let last = store.audit(1, None)?.into_iter().next().map(|e| (e.id, e.hash)).unwrap_or((0, None));
+    if let Ok(cache) = VERIFIED.lock() {
+        if let Some((path, at, when, v)) = cache.as_ref() {
+            if path == store.path() && *at == last && when.elapsed() < VERIFIED_FOR {
+                return Ok(v.clone());
+            }
+        }
+    }
     let report = store.verify_chain()?;
-    let verify = Verification { ok: report.ok, entries: report.entries, error: report.error };
-    Ok(AuditPage { entries: store.audit(limit.clamp(1, 5000), before)?, verify })
+    let v = Verification { ok: report.ok, entries: report.entries, error: report.error };
+    if let Ok(mut cache) = VERIFIED.lock() {
+        *cache = Some((store.path().to_path_buf(), last, std::time::Instant::now(), v.clone()));
+    }
+    Ok(v)
 }
 
 #[cfg(test)]

@@ -23,8 +23,12 @@ const CALL_OUTCOMES: [&str; 4] = ["answered", "no_answer", "busy", "voicemail"];
 const MAX_RINGS: u32 = 60;
 /// Longest note, call note or reason kept (characters).
 const MAX_TEXT: usize = 4000;
+/// Longest name of a person (who answered, who agreed).
+const MAX_NAME: usize = 100;
 /// Longest pause one request may set (a maintenance, not a way to switch monitoring off).
 const MAX_PAUSE_DAYS: i64 = 31;
+/// How far ahead a pause may be scheduled.
+const MAX_SCHEDULE_DAYS: i64 = 366;
 
 type Answer = Result<ActionDone, ActionError>;
 
@@ -40,7 +44,12 @@ impl Decider {
     ) -> Result<Answer, EngineError> {
         let at = timestamp(now);
         Ok(match request {
-            ActionRequest::Acknowledge { incident, note } => self.acknowledge(tx, incident, by, note, now, fx)?,
+            ActionRequest::Acknowledge { incident, note } => {
+                if note.chars().count() > MAX_TEXT {
+                    return Ok(Err(invalid(format!("a note may have at most {MAX_TEXT} characters"))));
+                }
+                self.acknowledge(tx, incident, by, note, now, fx)?
+            }
             ActionRequest::Note { incident, text } => {
                 let text = text.trim().to_string();
                 if text.is_empty() || text.chars().count() > MAX_TEXT {
@@ -65,19 +74,21 @@ impl Decider {
                     Ok(i) => i,
                     Err(e) => return Ok(Err(e)),
                 };
-                let kind = CheckKind::from_id(&inc.check).as_ref().and_then(RecoveryKind::for_check);
-                let Some(kind) = kind else {
+                let check = CheckKind::from_id(&inc.check);
+                let kind = check.as_ref().and_then(RecoveryKind::for_check);
+                let (Some(kind), Some(check)) = (kind, check) else {
                     return Ok(Err(ActionError::NoAction(format!(
                         "incident #{incident} ({}) has no recovery action: investigate by hand",
                         inc.check
                     ))));
                 };
-                self.operator_recovery(tx, &inc.host, Some(incident), kind, consent, by, now, fx)?
+                self.operator_recovery(tx, &inc.host, Some(incident), kind, check, consent, by, now, fx)?
                     .map(ActionDone::Recover)
             }
             ActionRequest::Reboot { host, consent } => {
-                let incident = self.open_incident_of(&host, &[CheckKind::Ping, CheckKind::Ssh]);
-                self.operator_recovery(tx, &host, incident, RecoveryKind::Reboot, consent, by, now, fx)?
+                let open = self.open_incident_of(&host, &[CheckKind::Ping, CheckKind::Ssh]);
+                let (incident, check) = open.map_or((None, CheckKind::Ping), |(id, k)| (Some(id), k));
+                self.operator_recovery(tx, &host, incident, RecoveryKind::Reboot, check, consent, by, now, fx)?
                     .map(ActionDone::Reboot)
             }
             ActionRequest::Restart { host, service, consent } => {
@@ -87,9 +98,9 @@ impl Decider {
                 if !self.fleet.server(&host).is_some_and(|s| s.services.contains(&svc)) {
                     return Ok(Err(ActionError::NotFound(format!("service {service} on {host}"))));
                 }
-                let incident = self.open_incident_of(&host, &[CheckKind::Service(svc)]);
-                self.operator_recovery(tx, &host, incident, RecoveryKind::RestartService(svc), consent, by, now, fx)?
-                    .map(ActionDone::Restart)
+                let incident = self.open_incident_of(&host, &[CheckKind::Service(svc)]).map(|(id, _)| id);
+                let (kind, check) = (RecoveryKind::RestartService(svc), CheckKind::Service(svc));
+                self.operator_recovery(tx, &host, incident, kind, check, consent, by, now, fx)?.map(ActionDone::Restart)
             }
             ActionRequest::LogCall { incident, number, started_at, rings, outcome, answered_by, notes } => {
                 let inc = match brief(tx, incident)? {
@@ -108,6 +119,9 @@ impl Decider {
                     return Ok(Err(invalid(format!("rings at most {MAX_RINGS}, notes at most {MAX_TEXT} characters"))));
                 }
                 let answered_by = answered_by.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
+                if answered_by.as_ref().is_some_and(|a| a.chars().count() > MAX_NAME) {
+                    return Ok(Err(invalid(format!("who answered: at most {MAX_NAME} characters"))));
+                }
                 let call = NewCall {
                     incident_id: incident,
                     host: inc.host.clone(),
@@ -130,6 +144,11 @@ impl Decider {
                 };
                 if !matches!(kind.as_str(), "investigation" | "spot_recovery") {
                     return Ok(Err(invalid("kind must be investigation or spot_recovery")));
+                }
+                if customer_person.chars().count() > MAX_NAME || note.chars().count() > MAX_TEXT {
+                    return Ok(Err(invalid(format!(
+                        "who agreed: at most {MAX_NAME} characters; note: at most {MAX_TEXT}"
+                    ))));
                 }
                 if customer_person.trim().is_empty() || amount_yen == 0 {
                     return Ok(Err(invalid("a consent needs who agreed (the customer's person) and an amount")));
@@ -175,6 +194,9 @@ impl Decider {
                     Err(e) => return Ok(Err(e)),
                 };
                 let starts = starts_at.unwrap_or(now).max(now - chrono::Duration::minutes(1));
+                if starts > now + chrono::Duration::days(MAX_SCHEDULE_DAYS) {
+                    return Ok(Err(invalid(format!("a pause may start at most {MAX_SCHEDULE_DAYS} days ahead"))));
+                }
                 let ends = match (ends_at, minutes) {
                     (Some(e), None) => e,
                     (None, Some(m)) if m > 0 => starts + chrono::Duration::minutes(i64::from(m)),
@@ -211,7 +233,9 @@ impl Decider {
                 };
                 let new_end = match (ends_at, minutes) {
                     (Some(e), None) => e,
-                    (None, Some(m)) if m > 0 => end + chrono::Duration::minutes(i64::from(m)),
+                    (None, Some(m)) if m > 0 && m <= 60 * 24 * MAX_PAUSE_DAYS as u32 => {
+                        end + chrono::Duration::minutes(i64::from(m))
+                    }
                     _ => return Ok(Err(invalid("give the new end (ends_at) or the minutes to add, not both"))),
                 };
                 if new_end <= end || new_end - now > chrono::Duration::days(MAX_PAUSE_DAYS) {
@@ -267,9 +291,9 @@ impl Decider {
         })
     }
 
-    /// The open incident of one of a server's checks, if any.
-    fn open_incident_of(&self, host: &str, kinds: &[CheckKind]) -> Option<i64> {
-        kinds.iter().find_map(|k| self.monitor.incident(&CheckKey::new(host, k.clone())))
+    /// The open incident of one of a server's checks, if any, and that check.
+    fn open_incident_of(&self, host: &str, kinds: &[CheckKind]) -> Option<(i64, CheckKind)> {
+        kinds.iter().find_map(|k| self.monitor.incident(&CheckKey::new(host, k.clone())).map(|id| (id, k.clone())))
     }
 
     fn scope(&self, scope: &PauseScope) -> Result<MaintenanceScope, ActionError> {

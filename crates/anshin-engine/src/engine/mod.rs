@@ -97,6 +97,8 @@ enum Input {
         by: String,
         reply: oneshot::Sender<Result<ActionDone, ActionError>>,
     },
+    /// The runner confirmed the problem and acts now (the 対応開始 mail goes out).
+    RecoveryActing { id: i64 },
     /// A recovery's outcome from the runner.
     RecoveryDone {
         id: i64,
@@ -296,10 +298,14 @@ pub fn start(
         if inc.events.iter().any(|e| e.kind == "recovery_started") {
             responded.insert(inc.id);
         }
-        // An alert a pause held, not yet released: it still waits for the pause's end.
+        // An alert a pause held, not yet released: it still waits for the pause's end (unless
+        // the incident was closed just above).
+        let still_open = incident_keys.contains_key(&inc.id)
+            || inc.check == HOST_KEY_CHECK
+            || (Resource::from_id(&inc.check).is_some() && polled.iter().any(|t| t.host == inc.host));
         let held_at = inc.events.iter().rposition(|e| e.kind == "alert_held");
         let released_at = inc.events.iter().rposition(|e| e.kind == "alert_released");
-        if held_at.is_some() && released_at < held_at {
+        if still_open && held_at.is_some() && released_at < held_at {
             let detected_at = opened_at[&inc.id];
             let problem = match CheckKind::from_id(&inc.check) {
                 Some(kind) if Resource::from_id(&inc.check).is_none() => {
@@ -657,16 +663,18 @@ impl Decider {
             // a tick only opens a transaction when something is due.
             let (mut batch, mut requests, mut done, mut tick) =
                 (Vec::with_capacity(received.len()), Vec::new(), Vec::new(), false);
+            let mut acting = Vec::new();
             for input in received {
                 match input {
                     Input::Action { request, by, reply } => requests.push((request, by, reply)),
+                    Input::RecoveryActing { id } => acting.push(id),
                     Input::RecoveryDone { id, outcome, detail } => done.push((id, outcome, detail)),
                     Input::Tick => tick = true,
                     other => batch.push(other),
                 }
             }
             let tick = tick && self.tick_due(now);
-            if batch.is_empty() && requests.is_empty() && done.is_empty() && !tick {
+            if batch.is_empty() && requests.is_empty() && done.is_empty() && acting.is_empty() && !tick {
                 continue;
             }
             let mut fx = Effects::default();
@@ -678,15 +686,33 @@ impl Decider {
                     _ => {}
                 }
             }
+            for id in acting {
+                self.recovery_acting(&tx, id, now, &mut fx)?;
+            }
             for (id, outcome, detail) in done {
                 self.recovery_done(&tx, id, &outcome, &detail, now, &mut fx)?;
             }
             if tick {
                 self.tick(&tx, now, &mut fx)?;
             }
+            // Each request in a savepoint: one the store refuses is undone alone and answered
+            // with the reason; it never stops the engine.
             let mut answers = Vec::with_capacity(requests.len());
             for (request, by, reply) in requests {
-                answers.push((reply, self.act(&tx, request, &by, now, &mut fx)?));
+                tx.savepoint()?;
+                let name = request.name();
+                let answer = match self.act(&tx, request, &by, now, &mut fx) {
+                    Ok(answer) => {
+                        tx.release_savepoint()?;
+                        answer
+                    }
+                    Err(e) => {
+                        tx.rollback_to_savepoint()?;
+                        tracing::error!(action = name, error = %e, "the store refused a console action");
+                        Err(ActionError::Invalid(format!("the store refused it: {e}")))
+                    }
+                };
+                answers.push((reply, answer));
             }
             tx.commit()?;
             self.refresh_view(&batch, now);
@@ -892,6 +918,7 @@ impl Decider {
                                 level: to.number(),
                                 trigger,
                                 at: at.clone(),
+                                paused,
                             });
                             *id
                         }
@@ -925,6 +952,7 @@ impl Decider {
                             level: to.number(),
                             trigger,
                             at: at.clone(),
+                            paused,
                         });
                     }
                 }
@@ -996,7 +1024,7 @@ impl Decider {
                     }
                     hosts.insert(key.host.as_str());
                 }
-                Input::Action { .. } | Input::RecoveryDone { .. } | Input::Tick => {}
+                Input::Action { .. } | Input::RecoveryActing { .. } | Input::RecoveryDone { .. } | Input::Tick => {}
                 Input::Resources { host, poll } => {
                     let Some(h) = v.host_mut(host) else { continue };
                     match poll {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use anshin_core::mail::Problem;
 use anshin_core::recovery::{self, AutoDecision, RecoveryKind, Refusal, Situation};
-use anshin_core::CheckKey;
+use anshin_core::{CheckKey, CheckKind};
 use chrono::{DateTime, Utc};
 
 use super::runner::Job;
@@ -85,7 +85,10 @@ impl Decider {
 
     /// Whether a tick has anything to do (so an idle engine does not open a transaction a second).
     pub(super) fn tick_due(&self, now: DateTime<Utc>) -> bool {
-        self.pauses_at(now) != self.paused || self.next_look.values().any(|t| *t <= now)
+        let pauses = self.pauses_at(now);
+        pauses != self.paused
+            || self.held.values().any(|h| !pauses.contains_key(&h.host))
+            || self.next_look.values().any(|t| *t <= now)
     }
 
     /// A tick: pauses that began or ended, and open incidents whose recovery is due a new look.
@@ -98,7 +101,9 @@ impl Decider {
         Ok(())
     }
 
-    /// Brings `paused` up to date; a server whose pause ended gets its held alerts mailed now.
+    /// Brings `paused` up to date, and mails the held alerts of servers no longer paused (also
+    /// those whose pause ended while the engine was stopped). The store is written first, the
+    /// decider's memory changed after, so a failed write leaves both as they were.
     pub(super) fn apply_pauses(
         &mut self,
         tx: &StoreTx<'_>,
@@ -106,8 +111,27 @@ impl Decider {
         fx: &mut Effects,
     ) -> Result<(), EngineError> {
         let pauses = self.pauses_at(now);
-        if pauses == self.paused {
-            return Ok(());
+        let mut released: Vec<i64> =
+            self.held.iter().filter(|(_, h)| !pauses.contains_key(&h.host)).map(|(id, _)| *id).collect();
+        released.sort_unstable();
+        let mut events = Vec::new();
+        let mut mailed = false;
+        for id in &released {
+            let h = &self.held[id];
+            let trigger = h.problem.trigger(&h.host);
+            tx.append_event_by("alert_released", Some(*id), Some(&h.host), Some(&h.check), &trigger, "engine", now)?;
+            if let Some(mail) = self.mailer.alert(&h.host, *id, &h.problem, h.detected_at) {
+                tx.enqueue_mail(&mail, now)?;
+                mailed = true;
+            }
+            events.push(EngineEvent::AlertReleased {
+                id: *id,
+                host: h.host.clone(),
+                check: h.check.clone(),
+                level: h.level,
+                trigger,
+                at: timestamp(now),
+            });
         }
         for host in self.paused.keys().chain(pauses.keys()) {
             if self.paused.get(host) != pauses.get(host) {
@@ -116,28 +140,14 @@ impl Decider {
         }
         self.paused = pauses;
         self.windows.retain(|w| w.ends > now);
-        let released: Vec<i64> =
-            self.held.iter().filter(|(_, h)| !self.paused.contains_key(&h.host)).map(|(id, _)| *id).collect();
         for id in released {
-            let Some(h) = self.held.remove(&id) else { continue };
-            let trigger = h.problem.trigger(&h.host);
-            tx.append_event_by("alert_released", Some(id), Some(&h.host), Some(&h.check), &trigger, "engine", now)?;
-            if let Some(mail) = self.mailer.alert(&h.host, id, &h.problem, h.detected_at) {
-                tx.enqueue_mail(&mail, now)?;
-                fx.mail = true;
-            }
-            fx.events.push(EngineEvent::AlertReleased {
-                id,
-                host: h.host.clone(),
-                check: h.check.clone(),
-                level: h.level,
-                trigger,
-                at: timestamp(now),
-            });
+            self.held.remove(&id);
             if self.incident_keys.contains_key(&id) {
                 self.next_look.insert(id, now);
             }
         }
+        fx.mail |= mailed;
+        fx.events.extend(events);
         Ok(())
     }
 
@@ -236,7 +246,8 @@ impl Decider {
                     RecoveryKind::Reboot => "rule:auto-reboot",
                     RecoveryKind::RestartService(_) => "rule:auto-restart",
                 };
-                match self.start_recovery(tx, &key.host, Some(id), kind.clone(), by, true, None, now, fx)? {
+                let check = key.kind.clone();
+                match self.start_recovery(tx, &key.host, Some(id), kind.clone(), check, by, true, None, now, fx)? {
                     StartRecovery::Started(_) => self.set_prompt(tx, id, &key, None, now, fx)?,
                     StartRecovery::Busy(_) => {
                         self.next_look.insert(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
@@ -297,8 +308,9 @@ impl Decider {
         Ok(())
     }
 
-    /// Records a recovery and queues its job (and the 対応開始 mail, once per incident, unless
-    /// the server is paused). The store refuses a second running recovery of one server.
+    /// Records a recovery and queues its job; the store refuses a second running recovery of
+    /// one server. The 対応開始 mail waits for the runner's word that it acts
+    /// ([`Decider::recovery_acting`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn start_recovery(
         &mut self,
@@ -306,6 +318,7 @@ impl Decider {
         host: &str,
         incident: Option<i64>,
         kind: RecoveryKind,
+        check: CheckKind,
         by: &str,
         automatic: bool,
         billable_yen: Option<u32>,
@@ -322,21 +335,9 @@ impl Decider {
         };
         let started = tx.start_recovery(&new, now)?;
         let StartRecovery::Started(rec) = &started else { return Ok(started) };
-        if let Some(id) = incident {
-            if !self.is_paused(host) && self.responded.insert(id) {
-                if let Some(key) = self.incident_keys.get(&id) {
-                    let problem = self.check_problem(key);
-                    let detected_at = self.opened_at.get(&id).copied().unwrap_or(now);
-                    if let Some(mail) = self.mailer.response_started(host, id, &problem, detected_at, now) {
-                        tx.enqueue_mail(&mail, now)?;
-                        fx.mail = true;
-                    }
-                }
-            }
-        }
         self.running.insert(host.to_string(), rec.clone());
         fx.hosts.insert(host.to_string());
-        fx.jobs.push(Job { id: rec.id, host: host.into(), kind, reconfirm: automatic });
+        fx.jobs.push(Job { id: rec.id, host: host.into(), kind, check, reconfirm: automatic });
         fx.events.push(EngineEvent::RecoveryStarted {
             id: rec.id,
             host: host.into(),
@@ -349,6 +350,31 @@ impl Decider {
         Ok(started)
     }
 
+    /// The runner confirmed the problem and acts: the customer gets the 対応開始 mail, once per
+    /// incident, unless the server is paused.
+    pub(super) fn recovery_acting(
+        &mut self,
+        tx: &StoreTx<'_>,
+        id: i64,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<(), EngineError> {
+        let Some(rec) = self.running.values().find(|r| r.id == id).cloned() else { return Ok(()) };
+        let Some(incident) = rec.incident_id else { return Ok(()) };
+        let Some(key) = self.incident_keys.get(&incident).cloned() else { return Ok(()) };
+        if self.is_paused(&rec.host) || self.responded.contains(&incident) {
+            return Ok(());
+        }
+        let problem = self.check_problem(&key);
+        let detected_at = self.opened_at.get(&incident).copied().unwrap_or(now);
+        if let Some(mail) = self.mailer.response_started(&rec.host, incident, &problem, detected_at, now) {
+            tx.enqueue_mail(&mail, now)?;
+            fx.mail = true;
+        }
+        self.responded.insert(incident);
+        Ok(())
+    }
+
     /// An operator's recovery: allowed by the plan now, or billable spot work with the
     /// customer's consent; refused with the reason otherwise.
     #[allow(clippy::too_many_arguments)]
@@ -358,6 +384,7 @@ impl Decider {
         host: &str,
         incident: Option<i64>,
         kind: RecoveryKind,
+        check: CheckKind,
         consent: Option<SpotConsent>,
         by: &str,
         now: DateTime<Utc>,
@@ -393,7 +420,7 @@ impl Decider {
         if let Some(m) = missing {
             return Ok(Err(ActionError::NoAction(format!("{host}: {m}"))));
         }
-        Ok(match self.start_recovery(tx, host, incident, kind, by, false, billable, now, fx)? {
+        Ok(match self.start_recovery(tx, host, incident, kind, check, by, false, billable, now, fx)? {
             StartRecovery::Started(rec) => Ok(rec),
             StartRecovery::Busy(rec) => Err(ActionError::Busy(Box::new(rec))),
         })
@@ -413,7 +440,15 @@ impl Decider {
         self.running.remove(&rec.host);
         fx.hosts.insert(rec.host.clone());
         if let Some(incident) = rec.incident_id.filter(|i| self.incident_keys.contains_key(i)) {
-            self.next_look.insert(incident, now);
+            // After a recovery that worked (or found nothing to do) the probes close the incident
+            // within a cycle: look again only after that, not to prompt in between.
+            let wait = match outcome {
+                "recovered" | "already_up" => {
+                    chrono::Duration::seconds((self.fleet.noc.interval_secs + self.fleet.noc.timeout_secs + 1) as i64)
+                }
+                _ => chrono::Duration::zero(),
+            };
+            self.next_look.insert(incident, now + wait);
         }
         fx.events.push(EngineEvent::RecoveryFinished {
             id,

@@ -29,9 +29,11 @@ const REBOOT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Re-checks after a restart: this many, this far apart.
 const RESTART_RECHECKS: u32 = 15;
 const RESTART_RECHECK_EVERY: Duration = Duration::from_secs(2);
-/// Re-checks after a reboot: a server takes minutes to come back.
+/// Re-checks after a reboot: a server takes minutes to come back. The first waits for the
+/// platform to have begun the reboot (a check that still answers then proves nothing).
 const REBOOT_RECHECKS: u32 = 120;
 const REBOOT_RECHECK_EVERY: Duration = Duration::from_secs(5);
+const REBOOT_SETTLE: Duration = Duration::from_secs(15);
 /// Output of a restart command kept for the log.
 const MAX_OUTPUT: usize = 2048;
 
@@ -41,6 +43,9 @@ pub(crate) struct Job {
     pub id: i64,
     pub host: String,
     pub kind: RecoveryKind,
+    /// The check that shows the problem (the incident's: a service, ping or SSH); re-confirmed
+    /// before and re-checked after.
+    pub check: CheckKind,
     /// Re-confirm the problem first (automatic recoveries).
     pub reconfirm: bool,
 }
@@ -85,10 +90,7 @@ impl Runner {
         let Some(server) = self.fleet.server(&job.host) else {
             return ("failed", format!("{} is no longer in the fleet file", job.host));
         };
-        let check = match &job.kind {
-            RecoveryKind::RestartService(s) => CheckKind::Service(*s),
-            RecoveryKind::Reboot => CheckKind::Ping,
-        };
+        let check = job.check.clone();
         let spec = self.fleet.checks().into_iter().find(|c| c.key == CheckKey::new(&job.host, check.clone()));
         if job.reconfirm {
             if let Some(spec) = &spec {
@@ -100,6 +102,11 @@ impl Runner {
                     );
                 }
             }
+        }
+        // The problem is real (or an operator asked): the decider mails 対応開始 now, before
+        // anything is done to the server.
+        if let Some(results) = self.results.upgrade() {
+            let _ = results.send(Input::RecoveryActing { id: job.id }).await;
         }
         let acted = match &job.kind {
             RecoveryKind::RestartService(service) => {
@@ -129,7 +136,10 @@ impl Runner {
         let Some(spec) = spec else { return ("recovered", acted) };
         let (tries, every) = match job.kind {
             RecoveryKind::RestartService(_) => (RESTART_RECHECKS, RESTART_RECHECK_EVERY),
-            RecoveryKind::Reboot => (REBOOT_RECHECKS, REBOOT_RECHECK_EVERY),
+            RecoveryKind::Reboot => {
+                tokio::time::sleep(REBOOT_SETTLE.saturating_sub(REBOOT_RECHECK_EVERY)).await;
+                (REBOOT_RECHECKS, REBOOT_RECHECK_EVERY)
+            }
         };
         recheck(&self.prober, &spec, tries, every, &acted).await
     }

@@ -255,7 +255,12 @@ impl Store {
             .optional()?;
         let last_hash = last.as_ref().map(|(_, h)| h.clone());
         match (last, head) {
-            (None, None) => {}
+            (None, None) => {
+                let incidents: i64 = tx.query_row("SELECT count(*) FROM incidents", [], |r| r.get(0))?;
+                if incidents > 0 {
+                    return fail(format!("the log has no entries but {incidents} incidents: it was emptied"), None);
+                }
+            }
             (Some((id, _)), None) => {
                 return fail(format!("the log ends at entry {id} but has no head to confirm its end"), last_hash)
             }

@@ -52,6 +52,10 @@ pub struct ExportSummary {
     pub mails: usize,
     pub maintenance: usize,
     pub reports: usize,
+    /// The source's audit chain as verified just before the copy: `None` intact, else what is
+    /// wrong (also written into the export's `exported` entry: a fresh chain in the new file
+    /// must not hide that the source had been edited).
+    pub source_chain_error: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +99,11 @@ fn read_only_uri(path: &Path) -> String {
 /// `out` unless `force`. `src` is only read (it may be a live store with a running engine).
 pub fn export(src: &Path, out: &Path, filter: &ExportFilter, force: bool) -> Result<ExportSummary, ExportError> {
     let out_name = out.display().to_string();
+    let source_chain_error = match Store::open_read_only(src).and_then(|s| s.verify_chain()) {
+        Ok(r) if r.ok => None,
+        Ok(r) => Some(r.error.unwrap_or_else(|| "the chain does not verify".into())),
+        Err(e) => Some(e.to_string()),
+    };
     if out.exists() {
         use std::os::unix::fs::MetadataExt;
         let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
@@ -125,7 +134,7 @@ pub fn export(src: &Path, out: &Path, filter: &ExportFilter, force: bool) -> Res
 
     let partial = PathBuf::from(format!("{}.partial", out.display()));
     let _ = std::fs::remove_file(&partial);
-    let result = write(src, &partial, filter, &tables);
+    let result = write(src, &partial, filter, &tables, source_chain_error);
     match result {
         Ok(summary) => {
             if force {
@@ -185,7 +194,13 @@ fn describe(filter: &ExportFilter) -> String {
     }
 }
 
-fn write(src: &Path, partial: &Path, filter: &ExportFilter, tables: &[String]) -> Result<ExportSummary, ExportError> {
+fn write(
+    src: &Path,
+    partial: &Path,
+    filter: &ExportFilter,
+    tables: &[String],
+    source_chain_error: Option<String>,
+) -> Result<ExportSummary, ExportError> {
     let has = |t: &str| tables.iter().any(|x| x == t);
     let mut store = Store::open(partial)?;
     store.conn.execute("ATTACH DATABASE ?1 AS src", [read_only_uri(src)])?;
@@ -390,9 +405,13 @@ fn write(src: &Path, partial: &Path, filter: &ExportFilter, tables: &[String]) -
         _ => "none (a log older than the audit chain)".into(),
     };
     let detail = format!(
-        "{copied} entries exported from {} (filter: {}); the source's chain head: {head}",
+        "{copied} entries exported from {} (filter: {}); the source's chain head: {head}; {}",
         src.display(),
-        describe(filter)
+        describe(filter),
+        match &source_chain_error {
+            None => "the source's chain verified intact".to_string(),
+            Some(e) => format!("THE SOURCE'S CHAIN DID NOT VERIFY: {e}"),
+        }
     );
     tx.append(EventRecord {
         id: 0,
@@ -415,6 +434,7 @@ fn write(src: &Path, partial: &Path, filter: &ExportFilter, tables: &[String]) -
         mails: count("outbox")?,
         maintenance: count("maintenance")?,
         reports: count("reports")?,
+        source_chain_error,
     };
     tx.commit()?;
     store.conn.execute("DETACH DATABASE src", [])?;

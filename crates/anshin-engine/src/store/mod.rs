@@ -521,6 +521,25 @@ impl StoreTx<'_> {
         audit::append(&self.tx, event)
     }
 
+    /// Marks a point inside the transaction that [`StoreTx::rollback_to_savepoint`] returns to
+    /// (one console request: a request that fails is undone alone, the batch goes on).
+    pub fn savepoint(&self) -> Result<(), StoreError> {
+        self.tx.execute_batch("SAVEPOINT request")?;
+        Ok(())
+    }
+
+    /// Keeps what was done since [`StoreTx::savepoint`].
+    pub fn release_savepoint(&self) -> Result<(), StoreError> {
+        self.tx.execute_batch("RELEASE request")?;
+        Ok(())
+    }
+
+    /// Undoes what was done since [`StoreTx::savepoint`] (and ends the savepoint).
+    pub fn rollback_to_savepoint(&self) -> Result<(), StoreError> {
+        self.tx.execute_batch("ROLLBACK TO request; RELEASE request")?;
+        Ok(())
+    }
+
     pub fn commit(self) -> Result<(), StoreError> {
         self.tx.commit()?;
         Ok(())

@@ -371,18 +371,26 @@ impl StoreTx<'_> {
     }
 
     /// How many automatic recoveries the incident has had.
+    ///
+    /// A re-confirmation that found the problem gone (`already_up`) did nothing, so it does not
+    /// count — except that a second one does (a flapping check gets one more look, not more).
     pub fn automatic_attempts(&self, incident: i64) -> Result<u32, StoreError> {
-        Ok(self.tx.query_row(
-            "SELECT count(*) FROM recoveries WHERE incident_id = ?1 AND automatic = 1",
+        let (acted, looked): (u32, u32) = self.tx.query_row(
+            "SELECT count(*) FILTER (WHERE outcome IS NOT 'already_up'),
+                    count(*) FILTER (WHERE outcome IS 'already_up')
+               FROM recoveries WHERE incident_id = ?1 AND automatic = 1",
             [incident],
-            |r| r.get(0),
-        )?)
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(acted + looked.saturating_sub(1))
     }
 
-    /// How many automatic recoveries of `action` the server has had since `since`.
+    /// How many automatic recoveries of `action` the server has had since `since` (those that
+    /// acted, or still run: an `already_up` re-confirmation did nothing).
     pub fn automatic_restarts_since(&self, host: &str, action: &str, since: DateTime<Utc>) -> Result<u32, StoreError> {
         Ok(self.tx.query_row(
-            "SELECT count(*) FROM recoveries WHERE host = ?1 AND action = ?2 AND automatic = 1 AND started_at >= ?3",
+            "SELECT count(*) FROM recoveries WHERE host = ?1 AND action = ?2 AND automatic = 1 AND started_at >= ?3
+                AND outcome IS NOT 'already_up'",
             params![host, action, timestamp(since)],
             |r| r.get(0),
         )?)
