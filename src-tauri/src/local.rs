@@ -46,7 +46,7 @@ pub struct Local {
     pub desk: Arc<ReportDesk>,
     console: Console,
     demo: Mutex<Option<Demo>>,
-    fleet: Fleet,
+    fleet: Arc<Fleet>,
     db: PathBuf,
     /// "demo" or "fleet".
     pub mode: &'static str,
@@ -83,7 +83,8 @@ impl Local {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let store = Store::open(&db).with_context(|| format!("cannot open the store {}", db.display()))?;
-        let (engine, _events) = match anshin_engine::start(fleet.clone(), store, Arc::new(SystemClock)) {
+        let fleet = Arc::new(fleet);
+        let (engine, _events) = match anshin_engine::start(Fleet::clone(&fleet), store, Arc::new(SystemClock)) {
             Ok(started) => started,
             Err(e) => {
                 if let Some(d) = demo {
@@ -92,8 +93,7 @@ impl Local {
                 return Err(e).context("cannot start the engine");
             }
         };
-        let reports =
-            Reports::start(db.clone(), Arc::new(fleet.clone()), Arc::new(SystemClock), engine.console().outbox_wake());
+        let reports = Reports::start(db.clone(), fleet.clone(), Arc::new(SystemClock), engine.console().outbox_wake());
         Ok(Local {
             desk: reports.desk.clone(),
             reports: Mutex::new(Some(reports)),
@@ -111,7 +111,7 @@ impl Local {
         self.console.clone()
     }
 
-    pub fn fleet(&self) -> &Fleet {
+    pub fn fleet(&self) -> &Arc<Fleet> {
         &self.fleet
     }
 

@@ -156,6 +156,21 @@ impl Server {
         crate::recovery::restart_command(&self.restart_unit(service), crate::recovery::os_family(&self.os))
     }
 
+    /// What one check of this server probes (its port, and a custom check's expected greeting).
+    pub fn check_spec(&self, kind: CheckKind) -> CheckSpec {
+        let expect = match &kind {
+            CheckKind::Custom(name) => self.custom.iter().find(|c| &c.name == name).and_then(|c| c.expect.clone()),
+            _ => None,
+        };
+        CheckSpec {
+            port: self.check_port(&kind),
+            key: CheckKey::new(&self.label, kind),
+            ip: self.ip,
+            fqdn: self.fqdn.clone(),
+            expect,
+        }
+    }
+
     /// The port a check of this server talks to (0 for ping, and for an unknown custom check).
     pub fn check_port(&self, kind: &CheckKind) -> u16 {
         match kind {
@@ -213,21 +228,14 @@ impl Fleet {
             });
         }
         for s in &self.servers {
-            let spec = |kind: CheckKind, expect: Option<String>| CheckSpec {
-                port: s.check_port(&kind),
-                key: CheckKey::new(&s.label, kind),
-                ip: s.ip,
-                fqdn: s.fqdn.clone(),
-                expect,
-            };
-            out.push(spec(CheckKind::Ping, None));
-            out.push(spec(CheckKind::Ssh, None));
+            out.push(s.check_spec(CheckKind::Ping));
+            out.push(s.check_spec(CheckKind::Ssh));
             if self.plan_of(s).service_monitoring() {
                 for &svc in &s.services {
-                    out.push(spec(CheckKind::Service(svc), None));
+                    out.push(s.check_spec(CheckKind::Service(svc)));
                 }
                 for c in &s.custom {
-                    out.push(spec(CheckKind::Custom(c.name.clone()), c.expect.clone()));
+                    out.push(s.check_spec(CheckKind::Custom(c.name.clone())));
                 }
             }
         }

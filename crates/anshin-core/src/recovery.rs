@@ -31,11 +31,6 @@ pub const SPOT_MIN_YEN: u32 = 20_000;
 /// Cause investigation may be quoted up to this amount (yen) before asking the customer again.
 pub const INVESTIGATION_CAP_YEN: u32 = 50_000;
 
-/// The SSH daemon's unit on the Red Hat family (CentOS 6 included).
-pub const SSH_UNIT_REDHAT: &str = "sshd";
-/// The SSH daemon's unit on Debian and Ubuntu.
-pub const SSH_UNIT_DEBIAN: &str = "ssh";
-
 // ---- what recovery ------------------------------------------------------------------------------
 
 /// A primary recovery action.
@@ -153,11 +148,6 @@ impl Refusal {
             Refusal::RestartLimit => "restart_limit",
             Refusal::Paused => "paused",
         }
-    }
-
-    /// Inverse of [`Refusal::code`].
-    pub fn from_code(code: &str) -> Option<Self> {
-        Refusal::ALL.into_iter().find(|r| r.code() == code)
     }
 
     /// A short English explanation for the operator.
@@ -326,14 +316,6 @@ pub fn default_unit(service: Service, family: OsFamily) -> &'static str {
         Service::Dns => "named",
         Service::Ftp => "vsftpd",
         Service::Plesk => "sw-cp-server",
-    }
-}
-
-/// The SSH daemon's unit: [`SSH_UNIT_REDHAT`] or [`SSH_UNIT_DEBIAN`].
-pub fn ssh_unit(family: OsFamily) -> &'static str {
-    match family {
-        OsFamily::RedHat6 | OsFamily::RedHat => SSH_UNIT_REDHAT,
-        OsFamily::Debian => SSH_UNIT_DEBIAN,
     }
 }
 
@@ -698,10 +680,8 @@ mod tests {
         let codes: Vec<&str> = Refusal::ALL.iter().map(|r| r.code()).collect();
         assert_eq!(codes, ["not_included", "outside_hours", "spot_only", "already_tried", "restart_limit", "paused"]);
         for r in Refusal::ALL {
-            assert_eq!(Refusal::from_code(r.code()), Some(r));
             assert!(!r.message().is_empty() && r.message().is_ascii(), "{r}");
         }
-        assert_eq!(Refusal::from_code("not_in_plan"), None);
     }
 
     #[test]
@@ -771,9 +751,6 @@ mod tests {
                 assert!(valid_unit_name(default_unit(service, family)));
             }
         }
-        assert_eq!(ssh_unit(RedHat6), "sshd");
-        assert_eq!(ssh_unit(RedHat), "sshd");
-        assert_eq!(ssh_unit(Debian), "ssh");
     }
 
     #[test]

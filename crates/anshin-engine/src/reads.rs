@@ -6,6 +6,8 @@
 //! the numbers in order; the first answer ends the round; nobody answered → status report).
 //! Must not know: transports (the API and the desktop call these with a read-only store).
 
+use std::sync::Arc;
+
 use anshin_core::check::CheckKind;
 use anshin_core::mail::{CallAttempt, CallOutcome, Problem};
 use anshin_core::resource::Resource;
@@ -17,7 +19,7 @@ use crate::action::Maintenance;
 use crate::alert_mail::AlertMailer;
 use crate::store::recovery::{CallRecord, ConsentRecord};
 use crate::store::{EventRecord, IncidentRecord, Store, StoreError};
-use crate::view::{customers, CustomerView};
+use crate::view::{customer_view, CustomerView};
 
 /// The prefilled 状況報告 the operator edits before sending.
 #[derive(Debug, Clone, Serialize)]
@@ -91,12 +93,12 @@ pub(crate) fn incident_problem(fleet: &Fleet, inc: &IncidentRecord) -> Option<Pr
 }
 
 /// The escalation panel of an incident at `now`.
-pub fn escalation(store: &Store, fleet: &Fleet, id: i64, now: DateTime<Utc>) -> Result<Escalation, ReadError> {
+pub fn escalation(store: &Store, fleet: &Arc<Fleet>, id: i64, now: DateTime<Utc>) -> Result<Escalation, ReadError> {
     let incident = store.incident_record(id)?.ok_or(ReadError::NotFound(id))?;
     let calls = store.calls(id)?;
     let consents = store.consents(id)?;
     let server = fleet.server(&incident.host);
-    let customer = server.and_then(|s| customers(fleet).into_iter().find(|c| c.id == s.customer));
+    let customer = server.and_then(|s| fleet.customer(&s.customer)).map(customer_view);
     let phones = customer.as_ref().map(|c| c.phones.clone()).unwrap_or_default();
     let round = current_round(&calls);
     let answered = round.last().is_some_and(|c| c.outcome == "answered");
@@ -106,7 +108,7 @@ pub fn escalation(store: &Store, fleet: &Fleet, id: i64, now: DateTime<Utc>) -> 
     let consented_yen = consents.iter().filter(|c| c.kind == "investigation").map(|c| c.amount_yen).max().unwrap_or(0);
     let status_report = incident_problem(fleet, &incident).and_then(|problem| {
         let opened = DateTime::parse_from_rfc3339(&incident.opened_at).map(|t| t.with_timezone(&Utc)).ok()?;
-        let mailer = AlertMailer::new(std::sync::Arc::new(fleet.clone()));
+        let mailer = AlertMailer::new(fleet.clone());
         let (to, mail) =
             mailer.status_report_draft(&incident.host, &problem, opened, round.iter().map(attempt).collect(), now)?;
         Some(StatusReportDraft { to, subject: mail.subject, body: mail.body })

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use anshin_core::fleet::Customer;
 use anshin_core::plan::RecoveryWindow;
 use anshin_core::{CheckKey, Fleet};
 use serde::Serialize;
@@ -171,25 +172,26 @@ fn window_name(w: RecoveryWindow) -> &'static str {
 
 /// Every customer of the fleet with its entitlements, in fleet order.
 pub fn customers(fleet: &Fleet) -> Vec<CustomerView> {
-    fleet
-        .customers
-        .iter()
-        .map(|c| CustomerView {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            plan: c.plan.to_string(),
-            entitlements: Entitlements {
-                service_monitoring: c.plan.service_monitoring(),
-                resource_monitoring: c.plan.resource_monitoring(),
-                phone_call: c.plan.phone_call(),
-                monthly_report: c.plan.monthly_report(),
-                server_recovery: window_name(c.plan.server_recovery()),
-                service_recovery: window_name(c.plan.service_recovery()),
-            },
-            notify: c.notify.clone(),
-            phones: c.phones.clone(),
-        })
-        .collect()
+    fleet.customers.iter().map(customer_view).collect()
+}
+
+/// One customer's contract as consoles show it.
+pub fn customer_view(c: &Customer) -> CustomerView {
+    CustomerView {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        plan: c.plan.to_string(),
+        entitlements: Entitlements {
+            service_monitoring: c.plan.service_monitoring(),
+            resource_monitoring: c.plan.resource_monitoring(),
+            phone_call: c.plan.phone_call(),
+            monthly_report: c.plan.monthly_report(),
+            server_recovery: window_name(c.plan.server_recovery()),
+            service_recovery: window_name(c.plan.service_recovery()),
+        },
+        notify: c.notify.clone(),
+        phones: c.phones.clone(),
+    }
 }
 
 /// Every host's view, in fleet order.

@@ -21,18 +21,27 @@ use crate::store::Store;
 
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/api/v1/incidents/{id}/acknowledge", post(|s, c, p, b| incident_action(s, c, p, b, "acknowledge")))
-        .route("/api/v1/incidents/{id}/notes", post(|s, c, p, b| incident_action(s, c, p, b, "note")))
-        .route("/api/v1/incidents/{id}/recover", post(|s, c, p, b| incident_action(s, c, p, b, "recover")))
-        .route("/api/v1/incidents/{id}/calls", post(|s, c, p, b| incident_action(s, c, p, b, "log_call")))
-        .route("/api/v1/incidents/{id}/consents", post(|s, c, p, b| incident_action(s, c, p, b, "consent")))
-        .route("/api/v1/incidents/{id}/status-report", post(|s, c, p, b| incident_action(s, c, p, b, "status_report")))
+        .route(
+            "/api/v1/incidents/{id}/acknowledge",
+            post(|s, c, p, b| id_action(s, c, p, b, "incident", "acknowledge")),
+        )
+        .route("/api/v1/incidents/{id}/notes", post(|s, c, p, b| id_action(s, c, p, b, "incident", "note")))
+        .route("/api/v1/incidents/{id}/recover", post(|s, c, p, b| id_action(s, c, p, b, "incident", "recover")))
+        .route("/api/v1/incidents/{id}/calls", post(|s, c, p, b| id_action(s, c, p, b, "incident", "log_call")))
+        .route("/api/v1/incidents/{id}/consents", post(|s, c, p, b| id_action(s, c, p, b, "incident", "consent")))
+        .route(
+            "/api/v1/incidents/{id}/status-report",
+            post(|s, c, p, b| id_action(s, c, p, b, "incident", "status_report")),
+        )
         .route("/api/v1/incidents/{id}/escalation", get(escalation))
         .route("/api/v1/servers/{host}/reboot", post(reboot))
         .route("/api/v1/servers/{host}/restart/{service}", post(restart))
         .route("/api/v1/maintenance", post(pause).get(maintenance))
-        .route("/api/v1/maintenance/{id}/end", post(|s, c, p, b| window_action(s, c, p, b, "end_pause")))
-        .route("/api/v1/maintenance/{id}/extend", post(|s, c, p, b| window_action(s, c, p, b, "extend_pause")))
+        .route("/api/v1/maintenance/{id}/end", post(|s, c, p, b| id_action(s, c, p, b, "maintenance", "end_pause")))
+        .route(
+            "/api/v1/maintenance/{id}/extend",
+            post(|s, c, p, b| id_action(s, c, p, b, "maintenance", "extend_pause")),
+        )
         .route("/api/v1/recoveries", get(recoveries))
         .route("/api/v1/audit", get(audit))
 }
@@ -85,26 +94,17 @@ async fn perform(
     }
 }
 
-async fn incident_action(
+/// An action on one incident or one maintenance window: `field` (`incident`, `maintenance`)
+/// takes the id from the path.
+async fn id_action(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     UrlPath(id): UrlPath<i64>,
     body: Option<Json<Value>>,
+    field: &'static str,
     kind: &'static str,
 ) -> Response {
-    let fields = Map::from_iter([("incident".to_string(), Value::from(id))]);
-    perform(state, caller, kind, fields, body).await
-}
-
-async fn window_action(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    UrlPath(id): UrlPath<i64>,
-    body: Option<Json<Value>>,
-    kind: &'static str,
-) -> Response {
-    let fields = Map::from_iter([("maintenance".to_string(), Value::from(id))]);
-    perform(state, caller, kind, fields, body).await
+    perform(state, caller, kind, Map::from_iter([(field.to_string(), Value::from(id))]), body).await
 }
 
 async fn reboot(

@@ -13,7 +13,7 @@ use super::{Decider, Effects, EngineError};
 use crate::action::{Acknowledged, ActionDone, ActionError, ActionRequest, NoteAdded, PauseScope, StatusReportQueued};
 use crate::event::EngineEvent;
 use crate::store::acks::IncidentState;
-use crate::store::maintenance::{MaintenanceError, MaintenanceScope, NewMaintenance};
+use crate::store::maintenance::{MaintenanceError, MaintenanceRecord, MaintenanceScope, NewMaintenance};
 use crate::store::recovery::{ConsentError, NewCall, NewConsent};
 use crate::store::{timestamp, IncidentRecord, StoreTx};
 
@@ -217,10 +217,13 @@ impl Decider {
                     Err(MaintenanceError::Store(e)) => return Err(e.into()),
                     Err(e) => return Ok(Err(invalid(e.to_string()))),
                 };
-                self.window_changed(tx, id, now, fx).map(ActionDone::Pause)
+                match tx.maintenance_by_id(id)? {
+                    Some(record) => Ok(ActionDone::Pause(self.window_changed(tx, record, now, fx)?)),
+                    None => Err(ActionError::NotFound(format!("maintenance #{id}"))),
+                }
             }
             ActionRequest::EndPause { maintenance } => match tx.end_maintenance(maintenance, by, now) {
-                Ok(_) => self.window_changed(tx, maintenance, now, fx).map(ActionDone::EndPause),
+                Ok(record) => Ok(ActionDone::EndPause(self.window_changed(tx, record, now, fx)?)),
                 Err(MaintenanceError::Store(e)) => return Err(e.into()),
                 Err(e) => Err(maintenance_refusal(e)),
             },
@@ -244,7 +247,7 @@ impl Decider {
                     ))));
                 }
                 match tx.extend_maintenance(maintenance, new_end, by, now) {
-                    Ok(_) => self.window_changed(tx, maintenance, now, fx).map(ActionDone::ExtendPause),
+                    Ok(record) => Ok(ActionDone::ExtendPause(self.window_changed(tx, record, now, fx)?)),
                     Err(MaintenanceError::Store(e)) => return Err(e.into()),
                     Err(e) => Err(maintenance_refusal(e)),
                 }
@@ -305,26 +308,30 @@ impl Decider {
         }
     }
 
-    /// Re-reads a window after a change, applies it at once (a pause that ended releases its
-    /// held alerts in this transaction) and tells consoles.
+    /// Applies a window that was added, ended or extended at once (a pause that ended releases
+    /// its held alerts in this transaction) and tells consoles. A store failure is the batch's:
+    /// the request's savepoint undoes it, and the decider's windows are left as they were.
     fn window_changed(
         &mut self,
         tx: &StoreTx<'_>,
-        id: i64,
+        record: MaintenanceRecord,
         now: DateTime<Utc>,
         fx: &mut Effects,
-    ) -> Result<crate::action::Maintenance, ActionError> {
-        let record = tx
-            .maintenance_by_id(id)
-            .map_err(|e| invalid(e.to_string()))?
-            .ok_or_else(|| ActionError::NotFound(format!("maintenance #{id}")))?;
-        let window = Window::new(record).ok_or_else(|| invalid("the window's times are unreadable"))?;
-        self.windows.retain(|w| w.record.id != id);
-        let answer = window.console(now);
-        self.windows.push(window);
-        // The pause changes now; a store failure here surfaces with the batch's next write.
+    ) -> Result<crate::action::Maintenance, EngineError> {
+        let before = self.windows.clone();
+        self.windows.retain(|w| w.record.id != record.id);
+        let answer = match Window::new(record.clone()) {
+            Some(window) => {
+                let answer = window.console(now);
+                self.windows.push(window);
+                answer
+            }
+            // Times the store itself wrote are readable; an unreadable window pauses nothing.
+            None => crate::action::Maintenance { record, active: false },
+        };
         if let Err(e) = self.apply_pauses(tx, now, fx) {
-            return Err(invalid(format!("the pause could not be applied: {e}")));
+            self.windows = before;
+            return Err(e);
         }
         fx.events.push(EngineEvent::MaintenanceChanged { maintenance: answer.clone() });
         Ok(answer)

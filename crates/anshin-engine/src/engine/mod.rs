@@ -98,7 +98,9 @@ enum Input {
         reply: oneshot::Sender<Result<ActionDone, ActionError>>,
     },
     /// The runner confirmed the problem and acts now (the 対応開始 mail goes out).
-    RecoveryActing { id: i64 },
+    RecoveryActing {
+        id: i64,
+    },
     /// A recovery's outcome from the runner.
     RecoveryDone {
         id: i64,
@@ -259,7 +261,6 @@ pub fn start(
     let mut host_key_incidents = HashMap::new();
     let mut acks = HashMap::new();
     let mut held = HashMap::new();
-    let mut responded = HashSet::new();
     let mut incident_keys = HashMap::new();
     let mut resumed_open = 0;
     view.health.started_at = timestamp(now);
@@ -295,9 +296,6 @@ pub fn start(
             continue;
         }
         let by = inc.events.iter().rev().find(|e| e.kind == "acknowledged").map(|e| ack_by(&e.detail).to_string());
-        if inc.events.iter().any(|e| e.kind == "recovery_started") {
-            responded.insert(inc.id);
-        }
         // An alert a pause held, not yet released: it still waits for the pause's end (unless
         // the incident was closed just above).
         let still_open = incident_keys.contains_key(&inc.id)
@@ -306,24 +304,12 @@ pub fn start(
         let held_at = inc.events.iter().rposition(|e| e.kind == "alert_held");
         let released_at = inc.events.iter().rposition(|e| e.kind == "alert_released");
         if still_open && held_at.is_some() && released_at < held_at {
-            let detected_at = opened_at[&inc.id];
-            let problem = match CheckKind::from_id(&inc.check) {
-                Some(kind) if Resource::from_id(&inc.check).is_none() => {
-                    let port = fleet.server(&inc.host).map_or(0, |s| s.check_port(&kind));
-                    Problem::Down { kind, port }
-                }
-                _ => match Resource::from_id(&inc.check) {
-                    Some(r) => resumed_problem(
-                        r,
-                        Level::from_number(inc.level).unwrap_or(Level::Warning),
-                        &inc.host,
-                        &inc.trigger,
-                    ),
-                    None => continue,
-                },
-            };
-            let h = Held { host: inc.host.clone(), check: inc.check.clone(), level: inc.level, problem, detected_at };
-            held.insert(inc.id, h);
+            if let Some(problem) = crate::reads::incident_problem(&fleet, inc) {
+                let detected_at = opened_at[&inc.id];
+                let h =
+                    Held { host: inc.host.clone(), check: inc.check.clone(), level: inc.level, problem, detected_at };
+                held.insert(inc.id, h);
+            }
         }
         if let Some(by) = &by {
             acks.insert(inc.id, by.clone());
@@ -413,7 +399,6 @@ pub fn start(
             prompts: HashMap::new(),
             next_look,
             running: HashMap::new(),
-            responded,
             held,
             windows,
             paused: HashMap::new(),
@@ -613,8 +598,6 @@ struct Decider {
     next_look: HashMap<i64, DateTime<Utc>>,
     /// The recovery running on each server (the store allows one).
     running: HashMap<String, RecoveryRecord>,
-    /// Incidents whose 対応開始 mail went out (once per incident).
-    responded: HashSet<i64>,
     /// Alerts held back by a maintenance pause, by incident.
     held: HashMap<i64, Held>,
     /// Maintenance windows running now or later.
@@ -794,7 +777,6 @@ impl Decider {
                     self.incident_keys.remove(&incident);
                     self.prompts.remove(&incident);
                     self.next_look.remove(&incident);
-                    self.responded.remove(&incident);
                     (key, incident, false)
                 }
             };

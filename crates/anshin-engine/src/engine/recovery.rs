@@ -19,6 +19,7 @@ use super::{Decider, Effects, EngineError};
 use crate::action::{ActionError, Maintenance, SpotConsent};
 use crate::event::EngineEvent;
 use crate::store::maintenance::{MaintenanceRecord, MaintenanceScope};
+use crate::store::outbox::OutboxKind;
 use crate::store::recovery::{NewRecovery, RecoveryRecord, StartRecovery};
 use crate::store::{timestamp, StoreTx};
 use crate::view::{FleetView, MaintenanceView, Prompt, RecoveryView};
@@ -260,7 +261,16 @@ impl Decider {
                 self.next_look.insert(id, until.min(now + chrono::Duration::seconds(LOOK_AGAIN_SECS)));
             }
             AutoDecision::AskOperator(refusal) => {
-                self.set_prompt(tx, id, &key, Some(prompt(refusal.code(), refusal.message().into())), now, fx)?;
+                let message = match refusal {
+                    // The plan includes it in hours: the engine does it then, if still needed.
+                    Refusal::OutsideHours => format!(
+                        "{}; automatic from {} (JST) if still down",
+                        refusal.message(),
+                        anshin_core::mail::format_jst(anshin_core::calendar::next_business_hours_start(now))
+                    ),
+                    _ => refusal.message().into(),
+                };
+                self.set_prompt(tx, id, &key, Some(prompt(refusal.code(), message)), now, fx)?;
                 // Hours, pauses and the 24-hour limit change with time; the plan and a done
                 // attempt do not.
                 if !matches!(refusal, Refusal::AlreadyTried | Refusal::NotInPlan) {
@@ -362,7 +372,7 @@ impl Decider {
         let Some(rec) = self.running.values().find(|r| r.id == id).cloned() else { return Ok(()) };
         let Some(incident) = rec.incident_id else { return Ok(()) };
         let Some(key) = self.incident_keys.get(&incident).cloned() else { return Ok(()) };
-        if self.is_paused(&rec.host) || self.responded.contains(&incident) {
+        if self.is_paused(&rec.host) || tx.mails_about(incident, OutboxKind::ResponseStarted)? > 0 {
             return Ok(());
         }
         let problem = self.check_problem(&key);
@@ -371,7 +381,6 @@ impl Decider {
             tx.enqueue_mail(&mail, now)?;
             fx.mail = true;
         }
-        self.responded.insert(incident);
         Ok(())
     }
 

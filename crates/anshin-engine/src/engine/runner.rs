@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anshin_core::fleet::RebootAction;
 use anshin_core::recovery::RecoveryKind;
-use anshin_core::{CheckKey, CheckKind, CheckSpec, Fleet};
+use anshin_core::{CheckKind, CheckSpec, Fleet};
 use tokio::sync::{mpsc, watch};
 
 use super::{ssh_target, Input};
@@ -90,17 +90,14 @@ impl Runner {
         let Some(server) = self.fleet.server(&job.host) else {
             return ("failed", format!("{} is no longer in the fleet file", job.host));
         };
-        let check = job.check.clone();
-        let spec = self.fleet.checks().into_iter().find(|c| c.key == CheckKey::new(&job.host, check.clone()));
+        let spec = server.check_spec(job.check.clone());
         if job.reconfirm {
-            if let Some(spec) = &spec {
-                let r = self.prober.probe(spec).await;
-                if r.ok {
-                    return (
-                        "already_up",
-                        format!("re-confirmed before acting: {} answers ({})", check.id(), r.detail),
-                    );
-                }
+            let r = self.prober.probe(&spec).await;
+            if r.ok {
+                return (
+                    "already_up",
+                    format!("re-confirmed before acting: {} answers ({})", job.check.id(), r.detail),
+                );
             }
         }
         // The problem is real (or an operator asked): the decider mails 対応開始 now, before
@@ -133,7 +130,6 @@ impl Runner {
             Ok(text) => text,
             Err(e) => return ("failed", e),
         };
-        let Some(spec) = spec else { return ("recovered", acted) };
         let (tries, every) = match job.kind {
             RecoveryKind::RestartService(_) => (RESTART_RECHECKS, RESTART_RECHECK_EVERY),
             RecoveryKind::Reboot => {

@@ -269,6 +269,15 @@ fn new_message_id(kind: OutboxKind, incident: Option<i64>, from: &str) -> String
 }
 
 impl StoreTx<'_> {
+    /// How many mails of `kind` were queued about the incident (the 対応開始 goes once).
+    pub fn mails_about(&self, incident: i64, kind: OutboxKind) -> Result<u32, StoreError> {
+        Ok(self.tx.query_row(
+            "SELECT count(*) FROM outbox WHERE incident_id = ?1 AND kind = ?2",
+            params![incident, kind.as_str()],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Queues a mail (pending, due now) and logs `mail_queued`; returns the row id. Call it in the
     /// transaction that opens or closes the incident the mail is about.
     pub fn enqueue_mail(&self, mail: &NewMail, at: DateTime<Utc>) -> Result<i64, StoreError> {

@@ -397,6 +397,7 @@ impl StoreTx<'_> {
     }
 
     /// The server's running recovery, if any.
+    #[cfg(test)]
     pub fn running_recovery(&self, host: &str) -> Result<Option<RecoveryRecord>, StoreError> {
         running_of(&self.tx, host)
     }
@@ -586,6 +587,7 @@ impl Store {
     }
 
     /// Recoveries running now, oldest first.
+    #[cfg(test)]
     pub fn running_recoveries(&self) -> Result<Vec<RecoveryRecord>, StoreError> {
         if !self.has_recoveries()? {
             return Ok(Vec::new());

@@ -5,7 +5,7 @@
 
 import { BackendError, type Action, type PromptCode, type Recovery, type RecoveryPolicy, type SpotConsent } from '../backend/types';
 import { checkName } from './names';
-import { jstTime } from './duration';
+import { JST_MS, jstTime } from './duration';
 
 export type Lang = 'ja' | 'en';
 
@@ -185,11 +185,10 @@ export const MIN_SPOT_YEN = 20_000;
 /** Cause investigation and recovery without asking again (SPEC §4). */
 export const INVESTIGATION_CAP_YEN = 50_000;
 
-const JST = 9 * 3_600_000;
 
 /** Weekdays 9–18 in Japan (holidays are the engine's to know: it answers `needs_consent`). */
 export function inBusinessHours(now: number): boolean {
-  const d = new Date(now + JST);
+  const d = new Date(now + JST_MS);
   const day = d.getUTCDay();
   const h = d.getUTCHours();
   return day >= 1 && day <= 5 && h >= 9 && h < 18;

@@ -92,3 +92,6 @@ export function jstStamps(text: string): string {
     return jstDateTime(t);
   });
 }
+
+/** Japan's offset from UTC in milliseconds (no daylight saving). */
+export const JST_MS = 9 * 3_600_000;

@@ -5,6 +5,7 @@
 
 import type { Call, CallOutcome, Consent } from '../backend/types';
 import { INVESTIGATION_CAP_YEN } from './actions';
+import { JST_MS } from './duration';
 
 export type Lang = 'ja' | 'en';
 
@@ -119,7 +120,7 @@ export function overCap(amount: number, kind: string, consents: readonly Pick<Co
 
 /** `datetime-local` value (JST wall time) of an instant: `YYYY-MM-DDTHH:MM`. */
 export function jstLocal(ms: number): string {
-  return new Date(ms + 9 * 3_600_000).toISOString().slice(0, 16);
+  return new Date(ms + JST_MS).toISOString().slice(0, 16);
 }
 
 /** An instant from a `datetime-local` value read as JST; NaN when not one. */
@@ -130,7 +131,7 @@ export function fromJstLocal(v: string): number {
   const t = Date.UTC(y, mo - 1, d, h, mi, s || 0);
   const back = new Date(t);
   if (back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59) return NaN;
-  return t - 9 * 3_600_000;
+  return t - JST_MS;
 }
 
 /** `tel:` link of a number as written (digits and +). */

@@ -4,6 +4,7 @@
 
 import type { Action, Maintenance, MaintenanceWindow, PauseScope } from '../backend/types';
 import { fromJstLocal, jstLocal } from './escalation';
+import { JST_MS } from './duration';
 
 export type Lang = 'ja' | 'en';
 
@@ -15,15 +16,14 @@ export function durationName(min: number, lang: Lang): string {
   return lang === 'ja' ? `${min}分` : `${min} min`;
 }
 
-const JST = 9 * 3_600_000;
 const pad = (n: number) => String(n).padStart(2, '0');
 
 /** `HH:MM` in JST; `M/D HH:MM` when not on the day of `now`. */
 export function shortJst(iso: string, now: number): string {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return '--:--';
-  const d = new Date(t + JST);
-  const today = new Date(now + JST);
+  const d = new Date(t + JST_MS);
+  const today = new Date(now + JST_MS);
   const hm = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
   const sameDay = d.getUTCFullYear() === today.getUTCFullYear() && d.getUTCMonth() === today.getUTCMonth() && d.getUTCDate() === today.getUTCDate();
   return sameDay ? hm : `${d.getUTCMonth() + 1}/${d.getUTCDate()} ${hm}`;
@@ -41,8 +41,8 @@ export function windowText(w: Pick<MaintenanceWindow, 'starts_at' | 'ends_at'>):
   const a = Date.parse(w.starts_at);
   const b = Date.parse(w.ends_at);
   if (Number.isNaN(a) || Number.isNaN(b)) return '—';
-  const da = new Date(a + JST);
-  const db = new Date(b + JST);
+  const da = new Date(a + JST_MS);
+  const db = new Date(b + JST_MS);
   const day = (d: Date) => `${d.getUTCMonth() + 1}/${d.getUTCDate()}`;
   const hm = (d: Date) => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
   const sameDay = day(da) === day(db) && da.getUTCFullYear() === db.getUTCFullYear();
