@@ -284,7 +284,11 @@ fn spawn_relay(
             }
             if let Some(pop) = notifier.on_message(&message) {
                 let (app, sound) = (app.clone(), notifier.policy().sound);
-                tauri::async_runtime::spawn(notify::show(pop, sound, move |id| open_incident(&app, id)));
+                tauri::async_runtime::spawn(notify::show(pop, sound, move |id| {
+                    if id != notify::ALARM {
+                        open_incident(&app, id);
+                    }
+                }));
             }
         }
     });

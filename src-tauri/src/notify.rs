@@ -1,5 +1,7 @@
 //! Native desktop notifications (freedesktop, over the session bus): a new incident at or above
-//! the chosen level pops one with host, trigger and level; clicking it opens the incident.
+//! the chosen level pops one with host, trigger and level; clicking it opens the incident. A new
+//! engine alarm (a failure on the NOC's side: probes that cannot run, a store that refuses
+//! writes) pops too, whatever the level.
 //!
 //! Only consoles notify, from the engine's events: the engine decided once (and mailed once),
 //! each open console merely shows it. Owns: which events pop and their text.
@@ -19,9 +21,10 @@ pub struct NotifyPolicy {
     pub sound: bool,
 }
 
-/// An incident worth a notification.
+/// An incident (or an engine alarm) worth a notification.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pop {
+    /// The incident; [`ALARM`] for an engine alarm (a click opens nothing in particular).
     pub id: i64,
     pub summary: String,
     pub body: String,
@@ -37,11 +40,16 @@ pub struct Notifier {
     popped: HashMap<i64, u8>,
     /// Incidents of paused servers, silent until their alert is released.
     silent: HashSet<i64>,
+    /// The engine alarms in force at the last health line (each pops once when it appears).
+    alarms: HashSet<String>,
 }
+
+/// The `id` of a pop that is an engine alarm, not an incident.
+pub const ALARM: i64 = -1;
 
 impl Notifier {
     pub fn new(policy: NotifyPolicy) -> Self {
-        Notifier { policy, popped: HashMap::new(), silent: HashSet::new() }
+        Notifier { policy, popped: HashMap::new(), silent: HashSet::new(), alarms: HashSet::new() }
     }
 
     pub fn policy(&self) -> NotifyPolicy {
@@ -50,6 +58,9 @@ impl Notifier {
 
     /// The notification a console message calls for, if any.
     pub fn on_message(&mut self, message: &Value) -> Option<Pop> {
+        if let Some(health) = message.get("health") {
+            return self.on_health(health);
+        }
         if message.get("type").and_then(Value::as_str) != Some("event") {
             return None;
         }
@@ -84,6 +95,48 @@ impl Notifier {
         let trigger = e.get("trigger").and_then(Value::as_str).unwrap_or("");
         let name = Level::from_number(level).map(Level::name_ja).unwrap_or("");
         Some(Pop { id, summary: format!("Lv.{level} {name}: {host}"), body: trigger.to_string(), level })
+    }
+}
+
+impl Notifier {
+    /// A pop when an engine alarm appears in the health line (once per appearance).
+    fn on_health(&mut self, health: &Value) -> Option<Pop> {
+        let now: Vec<(String, String)> = health
+            .get("alarms")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| {
+                        let code = x.get("code")?.as_str()?.to_string();
+                        let detail = x.get("detail").and_then(Value::as_str).unwrap_or("").to_string();
+                        Some((code, detail))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let fresh: Vec<&(String, String)> = now.iter().filter(|(code, _)| !self.alarms.contains(code)).collect();
+        let pop = (!fresh.is_empty()).then(|| Pop {
+            id: ALARM,
+            summary: "監視側の障害 (Anshin NOC)".into(),
+            body: fresh
+                .iter()
+                .map(|(code, detail)| format!("{}: {detail}", alarm_name(code)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            level: 5,
+        });
+        self.alarms = now.into_iter().map(|(code, _)| code).collect();
+        pop
+    }
+}
+
+/// An engine alarm's name for the notification (the UI words the full text).
+fn alarm_name(code: &str) -> &str {
+    match code {
+        "local_failures" => "監視サーバー側の理由でチェックを実行できません（お客様サーバーの障害ではありません）",
+        "store_waiting" => "ストア書き込み待ち",
+        "store_failed" => "ストア障害（書き込めません）",
+        other => other,
     }
 }
 
@@ -155,5 +208,19 @@ mod tests {
         assert_eq!(n.on_message(&ev("incident_level_changed", 5, 5)), None, "still paused");
         let pop = n.on_message(&ev("alert_released", 5, 4)).expect("the pause ended with the problem");
         assert_eq!(pop.id, 5);
+    }
+
+    #[test]
+    fn an_engine_alarm_pops_once_when_it_appears_whatever_the_level() {
+        let mut n = Notifier::new(NotifyPolicy { min_level: 5, sound: false });
+        let delta = |alarms: Value| json!({"type":"delta","rev":1,"servers":[],"health":{"alarms":alarms}});
+        assert_eq!(n.on_message(&delta(json!([]))), None);
+        let locked = json!([{"code":"store_waiting","since":"x","detail":"database is locked","count":3,"total":0}]);
+        let pop = n.on_message(&delta(locked.clone())).expect("a new alarm pops");
+        assert_eq!(pop.id, ALARM);
+        assert!(pop.body.contains("ストア書き込み待ち: database is locked"), "{}", pop.body);
+        assert_eq!(n.on_message(&delta(locked)), None, "the same alarm again");
+        assert_eq!(n.on_message(&delta(json!([]))), None, "cleared");
+        assert!(n.on_message(&delta(json!([{"code":"local_failures","detail":"EMFILE"}]))).is_some());
     }
 }

@@ -43,6 +43,13 @@ describe('normalize', () => {
     expect(s.resources).toEqual([]);
     expect(s.maintenance).toBeNull();
   });
+  it('keeps the engine alarms and a check made unknown by a local failure', () => {
+    const h = normalize.health({ started_at: 'x', alarms: [{ code: 'store_waiting', since: 's', detail: 'database is locked', count: 12 }, 'junk'] });
+    expect(h.alarms).toEqual([{ code: 'store_waiting', since: 's', detail: 'database is locked', count: 12, total: 0 }]);
+    expect(normalize.health({}).alarms).toEqual([]);
+    const s = normalize.server({ label: 'a', checks: [{ check: 'http', ok: true, unknown: 'local failure: EMFILE' }] });
+    expect(s.checks[0].unknown).toBe('local failure: EMFILE');
+  });
   it('accepts the interim shell shape of levels ({number, name_ja})', () => {
     const s = normalize.server({ label: 'a', worst_level: { number: 5, name_ja: '疎通不可' }, checks: [] });
     expect(s.worst_level).toBe(5);

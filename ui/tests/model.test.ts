@@ -32,6 +32,9 @@ describe('tile state and level colours', () => {
     [server('a', { worst_level: 4, maintenance: { id: null, until: null, reason: 'x', by: 'y' } }), 'maintenance'],
     [server('a', { checks: [] }), 'unknown'],
     [server('a', { checks: [{ ...server('a').checks[0], ok: null }] }), 'unknown'],
+    // The last attempt failed on the NOC's side: unknown, not OK and not a problem.
+    [server('a', { checks: [{ ...server('a').checks[0], unknown: 'local failure: Too many open files' }] }), 'unknown'],
+    [server('a', { worst_level: 4, checks: [{ ...server('a').checks[0], unknown: 'local failure' }] }), '4'],
   ])('%#: %s', (s, want) => expect(tileState(s)).toBe(want));
 
   it('gives every state its own colour, icon and readable ink', () => {

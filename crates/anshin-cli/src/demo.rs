@@ -21,7 +21,7 @@ fn default_db() -> Result<PathBuf> {
 /// Runs the demo; with `console`, also serves consoles like `anshin serve`.
 pub async fn run(
     db: Option<PathBuf>,
-    console: Option<(anshin_engine::api::ServeOptions, anshin_engine::api::Tokens)>,
+    console: Option<(anshin_engine::api::ServeOptions, anshin_engine::api::TokenSet)>,
     json: bool,
 ) -> Result<ExitCode> {
     let parsed = anshin_core::fleet::parse(anshin_demo::DEMO_FLEET_TOML, "demo-fleet.toml")
@@ -48,11 +48,14 @@ pub async fn run(
             db.display()
         );
     }
+    if let Some((options, _)) = &console {
+        crate::reserve_console_descriptors(&parsed.fleet, options)?;
+    }
     let store = anshin_engine::Store::open(&db)?;
     let started = anshin_engine::start(parsed.fleet.clone(), store, Arc::new(anshin_engine::SystemClock))?;
     let result = match console {
         Some((options, tokens)) => crate::serve(started, parsed.fleet, &db, options, tokens, json, stop).await,
-        None => crate::run_until_signal(started.0, started.1, json, stop).await,
+        None => crate::run_until_signal(started.0, started.1, json, stop, None).await,
     };
     let _ = stop_sim.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sim).await;

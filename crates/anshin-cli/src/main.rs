@@ -169,20 +169,66 @@ struct ConsoleArgs {
     /// PEM private key for HTTPS (with --tls-cert).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// How much the console server may take (defaults in the README, "Console API").
+#[derive(clap::Args, Clone, Copy)]
+struct LimitArgs {
+    /// Console connections at once; beyond it the port waits.
+    #[arg(long, default_value_t = 512)]
+    max_consoles: usize,
+    /// Connections from one address at once (loopback is not limited).
+    #[arg(long, default_value_t = 64)]
+    max_consoles_per_peer: usize,
+    /// Connections still in their TLS handshake or before their first request; the oldest is
+    /// closed when a new one needs the room.
+    #[arg(long, default_value_t = 64)]
+    max_pending_consoles: usize,
+    /// Seconds a request head (and a TLS handshake) may take.
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a console connection may stay without traffic.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
+}
+
+impl LimitArgs {
+    fn limits(self) -> anshin_engine::api::ConsoleLimits {
+        use std::time::Duration;
+        anshin_engine::api::ConsoleLimits {
+            header_read: Duration::from_secs(self.header_timeout.max(1)),
+            idle: Duration::from_secs(self.idle_timeout.max(1)),
+            handshake: Duration::from_secs(self.header_timeout.max(1)),
+            max_connections: self.max_consoles.max(1),
+            max_pending: self.max_pending_consoles.max(1),
+            max_per_peer: self.max_consoles_per_peer.max(1),
+            ..anshin_engine::api::ConsoleLimits::default()
+        }
+    }
 }
 
 impl ConsoleArgs {
     fn options(&self) -> anshin_engine::api::ServeOptions {
-        anshin_engine::api::ServeOptions { addr: self.listen, tls: self.tls_cert.clone().zip(self.tls_key.clone()) }
+        anshin_engine::api::ServeOptions {
+            addr: self.listen,
+            tls: self.tls_cert.clone().zip(self.tls_key.clone()),
+            limits: self.limits.limits(),
+        }
     }
 }
 
-/// The console tokens, or the exit code of bad input (the message is printed).
-fn load_tokens(file: Option<&Path>) -> Result<anshin_engine::api::Tokens, ExitCode> {
-    anshin_engine::api::Tokens::load(file).map_err(|e| {
-        eprintln!("anshin: {e}");
-        ExitCode::from(2)
-    })
+/// The console tokens (re-read from the same source on SIGHUP), or the exit code of bad input
+/// (the message is printed).
+fn load_tokens(file: Option<&Path>) -> Result<anshin_engine::api::TokenSet, ExitCode> {
+    match anshin_engine::api::Tokens::load(file) {
+        Ok(t) => Ok(anshin_engine::api::TokenSet::new(t, file.map(Path::to_path_buf))),
+        Err(e) => {
+            eprintln!("anshin: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -215,9 +261,11 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             with_fleet(&fleet, |f| {
                 runtime()?.block_on(async {
                     let stop = StopSignals::install()?;
+                    let options = console.options();
+                    reserve_console_descriptors(&f, &options)?;
                     let store = Store::open(&db)?;
                     let started = anshin_engine::start(f.clone(), store, Arc::new(anshin_engine::SystemClock))?;
-                    serve(started, f, &db, console.options(), tokens, json, stop).await
+                    serve(started, f, &db, options, tokens, json, stop).await
                 })
             })
         }
@@ -238,10 +286,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     eprintln!("anshin demo: open http://{addr}/?token={token} (operator token for this run)");
                     let t = anshin_engine::api::Tokens::parse(&format!("operator {token} demo"), "demo")
                         .map_err(anyhow::Error::msg)?;
-                    Some((anshin_engine::api::ServeOptions { addr, tls: None }, t))
+                    Some((demo_options(addr), anshin_engine::api::TokenSet::new(t, None)))
                 }
                 Some(addr) => match load_tokens(tokens.as_deref()) {
-                    Ok(t) => Some((anshin_engine::api::ServeOptions { addr, tls: None }, t)),
+                    Ok(t) => Some((demo_options(addr), t)),
                     Err(code) => return Ok(code),
                 },
                 None => None,
@@ -249,6 +297,11 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             runtime()?.block_on(demo::run(db, console, json))
         }
     }
+}
+
+/// The demo's console server: loopback, no TLS, default limits.
+fn demo_options(addr: std::net::SocketAddr) -> anshin_engine::api::ServeOptions {
+    anshin_engine::api::ServeOptions { addr, tls: None, limits: anshin_engine::api::ConsoleLimits::default() }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -366,7 +419,7 @@ async fn run(fleet: anshin_core::Fleet, db: &Path, json: bool) -> Result<ExitCod
     let store = Store::open(db)?;
     let (handle, events) = anshin_engine::start(fleet.clone(), store, Arc::new(anshin_engine::SystemClock))?;
     let reports = start_reports(&handle, fleet, db);
-    let result = run_until_signal(handle, events, json, stop).await;
+    let result = run_until_signal(handle, events, json, stop, None).await;
     reports.stop().await;
     result
 }
@@ -377,13 +430,26 @@ fn start_reports(handle: &anshin_engine::EngineHandle, fleet: anshin_core::Fleet
     Reports::start(db.to_path_buf(), Arc::new(fleet), clock, handle.console().outbox_wake())
 }
 
+/// Before the engine starts: the fleet's probes plus every console connection the server may
+/// hold must fit in the file-descriptor limit (raised to the hard limit), so consoles can never
+/// take what the probes need. Refused with the number otherwise.
+pub(crate) fn reserve_console_descriptors(
+    fleet: &anshin_core::Fleet,
+    options: &anshin_engine::api::ServeOptions,
+) -> Result<()> {
+    let (probes, why) = anshin_engine::engine::fleet_descriptors(fleet);
+    let consoles = options.limits.descriptors();
+    anshin_engine::engine::descriptors::reserve(probes + consoles, &format!("{why} + {consoles} for consoles"))?;
+    Ok(())
+}
+
 /// Serves consoles from a started engine until SIGINT/SIGTERM, then stops both.
 pub(crate) async fn serve(
     (handle, events): (anshin_engine::EngineHandle, tokio::sync::broadcast::Receiver<EngineEvent>),
     fleet: anshin_core::Fleet,
     db: &Path,
     options: anshin_engine::api::ServeOptions,
-    tokens: anshin_engine::api::Tokens,
+    tokens: anshin_engine::api::TokenSet,
     json: bool,
     stop: StopSignals,
 ) -> Result<ExitCode> {
@@ -394,7 +460,7 @@ pub(crate) async fn serve(
     let api = tokio::spawn(anshin_engine::api::serve(
         options,
         handle.console(),
-        tokens,
+        tokens.clone(),
         db.to_path_buf(),
         Arc::new(fleet),
         anshin_report::desk::routes(reports.desk.clone()),
@@ -411,7 +477,7 @@ pub(crate) async fn serve(
         }
     }
     eprintln!("anshin serve: console on {scheme}://{addr}/ (wall display: {scheme}://{addr}/wall), API under /api/v1/");
-    let result = run_until_signal(handle, events, json, stop).await;
+    let result = run_until_signal(handle, events, json, stop, Some(tokens)).await;
     let _ = stop_api.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), api).await;
     reports.stop().await;
@@ -421,15 +487,21 @@ pub(crate) async fn serve(
 /// SIGTERM and SIGINT, caught from the moment this exists: install it before anything listens
 /// or starts, so a signal that comes early still stops the engine cleanly (not the default
 /// action, which would end the process mid-write).
+/// SIGHUP is caught too: it re-reads the console tokens file (`serve`), never kills.
 pub(crate) struct StopSignals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
     pub(crate) fn install() -> Result<StopSignals> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(StopSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
 }
 
@@ -439,6 +511,7 @@ pub(crate) async fn run_until_signal(
     mut events: tokio::sync::broadcast::Receiver<EngineEvent>,
     json: bool,
     mut stop: StopSignals,
+    tokens: Option<anshin_engine::api::TokenSet>,
 ) -> Result<ExitCode> {
     let printer = tokio::spawn(async move {
         loop {
@@ -451,10 +524,20 @@ pub(crate) async fn run_until_signal(
             }
         }
     });
-    let ended_by_itself = tokio::select! {
-        _ = stop.term.recv() => None,
-        _ = stop.int.recv() => None,
-        r = handle.finished() => Some(r),
+    let ended_by_itself = loop {
+        tokio::select! {
+            _ = stop.term.recv() => break None,
+            _ = stop.int.recv() => break None,
+            _ = stop.hup.recv() => match &tokens {
+                // Revocation without a restart: a bad file keeps the tokens in force.
+                Some(t) => match t.reload() {
+                    Ok(n) => eprintln!("anshin: SIGHUP: console tokens re-read ({n} tokens)"),
+                    Err(e) => eprintln!("anshin: SIGHUP: tokens not changed: {e}"),
+                },
+                None => eprintln!("anshin: SIGHUP: nothing to re-read (no console tokens)"),
+            },
+            r = handle.finished() => break Some(r),
+        }
     };
     let result = match ended_by_itself {
         Some(r) => r,

@@ -30,6 +30,10 @@ pub fn check_line(key: &CheckKey, r: &ProbeResult, json: bool) {
             host: &'a str,
             check: String,
             ok: bool,
+            /// The attempt failed on this machine (no descriptor, no buffer): nothing is known
+            /// of the server.
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            unknown: bool,
             detail: &'a str,
             ms: f64,
         }
@@ -37,6 +41,7 @@ pub fn check_line(key: &CheckKey, r: &ProbeResult, json: bool) {
             host: &key.host,
             check: key.kind.id(),
             ok: r.ok,
+            unknown: r.unknown,
             detail: &r.detail,
             ms: (r.ms * 10.0).round() / 10.0,
         };
@@ -46,7 +51,13 @@ pub fn check_line(key: &CheckKey, r: &ProbeResult, json: bool) {
     } else {
         emit(&format!(
             "{:<4} {:<16} {:<14} {:>8.1} ms  {}",
-            if r.ok { "OK" } else { "FAIL" },
+            if r.ok {
+                "OK"
+            } else if r.unknown {
+                "????"
+            } else {
+                "FAIL"
+            },
             key.host,
             key.kind.id(),
             r.ms,

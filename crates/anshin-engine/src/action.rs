@@ -252,6 +252,9 @@ pub enum ActionError {
     Invalid(String),
     #[error("the engine is not running")]
     Stopped,
+    /// The store refuses writes for now (locked, busy, full): nothing was done.
+    #[error("{0}")]
+    StoreUnavailable(String),
 }
 
 impl ActionError {
@@ -266,6 +269,7 @@ impl ActionError {
             ActionError::NoAction(_) => "no_action",
             ActionError::Invalid(_) => "invalid",
             ActionError::Stopped => "stopped",
+            ActionError::StoreUnavailable(_) => "store_unavailable",
         }
     }
 
@@ -274,7 +278,7 @@ impl ActionError {
         match self {
             ActionError::NotFound(_) => 404,
             ActionError::Invalid(_) => 400,
-            ActionError::Stopped => 503,
+            ActionError::Stopped | ActionError::StoreUnavailable(_) => 503,
             _ => 409,
         }
     }

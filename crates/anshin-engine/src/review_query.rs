@@ -52,6 +52,10 @@ fn jst_day_start(field: &str, s: &str, days_after: u64) -> Result<chrono::DateTi
     Tokyo.from_local_datetime(&midnight).single().map(|t| t.with_timezone(&chrono::Utc)).ok_or_else(not_a_day)
 }
 
+/// The longest search term or name filter accepted: beyond it a term is not something an operator
+/// types, and an unbounded LIKE pattern costs the store (the API answers 400).
+pub const MAX_TERM_CHARS: usize = 200;
+
 fn non_empty(s: &Option<String>) -> Option<String> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
@@ -59,6 +63,17 @@ fn non_empty(s: &Option<String>) -> Option<String> {
 impl ReviewQuery {
     /// The store filter; a customer needs the fleet (to know its servers). Errors say what to fix.
     pub fn to_filter(&self, fleet: Option<&Fleet>) -> Result<ReviewFilter, String> {
+        for (field, value) in [
+            ("text", &self.text),
+            ("operator", &self.operator),
+            ("server", &self.server),
+            ("customer", &self.customer),
+            ("check", &self.check),
+        ] {
+            if value.as_deref().is_some_and(|v| v.chars().count() > MAX_TERM_CHARS) {
+                return Err(format!("{field}: at most {MAX_TERM_CHARS} characters"));
+            }
+        }
         let hosts = match non_empty(&self.customer) {
             None => None,
             Some(id) => {
@@ -138,5 +153,15 @@ mod tests {
         assert!(ReviewQuery { level: Some(7), ..Default::default() }.to_filter(None).is_err());
         let far = ReviewQuery { to: Some("+262143-12-31".into()), ..Default::default() };
         assert!(far.to_filter(None).is_err(), "the last day chrono knows has no day after it");
+    }
+
+    #[test]
+    fn search_terms_are_capped() {
+        let at_cap = ReviewQuery { text: Some("あ".repeat(MAX_TERM_CHARS)), ..Default::default() };
+        assert!(at_cap.to_filter(None).is_ok());
+        let long = ReviewQuery { text: Some("a".repeat(60_000)), ..Default::default() };
+        assert_eq!(long.to_filter(None).unwrap_err(), "text: at most 200 characters");
+        let operator = ReviewQuery { operator: Some("x".repeat(MAX_TERM_CHARS + 1)), ..Default::default() };
+        assert!(operator.to_filter(None).unwrap_err().starts_with("operator:"));
     }
 }

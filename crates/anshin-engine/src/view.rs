@@ -34,6 +34,9 @@ pub struct CheckView {
     /// Why the engine did not (or not yet) recover the open incident by itself: an operator
     /// decides (`None`: no incident, or the automatic recovery ran).
     pub prompt: Option<Prompt>,
+    /// The last attempt could not be made properly on the NOC's side (no file descriptor, no
+    /// buffer, the prober ran late): why. The check's state is the one before it (unknown now).
+    pub unknown: Option<String>,
 }
 
 /// The engine's word to the operator about an incident it does not recover by itself.
@@ -137,6 +140,25 @@ pub struct Health {
     pub checks: usize,
     /// Seconds between two runs of each check.
     pub interval_secs: u64,
+    /// What is wrong on the NOC's side now (empty: nothing). Never about a customer's server.
+    pub alarms: Vec<HealthAlarm>,
+}
+
+/// A problem of the engine itself, shown on every console and notified on the desktop; never
+/// mailed to a customer.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HealthAlarm {
+    /// `local_failures` (more than 5 % of the last interval's attempts failed on the NOC
+    /// machine: `count` of `total`), `store_waiting` (the store is locked or busy: `count`
+    /// results wait to be decided), `store_failed` (it stayed so for 5 minutes, or failed for a
+    /// reason waiting does not cure).
+    pub code: &'static str,
+    /// Since when (RFC 3339 UTC).
+    pub since: String,
+    /// The last error as the system gave it (English, for the operator's investigation).
+    pub detail: String,
+    pub count: u64,
+    pub total: u64,
 }
 
 /// A customer's contract as consoles show it beside a server: plan, what it entitles, contacts.
@@ -275,6 +297,7 @@ impl FleetView {
                 acknowledged_by: None,
                 suppressed: None,
                 prompt: None,
+                unknown: None,
             });
         }
         view.health.checks = view.index.len();
@@ -288,6 +311,17 @@ impl FleetView {
         self.rev += 1;
         self.hosts[h].rev = self.rev;
         Some(&mut self.hosts[h].checks[c])
+    }
+
+    /// Takes every host from `fresh` (the same fleet, read back from the store), each marked
+    /// changed so consoles get them all; health stays.
+    pub fn replace_hosts(&mut self, fresh: FleetView) {
+        self.hosts = fresh.hosts;
+        self.index = fresh.index;
+        for h in &mut self.hosts {
+            self.rev += 1;
+            h.rev = self.rev;
+        }
     }
 
     /// A host's entry, marking it changed.

@@ -18,11 +18,14 @@
 //! * Any other path: the browser console's files (`ui`), without a token.
 //!
 //! Without a valid token: 401 `{"code":"unauthorized","message":…}` and nothing of the fleet.
-//! Tokens come from the environment or a tokens file, never the fleet file. Beyond loopback
-//! only with TLS (`tls`).
+//! Every rejection, also of a malformed body or query, is `{"code","message"}` JSON.
+//! Tokens come from the environment or a tokens file (re-read on SIGHUP), never the fleet file.
+//! Beyond loopback only with TLS (`tls`). Connections are capped and timed out (`listener`), so
+//! a flood on the console port never takes what the probes need.
 //! Must not know: how a console draws; what the engine decides.
 
 mod actions;
+pub mod listener;
 mod tls;
 mod ui;
 
@@ -44,6 +47,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+pub use self::listener::ConsoleLimits;
 use crate::engine::Console;
 use crate::feed::spawn_feed;
 use crate::review_query::{with_customers, ReviewQuery};
@@ -79,28 +83,51 @@ impl std::fmt::Debug for Tokens {
 
 impl Tokens {
     /// Parses `ROLE TOKEN [NAME]` lines (`operator s3cret yamada`, `viewer w4ll`); `#` starts a
-    /// comment; NAME (who acted, in the log) defaults to the role. Errors name the line. Tokens
-    /// shorter than 16 characters are refused (guessable).
+    /// comment at the start of a line or after a space; NAME (who acted, in the log) defaults to
+    /// the role. Errors name the line. Refused: tokens shorter than 16 characters (guessable), a
+    /// `#` inside a token (it would silently cut the token short in most tools' eyes), and a
+    /// token given twice (which role would it have?).
     pub fn parse(text: &str, source: &str) -> Result<Tokens, String> {
         let mut map = HashMap::new();
+        let mut lines_of: HashMap<String, usize> = HashMap::new();
         for (i, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
+            let n = i + 1;
+            let mut fields = Vec::new();
+            for field in line.split_whitespace() {
+                if field.starts_with('#') {
+                    break;
+                }
+                fields.push(field);
+            }
+            if fields.is_empty() {
                 continue;
             }
-            let mut parts = line.split_whitespace();
-            let (Some(role), Some(token), name, None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-                return Err(format!("{source}:{}: write \"operator TOKEN [NAME]\" or \"viewer TOKEN [NAME]\"", i + 1));
+            let [role, token, rest @ ..] = fields.as_slice() else {
+                return Err(format!("{source}:{n}: write \"operator TOKEN [NAME]\" or \"viewer TOKEN [NAME]\""));
             };
-            let role = match role {
+            if rest.len() > 1 {
+                return Err(format!("{source}:{n}: write \"operator TOKEN [NAME]\" or \"viewer TOKEN [NAME]\""));
+            }
+            let role = match *role {
                 "operator" => Role::Operator,
                 "viewer" => Role::Viewer,
-                other => return Err(format!("{source}:{}: unknown role \"{other}\": use operator or viewer", i + 1)),
+                other => {
+                    return Err(format!(
+                        "{source}:{n}: unknown role \"{}\": use operator or viewer",
+                        crate::probe::visible(other.as_bytes())
+                    ))
+                }
             };
-            if token.len() < 16 {
-                return Err(format!("{source}:{}: token too short: use at least 16 random characters", i + 1));
+            if token.contains('#') {
+                return Err(format!("{source}:{n}: a token may not contain '#': generate another one"));
             }
-            let name = name.unwrap_or(match role {
+            if token.len() < 16 {
+                return Err(format!("{source}:{n}: token too short: use at least 16 random characters"));
+            }
+            if let Some(first) = lines_of.insert(token.to_string(), n) {
+                return Err(format!("{source}:{n}: the same token as line {first}: give every console its own"));
+            }
+            let name = rest.first().copied().unwrap_or(match role {
                 Role::Operator => "operator",
                 Role::Viewer => "viewer",
             });
@@ -131,15 +158,65 @@ impl Tokens {
     }
 }
 
+/// The tokens in force, replaced as a whole when the tokens file is re-read (SIGHUP), so a
+/// revoked token stops working without a restart.
+#[derive(Clone, Debug)]
+pub struct TokenSet {
+    current: Arc<std::sync::RwLock<Arc<Tokens>>>,
+    file: Option<PathBuf>,
+}
+
+impl TokenSet {
+    pub fn new(tokens: Tokens, file: Option<PathBuf>) -> TokenSet {
+        TokenSet { current: Arc::new(std::sync::RwLock::new(Arc::new(tokens))), file }
+    }
+
+    fn get(&self) -> Arc<Tokens> {
+        self.current.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Re-reads the tokens file (or `ANSHIN_TOKENS`); a file with an error changes nothing and
+    /// the error is returned (the old tokens stay in force).
+    pub fn reload(&self) -> Result<usize, String> {
+        let fresh = Tokens::load(self.file.as_deref())?;
+        let n = fresh.0.len();
+        if let Ok(mut t) = self.current.write() {
+            *t = Arc::new(fresh);
+        }
+        Ok(n)
+    }
+}
+
+/// Percent-decodes a URL query value (`%2B` → `+`, `+` stays `+`: tokens are not form data).
+/// `None` for a malformed escape or bytes that are not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// A WebSocket message not taken by the console within this time ends its connection.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 #[derive(Clone)]
 struct ApiState {
     console: Console,
-    tokens: Arc<Tokens>,
+    tokens: TokenSet,
     db: PathBuf,
     fleet: Arc<Fleet>,
+    /// The largest WebSocket message accepted from a console.
+    ws_message: usize,
 }
 
 #[derive(Serialize)]
@@ -166,14 +243,42 @@ async fn authenticate(State(state): State<ApiState>, mut req: Request, next: Nex
     let query_token = (req.uri().path() == "/api/v1/events")
         .then(|| req.uri().query())
         .flatten()
-        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(str::to_string));
-    match header_token.or(query_token).and_then(|t| state.tokens.caller(&t).cloned()) {
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
+        .and_then(percent_decode);
+    let tokens = state.tokens.get();
+    match header_token.or(query_token).and_then(|t| tokens.caller(&t).cloned()) {
         Some(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
         None => error(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required"),
     }
+}
+
+/// Every rejection is `{"code","message"}` JSON: axum's own (a malformed JSON body, a bad query
+/// or path parameter, a wrong method, a body too large) come as text and are rewrapped here.
+async fn json_rejections(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "not_found",
+        s if s.is_server_error() => "internal",
+        _ => "invalid",
+    };
+    let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&body).trim().to_string();
+    let message =
+        if message.is_empty() { status.canonical_reason().unwrap_or("rejected").to_string() } else { message };
+    error(status, code, message)
 }
 
 async fn servers(State(state): State<ApiState>) -> Response {
@@ -221,7 +326,7 @@ async fn samples(State(state): State<ApiState>, Query(q): Query<SampleQuery>) ->
 async fn review(State(state): State<ApiState>, Query(q): Query<ReviewQuery>) -> Response {
     let filter = match q.to_filter(Some(&state.fleet)) {
         Ok(f) => f,
-        Err(message) => return error(StatusCode::BAD_REQUEST, "bad_request", message),
+        Err(message) => return error(StatusCode::BAD_REQUEST, "invalid", message),
     };
     let fleet = state.fleet.clone();
     read_store(state.db, move |s| Ok(with_customers(s.review(&filter)?, Some(&fleet)))).await
@@ -240,7 +345,10 @@ async fn whoami(Extension(caller): Extension<Caller>) -> Response {
 }
 
 async fn events(State(state): State<ApiState>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| stream_feed(socket, state.console))
+    // Consoles only ever send small control frames: a large message is refused.
+    ws.max_message_size(state.ws_message)
+        .max_frame_size(state.ws_message)
+        .on_upgrade(move |socket| stream_feed(socket, state.console))
 }
 
 /// Sends the console feed until either side goes away.
@@ -271,6 +379,8 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// PEM certificate chain and key; required beyond loopback.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Connection caps and timeouts.
+    pub limits: ConsoleLimits,
 }
 
 /// The 403 answer for a caller who may only watch, or None for an operator (every action route,
@@ -292,15 +402,17 @@ pub fn error_response(status: StatusCode, code: &'static str, message: impl Into
 pub async fn serve(
     options: ServeOptions,
     console: Console,
-    tokens: Tokens,
+    tokens: TokenSet,
     db: PathBuf,
     fleet: Arc<Fleet>,
     extra: Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
     let tls = match &options.tls {
-        Some((cert, key)) => Some(tls::load_config(cert, key).map_err(invalid)?),
+        Some((cert, key)) => {
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls::load_config(cert, key).map_err(invalid)?)))
+        }
         None if !options.addr.ip().is_loopback() => {
             return Err(invalid(format!(
                 "{} is not a loopback address: serving beyond this machine requires TLS (--tls-cert FILE --tls-key FILE)",
@@ -309,7 +421,7 @@ pub async fn serve(
         }
         None => None,
     };
-    let state = ApiState { console, tokens: Arc::new(tokens), db, fleet };
+    let state = ApiState { console, tokens, db, fleet, ws_message: options.limits.ws_message };
     let api = Router::new()
         .route("/api/v1/servers", get(servers))
         .route("/api/v1/incidents", get(incidents))
@@ -324,16 +436,11 @@ pub async fn serve(
         .with_state(state.clone())
         // Routes of other crates (monthly reports), behind the same tokens.
         .merge(extra)
-        .layer(middleware::from_fn_with_state(state, authenticate));
+        .layer(middleware::from_fn_with_state(state, authenticate))
+        .layer(middleware::map_response(json_rejections));
     let app = api.fallback(ui::file);
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
-    let stop = async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-    };
-    match tls {
-        Some(config) => axum::serve(tls::TlsListener::new(listener, config)?, app).with_graceful_shutdown(stop).await,
-        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
-    }
+    listener::serve(listener, tls, app, options.limits, shutdown).await
 }
 
 #[cfg(test)]
@@ -353,5 +460,44 @@ mod tests {
         assert!(Tokens::parse("operator short", "t").unwrap_err().contains("too short"));
         assert!(Tokens::parse("", "t").unwrap_err().contains("no tokens"));
         assert!(Tokens::parse("operator", "t").unwrap_err().starts_with("t:1:"));
+    }
+
+    #[test]
+    fn a_hash_inside_a_token_and_a_repeated_token_are_refused() {
+        // Before: "0123456789abcdef#x" became "0123456789abcdef" silently.
+        let e = Tokens::parse("operator 0123456789abcdef#extra yamada", "t").unwrap_err();
+        assert_eq!(e, "t:1: a token may not contain '#': generate another one");
+        // A comment after a space still works.
+        let t = Tokens::parse("operator 0123456789abcdef yamada # day shift", "t").unwrap();
+        assert_eq!(t.caller("0123456789abcdef").unwrap().name, "yamada");
+        // Before: the last line's role won silently.
+        let e = Tokens::parse("operator 0123456789abcdef a\nviewer 0123456789abcdef b", "t").unwrap_err();
+        assert_eq!(e, "t:2: the same token as line 1: give every console its own");
+    }
+
+    #[test]
+    fn url_tokens_are_percent_decoded() {
+        assert_eq!(percent_decode("abc%2B%2F%3D").as_deref(), Some("abc+/="));
+        assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%ff"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn a_reload_replaces_the_tokens_and_a_bad_file_keeps_them() {
+        let dir = std::env::temp_dir().join(format!("anshin-tokens-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tokens");
+        std::fs::write(&file, "operator 0123456789abcdef yamada\n").unwrap();
+        let set = TokenSet::new(Tokens::load(Some(&file)).unwrap(), Some(file.clone()));
+        assert!(set.get().caller("0123456789abcdef").is_some());
+        std::fs::write(&file, "viewer fedcba9876543210 wall\n").unwrap();
+        assert_eq!(set.reload(), Ok(1));
+        assert!(set.get().caller("0123456789abcdef").is_none(), "a revoked token still works");
+        std::fs::write(&file, "operator short\n").unwrap();
+        assert!(set.reload().is_err());
+        assert!(set.get().caller("fedcba9876543210").is_some(), "a bad file dropped the tokens in force");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

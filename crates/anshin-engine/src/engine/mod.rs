@@ -12,7 +12,7 @@
 //!
 //! Must not know: Tauri, the UI, or whether the fleet is a demo.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -31,13 +31,15 @@ use crate::event::EngineEvent;
 use crate::mail::{run_outbox, RetryPolicy, SmtpSettings};
 use crate::probe::{IcmpError, ProbeResult, Prober};
 use crate::ssh::{SshPool, SshTarget};
-use crate::store::acks::ack_by;
 use crate::store::recovery::RecoveryRecord;
 use crate::store::{timestamp, Store, StoreError, StoreTx};
 use crate::view::{FleetView, Health, OtherIncident, Prompt, ResourceView, ServerView};
 
 mod actions;
+pub mod descriptors;
+mod health;
 mod recovery;
+mod resume;
 mod runner;
 
 use recovery::{Held, Window};
@@ -47,6 +49,12 @@ use runner::{Job, Runner};
 const MAX_CONCURRENT_PROBES: usize = 1024;
 /// Results applied in one transaction at most.
 const MAX_BATCH: usize = 1024;
+/// How long the decider waits for another writer's lock before it keeps its batch in memory and
+/// tries again (the outbox runner's and report schedule's writes take milliseconds).
+const DECIDER_BUSY_WAIT: Duration = Duration::from_millis(500);
+/// Inputs kept in memory while the store refuses writes; past it, only the latest result per
+/// check (10,000 servers × 5 checks leave 50,000).
+const MAX_WAITING: usize = 200_000;
 /// How often the health line's outbox backlog is counted.
 const BACKLOG_EVERY: Duration = Duration::from_secs(3);
 /// SSH handshakes in flight at once (each costs the server a key exchange).
@@ -79,6 +87,42 @@ pub enum EngineError {
     Smtp(#[from] crate::mail::MailError),
     #[error("the engine's decider stopped unexpectedly")]
     DeciderPanicked,
+    #[error(transparent)]
+    Descriptors(#[from] descriptors::DescriptorError),
+}
+
+impl EngineError {
+    /// The store was only locked or busy (another writer): waiting cures it.
+    pub fn is_store_busy(&self) -> bool {
+        self.sqlite_code()
+            .is_some_and(|c| matches!(c, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+    }
+
+    /// The store's disk or file failed (full, read-only, I/O, unopenable): an operator must act,
+    /// and the engine keeps trying meanwhile.
+    pub fn is_store_failure(&self) -> bool {
+        self.sqlite_code().is_some_and(|c| {
+            matches!(
+                c,
+                rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::OutOfMemory
+                    | rusqlite::ErrorCode::FileLockingProtocolFailed
+                    | rusqlite::ErrorCode::PermissionDenied
+            )
+        })
+    }
+
+    fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            EngineError::Store(StoreError::Sql(e)) | EngineError::Store(StoreError::Open { source: e, .. }) => {
+                e.sqlite_error_code()
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One result (or a console's request) on its way to the decider.
@@ -248,113 +292,15 @@ pub fn start(
     let smtp = fleet.smtp.as_ref().map(|s| SmtpSettings::from_url_and_env(&s.url)).transpose()?;
     let specs = fleet.checks();
     let polled = resource_targets(&fleet);
-    let mut monitor = Monitor::new(&fleet);
-    let mut view = FleetView::new(&fleet);
-    let attempts = fleet.noc.attempts;
+    let (needed, why) = fleet_descriptors(&fleet);
+    descriptors::reserve(needed, &why)?;
 
     // Resume: open incidents stay open (no second "opened"), states continue their count.
     let now = clock.now();
-    let saved = store.saved_checks()?;
-    let open = store.incidents(true, usize::MAX >> 1)?;
-    let mut opened_at = HashMap::new();
-    let mut resources = HashMap::new();
-    let mut host_key_incidents = HashMap::new();
-    let mut acks = HashMap::new();
-    let mut held = HashMap::new();
-    let mut incident_keys = HashMap::new();
-    let mut resumed_open = 0;
+    let resumed = resume::resume(&fleet, &polled, &mut store, now, resume::Mode::Start)?;
+    let resumed_open = resumed.resumed_open;
+    let mut view = resumed.view;
     view.health.started_at = timestamp(now);
-    for inc in &open {
-        if let Ok(t) = DateTime::parse_from_rfc3339(&inc.opened_at) {
-            opened_at.insert(inc.id, t.with_timezone(&Utc));
-        }
-    }
-    let tx = store.begin()?;
-    for s in saved {
-        if monitor.is_known(&s.key) {
-            resumed_open += usize::from(s.open_incident.is_some());
-            monitor.resume(s.key.clone(), s.state, s.open_incident);
-            if let Some(id) = s.open_incident {
-                incident_keys.insert(id, s.key.clone());
-            }
-            if let Some(v) = view.check_mut(&s.key) {
-                v.ok = s.state.last_ok;
-                v.hard = s.state.hard_down;
-                v.failures = s.state.failures;
-                v.detail = s.detail.clone();
-                v.incident = s.open_incident;
-                v.level = s.open_incident.map(|_| s.key.kind.level().number());
-                v.since = s.open_incident.and_then(|id| opened_at.get(&id)).map(|t| timestamp(*t));
-            }
-            view.refresh_host(&s.key.host);
-        } else if let Some(id) = s.open_incident {
-            tx.close_incident(id, &s.key, "the check is no longer in the fleet file", now)?;
-        }
-    }
-    for inc in &open {
-        if !opened_at.contains_key(&inc.id) {
-            continue;
-        }
-        let by = inc.events.iter().rev().find(|e| e.kind == "acknowledged").map(|e| ack_by(&e.detail).to_string());
-        // An alert a pause held, not yet released: it still waits for the pause's end (unless
-        // the incident was closed just above).
-        let still_open = incident_keys.contains_key(&inc.id)
-            || inc.check == HOST_KEY_CHECK
-            || (Resource::from_id(&inc.check).is_some() && polled.iter().any(|t| t.host == inc.host));
-        let held_at = inc.events.iter().rposition(|e| e.kind == "alert_held");
-        let released_at = inc.events.iter().rposition(|e| e.kind == "alert_released");
-        if still_open && held_at.is_some() && released_at < held_at {
-            if let Some(problem) = crate::reads::incident_problem(&fleet, inc) {
-                let detected_at = opened_at[&inc.id];
-                let h =
-                    Held { host: inc.host.clone(), check: inc.check.clone(), level: inc.level, problem, detected_at };
-                held.insert(inc.id, h);
-            }
-        }
-        if let Some(by) = &by {
-            acks.insert(inc.id, by.clone());
-            view.set_acknowledged(&inc.host, inc.id, by);
-        }
-        let other = OtherIncident { id: inc.id, level: inc.level, since: inc.opened_at.clone(), acknowledged_by: by };
-        if inc.check == HOST_KEY_CHECK {
-            resumed_open += 1;
-            host_key_incidents.insert(inc.host.clone(), inc.id);
-            if let Some(h) = view.host_mut(&inc.host) {
-                h.other_incidents.insert(HOST_KEY_CHECK.into(), other);
-            }
-            view.refresh_host(&inc.host);
-            continue;
-        }
-        let Some(r) = Resource::from_id(&inc.check) else { continue };
-        let level = Level::from_number(inc.level).unwrap_or(Level::Warning);
-        if polled.iter().any(|t| t.host == inc.host) {
-            resumed_open += 1;
-            let problem = resumed_problem(r, level, &inc.host, &inc.trigger);
-            resources.insert(
-                (inc.host.clone(), r),
-                ResourceTrack { state: ResourceState::resumed(level, attempts), open: Some((inc.id, problem)) },
-            );
-            if let Some(h) = view.host_mut(&inc.host) {
-                h.other_incidents.insert(r.as_str().into(), other);
-            }
-            view.refresh_host(&inc.host);
-        } else {
-            tx.close_incident_on(inc.id, &inc.host, &inc.check, "resource monitoring no longer applies", now)?;
-        }
-    }
-    // A recovery the last run left running is not repeated: it is marked interrupted.
-    for r in tx.interrupt_running_recoveries(now)? {
-        tracing::warn!(host = %r.host, action = %r.action, "a recovery was interrupted by the engine's stop; not repeated");
-    }
-    let windows: Vec<Window> = tx.maintenance_active_or_future(now)?.into_iter().filter_map(Window::new).collect();
-    tx.append_event(
-        "engine_started",
-        None,
-        None,
-        &format!("{} checks, {} resource polls, {resumed_open} open incidents resumed", specs.len(), polled.len()),
-        now,
-    )?;
-    tx.commit()?;
 
     let (events, first_listener) = broadcast::channel(4096);
     let _ = events.send(EngineEvent::EngineStarted { checks: specs.len(), resumed_open, at: timestamp(now) });
@@ -378,36 +324,60 @@ pub fn start(
     let requests = results_tx.downgrade();
     let runner = Runner::new(Arc::new(fleet.clone()), prober.clone(), requests.clone(), shutdown_rx.clone());
     spawn_periodic(TICK, TICK, results_tx.clone(), shutdown_rx.clone(), || async { Input::Tick });
-    spawn_resource_polls(polled, timeout, interval, results_tx, shutdown_rx);
+    spawn_resource_polls(polled.clone(), timeout, interval, results_tx, shutdown_rx);
     let decider = {
         let mailer = AlertMailer::new(Arc::new(fleet.clone()));
-        let next_look = incident_keys.keys().map(|id| (*id, now)).collect();
+        let local_failures = health::LocalFailures::new(fleet.noc.interval_secs);
         let mut d = Decider {
             fleet,
-            monitor,
+            polled,
+            monitor: resumed.monitor,
             clock,
             events: events.clone(),
             view: view.clone(),
             mailer,
-            opened_at,
-            resources,
-            host_key_incidents,
-            acks,
+            opened_at: resumed.opened_at,
+            resources: resumed.resources,
+            host_key_incidents: resumed.host_key_incidents,
+            acks: resumed.acks,
             wake,
-            incident_keys,
+            incident_keys: resumed.incident_keys,
             failing_since: HashMap::new(),
             prompts: HashMap::new(),
-            next_look,
+            next_look: HashMap::new(),
             running: HashMap::new(),
-            held,
-            windows,
+            held: resumed.held,
+            windows: resumed.windows,
             paused: HashMap::new(),
             runner,
+            local_failures,
+            store_health: health::StoreHealth::default(),
         };
+        d.next_look = d.incident_keys.keys().map(|id| (*id, now)).collect();
         d.paused = d.pauses_at(now);
+        store.set_busy_timeout(DECIDER_BUSY_WAIT)?;
         tokio::task::spawn_blocking(move || d.run(store, results_rx))
     };
     Ok((EngineHandle { shutdown, events, view, requests, outbox_wake, decider, outbox }, first_listener))
+}
+
+/// SSH sessions the recovery runner keeps beside the polls.
+const RUNNER_SSH_SESSIONS: usize = 4;
+
+/// The file descriptors a fleet's probes and sessions need (`descriptors::fleet_needs`), and
+/// what that number is made of (for the refusal's message). `anshin serve` adds its consoles.
+pub fn fleet_descriptors(fleet: &Fleet) -> (u64, String) {
+    let in_flight = fleet.checks().len().min(MAX_CONCURRENT_PROBES);
+    let sessions = resource_targets(fleet).len() + RUNNER_SSH_SESSIONS;
+    (
+        descriptors::fleet_needs(in_flight, sessions),
+        format!(
+            "{} per check in flight × {in_flight} + {} per SSH session × {sessions} + {}",
+            descriptors::PER_CHECK_IN_FLIGHT,
+            descriptors::PER_SSH_SESSION,
+            descriptors::ENGINE_OWN
+        ),
+    )
 }
 
 /// The servers whose resources are polled: SSH access given, plan includes resource monitoring.
@@ -566,14 +536,16 @@ fn spawn_resource_polls(
 }
 
 /// A resource of a server: its three-in-a-row state and, while raised, its open incident.
-struct ResourceTrack {
-    state: ResourceState,
-    open: Option<(i64, Problem)>,
+pub(super) struct ResourceTrack {
+    pub state: ResourceState,
+    pub open: Option<(i64, Problem)>,
 }
 
 /// The decider: the only writer of incidents and the only one who queues their mails.
 struct Decider {
     fleet: Fleet,
+    /// The servers whose resources are polled (resumed incidents of others are closed).
+    polled: Vec<SshTarget>,
     monitor: Monitor,
     clock: Arc<dyn Clock>,
     events: broadcast::Sender<EngineEvent>,
@@ -606,6 +578,45 @@ struct Decider {
     paused: HashMap<String, i64>,
     /// Performs recoveries after the commit that started them.
     runner: Runner,
+    /// Attempts that failed on the NOC's side over the last interval (an engine alarm).
+    local_failures: health::LocalFailures,
+    /// Whether the store takes the decider's writes (an engine alarm while it does not).
+    store_health: health::StoreHealth,
+}
+
+/// A batch the store did not take.
+struct Refused {
+    /// What to decide again once the store takes writes (console requests were answered).
+    inputs: Vec<Input>,
+    error: EngineError,
+    /// The decider's memory was changed before the failure (it must be read back).
+    touched: bool,
+}
+
+/// Keeps, of the waiting results, only the latest per check and per polled server (recovery
+/// steps all stay): the bound on memory while the store refuses writes for long.
+fn coalesce(queue: &mut VecDeque<Input>) {
+    let before = queue.len();
+    let mut seen_checks = HashSet::new();
+    let mut seen_hosts = HashSet::new();
+    let mut kept: Vec<Input> = Vec::with_capacity(queue.len());
+    for input in queue.drain(..).rev() {
+        let keep = match &input {
+            Input::Check { key, .. } => seen_checks.insert(key.clone()),
+            Input::Resources { host, .. } => seen_hosts.insert(host.clone()),
+            Input::Tick => false,
+            _ => true,
+        };
+        if keep {
+            kept.push(input);
+        }
+    }
+    queue.extend(kept.into_iter().rev());
+    tracing::warn!(
+        before,
+        after = queue.len(),
+        "too many results wait for the store: only the latest per check is kept"
+    );
 }
 
 /// What one batch produced, applied after its commit.
@@ -623,6 +634,12 @@ struct Effects {
 
 impl Decider {
     /// Runs on a blocking thread until every probe and poll task has ended.
+    ///
+    /// A store that refuses a batch (locked by another process, busy, full, read-only) never
+    /// stops the engine: the batch's inputs wait in memory (bounded: past [`MAX_WAITING`] only
+    /// the latest result per check is kept) and are decided once the store takes them again;
+    /// nothing is decided before its commit. Console requests meanwhile are answered at once
+    /// with `store_unavailable`. Every console shows the wait as an engine alarm.
     fn run(mut self, mut store: Store, mut results: mpsc::Receiver<Input>) -> Result<(), EngineError> {
         {
             // Paint what was resumed: pauses, prompts to come.
@@ -633,35 +650,203 @@ impl Decider {
                 }
             }
         }
-        while let Some(first) = results.blocking_recv() {
-            let mut received = vec![first];
-            while received.len() < MAX_BATCH {
-                match results.try_recv() {
-                    Ok(o) => received.push(o),
-                    Err(_) => break,
+        let mut queue: VecDeque<Input> = VecDeque::new();
+        // When the store may be tried again, and whether memory must be read back first (a
+        // batch failed after it had changed it).
+        let (mut next_try, mut reload) = (None::<DateTime<Utc>>, false);
+        loop {
+            let now = self.clock.now();
+            let may_try = next_try.is_none_or(|t| now >= t);
+            if queue.is_empty() || !may_try {
+                match results.blocking_recv() {
+                    Some(input) => queue.push_back(input),
+                    None => break,
                 }
+            }
+            while let Ok(input) = results.try_recv() {
+                queue.push_back(input);
+            }
+            if queue.len() > MAX_WAITING {
+                coalesce(&mut queue);
             }
             let now = self.clock.now();
-            // Console requests are decided after the batch's results, in the same transaction;
-            // a tick only opens a transaction when something is due.
-            let (mut batch, mut requests, mut done, mut tick) =
-                (Vec::with_capacity(received.len()), Vec::new(), Vec::new(), false);
-            let mut acting = Vec::new();
-            for input in received {
-                match input {
-                    Input::Action { request, by, reply } => requests.push((request, by, reply)),
-                    Input::RecoveryActing { id } => acting.push(id),
-                    Input::RecoveryDone { id, outcome, detail } => done.push((id, outcome, detail)),
-                    Input::Tick => tick = true,
-                    other => batch.push(other),
-                }
-            }
-            let tick = tick && self.tick_due(now);
-            if batch.is_empty() && requests.is_empty() && done.is_empty() && acting.is_empty() && !tick {
+            if next_try.is_some_and(|t| now < t) {
+                self.hold_while_store_waits(&mut queue, now);
                 continue;
             }
-            let mut fx = Effects::default();
-            let tx = store.begin()?;
+            if reload {
+                match self.reload(&mut store, now) {
+                    Ok(()) => reload = false,
+                    Err(e) => {
+                        self.store_refused(&e, &mut queue, now, &mut next_try);
+                        continue;
+                    }
+                }
+            }
+            let batch: Vec<Input> = queue.drain(..queue.len().min(MAX_BATCH)).collect();
+            match self.apply(&mut store, batch, now) {
+                Ok(()) => {
+                    if next_try.take().is_some() {
+                        self.store_health.stored();
+                    }
+                    self.store_health.pending = queue.len();
+                    self.publish_health(now);
+                }
+                Err(refused) => {
+                    reload = refused.touched;
+                    for input in refused.inputs.into_iter().rev() {
+                        queue.push_front(input);
+                    }
+                    self.store_refused(&refused.error, &mut queue, now, &mut next_try);
+                }
+            }
+        }
+        let now = self.clock.now();
+        if !queue.is_empty() {
+            tracing::warn!(
+                waiting = queue.len(),
+                "stopping while the store refused writes: these results were never decided (the next start probes again)"
+            );
+        }
+        let tx = store.begin()?;
+        tx.append_event("engine_stopped", None, None, "", now)?;
+        tx.commit()?;
+        let _ = self.events.send(EngineEvent::EngineStopped { at: timestamp(now) });
+        Ok(())
+    }
+
+    /// A batch could not be stored: say so on every console and wait before trying again.
+    fn store_refused(
+        &mut self,
+        error: &EngineError,
+        queue: &mut VecDeque<Input>,
+        now: DateTime<Utc>,
+        next_try: &mut Option<DateTime<Utc>>,
+    ) {
+        let transient = error.is_store_busy();
+        if !transient && !error.is_store_failure() {
+            // Neither a lock nor a failing disk: a batch the store can never take (a bug). Its
+            // probe results are dropped (the next cycle brings new ones) rather than retried
+            // for ever; recovery outcomes stay.
+            tracing::error!(error = %error, "the store refused a batch for a reason waiting does not cure: its results are dropped");
+            queue.retain(|i| !matches!(i, Input::Check { .. } | Input::Resources { .. }));
+        }
+        self.store_health.refused(now, &error.to_string(), transient);
+        *next_try = Some(now + self.store_health.retry_after(now));
+        self.hold_while_store_waits(queue, now);
+    }
+
+    /// While the store refuses writes: console requests are answered at once, ticks dropped (a
+    /// new one comes every second), results wait.
+    fn hold_while_store_waits(&mut self, queue: &mut VecDeque<Input>, now: DateTime<Utc>) {
+        let mut kept = VecDeque::with_capacity(queue.len());
+        for input in queue.drain(..) {
+            match input {
+                Input::Action { reply, .. } => {
+                    let _ = reply.send(Err(ActionError::StoreUnavailable(
+                        "the store does not accept writes at the moment (see the engine alarm): try again shortly"
+                            .into(),
+                    )));
+                }
+                Input::Tick => {}
+                other => kept.push_back(other),
+            }
+        }
+        *queue = kept;
+        self.store_health.pending = queue.len();
+        self.publish_health(now);
+    }
+
+    /// Puts the engine's alarms into the consoles' health line.
+    fn publish_health(&mut self, now: DateTime<Utc>) {
+        let alarms: Vec<_> =
+            [self.local_failures.alarm(now), self.store_health.alarm(now)].into_iter().flatten().collect();
+        if let Ok(mut v) = self.view.write() {
+            if v.health.alarms != alarms {
+                v.health.alarms = alarms;
+            }
+        }
+    }
+
+    /// Reads the decider's memory back from the store after a batch that failed half-way
+    /// (what it changed in memory was never stored). Running recoveries keep running.
+    fn reload(&mut self, store: &mut Store, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let r = resume::resume(&self.fleet, &self.polled, store, now, resume::Mode::Reload)?;
+        let running = store.running_recoveries()?;
+        self.monitor = r.monitor;
+        self.opened_at = r.opened_at;
+        self.resources = r.resources;
+        self.host_key_incidents = r.host_key_incidents;
+        self.acks = r.acks;
+        self.held = r.held;
+        self.incident_keys = r.incident_keys;
+        self.windows = r.windows;
+        self.prompts.clear();
+        self.next_look = self.incident_keys.keys().map(|id| (*id, now)).collect();
+        self.running = running.into_iter().map(|rec| (rec.host.clone(), rec)).collect();
+        self.paused = self.pauses_at(now);
+        if let Ok(mut v) = self.view.write() {
+            v.replace_hosts(r.view);
+            let hosts: Vec<String> = v.hosts().iter().map(|h| h.label.clone()).collect();
+            for h in &hosts {
+                self.paint(&mut v, h);
+            }
+        }
+        tracing::warn!("the decider's memory was read back from the store after a batch it could not store");
+        Ok(())
+    }
+
+    /// Decides one batch in one transaction and, after its commit, publishes what it did. On
+    /// failure the inputs to try again come back (console requests are answered with the
+    /// reason instead), and `touched` says whether memory was changed before the failure.
+    fn apply(&mut self, store: &mut Store, received: Vec<Input>, now: DateTime<Utc>) -> Result<(), Refused> {
+        // Console requests are decided after the batch's results, in the same transaction;
+        // a tick only opens a transaction when something is due.
+        let (mut batch, mut requests, mut done, mut tick) =
+            (Vec::with_capacity(received.len()), Vec::new(), Vec::new(), false);
+        let mut acting = Vec::new();
+        for input in received {
+            match input {
+                Input::Action { request, by, reply } => requests.push((request, by, reply)),
+                Input::RecoveryActing { id } => acting.push(id),
+                Input::RecoveryDone { id, outcome, detail } => done.push((id, outcome, detail)),
+                Input::Tick => tick = true,
+                other => batch.push(other),
+            }
+        }
+        let tick = tick && self.tick_due(now);
+        if batch.is_empty() && requests.is_empty() && done.is_empty() && acting.is_empty() && !tick {
+            return Ok(());
+        }
+        // What goes back to the queue when the store refuses (requests are answered instead).
+        let give_back = |batch: Vec<Input>, acting: &[i64], done: &[(i64, String, String)]| -> Vec<Input> {
+            let mut inputs = batch;
+            inputs.extend(acting.iter().map(|id| Input::RecoveryActing { id: *id }));
+            inputs.extend(done.iter().map(|(id, outcome, detail)| Input::RecoveryDone {
+                id: *id,
+                outcome: outcome.clone(),
+                detail: detail.clone(),
+            }));
+            inputs
+        };
+        let refuse = |requests: Vec<oneshot::Sender<Result<ActionDone, ActionError>>>, e: &EngineError| {
+            for reply in requests {
+                let _ = reply.send(Err(ActionError::StoreUnavailable(format!(
+                    "the store did not take it ({e}): nothing was done, try again shortly"
+                ))));
+            }
+        };
+        let tx = match store.begin() {
+            Ok(tx) => tx,
+            Err(e) => {
+                let error = EngineError::from(e);
+                refuse(requests.into_iter().map(|(_, _, reply)| reply).collect(), &error);
+                return Err(Refused { inputs: give_back(batch, &acting, &done), error, touched: false });
+            }
+        };
+        let mut fx = Effects::default();
+        let mut answers = Vec::with_capacity(requests.len());
+        let decided = (|| -> Result<(), EngineError> {
             for input in &batch {
                 match input {
                     Input::Check { key, result } => self.check(&tx, key, result, now, &mut fx)?,
@@ -669,19 +854,18 @@ impl Decider {
                     _ => {}
                 }
             }
-            for id in acting {
-                self.recovery_acting(&tx, id, now, &mut fx)?;
+            for id in &acting {
+                self.recovery_acting(&tx, *id, now, &mut fx)?;
             }
-            for (id, outcome, detail) in done {
-                self.recovery_done(&tx, id, &outcome, &detail, now, &mut fx)?;
+            for (id, outcome, detail) in &done {
+                self.recovery_done(&tx, *id, outcome, detail, now, &mut fx)?;
             }
             if tick {
                 self.tick(&tx, now, &mut fx)?;
             }
             // Each request in a savepoint: one the store refuses is undone alone and answered
             // with the reason; it never stops the engine.
-            let mut answers = Vec::with_capacity(requests.len());
-            for (request, by, reply) in requests {
+            for (request, by, reply) in requests.drain(..) {
                 tx.savepoint()?;
                 let name = request.name();
                 let answer = match self.act(&tx, request, &by, now, &mut fx) {
@@ -697,34 +881,36 @@ impl Decider {
                 };
                 answers.push((reply, answer));
             }
-            tx.commit()?;
-            self.refresh_view(&batch, now);
-            if let Ok(mut v) = self.view.write() {
-                for (host, id, by) in &fx.acknowledged {
-                    v.set_acknowledged(host, *id, by);
-                }
-                for host in &fx.hosts {
-                    self.paint(&mut v, host);
-                }
+            Ok(tx.commit()?)
+        })();
+        if let Err(error) = decided {
+            // Whatever the transaction held is rolled back; the memory it changed is read back
+            // before the next batch.
+            let replies = requests.into_iter().map(|(_, _, reply)| reply).chain(answers.into_iter().map(|(r, _)| r));
+            refuse(replies.collect(), &error);
+            return Err(Refused { inputs: give_back(batch, &acting, &done), error, touched: true });
+        }
+        self.refresh_view(&batch, now);
+        if let Ok(mut v) = self.view.write() {
+            for (host, id, by) in &fx.acknowledged {
+                v.set_acknowledged(host, *id, by);
             }
-            for (reply, answer) in answers {
-                let _ = reply.send(answer);
-            }
-            for job in fx.jobs {
-                self.runner.spawn(job);
-            }
-            if fx.mail {
-                self.wake.notify_one();
-            }
-            for e in fx.events {
-                let _ = self.events.send(e);
+            for host in &fx.hosts {
+                self.paint(&mut v, host);
             }
         }
-        let now = self.clock.now();
-        let tx = store.begin()?;
-        tx.append_event("engine_stopped", None, None, "", now)?;
-        tx.commit()?;
-        let _ = self.events.send(EngineEvent::EngineStopped { at: timestamp(now) });
+        for (reply, answer) in answers {
+            let _ = reply.send(answer);
+        }
+        for job in fx.jobs {
+            self.runner.spawn(job);
+        }
+        if fx.mail {
+            self.wake.notify_one();
+        }
+        for e in fx.events {
+            let _ = self.events.send(e);
+        }
         Ok(())
     }
 
@@ -736,6 +922,12 @@ impl Decider {
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<(), EngineError> {
+        // An attempt that failed on our side says nothing about the server: the check keeps its
+        // state and count, nothing opens, nothing is mailed; the tile shows it unknown.
+        self.local_failures.record(now, result.unknown.then_some(result.detail.as_str()));
+        if result.unknown {
+            return Ok(());
+        }
         let at = timestamp(now);
         let obs = self.monitor.observe(key, result.ok);
         let state_name = match obs.transition {
@@ -979,6 +1171,13 @@ impl Decider {
         let mut hosts = HashSet::new();
         for input in batch {
             match input {
+                Input::Check { key, result } if result.unknown => {
+                    if let Some(c) = v.check_mut(key) {
+                        c.unknown = Some(result.detail.clone());
+                        c.last_at = Some(at.clone());
+                    }
+                    hosts.insert(key.host.as_str());
+                }
                 Input::Check { key, result } => {
                     let state = self.monitor.state(key).unwrap_or_default();
                     let suppressed = if state.failing() {
@@ -1003,6 +1202,7 @@ impl Decider {
                         c.since = incident.and_then(|id| self.opened_at.get(&id)).map(|t| timestamp(*t));
                         c.acknowledged_by = incident.and_then(|id| self.acks.get(&id).cloned());
                         c.suppressed = suppressed;
+                        c.unknown = None;
                     }
                     hosts.insert(key.host.as_str());
                 }

@@ -36,6 +36,10 @@ const REBOOT_RECHECK_EVERY: Duration = Duration::from_secs(5);
 const REBOOT_SETTLE: Duration = Duration::from_secs(15);
 /// Output of a restart command kept for the log.
 const MAX_OUTPUT: usize = 2048;
+/// A re-confirmation that failed on the NOC's side (see `ProbeResult::unknown`) is tried again
+/// this many times, this far apart, before the recovery gives up without acting.
+const RECONFIRM_RETRIES: u32 = 3;
+const RECONFIRM_RETRY_EVERY: Duration = Duration::from_secs(2);
 
 /// One recovery to perform.
 #[derive(Debug, Clone)]
@@ -92,12 +96,24 @@ impl Runner {
         };
         let spec = server.check_spec(job.check.clone());
         if job.reconfirm {
-            let r = self.prober.probe(&spec).await;
+            let mut r = self.prober.probe(&spec).await;
+            // A re-confirmation that failed on our side proves nothing: try a few times, and
+            // never act on a problem that could not be confirmed.
+            for _ in 0..RECONFIRM_RETRIES {
+                if !r.unknown {
+                    break;
+                }
+                tokio::time::sleep(RECONFIRM_RETRY_EVERY).await;
+                r = self.prober.probe(&spec).await;
+            }
             if r.ok {
                 return (
                     "already_up",
                     format!("re-confirmed before acting: {} answers ({})", job.check.id(), r.detail),
                 );
+            }
+            if r.unknown {
+                return ("failed", format!("could not re-confirm the problem, nothing was done: {}", r.detail));
             }
         }
         // The problem is real (or an operator asked): the decider mails 対応開始 now, before
@@ -187,7 +203,10 @@ async fn recheck(
         if r.ok {
             return ("recovered", format!("{acted}; re-check: {} answers ({})", spec.key.kind.id(), r.detail));
         }
-        last = r.detail;
+        // A re-check that failed on our side does not make the last real answer stale.
+        if !r.unknown || last.is_empty() {
+            last = r.detail;
+        }
     }
     ("failed", format!("{acted}; re-check: {} still down ({last})", spec.key.kind.id()))
 }

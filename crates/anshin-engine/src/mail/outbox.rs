@@ -100,60 +100,51 @@ pub async fn run_outbox(
         return Ok(());
     };
     let transport = smtp.transport()?;
-    let path = db_path.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&path)).await.map_err(|_| OutboxError::Panicked)??;
+    // Its own connection; a store locked at this moment delays the runner, never ends it.
+    let mut opened = 0u32;
+    let store = loop {
+        let path = db_path.clone();
+        match tokio::task::spawn_blocking(move || Store::open(&path)).await.map_err(|_| OutboxError::Panicked)? {
+            Ok(s) => break s,
+            Err(e) => {
+                opened += 1;
+                let wait = policy.delay(opened).min(Duration::from_secs(30));
+                tracing::warn!(error = %e, retry_in = ?wait, "the outbox cannot open the store; it tries again");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return Ok(()) },
+                }
+            }
+        }
+    };
     let store = Arc::new(Mutex::new(store));
     tracing::info!(db = %db_path.display(), host = %smtp.host, port = smtp.port, "outbox runner started");
     let batch = policy.batch.max(1);
 
+    // Mails the SMTP server accepted whose "sent" the store has not recorded yet (it was locked
+    // or failing): never sent again meanwhile, marked as soon as the store takes it.
+    let mut unmarked: Vec<(i64, chrono::DateTime<chrono::Utc>)> = Vec::new();
+    let mut store_failures: u32 = 0;
     while !*shutdown.borrow() {
-        let now = clock.now();
-        let due = db(&store, move |s| s.due_mails(now, batch)).await?;
-        let full = due.len() == batch;
-        // After the server proved unreachable, the rest of this pass waits too instead of each
-        // paying for its own refused connection or timeout.
-        let mut unreachable: Option<String> = None;
-        for mail in due {
-            if *shutdown.borrow() {
-                break;
+        let pass = deliver_pass(&store, &transport, &policy, &clock, &shutdown, batch, &mut unmarked).await;
+        let wait = match pass {
+            Ok(Pass::Again) => {
+                store_failures = 0;
+                continue;
             }
-            let result = match build_message(&mail) {
-                Err(e) => Err(e),
-                Ok(_) if unreachable.is_some() => {
-                    Err(MailError::Unreachable(format!("not tried: {}", unreachable.as_deref().unwrap_or(""))))
-                }
-                Ok(message) => transport.send(message).await,
-            };
-            let (id, attempt) = (mail.id, mail.attempts + 1);
-            let at = clock.now();
-            match result {
-                Ok(()) => {
-                    tracing::info!(id, message_id = %mail.message_id, attempt, "mail accepted by the SMTP server");
-                    db(&store, move |s| s.mark_sent(id, at)).await?;
-                }
-                Err(e) if e.is_permanent() => {
-                    tracing::warn!(id, message_id = %mail.message_id, error = %e, "mail failed permanently");
-                    let error = e.to_string();
-                    db(&store, move |s| s.mark_failed(id, &error, at)).await?;
-                }
-                Err(e) => {
-                    let next = at + chrono::Duration::from_std(policy.delay(attempt)).unwrap_or(chrono::Duration::MAX);
-                    tracing::warn!(id, message_id = %mail.message_id, attempt, error = %e, next = %next, "mail not sent, will retry");
-                    if let MailError::Unreachable(why) = &e {
-                        unreachable.get_or_insert_with(|| why.clone());
-                    }
-                    let error = e.to_string();
-                    db(&store, move |s| s.mark_retry(id, &error, next)).await?;
-                }
+            Ok(Pass::Wait(wait)) => {
+                store_failures = 0;
+                wait
             }
-        }
-        if full && unreachable.is_none() {
-            continue;
-        }
-        let next = db(&store, |s| s.next_mail_due()).await?;
-        let wait = match next {
-            Some(t) => (t - clock.now()).to_std().unwrap_or(Duration::ZERO).min(policy.idle_check),
-            None => policy.idle_check,
+            // A locked or failing store never stops the runner: mails wait in it, and a mail
+            // already handed over is remembered until its "sent" is recorded.
+            Err(OutboxError::Store(e)) => {
+                store_failures += 1;
+                let wait = policy.delay(store_failures).min(Duration::from_secs(30));
+                tracing::warn!(error = %e, retry_in = ?wait, "the outbox cannot use the store; it tries again");
+                wait
+            }
+            Err(e) => return Err(e),
         };
         if wait.is_zero() {
             continue;
@@ -164,8 +155,87 @@ pub async fn run_outbox(
             r = shutdown.changed() => if r.is_err() { break },
         }
     }
+    if !unmarked.is_empty() {
+        let ids: Vec<i64> = unmarked.iter().map(|(id, _)| *id).collect();
+        tracing::error!(?ids, "stopping with mails accepted by the SMTP server but not recorded as sent: they may go again (same Message-ID)");
+    }
     tracing::info!(db = %db_path.display(), "outbox runner stopped");
     Ok(())
+}
+
+/// What the runner does after one pass.
+enum Pass {
+    /// A full batch went: look again at once.
+    Again,
+    /// Sleep this long (or until woken).
+    Wait(Duration),
+}
+
+/// One pass over the due mails, oldest first; store errors end the pass (the caller waits).
+async fn deliver_pass(
+    store: &Arc<Mutex<Store>>,
+    transport: &super::smtp::SmtpTransport,
+    policy: &RetryPolicy,
+    clock: &Arc<dyn Clock>,
+    shutdown: &watch::Receiver<bool>,
+    batch: usize,
+    unmarked: &mut Vec<(i64, chrono::DateTime<chrono::Utc>)>,
+) -> Result<Pass, OutboxError> {
+    while let Some(&(id, at)) = unmarked.first() {
+        db(store, move |s| s.mark_sent(id, at)).await?;
+        unmarked.remove(0);
+    }
+    let now = clock.now();
+    let due = db(store, move |s| s.due_mails(now, batch)).await?;
+    let full = due.len() == batch;
+    // After the server proved unreachable, the rest of this pass waits too instead of each
+    // paying for its own refused connection or timeout.
+    let mut unreachable: Option<String> = None;
+    for mail in due {
+        if *shutdown.borrow() {
+            break;
+        }
+        let result = match build_message(&mail) {
+            Err(e) => Err(e),
+            Ok(_) if unreachable.is_some() => {
+                Err(MailError::Unreachable(format!("not tried: {}", unreachable.as_deref().unwrap_or(""))))
+            }
+            Ok(message) => transport.send(message).await,
+        };
+        let (id, attempt) = (mail.id, mail.attempts + 1);
+        let at = clock.now();
+        match result {
+            Ok(()) => {
+                tracing::info!(id, message_id = %mail.message_id, attempt, "mail accepted by the SMTP server");
+                if let Err(e) = db(store, move |s| s.mark_sent(id, at)).await {
+                    unmarked.push((id, at));
+                    return Err(e);
+                }
+            }
+            Err(e) if e.is_permanent() => {
+                tracing::warn!(id, message_id = %mail.message_id, error = %e, "mail failed permanently");
+                let error = e.to_string();
+                db(store, move |s| s.mark_failed(id, &error, at)).await?;
+            }
+            Err(e) => {
+                let next = at + chrono::Duration::from_std(policy.delay(attempt)).unwrap_or(chrono::Duration::MAX);
+                tracing::warn!(id, message_id = %mail.message_id, attempt, error = %e, next = %next, "mail not sent, will retry");
+                if let MailError::Unreachable(why) = &e {
+                    unreachable.get_or_insert_with(|| why.clone());
+                }
+                let error = e.to_string();
+                db(store, move |s| s.mark_retry(id, &error, next)).await?;
+            }
+        }
+    }
+    if full && unreachable.is_none() {
+        return Ok(Pass::Again);
+    }
+    let next = db(store, |s| s.next_mail_due()).await?;
+    Ok(Pass::Wait(match next {
+        Some(t) => (t - clock.now()).to_std().unwrap_or(Duration::ZERO).min(policy.idle_check),
+        None => policy.idle_check,
+    }))
 }
 
 #[cfg(test)]

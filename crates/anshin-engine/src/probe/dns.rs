@@ -8,7 +8,9 @@ use std::time::Duration;
 use anshin_core::CheckSpec;
 use tokio::net::UdpSocket;
 
-pub(super) async fn query(spec: &CheckSpec, timeout: Duration) -> Result<String, String> {
+use super::{socket_failure, Failure};
+
+pub(super) async fn query(spec: &CheckSpec, timeout: Duration) -> Result<String, Failure> {
     let target = SocketAddr::new(spec.ip, spec.port);
     let local: SocketAddr = match spec.ip {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -17,9 +19,11 @@ pub(super) async fn query(spec: &CheckSpec, timeout: Duration) -> Result<String,
     let id: u16 = rand::random();
     let packet = build_query(id, &spec.fqdn)?;
     let exchange = async {
-        let sock = UdpSocket::bind(local).await.map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-        sock.connect(target).await.map_err(|e| format!("cannot reach {target}: {e}"))?;
-        sock.send(&packet).await.map_err(|e| format!("cannot send to {target}: {e}"))?;
+        let sock = UdpSocket::bind(local)
+            .await
+            .map_err(|e| socket_failure(&e, |e| format!("cannot open a UDP socket: {e}")))?;
+        sock.connect(target).await.map_err(|e| socket_failure(&e, |e| format!("cannot reach {target}: {e}")))?;
+        sock.send(&packet).await.map_err(|e| socket_failure(&e, |e| format!("cannot send to {target}: {e}")))?;
         let mut buf = [0u8; 1500];
         // Bounded: a flood of foreign datagrams cannot keep the probe here past the timeout.
         for _ in 0..16 {
@@ -28,14 +32,14 @@ pub(super) async fn query(spec: &CheckSpec, timeout: Duration) -> Result<String,
                 _ => format!("receive from {target} failed: {e}"),
             })?;
             if let Some(verdict) = judge(id, &buf[..n]) {
-                return verdict;
+                return Ok(verdict?);
             }
         }
-        Err(format!("no answer with our query id from {target}"))
+        Err(Failure::Remote(format!("no answer with our query id from {target}")))
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(r) => r,
-        Err(_) => Err(format!("timeout after {} s waiting for a DNS answer", timeout.as_secs_f64())),
+        Err(_) => Err(Failure::Remote(format!("timeout after {} s waiting for a DNS answer", timeout.as_secs_f64()))),
     }
 }
 

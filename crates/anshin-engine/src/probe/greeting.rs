@@ -14,7 +14,7 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::visible;
+use super::{socket_failure, visible, Failure};
 
 /// Longest line or packet a probe reads: enough for any greeting, small enough for a hostile peer.
 const MAX_READ: usize = 2048;
@@ -34,13 +34,13 @@ pub(super) async fn check(
     spec: &CheckSpec,
     timeout: Duration,
     tls: &tokio_rustls::TlsConnector,
-) -> Result<String, String> {
+) -> Result<String, Failure> {
     let mut stage = Stage::Connecting;
     let outcome = tokio::time::timeout(timeout, attempt(kind, spec, tls, &mut stage)).await;
     match (outcome, stage) {
         (Ok(result), _) => result,
         (Err(_), Stage::Done(detail)) => Ok(detail),
-        (Err(_), stage) => Err(format!(
+        (Err(_), stage) => Err(Failure::Remote(format!(
             "timeout after {} s {}",
             timeout.as_secs_f64(),
             match stage {
@@ -48,7 +48,7 @@ pub(super) async fn check(
                 Stage::Handshake => "in the TLS handshake",
                 _ => "waiting for the greeting (the port accepts but the service does not answer)",
             }
-        )),
+        ))),
     }
 }
 
@@ -57,11 +57,13 @@ async fn attempt(
     spec: &CheckSpec,
     tls: &tokio_rustls::TlsConnector,
     stage: &mut Stage,
-) -> Result<String, String> {
+) -> Result<String, Failure> {
     let addr = SocketAddr::new(spec.ip, spec.port);
-    let tcp = TcpStream::connect(addr).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => format!("connection refused by {addr} (nothing listens)"),
-        _ => format!("cannot connect to {addr}: {e}"),
+    let tcp = TcpStream::connect(addr).await.map_err(|e| {
+        socket_failure(&e, |e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => format!("connection refused by {addr} (nothing listens)"),
+            _ => format!("cannot connect to {addr}: {e}"),
+        })
     })?;
     let _ = tcp.set_nodelay(true);
     let tls_needed = matches!(kind, CheckKind::Service(s) if s.implicit_tls());
@@ -75,7 +77,7 @@ async fn attempt(
         Ok(format!("{detail} ({})", version.replace('_', "")))
     } else {
         *stage = Stage::Greeting;
-        talk(Conn::new(tcp), kind, spec, stage).await
+        Ok(talk(Conn::new(tcp), kind, spec, stage).await?)
     }
 }
 

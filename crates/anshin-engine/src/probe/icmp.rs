@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use surge_ping::{Client, Config, PingIdentifier, PingSequence, ICMP};
 
+use super::{socket_failure, Failure};
+
 /// Receive buffer asked for the shared socket: room for thousands of replies in a burst.
 const RECV_BUFFER: libc::c_int = 8 << 20;
 
@@ -43,10 +45,13 @@ impl Pinger {
     }
 
     /// One echo request; `Ok` with the round trip when the reply arrives in time.
-    pub async fn ping(&self, ip: IpAddr, timeout: Duration) -> Result<String, String> {
+    pub async fn ping(&self, ip: IpAddr, timeout: Duration) -> Result<String, Failure> {
         let client = match ip {
             IpAddr::V4(_) => &self.v4,
-            IpAddr::V6(_) => self.v6.as_ref().ok_or("no IPv6 ICMP socket could be opened on this machine")?,
+            IpAddr::V6(_) => self
+                .v6
+                .as_ref()
+                .ok_or_else(|| Failure::Local("no IPv6 ICMP socket could be opened on this machine".into()))?,
         };
         // Sequence numbers are unique across concurrent pings, so replies never mix.
         let seq = PingSequence(self.seq.fetch_add(1, Ordering::Relaxed));
@@ -55,9 +60,10 @@ impl Pinger {
         match pinger.ping(seq, &[0x41; 16]).await {
             Ok((_, rtt)) => Ok(format!("echo reply in {:.2} ms", rtt.as_secs_f64() * 1000.0)),
             Err(surge_ping::SurgeError::Timeout { .. }) => {
-                Err(format!("no echo reply within {} s", timeout.as_secs_f64()))
+                Err(Failure::Remote(format!("no echo reply within {} s", timeout.as_secs_f64())))
             }
-            Err(e) => Err(format!("ping failed: {e}")),
+            Err(surge_ping::SurgeError::IOError(e)) => Err(socket_failure(&e, |e| format!("ping failed: {e}"))),
+            Err(e) => Err(Failure::Remote(format!("ping failed: {e}"))),
         }
     }
 }

@@ -26,6 +26,58 @@ pub struct ProbeResult {
     pub detail: String,
     /// Wall time of the attempt in milliseconds.
     pub ms: f64,
+    /// The attempt failed for a reason on the NOC's side (no file descriptor, no buffer, no
+    /// local port, the prober itself ran late): it says nothing about the server and must be
+    /// judged neither a failure nor a success. `ok` is false when this is true.
+    pub unknown: bool,
+}
+
+impl ProbeResult {
+    /// An attempt that could not be made properly on our side (see [`ProbeResult::unknown`]).
+    pub fn unknown(detail: String, ms: f64) -> ProbeResult {
+        ProbeResult { ok: false, detail, ms, unknown: true }
+    }
+}
+
+/// Why an attempt did not succeed: the server's doing, or ours.
+#[derive(Debug)]
+pub enum Failure {
+    /// The server (or the network to it) failed the check.
+    Remote(String),
+    /// The NOC machine could not make the attempt (see [`is_local_error`]).
+    Local(String),
+}
+
+impl From<String> for Failure {
+    fn from(detail: String) -> Failure {
+        Failure::Remote(detail)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(detail: &str) -> Failure {
+        Failure::Remote(detail.to_string())
+    }
+}
+
+/// Whether a socket error is the NOC machine's own shortage rather than the target's answer:
+/// out of file descriptors (per process or system-wide), out of kernel buffers or memory, or no
+/// local address/port to bind. Such an attempt is unknown, never a failure of the server.
+pub fn is_local_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL | libc::EADDRINUSE)
+    )
+}
+
+/// A socket error as a probe failure: ours (unknown) or the target's, with the detail `remote`
+/// builds for the target's case.
+pub(crate) fn socket_failure(e: &std::io::Error, remote: impl FnOnce(&std::io::Error) -> String) -> Failure {
+    if is_local_error(e) {
+        Failure::Local(format!("local failure on the NOC machine, not the server's: {e}"))
+    } else {
+        Failure::Remote(remote(e))
+    }
 }
 
 /// Runs probes. One per engine: it holds the single shared ICMP socket and the TLS config.
@@ -62,8 +114,9 @@ impl Prober {
         };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         match outcome {
-            Ok(detail) => ProbeResult { ok: true, detail, ms },
-            Err(detail) => ProbeResult { ok: false, detail, ms },
+            Ok(detail) => ProbeResult { ok: true, detail, ms, unknown: false },
+            Err(Failure::Remote(detail)) => ProbeResult { ok: false, detail, ms, unknown: false },
+            Err(Failure::Local(detail)) => ProbeResult::unknown(detail, ms),
         }
     }
 }

@@ -182,6 +182,13 @@ impl Store {
         Ok(store)
     }
 
+    /// How long a statement waits for another writer's lock before it fails with "busy". The
+    /// engine's decider waits briefly and retries on its own (results wait in memory) rather
+    /// than blocking its thread for the default 10 s.
+    pub fn set_busy_timeout(&self, wait: std::time::Duration) -> Result<(), StoreError> {
+        Ok(self.conn.busy_timeout(wait)?)
+    }
+
     /// Opens an existing store for reading only (the log viewer, `anshin incidents`); works
     /// while an engine writes to it, and changes nothing.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {

@@ -587,7 +587,6 @@ impl Store {
     }
 
     /// Recoveries running now, oldest first.
-    #[cfg(test)]
     pub fn running_recoveries(&self) -> Result<Vec<RecoveryRecord>, StoreError> {
         if !self.has_recoveries()? {
             return Ok(Vec::new());

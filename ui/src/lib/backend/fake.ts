@@ -104,6 +104,7 @@ function okCheck(check: string, now: number, r: () => number): CheckView {
     acknowledged_by: null,
     suppressed: null,
     prompt: null,
+    unknown: null,
   };
 }
 

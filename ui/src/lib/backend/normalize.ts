@@ -62,6 +62,7 @@ function check(raw: unknown): CheckView {
     acknowledged_by: strOrNull(c.acknowledged_by),
     suppressed: strOrNull(c.suppressed),
     prompt: prompt(c.prompt),
+    unknown: strOrNull(c.unknown),
   };
 }
 
@@ -140,6 +141,15 @@ export function health(raw: unknown): Health {
     outbox_backlog: num(h.outbox_backlog),
     checks: num(h.checks),
     interval_secs: numOrNull(h.interval_secs) ?? undefined,
+    alarms: Array.isArray(h.alarms)
+      ? h.alarms.filter(isObj).map((a) => ({
+          code: str(a.code),
+          since: str(a.since),
+          detail: str(a.detail),
+          count: num(a.count),
+          total: num(a.total),
+        }))
+      : [],
   };
 }
 

@@ -21,6 +21,9 @@ export interface CheckView {
   suppressed: string | null; // "host_unreachable" | "gateway_down:LABEL" | other text
   /** Why the engine did not (or will not) recover this incident by itself: an operator decides. */
   prompt: Prompt | null;
+  /** The last attempt could not run for a reason on the NOC's side (why); the check is unknown
+   * until the next attempt that does. Optional: older engines do not send it. */
+  unknown?: string | null;
 }
 
 /** Why an operator must decide about a recovery (`CheckView.prompt`). */
@@ -108,6 +111,18 @@ export interface Health {
   checks: number;
   /** Seconds between check cycles, when the engine says (default 60). */
   interval_secs?: number;
+  /** What is wrong on the NOC's side now (absent from older engines). */
+  alarms?: HealthAlarm[];
+}
+
+/** A problem of the engine itself (never a customer's server); the UI words it from `code`. */
+export interface HealthAlarm {
+  code: 'local_failures' | 'store_waiting' | 'store_failed' | string;
+  since: Iso;
+  /** The system's own error text (English). */
+  detail: string;
+  count: number;
+  total: number;
 }
 
 export type EngineEvent =

@@ -6,7 +6,7 @@ import type { LevelNumber, ServerView } from '../backend/types';
 export type TileState = 'ok' | '2' | '3' | '4' | '5' | 'unknown' | 'maintenance';
 
 /** Maintenance wins (alerts are paused), then the worst open level, then unknown (a check
- * without any result yet), else OK. */
+ * without any result yet, or whose last attempt failed on the NOC's side), else OK. */
 export function tileState(s: ServerView): TileState {
   if (s.maintenance) return 'maintenance';
   return liveState(s);
@@ -16,7 +16,7 @@ export function tileState(s: ServerView): TileState {
  * while its place in the order and the counts stay those of maintenance. */
 export function liveState(s: ServerView): Exclude<TileState, 'maintenance'> {
   if (s.worst_level !== null) return String(s.worst_level) as '2' | '3' | '4' | '5';
-  if (s.checks.length === 0 || s.checks.some((c) => c.ok === null)) return 'unknown';
+  if (s.checks.length === 0 || s.checks.some((c) => c.ok === null || !!c.unknown)) return 'unknown';
   return 'ok';
 }
 
