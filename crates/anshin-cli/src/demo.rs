@@ -42,17 +42,17 @@ pub async fn run(
         };
     }
     if !json {
-        eprintln!(
+        crate::output::note(&format!(
             "anshin demo: {} simulated servers on 127.77.0.x, store {}; outages begin in about 20 s. Ctrl-C stops.",
             parsed.fleet.servers.len(),
             db.display()
-        );
+        ));
     }
     let store = anshin_engine::Store::open(&db)?;
     let started = anshin_engine::start(parsed.fleet.clone(), store, Arc::new(anshin_engine::SystemClock))?;
     let result = match console {
         Some((options, tokens)) => crate::serve(started, parsed.fleet, &db, options, tokens, json, stop).await,
-        None => crate::run_until_signal(started.0, started.1, json, stop).await,
+        None => crate::run_until_signal(started.0, started.1, json, stop, crate::OutputGone::Stop).await,
     };
     let _ = stop_sim.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sim).await;
