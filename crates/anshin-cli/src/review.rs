@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anshin_engine::review_query::MAX_SEARCH;
 use anshin_engine::store::review::{open_review, to_csv, ReviewFilter};
 use anyhow::Result;
 
@@ -59,6 +60,13 @@ pub(crate) fn run(a: ReviewArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         };
+    for (flag, value) in [("--text", &a.text), ("--operator", &a.operator)] {
+        let n = value.as_deref().map_or(0, |v| v.chars().count());
+        if n > MAX_SEARCH {
+            crate::output::note(&format!("anshin: {flag} is {n} characters long: search with at most {MAX_SEARCH}"));
+            return Ok(ExitCode::from(2));
+        }
+    }
     let store = match open_review(&a.db) {
         Ok(s) => s,
         Err(e) => {

@@ -114,6 +114,11 @@ fn operator_and_server_text_reaches_the_terminal_escaped() {
     let out = String::from_utf8(run(&["review", "--db", db]).stdout).unwrap();
     assert_eq!(out.lines().count(), 4, "{out}");
     assert_eq!(out.lines().filter(|l| l.contains(SHOWN)).count(), 3, "{out}");
+    // A search term the store could not run (SQLite's LIKE limit) is bad input, not a failure.
+    let long = "a".repeat(60_000);
+    let out = run(&["review", "--db", db, "--text", &long]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--text is 60000 characters long: search with at most 200"));
     // JSON stays JSON (serde's escapes) and carries the text exactly.
     let out = run(&["review", "--db", db, "--json"]);
     let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
