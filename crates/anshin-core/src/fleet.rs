@@ -418,7 +418,7 @@ fn start<T>(s: &Spanned<T>) -> usize {
 /// Labels, ids and names end up in mail subjects, file names, URLs and command lines: keep them
 /// plain, `[A-Za-z0-9][A-Za-z0-9._-]*`, at most 63 characters. The first character is a letter
 /// or a digit, so a name is never an option (`--help`) or a path step (`..`).
-pub fn is_plain_name(s: &str) -> bool {
+fn is_plain_name(s: &str) -> bool {
     s.len() <= 63
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -902,6 +902,16 @@ ip = "127.77.0.3"
         parse(text, "fleet.toml").unwrap_err().iter().map(ToString::to_string).collect()
     }
 
+    /// Each (from, to) edit of GOOD gives exactly one error, starting with `want`.
+    fn one_error_each(table: &[(&str, &str, &str)]) {
+        for (from, to, want) in table {
+            assert!(GOOD.contains(from), "{from}");
+            let errs = errors_of(&GOOD.replacen(from, to, 1));
+            assert_eq!(errs.len(), 1, "{to}: {errs:?}");
+            assert!(errs[0].starts_with(want), "{to}:\n got  {}\n want {want}", errs[0]);
+        }
+    }
+
     #[test]
     fn the_issue_example_parses() {
         let parsed = parse(GOOD, "fleet.toml").unwrap();
@@ -996,12 +1006,7 @@ ip = "127.77.0.3"
                 "fleet.toml:11:8: customer name contains a line break or control character (U+000D)",
             ),
         ];
-        for (from, to, want) in table {
-            assert!(GOOD.contains(from), "{from}");
-            let errs = errors_of(&GOOD.replacen(from, to, 1));
-            assert_eq!(errs.len(), 1, "{to}: {errs:?}");
-            assert!(errs[0].starts_with(want), "{to}:\n got  {}\n want {want}", errs[0]);
-        }
+        one_error_each(table);
     }
 
     #[test]
@@ -1150,12 +1155,7 @@ ip = "127.77.0.3"
                 "fleet.toml:13:11: \".ops@example.jp\" is not a valid notify entry",
             ),
         ];
-        for (from, to, want) in table {
-            assert!(GOOD.contains(from), "{from}");
-            let errs = errors_of(&GOOD.replacen(from, to, 1));
-            assert_eq!(errs.len(), 1, "{to}: {errs:?}");
-            assert!(errs[0].starts_with(want), "{to}:\n got  {}\n want {want}", errs[0]);
-        }
+        one_error_each(table);
         // An OS may be left out: the mail shows a dash.
         let f = parse(&GOOD.replace("os = \"CentOS 7\"\n", ""), "f").unwrap().fleet;
         assert_eq!(f.server("web01").unwrap().os, "");
