@@ -42,11 +42,11 @@ pub async fn run(
         };
     }
     if !json {
-        eprintln!(
+        crate::output::note(&format!(
             "anshin demo: {} simulated servers on 127.77.0.x, store {}; outages begin in about 20 s. Ctrl-C stops.",
             parsed.fleet.servers.len(),
             db.display()
-        );
+        ));
     }
     if let Some((options, _)) = &console {
         crate::reserve_console_descriptors(&parsed.fleet, options)?;
@@ -55,7 +55,7 @@ pub async fn run(
     let started = anshin_engine::start(parsed.fleet.clone(), store, Arc::new(anshin_engine::SystemClock))?;
     let result = match console {
         Some((options, tokens)) => crate::serve(started, parsed.fleet, &db, options, tokens, json, stop).await,
-        None => crate::run_until_signal(started.0, started.1, json, stop, None).await,
+        None => crate::run_until_signal(started.0, started.1, json, stop, crate::OutputGone::Stop, None).await,
     };
     let _ = stop_sim.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sim).await;

@@ -52,13 +52,13 @@ pub(crate) fn run(
     let f = match filter(from.as_deref(), to.as_deref(), customer.as_deref(), fleet.as_deref()) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("anshin: {e}");
+            crate::output::note(&format!("anshin: {e}"));
             return Ok(ExitCode::from(2));
         }
     };
     match export(db, out, &f, force) {
         Ok(s) => {
-            println!(
+            crate::output::text(&format!(
                 "{}: {} incidents, {} events, {} samples, {} mails, {} maintenance windows, {} reports",
                 out.display(),
                 s.incidents,
@@ -67,23 +67,23 @@ pub(crate) fn run(
                 s.mails,
                 s.maintenance,
                 s.reports
-            );
+            ))?;
             if let Some(e) = &s.source_chain_error {
-                eprintln!(
+                crate::output::note(&format!(
                     "anshin: warning: the audit log of {} does not verify ({e}); the export says so",
                     db.display()
-                );
+                ));
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ (ExportError::Exists(_) | ExportError::SameFile(_) | ExportError::InUse(_)))
         | Err(e @ ExportError::Store(anshin_engine::store::StoreError::NotALog { .. }))
         | Err(e @ ExportError::Store(anshin_engine::store::StoreError::NewerSchema { .. })) => {
-            eprintln!("anshin: {e}");
+            crate::output::note(&format!("anshin: {e}"));
             Ok(ExitCode::from(2))
         }
         Err(e) => {
-            eprintln!("anshin: export of {} failed: {e}", db.display());
+            crate::output::note(&format!("anshin: export of {} failed: {e}", db.display()));
             Ok(ExitCode::from(1))
         }
     }

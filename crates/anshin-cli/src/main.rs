@@ -1,7 +1,9 @@
 //! `anshin`: the command line of Anshin NOC. Thin: parses arguments and calls the engine.
 //!
 //! The subcommands and their JSON fields are a contract other tools use (see README.md).
-//! Exit codes: 0 done, 1 runtime failure, 2 bad input (fleet file, arguments).
+//! Exit codes: 0 done, 1 runtime failure, 2 bad input (fleet file, arguments). A reader that
+//! closes standard output early (`anshin review … | head -1`) ends a command with 0, quietly;
+//! `run` and `demo` then stop their engine cleanly, `serve` goes on without printing.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -225,7 +227,7 @@ fn load_tokens(file: Option<&Path>) -> Result<anshin_engine::api::TokenSet, Exit
     match anshin_engine::api::Tokens::load(file) {
         Ok(t) => Ok(anshin_engine::api::TokenSet::new(t, file.map(Path::to_path_buf))),
         Err(e) => {
-            eprintln!("anshin: {e}");
+            output::note(&format!("anshin: {e}"));
             Err(ExitCode::from(2))
         }
     }
@@ -239,8 +241,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli.command) {
         Ok(code) => code,
+        // The reader of standard output went away (`| head -1`): it had what it wanted.
+        Err(e) if e.downcast_ref::<output::OutputError>().is_some_and(output::OutputError::reader_left) => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            eprintln!("anshin: {e:#}");
+            output::note(&format!("anshin: {e:#}"));
             ExitCode::from(1)
         }
     }
@@ -248,10 +254,10 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Validate { fleet } => Ok(validate(&fleet)),
+        Command::Validate { fleet } => validate(&fleet),
         Command::Check { fleet, host, json } => with_fleet(&fleet, |f| runtime()?.block_on(check(f, host, json))),
         Command::Run { fleet, db, json } => with_fleet(&fleet, |f| runtime()?.block_on(run(f, &db, json))),
-        Command::Incidents { db, verify: true, .. } => Ok(verify::run(&db)),
+        Command::Incidents { db, verify: true, .. } => verify::run(&db),
         Command::Incidents { db, open, json, limit, .. } => incidents(&db, open, json, limit),
         Command::Serve { fleet, db, console, json } => {
             let tokens = match load_tokens(console.tokens.as_deref()) {
@@ -283,7 +289,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 Some(addr) if tokens.is_none() && std::env::var_os("ANSHIN_TOKENS").is_none() => {
                     // A demo needs no token file: one operator token for this run only.
                     let token = demo::one_time_token();
-                    eprintln!("anshin demo: open http://{addr}/?token={token} (operator token for this run)");
+                    output::note(&format!(
+                        "anshin demo: open http://{addr}/?token={token} (operator token for this run)"
+                    ));
                     let t = anshin_engine::api::Tokens::parse(&format!("operator {token} demo"), "demo")
                         .map_err(anyhow::Error::msg)?;
                     Some((demo_options(addr), anshin_engine::api::TokenSet::new(t, None)))
@@ -320,10 +328,10 @@ fn with_fleet(path: &Path, f: impl FnOnce(anshin_core::Fleet) -> Result<ExitCode
     }
 }
 
-fn validate(path: &Path) -> ExitCode {
+fn validate(path: &Path) -> Result<ExitCode> {
     match load_fleet(path) {
         Ok(ParsedFleet { fleet, .. }) => {
-            println!(
+            output::text(&format!(
                 "{}: ok — {} customers, {} servers, {} gateways, {} checks every {} s ({} attempts, {} s timeout)",
                 path.display(),
                 fleet.customers.len(),
@@ -333,10 +341,10 @@ fn validate(path: &Path) -> ExitCode {
                 fleet.noc.interval_secs,
                 fleet.noc.attempts,
                 fleet.noc.timeout_secs
-            );
-            ExitCode::SUCCESS
+            ))?;
+            Ok(ExitCode::SUCCESS)
         }
-        Err(code) => code,
+        Err(code) => Ok(code),
     }
 }
 
@@ -344,7 +352,7 @@ async fn check(fleet: anshin_core::Fleet, host: Option<String>, json: bool) -> R
     let specs: Vec<_> = fleet.checks().into_iter().filter(|c| host.as_ref().is_none_or(|h| &c.key.host == h)).collect();
     if specs.is_empty() {
         if let Some(h) = host {
-            eprintln!("no server or gateway labelled \"{h}\" in the fleet file");
+            output::note(&format!("no server or gateway labelled \"{h}\" in the fleet file"));
             return Ok(ExitCode::from(2));
         }
     }
@@ -375,7 +383,7 @@ async fn check(fleet: anshin_core::Fleet, host: Option<String>, json: bool) -> R
     }
     for t in tasks {
         let (spec, r) = t.await?;
-        output::check_line(&spec.key, &r, json);
+        output::check_line(&spec.key, &r, json)?;
     }
     for p in polls {
         let (label, out, ms) = p.await?;
@@ -384,11 +392,13 @@ async fn check(fleet: anshin_core::Fleet, host: Option<String>, json: bool) -> R
             Err(e) => Err(e.to_string()),
         };
         match sample {
-            Err(e) => output::resource_line(&label, "resources", None, None, &e, ms, json),
+            Err(e) => output::resource_line(&label, "resources", None, None, &e, ms, json)?,
             Ok(sample) => {
                 match &sample.cpus {
-                    Ok(n) => output::resource_line(&label, "cpus", Some(f64::from(*n)), None, &n.to_string(), ms, json),
-                    Err(e) => output::resource_line(&label, "cpus", None, None, &e.to_string(), ms, json),
+                    Ok(n) => {
+                        output::resource_line(&label, "cpus", Some(f64::from(*n)), None, &n.to_string(), ms, json)?
+                    }
+                    Err(e) => output::resource_line(&label, "cpus", None, None, &e.to_string(), ms, json)?,
                 }
                 for r in resource::Resource::ALL {
                     match (sample.reading(r), sample.level(r)) {
@@ -402,10 +412,10 @@ async fn check(fleet: anshin_core::Fleet, host: Option<String>, json: bool) -> R
                                 &reading.text,
                                 ms,
                                 json,
-                            )
+                            )?
                         }
                         (Ok(None), _) => {} // nothing to measure (no MTA): not an error
-                        (Err(e), _) => output::resource_line(&label, r.as_str(), None, None, &e.to_string(), ms, json),
+                        (Err(e), _) => output::resource_line(&label, r.as_str(), None, None, &e.to_string(), ms, json)?,
                     }
                 }
             }
@@ -419,7 +429,7 @@ async fn run(fleet: anshin_core::Fleet, db: &Path, json: bool) -> Result<ExitCod
     let store = Store::open(db)?;
     let (handle, events) = anshin_engine::start(fleet.clone(), store, Arc::new(anshin_engine::SystemClock))?;
     let reports = start_reports(&handle, fleet, db);
-    let result = run_until_signal(handle, events, json, stop, None).await;
+    let result = run_until_signal(handle, events, json, stop, OutputGone::Stop, None).await;
     reports.stop().await;
     result
 }
@@ -443,7 +453,8 @@ pub(crate) fn reserve_console_descriptors(
     Ok(())
 }
 
-/// Serves consoles from a started engine until SIGINT/SIGTERM, then stops both.
+/// Serves consoles from a started engine until SIGINT/SIGTERM, then stops both. Its standard
+/// output closing does not stop it: the consoles are what it is for.
 pub(crate) async fn serve(
     (handle, events): (anshin_engine::EngineHandle, tokio::sync::broadcast::Receiver<EngineEvent>),
     fleet: anshin_core::Fleet,
@@ -476,8 +487,10 @@ pub(crate) async fn serve(
             Ok(()) => anyhow::bail!("the console API stopped at once"),
         }
     }
-    eprintln!("anshin serve: console on {scheme}://{addr}/ (wall display: {scheme}://{addr}/wall), API under /api/v1/");
-    let result = run_until_signal(handle, events, json, stop, Some(tokens)).await;
+    output::note(&format!(
+        "anshin serve: console on {scheme}://{addr}/ (wall display: {scheme}://{addr}/wall), API under /api/v1/"
+    ));
+    let result = run_until_signal(handle, events, json, stop, OutputGone::KeepRunning, Some(tokens)).await;
     let _ = stop_api.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), api).await;
     reports.stop().await;
@@ -505,59 +518,81 @@ impl StopSignals {
     }
 }
 
-/// Prints events until SIGINT or SIGTERM, then stops the engine cleanly.
+/// What an engine command does when its standard output can no longer be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputGone {
+    /// `run`, `demo`: printing is what the command is for; stop the engine cleanly and end
+    /// (exit 0 when the reader simply went away: `anshin run --json | head -1`).
+    Stop,
+    /// `serve`: the consoles are what it is for; say so once on standard error and go on.
+    KeepRunning,
+}
+
+/// Prints events until SIGINT or SIGTERM (or, with [`OutputGone::Stop`], until standard output
+/// is gone), then stops the engine cleanly.
 pub(crate) async fn run_until_signal(
     mut handle: anshin_engine::EngineHandle,
     mut events: tokio::sync::broadcast::Receiver<EngineEvent>,
     json: bool,
     mut stop: StopSignals,
+    on_output_gone: OutputGone,
     tokens: Option<anshin_engine::api::TokenSet>,
 ) -> Result<ExitCode> {
+    let (gone_tx, mut gone) = tokio::sync::oneshot::channel::<output::OutputError>();
     let printer = tokio::spawn(async move {
         loop {
             match events.recv().await {
-                Ok(e) => output::event_line(&e, json),
+                Ok(e) => {
+                    if let Err(e) = output::event_line(&e, json) {
+                        if on_output_gone == OutputGone::KeepRunning {
+                            output::note(&format!("anshin: {e}; events are no longer printed (they are in the store, consoles still get them)"));
+                        }
+                        let _ = gone_tx.send(e);
+                        break;
+                    }
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    eprintln!("anshin: output fell behind, {n} events not printed (they are in the store)")
+                    output::note(&format!("anshin: output fell behind, {n} events not printed (they are in the store)"))
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
         }
     });
-    let ended_by_itself = loop {
+    let stop_output = on_output_gone == OutputGone::Stop;
+    let (result, output_error) = loop {
         tokio::select! {
-            _ = stop.term.recv() => break None,
-            _ = stop.int.recv() => break None,
+            _ = stop.term.recv() => break (handle.stop().await, None),
+            _ = stop.int.recv() => break (handle.stop().await, None),
+            Ok(e) = &mut gone, if stop_output => break (handle.stop().await, Some(e)),
             _ = stop.hup.recv() => match &tokens {
                 // Revocation without a restart: a bad file keeps the tokens in force.
                 Some(t) => match t.reload() {
-                    Ok(n) => eprintln!("anshin: SIGHUP: console tokens re-read ({n} tokens)"),
-                    Err(e) => eprintln!("anshin: SIGHUP: tokens not changed: {e}"),
+                    Ok(n) => output::note(&format!("anshin: SIGHUP: console tokens re-read ({n} tokens)")),
+                    Err(e) => output::note(&format!("anshin: SIGHUP: tokens not changed: {e}")),
                 },
-                None => eprintln!("anshin: SIGHUP: nothing to re-read (no console tokens)"),
+                None => output::note("anshin: SIGHUP: nothing to re-read (no console tokens)"),
             },
-            r = handle.finished() => break Some(r),
+            r = handle.finished() => break (r, None),
         }
-    };
-    let result = match ended_by_itself {
-        Some(r) => r,
-        None => handle.stop().await,
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), printer).await;
     result?;
-    Ok(ExitCode::SUCCESS)
+    match output_error {
+        Some(e) => Err(e.into()),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn incidents(db: &Path, open: bool, json: bool, limit: usize) -> Result<ExitCode> {
     let store = match Store::open_read_only(db) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("anshin: {e}");
+            output::note(&format!("anshin: {e}"));
             return Ok(ExitCode::from(2));
         }
     };
     for inc in store.incidents(open, limit)? {
-        output::incident_line(&inc, json);
+        output::incident_line(&inc, json)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -566,23 +601,23 @@ fn outbox(db: &Path, json: bool, limit: usize) -> Result<ExitCode> {
     let store = match Store::open_read_only(db) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("anshin: {e}");
+            output::note(&format!("anshin: {e}"));
             return Ok(ExitCode::from(2));
         }
     };
     for m in store.outbox(limit)? {
-        output::outbox_line(&m, json);
+        output::outbox_line(&m, json)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn mail_test(fleet: anshin_core::Fleet, to: String) -> Result<ExitCode> {
     let Some(smtp) = &fleet.smtp else {
-        eprintln!("the fleet file has no [smtp] section: add one, e.g. [smtp] url = \"smtp://127.0.0.1:2525\"");
+        output::note("the fleet file has no [smtp] section: add one, e.g. [smtp] url = \"smtp://127.0.0.1:2525\"");
         return Ok(ExitCode::from(2));
     };
     let settings = anshin_engine::mail::SmtpSettings::from_url_and_env(&smtp.url)?;
     let id = anshin_engine::mail::send_test(&settings, &fleet.noc.mail_from, std::slice::from_ref(&to)).await?;
-    println!("test mail {id} accepted by {} for {to}", smtp.url);
+    output::text(&format!("test mail {id} accepted by {} for {to}", smtp.url))?;
     Ok(ExitCode::SUCCESS)
 }

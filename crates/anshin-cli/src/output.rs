@@ -1,6 +1,13 @@
 //! How the CLI prints: JSON lines (a contract) or short human lines with times in Asia/Tokyo.
+//!
+//! Every line for a person goes through [`text`], which escapes hidden characters
+//! (`anshin_core::text`): notes, pause reasons, banners and anything else read from a store, a
+//! server or a file reach the terminal as visible text, never as escape sequences. JSON (serde
+//! escapes) and CSV (quoted) are written as they are. Every printer returns an [`OutputError`]
+//! when standard output cannot be written: a reader that went away (`| head -1`, `EPIPE`) ends
+//! the command quietly with exit 0 (`main`), never a panic.
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use anshin_core::CheckKey;
 use anshin_engine::probe::ProbeResult;
@@ -9,11 +16,54 @@ use anshin_engine::EngineEvent;
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Tokyo;
 
-/// Prints a line and flushes, so a reader of a pipe sees it at once.
-fn emit(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+/// Standard output cannot be written. Its own type, so that only a closed standard output (and
+/// not, say, an SMTP connection's broken pipe) ends a command quietly.
+#[derive(Debug)]
+pub struct OutputError(io::Error);
+
+impl OutputError {
+    /// The reader went away (`| head -1`): not a failure of the command.
+    pub fn reader_left(&self) -> bool {
+        self.0.kind() == io::ErrorKind::BrokenPipe
+    }
+}
+
+impl std::fmt::Display for OutputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write to standard output: {}", self.0)
+    }
+}
+
+impl std::error::Error for OutputError {}
+
+pub type Printed = Result<(), OutputError>;
+
+/// Writes to standard output and flushes, so a reader of a pipe sees it at once.
+pub fn raw(s: &str) -> Printed {
+    let mut out = io::stdout().lock();
+    out.write_all(s.as_bytes()).and_then(|()| out.flush()).map_err(OutputError)
+}
+
+/// One line that is safe as it is (JSON).
+fn emit(line: &str) -> Printed {
+    raw(&format!("{line}\n"))
+}
+
+/// One line for a person, hidden characters escaped.
+pub fn text(line: &str) -> Printed {
+    emit(&anshin_core::text::visible(line))
+}
+
+/// One value as a JSON line.
+pub fn json<T: serde::Serialize>(value: &T) -> Printed {
+    emit(&serde_json::to_string(value).map_err(|e| OutputError(io::Error::other(e)))?)
+}
+
+/// A message for standard error (`anshin: …`), hidden characters escaped. A closed standard
+/// error is ignored: there is nowhere left to say anything.
+pub fn note(line: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{}", anshin_core::text::visible(line));
 }
 
 /// An RFC 3339 UTC time as operators read it: `2026-11-25 22:10:15 JST`.
@@ -23,7 +73,7 @@ pub fn jst(rfc3339: &str) -> String {
         .unwrap_or_else(|_| rfc3339.to_string())
 }
 
-pub fn check_line(key: &CheckKey, r: &ProbeResult, json: bool) {
+pub fn check_line(key: &CheckKey, r: &ProbeResult, json: bool) -> Printed {
     if json {
         #[derive(serde::Serialize)]
         struct Line<'a> {
@@ -45,11 +95,9 @@ pub fn check_line(key: &CheckKey, r: &ProbeResult, json: bool) {
             detail: &r.detail,
             ms: (r.ms * 10.0).round() / 10.0,
         };
-        if let Ok(s) = serde_json::to_string(&line) {
-            emit(&s);
-        }
+        self::json(&line)
     } else {
-        emit(&format!(
+        text(&format!(
             "{:<4} {:<16} {:<14} {:>8.1} ms  {}",
             if r.ok {
                 "OK"
@@ -62,16 +110,13 @@ pub fn check_line(key: &CheckKey, r: &ProbeResult, json: bool) {
             key.kind.id(),
             r.ms,
             r.detail
-        ));
+        ))
     }
 }
 
-pub fn event_line(e: &EngineEvent, json: bool) {
+pub fn event_line(e: &EngineEvent, json: bool) -> Printed {
     if json {
-        if let Ok(s) = serde_json::to_string(e) {
-            emit(&s);
-        }
-        return;
+        return self::json(e);
     }
     let line = match e {
         EngineEvent::EngineStarted { checks, resumed_open, at } => {
@@ -130,33 +175,27 @@ pub fn event_line(e: &EngineEvent, json: bool) {
         }
         EngineEvent::RecoveryPrompt { incident, host, prompt, at } => match prompt {
             Some(p) => format!("{}  ASK    #{incident} {host} {}: {}", jst(at), p.code, p.message),
-            None => return,
+            None => return Ok(()),
         },
         EngineEvent::EngineStopped { at } => format!("{}  engine stopped", jst(at)),
     };
-    emit(&line);
+    text(&line)
 }
 
-pub fn incident_line(inc: &IncidentRecord, json: bool) {
+pub fn incident_line(inc: &IncidentRecord, json: bool) -> Printed {
     if json {
-        if let Ok(s) = serde_json::to_string(inc) {
-            emit(&s);
-        }
-        return;
+        return self::json(inc);
     }
     let closed = inc.closed_at.as_deref().map(jst).unwrap_or_else(|| "open".into());
-    emit(&format!("#{:<5} Lv.{} {:<40} {} → {}", inc.id, inc.level, inc.trigger, jst(&inc.opened_at), closed));
+    text(&format!("#{:<5} Lv.{} {:<40} {} → {}", inc.id, inc.level, inc.trigger, jst(&inc.opened_at), closed))
 }
 
-pub fn outbox_line(m: &anshin_engine::store::outbox::OutboxRecord, json: bool) {
+pub fn outbox_line(m: &anshin_engine::store::outbox::OutboxRecord, json: bool) -> Printed {
     if json {
-        if let Ok(s) = serde_json::to_string(m) {
-            emit(&s);
-        }
-        return;
+        return self::json(m);
     }
     let error = m.last_error.as_deref().map(|e| format!("  ({e})")).unwrap_or_default();
-    emit(&format!(
+    text(&format!(
         "#{:<5} {:<16} {:<8} try {:<2} {} → {}  {}{}",
         m.id,
         m.state.as_str(),
@@ -166,7 +205,7 @@ pub fn outbox_line(m: &anshin_engine::store::outbox::OutboxRecord, json: bool) {
         m.to.join(", "),
         m.subject,
         error
-    ));
+    ))
 }
 
 /// One resource row of `anshin check`: `{"host","check","ok","value","level","detail","ms"}`.
@@ -178,7 +217,7 @@ pub fn resource_line(
     detail: &str,
     ms: f64,
     json: bool,
-) {
+) -> Printed {
     if json {
         #[derive(serde::Serialize)]
         struct Line<'a> {
@@ -191,17 +230,15 @@ pub fn resource_line(
             ms: f64,
         }
         let line = Line { host, check, ok: value.is_some(), value, level, detail, ms: (ms * 10.0).round() / 10.0 };
-        if let Ok(s) = serde_json::to_string(&line) {
-            emit(&s);
-        }
+        self::json(&line)
     } else {
         let lv = level.map(|l| format!("Lv.{l}")).unwrap_or_else(|| "-".into());
-        emit(&format!(
+        text(&format!(
             "{:<4} {:<16} {:<14} {:>8.1} ms  {lv:<5} {detail}",
             if value.is_some() { "OK" } else { "FAIL" },
             host,
             check,
             ms
-        ));
+        ))
     }
 }

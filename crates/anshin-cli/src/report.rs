@@ -20,7 +20,7 @@ pub(crate) async fn run(
     send: bool,
 ) -> Result<ExitCode> {
     let bad = |e: &dyn std::fmt::Display| {
-        eprintln!("anshin: {e}");
+        crate::output::note(&format!("anshin: {e}"));
         Ok(ExitCode::from(2))
     };
     let month = match Month::parse(month) {
@@ -37,7 +37,7 @@ pub(crate) async fn run(
     let font = match JapaneseFont::find() {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("anshin: {e}");
+            crate::output::note(&format!("anshin: {e}"));
             return Ok(ExitCode::from(1));
         }
     };
@@ -50,7 +50,7 @@ pub(crate) async fn run(
     let (report, rendered) = anshin_report::build(&store, &fleet, customer, month, now, &font)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("."));
     for p in anshin_report::write_files(&dir, &report, &rendered)? {
-        println!("wrote {}", p.display());
+        crate::output::text(&format!("wrote {}", p.display()))?;
     }
     if !send {
         return Ok(ExitCode::SUCCESS);
@@ -67,9 +67,9 @@ pub(crate) async fn run(
         Err(e) => return bad(&e),
     };
     let row = store.mail(outbox)?.context("the queued mail vanished")?;
-    println!("queued {} to {}", row.message_id, row.to.join(", "));
+    crate::output::text(&format!("queued {} to {}", row.message_id, row.to.join(", ")))?;
     let Some(smtp) = &fleet.smtp else {
-        println!("no [smtp] section: the mail waits in the outbox until an engine with [smtp] runs");
+        crate::output::text("no [smtp] section: the mail waits in the outbox until an engine with [smtp] runs")?;
         return Ok(ExitCode::SUCCESS);
     };
     let settings = anshin_engine::mail::SmtpSettings::from_url_and_env(&smtp.url)?;
@@ -77,18 +77,20 @@ pub(crate) async fn run(
     match settings.transport()?.send(message).await {
         Ok(()) => {
             store.mark_sent(outbox, Utc::now())?;
-            println!("sent {} through {}", row.message_id, smtp.url);
+            crate::output::text(&format!("sent {} through {}", row.message_id, smtp.url))?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if e.is_permanent() => {
             store.mark_failed(outbox, &e.to_string(), Utc::now())?;
-            eprintln!("anshin: the SMTP server refused the report: {e}");
+            crate::output::note(&format!("anshin: the SMTP server refused the report: {e}"));
             Ok(ExitCode::from(1))
         }
         Err(e) => {
             let next = Utc::now() + chrono::Duration::seconds(5);
             store.mark_retry(outbox, &e.to_string(), next)?;
-            eprintln!("anshin: not sent yet ({e}); it stays in the outbox and an engine's outbox runner will retry");
+            crate::output::note(&format!(
+                "anshin: not sent yet ({e}); it stays in the outbox and an engine's outbox runner will retry"
+            ));
             Ok(ExitCode::from(1))
         }
     }

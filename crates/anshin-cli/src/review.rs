@@ -1,9 +1,12 @@
 //! `anshin review`: the filtered incident log of a live store or an exported file, with each
 //! incident's story — as text, JSON lines or CSV. Thin: builds the filter, calls the store.
+//! Text lines escape what operators and servers wrote (notes, pause reasons, banners): an
+//! exported file from elsewhere is untrusted input to a terminal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anshin_engine::review_query::MAX_SEARCH;
 use anshin_engine::store::review::{open_review, to_csv, ReviewFilter};
 use anyhow::Result;
 
@@ -53,14 +56,21 @@ pub(crate) fn run(a: ReviewArgs) -> Result<ExitCode> {
         match crate::export::filter(a.from.as_deref(), a.to.as_deref(), a.customer.as_deref(), a.fleet.as_deref()) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("anshin: {e}");
+                crate::output::note(&format!("anshin: {e}"));
                 return Ok(ExitCode::from(2));
             }
         };
+    for (flag, value) in [("--text", &a.text), ("--operator", &a.operator)] {
+        let n = value.as_deref().map_or(0, |v| v.chars().count());
+        if n > MAX_SEARCH {
+            crate::output::note(&format!("anshin: {flag} is {n} characters long: search with at most {MAX_SEARCH}"));
+            return Ok(ExitCode::from(2));
+        }
+    }
     let store = match open_review(&a.db) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("anshin: {e}");
+            crate::output::note(&format!("anshin: {e}"));
             return Ok(ExitCode::from(2));
         }
     };
@@ -78,17 +88,27 @@ pub(crate) fn run(a: ReviewArgs) -> Result<ExitCode> {
     };
     let rows = store.review(&filter)?;
     if a.csv {
-        print!("{}", to_csv(&rows));
+        // CSV quotes every field; it is written as it is (see output).
+        crate::output::raw(&to_csv(&rows))?;
     } else if a.json {
         for r in &rows {
-            println!("{}", serde_json::to_string(r)?);
+            crate::output::json(r)?;
         }
     } else {
         for r in &rows {
             let dur = r.duration_secs.map(anshin_report::compute::duration_ja).unwrap_or_else(|| "継続中".into());
-            println!("#{} Lv.{} {} {} {} — {} ({})", r.id, r.level, r.host, r.check, r.trigger, jst(&r.opened_at), dur);
+            crate::output::text(&format!(
+                "#{} Lv.{} {} {} {} — {} ({})",
+                r.id,
+                r.level,
+                r.host,
+                r.check,
+                r.trigger,
+                jst(&r.opened_at),
+                dur
+            ))?;
             for s in &r.story {
-                println!("    {} {} {}", jst(&s.at), s.label, s.detail);
+                crate::output::text(&format!("    {} {} {}", jst(&s.at), s.label, s.detail))?;
             }
         }
     }

@@ -8,20 +8,21 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anshin_engine::Store;
+use anyhow::Result;
 
-pub fn run(db: &Path) -> ExitCode {
+pub fn run(db: &Path) -> Result<ExitCode> {
     let store = match Store::open_read_only(db) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("anshin: {e}");
-            return ExitCode::from(2);
+            crate::output::note(&format!("anshin: {e}"));
+            return Ok(ExitCode::from(2));
         }
     };
-    match store.verify_chain() {
+    Ok(match store.verify_chain() {
         Ok(report) if report.ok => {
-            println!("audit log OK: {} entries, chain intact", report.entries);
+            crate::output::text(&format!("audit log OK: {} entries, chain intact", report.entries))?;
             if let Some(hash) = &report.last_hash {
-                println!("head: {hash} (note it elsewhere to anchor the log)");
+                crate::output::text(&format!("head: {hash} (note it elsewhere to anchor the log)"))?;
             }
             ExitCode::SUCCESS
         }
@@ -29,12 +30,12 @@ pub fn run(db: &Path) -> ExitCode {
             let error = report.error.unwrap_or_else(|| "the chain does not verify".into());
             let entries =
                 if report.entries == 1 { "1 entry".to_string() } else { format!("{} entries", report.entries) };
-            println!("audit log BROKEN ({entries}): {error}");
+            crate::output::text(&format!("audit log BROKEN ({entries}): {error}"))?;
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("anshin: cannot verify {}: {e}", db.display());
+            crate::output::note(&format!("anshin: cannot verify {}: {e}", db.display()));
             ExitCode::from(1)
         }
-    }
+    })
 }

@@ -1,7 +1,10 @@
 //! The fleet file: who the customers are, which servers and gateways we watch, how often.
 //!
 //! Owns: the TOML shape (a contract other tools read), its validation, and the diagnostics a
-//! person can act on (`FILE:LINE:COL: what is wrong and how to fix it`).
+//! person can act on (`FILE:LINE:COL: what is wrong and how to fix it`, with whatever they
+//! quote from the file escaped, so a diagnostic is one line and safe on a terminal). Every text
+//! a mail shows is checked with the mail renderer's own rule (`mail::check_fleet_text`), so a
+//! fleet that validates can always be mailed; labels and ids are plain names.
 //! Must not know: where the text came from (the caller reads the file) or how checks run.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -12,7 +15,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::check::{CheckKey, CheckKind, CheckSpec, Service};
+use crate::mail::{check_fleet_text, FleetText};
 use crate::plan::Plan;
+use crate::text::visible;
 
 /// At most this many notification addresses and phone numbers per customer (SPEC §1).
 pub const MAX_CONTACTS: usize = 3;
@@ -268,9 +273,10 @@ pub struct ParsedFleet {
 /// Parses and validates fleet text. `file` only names the source in diagnostics.
 /// On error, every problem found is returned, in file order.
 pub fn parse(text: &str, file: &str) -> Result<ParsedFleet, Vec<Diagnostic>> {
+    // Messages quote the file (labels, values, the TOML parser's excerpts): escaped here, once.
     let at = |offset: usize, message: String| {
         let (line, col) = line_col(text, offset);
-        Diagnostic { file: file.to_string(), line, col, message }
+        Diagnostic { file: visible(file).into_owned(), line, col, message: visible(&message).into_owned() }
     };
     let raw: RawFleet = toml::from_str(text).map_err(|e| {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
@@ -374,8 +380,7 @@ struct RawServer {
     customer: Spanned<String>,
     fqdn: Spanned<String>,
     ip: Spanned<String>,
-    #[serde(default)]
-    os: String,
+    os: Option<Spanned<String>>,
     gateway: Option<Spanned<String>>,
     #[serde(default)]
     services: Vec<Spanned<String>>,
@@ -410,10 +415,17 @@ fn start<T>(s: &Spanned<T>) -> usize {
     s.span().start
 }
 
-/// Labels, ids and names end up in mail subjects and file names: keep them plain.
+/// Labels, ids and names end up in mail subjects, file names, URLs and command lines: keep them
+/// plain, `[A-Za-z0-9][A-Za-z0-9._-]*`, at most 63 characters. The first character is a letter
+/// or a digit, so a name is never an option (`--help`) or a path step (`..`).
 fn is_plain_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    s.len() <= 63
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
+
+/// How diagnostics describe the plain-name rule.
+const PLAIN_NAME: &str = "use 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or a digit";
 
 fn is_hostname(s: &str) -> bool {
     !s.is_empty()
@@ -422,19 +434,14 @@ fn is_hostname(s: &str) -> bool {
             .all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
-/// A deliberately simple address check: one `@`, no spaces or control characters, a dotted
-/// domain. Mail headers must never carry CR/LF from here.
+/// A notification address, by the mail renderer's rule (it becomes a To header).
 fn is_mail_address(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && is_hostname(domain)
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | '"'))
+    check_fleet_text(FleetText::Notify, s).is_ok()
 }
 
 fn is_phone(s: &str) -> bool {
-    s.chars().any(|c| c.is_ascii_digit())
+    check_fleet_text(FleetText::Phone, s).is_ok()
+        && s.chars().any(|c| c.is_ascii_digit())
         && s.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | ' ' | '(' | ')'))
 }
 
@@ -458,6 +465,17 @@ impl Validator {
         s.get_ref().clone()
     }
 
+    /// A text that mails show, checked by the renderer's rule; `None` when it was refused.
+    fn mail_text(&mut self, s: &Spanned<String>, what: FleetText) -> Option<String> {
+        match check_fleet_text(what, s.get_ref()) {
+            Ok(()) => Some(s.get_ref().clone()),
+            Err(e) => {
+                self.err(start(s), e.to_string());
+                None
+            }
+        }
+    }
+
     fn ip(&mut self, s: &Spanned<String>) -> IpAddr {
         match s.get_ref().parse::<IpAddr>() {
             Ok(ip) => ip,
@@ -474,14 +492,11 @@ impl Validator {
         }
     }
 
-    fn label(&mut self, s: &Spanned<String>, seen: &mut HashMap<String, usize>, what: &str) -> String {
+    fn label(&mut self, s: &Spanned<String>, seen: &mut HashMap<String, usize>, what: FleetText, name: &str) -> String {
         let label = s.get_ref().clone();
         if !is_plain_name(&label) {
-            self.err(
-                start(s),
-                format!("{what} \"{label}\" is not a plain name: use 1 to 63 letters, digits, '-', '_' or '.'"),
-            );
-        } else if seen.insert(label.clone(), start(s)).is_some() {
+            self.err(start(s), format!("{name} \"{label}\" is not a plain name: {PLAIN_NAME}"));
+        } else if self.mail_text(s, what).is_some() && seen.insert(label.clone(), start(s)).is_some() {
             self.err(start(s), format!("duplicate label \"{label}\": each server and gateway needs its own label"));
         }
         label
@@ -511,7 +526,10 @@ impl Validator {
             .iter()
             .map(|g| {
                 let g = g.get_ref();
-                Gateway { label: self.label(&g.label, &mut labels, "gateway label"), ip: self.ip(&g.ip) }
+                Gateway {
+                    label: self.label(&g.label, &mut labels, FleetText::GatewayLabel, "gateway label"),
+                    ip: self.ip(&g.ip),
+                }
             })
             .collect();
         let gateway_labels: HashSet<&str> = gateways.iter().map(|g| g.label.as_str()).collect();
@@ -560,16 +578,12 @@ impl Validator {
     }
 
     fn noc(&mut self, raw: RawNoc) -> Noc {
-        let brand = raw.brand.as_ref().map(|b| self.text(b, "brand")).unwrap_or_else(|| "Speever".into());
+        let brand = match &raw.brand {
+            Some(b) => self.mail_text(b, FleetText::Brand).unwrap_or_default(),
+            None => "Speever".into(),
+        };
         let mail_from = match &raw.mail_from {
-            Some(m) if !is_mail_address(m.get_ref()) => {
-                self.err(
-                    start(m),
-                    format!("mail_from \"{}\" is not a mail address like \"alert@example.jp\"", m.get_ref()),
-                );
-                String::new()
-            }
-            Some(m) => m.get_ref().clone(),
+            Some(m) => self.mail_text(m, FleetText::MailFrom).unwrap_or_default(),
             None => "mail_alert@hosting-srv.net".into(),
         };
         let mut num = |v: &Option<Spanned<u64>>, name: &str, default: u64, max: u64| match v {
@@ -662,10 +676,7 @@ impl Validator {
         let c = raw.get_ref();
         let id = c.id.get_ref().clone();
         if !is_plain_name(&id) {
-            self.err(
-                start(&c.id),
-                format!("customer id \"{id}\" is not a plain name: use 1 to 63 letters, digits, '-', '_' or '.'"),
-            );
+            self.err(start(&c.id), format!("customer id \"{id}\" is not a plain name: {PLAIN_NAME}"));
         } else if ids.insert(id.clone(), start(&c.id)).is_some() {
             self.err(start(&c.id), format!("duplicate customer id \"{id}\""));
         }
@@ -678,7 +689,11 @@ impl Validator {
             self.err(start(&c.notify), "notify is empty: give 1 to 3 notification addresses");
         }
         let phones = self.contacts(c.phones.as_ref(), "phones", is_phone, "03-0000-0001");
-        Customer { id, name: self.text(&c.name, "name"), plan, notify, phones }
+        let name = self.mail_text(&c.name, FleetText::CustomerName).unwrap_or_default();
+        if c.name.get_ref().trim().is_empty() {
+            self.err(start(&c.name), format!("customer \"{id}\" has an empty name: write the name mails greet"));
+        }
+        Customer { id, name, plan, notify, phones }
     }
 
     fn server(
@@ -688,7 +703,7 @@ impl Validator {
         customers: &[Customer],
         gateways: &HashSet<&str>,
     ) -> Server {
-        let label = self.label(&s.label, labels, "server label");
+        let label = self.label(&s.label, labels, FleetText::HostLabel, "server label");
         let customer = customers.iter().find(|c| c.id == *s.customer.get_ref());
         if customer.is_none() {
             self.err(
@@ -702,7 +717,10 @@ impl Validator {
         let fqdn = s.fqdn.get_ref().clone();
         if !is_hostname(&fqdn) {
             self.err(start(&s.fqdn), format!("fqdn \"{fqdn}\" is not a host name like \"web01.example.jp\""));
+        } else {
+            self.mail_text(&s.fqdn, FleetText::Fqdn);
         }
+        let os = s.os.as_ref().and_then(|o| self.mail_text(o, FleetText::Os)).unwrap_or_default();
         let ip = self.ip(&s.ip);
         if let Some(g) = &s.gateway {
             if !gateways.contains(g.get_ref().as_str()) {
@@ -775,13 +793,10 @@ impl Validator {
                 let c = c.get_ref();
                 let name = c.name.get_ref().clone();
                 if !is_plain_name(&name) {
-                    self.err(
-                        start(&c.name),
-                        format!(
-                            "custom check name \"{name}\" is not a plain name: use letters, digits, '-', '_' or '.'"
-                        ),
-                    );
-                } else if !custom_names.insert(name.clone()) {
+                    self.err(start(&c.name), format!("custom check name \"{name}\" is not a plain name: {PLAIN_NAME}"));
+                } else if self.mail_text(&c.name, FleetText::CustomCheck).is_some()
+                    && !custom_names.insert(name.clone())
+                {
                     self.err(start(&c.name), format!("custom check \"{name}\" is defined twice on this server"));
                 }
                 if *c.port.get_ref() == 0 {
@@ -823,7 +838,7 @@ impl Validator {
             customer: s.customer.get_ref().clone(),
             fqdn,
             ip,
-            os: s.os.clone(),
+            os,
             gateway: s.gateway.as_ref().map(|g| g.get_ref().clone()),
             services,
             ssh_port,
@@ -885,6 +900,16 @@ ip = "127.77.0.3"
 
     fn errors_of(text: &str) -> Vec<String> {
         parse(text, "fleet.toml").unwrap_err().iter().map(ToString::to_string).collect()
+    }
+
+    /// Each (from, to) edit of GOOD gives exactly one error, starting with `want`.
+    fn one_error_each(table: &[(&str, &str, &str)]) {
+        for (from, to, want) in table {
+            assert!(GOOD.contains(from), "{from}");
+            let errs = errors_of(&GOOD.replacen(from, to, 1));
+            assert_eq!(errs.len(), 1, "{to}: {errs:?}");
+            assert!(errs[0].starts_with(want), "{to}:\n got  {}\n want {want}", errs[0]);
+        }
     }
 
     #[test]
@@ -978,15 +1003,10 @@ ip = "127.77.0.3"
             (
                 "name = \"サンプル株式会社\"",
                 "name = \"サンプル\\r\\nBcc: x@y.jp\"",
-                "fleet.toml:11:8: name contains a control character",
+                "fleet.toml:11:8: customer name contains a line break or control character (U+000D)",
             ),
         ];
-        for (from, to, want) in table {
-            assert!(GOOD.contains(from), "{from}");
-            let errs = errors_of(&GOOD.replacen(from, to, 1));
-            assert_eq!(errs.len(), 1, "{to}: {errs:?}");
-            assert!(errs[0].starts_with(want), "{to}:\n got  {}\n want {want}", errs[0]);
-        }
+        one_error_each(table);
     }
 
     #[test]
@@ -1087,6 +1107,97 @@ ip = "127.77.0.3"
         assert!(errors_of(&bad)[0].contains("absolute program path"), "{:?}", errors_of(&bad));
         let bad = GOOD.replace("custom = [", "reboot = { }\ncustom = [");
         assert!(errors_of(&bad)[0].contains("either command"), "{:?}", errors_of(&bad));
+    }
+
+    /// Whatever a mail shows is refused by `validate` exactly when the renderer would refuse it:
+    /// a fleet that validates is never one whose incidents open without a mail.
+    #[test]
+    fn texts_that_mails_refuse_are_refused_by_validate() {
+        let table: &[(&str, &str, &str)] = &[
+            ("brand = \"Speever\"", "brand = \"\"", "fleet.toml:3:9: brand is empty"),
+            ("brand = \"Speever\"", "brand = \"  \"", "fleet.toml:3:9: brand is empty"),
+            ("brand = \"Speever\"", "brand = \"Spee\\u2028ver\"", "fleet.toml:3:9: brand contains a line break"),
+            (
+                "name = \"サンプル株式会社\"",
+                "name = \"サンプル\\u2028株式会社\"",
+                "fleet.toml:11:8: customer name contains a line break or control character (U+2028)",
+            ),
+            ("name = \"サンプル株式会社\"", "name = \" \"", "fleet.toml:11:8: customer \"c1001\" has an empty name"),
+            (
+                "os = \"CentOS 7\"",
+                "os = \"CentOS\\u2028 7\"",
+                "fleet.toml:31:6: OS contains a line break or control character (U+2028)",
+            ),
+            (
+                "os = \"CentOS 7\"",
+                "os = \"CentOS\\u001b[2J 7\"",
+                "fleet.toml:31:6: OS contains a line break or control character (U+001B)",
+            ),
+            (
+                "os = \"CentOS 7\"",
+                "os = \"CentOS\\t7\"",
+                "fleet.toml:31:6: OS contains a line break or control character (U+0009)",
+            ),
+            ("os = \"CentOS 7\"", "os = \"CentOS\\u0085 7\"", "fleet.toml:31:6: OS contains a line break"),
+            (
+                "mail_from = \"mail_alert@hosting-srv.net\"",
+                "mail_from = \"Alert <mail_alert@hosting-srv.net>\"",
+                "fleet.toml:4:13: mail_from is not a plain mail address",
+            ),
+            (
+                "notify = [\"ops@example.jp\"]",
+                "notify = [\"o[p]s@example.jp\"]",
+                "fleet.toml:13:11: \"o[p]s@example.jp\" is not a valid notify entry",
+            ),
+            (
+                "notify = [\"ops@example.jp\"]",
+                "notify = [\".ops@example.jp\"]",
+                "fleet.toml:13:11: \".ops@example.jp\" is not a valid notify entry",
+            ),
+        ];
+        one_error_each(table);
+        // An OS may be left out: the mail shows a dash.
+        let f = parse(&GOOD.replace("os = \"CentOS 7\"\n", ""), "f").unwrap().fleet;
+        assert_eq!(f.server("web01").unwrap().os, "");
+    }
+
+    #[test]
+    fn labels_and_ids_are_plain_names() {
+        for bad in ["--help", "..", ".hidden", "-x", "_x", "a b", "web/01", "", &"a".repeat(64), "ウェブ"] {
+            for (from, what) in [
+                ("label = \"web01\"", "server label"),
+                ("label = \"gw-a\"", "gateway label"),
+                ("id = \"c2002\"", "customer id"),
+                ("name = \"app\"", "custom check name"),
+            ] {
+                let text = GOOD.replacen(from, &from.replace(from.split('"').nth(1).unwrap(), bad), 1);
+                let errs = parse(&text, "f").map(|_| Vec::new()).unwrap_or_else(|e| e);
+                assert!(
+                    errs.iter().any(|d| d.message.contains(&format!("{what} \"{bad}\" is not a plain name"))),
+                    "{what} {bad:?}: {errs:?}"
+                );
+            }
+        }
+        for good in ["web01", "0a", "a.b-c_d", &"a".repeat(63)] {
+            assert!(is_plain_name(good), "{good}");
+        }
+    }
+
+    /// A diagnostic is one line with nothing a terminal would act on, whatever the file holds.
+    #[test]
+    fn diagnostics_escape_what_they_quote() {
+        let text = GOOD.replacen("label = \"web01\"", "label = \"web\\r\\n\\u001b]0;owned\\u0007\\u001b[2J\"", 1);
+        let errs = parse(&text, "fleet\u{1b}[31m.toml").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        let shown = errs[0].to_string();
+        assert!(!shown.chars().any(crate::text::is_hidden), "{shown:?}");
+        assert!(
+            shown.starts_with("fleet\\u{1b}[31m.toml:27:9: server label \"web\\r\\n\\u{1b}]0;owned\\u{7}\\u{1b}[2J\" is not a plain name"),
+            "{shown}"
+        );
+        // The TOML parser's own messages quote the file too.
+        let errs = parse("[noc]\nbrand = \"a\"\n\u{1b}[2J = 1\n", "f").unwrap_err();
+        assert!(!errs[0].to_string().chars().any(crate::text::is_hidden), "{errs:?}");
     }
 
     #[test]

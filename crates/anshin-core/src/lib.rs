@@ -2,7 +2,8 @@
 //!
 //! Owns: the fleet file (parsing and validation), contracts and plans, the list of checks a
 //! server gets, alert levels and trigger names, the soft/hard check state machine, and the
-//! incident decisions (open, close, suppression by unreachable servers and gateways).
+//! incident decisions (open, close, suppression by unreachable servers and gateways), and how
+//! untrusted text is shown (`text`).
 //!
 //! Must not know: sockets, files, clocks, tokio, SQLite, Tauri. Everything here is a function of
 //! its inputs; time, when needed, is a parameter. That is what keeps every rule of the service
@@ -18,6 +19,7 @@ pub mod mail;
 pub mod plan;
 pub mod recovery;
 pub mod resource;
+pub mod text;
 
 pub use alert::{CheckState, Transition};
 pub use check::{CheckKey, CheckKind, CheckSpec, Service};

@@ -38,11 +38,16 @@
 //!
 //! # Header safety
 //!
-//! [`render`] refuses any context string with a control character (CR, LF, TAB, NUL, DEL, C1,
-//! U+2028/U+2029) before it reaches a subject or a one-line field of a body, so nothing read from a
-//! fleet file, a server or an operator can add a header or forge a line. [`check_header`],
-//! [`check_address`] and [`RenderedMail::validate`] are the same rule for the transport, to run on
-//! From, To and an operator-edited subject and body just before sending.
+//! Text from the fleet file (brand, addresses, customer name, labels, FQDN, OS, custom check
+//! names, phones) is checked by [`check_fleet_text`], one rule per [`FleetText`]: [`render`] runs
+//! it on its context and refuses a control character (CR, LF, TAB, NUL, DEL, C1, U+2028/U+2029),
+//! and `fleet::parse` runs the very same function on the file, so a fleet that validates can
+//! always be mailed. Text that comes from servers or operators during monitoring (a resource's
+//! trigger fragment, item and value, with a mount point or a value read over SSH; the numbers
+//! called) is never a reason to drop a mail: [`render`] shows it with its hidden characters
+//! escaped ([`crate::text::visible`]), so it cannot add a header or forge a line either.
+//! [`check_header`], [`check_address`] and [`RenderedMail::validate`] are the same rule for the
+//! transport, to run on From, To and an operator-edited subject and body just before sending.
 
 use std::fmt::Write as _;
 
@@ -52,6 +57,7 @@ use chrono_tz::Asia::Tokyo;
 use crate::check::{CheckKind, Service};
 use crate::fleet::{Noc, Server};
 use crate::level::Level;
+use crate::text::visible;
 
 // ---- the seed's text, character for character -------------------------------------------------
 
@@ -344,11 +350,11 @@ pub struct RenderedMail {
 /// the very line break that was refused).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MailError {
-    #[error("{field} contains a control character (U+{code:04X}) at character {index}: line breaks and other control characters cannot go into a mail header or a one-line field; remove it")]
+    #[error("{field} contains a line break or control character (U+{code:04X}) at character {index}: such characters cannot go into a mail header or a one-line field; remove it")]
     ControlCharacter { field: &'static str, code: u32, index: usize },
-    #[error("{field} is empty")]
+    #[error("{field} is empty: write a value")]
     Empty { field: &'static str },
-    #[error("{field} is not a mail address like \"ops@example.jp\"")]
+    #[error("{field} is not a plain mail address like \"ops@example.jp\" (letters, digits and !#$%&'*+-/=?^_`{{|}}~ before the @, a dotted host name after it, no display name)")]
     BadAddress { field: &'static str },
 }
 
@@ -376,23 +382,117 @@ pub fn check_header(field: &'static str, value: &str) -> Result<(), MailError> {
     check_line(field, value)
 }
 
-/// A bare address (`ops@example.jp`) for From or To: a header value with exactly one `@`, both
-/// sides non-empty, and nothing that would open a second address or a display name.
+/// A bare address (`ops@example.jp`) for From or To: a header value whose local part is an
+/// RFC 5322 dot-atom of ASCII characters (no quoting, no display name, nothing that opens a
+/// second address) and whose domain is a dotted host name. Stricter than RFC 5322 on purpose:
+/// every address this accepts is one the transport (lettre) accepts too.
 pub fn check_address(field: &'static str, value: &str) -> Result<(), MailError> {
     check_header(field, value)?;
-    let ok = match value.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !value.chars().any(|c| c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';' | '"' | '(' | ')'))
-        }
-        None => false,
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    let dot_atom = |s: &str| s.len() <= 64 && s.split('.').all(|a| !a.is_empty() && a.chars().all(atext));
+    let host_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
-    if ok {
-        Ok(())
+    let domain = |d: &str| d.len() <= 253 && d.contains('.') && d.split('.').all(host_label);
+    match value.rsplit_once('@') {
+        Some((local, host)) if dot_atom(local) && domain(host) => Ok(()),
+        _ => Err(MailError::BadAddress { field }),
+    }
+}
+
+// ---- what mails take from the fleet file ------------------------------------------------------
+
+/// A text of the fleet file that a mail or one of its headers shows. [`check_fleet_text`] holds
+/// the rule of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetText {
+    /// `[noc] brand`: the prefix of every subject.
+    Brand,
+    /// `[noc] mail_from`: the From header.
+    MailFrom,
+    /// A customer's `notify` address: a To header.
+    Notify,
+    /// A customer's `name`: the salutation of written mails and the monthly report's subject.
+    CustomerName,
+    /// A customer's `phones`: the numbers a status report lists.
+    Phone,
+    /// A server's `label`: every subject and the fields block.
+    HostLabel,
+    /// A gateway's `label`: the host of its network incidents.
+    GatewayLabel,
+    Fqdn,
+    Ip,
+    /// A server's `os` (`CentOS 7`); may be empty (shown as `－`).
+    Os,
+    /// A custom check's `name`: the subject, item and sentences of its mails.
+    CustomCheck,
+}
+
+impl FleetText {
+    /// How messages name the field.
+    pub fn field(self) -> &'static str {
+        match self {
+            FleetText::Brand => "brand",
+            FleetText::MailFrom => "mail_from",
+            FleetText::Notify => "notify address",
+            FleetText::CustomerName => "customer name",
+            FleetText::Phone => "phone number",
+            FleetText::HostLabel => "host label",
+            FleetText::GatewayLabel => "gateway label",
+            FleetText::Fqdn => "FQDN",
+            FleetText::Ip => "IP address",
+            FleetText::Os => "OS",
+            FleetText::CustomCheck => "custom check name",
+        }
+    }
+}
+
+/// The rule for a text of the fleet file that mails show, the same for [`render`] and for
+/// `fleet::parse` (`anshin validate`): addresses are plain addresses ([`check_address`]); the
+/// brand, labels and custom check names are non-empty header values ([`check_header`]); the
+/// others stay on one line ([`check_line`]; may be empty). The fleet file may ask more (plain
+/// names for labels, a non-empty customer name), never less.
+pub fn check_fleet_text(what: FleetText, value: &str) -> Result<(), MailError> {
+    let field = what.field();
+    match what {
+        FleetText::MailFrom | FleetText::Notify => check_address(field, value),
+        FleetText::Brand | FleetText::HostLabel | FleetText::GatewayLabel | FleetText::CustomCheck => {
+            check_header(field, value)
+        }
+        FleetText::CustomerName | FleetText::Phone | FleetText::Fqdn | FleetText::Ip | FleetText::Os => {
+            check_line(field, value)
+        }
+    }
+}
+
+/// Text read from a server or typed during an incident, as a one-line field shows it: hidden
+/// characters escaped, `－` when there is nothing to show.
+fn shown(value: &str) -> String {
+    if value.trim().is_empty() {
+        UNKNOWN.to_string()
     } else {
-        Err(MailError::BadAddress { field })
+        visible(value).into_owned()
+    }
+}
+
+impl Problem {
+    /// The problem with its server-supplied texts shown safely ([`shown`]): what [`render`]
+    /// writes. A check's problem has none.
+    fn shown(&self) -> Problem {
+        match self {
+            Problem::Down { .. } => self.clone(),
+            Problem::Resource { metric, level, fragment, item, value } => Problem::Resource {
+                metric: *metric,
+                level: *level,
+                fragment: shown(fragment),
+                item: shown(item),
+                value: shown(value),
+            },
+        }
     }
 }
 
@@ -433,26 +533,25 @@ fn brand_prefix(brand: &str) -> String {
 
 // ---- rendering -----------------------------------------------------------------------------------
 
-/// Writes one mail. Fails only on a context string that would break a line (see the module doc)
-/// or an empty brand or host label.
+/// Writes one mail. Fails only on a fleet text that [`check_fleet_text`] refuses (which
+/// `anshin validate` refuses too) or an operator's status text with a control character;
+/// text read from servers is shown escaped, never refused (see the module doc).
 pub fn render(kind: &MailKind, ctx: &MailContext<'_>) -> Result<RenderedMail, MailError> {
     let host = ctx.host;
-    let problem = &ctx.alert.problem;
-    check_header("brand", &ctx.noc.brand)?;
-    check_header("host label", &host.label)?;
-    for (field, value) in [("IP address", host.ip.as_str()), ("FQDN", &host.fqdn), ("OS", &host.os)] {
-        check_line(field, value)?;
+    for (what, value) in [
+        (FleetText::Brand, ctx.noc.brand.as_str()),
+        (FleetText::HostLabel, &host.label),
+        (FleetText::Ip, &host.ip),
+        (FleetText::Fqdn, &host.fqdn),
+        (FleetText::Os, &host.os),
+        (FleetText::CustomerName, ctx.customer),
+    ] {
+        check_fleet_text(what, value)?;
     }
-    check_line("customer name", ctx.customer)?;
-    match problem {
-        Problem::Down { kind: CheckKind::Custom(name), .. } => check_header("custom check name", name)?,
-        Problem::Down { .. } => {}
-        Problem::Resource { fragment, item, value, .. } => {
-            check_header("trigger", fragment)?;
-            check_header("item", item)?;
-            check_header("value", value)?;
-        }
+    if let Problem::Down { kind: CheckKind::Custom(name), .. } = &ctx.alert.problem {
+        check_fleet_text(FleetText::CustomCheck, name)?;
     }
+    let problem = &ctx.alert.problem.shown();
 
     let prefix = brand_prefix(&ctx.noc.brand);
     let label = host.label.as_str();
@@ -460,19 +559,17 @@ pub fn render(kind: &MailKind, ctx: &MailContext<'_>) -> Result<RenderedMail, Ma
     let subject = match kind {
         MailKind::Alert => {
             b.lines(alert_opening(problem, ctx.noc.attempts));
-            b.fields(ctx, &[], ctx.now, problem.alert_value());
+            b.fields(ctx, problem, &[], ctx.now, problem.alert_value());
             format!("{prefix}[{}]{}", problem.level(), problem.trigger(label))
         }
         MailKind::Recovery { recovered_at, value } => {
-            if let Some(v) = value {
-                check_header("recovery value", v)?;
-            }
             b.lines(recovery_opening(problem));
-            let value = value.as_deref().unwrap_or(match problem {
-                Problem::Down { .. } => "1",
-                Problem::Resource { .. } => UNKNOWN,
-            });
-            b.fields(ctx, &[(F_RECOVERED, format_jst(*recovered_at))], *recovered_at, value);
+            let value = match (value, problem) {
+                (Some(v), _) => shown(v),
+                (None, Problem::Down { .. }) => "1".into(),
+                (None, Problem::Resource { .. }) => UNKNOWN.into(),
+            };
+            b.fields(ctx, problem, &[(F_RECOVERED, format_jst(*recovered_at))], *recovered_at, &value);
             format!("{prefix}[復旧]{}", problem.title(label))
         }
         MailKind::ResponseStarted { action } => {
@@ -485,13 +582,10 @@ pub fn render(kind: &MailKind, ctx: &MailContext<'_>) -> Result<RenderedMail, Ma
             b.line("復旧を確認いたしましたら、復旧通知メールにてお知らせいたします。");
             b.line("一次復旧作業にて復旧が見込めない場合は、緊急連絡先電話番号宛にご連絡の上、その後の二次復旧作業についてご相談させていただきます。");
             let extra = [(F_STARTED, format_jst(ctx.now)), (F_ACTION, action.field())];
-            b.fields(ctx, &extra, ctx.now, problem.alert_value());
+            b.fields(ctx, problem, &extra, ctx.now, problem.alert_value());
             format!("{prefix}[対応開始]{}", problem.title(label))
         }
         MailKind::StatusReport { calls, status } => {
-            for c in calls {
-                check_line("phone number", &c.number)?;
-            }
             b.salutation(ctx.customer);
             b.line("監視サービスにて検知した障害につきまして、現在の状況をご報告いたします。");
             b.line("ご登録の緊急連絡先電話番号宛にお電話いたしましたが、ご担当者様につながりませんでした。");
@@ -519,11 +613,11 @@ pub fn render(kind: &MailKind, ctx: &MailContext<'_>) -> Result<RenderedMail, Ma
                     "{} 回目：{}\u{3000}{}\u{3000}{}{rings}",
                     i + 1,
                     format_jst(c.at),
-                    c.number,
+                    shown(&c.number),
                     c.outcome.text()
                 ));
             }
-            b.fields(ctx, &[(F_REPORTED, format_jst(ctx.now))], ctx.now, problem.alert_value());
+            b.fields(ctx, problem, &[(F_REPORTED, format_jst(ctx.now))], ctx.now, problem.alert_value());
             format!("{prefix}[状況報告]{}", problem.title(label))
         }
     };
@@ -616,10 +710,16 @@ impl Body {
     }
 
     /// The separator and the fields block of SPEC §3, after `extra` lines (recovered at, …).
-    /// The duration runs from detection to `until`.
-    fn fields(&mut self, ctx: &MailContext<'_>, extra: &[(&str, String)], until: DateTime<Utc>, value: &str) {
+    /// The duration runs from detection to `until`. `p` is the problem as shown.
+    fn fields(
+        &mut self,
+        ctx: &MailContext<'_>,
+        p: &Problem,
+        extra: &[(&str, String)],
+        until: DateTime<Utc>,
+        value: &str,
+    ) {
         let h = ctx.host;
-        let p = &ctx.alert.problem;
         let or_unknown = |s: &str| if s.trim().is_empty() { UNKNOWN.to_string() } else { s.to_string() };
         self.blank();
         self.line(SEPARATOR);
@@ -923,12 +1023,9 @@ mod tests {
             let ctx = MailContext { noc: &noc("Speever"), host: &h, customer: "", alert: &custom, now: t(DETECTED) };
             assert!(render(&MailKind::Alert, &ctx).is_err(), "custom {evil:?}");
 
-            let mut res = load();
-            if let Problem::Resource { fragment, .. } = &mut res.problem {
-                *fragment = evil.into();
-            }
-            let ctx = MailContext { noc: &noc("Speever"), host: &h, customer: "", alert: &res, now: t(DETECTED) };
-            assert!(render(&MailKind::Alert, &ctx).is_err(), "fragment {evil:?}");
+            let os = MailHost { os: evil.into(), ..web01() };
+            let ctx = MailContext { noc: &noc("Speever"), host: &os, customer: "", alert: &alert, now: t(DETECTED) };
+            assert!(matches!(render(&MailKind::Alert, &ctx), Err(MailError::ControlCharacter { field: "OS", .. })));
 
             let ctx = MailContext { noc: &noc("Speever"), host: &h, customer: "", alert: &alert, now: t(DETECTED) };
             let kind = MailKind::StatusReport { calls: vec![], status: Some(evil.into()) };
@@ -939,6 +1036,60 @@ mod tests {
             assert!(check_address("to", &format!("ops@example.jp{evil}")).is_err());
         }
         assert_eq!(check_header("brand", " "), Err(MailError::Empty { field: "brand" }));
+        let ctx = MailContext { noc: &noc(""), host: &web01(), customer: "", alert: &ping(), now: t(DETECTED) };
+        assert_eq!(render(&MailKind::Alert, &ctx), Err(MailError::Empty { field: "brand" }));
+    }
+
+    /// What servers say (a mount point, a value read over SSH) and the numbers an operator
+    /// called are shown escaped: the mail still goes, on one line per field, with no header
+    /// added.
+    #[test]
+    fn text_from_servers_is_shown_escaped_never_refused() {
+        let evil = "97%\r\nBcc: x@evil.example\u{1b}]0;owned\u{7}\u{2028}";
+        let mut res = load();
+        if let Problem::Resource { fragment, item, value, .. } = &mut res.problem {
+            *fragment = format!("/ の使用率が 95%以上（現在：{evil}）");
+            *item = "Disk\tusage".into();
+            *value = evil.into();
+        }
+        let h = web01();
+        let calls = vec![CallAttempt { number: "03\u{2028}0000".into(), ..calls()[0].clone() }];
+        let kinds = [
+            MailKind::Alert,
+            MailKind::Recovery { recovered_at: t(DETECTED), value: Some("\u{1b}[2J".into()) },
+            MailKind::ResponseStarted { action: RecoveryAction::Investigate },
+            MailKind::StatusReport { calls, status: None },
+        ];
+        for kind in &kinds {
+            let n = noc("Speever");
+            let ctx = MailContext { noc: &n, host: &h, customer: "", alert: &res, now: t(DETECTED) };
+            let m = render(kind, &ctx).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            assert_eq!(m.validate(), Ok(()));
+            assert!(!m.subject.chars().any(crate::text::is_hidden), "{:?}", m.subject);
+            assert!(m.body.lines().all(|l| !l.chars().any(crate::text::is_hidden)), "{:?}", m.body);
+            assert!(!m.body.lines().any(|l| l.starts_with("Bcc:")), "{}", m.body);
+            let escaped = "97%\\r\\nBcc: x@evil.example\\u{1b}]0;owned\\u{7}\\u{2028}";
+            assert!(
+                m.body.contains(&format!("{F_TRIGGER}web01 / の使用率が 95%以上（現在：{escaped}）\n")),
+                "{}",
+                m.body
+            );
+            if *kind == MailKind::Alert {
+                assert_eq!(m.subject, format!("[Speever][Lv.4]web01 / の使用率が 95%以上（現在：{escaped}）"));
+            } else {
+                assert!(m.subject.ends_with("web01 / の使用率が 95%以上"), "{}", m.subject);
+            }
+        }
+        // Nothing at all to show is a dash, not a refusal.
+        let mut empty = load();
+        if let Problem::Resource { fragment, item, value, .. } = &mut empty.problem {
+            (*fragment, *item, *value) = (String::new(), " ".into(), String::new());
+        }
+        let n = noc("Speever");
+        let ctx = MailContext { noc: &n, host: &h, customer: "", alert: &empty, now: t(DETECTED) };
+        let m = render(&MailKind::Alert, &ctx).unwrap();
+        assert_eq!(m.subject, "[Speever][Lv.4]web01 －");
+        assert!(m.body.contains(&format!("{F_ITEM}－：－\n")), "{}", m.body);
     }
 
     #[test]

@@ -121,24 +121,12 @@ impl Prober {
     }
 }
 
-/// Makes untrusted text (banners, replies) safe to log and show: control characters and
-/// non-ASCII escapes are made visible, and the length is capped.
+/// Makes untrusted bytes (banners, replies) safe to log and show: decoded as UTF-8 (invalid
+/// sequences become U+FFFD), the trailing line end dropped, hidden characters escaped by
+/// [`anshin_core::text`]'s rule, and the length capped.
 pub fn visible(bytes: &[u8]) -> String {
     const MAX: usize = 160;
-    let text = String::from_utf8_lossy(bytes);
-    let mut out = String::new();
-    for c in text.trim_end_matches(['\r', '\n']).chars() {
-        if out.len() >= MAX {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    anshin_core::text::visible_capped(String::from_utf8_lossy(bytes).trim_end_matches(['\r', '\n']), MAX)
 }
 
 #[cfg(test)]
