@@ -284,10 +284,8 @@ fn read_secret_file(path: &Path, private: bool) -> Result<Option<String>, Secret
             reason: format!("larger than {MAX_SECRET_BYTES} bytes"),
         });
     }
-    let mut text = String::from_utf8(bytes).map_err(|_| SecretError::Unreadable {
-        path: path.to_path_buf(),
-        reason: "not UTF-8 text".into(),
-    })?;
+    let mut text = String::from_utf8(bytes)
+        .map_err(|_| SecretError::Unreadable { path: path.to_path_buf(), reason: "not UTF-8 text".into() })?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {

@@ -117,7 +117,8 @@ impl Server {
             .expect("python3 with aiosmtpd (Debian: python3-aiosmtpd)");
         let server = Server { child, out, addr };
         for _ in 0..200 {
-            let inner_up = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], inner)), Duration::from_millis(200));
+            let inner_up =
+                TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], inner)), Duration::from_millis(200));
             if inner_up.is_ok() && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 // Those probe connections wrote nothing; start the record from here.
                 std::thread::sleep(Duration::from_millis(100));
@@ -165,16 +166,38 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
     let (ca, ca_key, cert, key, csr, ext) =
         (path("ca.pem"), path("ca.key"), path("cert.pem"), path("key.pem"), path("cert.csr"), path("leaf.ext"));
-    std::fs::write(&ext, "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-        .unwrap();
+    std::fs::write(
+        &ext,
+        "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
     let openssl = |args: &[&str]| {
         let out = Command::new("openssl").args(args).output().expect("openssl");
         assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl(&[&["req", "-x509"], &ec[..], &["-days", "2", "-subj", "/CN=anshin test CA", "-keyout", &ca_key, "-out", &ca]].concat());
+    openssl(
+        &[&["req", "-x509"], &ec[..], &["-days", "2", "-subj", "/CN=anshin test CA", "-keyout", &ca_key, "-out", &ca]]
+            .concat(),
+    );
     openssl(&[&["req"], &ec[..], &["-subj", "/CN=127.0.0.1", "-keyout", &key, "-out", &csr]].concat());
-    openssl(&["x509", "-req", "-in", &csr, "-CA", &ca, "-CAkey", &ca_key, "-CAcreateserial", "-days", "2", "-extfile", &ext, "-out", &cert]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+        "-out",
+        &cert,
+    ]);
     (ca.into(), cert.into(), key.into())
 }
 
@@ -215,8 +238,9 @@ async fn a_server_without_starttls_never_receives_the_password() {
     let db = dir.path().join("log.db");
     let mut store = Store::open(&db).unwrap();
     let tx = store.begin().unwrap();
-    let incident =
-        tx.open_incident(&CheckKey::new("web01", CheckKind::Ping), Level::Severe, "web01 ping", "", Utc::now()).unwrap();
+    let incident = tx
+        .open_incident(&CheckKey::new("web01", CheckKind::Ping), Level::Severe, "web01 ping", "", Utc::now())
+        .unwrap();
     let mail = NewMail {
         kind: OutboxKind::Alert,
         incident_id: Some(incident),
@@ -234,7 +258,14 @@ async fn a_server_without_starttls_never_receives_the_password() {
         idle_check: Duration::from_millis(200),
     };
     let (shutdown, rx) = watch::channel(false);
-    let runner = tokio::spawn(run_outbox(db.clone(), Some(settings), policy, Arc::new(SystemClock), rx, Arc::new(Notify::new())));
+    let runner = tokio::spawn(run_outbox(
+        db.clone(),
+        Some(settings),
+        policy,
+        Arc::new(SystemClock),
+        rx,
+        Arc::new(Notify::new()),
+    ));
     let row = || store.outbox(10).unwrap().into_iter().find(|r| r.id == id).unwrap();
     wait_for("two attempts", 10, || row().attempts >= 2).await;
     let _ = shutdown.send(true);
