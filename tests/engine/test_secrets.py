@@ -259,9 +259,9 @@ kill "$GNOME_KEYRING_PID" 2>/dev/null || true
 """
 
 
-@pytest.mark.skipif(not (shutil.which("gnome-keyring-daemon") and shutil.which("dbus-run-session")),
-                    reason="needs gnome-keyring and dbus-run-session (scripts/install-deps.sh test)")
 def test_secret_set_stores_in_the_keyring_and_the_mail_authenticates_with_it(tmp_path, servers, tls):
+    for tool in ("gnome-keyring-daemon", "dbus-run-session", "secret-tool"):
+        assert shutil.which(tool), "%s is missing: run scripts/install-deps.sh test" % tool
     server = SmtpServer(cert=tls["cert"])
     servers.append(server)
     fleet = write_fleet(tmp_path, 'url = "smtp://%s@127.0.0.1:%d"' % (USER, server.port))
