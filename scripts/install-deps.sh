@@ -12,7 +12,8 @@ GROUP=${1:-build}
 
 BUILD_PKGS="build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-dev \
 libayatana-appindicator3-dev librsvg2-dev fontconfig fonts-noto-cjk"
-TEST_PKGS="xvfb xauth dbus-x11 dunst imagemagick x11-utils sqlite3 webkit2gtk-driver poppler-utils chromium xdotool"
+TEST_PKGS="xvfb xauth dbus-x11 dunst imagemagick x11-utils sqlite3 webkit2gtk-driver poppler-utils chromium xdotool \
+gnome-keyring libsecret-tools dbus-daemon openssl"
 
 need_rust() {
     if ! command -v cargo >/dev/null 2>&1; then

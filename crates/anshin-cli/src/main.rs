@@ -21,6 +21,7 @@ mod export;
 mod output;
 mod report;
 mod review;
+mod secret;
 mod verify;
 
 #[derive(Parser)]
@@ -154,6 +155,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Store or remove a secret in the OS keyring (smtp, ssh-passphrase, reboot:LABEL).
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
 }
 
 /// Where and for whom `anshin serve` answers consoles.
@@ -283,6 +287,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Report { db, fleet, customer, month, out, send } => {
             with_fleet(&fleet, |f| runtime()?.block_on(report::run(f, &db, &customer, &month, out, send)))
         }
+        Command::Secret(command) => secret::run(command),
         Command::MailTest { fleet, to } => with_fleet(&fleet, |f| runtime()?.block_on(mail_test(f, to))),
         Command::Demo { db, listen, tokens, json } => {
             let console = match listen {
@@ -367,6 +372,7 @@ async fn check(fleet: anshin_core::Fleet, host: Option<String>, json: bool) -> R
             (spec, r)
         }));
     }
+    anshin_engine::secrets::Secrets::for_fleet(&fleet).activate(); // an encrypted key's passphrase
     let pool = anshin_engine::ssh::SshPool::new(16, std::time::Duration::from_secs(fleet.noc.timeout_secs));
     let mut polls = Vec::new();
     for s in fleet.servers.iter().filter(|s| host.as_ref().is_none_or(|h| &s.label == h)) {
@@ -616,7 +622,8 @@ async fn mail_test(fleet: anshin_core::Fleet, to: String) -> Result<ExitCode> {
         output::note("the fleet file has no [smtp] section: add one, e.g. [smtp] url = \"smtp://127.0.0.1:2525\"");
         return Ok(ExitCode::from(2));
     };
-    let settings = anshin_engine::mail::SmtpSettings::from_url_and_env(&smtp.url)?;
+    let secrets = anshin_engine::secrets::Secrets::for_fleet(&fleet);
+    let settings = anshin_engine::mail::SmtpSettings::for_fleet(&fleet, &secrets)?.context("no [smtp] section")?;
     let id = anshin_engine::mail::send_test(&settings, &fleet.noc.mail_from, std::slice::from_ref(&to)).await?;
     output::text(&format!("test mail {id} accepted by {} for {to}", smtp.url))?;
     Ok(ExitCode::SUCCESS)

@@ -72,7 +72,8 @@ pub(crate) async fn run(
         crate::output::text("no [smtp] section: the mail waits in the outbox until an engine with [smtp] runs")?;
         return Ok(ExitCode::SUCCESS);
     };
-    let settings = anshin_engine::mail::SmtpSettings::from_url_and_env(&smtp.url)?;
+    let secrets = anshin_engine::secrets::Secrets::for_fleet(&fleet);
+    let settings = anshin_engine::mail::SmtpSettings::for_fleet(&fleet, &secrets)?.context("no [smtp] section")?;
     let message = anshin_engine::mail::build_message(&row)?;
     match settings.transport()?.send(message).await {
         Ok(()) => {

@@ -31,13 +31,20 @@ pub struct Fleet {
     pub servers: Vec<Server>,
     /// Where mail goes out; `None`: mails wait in the outbox for viewing, nothing is sent.
     pub smtp: Option<Smtp>,
+    /// `[noc] secrets_dir`: a folder of 0600 files holding secrets (`smtp`, `ssh-passphrase`,
+    /// `reboot-LABEL`), relative to the fleet file until [`Fleet::resolve_paths`].
+    pub secrets_dir: Option<String>,
 }
 
-/// The `[smtp]` section. The password never lives here (environment or OS keyring).
+/// The `[smtp]` section. The password never lives here (environment, credentials, OS keyring).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Smtp {
-    /// `smtp://host:port` (STARTTLS when offered) or `smtps://host:port`, optional `user@`.
+    /// `smtp://host:port` (STARTTLS; required when a user is named) or `smtps://host:port`,
+    /// optional `user@`.
     pub url: String,
+    /// Allow the password over a connection without TLS: only for a relay on loopback, where
+    /// nothing travels on a wire (validation refuses it elsewhere).
+    pub insecure_auth: bool,
 }
 
 /// How the NOC logs in to a server to read its resources (`ssh = { … }`, per server or a
@@ -200,9 +207,12 @@ impl Fleet {
         self.gateways.iter().find(|g| g.label == label)
     }
 
-    /// Makes the relative paths of `ssh` (key, known_hosts) relative to `base_dir`, the folder
+    /// Makes the relative paths of `ssh` (key, known_hosts) and `secrets_dir` relative to `base_dir`, the folder
     /// of the fleet file. Pure path arithmetic: nothing is read.
     pub fn resolve_paths(&mut self, base_dir: &std::path::Path) {
+        if let Some(dir) = self.secrets_dir.as_mut().filter(|d| std::path::Path::new(d.as_str()).is_relative()) {
+            *dir = base_dir.join(dir.as_str()).to_string_lossy().into_owned();
+        }
         for s in &mut self.servers {
             if let Some(ssh) = &mut s.ssh {
                 for p in [&mut ssh.key, &mut ssh.known_hosts] {
@@ -323,6 +333,7 @@ struct RawFleet {
 #[serde(deny_unknown_fields)]
 struct RawSmtp {
     url: Spanned<String>,
+    insecure_auth: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -346,6 +357,7 @@ struct RawNoc {
     reboot_after_secs: Option<Spanned<u64>>,
     ssh: Option<Spanned<RawSsh>>,
     reboot: Option<Spanned<RawReboot>>,
+    secrets_dir: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -449,6 +461,48 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// The host of `scheme://[user@]host[:port][/…]`, without brackets around an IPv6 address.
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = hostport.strip_prefix('[') {
+        return v6.split_once(']').map(|(h, _)| h);
+    }
+    Some(hostport.rsplit_once(':').map_or(hostport, |(h, _)| h))
+}
+
+/// True for a host whose traffic never leaves the machine: `localhost`, 127.0.0.0/8, `::1`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_matches(['[', ']']);
+    host.eq_ignore_ascii_case("localhost")
+        || host.eq_ignore_ascii_case("localhost.")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a bearer token must not go to this URL, if it must not: plain `http://` beyond loopback.
+pub fn token_in_clear(url: &str) -> Option<String> {
+    let host = url_host(url).unwrap_or("");
+    (url.starts_with("http://") && !is_loopback_host(host)).then(|| {
+        format!("reboot url \"{url}\" would send its token in clear to \"{host}\": use https:// (plain http:// only to loopback: 127.0.0.0/8, ::1, localhost)")
+    })
+}
+
+/// A variable dedicated to one secret: `[A-Z_][A-Z0-9_]*`, and none the project reads itself
+/// (`ANSHIN_*`, where the SMTP password and the SSH passphrase live; `CREDENTIALS_DIRECTORY`).
+pub fn dedicated_env_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let shape = chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if !shape {
+        return Err(format!("token_env \"{name}\" must name an environment variable of capitals, digits and '_' (not starting with a digit), e.g. \"VPS_API_TOKEN\""));
+    }
+    if name.starts_with("ANSHIN_") || name == "CREDENTIALS_DIRECTORY" {
+        return Err(format!("token_env \"{name}\" names a variable Anshin NOC reads for itself: give the reboot token its own variable, e.g. \"VPS_API_TOKEN\""));
+    }
+    Ok(())
+}
+
 impl Validator {
     fn err(&mut self, offset: usize, msg: impl Into<String>) {
         self.errors.push((offset, msg.into()));
@@ -505,19 +559,14 @@ impl Validator {
     fn fleet(&mut self, mut raw: RawFleet) -> Fleet {
         self.ssh_default = raw.noc.ssh.take();
         self.reboot_default = raw.noc.reboot.take().and_then(|r| self.reboot(&r));
-        let noc = self.noc(raw.noc);
-        let smtp = raw.smtp.map(|s| {
-            let url = s.url.get_ref();
-            let scheme_ok = url.starts_with("smtp://") || url.starts_with("smtps://");
-            let host = url.split("://").nth(1).unwrap_or("").rsplit('@').next().unwrap_or("");
-            if !scheme_ok || host.is_empty() || has_control(url) {
-                self.err(start(&s.url), format!("smtp url \"{url}\" must look like \"smtp://127.0.0.1:2525\" or \"smtps://mail.example.jp:465\""));
+        let secrets_dir = raw.noc.secrets_dir.take().map(|d| {
+            if d.get_ref().is_empty() || has_control(d.get_ref()) {
+                self.err(start(&d), "secrets_dir must be a folder path, e.g. \"secrets\" (relative to this file)");
             }
-            if url.split("://").nth(1).unwrap_or("").split('@').next().is_some_and(|u| u.contains(':') && url.contains('@')) {
-                self.err(start(&s.url), "the smtp url contains a password: remove it and set ANSHIN_SMTP_PASSWORD instead");
-            }
-            Smtp { url: url.clone() }
+            d.get_ref().clone()
         });
+        let noc = self.noc(raw.noc);
+        let smtp = raw.smtp.map(|s| self.smtp(&s));
         let mut ids = HashMap::new();
         let customers: Vec<Customer> = raw.customer.iter().map(|c| self.customer(c, &mut ids)).collect();
         let mut labels = HashMap::new();
@@ -535,7 +584,33 @@ impl Validator {
         let gateway_labels: HashSet<&str> = gateways.iter().map(|g| g.label.as_str()).collect();
         let servers =
             raw.server.iter().map(|s| self.server(s.get_ref(), &mut labels, &customers, &gateway_labels)).collect();
-        Fleet { noc, customers, gateways, servers, smtp }
+        Fleet { noc, customers, gateways, servers, smtp, secrets_dir }
+    }
+
+    /// The `[smtp]` section: a URL without a password, and `insecure_auth` only for loopback.
+    fn smtp(&mut self, s: &RawSmtp) -> Smtp {
+        let url = s.url.get_ref();
+        let scheme_ok = url.starts_with("smtp://") || url.starts_with("smtps://");
+        let host = url_host(url).unwrap_or("");
+        if !scheme_ok || host.is_empty() || has_control(url) {
+            self.err(
+                start(&s.url),
+                format!(
+                    "smtp url \"{url}\" must look like \"smtp://127.0.0.1:2525\" or \"smtps://mail.example.jp:465\""
+                ),
+            );
+        }
+        if url.split("://").nth(1).unwrap_or("").split('@').next().is_some_and(|u| u.contains(':') && url.contains('@'))
+        {
+            self.err(start(&s.url), "the smtp url contains a password: remove it and give it as a secret (ANSHIN_SMTP_PASSWORD, a credential or secrets_dir file \"smtp\", or `anshin secret set smtp`)");
+        }
+        let insecure_auth = s.insecure_auth.as_ref().is_some_and(|i| *i.get_ref());
+        if let Some(flag) = s.insecure_auth.as_ref().filter(|i| *i.get_ref()) {
+            if !is_loopback_host(host) {
+                self.err(start(flag), format!("insecure_auth = true sends the SMTP password without TLS, which is allowed only to a relay on loopback (127.0.0.0/8, ::1, localhost), not to \"{host}\": remove it and use smtps:// or a server with STARTTLS"));
+            }
+        }
+        Smtp { url: url.clone(), insecure_auth }
     }
 
     /// Merges a server's `ssh` over the `[noc]` default; `None` when neither exists.
@@ -624,10 +699,16 @@ impl Validator {
                     self.err(start(url), format!("reboot url \"{u}\" must be an http:// or https:// URL"));
                     return None;
                 }
-                let token_env = r.token_env.as_ref().map(|t| t.get_ref().clone());
-                if token_env.as_deref().is_some_and(|t| !is_plain_name(t)) {
-                    self.err(start(raw), "token_env must name an environment variable (letters, digits, '_')");
+                if let Some(t) = &r.token_env {
+                    if let Err(why) = dedicated_env_name(t.get_ref()) {
+                        self.err(start(t), why);
+                    }
+                    // A host given by a placeholder is checked per server, once it is filled.
+                    if let Some(why) = url_host(u).filter(|h| !h.contains('{')).and_then(|_| token_in_clear(u)) {
+                        self.err(start(url), why);
+                    }
                 }
+                let token_env = r.token_env.as_ref().map(|t| t.get_ref().clone());
                 Some(RebootAction::Http { url: u.clone(), token_env })
             }
             _ => {
@@ -825,6 +906,15 @@ impl Validator {
             }
         }
         let reboot = s.reboot.as_ref().and_then(|r| self.reboot(r)).or_else(|| self.reboot_default.clone());
+        if let Some(RebootAction::Http { url, token_env: Some(_) }) = &reboot {
+            if url_host(url).is_some_and(|h| h.contains('{')) {
+                let filled = url.replace("{label}", &label).replace("{ip}", &ip.to_string()).replace("{fqdn}", &fqdn);
+                if let Some(why) = token_in_clear(&filled) {
+                    let at = s.reboot.as_ref().map(start).unwrap_or(start(&s.label));
+                    self.err(at, format!("server \"{label}\": {why}"));
+                }
+            }
+        }
         if let Some(c) = customer {
             for addr in &c.notify {
                 let domain = addr.rsplit('@').next().unwrap_or_default();
@@ -1198,6 +1288,99 @@ ip = "127.77.0.3"
         // The TOML parser's own messages quote the file too.
         let errs = parse("[noc]\nbrand = \"a\"\n\u{1b}[2J = 1\n", "f").unwrap_err();
         assert!(!errs[0].to_string().chars().any(crate::text::is_hidden), "{errs:?}");
+    }
+
+    #[test]
+    fn smtp_insecure_auth_only_for_a_loopback_relay() {
+        let smtp = |body: &str| format!("{GOOD}\n[smtp]\n{body}\n");
+        let f = parse(&smtp("url = \"smtp://alerts@127.0.0.1:2525\"\ninsecure_auth = true"), "f").unwrap().fleet;
+        assert_eq!(f.smtp.unwrap(), Smtp { url: "smtp://alerts@127.0.0.1:2525".into(), insecure_auth: true });
+        for ok in ["smtp://u@localhost:25", "smtp://u@[::1]:25", "smtp://u@127.9.8.7"] {
+            assert!(parse(&smtp(&format!("url = \"{ok}\"\ninsecure_auth = true")), "f").is_ok(), "{ok}");
+        }
+        let f = parse(&smtp("url = \"smtps://u@mail.example.jp\""), "f").unwrap().fleet;
+        assert!(!f.smtp.unwrap().insecure_auth, "off unless asked");
+        let errs = errors_of(&smtp("url = \"smtp://u@mail.example.jp:587\"\ninsecure_auth = true"));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("fleet.toml:45:17: insecure_auth = true sends the SMTP password without TLS"),
+            "{errs:?}"
+        );
+        assert!(errs[0].contains("not to \"mail.example.jp\""), "{errs:?}");
+        // A private address is still a wire.
+        assert!(!errors_of(&smtp("url = \"smtp://u@10.0.0.1\"\ninsecure_auth = true")).is_empty());
+    }
+
+    #[test]
+    fn reboot_tokens_need_https_and_a_dedicated_variable() {
+        let with = |reboot: &str| GOOD.replace("custom = [", &format!("reboot = {reboot}\ncustom = ["));
+        let ok = |reboot: &str| parse(&with(reboot), "fleet.toml").map(|_| ()).map_err(|e| format!("{e:?}"));
+        ok(r#"{ url = "https://api.example.jp/{label}", token_env = "VPS_TOKEN" }"#).unwrap();
+        ok(r#"{ url = "http://127.0.0.1:8080/{label}", token_env = "_T2" }"#).unwrap();
+        ok(r#"{ url = "http://[::1]:8080/r", token_env = "T" }"#).unwrap();
+        // {ip} is filled per server: web01 is 127.77.0.2, on loopback.
+        ok(r#"{ url = "http://{ip}:8080/reboot", token_env = "T" }"#).unwrap();
+        // Without a token nothing secret travels.
+        ok(r#"{ url = "http://api.example.jp/{label}" }"#).unwrap();
+
+        let errs = errors_of(&with(r#"{ url = "http://api.example.jp/{label}", token_env = "VPS_TOKEN" }"#));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with(
+                "fleet.toml:35:18: reboot url \"http://api.example.jp/{label}\" would send its token in clear"
+            ),
+            "{errs:?}"
+        );
+        let errs = errors_of(&with(r#"{ url = "http://{fqdn}/reboot", token_env = "VPS_TOKEN" }"#));
+        assert!(
+            errs[0].contains(
+                "server \"web01\": reboot url \"http://web01.example.jp/reboot\" would send its token in clear"
+            ),
+            "{errs:?}"
+        );
+        for (name, why) in [
+            ("ANSHIN_SMTP_PASSWORD", "names a variable Anshin NOC reads for itself"),
+            ("ANSHIN_TOKENS", "names a variable Anshin NOC reads for itself"),
+            ("CREDENTIALS_DIRECTORY", "names a variable Anshin NOC reads for itself"),
+            ("vps_token", "capitals, digits and '_'"),
+            ("1TOKEN", "capitals, digits and '_'"),
+            ("VPS-TOKEN", "capitals, digits and '_'"),
+            ("", "capitals, digits and '_'"),
+        ] {
+            let errs = errors_of(&with(&format!(r#"{{ url = "https://api.example.jp/r", token_env = "{name}" }}"#)));
+            assert_eq!(errs.len(), 1, "{name}: {errs:?}");
+            assert!(errs[0].starts_with("fleet.toml:35:58: token_env") && errs[0].contains(why), "{name}: {errs:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_dir_is_relative_to_the_fleet_file() {
+        let text = GOOD.replace("timeout_secs = 10\n", "timeout_secs = 10\nsecrets_dir = \"secrets\"\n");
+        let mut f = parse(&text, "f").unwrap().fleet;
+        assert_eq!(f.secrets_dir.as_deref(), Some("secrets"));
+        f.resolve_paths(std::path::Path::new("/etc/anshin-noc"));
+        assert_eq!(f.secrets_dir.as_deref(), Some("/etc/anshin-noc/secrets"));
+        let text = GOOD.replace("timeout_secs = 10\n", "timeout_secs = 10\nsecrets_dir = \"/run/keys\"\n");
+        let mut f = parse(&text, "f").unwrap().fleet;
+        f.resolve_paths(std::path::Path::new("/etc/anshin-noc"));
+        assert_eq!(f.secrets_dir.as_deref(), Some("/run/keys"));
+        assert!(parse(GOOD, "f").unwrap().fleet.secrets_dir.is_none());
+        let errs = errors_of(&GOOD.replace("timeout_secs = 10\n", "timeout_secs = 10\nsecrets_dir = \"\"\n"));
+        assert!(errs[0].contains("secrets_dir must be a folder path"), "{errs:?}");
+    }
+
+    #[test]
+    fn url_hosts_and_loopback() {
+        assert_eq!(url_host("smtp://u%40x@[::1]:25"), Some("::1"));
+        assert_eq!(url_host("https://api.example.jp:8443/a@b"), Some("api.example.jp"));
+        assert_eq!(url_host("http://{ip}:80/x"), Some("{ip}"));
+        assert_eq!(url_host("nothing"), None);
+        for yes in ["localhost", "LOCALHOST", "127.0.0.1", "127.255.0.9", "::1", "[::1]"] {
+            assert!(is_loopback_host(yes), "{yes}");
+        }
+        for no in ["10.0.0.1", "192.168.1.1", "localhost.example.jp", "::2", "", "128.0.0.1"] {
+            assert!(!is_loopback_host(no), "{no}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod mail;
 pub mod probe;
 pub mod reads;
 pub mod review_query;
+pub mod secrets;
 pub mod ssh;
 pub mod store;
 pub mod view;

@@ -289,7 +289,7 @@ pub fn start(
     let timeout = Duration::from_secs(fleet.noc.timeout_secs);
     let interval = Duration::from_secs(fleet.noc.interval_secs);
     let prober = Prober::new(timeout)?;
-    let smtp = fleet.smtp.as_ref().map(|s| SmtpSettings::from_url_and_env(&s.url)).transpose()?;
+    let smtp = SmtpSettings::for_fleet(&fleet, &crate::secrets::Secrets::for_fleet(&fleet).activate())?;
     let specs = fleet.checks();
     let polled = resource_targets(&fleet);
     let (needed, why) = fleet_descriptors(&fleet);

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::{ssh_target, Input};
 use crate::probe::Prober;
+use crate::secrets::Secrets;
 use crate::ssh::SshPool;
 
 /// A restart command may take this long (a database flushing its buffers).
@@ -61,6 +62,8 @@ pub(crate) struct Runner {
     prober: Prober,
     ssh: SshPool,
     http: Option<reqwest::Client>,
+    /// Where reboot API tokens come from.
+    secrets: Arc<Secrets>,
     results: mpsc::WeakSender<Input>,
     shutdown: watch::Receiver<bool>,
 }
@@ -72,7 +75,8 @@ impl Runner {
         results: mpsc::WeakSender<Input>,
         shutdown: watch::Receiver<bool>,
     ) -> Runner {
-        Runner { fleet, prober, ssh: SshPool::new(4, RESTART_TIMEOUT), http: http_client(), results, shutdown }
+        let secrets = Arc::new(Secrets::for_fleet(&fleet));
+        Runner { fleet, prober, ssh: SshPool::new(4, RESTART_TIMEOUT), http: http_client(), secrets, results, shutdown }
     }
 
     /// Starts the job; its outcome arrives at the decider as `Input::RecoveryDone`.
@@ -139,7 +143,7 @@ impl Runner {
             }
             RecoveryKind::Reboot => match &server.reboot {
                 None => Err("no reboot action in the fleet file".into()),
-                Some(action) => self.reboot(&action.for_server(server)).await,
+                Some(action) => self.reboot(&server.label, &action.for_server(server)).await,
             },
         };
         let acted = match acted {
@@ -156,7 +160,7 @@ impl Runner {
         recheck(&self.prober, &spec, tries, every, &acted).await
     }
 
-    async fn reboot(&self, action: &RebootAction) -> Result<String, String> {
+    async fn reboot(&self, label: &str, action: &RebootAction) -> Result<String, String> {
         match action {
             RebootAction::Command(argv) => {
                 let (program, args) = argv.split_first().ok_or("the reboot command is empty")?;
@@ -173,18 +177,50 @@ impl Runner {
             }
             RebootAction::Http { url, token_env } => {
                 let http = self.http.as_ref().ok_or("no HTTP client (TLS roots unreadable)")?;
-                let mut request = http.post(url).json(&serde_json::json!({ "action": "reboot" }));
-                if let Some(var) = token_env {
-                    let token = std::env::var(var).map_err(|_| format!("{var} is not set (the reboot API's token)"))?;
-                    request = request.bearer_auth(token);
-                }
-                match request.send().await {
-                    Ok(r) if r.status().is_success() => Ok(format!("POST {url}: {}", r.status())),
-                    Ok(r) => Err(format!("POST {url}: {}", r.status())),
-                    Err(e) => Err(format!("POST {url}: {e}")),
-                }
+                let token = match token_env {
+                    None => None,
+                    Some(var) => {
+                        let (secrets, label, var) = (self.secrets.clone(), label.to_string(), var.clone());
+                        // Files and the keyring block: off the async workers.
+                        let found = tokio::task::spawn_blocking(move || secrets.reboot_token(&label, &var))
+                            .await
+                            .map_err(|e| format!("looking up the reboot token: {e}"))?;
+                        Some(found.map_err(|e| e.to_string())?)
+                    }
+                };
+                call_reboot_api(http, url, token.as_ref().map(|t| t.expose())).await
             }
         }
+    }
+}
+
+/// POSTs the reboot request. Only a 2xx answer counts: a redirect is never followed (the
+/// client has no redirect policy), since following one turned the POST into a GET to another
+/// host, carried the Referer there, and counted that host's 200 as a reboot. A token never
+/// goes in clear beyond loopback (validation refuses such a fleet; this is the last check).
+async fn call_reboot_api(http: &reqwest::Client, url: &str, token: Option<&str>) -> Result<String, String> {
+    let mut request = http.post(url).json(&serde_json::json!({ "action": "reboot" }));
+    if let Some(token) = token {
+        if let Some(why) = anshin_core::fleet::token_in_clear(url) {
+            return Err(why);
+        }
+        request = request.bearer_auth(token);
+    }
+    match request.send().await {
+        Ok(r) if r.status().is_success() => Ok(format!("POST {url}: {}", r.status())),
+        Ok(r) if r.status().is_redirection() => {
+            let to = r
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| r.url().join(l).ok())
+                .map_or("an unnamed place".to_string(), |u| {
+                    u.host_str().map_or(u.to_string(), |h| crate::probe::visible(h.as_bytes()))
+                });
+            Err(format!("POST {url}: {}: the API answered a redirect to {to}: not followed", r.status()))
+        }
+        Ok(r) => Err(format!("POST {url}: {}", r.status())),
+        Err(e) => Err(format!("POST {url}: {e}")),
     }
 }
 
@@ -226,5 +262,90 @@ fn http_client() -> Option<reqwest::Client> {
         .ok()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    reqwest::Client::builder().timeout(REBOOT_CALL_TIMEOUT).tls_backend_preconfigured(tls).build().ok()
+    reqwest::Client::builder()
+        .timeout(REBOOT_CALL_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_backend_preconfigured(tls)
+        .build()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    type Seen = Arc<std::sync::Mutex<Vec<String>>>;
+
+    /// A real HTTP server on loopback: answers every request with `answer` and records what
+    /// it received. Returns its address.
+    async fn server(ip: &str, answer: String) -> (String, Seen) {
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                // Bounded: one request (head and a small JSON body) per connection.
+                while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(300), conn.read(&mut buf)).await {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    if got.windows(4).any(|w| w == b"\r\n\r\n") && got.ends_with(b"}") {
+                        break;
+                    }
+                }
+                record.lock().unwrap().push(String::from_utf8_lossy(&got).into_owned());
+                let _ = conn.write_all(answer.as_bytes()).await;
+                let _ = conn.shutdown().await;
+            }
+        });
+        (addr, seen)
+    }
+
+    const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+
+    /// The finding: a 302/307 to another host was followed (the POST became a GET there, the
+    /// Referer went along) and that host's 200 counted as a reboot. Now neither server but the
+    /// first sees a request, and the outcome is a failure naming the redirect.
+    #[tokio::test]
+    async fn a_redirect_is_a_failed_reboot_and_is_not_followed() {
+        let http = http_client().unwrap();
+        for status in ["302 Found", "307 Temporary Redirect", "308 Permanent Redirect"] {
+            let (elsewhere, seen_elsewhere) = server("127.0.0.2", OK.to_string()).await;
+            let answer = format!(
+                "HTTP/1.1 {status}\r\nlocation: http://{elsewhere}/stolen\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let (api, seen_api) = server("127.0.0.1", answer).await;
+            let url = format!("http://{api}/vps/web01/reboot");
+            let err = call_reboot_api(&http, &url, Some("s3cret")).await.unwrap_err();
+            let host = elsewhere.split(':').next().unwrap();
+            assert!(
+                err.contains(&format!("the API answered a redirect to {host}: not followed")) && err.contains(status),
+                "{err}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(seen_elsewhere.lock().unwrap().len(), 0, "{status}: the redirect was followed");
+            let seen = seen_api.lock().unwrap();
+            assert_eq!(seen.len(), 1);
+            assert!(seen[0].starts_with("POST /vps/web01/reboot "), "{}", seen[0]);
+            assert!(seen[0].to_ascii_lowercase().contains("authorization: bearer s3cret"), "{}", seen[0]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_2xx_is_a_reboot_and_a_token_never_goes_in_clear_beyond_loopback() {
+        let http = http_client().unwrap();
+        let (api, seen) = server("127.0.0.1", OK.to_string()).await;
+        let done = call_reboot_api(&http, &format!("http://{api}/r"), None).await.unwrap();
+        assert!(done.ends_with(": 200 OK"), "{done}");
+        assert!(!seen.lock().unwrap()[0].to_ascii_lowercase().contains("authorization"));
+        // Refused before any connection: nothing is sent.
+        let err = call_reboot_api(&http, "http://api.example.jp/r", Some("s3cret")).await.unwrap_err();
+        assert!(err.contains("would send its token in clear"), "{err}");
+    }
 }

@@ -30,11 +30,13 @@ pub enum MailError {
     /// The `[smtp]` URL cannot be used; the message says how to fix it.
     #[error("[smtp] url {url:?}: {reason}")]
     Url { url: String, reason: String },
-    /// A user is named but no password is available.
-    #[error(
-        "[smtp] url names user {user:?} but {PASSWORD_ENV} is not set (the password never goes in the fleet file)"
-    )]
-    NoPassword { user: String },
+    /// A user is named but no password is available (`why`: where it was looked for).
+    #[error("[smtp] url names user {user:?} but {why} (the password never goes in the fleet file)")]
+    NoPassword { user: String, why: String },
+    /// The server did not offer STARTTLS where the password requires it: nothing was sent
+    /// after EHLO. Worth retrying (a relay being fixed), and the other mails would fail alike.
+    #[error("the SMTP server {server} does not offer STARTTLS, so the password was not sent (nothing after EHLO): enable STARTTLS on the server, use smtps://, or (a relay on loopback only) set [smtp] insecure_auth = true")]
+    NoStartTls { server: String },
     /// A header value that must never be sent (CR/LF injection, empty, malformed address).
     #[error("refused to send: {field} {reason}")]
     Header { field: &'static str, reason: String },

@@ -188,18 +188,20 @@ async fn deliver_pass(
     let now = clock.now();
     let due = db(store, move |s| s.due_mails(now, batch)).await?;
     let full = due.len() == batch;
-    // After the server proved unreachable, the rest of this pass waits too instead of each
-    // paying for its own refused connection or timeout.
-    let mut unreachable: Option<String> = None;
+    // After the server proved unreachable (or unfit for the password), the rest of this
+    // pass waits too instead of each paying for its own refused connection or timeout.
+    let mut unreachable: Option<MailError> = None;
     for mail in due {
         if *shutdown.borrow() {
             break;
         }
         let result = match build_message(&mail) {
             Err(e) => Err(e),
-            Ok(_) if unreachable.is_some() => {
-                Err(MailError::Unreachable(format!("not tried: {}", unreachable.as_deref().unwrap_or(""))))
-            }
+            Ok(_) if unreachable.is_some() => Err(match &unreachable {
+                Some(MailError::Unreachable(why)) => MailError::Unreachable(format!("not tried: {why}")),
+                Some(other) => other.clone(),
+                None => MailError::Unreachable("not tried".into()),
+            }),
             Ok(message) => transport.send(message).await,
         };
         let (id, attempt) = (mail.id, mail.attempts + 1);
@@ -220,8 +222,8 @@ async fn deliver_pass(
             Err(e) => {
                 let next = at + chrono::Duration::from_std(policy.delay(attempt)).unwrap_or(chrono::Duration::MAX);
                 tracing::warn!(id, message_id = %mail.message_id, attempt, error = %e, next = %next, "mail not sent, will retry");
-                if let MailError::Unreachable(why) = &e {
-                    unreachable.get_or_insert_with(|| why.clone());
+                if matches!(e, MailError::Unreachable(_) | MailError::NoStartTls { .. }) {
+                    unreachable.get_or_insert_with(|| e.clone());
                 }
                 let error = e.to_string();
                 db(store, move |s| s.mark_retry(id, &error, next)).await?;

@@ -1,7 +1,9 @@
 //! The SMTP side: settings from the `[smtp]` URL, messages from outbox rows, one send.
 //!
-//! Owns: URL parsing (`smtp://` = STARTTLS when offered, `smtps://` = implicit TLS, optional
-//! `user@`), the password from `ANSHIN_SMTP_PASSWORD` (never the file), header checks, and the
+//! Owns: URL parsing (`smtps://` = implicit TLS; `smtp://` = STARTTLS, *required* when a user
+//! is named so the password never crosses a plain connection, only when offered otherwise;
+//! optional `user@`), the rule that `insecure_auth` is for a loopback relay only, the
+//! password (asked of `crate::secrets`, never the fleet file), header checks, and the
 //! classification of lettre's errors. Must not know: the store or the retry policy.
 
 use std::fmt;
@@ -18,10 +20,11 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executo
 use rand::Rng as _;
 
 use super::MailError;
+use crate::secrets::Secrets;
 use crate::store::{OutboxKind, OutboxRecord, OutboxState};
 
-/// The environment variable that holds the SMTP password.
-pub const PASSWORD_ENV: &str = "ANSHIN_SMTP_PASSWORD";
+/// The environment variable that holds the SMTP password (the first of its sources).
+pub const PASSWORD_ENV: &str = crate::secrets::SMTP_PASSWORD_ENV;
 
 /// Default for every SMTP step (connect, each command); a whole send gets a few of these.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,8 +34,11 @@ const SEND_TIMEOUT_STEPS: u32 = 4;
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
-    /// `smtp://`: plain, upgraded with STARTTLS when the server offers it.
+    /// `smtp://` without a user (or with `insecure_auth` to a loopback relay): plain, upgraded
+    /// with STARTTLS when the server offers it.
     StartTlsWhenOffered,
+    /// `smtp://user@…`: STARTTLS or nothing. A server that does not offer it never sees AUTH.
+    StartTlsRequired,
     /// `smtps://`: TLS from the first byte (port 465).
     ImplicitTls,
 }
@@ -63,23 +69,63 @@ impl fmt::Debug for SmtpSettings {
 }
 
 impl SmtpSettings {
-    /// Reads the URL; the password comes from [`PASSWORD_ENV`] when a user is named.
-    pub fn from_url_and_env(url: &str) -> Result<SmtpSettings, MailError> {
-        SmtpSettings::from_url(url, std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()))
+    /// The fleet's `[smtp]` (`None` without one), the password asked of `secrets` when the URL
+    /// names a user.
+    pub fn for_fleet(fleet: &anshin_core::Fleet, secrets: &Secrets) -> Result<Option<SmtpSettings>, MailError> {
+        let Some(smtp) = &fleet.smtp else { return Ok(None) };
+        let url = &smtp.url;
+        let user = SmtpSettings::parse(url)?.user;
+        let password = match &user {
+            Some(user) => Some(
+                secrets
+                    .smtp_password()
+                    .map_err(|e| MailError::NoPassword { user: user.clone(), why: e.to_string() })?
+                    .into_value(),
+            ),
+            None => None,
+        };
+        let settings = SmtpSettings::from_url(url, password)?;
+        Ok(Some(if smtp.insecure_auth { settings.allow_insecure_auth()? } else { settings }))
     }
 
     /// Reads `smtp://[user@]host[:port]` or `smtps://[user@]host[:port]`. A password written
-    /// into the URL is refused: secrets do not belong in the fleet file. `password` comes from
-    /// the environment or the OS keyring (the caller's choice) and is required when a user is
-    /// named.
+    /// into the URL is refused: secrets do not belong in the fleet file. `password` (from
+    /// [`Secrets`]) is required when a user is named, and then `smtp://` requires STARTTLS.
     pub fn from_url(url: &str, password: Option<String>) -> Result<SmtpSettings, MailError> {
+        let parsed = SmtpSettings::parse(url)?;
+        if let (Some(user), None) = (&parsed.user, &password) {
+            return Err(MailError::NoPassword {
+                user: user.clone(),
+                why: format!("no password was given ({PASSWORD_ENV}, a credential or secrets_dir file \"smtp\", or `anshin secret set smtp`)"),
+            });
+        }
+        Ok(SmtpSettings { password, ..parsed })
+    }
+
+    /// Lets the password go without TLS when the server offers none: only to a relay on
+    /// loopback (the fleet's `insecure_auth = true`, which validation allows only there).
+    pub fn allow_insecure_auth(mut self) -> Result<SmtpSettings, MailError> {
+        if !anshin_core::fleet::is_loopback_host(&self.host) {
+            return Err(MailError::Url {
+                url: format!("{}:{}", self.host, self.port),
+                reason: "insecure_auth is allowed only for a relay on loopback (127.0.0.0/8, ::1, localhost)".into(),
+            });
+        }
+        if self.security == Security::StartTlsRequired {
+            self.security = Security::StartTlsWhenOffered;
+        }
+        Ok(self)
+    }
+
+    /// The URL's parts; no password yet.
+    fn parse(url: &str) -> Result<SmtpSettings, MailError> {
         let bad = |reason: &str| MailError::Url { url: url.to_string(), reason: reason.to_string() };
         let (security, rest, default_port) = if let Some(r) = url.strip_prefix("smtp://") {
             (Security::StartTlsWhenOffered, r, 25)
         } else if let Some(r) = url.strip_prefix("smtps://") {
             (Security::ImplicitTls, r, 465)
         } else {
-            return Err(bad("must start with smtp:// (STARTTLS when offered) or smtps:// (implicit TLS)"));
+            return Err(bad("must start with smtp:// (STARTTLS) or smtps:// (implicit TLS)"));
         };
         if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(bad("contains spaces or control characters"));
@@ -92,7 +138,7 @@ impl SmtpSettings {
             Some((userinfo, hp)) => {
                 if userinfo.contains(':') {
                     return Err(bad(&format!(
-                        "has a password in it; remove it and set {PASSWORD_ENV} in the environment instead"
+                        "has a password in it; remove it and give it as a secret ({PASSWORD_ENV}, a credential or secrets_dir file \"smtp\", or `anshin secret set smtp`)"
                     )));
                 }
                 if userinfo.is_empty() {
@@ -108,10 +154,13 @@ impl SmtpSettings {
         if host.is_empty() {
             return Err(bad("has no host"));
         }
-        if let (Some(user), None) = (&user, &password) {
-            return Err(MailError::NoPassword { user: user.clone() });
-        }
-        Ok(SmtpSettings { host, port, security, user, password, timeout: DEFAULT_TIMEOUT })
+        // A password goes only where no one on the way can read it.
+        let security = if user.is_some() && security == Security::StartTlsWhenOffered {
+            Security::StartTlsRequired
+        } else {
+            security
+        };
+        Ok(SmtpSettings { host, port, security, user, password: None, timeout: DEFAULT_TIMEOUT })
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> SmtpSettings {
@@ -127,6 +176,7 @@ impl SmtpSettings {
         })?;
         let tls = match self.security {
             Security::StartTlsWhenOffered => Tls::Opportunistic(tls_params),
+            Security::StartTlsRequired => Tls::Required(tls_params),
             Security::ImplicitTls => Tls::Wrapper(tls_params),
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.clone())
@@ -137,7 +187,11 @@ impl SmtpSettings {
         if let (Some(user), Some(password)) = (&self.user, &self.password) {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }
-        Ok(SmtpTransport { inner: builder.build(), send_timeout: self.timeout * SEND_TIMEOUT_STEPS })
+        Ok(SmtpTransport {
+            inner: builder.build(),
+            send_timeout: self.timeout * SEND_TIMEOUT_STEPS,
+            server: format!("{}:{}", self.host, self.port),
+        })
     }
 }
 
@@ -184,6 +238,8 @@ fn percent_decode(s: &str) -> Option<String> {
 pub struct SmtpTransport {
     inner: AsyncSmtpTransport<Tokio1Executor>,
     send_timeout: Duration,
+    /// `host:port`, for messages.
+    server: String,
 }
 
 impl fmt::Debug for SmtpTransport {
@@ -198,16 +254,21 @@ impl SmtpTransport {
         match tokio::time::timeout(self.send_timeout, self.inner.send(message)).await {
             Err(_) => Err(MailError::Unreachable(format!("no answer within {:?}", self.send_timeout))),
             Ok(Ok(_response)) => Ok(()),
-            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Err(e)) => Err(classify(&e, &self.server)),
         }
     }
 }
 
 /// 5xx to the mail itself is final; no answer at all is "unreachable"; a 4xx, and a 5xx
 /// about authentication (53x: bad or missing credentials, a configuration problem the operator
-/// can fix) is worth retrying: a mail is never dropped because of our own setup.
-fn classify(e: &lettre::transport::smtp::Error) -> MailError {
+/// can fix) is worth retrying: a mail is never dropped because of our own setup. Neither is it
+/// when the server offers no STARTTLS where it is required (lettre's client error, raised
+/// after EHLO and before anything else is sent).
+fn classify(e: &lettre::transport::smtp::Error, server: &str) -> MailError {
     let text = e.to_string();
+    if e.is_client() && text.contains("STARTTLS") {
+        return MailError::NoStartTls { server: server.to_string() };
+    }
     match e.status() {
         Some(code) if code.severity == Severity::PermanentNegativeCompletion => {
             if code.category == Category::Unspecified3 {
@@ -352,7 +413,9 @@ mod tests {
         assert!(!format!("{s:?}").contains("pw"), "the password never reaches a log");
         let s = SmtpSettings::from_url("smtp://[::1]:25/", None).unwrap();
         assert_eq!((s.host.as_str(), s.port), ("::1", 25));
-        assert_eq!(SmtpSettings::from_url("smtp://u@h", None), Err(MailError::NoPassword { user: "u".into() }));
+        let err = SmtpSettings::from_url("smtp://u@h", None).unwrap_err();
+        assert!(matches!(&err, MailError::NoPassword { user, .. } if user == "u"), "{err}");
+        assert!(err.to_string().contains("anshin secret set smtp"), "{err}");
         for bad in [
             "http://h",
             "smtp://",
@@ -367,6 +430,23 @@ mod tests {
         }
         let err = SmtpSettings::from_url("smtp://u:secret@h", None).unwrap_err().to_string();
         assert!(err.contains(PASSWORD_ENV), "{err}");
+    }
+
+    /// A password means TLS: `smtp://` with a user requires STARTTLS, unless the fleet allows a
+    /// loopback relay without it.
+    #[test]
+    fn a_user_requires_tls() {
+        let with_user = SmtpSettings::from_url("smtp://alerts@mail.example.jp:587", Some("pw".into())).unwrap();
+        assert_eq!(with_user.security, Security::StartTlsRequired);
+        let anonymous = SmtpSettings::from_url("smtp://mail.example.jp:25", None).unwrap();
+        assert_eq!(anonymous.security, Security::StartTlsWhenOffered);
+        let implicit = SmtpSettings::from_url("smtps://alerts@mail.example.jp", Some("pw".into())).unwrap();
+        assert_eq!(implicit.clone().allow_insecure_auth().ok(), None, "not loopback");
+        let err = with_user.allow_insecure_auth().unwrap_err().to_string();
+        assert!(err.contains("only for a relay on loopback"), "{err}");
+        let relay = SmtpSettings::from_url("smtp://alerts@127.0.0.1:2525", Some("pw".into())).unwrap();
+        assert_eq!(relay.security, Security::StartTlsRequired);
+        assert_eq!(relay.allow_insecure_auth().unwrap().security, Security::StartTlsWhenOffered);
     }
 
     #[test]

@@ -12,9 +12,9 @@
 //! [`SshError::HostKeyChanged`] (see [`SshError::is_security`]); the engine turns it into a
 //! security incident.
 //!
-//! Secrets: the key passphrase comes only from the environment variable
-//! `ANSHIN_SSH_PASSPHRASE` (one passphrase for all keys), never from the fleet file. There is
-//! no OS keyring or ssh-agent support yet.
+//! Secrets: an encrypted key's passphrase (one for all keys) is asked of `crate::secrets`
+//! (`ANSHIN_SSH_PASSPHRASE`, a systemd credential or secrets_dir file `ssh-passphrase`, the OS
+//! keyring), never of the fleet file. There is no ssh-agent support.
 
 mod error;
 mod known_hosts;
@@ -27,8 +27,9 @@ use std::path::PathBuf;
 pub use error::{SshError, Step};
 pub use pool::SshPool;
 
-/// The environment variable holding the passphrase of encrypted private keys.
-pub const PASSPHRASE_ENV: &str = "ANSHIN_SSH_PASSPHRASE";
+/// The environment variable holding the passphrase of encrypted private keys (the first of
+/// its sources, see `crate::secrets`).
+pub const PASSPHRASE_ENV: &str = crate::secrets::SSH_PASSPHRASE_ENV;
 
 /// Where and how to log in. Sessions are keyed by (`host`, `ip`, `port`, `user`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +39,8 @@ pub struct SshTarget {
     pub ip: IpAddr,
     pub port: u16,
     pub user: String,
-    /// OpenSSH private key file (ed25519, RSA or ECDSA; encrypted ones need the passphrase in
-    /// `ANSHIN_SSH_PASSPHRASE`).
+    /// OpenSSH private key file (ed25519, RSA or ECDSA; encrypted ones need the passphrase as a
+    /// secret, see `crate::secrets`).
     pub key_path: PathBuf,
     /// OpenSSH known_hosts file pinning the server's host key (looked up by `ip`, or
     /// `[ip]:port` when the port is not 22).

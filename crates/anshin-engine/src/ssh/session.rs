@@ -3,7 +3,8 @@
 //!
 //! Owns: the russh client configuration (nodelay on, TCP_QUICKACK re-armed after each read),
 //! the host key decision during the handshake (known_hosts verdict, trust-on-first-use),
-//! loading the private key (passphrase from `ANSHIN_SSH_PASSPHRASE`), and the per-step timeouts.
+//! loading the private key (an encrypted key's passphrase asked of `crate::secrets`), and the
+//! per-step timeouts.
 //! Must not know: pooling, reuse, backoff or the handshake cap (that is `pool`), nor what the
 //! commands mean.
 
@@ -22,7 +23,7 @@ use tokio::time::timeout;
 
 use super::error::{SshError, Step};
 use super::known_hosts::{self, Verdict};
-use super::{ExecOutput, SshTarget, PASSPHRASE_ENV};
+use super::{ExecOutput, SshTarget};
 
 pub(crate) type Session = Handle<Client>;
 
@@ -166,28 +167,44 @@ fn config(target: &SshTarget) -> client::Config {
     }
 }
 
-/// Reads the private key. The passphrase, if the key has one, comes only from the environment.
+/// Why a key could not be loaded.
+enum KeyFailure {
+    Load(russh::keys::Error),
+    /// Encrypted, and no source had the passphrase (where it was looked for).
+    NoPassphrase(String),
+    /// Encrypted, and the passphrase found (in that source) did not open it.
+    WithPassphrase(russh::keys::Error, String),
+}
+
+/// Reads the private key. An encrypted key's passphrase is asked of `crate::secrets` (the
+/// variable, credentials, secrets_dir, the OS keyring), never of the fleet file; a key without
+/// one never causes a lookup.
 async fn load_key(target: &SshTarget) -> Result<russh::keys::PrivateKey, SshError> {
     let path = target.key_path.clone();
-    // Decrypting a passphrase-protected key runs bcrypt-pbkdf: keep it off the async workers.
-    let loaded = tokio::task::spawn_blocking(move || {
-        let passphrase = std::env::var(PASSPHRASE_ENV).ok();
-        russh::keys::load_secret_key(&path, passphrase.as_deref()).map_err(|e| (e, passphrase.is_some()))
+    // Decrypting a passphrase-protected key runs bcrypt-pbkdf, and the keyring blocks: keep
+    // both off the async workers.
+    let loaded = tokio::task::spawn_blocking(move || match russh::keys::load_secret_key(&path, None) {
+        Err(russh::keys::Error::KeyIsEncrypted) => {
+            let passphrase = crate::secrets::Secrets::active()
+                .ssh_passphrase()
+                .map_err(|e| KeyFailure::NoPassphrase(e.to_string()))?;
+            russh::keys::load_secret_key(&path, Some(passphrase.expose()))
+                .map_err(|e| KeyFailure::WithPassphrase(e, passphrase.source.to_string()))
+        }
+        plain => plain.map_err(KeyFailure::Load),
     })
     .await
     .map_err(|e| SshError::Key { path: target.key_path.clone(), detail: e.to_string() })?;
-    loaded.map_err(|(e, had_passphrase)| {
-        let detail = match e {
-            russh::keys::Error::KeyIsEncrypted => {
-                format!("it is protected by a passphrase: set the environment variable {PASSPHRASE_ENV}")
-            }
-            russh::keys::Error::IO(io) if io.kind() == std::io::ErrorKind::NotFound => {
+    loaded.map_err(|failure| {
+        let detail = match failure {
+            KeyFailure::NoPassphrase(missing) => format!("it is protected by a passphrase, but {missing}"),
+            KeyFailure::Load(russh::keys::Error::IO(io)) if io.kind() == std::io::ErrorKind::NotFound => {
                 "no such file: check `key` in the fleet file".into()
             }
-            other if had_passphrase => {
-                format!("{other} (is {PASSPHRASE_ENV} the right passphrase for this key?)")
+            KeyFailure::Load(other) => other.to_string(),
+            KeyFailure::WithPassphrase(e, source) => {
+                format!("{e} (is the passphrase from {source} the right passphrase for this key?)")
             }
-            other => other.to_string(),
         };
         SshError::Key { path: target.key_path.clone(), detail }
     })
