@@ -51,6 +51,19 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 
 from unit import ServiceUnit  # noqa: E402
 
+
+def load_e2e():
+    """The desktop tests' helpers (wait_for; desktop_session: Xvfb, private bus, tauri-driver),
+    loaded under their own module name (this folder has no conftest of that name to clash with)."""
+    spec = importlib.util.spec_from_file_location("e2e_conftest", os.path.join(ROOT, "tests", "e2e", "conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+e2e = load_e2e()
+wait_for = e2e.wait_for
+
 DIST = os.environ.get("ANSHIN_DIST", os.path.join(ROOT, "dist"))
 ARTIFACTS = os.environ.get("ARTIFACTS", os.path.join(ROOT, "artifacts"))
 PACKAGES = ("anshin-noc", "anshin-noc-desktop")
@@ -142,15 +155,6 @@ def http(path, token=None, timeout=5):
         return e.code, json.loads(e.read() or b"null")
     except (urllib.error.URLError, OSError) as e:  # not listening (yet)
         return None, str(e)
-
-
-def wait_for(check, seconds, step=0.5):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(step)
 
 
 def write_conf(path, text):
@@ -434,21 +438,12 @@ def test_service_answers_health_and_watches_the_fleet(unit, configured):
     assert pwd.getpwuid(st.st_uid).pw_name == USER and stat.S_IMODE(st.st_mode) & 0o007 == 0, oct(st.st_mode)
 
 
-def load_e2e():
-    """The desktop tests' session helpers (Xvfb, private bus, tauri-driver), under their own name."""
-    spec = importlib.util.spec_from_file_location("e2e_conftest", os.path.join(ROOT, "tests", "e2e", "conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_installed_desktop_reviews_the_service_log(configured, monkeypatch, tmp_path):
     """The packaged desktop app (not the build tree's) opens what the packaged service wrote."""
     out = str(tmp_path / "service-log.db")
     r = run(["/usr/bin/anshin", "export", "--db", os.path.join(STATE, "anshin.db"), "--out", out])
     assert r.returncode == 0, r.stdout + r.stderr
     monkeypatch.setenv("ANSHIN_DESKTOP_BIN", "/usr/bin/anshin-desktop")
-    e2e = load_e2e()
     rows = "return Array.from(document.querySelectorAll('[data-testid=review-row]'))" \
            ".map(e => e.textContent.replace(/\\s+/g, ' ').trim());"
     with e2e.desktop_session("package-review", ["--review", out]) as desk:
