@@ -466,6 +466,28 @@ def test_reload_rereads_the_tokens_file(unit, configured):
         assert http("/api/v1/health", OPERATOR)[0] == 200
 
 
+def test_reinstall_keeps_the_admins_configuration(packages, configured):
+    """An upgrade path (the same version again): the admin's files and their permissions stay."""
+    with open(CONF + "/tokens", encoding="utf-8") as fh:
+        tokens = fh.read()
+    uid = pwd.getpwnam(USER).pw_uid
+    r = dpkg("-i", "--force-confold", deb("anshin-noc"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open(CONF + "/tokens", encoding="utf-8") as fh:
+        assert fh.read() == tokens
+    st = os.stat(CONF + "/tokens")
+    assert (st.st_uid, grp.getgrgid(st.st_gid).gr_name, stat.S_IMODE(st.st_mode)) == (0, USER, 0o640)
+    assert pwd.getpwnam(USER).pw_uid == uid
+
+
+def test_remove_keeps_configuration_state_and_user(packages):
+    r = dpkg("--remove", *PACKAGES)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not os.path.exists("/usr/bin/anshin") and not os.path.exists(UNIT)
+    assert os.path.exists(os.path.join(STATE, "anshin.db")) and os.path.exists(CONF + "/tokens")
+    assert user_exists(USER)
+
+
 def test_purge_leaves_the_machine_as_it_was(packages):
     r = purge()
     assert r.returncode == 0, r.stdout + r.stderr
