@@ -45,12 +45,17 @@ install -m 0644 "$ROOT/README.md" "$R/usr/share/doc/$PKG/README.md"
 for s in postinst prerm postrm; do install -m 0755 "$SRC/$s" "$R/DEBIAN/$s"; done
 printf '%s\n' /etc/anshin-noc/fleet.toml /etc/anshin-noc/tokens /etc/default/anshin-noc >"$R/DEBIAN/conffiles"
 
-# The C libraries the binary links, as Debian package names with versions (dpkg-shlibdeps
-# wants a debian/control beside it; this one exists only for that question).
-mkdir -p "$STAGE/debian"
-printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$PKG" "$PKG" >"$STAGE/debian/control"
-SHLIBS=$(cd "$STAGE" && dpkg-shlibdeps -O root/usr/bin/anshin 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
-[ -n "$SHLIBS" ] || { echo "build-debs: dpkg-shlibdeps found no library dependencies" >&2; exit 1; }
+# The C libraries a binary links, as Debian package names with versions (dpkg-shlibdeps wants
+# a debian/control beside it; this one exists only for that question).
+shlibs() {
+    mkdir -p "$STAGE/shlibs/debian" "$STAGE/shlibs/usr/bin"
+    printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$PKG" "$PKG" >"$STAGE/shlibs/debian/control"
+    ln -sf "$1" "$STAGE/shlibs/usr/bin/$(basename "$1")"
+    deps=$(cd "$STAGE/shlibs" && dpkg-shlibdeps -O "usr/bin/$(basename "$1")" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+    [ -n "$deps" ] || { echo "build-debs: dpkg-shlibdeps found no library dependencies of $1" >&2; exit 1; }
+    echo "$deps"
+}
+SHLIBS=$(shlibs "$R/usr/bin/anshin")
 SIZE=$(du -sk --exclude=DEBIAN "$R" | cut -f1)
 cat >"$R/DEBIAN/control" <<EOF
 Package: $PKG
@@ -76,8 +81,19 @@ echo "build-debs: $OUT/${PKG}_${VERSION}_${ARCH}.deb"
 # name comes from productName: the overlay names it so it does not take the service's name.
 BUNDLE=$BIN/bundle/deb
 rm -rf "$BUNDLE"
+# Depends: tauri.conf.json's list (fonts, GStreamer) plus what the binary links, with versions.
+# Tauri adds WebKitGTK, GTK and the tray library by itself.
+DESKTOP_SHLIBS=$(shlibs "$BIN/anshin-desktop")
+node -e '
+const fs = require("fs");
+const [conf, overlay, shlibs, out] = process.argv.slice(1);
+const o = JSON.parse(fs.readFileSync(overlay, "utf8"));
+const listed = JSON.parse(fs.readFileSync(conf, "utf8")).bundle.linux.deb.depends;
+o.bundle = { linux: { deb: { depends: [...listed, ...shlibs.split(/, */)] } } };
+fs.writeFileSync(out, JSON.stringify(o, null, 2));
+' "$ROOT/src-tauri/tauri.conf.json" "$HERE/desktop/tauri.bundle.json" "$DESKTOP_SHLIBS" "$STAGE/tauri.bundle.json"
 (cd "$ROOT/src-tauri" && CARGO_TARGET_DIR=$TARGET "$TAURI" bundle --debug --bundles deb --ci \
-    --no-binary-patching --config "$HERE/desktop/tauri.bundle.json")
+    --no-binary-patching --config "$STAGE/tauri.bundle.json")
 DESKTOP=$BUNDLE/anshin-noc-desktop_${VERSION}_${ARCH}.deb
 [ -f "$DESKTOP" ] || { echo "build-debs: tauri bundle made no $DESKTOP" >&2; ls "$BUNDLE" >&2; exit 1; }
 cp "$DESKTOP" "$OUT/"
