@@ -7,13 +7,14 @@ BIN := $(CARGO_TARGET_DIR)/debug
 PYTHON := /usr/bin/python3
 ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: bench help deps deps-test build ui run demo serve-demo test test-unit test-ui test-fleet test-engine test-browser test-desktop lint fmt clean
+.PHONY: bench help deps deps-test build ui run demo serve-demo test test-unit test-ui test-fleet test-engine test-browser test-desktop package test-package lint fmt clean
 
 help:
 	@echo "make run    install what is missing, build, open the desktop app on the demo fleet"
 	@echo "make serve-demo  the demo with the browser console on http://127.0.0.1:8470/ (set ANSHIN_TOKENS)"
 	@echo "make demo   the same demo in the terminal (anshin demo)"
 	@echo "make test   every test: unit, engine against real servers on loopback, desktop window"
+	@echo "make package  the Debian packages anshin-noc and anshin-noc-desktop into dist/ (README: Install)"
 	@echo "make lint   clippy and rustfmt check"
 	@echo "make bench  speed beside reference tools (fping), written to bench/results.md"
 
@@ -50,7 +51,7 @@ demo: build
 serve-demo: build
 	$(BIN)/anshin demo --listen 127.0.0.1:8470
 
-test: deps-test build test-unit test-ui test-fleet test-engine test-browser test-desktop
+test: deps-test build test-unit test-ui test-fleet test-engine test-browser test-desktop test-package
 	@echo "make test: all suites passed"
 
 test-unit:
@@ -73,6 +74,19 @@ test-engine:
 
 test-desktop:
 	ARTIFACTS=$(ARTIFACTS) ANSHIN_DESKTOP_BIN=$(BIN)/anshin-desktop $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+# The Debian packages (README: Install), from the debug build above: nothing is compiled again.
+DIST ?= $(CURDIR)/dist
+
+packaging/node_modules/.package-lock.json: packaging/package-lock.json
+	cd packaging && npm ci --no-audit --no-fund
+
+package: build packaging/node_modules/.package-lock.json
+	sh packaging/build-debs.sh $(DIST)
+
+# Installs both packages on this machine, runs the service as its unit says, purges them.
+test-package: package
+	ARTIFACTS=$(ARTIFACTS) ANSHIN_DIST=$(DIST) $(PYTHON) -m pytest -q -p no:cacheprovider tests/package
 
 lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -14,6 +14,10 @@ BUILD_PKGS="build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-d
 libayatana-appindicator3-dev librsvg2-dev fontconfig fonts-noto-cjk"
 TEST_PKGS="xvfb xauth dbus-x11 dunst imagemagick x11-utils sqlite3 webkit2gtk-driver poppler-utils chromium xdotool \
 gnome-keyring libsecret-tools dbus-daemon openssl"
+# The package test (tests/package): systemd-analyze, and what the two .deb files depend on, so
+# that `dpkg -i` needs no registry (the desktop's sound plays through GStreamer).
+PACKAGE_PKGS="systemd adduser gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+libayatana-appindicator3-1 libwebkit2gtk-4.1-0 libgtk-3-0"
 
 need_rust() {
     if ! command -v cargo >/dev/null 2>&1; then
@@ -72,7 +76,7 @@ case "$GROUP" in
         need_node
         ;;
     test)
-        install_missing $BUILD_PKGS $TEST_PKGS
+        install_missing $BUILD_PKGS $TEST_PKGS $PACKAGE_PKGS
         need_node
         sh "$ROOT/tests/fleet/install-deps.sh"
         # tauri-driver: the WebDriver bridge to the real window (built from crates.io)
