@@ -475,6 +475,57 @@ mod tests {
         assert_eq!(e, "t:2: the same token as line 1: give every console its own");
     }
 
+    mod properties {
+        use super::super::{percent_decode, Role, Tokens};
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Any text: an answer (tokens or one located error), never a panic.
+            #[test]
+            fn any_text_is_parsed_or_refused_with_its_line(text in "(?s).{0,600}") {
+                match Tokens::parse(&text, "t") {
+                    Ok(t) => prop_assert!(!t.0.is_empty()),
+                    Err(e) => prop_assert!(e.starts_with("t:"), "{}", e),
+                }
+            }
+
+            /// A file written from valid lines gives back every token with its role and name,
+            /// comments and blank lines anywhere.
+            #[test]
+            fn valid_lines_round_trip(
+                lines in proptest::collection::btree_map("[A-Za-z0-9+/=._-]{16,40}", (any::<bool>(), proptest::option::of("[a-z]{1,12}")), 1..20),
+                comment in proptest::option::of("# [ -~]{0,30}"),
+            ) {
+                let mut text = String::new();
+                for (token, (operator, name)) in &lines {
+                    let role = if *operator { "operator" } else { "viewer" };
+                    text.push_str(&format!("{role}  {token} {}", name.as_deref().unwrap_or("")));
+                    if let Some(c) = &comment {
+                        text.push_str(&format!(" {c}"));
+                    }
+                    text.push_str("\n\n");
+                }
+                let parsed = Tokens::parse(&text, "t").unwrap();
+                prop_assert_eq!(parsed.0.len(), lines.len());
+                for (token, (operator, name)) in &lines {
+                    let c = parsed.caller(token).unwrap();
+                    prop_assert_eq!(c.role, if *operator { Role::Operator } else { Role::Viewer });
+                    let default = if *operator { "operator" } else { "viewer" };
+                    prop_assert_eq!(c.name.as_str(), name.as_deref().unwrap_or(default));
+                }
+            }
+
+            /// A query token percent-encoded as browsers do decodes to itself.
+            #[test]
+            fn encoded_tokens_decode_to_themselves(token in "[ -~]{16,40}") {
+                let encoded: String = token.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+                prop_assert_eq!(percent_decode(&encoded), Some(token));
+            }
+        }
+    }
+
     #[test]
     fn url_tokens_are_percent_decoded() {
         assert_eq!(percent_decode("abc%2B%2F%3D").as_deref(), Some("abc+/="));
