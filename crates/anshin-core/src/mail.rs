@@ -360,10 +360,11 @@ pub enum MailError {
 
 // ---- header safety ----------------------------------------------------------------------------
 
-/// Characters that end or fake a line: every Unicode control (C0 with CR, LF, TAB; DEL; C1 with
-/// NEL) and the Unicode line and paragraph separators.
+/// Characters that end or fake a line, or change how it reads: every Unicode control (C0 with CR,
+/// LF, TAB; DEL; C1 with NEL), the line and paragraph separators, bidirectional overrides. One rule with what terminals and consoles escape (`text::is_hidden`): a line break, a control
+/// character or a bidirectional override, which could make a subject or a field read otherwise.
 fn breaks_line(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+    crate::text::is_hidden(c)
 }
 
 /// A value that must stay on one line (a one-line field of a body); may be empty.
