@@ -57,13 +57,22 @@ impl Backend {
     pub fn feed(&self, shutdown: watch::Receiver<bool>) -> mpsc::Receiver<Value> {
         match self {
             Backend::Local(local) => {
-                let mut messages = anshin_engine::spawn_feed(local.console());
+                let console = local.console();
+                let mut feed = anshin_engine::subscribe_feed(&console);
                 let (tx, rx) = mpsc::channel(256);
                 tokio::spawn(async move {
-                    while let Some(m) = messages.recv().await {
-                        let Ok(v) = serde_json::to_value(&m) else { continue };
-                        if tx.send(v).await.is_err() {
-                            break;
+                    // The window is in this process and reads promptly; should it ever fall
+                    // behind twice, its feed starts over with a snapshot.
+                    loop {
+                        match feed.recv().await {
+                            Ok(frame) => {
+                                let Ok(v) = serde_json::from_slice::<Value>(&frame.json) else { continue };
+                                if tx.send(v).await.is_err() {
+                                    break;
+                                }
+                            }
+                            Err(anshin_engine::FeedEnd::TooSlow) => feed = anshin_engine::subscribe_feed(&console),
+                            Err(anshin_engine::FeedEnd::Stopped) => break,
                         }
                     }
                 });
@@ -92,6 +101,15 @@ impl Backend {
                 r.get("api/v1/samples", &[("host", host), ("resource", resource), ("hours", hours.to_string())]).await
             }
             Backend::Review(_) => bail!("a log opened for review has no live readings"),
+        }
+    }
+
+    /// One server as the engine sees it now (null when there is none).
+    pub async fn server(&self, label: String) -> Result<Value> {
+        match self {
+            Backend::Local(l) => Ok(serde_json::to_value(l.console().server(&label))?),
+            Backend::Remote(r) => r.get(&format!("api/v1/servers/{label}"), NO_QUERY).await,
+            Backend::Review(_) => Ok(Value::Null),
         }
     }
 

@@ -44,6 +44,12 @@ pub async fn customers(shell: State<'_, Arc<Shell>>) -> Answer {
     shell.backend.customers().await.map_err(text)
 }
 
+/// One server with its latest response times (the detail view; deltas leave them out).
+#[tauri::command]
+pub async fn server(shell: State<'_, Arc<Shell>>, label: String) -> Answer {
+    shell.backend.server(label).await.map_err(text)
+}
+
 /// An operator takes an incident.
 #[tauri::command]
 pub async fn acknowledge(shell: State<'_, Arc<Shell>>, incident: i64, note: Option<String>) -> Answer {

@@ -11,6 +11,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// The embedded engine's memory goes back to the system after a burst (see anshin-cli).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
@@ -183,6 +187,7 @@ fn run(cli: Cli, source: Option<Source>) -> Result<ExitCode> {
             commands::incidents,
             commands::samples,
             commands::customers,
+            commands::server,
             commands::acknowledge,
             commands::act,
             commands::escalation,

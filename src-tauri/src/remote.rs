@@ -2,7 +2,7 @@
 //! (`--connect URL --token T`). The feed comes over its WebSocket, requests over HTTPS (or HTTP
 //! on loopback); the window sees the same messages as with an embedded engine.
 //!
-//! Owns: the connection, its reconnection (backoff 1 s → 10 s, forever) and the `connection`
+//! Owns: the connection, its reconnection (backoff 1 s → 10 s, spread ±50 %, forever) and the `connection`
 //! messages that tell the window whether what it shows is live.
 //! Must not: decide anything; it relays.
 
@@ -182,7 +182,7 @@ impl Remote {
                     .send(json!({"type": "connection", "connected": false, "since": down_since, "message": message}))
                     .await;
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(jittered(backoff)) => {}
                     _ = shutdown.changed() => return,
                 }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -234,4 +234,10 @@ fn now() -> String {
 
 fn is_loopback_host(host: &str) -> bool {
     host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A reconnection wait spread by ±50 % at random, so that every console losing the engine at
+/// once (an engine restart) does not come back in the same instant.
+fn jittered(wait: Duration) -> Duration {
+    wait.mul_f64(0.5 + rand::random::<f64>())
 }

@@ -303,7 +303,7 @@ def test_review_api_refuses_a_bad_date(stack):
     port = stack["port"]
     status, text, body = http(port, "GET", "/api/v1/review?from=10/01", OPERATOR)
     assert status == 400, (status, text[:300])
-    assert body and body.get("code") == "bad_request" and "10/01" in body.get("message", ""), text[:300]
+    assert body and body.get("code") == "invalid" and "10/01" in body.get("message", ""), text[:300]
     status, _, _ = http(port, "GET", "/api/v1/review?from=10/01", None)
     assert status == 401
     status, _, body = http(port, "GET", "/api/v1/review?from=2026-10-02&to=2026-10-01", OPERATOR)

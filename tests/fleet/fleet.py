@@ -58,6 +58,16 @@ SINK_HOST_OCTET = 250
 SINK_PORT = 2525
 
 
+
+# What every fleet host's `df` prints until a test replaces it: 40 % of blocks and 10 % of
+# inodes used on /, the POSIX format the poll reads (`df -P /`, `df -Pi /`).
+DEFAULT_DF = """#!/bin/sh
+case "$*" in
+*-Pi*) printf 'Filesystem Inodes IUsed IFree IUse%% Mounted on\\n/dev/vda 1000000 100000 900000 10%% /\\n' ;;
+*) printf 'Filesystem 1024-blocks Used Available Capacity Mounted on\\n/dev/vda 100000000 40000000 60000000 40%% /\\n' ;;
+esac
+"""
+
 class FleetError(RuntimeError):
     pass
 
@@ -653,6 +663,13 @@ class Fleet:
             with open(la, "w") as fh:
                 fh.write("0.10 0.20 0.30 1/100 1000\n")
         os.chmod(la, 0o644)
+        # The host's disk is the fleet's, not the machine's: a real `df` would report the test
+        # machine's own disk (a CI disk 82 % full made every host raise a Lv.2 disk alert and
+        # an extra mail). set_command(h, "df", ...) replaces it for tests about disks.
+        df = os.path.join(pd, "bin", "df")
+        with open(df, "w") as fh:
+            fh.write(DEFAULT_DF)
+        os.chmod(df, 0o755)
         # TLS cert for this host
         crt, key = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
         if not os.path.exists(crt):

@@ -31,7 +31,16 @@ describe('backend choice', () => {
 
 describe('reconnect backoff', () => {
   it('goes 1 s, 2 s, 4 s, 8 s, then 10 s forever', () => {
-    expect([0, 1, 2, 3, 4, 5, 50].map(backoffMs)).toEqual([1000, 2000, 4000, 8000, 10000, 10000, 10000]);
+    const middle = () => 0.5;
+    expect([0, 1, 2, 3, 4, 5, 50].map((n) => backoffMs(n, middle))).toEqual([1000, 2000, 4000, 8000, 10000, 10000, 10000]);
+    // Spread: never fewer than half, never more than one and a half times the step.
+    for (let i = 0; i < 200; i++) {
+      const w = backoffMs(0);
+      expect(w).toBeGreaterThanOrEqual(500);
+      expect(w).toBeLessThanOrEqual(1500);
+    }
+    expect(backoffMs(9, () => 0)).toBe(5000);
+    expect(backoffMs(9, () => 0.999)).toBe(14990);
   });
 });
 

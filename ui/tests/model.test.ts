@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeFleet, setProblem, FakeBackend } from '../src/lib/backend/fake';
 import type { ServerView } from '../src/lib/backend/types';
-import { applyDelta, compareEntries, entry, fromSnapshot } from '../src/lib/model/fleet';
+import { applyDelta, compareEntries, entry, fromSnapshot, withTelemetry } from '../src/lib/model/fleet';
 import { COLOR, ICON, INK, RANK, STATES_BY_SEVERITY, blinks, tileState } from '../src/lib/model/levels';
 import { elapsedMs, formatDuration, jstDateTime, jstTime } from '../src/lib/model/duration';
 import { wallLayout } from '../src/lib/model/wall';
@@ -54,6 +54,25 @@ describe('tile state and level colours', () => {
     expect(blinks('5', false)).toBe(true);
     expect(blinks('5', true)).toBe(false);
     expect(blinks('4', false)).toBe(false);
+  });
+});
+
+describe('fleet: telemetry read beside the feed', () => {
+  const ping = server('a').checks[0];
+  it('takes response and check times, never the state', () => {
+    const f = fromSnapshot([server('a', { checks: [{ ...ping, ok: false, failures: 1, detail: 'no echo reply' }] })], 7);
+    // An older answer: the check was still OK then.
+    const fresh = server('a', { last_check_at: '2026-11-25T12:00:05Z', checks: [{ ...ping, ok: true, ms: 0.4, last_at: '2026-11-25T12:00:05Z', detail: 'echo reply in 0.4 ms' }] });
+    const g = withTelemetry(f, fresh);
+    const c = g.byLabel.get('a')!.server.checks[0];
+    expect([c.ok, c.failures, c.detail]).toEqual([false, 1, 'no echo reply']);
+    expect([c.ms, c.last_at]).toEqual([0.4, '2026-11-25T12:00:05Z']);
+    expect(g.rev).toBe(7);
+    expect(g.byLabel.get('a')!.server.last_check_at).toBe('2026-11-25T12:00:05Z');
+    // An OK check takes the fresh detail; an unknown server changes nothing.
+    const ok = withTelemetry(fromSnapshot([server('a')], 1), fresh);
+    expect(ok.byLabel.get('a')!.server.checks[0].detail).toBe('echo reply in 0.4 ms');
+    expect(withTelemetry(f, server('zz'))).toBe(f);
   });
 });
 

@@ -115,7 +115,7 @@ describe('fake reports', () => {
     await b.reportAction(draft.id, 'send');
     const sent = (await b.reports(month)).find((r) => r.id === draft.id)!;
     expect(sent).toMatchObject({ state: 'sent', sent_by: 'yamada', overdue: false });
-    await expect(b.reports('2026-13')).rejects.toMatchObject({ detail: 'bad_request' });
+    await expect(b.reports('2026-13')).rejects.toMatchObject({ detail: 'invalid' });
     expect(await b.reportPreview(sent.id)).toContain('月次監視レポート');
     const viewer = new FakeBackend(60, { quiet: true, role: 'viewer' });
     const e = await viewer.reportSendAll(month).catch((x) => x);

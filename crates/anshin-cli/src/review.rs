@@ -85,6 +85,7 @@ pub(crate) fn run(a: ReviewArgs) -> Result<ExitCode> {
         text: a.text,
         open_only: a.open,
         limit: a.limit,
+        before: None,
     };
     let rows = store.review(&filter)?;
     if a.csv {

@@ -3,84 +3,270 @@
 //!
 //! Messages (a contract; README "Console API"), serialized as `{"type": ...}`:
 //! * `snapshot` — every host, the view revision and the engine's health; first, and again when
-//!   the console fell behind the event stream (it replaces everything the console had).
-//! * `delta` — only the hosts changed since the previous message, at most one per
+//!   the console fell behind (it replaces everything the console had).
+//! * `delta` — only the hosts whose shown state changed since the previous delta, at most one per
 //!   [`DELTA_EVERY`]; sent at least every [`HEARTBEAT_EVERY`] so the health line stays live.
 //! * `event` — each `EngineEvent` as it happens (after the view already shows its effect).
 //!
-//! Owns: pacing and batching for consoles. Must not know: transports (WebSocket, Tauri IPC).
+//! Consoles cost little, however many there are: one hub per engine builds each delta and event
+//! once and serializes it once; every console gets the same bytes (`Bytes`, shared). Snapshots
+//! are serialized once per view revision and shared by every console that connects meanwhile.
+//! A console that falls behind the hub gets a new snapshot at most once per
+//! [`RESYNC_AT_MOST_EVERY`]; falling behind again sooner ends its feed ([`FeedEnd::TooSlow`]),
+//! and the console reconnects.
+//!
+//! Owns: pacing, batching and sharing for consoles. Must not know: transports (WebSocket,
+//! Tauri IPC).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::engine::Console;
 use crate::event::EngineEvent;
-use crate::view::{Health, ServerView};
+use crate::view::{ConsoleStats, Health, ServerView};
 
 /// Changed hosts are gathered for this long into one delta.
 pub const DELTA_EVERY: Duration = Duration::from_secs(1);
 /// A delta (possibly empty) goes out at least this often.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
-/// Messages waiting for a slow console; past this it waits (and may get a snapshot later).
-const QUEUE: usize = 256;
+/// A console that falls behind again within this time of its last snapshot is dropped.
+pub const RESYNC_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+/// Frames the hub keeps for slow consoles (about two minutes of deltas and events at a normal
+/// pace); a console further behind has fallen behind.
+const FRAMES: usize = 1024;
 
+/// The messages, as serialized (the shape consoles parse).
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ConsoleMessage {
-    Snapshot { rev: u64, servers: Vec<ServerView>, health: Health },
-    Delta { rev: u64, servers: Vec<ServerView>, health: Health },
-    Event { event: EngineEvent },
+pub enum ConsoleMessage<'a> {
+    Snapshot { rev: u64, servers: &'a [ServerView], health: &'a Health },
+    Delta { rev: u64, servers: Vec<&'a ServerView>, health: &'a Health },
+    Event { event: &'a EngineEvent },
 }
 
-/// Starts a feed for one console; it ends when the receiver is dropped.
-pub fn spawn_feed(console: Console) -> mpsc::Receiver<ConsoleMessage> {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(run_feed(console, tx));
-    rx
+/// One serialized message for every console.
+#[derive(Debug, Clone)]
+pub struct FeedFrame {
+    /// The view revision a snapshot or delta brings the console to (None for events).
+    pub rev: Option<u64>,
+    /// The message as JSON text (UTF-8), shared by every console.
+    pub json: Bytes,
 }
 
-fn snapshot(console: &Console) -> (u64, ConsoleMessage) {
-    let (rev, servers, health) = console.snapshot();
-    (rev, ConsoleMessage::Snapshot { rev, servers, health })
+/// Why a console's feed ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedEnd {
+    /// The engine stopped.
+    Stopped,
+    /// The console fell behind twice within [`RESYNC_AT_MOST_EVERY`].
+    TooSlow,
 }
 
-async fn run_feed(console: Console, tx: mpsc::Sender<ConsoleMessage>) {
-    // Subscribe before the snapshot, so nothing falls between the two.
-    let mut events = console.subscribe();
-    let (mut seen, first) = snapshot(&console);
-    if tx.send(first).await.is_err() {
+impl FeedEnd {
+    /// What the console is told (a WebSocket close reason).
+    pub fn reason(self) -> &'static str {
+        match self {
+            FeedEnd::Stopped => "the engine stopped",
+            FeedEnd::TooSlow => "this console fell behind the feed twice in 10 s and was dropped: reconnect",
+        }
+    }
+}
+
+/// The feed of one engine: the hub that builds frames and what every console shares.
+#[derive(Debug)]
+pub(crate) struct Feed {
+    frames: Mutex<Option<broadcast::Sender<FeedFrame>>>,
+    hub_started: AtomicBool,
+    /// The revision the hub's deltas have covered: a delta carries the hosts changed after it.
+    hub_rev: AtomicU64,
+    /// The last snapshot serialized (its revision and bytes).
+    snapshot: Mutex<Option<(u64, Bytes)>>,
+    connected: AtomicU64,
+    snapshots_sent: AtomicU64,
+    snapshots_built: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Default for Feed {
+    fn default() -> Feed {
+        let (frames, _) = broadcast::channel(FRAMES);
+        Feed {
+            frames: Mutex::new(Some(frames)),
+            hub_started: AtomicBool::new(false),
+            hub_rev: AtomicU64::new(0),
+            snapshot: Mutex::new(None),
+            connected: AtomicU64::new(0),
+            snapshots_sent: AtomicU64::new(0),
+            snapshots_built: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Feed {
+    /// How the consoles are doing (for the health line).
+    pub(crate) fn stats(&self) -> ConsoleStats {
+        ConsoleStats {
+            connected: self.connected.load(Ordering::Relaxed),
+            snapshots_sent: self.snapshots_sent.load(Ordering::Relaxed),
+            snapshots_built: self.snapshots_built.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A snapshot for a console that subscribed already: the cached one when no delta went out
+    /// after it was built (so the deltas to come cover everything after it), else a new one
+    /// (built once, under the lock, for every console asking meanwhile).
+    fn snapshot(&self, console: &Console) -> FeedFrame {
+        let mut cache = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        let hub_rev = self.hub_rev.load(Ordering::Acquire);
+        let (rev, json) = match cache.as_ref() {
+            Some((rev, json)) if *rev >= hub_rev => (*rev, json.clone()),
+            _ => {
+                let built = console.with_view(|rev, servers, health| {
+                    let mut health = health.clone();
+                    health.consoles = self.stats();
+                    let json = to_bytes(&ConsoleMessage::Snapshot { rev, servers, health: &health });
+                    (rev, json)
+                });
+                self.snapshots_built.fetch_add(1, Ordering::Relaxed);
+                *cache = Some(built.clone());
+                built
+            }
+        };
+        self.snapshots_sent.fetch_add(1, Ordering::Relaxed);
+        FeedFrame { rev: Some(rev), json }
+    }
+}
+
+fn to_bytes<T: Serialize>(message: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(message).unwrap_or_default())
+}
+
+/// One console's end of the feed.
+#[derive(Debug)]
+pub struct FeedReceiver {
+    console: Console,
+    frames: Option<broadcast::Receiver<FeedFrame>>,
+    /// The snapshot to send first (taken after subscribing, so nothing falls between).
+    first: Option<FeedFrame>,
+    /// Deltas at or below this revision are older than the console's snapshot: skipped.
+    at_rev: u64,
+    last_snapshot: Instant,
+}
+
+impl Drop for FeedReceiver {
+    fn drop(&mut self) {
+        self.console.feed().connected.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Starts a console's feed: its snapshot first, then the hub's frames.
+pub fn subscribe_feed(console: &Console) -> FeedReceiver {
+    let feed = console.feed();
+    feed.connected.fetch_add(1, Ordering::Relaxed);
+    ensure_hub(console);
+    let frames = feed.frames.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|f| f.subscribe());
+    let first = feed.snapshot(console);
+    FeedReceiver {
+        console: console.clone(),
+        at_rev: first.rev.unwrap_or(0),
+        first: Some(first),
+        frames,
+        last_snapshot: Instant::now(),
+    }
+}
+
+impl FeedReceiver {
+    /// The next message for this console.
+    pub async fn recv(&mut self) -> Result<FeedFrame, FeedEnd> {
+        if let Some(first) = self.first.take() {
+            return Ok(first);
+        }
+        let Some(frames) = self.frames.as_mut() else { return Err(FeedEnd::Stopped) };
+        loop {
+            match frames.recv().await {
+                Ok(frame) => {
+                    if frame.rev.is_some_and(|r| r <= self.at_rev) {
+                        continue;
+                    }
+                    return Ok(frame);
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    let feed = self.console.feed();
+                    if self.last_snapshot.elapsed() < RESYNC_AT_MOST_EVERY {
+                        feed.dropped.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(missed, "a console fell behind the feed twice within 10 s: dropped");
+                        return Err(FeedEnd::TooSlow);
+                    }
+                    tracing::debug!(missed, "a console fell behind the feed: sending a new snapshot");
+                    let snapshot = feed.snapshot(&self.console);
+                    self.at_rev = snapshot.rev.unwrap_or(self.at_rev);
+                    self.last_snapshot = Instant::now();
+                    return Ok(snapshot);
+                }
+                Err(broadcast::error::RecvError::Closed) => return Err(FeedEnd::Stopped),
+            }
+        }
+    }
+}
+
+/// Starts the engine's hub on the caller's runtime the first time a console subscribes.
+fn ensure_hub(console: &Console) {
+    let feed = console.feed();
+    if feed.hub_started.swap(true, Ordering::AcqRel) {
         return;
     }
+    let Some(frames) = feed.frames.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
+    // The hub covers changes from the current revision on; a snapshot is always at or after it.
+    feed.hub_rev.store(console.rev(), Ordering::Release);
+    tokio::spawn(run_hub(console.clone(), frames));
+}
+
+/// Builds each delta and event once for every console, until the engine stops.
+async fn run_hub(console: Console, frames: broadcast::Sender<FeedFrame>) {
+    let feed = console.feed();
+    let mut events = console.subscribe();
     let mut ticks = tokio::time::interval(DELTA_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sent = Instant::now();
     loop {
-        let message = tokio::select! {
+        let frame = tokio::select! {
             _ = ticks.tick() => {
-                let (rev, servers, health) = console.changed_since(seen);
-                if servers.is_empty() && last_sent.elapsed() < HEARTBEAT_EVERY {
-                    continue;
-                }
-                seen = rev;
-                ConsoleMessage::Delta { rev, servers, health }
+                let since = feed.hub_rev.load(Ordering::Acquire);
+                let built = console.with_changed_since(since, |rev, servers, health| {
+                    if servers.is_empty() && last_sent.elapsed() < HEARTBEAT_EVERY {
+                        return None;
+                    }
+                    let mut health = health.clone();
+                    health.consoles = feed.stats();
+                    Some((rev, to_bytes(&ConsoleMessage::Delta { rev, servers, health: &health })))
+                });
+                let Some((rev, json)) = built else { continue };
+                feed.hub_rev.store(rev, Ordering::Release);
+                FeedFrame { rev: Some(rev), json }
             }
             e = events.recv() => match e {
-                Ok(event) => ConsoleMessage::Event { event },
+                Ok(event) => FeedFrame { rev: None, json: to_bytes(&ConsoleMessage::Event { event: &event }) },
+                // The hub itself fell behind the engine's events (it only serializes): the view
+                // and the next delta still carry their effect; the store has every event.
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, "a console fell behind: sending a new snapshot");
-                    let (rev, message) = snapshot(&console);
-                    seen = rev;
-                    message
+                    tracing::warn!(missed, "the console feed fell behind the engine's events: they are in the store");
+                    continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
         };
-        if tx.send(message).await.is_err() {
-            break;
-        }
+        // No console listening is fine: the frame is simply not kept.
+        let _ = frames.send(frame);
         last_sent = Instant::now();
     }
+    // The engine stopped: consoles' feeds end once the last sender is gone.
+    feed.frames.lock().unwrap_or_else(|e| e.into_inner()).take();
 }

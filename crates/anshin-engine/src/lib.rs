@@ -26,6 +26,6 @@ pub mod view;
 pub use action::{Acknowledged, ActionDone, ActionError, ActionRequest};
 pub use engine::{start, Clock, Console, EngineError, EngineHandle, SystemClock};
 pub use event::EngineEvent;
-pub use feed::{spawn_feed, ConsoleMessage};
+pub use feed::{subscribe_feed, ConsoleMessage, FeedEnd, FeedFrame, FeedReceiver};
 pub use store::Store;
 pub use view::{CheckView, Health, ServerView};

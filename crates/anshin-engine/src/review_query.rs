@@ -43,6 +43,9 @@ pub struct ReviewQuery {
     pub open: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// The next page: incidents with an id below this (the last id of the previous page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<i64>,
 }
 
 /// Midnight at the start of a Japan day, in UTC.
@@ -107,6 +110,7 @@ impl ReviewQuery {
             text: non_empty(&self.text),
             open_only: self.open.unwrap_or(false),
             limit: self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
+            before: self.before,
         })
     }
 }
@@ -219,7 +223,7 @@ mod tests {
                 (field(), field(), field(), field(), prop::option::of(any::<bool>()), prop::option::of(any::<usize>())),
             )
                 .prop_map(|((server, customer, level, check), (from, to, operator, text, open, limit))| {
-                    ReviewQuery { server, customer, level, check, from, to, operator, text, open, limit }
+                    ReviewQuery { server, customer, level, check, from, to, operator, text, open, limit, before: None }
                 })
         }
 

@@ -142,6 +142,24 @@ pub struct Health {
     pub interval_secs: u64,
     /// What is wrong on the NOC's side now (empty: nothing). Never about a customer's server.
     pub alarms: Vec<HealthAlarm>,
+    /// The 99th percentile of how late the last interval's attempts started after their slot
+    /// (ms, a histogram bucket's upper bound); None before any attempt.
+    pub probe_lag_p99_ms: Option<u32>,
+    /// The consoles fed by this engine (filled in by the feed and `/health`).
+    pub consoles: ConsoleStats,
+}
+
+/// How the engine's consoles are doing.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+pub struct ConsoleStats {
+    /// Feeds open now (WebSockets, windows).
+    pub connected: u64,
+    /// Snapshots sent since the engine started (first ones and resyncs).
+    pub snapshots_sent: u64,
+    /// Snapshots serialized (shared by every console that connected meanwhile).
+    pub snapshots_built: u64,
+    /// Consoles dropped for falling behind twice within 10 s.
+    pub dropped: u64,
 }
 
 /// A problem of the engine itself, shown on every console and notified on the desktop; never
@@ -149,7 +167,8 @@ pub struct Health {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HealthAlarm {
     /// `local_failures` (more than 5 % of the last interval's attempts failed on the NOC
-    /// machine: `count` of `total`), `store_waiting` (the store is locked or busy: `count`
+    /// machine: `count` of `total`), `late_probes` (`count` failed attempts of the last interval
+    /// were not judged because the prober itself ran over a second late), `store_waiting` (the store is locked or busy: `count`
     /// results wait to be decided), `store_failed` (it stayed so for 5 minutes, or failed for a
     /// reason waiting does not cure).
     pub code: &'static str,
@@ -216,11 +235,49 @@ pub fn customer_view(c: &Customer) -> CustomerView {
     }
 }
 
+/// What of a check its tile and the incident panel show (a change here is a change consoles
+/// must get at once).
+#[derive(PartialEq)]
+struct Shown {
+    ok: Option<bool>,
+    hard: bool,
+    failures: u32,
+    incident: Option<i64>,
+    level: Option<u8>,
+    since: Option<String>,
+    acknowledged_by: Option<String>,
+    suppressed: Option<String>,
+    prompt: Option<Prompt>,
+    unknown: bool,
+    /// Why it fails (an OK check's detail is routine).
+    failing_detail: Option<String>,
+}
+
+impl Shown {
+    fn of(c: &CheckView) -> Shown {
+        Shown {
+            ok: c.ok,
+            hard: c.hard,
+            failures: c.failures,
+            incident: c.incident,
+            level: c.level,
+            since: c.since.clone(),
+            acknowledged_by: c.acknowledged_by.clone(),
+            suppressed: c.suppressed.clone(),
+            prompt: c.prompt.clone(),
+            unknown: c.unknown.is_some(),
+            failing_detail: (c.ok != Some(true) || c.unknown.is_some()).then(|| c.detail.clone()),
+        }
+    }
+}
+
 /// Every host's view, in fleet order.
 #[derive(Debug, Clone, Default)]
 pub struct FleetView {
     hosts: Vec<ServerView>,
     index: BTreeMap<CheckKey, (usize, usize)>,
+    /// Each host's place in `hosts`, by label.
+    by_label: std::collections::HashMap<String, usize>,
     /// Bumped on every change; each host remembers the revision of its last change.
     rev: u64,
     pub health: Health,
@@ -300,6 +357,7 @@ impl FleetView {
                 unknown: None,
             });
         }
+        view.by_label = view.hosts.iter().enumerate().map(|(i, h)| (h.label.clone(), i)).collect();
         view.health.checks = view.index.len();
         view.health.interval_secs = fleet.noc.interval_secs;
         view
@@ -308,9 +366,30 @@ impl FleetView {
     /// A check's entry, marking its host changed.
     pub fn check_mut(&mut self, key: &CheckKey) -> Option<&mut CheckView> {
         let &(h, c) = self.index.get(key)?;
+        self.touch(h);
+        Some(&mut self.hosts[h].checks[c])
+    }
+
+    /// A check's entry for a routine result: its host is marked changed only when what a tile
+    /// shows changed (state, incident, who took it, why it is suppressed or unknown, a failing
+    /// check's detail); response time, last time and an OK check's detail are kept quietly, so
+    /// deltas carry the hosts whose shown state changed, not every probe result.
+    pub fn update_check(&mut self, key: &CheckKey, update: impl FnOnce(&mut CheckView)) -> bool {
+        let Some(&(h, c)) = self.index.get(key) else { return false };
+        let check = &mut self.hosts[h].checks[c];
+        let before = Shown::of(check);
+        update(check);
+        let changed = Shown::of(check) != before;
+        if changed {
+            self.touch(h);
+        }
+        changed
+    }
+
+    /// Marks host `h` changed (consoles get it in the next delta).
+    fn touch(&mut self, h: usize) {
         self.rev += 1;
         self.hosts[h].rev = self.rev;
-        Some(&mut self.hosts[h].checks[c])
     }
 
     /// Takes every host from `fresh` (the same fleet, read back from the store), each marked
@@ -318,6 +397,7 @@ impl FleetView {
     pub fn replace_hosts(&mut self, fresh: FleetView) {
         self.hosts = fresh.hosts;
         self.index = fresh.index;
+        self.by_label = fresh.by_label;
         for h in &mut self.hosts {
             self.rev += 1;
             h.rev = self.rev;
@@ -326,29 +406,46 @@ impl FleetView {
 
     /// A host's entry, marking it changed.
     pub fn host_mut(&mut self, label: &str) -> Option<&mut ServerView> {
-        let h = self.hosts.iter().position(|h| h.label == label)?;
-        self.rev += 1;
-        self.hosts[h].rev = self.rev;
+        let h = *self.by_label.get(label)?;
+        self.touch(h);
         Some(&mut self.hosts[h])
     }
 
+    /// One host as consoles get it (a detail that wants the latest response times).
+    pub fn host(&self, label: &str) -> Option<&ServerView> {
+        self.by_label.get(label).map(|&h| &self.hosts[h])
+    }
+
     /// Recomputes what a host's tile shows from its checks and other incidents: the worst open
-    /// level, since when it has problems, the latest check time and each resource's level.
+    /// level, since when it has problems, the latest check time and each resource's level. The
+    /// host is marked changed only when one of them changed (the latest check time alone is
+    /// kept quietly).
     pub fn refresh_host(&mut self, label: &str) {
-        let Some(host) = self.host_mut(label) else { return };
+        let Some(&h) = self.by_label.get(label) else { return };
+        let host = &mut self.hosts[h];
         let checks = host.checks.iter().filter_map(|c| c.level.map(|l| (l, c.since.clone())));
         let others = host.other_incidents.values().map(|o| (o.level, Some(o.since.clone())));
         let open: Vec<(u8, Option<String>)> = checks.chain(others).collect();
-        host.worst_level = open.iter().map(|(l, _)| *l).max();
+        let worst_level = open.iter().map(|(l, _)| *l).max();
         // RFC 3339 UTC strings of one format sort as times.
-        host.problem_since = open.iter().filter_map(|(_, s)| s.clone()).min();
+        let problem_since = open.iter().filter_map(|(_, s)| s.clone()).min();
         host.last_check_at = host.checks.iter().filter_map(|c| c.last_at.clone()).max();
         let mut acks = host.checks.iter().filter(|c| c.level.is_some()).map(|c| c.acknowledged_by.is_some());
         let all_checks = acks.all(|a| a);
-        host.acknowledged =
+        let acknowledged =
             !open.is_empty() && all_checks && host.other_incidents.values().all(|o| o.acknowledged_by.is_some());
+        let mut changed = (worst_level, &problem_since, acknowledged)
+            != (host.worst_level, &host.problem_since, host.acknowledged);
+        host.worst_level = worst_level;
+        host.problem_since = problem_since;
+        host.acknowledged = acknowledged;
         for r in &mut host.resources {
-            r.level = host.other_incidents.get(&r.resource).map(|o| o.level);
+            let level = host.other_incidents.get(&r.resource).map(|o| o.level);
+            changed |= r.level != level;
+            r.level = level;
+        }
+        if changed {
+            self.touch(h);
         }
     }
 
@@ -375,7 +472,12 @@ impl FleetView {
 
     /// The hosts changed after revision `rev`, in fleet order.
     pub fn changed_since(&self, rev: u64) -> Vec<ServerView> {
-        self.hosts.iter().filter(|h| h.rev > rev).cloned().collect()
+        self.changed_refs(rev).into_iter().cloned().collect()
+    }
+
+    /// The same without copying them.
+    pub fn changed_refs(&self, rev: u64) -> Vec<&ServerView> {
+        self.hosts.iter().filter(|h| h.rev > rev).collect()
     }
 }
 

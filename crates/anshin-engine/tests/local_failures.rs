@@ -90,7 +90,7 @@ custom = [{{ name = "app", port = {port}, expect = "OK" }}]
     // Several intervals: with attempts = 2, real failures would have opened incidents by now.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let servers = console.servers();
-    let health = console.snapshot().2;
+    let health = console.health();
     setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
 
     let checks: Vec<_> = servers.iter().flat_map(|s| s.checks.iter()).collect();

@@ -135,7 +135,7 @@ struct MonthQuery {
 fn failure(e: ReportError) -> Response {
     use anshin_engine::store::reports::ReportStoreError;
     match e {
-        ReportError::Input(m) => error_response(StatusCode::BAD_REQUEST, "bad_request", m),
+        ReportError::Input(m) => error_response(StatusCode::BAD_REQUEST, "invalid", m),
         ReportError::Report(ReportStoreError::NotFound(id)) => {
             error_response(StatusCode::NOT_FOUND, "not_found", format!("no report #{id}"))
         }
@@ -187,7 +187,7 @@ async fn send_all(
         return r;
     }
     let Some(month) = q.month else {
-        return error_response(StatusCode::BAD_REQUEST, "bad_request", "send-all needs ?month=YYYY-MM");
+        return error_response(StatusCode::BAD_REQUEST, "invalid", "send-all needs ?month=YYYY-MM");
     };
     match desk.send_all(month, c.name).await {
         Ok(results) => Json(

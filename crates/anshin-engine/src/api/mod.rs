@@ -2,7 +2,8 @@
 //! the wall display, browsers) over HTTP and WebSocket, behind bearer tokens with a role.
 //!
 //! Routes (a contract; README "Console API" lists them with their shapes):
-//! * `GET /api/v1/servers` — every host with its tile state (`ServerView`).
+//! * `GET /api/v1/servers` — every host with its tile state (`ServerView`);
+//!   `GET /api/v1/servers/{label}` — one, with its latest response times.
 //! * `GET /api/v1/incidents?open=true&limit=N` — incidents with their events, newest first.
 //! * `GET /api/v1/samples?host=H&resource=R&hours=N` — one resource's readings, oldest first.
 //! * `GET /api/v1/customers` — contracts: plan, entitlements, notification and phone contacts.
@@ -49,7 +50,7 @@ use tokio::sync::watch;
 
 pub use self::listener::ConsoleLimits;
 use crate::engine::Console;
-use crate::feed::spawn_feed;
+use crate::feed::{subscribe_feed, FeedEnd};
 use crate::review_query::{with_customers, ReviewQuery};
 use crate::store::Store;
 use crate::view::customers;
@@ -285,27 +286,62 @@ async fn servers(State(state): State<ApiState>) -> Response {
     Json(state.console.servers()).into_response()
 }
 
+/// One host with its latest response times and check times (the feed's deltas carry a host
+/// only when what its tile shows changed; a detail view asks here for the rest).
+async fn server(State(state): State<ApiState>, axum::extract::Path(label): axum::extract::Path<String>) -> Response {
+    match state.console.server(&label) {
+        Some(s) => Json(s).into_response(),
+        None => error(StatusCode::NOT_FOUND, "not_found", format!("no server \"{label}\" in the fleet")),
+    }
+}
+
 #[derive(Deserialize)]
 struct IncidentQuery {
     open: Option<bool>,
     limit: Option<usize>,
+    /// Page: incidents with an id below this (the last id of the previous page).
+    before: Option<i64>,
 }
 
-/// Runs a read-only store query off the async threads.
+/// Store reads for consoles at once; more wait up to [`READ_WAIT`], then are told to come back.
+const MAX_READS: usize = 4;
+/// How long a read waits for a free slot before the answer is 503 with `Retry-After`.
+const READ_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// The most rows one list answer holds; the rest is paged (`before=` the last id).
+pub const MAX_PAGE: usize = 1000;
+
+/// The bounded pool that every console's store read goes through (shared by all routes).
+static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_READS);
+
+/// Runs a read-only store query on the bounded read pool, off the async threads, and serializes
+/// its answer there too; a busy pool answers 503 with `Retry-After` instead of queueing without
+/// end (heavy readers never take what the engine or other consoles need).
 async fn read_store<T: Serialize + Send + 'static>(
     db: PathBuf,
     query: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Response {
-    match tokio::task::spawn_blocking(move || Store::open_read_only(&db).and_then(|s| query(&s))).await {
-        Ok(Ok(v)) => Json(v).into_response(),
+    let Ok(Ok(permit)) = tokio::time::timeout(READ_WAIT, READS.acquire()).await else {
+        let mut busy = error(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many reads at once: try again shortly");
+        busy.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
+        return busy;
+    };
+    let answer = tokio::task::spawn_blocking(move || {
+        let value = Store::open_read_only(&db).and_then(|s| query(&s))?;
+        Ok::<_, crate::store::StoreError>(serde_json::to_vec(&value).unwrap_or_default())
+    })
+    .await;
+    drop(permit);
+    match answer {
+        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the query failed"),
     }
 }
 
 async fn incidents(State(state): State<ApiState>, Query(q): Query<IncidentQuery>) -> Response {
-    let (open, limit) = (q.open.unwrap_or(false), q.limit.unwrap_or(500).min(10_000));
-    read_store(state.db, move |s| s.incidents(open, limit)).await
+    let (open, limit) = (q.open.unwrap_or(false), q.limit.unwrap_or(500).clamp(1, MAX_PAGE));
+    let before = q.before;
+    read_store(state.db, move |s| s.incidents_before(open, limit, before)).await
 }
 
 #[derive(Deserialize)]
@@ -328,6 +364,8 @@ async fn review(State(state): State<ApiState>, Query(q): Query<ReviewQuery>) -> 
         Ok(f) => f,
         Err(message) => return error(StatusCode::BAD_REQUEST, "invalid", message),
     };
+    // A console's page is at most MAX_PAGE incidents (the CLI may ask for more).
+    let filter = crate::store::review::ReviewFilter { limit: filter.limit.min(MAX_PAGE), ..filter };
     let fleet = state.fleet.clone();
     read_store(state.db, move |s| Ok(with_customers(s.review(&filter)?, Some(&fleet)))).await
 }
@@ -337,7 +375,7 @@ async fn customer_list(State(state): State<ApiState>) -> Response {
 }
 
 async fn health(State(state): State<ApiState>) -> Response {
-    Json(state.console.snapshot().2).into_response()
+    Json(state.console.health()).into_response()
 }
 
 async fn whoami(Extension(caller): Extension<Caller>) -> Response {
@@ -351,25 +389,35 @@ async fn events(State(state): State<ApiState>, ws: WebSocketUpgrade) -> Response
         .on_upgrade(move |socket| stream_feed(socket, state.console))
 }
 
-/// Sends the console feed until either side goes away.
+/// Sends the console feed until either side goes away; a console dropped for falling behind is
+/// told why in the close frame (it reconnects).
 async fn stream_feed(mut socket: WebSocket, console: Console) {
-    let mut feed = spawn_feed(console);
-    loop {
+    let mut feed = subscribe_feed(&console);
+    let end = loop {
         tokio::select! {
             m = feed.recv() => {
-                let Some(m) = m else { break };
-                let text = serde_json::to_string(&m).unwrap_or_default();
+                let frame = match m {
+                    Ok(frame) => frame,
+                    Err(end) => break Some(end),
+                };
+                // The same bytes go to every console (serialized once by the feed).
+                let Ok(text) = axum::extract::ws::Utf8Bytes::try_from(frame.json) else { continue };
                 // A console that stops reading must not hold its feed forever.
-                match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+                match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(_)) | Err(_) => break,
+                    Ok(Err(_)) | Err(_) => break None,
                 }
             }
             msg = socket.recv() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
                 _ => {}
             },
         }
+    };
+    if let Some(end) = end {
+        let code = if end == FeedEnd::TooSlow { 4008 } else { 1001 };
+        let close = axum::extract::ws::CloseFrame { code, reason: end.reason().into() };
+        let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(close)))).await;
     }
 }
 
@@ -424,6 +472,7 @@ pub async fn serve(
     let state = ApiState { console, tokens, db, fleet, ws_message: options.limits.ws_message };
     let api = Router::new()
         .route("/api/v1/servers", get(servers))
+        .route("/api/v1/servers/{host}", get(server))
         .route("/api/v1/incidents", get(incidents))
         .route("/api/v1/samples", get(samples))
         .route("/api/v1/customers", get(customer_list))

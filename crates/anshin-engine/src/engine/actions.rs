@@ -270,6 +270,24 @@ impl Decider {
             Some(IncidentState { acknowledged_by: Some(owner), .. }) if owner != by => {
                 Err(ActionError::Taken { incident: id, by: owner })
             }
+            // Taking again what one holds already changes nothing (no second audit entry: a
+            // console that retries, or 200 that click, cannot flood the log); a note given with
+            // it is kept as a note.
+            Some(s) if s.acknowledged_by.as_deref() == Some(by) => {
+                let at = timestamp(now);
+                let note = note.trim();
+                if !note.is_empty() {
+                    tx.add_note(id, &s.host, &s.check, note, by, now)?;
+                    fx.events.push(EngineEvent::NoteAdded {
+                        incident: id,
+                        host: s.host.clone(),
+                        by: by.into(),
+                        text: note.to_string(),
+                        at: at.clone(),
+                    });
+                }
+                Ok(ActionDone::Acknowledge(Acknowledged { incident: id, host: s.host, check: s.check, by: by.into(), at }))
+            }
             Some(s) => {
                 tx.acknowledge(id, &s, by, &note, now)?;
                 self.acks.insert(id, by.to_string());

@@ -2,7 +2,9 @@
 //! customer's server, and never mailed to a customer.
 //!
 //! Owns: the share of attempts that failed for a local reason over the last check interval
-//! (`local_failures`: more than 5 % of them raise the alarm), and the store's state
+//! (`local_failures`: more than 5 % of them raise the alarm), attempts made unknown because the
+//! prober itself was late (`late_probes`: 監視の遅延, while any), the probes' scheduling lag
+//! (p99 for the health line), and the store's state
 //! (`store_waiting` while a lock or busy store delays the decider, `store_failed` once that lasts
 //! past [`PERSISTENT_AFTER`] or the store fails for a reason that waiting does not cure).
 //! Must not know: how consoles draw an alarm, what the store is, transports.
@@ -18,70 +20,143 @@ use crate::view::HealthAlarm;
 pub(super) const PERSISTENT_AFTER: Duration = Duration::minutes(5);
 /// The share of locally failed attempts above which the alarm is raised: 1 in 20 (5 %).
 const LOCAL_SHARE_DIVISOR: u64 = 20;
+/// A failed attempt that started this late after its slot, or whose timeout fired this late,
+/// is unknown: the prober, not the server, was slow.
+pub(super) const LATE_AFTER: Duration = Duration::seconds(1);
 
-/// Attempts and their local failures, counted per second over a window of one interval.
-#[derive(Debug)]
-pub(super) struct LocalFailures {
-    window_secs: i64,
-    /// (second, attempts, local failures), oldest first.
-    buckets: VecDeque<(i64, u64, u64)>,
-    last_detail: String,
-    since: Option<DateTime<Utc>>,
+/// Upper bounds (ms) of the scheduling-lag histogram; the last bucket is everything above.
+const LAG_BOUNDS_MS: [u32; 14] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000];
+
+/// One second of attempts.
+#[derive(Debug, Clone)]
+struct Second {
+    at: i64,
+    total: u64,
+    local: u64,
+    late: u64,
+    lag: [u32; LAG_BOUNDS_MS.len() + 1],
 }
 
-impl LocalFailures {
-    pub fn new(interval_secs: u64) -> LocalFailures {
-        LocalFailures {
+/// How one attempt went, as far as the engine's own health is concerned.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Attempt<'a> {
+    /// How late it started after its slot (and how late its timeout fired), in ms.
+    pub lag_ms: u32,
+    /// Failed for a local reason (out of descriptors…): the detail.
+    pub local: Option<&'a str>,
+    /// Unknown because the prober itself was late.
+    pub late: bool,
+}
+
+/// Attempts over a window of one check interval, counted per second: how many failed for a
+/// local reason, how many were late, and how late they started.
+#[derive(Debug)]
+pub(super) struct Attempts {
+    window_secs: i64,
+    seconds: VecDeque<Second>,
+    last_detail: String,
+    local_since: Option<DateTime<Utc>>,
+    late_since: Option<DateTime<Utc>>,
+}
+
+impl Attempts {
+    pub fn new(interval_secs: u64) -> Attempts {
+        Attempts {
             window_secs: interval_secs.max(1) as i64,
-            buckets: VecDeque::new(),
+            seconds: VecDeque::new(),
             last_detail: String::new(),
-            since: None,
+            local_since: None,
+            late_since: None,
         }
     }
 
-    /// Counts one attempt; `local` with its detail when it failed on our side.
-    pub fn record(&mut self, now: DateTime<Utc>, local: Option<&str>) {
-        let second = now.timestamp();
-        match self.buckets.back_mut() {
-            Some((s, total, failed)) if *s == second => {
-                *total += 1;
-                *failed += u64::from(local.is_some());
-            }
-            _ => self.buckets.push_back((second, 1, u64::from(local.is_some()))),
+    /// Counts one attempt.
+    pub fn record(&mut self, now: DateTime<Utc>, a: Attempt<'_>) {
+        let at = now.timestamp();
+        if self.seconds.back().is_none_or(|s| s.at != at) {
+            self.seconds.push_back(Second { at, total: 0, local: 0, late: 0, lag: [0; LAG_BOUNDS_MS.len() + 1] });
         }
-        if let Some(detail) = local {
+        if let Some(s) = self.seconds.back_mut() {
+            s.total += 1;
+            s.local += u64::from(a.local.is_some());
+            s.late += u64::from(a.late);
+            let bucket = LAG_BOUNDS_MS.iter().position(|b| a.lag_ms <= *b).unwrap_or(LAG_BOUNDS_MS.len());
+            s.lag[bucket] += 1;
+        }
+        if let Some(detail) = a.local {
             self.last_detail = detail.to_string();
         }
-        self.trim(second);
+        self.trim(at);
     }
 
-    fn trim(&mut self, second: i64) {
-        while self.buckets.front().is_some_and(|(s, _, _)| *s <= second - self.window_secs) {
-            self.buckets.pop_front();
+    fn trim(&mut self, at: i64) {
+        while self.seconds.front().is_some_and(|s| s.at <= at - self.window_secs) {
+            self.seconds.pop_front();
         }
     }
 
-    /// (attempts, local failures) over the last interval.
-    pub fn counts(&mut self, now: DateTime<Utc>) -> (u64, u64) {
+    /// (attempts, local failures, late) over the last interval.
+    pub fn counts(&mut self, now: DateTime<Utc>) -> (u64, u64, u64) {
         self.trim(now.timestamp());
-        self.buckets.iter().fold((0, 0), |(t, f), (_, total, failed)| (t + total, f + failed))
+        self.seconds.iter().fold((0, 0, 0), |(t, l, x), s| (t + s.total, l + s.local, x + s.late))
     }
 
-    /// The alarm while more than 5 % of the last interval's attempts failed on our side.
-    pub fn alarm(&mut self, now: DateTime<Utc>) -> Option<HealthAlarm> {
-        let (total, local) = self.counts(now);
-        if local == 0 || local * LOCAL_SHARE_DIVISOR <= total {
-            self.since = None;
+    /// The 99th percentile of the last interval's scheduling lag, as the upper bound of its
+    /// histogram bucket (ms); None without attempts.
+    pub fn lag_p99_ms(&mut self, now: DateTime<Utc>) -> Option<u32> {
+        self.trim(now.timestamp());
+        let mut hist = [0u64; LAG_BOUNDS_MS.len() + 1];
+        for s in &self.seconds {
+            for (h, n) in hist.iter_mut().zip(s.lag) {
+                *h += u64::from(n);
+            }
+        }
+        let total: u64 = hist.iter().sum();
+        if total == 0 {
             return None;
         }
-        let since = *self.since.get_or_insert(now);
-        Some(HealthAlarm {
-            code: "local_failures",
-            since: timestamp(since),
-            detail: self.last_detail.clone(),
-            count: local,
-            total,
-        })
+        let want = total - total / 100;
+        let mut seen = 0;
+        for (i, n) in hist.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return Some(LAG_BOUNDS_MS.get(i).copied().unwrap_or(u32::MAX));
+            }
+        }
+        None
+    }
+
+    /// The alarms in force: `local_failures` while more than 5 % of the last interval's
+    /// attempts failed on our side, `late_probes` while any of them was unknown for lateness.
+    pub fn alarms(&mut self, now: DateTime<Utc>) -> Vec<HealthAlarm> {
+        let (total, local, late) = self.counts(now);
+        let mut out = Vec::new();
+        if local > 0 && local * LOCAL_SHARE_DIVISOR > total {
+            let since = *self.local_since.get_or_insert(now);
+            out.push(HealthAlarm {
+                code: "local_failures",
+                since: timestamp(since),
+                detail: self.last_detail.clone(),
+                count: local,
+                total,
+            });
+        } else {
+            self.local_since = None;
+        }
+        if late > 0 {
+            let since = *self.late_since.get_or_insert(now);
+            let p99 = self.lag_p99_ms(now).unwrap_or_default();
+            out.push(HealthAlarm {
+                code: "late_probes",
+                since: timestamp(since),
+                detail: format!("attempts started or timed out more than {} ms late (p99 lag ≤ {p99} ms)", LATE_AFTER.num_milliseconds()),
+                count: late,
+                total,
+            });
+        } else {
+            self.late_since = None;
+        }
+        out
     }
 }
 
@@ -152,26 +227,48 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
     }
 
+    fn ok(lag_ms: u32) -> Attempt<'static> {
+        Attempt { lag_ms, local: None, late: false }
+    }
+
     #[test]
     fn local_failures_alarm_above_five_percent_of_the_last_interval() {
-        let mut w = LocalFailures::new(60);
+        let mut w = Attempts::new(60);
         for i in 0..100 {
-            w.record(at(i % 50), None);
+            w.record(at(i % 50), ok(3));
         }
-        assert!(w.alarm(at(50)).is_none());
+        assert!(w.alarms(at(50)).is_empty());
         // 5 of 105 (4.8 %): not yet.
         for _ in 0..5 {
-            w.record(at(50), Some("local failure: Too many open files"));
+            w.record(at(50), Attempt { lag_ms: 0, local: Some("local failure: Too many open files"), late: false });
         }
-        assert!(w.alarm(at(50)).is_none(), "{:?}", w.counts(at(50)));
+        assert!(w.alarms(at(50)).is_empty(), "{:?}", w.counts(at(50)));
         // 6 of 106 (5.7 %): raised, with the last detail and since when.
-        w.record(at(51), Some("local failure: No buffer space available"));
-        let a = w.alarm(at(51)).expect("alarm");
+        w.record(at(51), Attempt { lag_ms: 0, local: Some("local failure: No buffer space available"), late: false });
+        let a = w.alarms(at(51)).pop().expect("alarm");
         assert_eq!((a.code, a.count, a.total), ("local_failures", 6, 106));
         assert!(a.detail.contains("No buffer space"));
-        assert_eq!(w.alarm(at(55)).unwrap().since, timestamp(at(51)));
+        assert_eq!(w.alarms(at(55))[0].since, timestamp(at(51)));
         // A minute later the window holds none of them: cleared.
-        assert!(w.alarm(at(112)).is_none());
+        assert!(w.alarms(at(112)).is_empty());
+    }
+
+    #[test]
+    fn a_late_attempt_raises_the_delay_alarm_while_it_is_in_the_window() {
+        let mut w = Attempts::new(10);
+        for i in 0..99 {
+            w.record(at(i % 5), ok(4));
+        }
+        w.record(at(5), Attempt { lag_ms: 2500, local: None, late: true });
+        let a = w.alarms(at(6));
+        assert_eq!(a.len(), 1);
+        assert_eq!((a[0].code, a[0].count, a[0].total), ("late_probes", 1, 100));
+        // p99 of 100 attempts with one at 2.5 s: the 99th is in the 5 ms bucket.
+        assert_eq!(w.lag_p99_ms(at(6)), Some(5));
+        w.record(at(6), ok(2500));
+        assert_eq!(w.lag_p99_ms(at(6)), Some(5000));
+        assert!(w.alarms(at(16)).is_empty(), "the late attempt left the window");
+        assert_eq!(w.lag_p99_ms(at(30)), None);
     }
 
     #[test]

@@ -59,6 +59,8 @@ const MAX_WAITING: usize = 200_000;
 const BACKLOG_EVERY: Duration = Duration::from_secs(3);
 /// SSH handshakes in flight at once (each costs the server a key exchange).
 const MAX_SSH_HANDSHAKES: usize = 16;
+/// Worker threads of the engine's own runtime (probes are I/O: two keep up with 10,000 servers).
+const ENGINE_WORKER_THREADS: usize = 2;
 /// How often the decider looks at time-driven work (pauses ending, reboots coming due).
 const TICK: Duration = Duration::from_secs(1);
 
@@ -89,6 +91,8 @@ pub enum EngineError {
     DeciderPanicked,
     #[error(transparent)]
     Descriptors(#[from] descriptors::DescriptorError),
+    #[error("cannot start the engine's threads: {0}")]
+    Runtime(std::io::Error),
 }
 
 impl EngineError {
@@ -130,6 +134,10 @@ enum Input {
     Check {
         key: CheckKey,
         result: ProbeResult,
+        /// How late the attempt started after its slot, or its timeout fired (ms).
+        lag_ms: u32,
+        /// A failure made unknown because the prober itself was late (see `probe_on_time`).
+        late: bool,
     },
     Resources {
         host: String,
@@ -164,7 +172,8 @@ struct PollError {
 
 pub use anshin_core::check::HOST_KEY_CHECK;
 
-/// A running engine. Dropping it does not stop the engine: call [`EngineHandle::stop`].
+/// A running engine. Call [`EngineHandle::stop`] to end it cleanly; dropping it ends its tasks
+/// where they are.
 pub struct EngineHandle {
     shutdown: watch::Sender<bool>,
     events: broadcast::Sender<EngineEvent>,
@@ -174,6 +183,20 @@ pub struct EngineHandle {
     outbox_wake: Arc<Notify>,
     decider: JoinHandle<Result<(), EngineError>>,
     outbox: JoinHandle<()>,
+    /// The engine's own runtime (probes, decider, outbox); None once stopped.
+    runtime: Option<tokio::runtime::Runtime>,
+    /// The feed its consoles share.
+    feed: Arc<crate::feed::Feed>,
+}
+
+impl Drop for EngineHandle {
+    /// Without `stop`, the engine's tasks end where they are (as in a crash: the store is
+    /// consistent after every batch); a runtime may not be dropped by blocking in async code.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for EngineHandle {
@@ -191,6 +214,8 @@ pub struct Console {
     requests: mpsc::WeakSender<Input>,
     /// Wakes the outbox runner (after something else queued mail, e.g. a monthly report).
     outbox_wake: Arc<Notify>,
+    /// The feed every console of this engine shares (`crate::feed`).
+    feed: Arc<crate::feed::Feed>,
 }
 
 impl std::fmt::Debug for Console {
@@ -210,7 +235,50 @@ impl Console {
 
     /// Every host, the revision they are at, and the engine's health, read at one instant.
     pub fn snapshot(&self) -> (u64, Vec<ServerView>, Health) {
-        self.view.read().map(|v| (v.rev(), v.hosts().to_vec(), v.health.clone())).unwrap_or_default()
+        self.with_view(|rev, hosts, health| (rev, hosts.to_vec(), health.clone()))
+    }
+
+    /// One host as consoles see it, with its latest response times (which deltas leave out).
+    pub fn server(&self, label: &str) -> Option<ServerView> {
+        self.view.read().ok().and_then(|v| v.host(label).cloned())
+    }
+
+    /// The engine's health line (with its consoles), without copying the view.
+    pub fn health(&self) -> Health {
+        let mut health = self.view.read().map(|v| v.health.clone()).unwrap_or_default();
+        health.consoles = self.feed.stats();
+        health
+    }
+
+    /// The view's current revision.
+    pub fn rev(&self) -> u64 {
+        self.view.read().map(|v| v.rev()).unwrap_or_default()
+    }
+
+    /// Reads the whole view in place (no copy): revision, hosts, health.
+    pub fn with_view<R>(&self, f: impl FnOnce(u64, &[ServerView], &Health) -> R) -> R {
+        match self.view.read() {
+            Ok(v) => f(v.rev(), v.hosts(), &v.health),
+            Err(e) => {
+                let v = e.into_inner();
+                f(v.rev(), v.hosts(), &v.health)
+            }
+        }
+    }
+
+    /// Reads the hosts changed after `since` in place: revision now, those hosts, health.
+    pub fn with_changed_since<R>(&self, since: u64, f: impl FnOnce(u64, Vec<&ServerView>, &Health) -> R) -> R {
+        match self.view.read() {
+            Ok(v) => f(v.rev(), v.changed_refs(since), &v.health),
+            Err(e) => {
+                let v = e.into_inner();
+                f(v.rev(), v.changed_refs(since), &v.health)
+            }
+        }
+    }
+
+    pub(crate) fn feed(&self) -> &crate::feed::Feed {
+        &self.feed
     }
 
     /// Asks the engine to act for `by` (an operator's name); the decider checks, records and
@@ -236,10 +304,7 @@ impl Console {
         self.outbox_wake.clone()
     }
 
-    /// The hosts changed after revision `rev`, the revision now, and the engine's health.
-    pub fn changed_since(&self, rev: u64) -> (u64, Vec<ServerView>, Health) {
-        self.view.read().map(|v| (v.rev(), v.changed_since(rev), v.health.clone())).unwrap_or_default()
-    }
+
 }
 
 impl EngineHandle {
@@ -250,6 +315,7 @@ impl EngineHandle {
             view: self.view.clone(),
             requests: self.requests.clone(),
             outbox_wake: self.outbox_wake.clone(),
+            feed: self.feed.clone(),
         }
     }
 
@@ -264,22 +330,22 @@ impl EngineHandle {
     }
 
     /// Stops probing, lets the decider store what is in flight, and waits for it.
-    pub async fn stop(self) -> Result<(), EngineError> {
+    pub async fn stop(mut self) -> Result<(), EngineError> {
         let _ = self.shutdown.send(true);
-        let result = self.decider.await.map_err(|_| EngineError::DeciderPanicked)?;
+        let result = (&mut self.decider).await.map_err(|_| EngineError::DeciderPanicked)?;
         // A mail being handed to the SMTP server is finished; anything else waits in the outbox.
-        let _ = tokio::time::timeout(Duration::from_secs(60), self.outbox).await;
+        let _ = tokio::time::timeout(Duration::from_secs(60), &mut self.outbox).await;
         result
     }
 
-    /// Resolves when the engine ends by itself (a store failure); `stop` is the normal end.
+    /// Resolves when the engine ends by itself; `stop` is the normal end.
     pub async fn finished(&mut self) -> Result<(), EngineError> {
         (&mut self.decider).await.map_err(|_| EngineError::DeciderPanicked)?
     }
 }
 
-/// Starts the engine on a fleet and its store. Returns the handle and a listener subscribed
-/// before anything happened (so it sees `engine_started`). Must run inside a tokio runtime.
+/// Starts the engine on a fleet and its store, on threads of its own. Returns the handle and a
+/// listener subscribed before anything happened (so it sees `engine_started`).
 /// SSH key and known_hosts paths must already be absolute (`Fleet::resolve_paths`).
 pub fn start(
     fleet: Fleet,
@@ -288,6 +354,17 @@ pub fn start(
 ) -> Result<(EngineHandle, broadcast::Receiver<EngineEvent>), EngineError> {
     let timeout = Duration::from_secs(fleet.noc.timeout_secs);
     let interval = Duration::from_secs(fleet.noc.interval_secs);
+    // Probes, polls, the ICMP receiver, recoveries, the outbox and the decider run on the
+    // engine's own runtime and threads: no console load (serving, serializing, store reads for
+    // consoles, which run on the caller's runtime) can delay an attempt.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(ENGINE_WORKER_THREADS)
+        .thread_name("anshin-engine")
+        .enable_all()
+        .build()
+        .map_err(EngineError::Runtime)?;
+    let engine_runtime = runtime.handle().clone();
+    let _inside = engine_runtime.enter();
     let prober = Prober::new(timeout)?;
     let smtp = SmtpSettings::for_fleet(&fleet, &crate::secrets::Secrets::for_fleet(&fleet).activate())?;
     let specs = fleet.checks();
@@ -323,11 +400,11 @@ pub fn start(
     spawn_probes(specs, prober.clone(), interval, results_tx.clone(), shutdown_rx.clone());
     let requests = results_tx.downgrade();
     let runner = Runner::new(Arc::new(fleet.clone()), prober.clone(), requests.clone(), shutdown_rx.clone());
-    spawn_periodic(TICK, TICK, results_tx.clone(), shutdown_rx.clone(), || async { Input::Tick });
+    spawn_periodic(TICK, TICK, results_tx.clone(), shutdown_rx.clone(), |_| async { Input::Tick });
     spawn_resource_polls(polled.clone(), timeout, interval, results_tx, shutdown_rx);
     let decider = {
         let mailer = AlertMailer::new(Arc::new(fleet.clone()));
-        let local_failures = health::LocalFailures::new(fleet.noc.interval_secs);
+        let attempts = health::Attempts::new(fleet.noc.interval_secs);
         let mut d = Decider {
             fleet,
             polled,
@@ -350,7 +427,7 @@ pub fn start(
             windows: resumed.windows,
             paused: HashMap::new(),
             runner,
-            local_failures,
+            attempts,
             store_health: health::StoreHealth::default(),
         };
         d.next_look = d.incident_keys.keys().map(|id| (*id, now)).collect();
@@ -358,7 +435,9 @@ pub fn start(
         store.set_busy_timeout(DECIDER_BUSY_WAIT)?;
         tokio::task::spawn_blocking(move || d.run(store, results_rx))
     };
-    Ok((EngineHandle { shutdown, events, view, requests, outbox_wake, decider, outbox }, first_listener))
+    let runtime = Some(runtime);
+    let feed = Arc::new(crate::feed::Feed::default());
+    Ok((EngineHandle { shutdown, events, view, requests, outbox_wake, decider, outbox, runtime, feed }, first_listener))
 }
 
 /// SSH sessions the recovery runner keeps beside the polls.
@@ -452,9 +531,9 @@ fn spawn_backlog_watch(path: PathBuf, view: Arc<RwLock<FleetView>>, mut shutdown
     });
 }
 
-/// A task that waits `offset`, then runs `work` every `interval` (skipping ticks it missed)
-/// and sends what it produced to the decider, until shutdown — also mid-work — or until the
-/// decider is gone.
+/// A task that waits `offset`, then runs `work` every `interval` (skipping ticks it missed; `work`
+/// gets the slot it runs for) and sends what it produced to the decider, until shutdown — also
+/// mid-work — or until the decider is gone.
 fn spawn_periodic<F, Fut>(
     offset: Duration,
     interval: Duration,
@@ -462,19 +541,20 @@ fn spawn_periodic<F, Fut>(
     mut shutdown: watch::Receiver<bool>,
     mut work: F,
 ) where
-    F: FnMut() -> Fut + Send + 'static,
+    F: FnMut(tokio::time::Instant) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Input> + Send,
 {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
+            // The slot this run belongs to (a missed one when the task runs late).
+            let slot = tokio::select! {
+                slot = ticks.tick() => slot,
                 _ = shutdown.changed() => break,
-            }
+            };
             let input = tokio::select! {
-                input = work() => input,
+                input = work(slot) => input,
                 _ = shutdown.changed() => break,
             };
             if results.send(input).await.is_err() {
@@ -496,14 +576,43 @@ fn spawn_probes(
     let n = specs.len().max(1) as u32;
     for (i, spec) in specs.into_iter().enumerate() {
         let (prober, permits, spec) = (prober.clone(), permits.clone(), Arc::new(spec));
-        spawn_periodic(interval * i as u32 / n, interval, results.clone(), shutdown.clone(), move || {
+        spawn_periodic(interval * i as u32 / n, interval, results.clone(), shutdown.clone(), move |slot| {
             let (prober, permits, spec) = (prober.clone(), permits.clone(), spec.clone());
             async move {
                 let _permit = permits.acquire().await;
-                Input::Check { key: spec.key.clone(), result: prober.probe(&spec).await }
+                let (result, lag_ms, late) = probe_on_time(&prober, &spec, slot).await;
+                Input::Check { key: spec.key.clone(), result, lag_ms, late }
             }
         });
     }
+}
+
+/// One attempt, judged for punctuality: how late it started after its slot (waiting for a
+/// probe permit included) and how far past the timeout it ended. A failure from an attempt late
+/// by more than `health::LATE_AFTER` is unknown — the prober, not the server, may be to blame
+/// (a starved runtime fires timeouts late and reads replies late). A success stands: the
+/// server did answer.
+async fn probe_on_time(prober: &Prober, spec: &CheckSpec, slot: tokio::time::Instant) -> (ProbeResult, u32, bool) {
+    let started = tokio::time::Instant::now();
+    let mut result = prober.probe(spec).await;
+    let start_lag = started.saturating_duration_since(slot);
+    let overrun = started.elapsed().saturating_sub(prober.timeout());
+    let lag = start_lag.max(overrun);
+    let lag_ms = u32::try_from(lag.as_millis()).unwrap_or(u32::MAX);
+    let bound = health::LATE_AFTER.to_std().unwrap_or(Duration::from_secs(1));
+    let late = !result.ok && !result.unknown && lag > bound;
+    if late {
+        result = ProbeResult::unknown(
+            format!(
+                "the prober ran late ({} ms after its slot, {} ms past the timeout): not judged ({})",
+                start_lag.as_millis(),
+                overrun.as_millis(),
+                result.detail
+            ),
+            result.ms,
+        );
+    }
+    (result, lag_ms, late)
 }
 
 /// One task per server with SSH access: one command round trip per interval over a
@@ -521,7 +630,7 @@ fn spawn_resource_polls(
         // Offset by half a slot from the probes so the first poll comes after a ping answer.
         let offset = interval * (2 * i as u32 + 1) / (2 * n);
         let (pool, target) = (pool.clone(), Arc::new(target));
-        spawn_periodic(offset, interval, results.clone(), shutdown.clone(), move || {
+        spawn_periodic(offset, interval, results.clone(), shutdown.clone(), move |_slot| {
             let (pool, target) = (pool.clone(), target.clone());
             async move {
                 let poll = match pool.exec(&target, resource::POLL_COMMAND, resource::MAX_OUTPUT).await {
@@ -578,8 +687,8 @@ struct Decider {
     paused: HashMap<String, i64>,
     /// Performs recoveries after the commit that started them.
     runner: Runner,
-    /// Attempts that failed on the NOC's side over the last interval (an engine alarm).
-    local_failures: health::LocalFailures,
+    /// The last interval's attempts: local failures, late ones, scheduling lag (engine alarms).
+    attempts: health::Attempts,
     /// Whether the store takes the decider's writes (an engine alarm while it does not).
     store_health: health::StoreHealth,
 }
@@ -759,12 +868,14 @@ impl Decider {
 
     /// Puts the engine's alarms into the consoles' health line.
     fn publish_health(&mut self, now: DateTime<Utc>) {
-        let alarms: Vec<_> =
-            [self.local_failures.alarm(now), self.store_health.alarm(now)].into_iter().flatten().collect();
+        let mut alarms = self.attempts.alarms(now);
+        alarms.extend(self.store_health.alarm(now));
+        let lag = self.attempts.lag_p99_ms(now);
         if let Ok(mut v) = self.view.write() {
             if v.health.alarms != alarms {
                 v.health.alarms = alarms;
             }
+            v.health.probe_lag_p99_ms = lag;
         }
     }
 
@@ -849,7 +960,9 @@ impl Decider {
         let decided = (|| -> Result<(), EngineError> {
             for input in &batch {
                 match input {
-                    Input::Check { key, result } => self.check(&tx, key, result, now, &mut fx)?,
+                    Input::Check { key, result, lag_ms, late } => {
+                        self.check(&tx, key, result, *lag_ms, *late, now, &mut fx)?
+                    }
                     Input::Resources { host, poll } => self.resources(&tx, host, poll, now, &mut fx)?,
                     _ => {}
                 }
@@ -914,17 +1027,22 @@ impl Decider {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn check(
         &mut self,
         tx: &StoreTx<'_>,
         key: &CheckKey,
         result: &ProbeResult,
+        lag_ms: u32,
+        late: bool,
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<(), EngineError> {
-        // An attempt that failed on our side says nothing about the server: the check keeps its
-        // state and count, nothing opens, nothing is mailed; the tile shows it unknown.
-        self.local_failures.record(now, result.unknown.then_some(result.detail.as_str()));
+        // An attempt that failed on our side (or ran late) says nothing about the server: the
+        // check keeps its state and count, nothing opens, nothing is mailed; the tile shows it
+        // unknown.
+        let local = (result.unknown && !late).then_some(result.detail.as_str());
+        self.attempts.record(now, health::Attempt { lag_ms, local, late });
         if result.unknown {
             return Ok(());
         }
@@ -1171,14 +1289,14 @@ impl Decider {
         let mut hosts = HashSet::new();
         for input in batch {
             match input {
-                Input::Check { key, result } if result.unknown => {
-                    if let Some(c) = v.check_mut(key) {
+                Input::Check { key, result, .. } if result.unknown => {
+                    v.update_check(key, |c| {
                         c.unknown = Some(result.detail.clone());
                         c.last_at = Some(at.clone());
-                    }
+                    });
                     hosts.insert(key.host.as_str());
                 }
-                Input::Check { key, result } => {
+                Input::Check { key, result, .. } => {
                     let state = self.monitor.state(key).unwrap_or_default();
                     let suppressed = if state.failing() {
                         self.monitor.suppression(key).map(|s| match s {
@@ -1190,7 +1308,7 @@ impl Decider {
                         None
                     };
                     let incident = self.monitor.incident(key);
-                    if let Some(c) = v.check_mut(key) {
+                    v.update_check(key, |c| {
                         c.ok = Some(result.ok);
                         c.hard = state.hard_down;
                         c.failures = state.failures;
@@ -1203,7 +1321,7 @@ impl Decider {
                         c.acknowledged_by = incident.and_then(|id| self.acks.get(&id).cloned());
                         c.suppressed = suppressed;
                         c.unknown = None;
-                    }
+                    });
                     hosts.insert(key.host.as_str());
                 }
                 Input::Action { .. } | Input::RecoveryActing { .. } | Input::RecoveryDone { .. } | Input::Tick => {}
@@ -1249,5 +1367,61 @@ impl Decider {
             v.refresh_host(host);
         }
         v.health.last_cycle_at = Some(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use anshin_core::{CheckKey, CheckKind, CheckSpec, Service};
+
+    use super::*;
+
+    /// A check of a port on 127.0.0.1 that nothing listens on (refused at once).
+    async fn refused_spec() -> CheckSpec {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        CheckSpec {
+            key: CheckKey::new("web01", CheckKind::Service(Service::Http)),
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+            fqdn: "web01.example.jp".into(),
+            expect: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_from_an_attempt_late_past_the_bound_is_unknown() {
+        let prober = Prober::new(Duration::from_secs(1)).unwrap();
+        let spec = refused_spec().await;
+        // On time: the refusal is the server's (a failure, judged).
+        let (r, lag_ms, late) = probe_on_time(&prober, &spec, tokio::time::Instant::now()).await;
+        assert!(!r.ok && !r.unknown && !late, "{r:?}");
+        assert!(lag_ms < 1000);
+        // Its slot was 3 s ago (a starved prober): the same refusal says nothing.
+        let slot = tokio::time::Instant::now() - Duration::from_secs(3);
+        let (r, lag_ms, late) = probe_on_time(&prober, &spec, slot).await;
+        assert!(late && r.unknown && !r.ok, "{r:?}");
+        assert!(lag_ms >= 3000, "{lag_ms}");
+        assert!(r.detail.starts_with("the prober ran late"), "{}", r.detail);
+    }
+
+    #[tokio::test]
+    async fn a_late_success_still_counts() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut s, _)) = l.accept().await {
+                let _ = s.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").await;
+            }
+        });
+        let prober = Prober::new(Duration::from_secs(1)).unwrap();
+        let spec = CheckSpec { key: CheckKey::new("web01", CheckKind::Ssh), port, ..refused_spec().await };
+        let slot = tokio::time::Instant::now() - Duration::from_secs(3);
+        let (r, _, late) = probe_on_time(&prober, &spec, slot).await;
+        assert!(r.ok && !late, "the server answered: {r:?}");
     }
 }

@@ -274,13 +274,25 @@ impl Store {
 
     /// The incident log, newest first, each with its events.
     pub fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<IncidentRecord>, StoreError> {
+        self.incidents_before(open_only, limit, None)
+    }
+
+    /// A page of the incident log, newest first: incidents with an id below `before` (all when
+    /// None), each with its events.
+    pub fn incidents_before(
+        &self,
+        open_only: bool,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<IncidentRecord>, StoreError> {
         let sql = format!(
-            "SELECT id, host, check_id, level, trigger, opened_at, closed_at FROM incidents {} ORDER BY id DESC LIMIT ?1",
-            if open_only { "WHERE closed_at IS NULL" } else { "" }
+            "SELECT id, host, check_id, level, trigger, opened_at, closed_at FROM incidents
+              WHERE id < ?2 {} ORDER BY id DESC LIMIT ?1",
+            if open_only { "AND closed_at IS NULL" } else { "" }
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let mut incidents: Vec<IncidentRecord> =
-            stmt.query_map([limit as i64], incident_row)?.collect::<Result<_, _>>()?;
+            stmt.query_map(params![limit as i64, before.unwrap_or(i64::MAX)], incident_row)?.collect::<Result<_, _>>()?;
         let mut ev = self
             .conn
             .prepare(&format!("SELECT {} FROM events WHERE incident_id = ?1 ORDER BY id", self.event_columns()?))?;

@@ -85,6 +85,8 @@ pub struct ReviewFilter {
     pub open_only: bool,
     /// At most this many, newest first; 0 means no limit.
     pub limit: usize,
+    /// A page after another: only incidents with an id below this one.
+    pub before: Option<i64>,
 }
 
 /// One step of an incident's story.
@@ -206,6 +208,9 @@ impl Store {
         }
         if filter.open_only {
             sql.push_str(" AND closed_at IS NULL");
+        }
+        if let Some(b) = filter.before {
+            arg(&mut sql, " AND i.id < ?", Value::Integer(b));
         }
         let has_actor = self.schema_version()? >= AUDIT_STEP;
         if let Some(op) = &filter.operator {

@@ -1013,7 +1013,7 @@ export class FakeBackend implements Backend {
     for (const k of ['from', 'to'] as const) {
       const v = filter[k];
       if (v && Number.isNaN(jstDayStart(v))) {
-        throw new BackendError('server', `${k} "${v}": write a date as YYYY-MM-DD (Japan time)`, 'bad_request');
+        throw new BackendError('server', `${k} "${v}": write a date as YYYY-MM-DD (Japan time)`, 'invalid');
       }
     }
     const open: ReviewIncident[] = [];
@@ -1054,7 +1054,7 @@ export class FakeBackend implements Backend {
 
   /** Like the engine: newest month first, then customer; `overdue` as of now. */
   async reports(month?: string, now = Date.now()): Promise<ReportDraft[]> {
-    if (month && !isMonth(month)) throw new BackendError('server', `month "${month}": write it as YYYY-MM`, 'bad_request');
+    if (month && !isMonth(month)) throw new BackendError('server', `month "${month}": write it as YYYY-MM`, 'invalid');
     return this.reportRows
       .filter((r) => !month || r.month === month)
       .map((r) => ({ ...r, overdue: isOverdue(r.month, r.state, now) }))
@@ -1087,7 +1087,7 @@ export class FakeBackend implements Backend {
 
   async reportSendAll(month: string, now = Date.now()): Promise<ReportSendResult[]> {
     this.mayAct();
-    if (!isMonth(month)) throw new BackendError('server', `month "${month}": write it as YYYY-MM`, 'bad_request');
+    if (!isMonth(month)) throw new BackendError('server', `month "${month}": write it as YYYY-MM`, 'invalid');
     const out: ReportSendResult[] = [];
     for (const r of this.reportRows.filter((x) => x.month === month && x.state === 'draft')) {
       await this.reportAction(r.id, 'send', now);
@@ -1175,6 +1175,10 @@ export class FakeBackend implements Backend {
 
   async customers(): Promise<Customer[]> {
     return this.fleet.customers;
+  }
+
+  async serverDetail(label: string): Promise<ServerView | null> {
+    return this.server(label) ?? null;
   }
 
   server(label: string): ServerView | undefined {

@@ -1,6 +1,6 @@
 //! The browser backend: HTTP requests with a bearer token and one WebSocket for messages, against
 //! `anshin serve` at the page's own origin. The socket reconnects by itself, forever, with a
-//! backoff of 1 s doubling to 10 s; before each attempt `whoami` tells a refused token (401: the
+//! backoff of 1 s doubling to 10 s (each spread ±50 % at random); before each attempt `whoami` tells a refused token (401: the
 //! login form comes back) from an engine that is away (keep trying).
 //!
 //! The engine sends something at least every 5 s (a `delta`, possibly without servers, as a
@@ -31,11 +31,15 @@ import {
   type ReviewIncident,
   type Role,
   type Sample,
+  type ServerView,
 } from './types';
 
-/** Delay before reconnect attempt `n` (0-based): 1 s, 2 s, 4 s, 8 s, then 10 s forever. */
-export function backoffMs(n: number): number {
-  return Math.min(10_000, 1000 * 2 ** Math.max(0, Math.min(n, 10)));
+/** Delay before reconnect attempt `n` (0-based): about 1 s, 2 s, 4 s, 8 s, then 10 s forever,
+ * each spread by ±50 % at random, so that every wall and workstation losing the engine at once
+ * (an engine restart) does not come back in the same instant. `random` is for tests. */
+export function backoffMs(n: number, random: () => number = Math.random): number {
+  const base = Math.min(10_000, 1000 * 2 ** Math.max(0, Math.min(n, 10)));
+  return Math.round(base * (0.5 + random()));
 }
 
 /** The engine sends at least every 5 s; this long without any message means the link is lost. */
@@ -233,7 +237,8 @@ export class HttpBackend implements Backend {
         if (socket === ws) socket = null;
         clearWatch();
         if (stopped) return;
-        down(opened ? `closed (${ev.code})` : 'cannot connect');
+        // The engine says why it ended a feed (a console too slow for it is dropped and comes back).
+        down(opened ? (ev.reason ? `closed (${ev.code}): ${ev.reason}` : `closed (${ev.code})`) : 'cannot connect');
         retry();
       };
       ws.onerror = () => {
@@ -261,6 +266,15 @@ export class HttpBackend implements Backend {
 
   customers(): Promise<Customer[]> {
     return this.get('/api/v1/customers');
+  }
+
+  async serverDetail(label: string): Promise<ServerView | null> {
+    try {
+      return normalize.server(await this.get(`/api/v1/servers/${encodeURIComponent(label)}`));
+    } catch (e) {
+      if (e instanceof BackendError && e.detail === 'not_found') return null;
+      throw e;
+    }
   }
 
   async acknowledge(incident: number, note: string): Promise<Acknowledgement> {

@@ -23,6 +23,7 @@ import {
   type ConsoleMessage,
   type Customer,
   type Incident,
+  type ServerView,
   type ReportDraft,
   type ReportSendResult,
   type ReviewFilter,
@@ -95,6 +96,11 @@ export class TauriBackend implements Backend {
 
   customers(): Promise<Customer[]> {
     return call('customers');
+  }
+
+  async serverDetail(label: string): Promise<ServerView | null> {
+    const raw = await call<unknown>('server', { label });
+    return raw ? normalize.server(raw) : null;
   }
 
   async acknowledge(incident: number, note: string): Promise<Acknowledgement> {

@@ -355,7 +355,7 @@ export class BackendError extends Error {
   constructor(
     readonly code: 'unauthorized' | 'network' | 'server' | 'bad_response',
     message: string,
-    /** The engine's error code (`forbidden`, `conflict`, `not_found`, `bad_request`, and for
+    /** The engine's error code (`forbidden`, `conflict`, `not_found`, `invalid`, and for
      * actions `busy`, `needs_consent`, `not_included`, `closed`, `taken`, `no_action`, `invalid`,
      * `stopped` …), if any. */
     readonly detail: string = '',
@@ -522,6 +522,9 @@ export interface Backend {
   incidents(open: boolean, limit: number): Promise<Incident[]>;
   samples(host: string, resource: string, hours: number): Promise<Sample[]>;
   customers(): Promise<Customer[]>;
+  /** One server with its latest response times and check times (deltas carry a server only
+   * when what its tile shows changed); null when the fleet has no such server. */
+  serverDetail(label: string): Promise<ServerView | null>;
   /** An operator takes an open incident (with an optional note): `act({type: 'acknowledge'})`. */
   acknowledge(incident: number, note: string): Promise<Acknowledgement>;
   /** Operators only: any console action (docs/console-actions.md). A refusal throws a

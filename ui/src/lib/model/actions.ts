@@ -153,9 +153,12 @@ const ERROR_TEXT: Record<string, { ja: string; en: string }> = {
   not_included: { ja: '契約に含まれていません（または時間外です）', en: 'not included in the plan (or outside hours)' },
   no_action: { ja: 'この障害に行える復旧作業はありません', en: 'nothing to recover for this kind of incident' },
   invalid: { ja: '入力内容が正しくありません', en: 'a field is missing or out of range' },
-  bad_request: { ja: '入力内容が正しくありません', en: 'a field is missing or out of range' },
   over_cap: { ja: '承諾額の上限 (50,000 円) を超えています。顧客に改めて承諾を得てください', en: 'over the 50,000 yen cap: ask the customer again' },
   stopped: { ja: 'エンジンが停止しています', en: 'the engine is stopped' },
+  store_unavailable: {
+    ja: 'ストアが書き込みを受け付けていません（エンジンの警報を参照）。しばらくしてから再度お試しください',
+    en: 'the store does not accept writes at the moment (see the engine alarm): try again shortly',
+  },
   forbidden: { ja: '閲覧専用のトークンでは操作できません', en: 'a viewer token cannot act' },
   '403': { ja: '閲覧専用のトークンでは操作できません', en: 'a viewer token cannot act' },
 };

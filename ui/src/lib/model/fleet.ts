@@ -100,3 +100,20 @@ export function applyDelta(fleet: Fleet, servers: readonly ServerView[], rev: nu
 export function problemCount(counts: Fleet['counts']): number {
   return counts['2'] + counts['3'] + counts['4'] + counts['5'];
 }
+
+/** A server read on its own (a detail view asks every few seconds): only its response times,
+ * check times and an OK check's detail are taken — the feed's deltas leave them out — while
+ * its state comes from the feed alone, so an answer older than the last delta changes nothing
+ * shown. Unknown servers are ignored. */
+export function withTelemetry(fleet: Fleet, fresh: ServerView): Fleet {
+  const current = fleet.byLabel.get(fresh.label)?.server;
+  if (!current) return fleet;
+  const byCheck = new Map(fresh.checks.map((c) => [c.check, c]));
+  const checks = current.checks.map((c) => {
+    const f = byCheck.get(c.check);
+    if (!f) return c;
+    const detail = c.ok === true && f.ok === true && !c.unknown ? f.detail : c.detail;
+    return { ...c, ms: f.ms, last_at: f.last_at, detail };
+  });
+  return applyDelta(fleet, [{ ...current, checks, last_check_at: fresh.last_check_at }], fleet.rev);
+}

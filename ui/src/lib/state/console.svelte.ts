@@ -3,8 +3,8 @@
 //! incidents open, close or change level). Components read it; only `handle` writes it.
 
 import type { Backend } from '../backend';
-import type { ConsoleMessage, Customer, EngineEvent, Health, Incident } from '../backend/types';
-import { EMPTY, applyDelta, fromSnapshot, type Fleet } from '../model/fleet';
+import type { ConsoleMessage, Customer, EngineEvent, Health, Incident, ServerView } from '../backend/types';
+import { EMPTY, applyDelta, fromSnapshot, withTelemetry, type Fleet } from '../model/fleet';
 import { openIncidents, type IncidentRow } from '../model/incidents';
 import { RANK } from '../model/levels';
 
@@ -83,6 +83,11 @@ export class ConsoleState {
       () => {},
     );
     return stop;
+  }
+
+  /** A server read on its own (the detail view asks every few seconds): see `withTelemetry`. */
+  mergeTelemetry(fresh: ServerView) {
+    this.fleet = withTelemetry(this.fleet, fresh);
   }
 
   handle(m: ConsoleMessage) {
