@@ -11,11 +11,13 @@
 //! Only 127.0.0.0/8 is ever bound; a fleet with any other address is refused.
 //!
 //! Modules: `fleet` (fleet text → endpoints), `schedule` (pure outage script), `protocol`
-//! (the bytes of each TCP service), `dns` (the UDP DNS answer), `simulation` (sockets and tasks).
+//! (the bytes of each TCP service), `dns` (the UDP DNS answer), `simulation` (sockets and
+//! tasks), `scale` (thousands of generated servers, a share of them flapping: for benchmarks).
 
 mod dns;
 mod fleet;
 mod protocol;
+mod scale;
 mod schedule;
 mod simulation;
 
@@ -27,6 +29,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+pub use scale::{run_scale, ScaleSpec};
 pub use schedule::{outages_at, Fault, Outage, CYCLE_SECS};
 
 /// The demo fleet: 6 customers (one per plan) and 18 servers on 127.77.0.2–19, high ports only.

@@ -47,6 +47,16 @@ impl Simulation {
     /// Parses `fleet_toml`, binds every endpoint (all or nothing), and starts serving them until
     /// `shutdown` turns true (or its sender goes away).
     pub(crate) async fn start(fleet_toml: &str, shutdown: watch::Receiver<bool>) -> Result<Self, DemoError> {
+        Self::start_with(fleet_toml, MAX_CONNECTIONS, shutdown).await
+    }
+
+    /// As [`Simulation::start`], serving at most `max_connections` connections at once (the
+    /// fleet-scale simulator needs thousands; the demo keeps its small cap).
+    pub(crate) async fn start_with(
+        fleet_toml: &str,
+        max_connections: usize,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Self, DemoError> {
         let fleet = fleet::parse(fleet_toml)?;
         let mut bound = Vec::with_capacity(fleet.endpoints.len());
         for ep in fleet.endpoints {
@@ -66,7 +76,7 @@ impl Simulation {
             bound.push((ep, socket));
         }
         let shared = Arc::new(Shared {
-            permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            permits: Arc::new(Semaphore::new(max_connections)),
             next_conn_id: AtomicU32::new(1),
             zone: fleet.zone,
         });
@@ -89,7 +99,11 @@ impl Simulation {
     /// Makes exactly `outages` active: their endpoints misbehave, every other endpoint is healthy.
     /// Outages naming an unknown host or service are ignored. Cheap to call every second.
     pub(crate) fn apply(&self, outages: &[Outage]) {
-        let wanted: HashMap<(&str, &str), Fault> = outages.iter().map(|o| ((o.host, o.service), o.fault)).collect();
+        self.apply_faults(&outages.iter().map(|o| ((o.host, o.service), o.fault)).collect());
+    }
+
+    /// Makes exactly the faults in `wanted` (by server label and service) active.
+    pub(crate) fn apply_faults(&self, wanted: &HashMap<(&str, &str), Fault>) {
         for ((host, service), switch) in &self.switches {
             let fault = wanted.get(&(host.as_str(), service.as_str())).copied();
             switch.send_if_modified(|current| {
