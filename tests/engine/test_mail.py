@@ -1,6 +1,6 @@
 """Resources over SSH and the customer mail, end to end: the real engine polls a real sshd
 (per-host /proc/loadavg and nproc), opens resource incidents, and its outbox delivers the
-exact SPEC mails to a real SMTP server; a down SMTP server and a killed engine lose and
+exact contract mails to a real SMTP server; a down SMTP server and a killed engine lose and
 repeat nothing."""
 import email
 import email.policy

@@ -262,7 +262,7 @@ def test_a_host_down_or_without_ssh_is_rebooted_once_by_the_fleet_command(fleet_
     # The hosting platform's reboot, as a command without a shell: records its arguments.
     script.write_text("#!/bin/sh\necho \"$@\" >> %s\n" % marker)
     script.chmod(0o755)
-    # 15 minutes in the SPEC; 6 seconds here (reboot_after_secs) so the test stays short.
+    # 15 minutes in the contract (contract §4.2); 6 seconds here (reboot_after_secs) so the test stays short.
     path = write_fleet(f, tmp_path, {"db01": "150", "db02": "150"}, reboot_script=str(script), reboot_after=6)
     srv = stack["serve"] = Serve(path, tmp_path)
     wait_until(lambda: srv.check("db01", "ping")["ok"] and srv.check("db02", "ssh")["ok"], 20, "first checks")

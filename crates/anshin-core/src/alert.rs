@@ -1,4 +1,4 @@
-//! The soft/hard state of one check (SPEC §2: "直近 3 回" — three consecutive failures).
+//! The soft/hard state of one check (contract §2: "直近 3 回" — three consecutive failures).
 //!
 //! Owns: attempt counting exactly as Nagios/Icinga count soft and hard states with
 //! `max_check_attempts`: failures count up while soft; the attempt that reaches `attempts` makes

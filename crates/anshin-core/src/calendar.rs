@@ -1,4 +1,4 @@
-//! Japan time, the "weekdays 9–18" window of the plans, and Japanese public holidays (SPEC §1).
+//! Japan time, the "weekdays 9–18" window of the plans, and Japanese public holidays (contract §1).
 //!
 //! Owns: the public holidays of 国民の祝日に関する法律 (fixed days, Happy Mondays, the equinoxes,
 //! the 2020/2021 Olympic moves, 振替休日 and 国民の休日), and the business-hours window: Monday to

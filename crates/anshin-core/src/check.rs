@@ -1,4 +1,4 @@
-//! What is checked: the services of SPEC §2, the kinds of check, and the check list of a fleet.
+//! What is checked: the services of contract §2, the kinds of check, and the check list of a fleet.
 //!
 //! Owns: service names (fleet spelling, display name in triggers), default ports, which protocol
 //! speaks on them, trigger names, and the (host, check) key every state and incident hangs on.
@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use crate::level::Level;
 
-/// A monitored service (SPEC §2 table). SSH is not here: every server gets it (see [`CheckKind`]).
+/// A monitored service (contract §2 table). SSH is not here: every server gets it (see [`CheckKind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Service {
     Http,
@@ -67,7 +67,7 @@ impl Service {
         }
     }
 
-    /// The name as it appears in trigger names and mail subjects (SPEC §2).
+    /// The name as it appears in trigger names and mail subjects (contract §2).
     pub fn display_name(self) -> &'static str {
         match self {
             Service::Http => "HTTP",
@@ -156,7 +156,7 @@ impl CheckKind {
         }
     }
 
-    /// The trigger name of SPEC §2 for this check of `label`.
+    /// The trigger name of contract §2 for this check of `label`.
     pub fn trigger(&self, label: &str) -> String {
         match self {
             CheckKind::Ping => format!("{label} ping 疎通不可"),

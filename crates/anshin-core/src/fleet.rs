@@ -19,7 +19,7 @@ use crate::mail::{check_fleet_text, FleetText};
 use crate::plan::Plan;
 use crate::text::visible;
 
-/// At most this many notification addresses and phone numbers per customer (SPEC §1).
+/// At most this many notification addresses and phone numbers per customer (contract §1).
 pub const MAX_CONTACTS: usize = 3;
 
 /// A validated fleet.
@@ -69,7 +69,7 @@ pub struct Noc {
     /// Consecutive failures before a check is hard down.
     pub attempts: u32,
     pub timeout_secs: u64,
-    /// Seconds of ping/SSH failure before an automatic reboot (SPEC §4: 15 minutes).
+    /// Seconds of ping/SSH failure before an automatic reboot (contract §4: 15 minutes).
     pub reboot_after_secs: u64,
 }
 
@@ -111,7 +111,7 @@ pub struct Customer {
     pub phones: Vec<String>,
 }
 
-/// Network equipment in front of servers, checked by ping (SPEC §2, network monitoring).
+/// Network equipment in front of servers, checked by ping (contract §2, network monitoring).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gateway {
     pub label: String,
@@ -1185,7 +1185,7 @@ ip = "127.77.0.3"
                 token_env: Some("VPS_TOKEN".into())
             })
         );
-        assert_eq!(parse(GOOD, "f").unwrap().fleet.noc.reboot_after_secs, 900, "SPEC §4: 15 minutes");
+        assert_eq!(parse(GOOD, "f").unwrap().fleet.noc.reboot_after_secs, 900, "contract §4: 15 minutes");
 
         let bad = GOOD.replace("custom = [", "restart = { http = \"nginx; rm -rf /\" }\ncustom = [");
         assert!(

@@ -1,7 +1,7 @@
 //! Incident decisions: which hard-down checks become incidents, and when they close.
 //!
 //! Owns: the per-check soft/hard states of a whole fleet, which incidents are open, and the
-//! suppression rules of SPEC §2: a server whose ping is failing holds back its own SSH and
+//! suppression rules of contract §2: a server whose ping is failing holds back its own SSH and
 //! service incidents (they are "unreachable", not separately down), and a gateway whose ping is
 //! failing holds back every incident of the servers behind it, and opens one network incident
 //! (its own ping, Lv.5) instead.

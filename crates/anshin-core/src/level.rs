@@ -1,4 +1,4 @@
-//! Alert levels (SPEC §2): Lv.2 警告 … Lv.5 unreachable, mapped onto Zabbix severities.
+//! Alert levels (contract §2): Lv.2 警告 … Lv.5 unreachable, mapped onto Zabbix severities.
 
 use std::fmt;
 

@@ -1,8 +1,8 @@
-//! The customer mails (SPEC §3, §4), rendered to the character: alert, recovery, response
+//! The customer mails (contract §3, §4), rendered to the character: alert, recovery, response
 //! started (対応開始) and status report (状況報告).
 //!
 //! Owns: the Japanese text of every mail (the seed's templates of §2.2.2, §2.3.2 and §2.4.2,
-//! copied character for character, with the seed's copy-paste slips fixed as SPEC §3 says), the
+//! copied character for character, with the seed's copy-paste slips fixed as contract §3 says), the
 //! subject forms, the fields block, the Asia/Tokyo time and duration formats, and the rule that no
 //! header (and no one-line field of a body) can carry CR, LF or any other control character.
 //! Must not know: SMTP, the outbox, the clock, the store, or how a level or a resource value was
@@ -19,7 +19,7 @@
 //!
 //! * Subjects. Alert: `[{brand}][Lv.N]{trigger}`, where the trigger name already starts with the
 //!   host label (`web01 ping 疎通不可`, as [`CheckKind::trigger`] spells it); this gives exactly the
-//!   SPEC §3 subjects. Follow-up mails replace the level with what happened and name the incident
+//!   contract §3 subjects. Follow-up mails replace the level with what happened and name the incident
 //!   by its trigger *without* the measured value (a value in a later subject would be stale):
 //!   `[{brand}][復旧]…`, `[{brand}][対応開始]…`, `[{brand}][状況報告]…`, e.g.
 //!   `[Speever][復旧]web01 Load avg.が 24 以上`. A brand given with its brackets (`[Speever]`) is
@@ -76,7 +76,7 @@ const TARGET_SERVER: &str = "監視サービス対象サーバーです。";
 const AUTO_RECOVERY_15_MIN: &str =
     "Ping/SSH 障害継続が 15 分以上になる場合、弊社障害対応チームにて自動で復旧対応を行います。";
 
-// Field labels: the seed's and SPEC §3's exact spacing (U+3000 and ASCII spaces as printed).
+// Field labels: the seed's and contract §3's exact spacing (U+3000 and ASCII spaces as printed).
 const F_DETECTED: &str = "イベント発報日時：";
 const F_DURATION: &str = "イベント継続時間：";
 const F_ITEM: &str = "アイテム名／値\u{3000} ：";
@@ -113,7 +113,7 @@ impl From<&Server> for MailHost {
     }
 }
 
-/// A resource of SPEC §2 (seed §2.4). Only picks the seed's opening sentence; the numbers and
+/// A resource of contract §2 (seed §2.4). Only picks the seed's opening sentence; the numbers and
 /// wording of the condition come from the caller (see [`Problem::Resource`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
@@ -146,7 +146,7 @@ pub enum Problem {
     Resource {
         metric: Metric,
         level: Level,
-        /// The trigger name after the host label, value included, as SPEC §3 spells it:
+        /// The trigger name after the host label, value included, as contract §3 spells it:
         /// `Load avg.が 24 以上（現在：25.31）` (what `resource::Resource::subject_fragment`
         /// returns). The trigger name is `{label} {fragment}`.
         fragment: String,
@@ -165,7 +165,7 @@ impl Problem {
         }
     }
 
-    /// The trigger name (SPEC §2, §3), host label first: `web01 ping 疎通不可`,
+    /// The trigger name (contract §2, §3), host label first: `web01 ping 疎通不可`,
     /// `web01 Load avg.が 24 以上（現在：25.31）`.
     pub fn trigger(&self, label: &str) -> String {
         match self {
@@ -254,7 +254,7 @@ pub enum RecoveryAction {
 }
 
 impl RecoveryAction {
-    /// The usual action for a problem (SPEC §4).
+    /// The usual action for a problem (contract §4).
     pub fn for_problem(problem: &Problem) -> RecoveryAction {
         match problem {
             Problem::Down { kind: CheckKind::Ping | CheckKind::Ssh, .. } => RecoveryAction::Reboot,
@@ -284,7 +284,7 @@ impl RecoveryAction {
     }
 }
 
-/// How one emergency call ended (SPEC §4, secondary recovery).
+/// How one emergency call ended (contract §4, secondary recovery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallOutcome {
     Answered,
@@ -710,7 +710,7 @@ impl Body {
         }
     }
 
-    /// The separator and the fields block of SPEC §3, after `extra` lines (recovered at, …).
+    /// The separator and the fields block of contract §3, after `extra` lines (recovered at, …).
     /// The duration runs from detection to `until`. `p` is the problem as shown.
     fn fields(
         &mut self,

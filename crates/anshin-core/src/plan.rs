@@ -1,4 +1,4 @@
-//! The five Anshin Pack plans and what each one entitles (SPEC §1, the plan table).
+//! The five Anshin Pack plans and what each one entitles (contract §1, the plan table).
 //!
 //! Owns: the plan names as the fleet file spells them and the entitlement table.
 //! Must not know: clocks or holidays (whether "weekdays 9–18" applies now is decided elsewhere,
@@ -118,7 +118,7 @@ impl FromStr for Plan {
 mod tests {
     use super::*;
 
-    /// One row per plan, the columns of SPEC §1 that the engine acts on.
+    /// One row per plan, the columns of contract §1 that the engine acts on.
     #[test]
     fn entitlement_table_matches_spec() {
         use RecoveryWindow::*;

@@ -1,8 +1,8 @@
-//! Primary recovery (一次復旧, SPEC §4): which recovery a down check calls for, whether the plan
+//! Primary recovery (一次復旧, contract §4): which recovery a down check calls for, whether the plan
 //! includes it at a given instant, whether the automation may start it now, and the exact restart
 //! command sent over SSH.
 //!
-//! Owns: the automation rules of SPEC §4 (restart at once on a hard service-down, reboot after 15
+//! Owns: the automation rules of contract §4 (restart at once on a hard service-down, reboot after 15
 //! minutes of ping/SSH failure, one automatic attempt per incident, at most 3 automatic restarts of
 //! one service in 24 h, nothing during a maintenance pause), the spot and investigation amounts,
 //! the refusal codes shown to the operator, and the restart allow-list: the unit each service maps
@@ -70,7 +70,7 @@ impl RecoveryKind {
     }
 
     /// The plan's window for this recovery: server recovery for a reboot, service recovery for a
-    /// restart (SPEC §1).
+    /// restart (contract §1).
     pub fn window(&self, plan: Plan) -> RecoveryWindow {
         match self {
             RecoveryKind::Reboot => plan.server_recovery(),
@@ -200,7 +200,7 @@ pub enum AutoDecision {
     AskOperator(Refusal),
 }
 
-/// The automation rules of SPEC §4, first match wins:
+/// The automation rules of contract §4, first match wins:
 /// 1. maintenance pause → ask ([`Refusal::Paused`]);
 /// 2. one automatic attempt per incident → ask ([`Refusal::AlreadyTried`]);
 /// 3. a restart when this service was restarted automatically [`MAX_AUTO_RESTARTS_PER_DAY`] times
@@ -423,7 +423,7 @@ mod tests {
         }
     }
 
-    /// Every plan × time slot × event, one row each, to check against SPEC §1:
+    /// Every plan × time slot × event, one row each, to check against contract §1:
     /// - Zero: no service recovery, no server recovery.
     /// - 30: no service recovery; server recovery only as spot.
     /// - 60: both in weekdays 9–18; outside, reboot is spot and restart is not included.

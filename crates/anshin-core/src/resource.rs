@@ -1,11 +1,11 @@
-//! Resource monitoring of SPEC §2 (seed §2.4): what is polled, how its output is read, which
+//! Resource monitoring of contract §2 (seed §2.4): what is polled, how its output is read, which
 //! level a value reaches, the "three samples in a row" rule, and the texts of resource alerts.
 //!
 //! Owns: [`POLL_COMMAND`] (the one POSIX sh script run per poll: load average, CPU count, disk and
 //! inode use of `/`, mail queue), its parser [`parse_poll`] (defensive: locales, missing commands,
 //! hostile or huge output never panic), the thresholds ([`Resource::level_of`],
 //! [`Resource::threshold`]), the level state machine ([`ResourceState`]), and the subject
-//! fragments, trigger names and mail item names of SPEC §3.
+//! fragments, trigger names and mail item names of contract §3.
 //! Must not know: SSH, sessions, timeouts, clocks, incidents or storage. The engine runs the
 //! command, hands its output here, and turns transitions into incidents and mails.
 
@@ -242,7 +242,7 @@ fn parse_mailq(mta: &str, body: &[&str]) -> Result<Option<u64>, ParseError> {
     Err(ParseError::MtaError(snippet(line)))
 }
 
-/// A polled resource with thresholds (SPEC §2). The CPU count is polled but has no level.
+/// A polled resource with thresholds (contract §2). The CPU count is polled but has no level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Resource {
     Load,
@@ -336,7 +336,7 @@ impl Resource {
         }
     }
 
-    /// The subject fragment of SPEC §3, e.g. `Load avg.が 24 以上（現在：25.31）`.
+    /// The subject fragment of contract §3, e.g. `Load avg.が 24 以上（現在：25.31）`.
     /// `value_text` is the reading's text ([`Reading::text`]).
     pub fn subject_fragment(self, level: Level, cpus: u32, value_text: &str) -> String {
         let t = self.threshold(level, cpus);
@@ -409,7 +409,7 @@ pub enum ResourceTransition {
     },
 }
 
-/// The level of one (server, resource) between samples (SPEC §2 decision: raised only when the
+/// The level of one (server, resource) between samples (contract §2 decision: raised only when the
 /// last `attempts` samples all meet the level, lowered as soon as one sample falls below it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ResourceState {

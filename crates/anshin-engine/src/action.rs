@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::maintenance::MaintenanceRecord;
 use crate::store::recovery::{CallRecord, ConsentRecord, RecoveryRecord};
 
-/// The customer's consent to a billable spot recovery (SPEC §1: 20,000 yen and up).
+/// The customer's consent to a billable spot recovery (contract §1: 20,000 yen and up).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpotConsent {
     pub customer_person: String,

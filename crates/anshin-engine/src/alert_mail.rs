@@ -1,7 +1,7 @@
 //! Which customer mail an incident change sends, and to whom.
 //!
 //! Owns: the mapping from an opened or closed incident to an outbox entry — the customer of
-//! the host, the plan's entitlement to that kind of mail (SPEC §1: ping/SSH mail on every plan,
+//! the host, the plan's entitlement to that kind of mail (contract §1: ping/SSH mail on every plan,
 //! service and resource mail on every plan but "zero"), and the rendering by `anshin-core::mail`.
 //! Must not know: SMTP, retries (the outbox runner), or when incidents open (the decider).
 

@@ -2,7 +2,7 @@
 //! incident's phone escalation (calls, consents, the prefilled status report), maintenance
 //! windows, recoveries and the audit log with its verification.
 //!
-//! Owns: the shapes of those reads and the round logic of the phone escalation (SPEC §4: call
+//! Owns: the shapes of those reads and the round logic of the phone escalation (contract §4: call
 //! the numbers in order; the first answer ends the round; nobody answered → status report).
 //! Must not know: transports (the API and the desktop call these with a read-only store).
 

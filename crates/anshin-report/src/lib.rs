@@ -1,4 +1,4 @@
-//! The monthly report (SPEC §5): for each customer whose plan includes it, the previous month's
+//! The monthly report (contract §5): for each customer whose plan includes it, the previous month's
 //! availability per server and check (maintenance shown and excluded), incidents with how they
 //! were recovered, resource trends as charts — mailed as HTML with inline charts through the
 //! store's outbox, and kept as a PDF for the archive; plus the monthly schedule of drafts.

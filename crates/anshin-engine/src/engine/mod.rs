@@ -1064,7 +1064,7 @@ impl Decider {
                 at: at.clone(),
             });
         }
-        // The first failed attempt starts the clock of a reboot (SPEC §4: 15 minutes from it).
+        // The first failed attempt starts the clock of a reboot (contract §4: 15 minutes from it).
         if obs.state.failing() {
             self.failing_since.entry(key.clone()).or_insert(now);
         } else {
@@ -1228,7 +1228,7 @@ impl Decider {
                         }
                     };
                     track.open = Some((id, problem.clone()));
-                    // Each rise in level mails once (SPEC §2); its time is the rise.
+                    // Each rise in level mails once (contract §2); its time is the rise.
                     self.alert_or_hold(tx, host, check, id, to.number(), &problem, now, fx)?;
                 }
                 ResourceTransition::Lowered { to: Some(to), .. } => {

@@ -1,5 +1,5 @@
 //! The decider's side of recovery and maintenance: whether an open incident is recovered by
-//! the engine now (SPEC §4, through `anshin-core::recovery`), starting a recovery (automatic or
+//! the engine now (contract §4, through `anshin-core::recovery`), starting a recovery (automatic or
 //! an operator's), the prompt an operator sees when the engine does not act, and maintenance
 //! pauses (alerts held while a server is paused, released when the pause ends).
 //!

@@ -2,7 +2,7 @@
 //!
 //! Shape: the decider records a recovery (one per server, enforced by the store) and, after its
 //! commit, hands it here; a task re-confirms that the problem is real (automatic recoveries
-//! only: SPEC §4 step 1), restarts the service over SSH with the allow-listed command or runs
+//! only: contract §4 step 1), restarts the service over SSH with the allow-listed command or runs
 //! the fleet file's reboot action (a program without a shell, or an HTTP call), re-checks
 //! until the check passes or a deadline, and sends the outcome back to the decider, which
 //! records it. A stopped engine abandons the task: the store keeps the recovery "running", and

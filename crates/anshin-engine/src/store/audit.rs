@@ -1,5 +1,5 @@
 //! The audit log: the `events` table as a hash chain. Every operator action and every automatic
-//! step is an event (SPEC §6); each event carries who did it (`actor`) and a `hash` that covers
+//! step is an event (contract §6); each event carries who did it (`actor`) and a `hash` that covers
 //! the event and, through the previous event's hash, every event before it. Changing, removing or
 //! inserting an entry anywhere breaks the chain, and `anshin incidents --verify` says where.
 //!

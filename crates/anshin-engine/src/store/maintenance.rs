@@ -1,5 +1,5 @@
 //! Maintenance windows in the store: a server (by label) or all servers of a customer (by id),
-//! from a start to an end, with the reason and who recorded it (SPEC §1, maintenance pause).
+//! from a start to an end, with the reason and who recorded it (contract §1, maintenance pause).
 //!
 //! Owns: the `maintenance` table and its SQL, and the `maintenance_added` / `maintenance_ended` /
 //! `maintenance_extended` entries of the event log (actor: the operator).

@@ -88,7 +88,7 @@ CREATE TABLE outbox_parts (
 );
 "#;
 
-/// Which mail of SPEC §3 a row is.
+/// Which mail of contract §3 a row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxKind {
@@ -98,7 +98,7 @@ pub enum OutboxKind {
     StatusReport,
     /// `anshin mail-test`.
     Test,
-    /// The monthly report (SPEC §5), HTML with inline charts.
+    /// The monthly report (contract §5), HTML with inline charts.
     MonthlyReport,
 }
 

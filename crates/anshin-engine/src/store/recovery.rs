@@ -1,4 +1,4 @@
-//! Recovery and escalation in the store (SPEC §4): recoveries (a service restart or a reboot, who
+//! Recovery and escalation in the store (contract §4): recoveries (a service restart or a reboot, who
 //! asked, whether automatic or billable, and how it ended), the calls of secondary recovery, the
 //! customer's consents to costs, operators' notes and status reports.
 //!
@@ -65,7 +65,7 @@ CREATE INDEX consents_incident ON consents (incident_id);
 "#;
 
 /// Above this an investigation needs an earlier consent of the incident (the customer asked
-/// again by phone: SPEC §4).
+/// again by phone: contract §4).
 pub const INVESTIGATION_CAP_YEN: u32 = 50_000;
 /// The least a spot recovery costs.
 pub const SPOT_MIN_YEN: u32 = 20_000;

@@ -8,7 +8,7 @@ import { jstDateTime } from '../model/duration';
 import { outcomeName } from '../model/escalation';
 import { checkName } from '../model/names';
 
-/** What a plan includes of server (reboot) and service (restart) recovery (SPEC §1). */
+/** What a plan includes of server (reboot) and service (restart) recovery (contract §1). */
 export function policies(plan: Plan | string): { server: RecoveryPolicy; service: RecoveryPolicy } {
   if (plan === '150' || plan === '200') return { server: 'always', service: 'always' };
   if (plan === '60') return { server: 'business_hours', service: 'business_hours' };
@@ -16,7 +16,7 @@ export function policies(plan: Plan | string): { server: RecoveryPolicy; service
   return { server: 'none', service: 'none' };
 }
 
-/** The engine waits this long of ping/SSH failure before a reboot (SPEC §4). */
+/** The engine waits this long of ping/SSH failure before a reboot (contract §4). */
 export const REBOOT_WAIT_MS = 15 * 60_000;
 
 /**
@@ -47,7 +47,7 @@ export function fakePrompt(plan: Plan | string, check: string, since: number, no
   return null;
 }
 
-/** The prefilled 状況報告 mail (SPEC §4: nobody answered the phone). */
+/** The prefilled 状況報告 mail (contract §4: nobody answered the phone). */
 export function statusReport(
   inc: Pick<ReviewIncident, 'id' | 'host' | 'check' | 'trigger' | 'opened_at'>,
   customer: Customer | undefined,

@@ -57,7 +57,7 @@ export function actionRoute(a: Action): Route {
 
 // ------------------------------------------------------------------------------ what a recovery is
 
-/** Services the engine can restart (SPEC §4, the Plesk recovery targets), by check id. */
+/** Services the engine can restart (contract §4, the Plesk recovery targets), by check id. */
 export const RESTARTABLE: ReadonlySet<string> = new Set([
   'http', 'https', 'dns', 'pop', 'pop3', 'pops', 'imap', 'imaps', 'smtp', 'smtps', 'submission', 'ftp',
   'mysql', 'postgresql', 'plesk',
@@ -183,9 +183,9 @@ export function busyText(running: Pick<Recovery, 'action' | 'requested_by' | 'au
 
 // ------------------------------------------------------------------------------ spot and consent
 
-/** The least a spot recovery costs (SPEC §1: "from 20,000 yen per time"). */
+/** The least a spot recovery costs (contract §1: "from 20,000 yen per time"). */
 export const MIN_SPOT_YEN = 20_000;
-/** Cause investigation and recovery without asking again (SPEC §4). */
+/** Cause investigation and recovery without asking again (contract §4). */
 export const INVESTIGATION_CAP_YEN = 50_000;
 
 
@@ -209,7 +209,7 @@ export function spotExpected(kind: RecoveryKind, plan: string, now: number, poli
   return false;
 }
 
-/** What a plan includes of a kind of recovery (SPEC §1), when the customer's entitlements are
+/** What a plan includes of a kind of recovery (contract §1), when the customer's entitlements are
  * not at hand; undefined for an unknown plan. */
 export function planPolicy(kind: RecoveryKind, plan: string): RecoveryPolicy | undefined {
   switch (plan) {

@@ -90,7 +90,7 @@ export function openIncidents(order: readonly Entry[], known: ReadonlyMap<number
   return out.sort(compareIncidents);
 }
 
-/** The trigger name as SPEC writes it, when the engine's is not at hand. */
+/** The trigger name as the contract writes it (contract §2.2), when the engine's is not at hand. */
 export function triggerOf(row: IncidentRow, lang: 'ja' | 'en'): string {
   if (row.trigger) return row.trigger;
   const name = checkName(row.check, lang);
