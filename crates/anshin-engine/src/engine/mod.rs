@@ -545,6 +545,7 @@ fn spawn_periodic<F, Fut>(
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut done_at: Option<tokio::time::Instant> = None;
         loop {
             // The slot this run belongs to (a missed one when the task runs late).
             let slot = tokio::select! {
@@ -552,14 +553,23 @@ fn spawn_periodic<F, Fut>(
                 _ = shutdown.changed() => break,
             };
             let input = tokio::select! {
-                input = work(slot) => input,
+                input = work(due(slot, done_at)) => input,
                 _ = shutdown.changed() => break,
             };
             if results.send(input).await.is_err() {
                 break;
             }
+            done_at = Some(tokio::time::Instant::now());
         }
     });
+}
+
+/// When a run of a periodic task was due: its slot, or, when the previous run overran that slot
+/// (an attempt waiting out a timeout longer than the interval), the moment the previous run
+/// ended. Lateness counts from there: a run delayed by its own predecessor is not the prober
+/// running late.
+fn due(slot: tokio::time::Instant, previous_done: Option<tokio::time::Instant>) -> tokio::time::Instant {
+    previous_done.map_or(slot, |done| done.max(slot))
 }
 
 /// One task per check, start times spread evenly over the interval.
@@ -1404,6 +1414,35 @@ mod tests {
         assert!(late && r.unknown && !r.ok, "{r:?}");
         assert!(lag_ms >= 3000, "{lag_ms}");
         assert!(r.detail.starts_with("the prober ran late"), "{}", r.detail);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_delayed_by_its_own_overrunning_predecessor_is_on_time() {
+        // Interval 1 s, attempts that take 2.5 s (a timeout longer than the interval): every
+        // run after the first starts past its slot, but only because the previous one ran on.
+        let (tx, mut rx) = mpsc::channel(16);
+        let (_stop, shutdown) = watch::channel(false);
+        spawn_periodic(Duration::ZERO, Duration::from_secs(1), tx, shutdown, |due| async move {
+            let lag = tokio::time::Instant::now().saturating_duration_since(due);
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            // Any input carries the measured lag back (ms in the id field).
+            Input::RecoveryActing { id: lag.as_millis() as i64 }
+        });
+        for _ in 0..4 {
+            match rx.recv().await {
+                Some(Input::RecoveryActing { id: lag_ms }) => assert!(lag_ms < 100, "{lag_ms} ms"),
+                _ => panic!("the periodic task stopped"),
+            }
+        }
+    }
+
+    #[test]
+    fn due_is_the_slot_unless_the_previous_run_ended_after_it() {
+        let t = tokio::time::Instant::now();
+        let s = Duration::from_secs(1);
+        assert_eq!(due(t, None), t);
+        assert_eq!(due(t, Some(t - s)), t);
+        assert_eq!(due(t, Some(t + s)), t + s);
     }
 
     #[tokio::test]
