@@ -347,7 +347,7 @@ impl EngineHandle {
 /// SSH key and known_hosts paths must already be absolute (`Fleet::resolve_paths`).
 pub fn start(
     fleet: Fleet,
-    mut store: Store,
+    store: Store,
     clock: Arc<dyn Clock>,
 ) -> Result<(EngineHandle, broadcast::Receiver<EngineEvent>), EngineError> {
     let timeout = Duration::from_secs(fleet.noc.timeout_secs);
@@ -361,8 +361,32 @@ pub fn start(
         .enable_all()
         .build()
         .map_err(EngineError::Runtime)?;
-    let engine_runtime = runtime.handle().clone();
-    let _inside = engine_runtime.enter();
+    let started = {
+        let _inside = runtime.handle().enter();
+        start_inside(fleet, store, clock, timeout, interval)
+    };
+    match started {
+        Ok((mut handle, first_listener)) => {
+            handle.runtime = Some(runtime);
+            Ok((handle, first_listener))
+        }
+        Err(e) => {
+            // Dropping a runtime blocks on its threads, which async code (the caller) may not
+            // do: a refused start (no ICMP permission, too few descriptors) must still say why.
+            runtime.shutdown_background();
+            Err(e)
+        }
+    }
+}
+
+/// The part of [`start`] that runs inside the engine's runtime (its tasks are spawned there).
+fn start_inside(
+    fleet: Fleet,
+    mut store: Store,
+    clock: Arc<dyn Clock>,
+    timeout: Duration,
+    interval: Duration,
+) -> Result<(EngineHandle, broadcast::Receiver<EngineEvent>), EngineError> {
     let prober = Prober::new(timeout)?;
     let smtp = SmtpSettings::for_fleet(&fleet, &crate::secrets::Secrets::for_fleet(&fleet).activate())?;
     let specs = fleet.checks();
@@ -433,7 +457,7 @@ pub fn start(
         store.set_busy_timeout(DECIDER_BUSY_WAIT)?;
         tokio::task::spawn_blocking(move || d.run(store, results_rx))
     };
-    let runtime = Some(runtime);
+    let runtime = None; // set by `start` once everything is spawned
     let feed = Arc::new(crate::feed::Feed::default());
     Ok((EngineHandle { shutdown, events, view, requests, outbox_wake, decider, outbox, runtime, feed }, first_listener))
 }

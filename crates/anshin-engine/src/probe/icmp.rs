@@ -19,9 +19,20 @@ use super::{socket_failure, Failure};
 const RECV_BUFFER: libc::c_int = 8 << 20;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open an ICMP socket for ping checks: {source}. Allow unprivileged ping with `sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"`, or run as root, or `setcap cap_net_raw+ep` on the binary")]
+#[error("cannot open an ICMP socket for ping checks: {reason}. Allow unprivileged ping with `sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"`, or run as root, or `setcap cap_net_raw+ep` on the binary")]
 pub struct IcmpError {
-    source: std::io::Error,
+    /// The system's reason only: the ping library's own message repeats advice with literal
+    /// `\n`s, and this error gives the advice once.
+    reason: String,
+}
+
+impl IcmpError {
+    fn new(e: &std::io::Error) -> Self {
+        let reason = e
+            .raw_os_error()
+            .map_or_else(|| e.kind().to_string(), |code| std::io::Error::from_raw_os_error(code).to_string());
+        IcmpError { reason }
+    }
 }
 
 /// The shared pinger. Cloning shares the sockets.
@@ -35,7 +46,7 @@ pub struct Pinger {
 
 impl Pinger {
     pub fn new() -> Result<Self, IcmpError> {
-        let v4 = Client::new(&Config::default()).map_err(|source| IcmpError { source })?;
+        let v4 = Client::new(&Config::default()).map_err(|e| IcmpError::new(&e))?;
         tune(&v4, false);
         let v6 = Client::new(&Config::builder().kind(ICMP::V6).build()).ok();
         if let Some(c) = &v6 {
