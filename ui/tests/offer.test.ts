@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import { recoveryOffer, tileOffer, type OfferInput, type OfferServer, type RecoveryOffer } from '../src/lib/model/offer';
+import type { Prompt, RecoveryPolicy } from '../src/lib/backend/types';
+
+// The offer of a recovery, place by place, as the console draws it today (tile, incident panel,
+// server detail). A row that changes here is a change users see.
+
+const server = (plan: string, more: Partial<OfferServer> = {}): OfferServer => ({ label: 'web01', role: 'server', plan, recovery: null, ...more });
+const RUNNING = { id: 3, action: 'reboot' };
+const gateway = server('', { label: 'gw1', role: 'gateway' });
+const prompt = (code: string, action: string): Prompt => ({ code, action, message: `engine says ${code}` });
+const ent = (server_recovery: RecoveryPolicy, service_recovery: RecoveryPolicy) => ({ server_recovery, service_recovery });
+const incident = (check: string, p: Prompt | null = null) => ({ kind: 'incident' as const, id: 7, check, prompt: p });
+
+type Expect = 'none' | 'running' | 'reason' | { what: string; policy?: RecoveryPolicy; running?: boolean };
+
+function summary(o: RecoveryOffer): Expect {
+  if (o.kind !== 'button') return o.kind;
+  const out: { what: string; policy?: RecoveryPolicy; running?: boolean } = { what: o.what };
+  if (o.policy !== undefined) out.policy = o.policy;
+  if (o.running) out.running = true;
+  return out;
+}
+
+const op = (place: OfferInput['place'], s: OfferServer | undefined, target: OfferInput['target'], more: Partial<OfferInput> = {}): OfferInput => ({
+  place,
+  canAct: true,
+  server: s,
+  target,
+  ...more,
+});
+
+describe('recoveryOffer: the incident panel', () => {
+  const rows: [string, OfferInput, Expect][] = [
+    ['a service incident on plan 60: restart', op('panel', server('60'), incident('http')), { what: 'restart:http' }],
+    ['a ping incident on plan 60: reboot', op('panel', server('60'), incident('ping')), { what: 'reboot' }],
+    ['ssh is answered by a reboot', op('panel', server('150'), incident('ssh')), { what: 'reboot' }],
+    ["the prompt's action wins over the check's", op('panel', server('150'), incident('http', prompt('outside_hours', 'reboot'))), { what: 'reboot' }],
+    ['a viewer: no button', op('panel', server('60'), incident('http'), { canAct: false }), 'none'],
+    ["a viewer: the engine's reason", op('panel', server('60'), incident('http', prompt('spot_only', 'restart:http')), { canAct: false }), 'reason'],
+    ['the server is unknown: only the reason', op('panel', undefined, incident('ping', prompt('waiting', 'reboot'))), 'reason'],
+    ['the server is unknown, no prompt: nothing', op('panel', undefined, incident('ping')), 'none'],
+    ['a recovery runs: it is shown instead', op('panel', server('60', { recovery: RUNNING }), incident('http', prompt('waiting', 'reboot'))), 'running'],
+    ['not_included: no button', op('panel', server('150'), incident('http', prompt('not_included', 'restart:http'))), 'reason'],
+    ['plan 30 never restarts a service', op('panel', server('30'), incident('http')), 'none'],
+    ['plan 30 reboots as spot', op('panel', server('30'), incident('ping', prompt('spot_only', 'reboot'))), { what: 'reboot' }],
+    ['plan zero: nothing', op('panel', server('zero'), incident('ping', prompt('not_included', 'reboot'))), 'reason'],
+    [
+      "the customer's entitlement wins over the plan (none)",
+      op('panel', server('150'), incident('http'), { entitlements: ent('always', 'none') }),
+      'none',
+    ],
+    [
+      "the customer's entitlement wins over the plan (always)",
+      op('panel', server('zero'), incident('ping'), { entitlements: ent('always', 'none') }),
+      { what: 'reboot', policy: 'always' },
+    ],
+    ['the service policy for a restart', op('panel', server('60'), incident('imap'), { entitlements: ent('none', 'business_hours') }), { what: 'restart:imap', policy: 'business_hours' }],
+    ['a gateway is offered (today: only the detail leaves it out)', op('panel', gateway, incident('ping')), { what: 'reboot' }],
+    ['no_access still offers (today: the engine refuses)', op('panel', server('150'), incident('ping', prompt('no_access', 'reboot'))), { what: 'reboot' }],
+    ['a resource incident has no recovery', op('panel', server('150'), incident('disk')), 'none'],
+    ['a resource incident with a prompt: its reason', op('panel', server('150'), incident('load', prompt('waiting', ''))), 'reason'],
+    ['an unknown plan is offered (the engine decides)', op('panel', server(''), incident('http')), { what: 'restart:http' }],
+  ];
+  it.each(rows)('%s', (_, input, want) => expect(summary(recoveryOffer(input))).toEqual(want));
+
+  it('a button carries what RecoverButton needs and the prompt shown beside it', () => {
+    const p = prompt('outside_hours', 'reboot');
+    expect(recoveryOffer(op('panel', server('60'), incident('ping', p), { entitlements: ent('business_hours', 'business_hours') }))).toEqual({
+      kind: 'button',
+      action: { type: 'recover', incident: 7 },
+      what: 'reboot',
+      host: 'web01',
+      plan: '60',
+      policy: 'business_hours',
+      running: false,
+      prompt: p,
+    });
+  });
+
+  it('a reason carries the prompt', () => {
+    const p = prompt('not_included', 'restart:http');
+    expect(recoveryOffer(op('panel', server('30'), incident('http', p)))).toEqual({ kind: 'reason', prompt: p });
+  });
+});
+
+describe('recoveryOffer: the server detail', () => {
+  const rows: [string, OfferInput, Expect][] = [
+    ['an incident on plan 60', op('detail', server('60'), incident('https')), { what: 'restart:https' }],
+    ['a recovery runs: the button waits', op('detail', server('60', { recovery: RUNNING }), incident('ping')), { what: 'reboot', running: true }],
+    [
+      'not_included: the plan decides (today)',
+      op('detail', server('150'), incident('http', prompt('not_included', 'restart:http'))),
+      { what: 'restart:http' },
+    ],
+    ['a gateway: no button', op('detail', gateway, incident('ping')), 'none'],
+    ['a gateway: its reason', op('detail', gateway, incident('ping', prompt('waiting', 'reboot'))), 'reason'],
+    ['a viewer', op('detail', server('60'), incident('ping'), { canAct: false }), 'none'],
+    ['reboot the server', op('detail', server('60'), { kind: 'reboot' }), { what: 'reboot' }],
+    ['reboot a plan-30 server (spot)', op('detail', server('30'), { kind: 'reboot' }), { what: 'reboot' }],
+    ['reboot on plan zero: no', op('detail', server('zero'), { kind: 'reboot' }), 'none'],
+    ['reboot a gateway: no', op('detail', gateway, { kind: 'reboot' }), 'none'],
+    ['reboot while one runs: waits', op('detail', server('150', { recovery: RUNNING }), { kind: 'reboot' }), { what: 'reboot', running: true }],
+    ['restart a service', op('detail', server('60'), { kind: 'restart', check: 'mysql' }), { what: 'restart:mysql' }],
+    ['restart what cannot be restarted', op('detail', server('150'), { kind: 'restart', check: 'ssh' }), 'none'],
+    ['restart a custom port', op('detail', server('150'), { kind: 'restart', check: 'custom:8080' }), 'none'],
+    ['restart on plan 30: no', op('detail', server('30'), { kind: 'restart', check: 'http' }), 'none'],
+    [
+      'restart on plan 30 when the customer has it',
+      op('detail', server('30'), { kind: 'restart', check: 'http' }, { entitlements: ent('spot', 'always') }),
+      { what: 'restart:http', policy: 'always' },
+    ],
+  ];
+  it.each(rows)('%s', (_, input, want) => expect(summary(recoveryOffer(input))).toEqual(want));
+
+  it('the actions: recover an incident, reboot the server, restart its service', () => {
+    const s = server('150');
+    const action = (o: RecoveryOffer) => (o.kind === 'button' ? o.action : null);
+    expect(action(recoveryOffer(op('detail', s, incident('http'))))).toEqual({ type: 'recover', incident: 7 });
+    expect(action(recoveryOffer(op('detail', s, { kind: 'reboot' })))).toEqual({ type: 'reboot', host: 'web01' });
+    expect(action(recoveryOffer(op('detail', s, { kind: 'restart', check: 'smtp' })))).toEqual({ type: 'restart', host: 'web01', service: 'smtp' });
+  });
+});
+
+describe('recoveryOffer: the tile', () => {
+  const rows: [string, OfferInput, Expect][] = [
+    ['only an incident left to people (with a prompt)', op('tile', server('150'), incident('http')), 'none'],
+    ['a prompt: the button and the reason', op('tile', server('60'), incident('ping', prompt('outside_hours', 'reboot'))), { what: 'reboot' }],
+    ['not_included: the reason only', op('tile', server('150'), incident('ping', prompt('not_included', 'reboot'))), 'reason'],
+    ['a viewer: the reason only', op('tile', server('60'), incident('ping', prompt('already_tried', 'reboot')), { canAct: false }), 'reason'],
+    ['a recovery runs', op('tile', server('60', { recovery: RUNNING }), incident('ping', prompt('waiting', 'reboot'))), 'running'],
+    ['plan 30, a service: the reason only', op('tile', server('30'), incident('http', prompt('restart_limit', 'restart:http'))), 'reason'],
+  ];
+  it.each(rows)('%s', (_, input, want) => expect(summary(recoveryOffer(input))).toEqual(want));
+});
+
+describe('tileOffer', () => {
+  const check = (c: string, incident: number | null, p: Prompt | null) => ({ check: c, incident, prompt: p });
+  const tile = (plan: string, checks: ReturnType<typeof check>[], more: Partial<OfferServer & { worst_level: number | null }> = {}) => ({
+    ...server(plan),
+    worst_level: 4,
+    checks,
+    ...more,
+  });
+
+  it('offers for the first incident with a prompt and a recovery', () => {
+    const o = tileOffer(
+      tile('150', [check('ping', null, null), check('disk', 4, prompt('waiting', '')), check('http', 5, null), check('imap', 6, prompt('already_tried', 'restart:imap')), check('smtp', 8, prompt('already_tried', 'restart:smtp'))]),
+      true,
+    );
+    expect(o).toMatchObject({ kind: 'button', what: 'restart:imap', action: { type: 'recover', incident: 6 }, host: 'web01', policy: undefined, running: false });
+  });
+
+  it('a running recovery, with or without a prompt', () => {
+    expect(tileOffer(tile('60', [], { recovery: RUNNING }), true)).toEqual({ kind: 'running' });
+    expect(tileOffer(tile('60', [check('ping', 1, prompt('waiting', 'reboot'))], { recovery: RUNNING }), true)).toEqual({ kind: 'running' });
+  });
+
+  it('nothing on a server without a problem, or without a prompt', () => {
+    expect(tileOffer(tile('60', [check('ping', 1, prompt('waiting', 'reboot'))], { worst_level: null }), true)).toEqual({ kind: 'none' });
+    expect(tileOffer(tile('60', [check('ping', 1, null)]), true)).toEqual({ kind: 'none' });
+    expect(tileOffer(tile('60', [check('load', 1, prompt('waiting', ''))]), true)).toEqual({ kind: 'none' });
+  });
+
+  it('a viewer and not_included get the reason', () => {
+    const p = prompt('not_included', 'reboot');
+    expect(tileOffer(tile('150', [check('ping', 1, p)]), true)).toEqual({ kind: 'reason', prompt: p });
+    const q = prompt('outside_hours', 'reboot');
+    expect(tileOffer(tile('60', [check('ping', 1, q)]), false)).toEqual({ kind: 'reason', prompt: q });
+  });
+});
