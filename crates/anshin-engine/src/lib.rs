@@ -10,6 +10,7 @@
 pub mod action;
 mod alert_mail;
 pub mod api;
+pub mod contract;
 pub mod engine;
 pub mod event;
 pub mod feed;
