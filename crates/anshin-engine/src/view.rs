@@ -199,17 +199,33 @@ pub struct Entitlements {
     pub resource_monitoring: bool,
     pub phone_call: bool,
     pub monthly_report: bool,
-    /// `none`, `spot`, `business_hours` or `always`.
-    pub server_recovery: &'static str,
-    pub service_recovery: &'static str,
+    pub server_recovery: RecoveryPolicy,
+    pub service_recovery: RecoveryPolicy,
 }
 
-fn window_name(w: RecoveryWindow) -> &'static str {
-    match w {
-        RecoveryWindow::None => "none",
-        RecoveryWindow::Spot => "spot",
-        RecoveryWindow::BusinessHours { .. } => "business_hours",
-        RecoveryWindow::Always => "always",
+/// What a plan includes of a kind of recovery, as consoles get it (the hours of
+/// `business_hours` are the engine's: consoles ask it, they do not compute them).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, TS, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryPolicy {
+    /// Not included.
+    None,
+    /// On request, billed (with the customer's consent).
+    Spot,
+    /// Included in business hours (outside them, as the plan says: billed or not offered).
+    BusinessHours,
+    /// Included at any time.
+    Always,
+}
+
+impl From<RecoveryWindow> for RecoveryPolicy {
+    fn from(w: RecoveryWindow) -> RecoveryPolicy {
+        match w {
+            RecoveryWindow::None => RecoveryPolicy::None,
+            RecoveryWindow::Spot => RecoveryPolicy::Spot,
+            RecoveryWindow::BusinessHours { .. } => RecoveryPolicy::BusinessHours,
+            RecoveryWindow::Always => RecoveryPolicy::Always,
+        }
     }
 }
 
@@ -229,8 +245,8 @@ pub fn customer_view(c: &Customer) -> CustomerView {
             resource_monitoring: c.plan.resource_monitoring(),
             phone_call: c.plan.phone_call(),
             monthly_report: c.plan.monthly_report(),
-            server_recovery: window_name(c.plan.server_recovery()),
-            service_recovery: window_name(c.plan.service_recovery()),
+            server_recovery: c.plan.server_recovery().into(),
+            service_recovery: c.plan.service_recovery().into(),
         },
         notify: c.notify.clone(),
         phones: c.phones.clone(),

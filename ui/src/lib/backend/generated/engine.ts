@@ -131,11 +131,7 @@ paused: boolean, } | { "event": "incident_closed", id: number, host: string, che
  */
 paused: boolean, } | { "event": "incident_acknowledged", id: number, host: string, check: string, by: string, note: string, at: string, } | { "event": "check_state", host: string, check: string, state: string, attempt: number, detail: string, at: string, } | { "event": "recovery_started", id: number, host: string, incident_id: number | null, action: string, by: string, automatic: boolean, at: string, } | { "event": "recovery_finished", id: number, host: string, incident_id: number | null, action: string, outcome: string, detail: string, at: string, } | { "event": "note_added", incident: number, host: string, by: string, text: string, at: string, } | { "event": "call_logged", incident: number, host: string, call: CallRecord, } | { "event": "status_report_queued", incident: number, host: string, by: string, at: string, } | { "event": "maintenance_changed", maintenance: MaintenanceWindow, } | { "event": "alert_released", id: number, host: string, check: string, level: number, trigger: string, at: string, } | { "event": "recovery_prompt", incident: number, host: string, prompt: Prompt | null, at: string, } | { "event": "engine_stopped", at: string, };
 
-export type Entitlements = { service_monitoring: boolean, resource_monitoring: boolean, phone_call: boolean, monthly_report: boolean, 
-/**
- * `none`, `spot`, `business_hours` or `always`.
- */
-server_recovery: string, service_recovery: string, };
+export type Entitlements = { service_monitoring: boolean, resource_monitoring: boolean, phone_call: boolean, monthly_report: boolean, server_recovery: RecoveryPolicy, service_recovery: RecoveryPolicy, };
 
 /**
  * Everything the phone escalation panel of one incident shows.
@@ -280,6 +276,12 @@ action: string,
  * `no_access`, `waiting`.
  */
 code: string, message: string, };
+
+/**
+ * What a plan includes of a kind of recovery, as consoles get it (the hours of
+ * `business_hours` are the engine's: consoles ask it, they do not compute them).
+ */
+export type RecoveryPolicy = "none" | "spot" | "business_hours" | "always";
 
 /**
  * A recovery as the log holds it (the console's **Recovery**).
