@@ -24,10 +24,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
-use ts_rs::TS;
-use utoipa::ToSchema;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
+use ts_rs::TS;
+use utoipa::ToSchema;
 
 use crate::engine::Console;
 use crate::event::EngineEvent;

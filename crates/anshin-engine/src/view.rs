@@ -452,8 +452,8 @@ impl FleetView {
         let all_checks = acks.all(|a| a);
         let acknowledged =
             !open.is_empty() && all_checks && host.other_incidents.values().all(|o| o.acknowledged_by.is_some());
-        let mut changed = (worst_level, &problem_since, acknowledged)
-            != (host.worst_level, &host.problem_since, host.acknowledged);
+        let mut changed =
+            (worst_level, &problem_since, acknowledged) != (host.worst_level, &host.problem_since, host.acknowledged);
         host.worst_level = worst_level;
         host.problem_since = problem_since;
         host.acknowledged = acknowledged;

@@ -22,9 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use ts_rs::TS;
 use utoipa::{OpenApi, ToSchema};
-use tokio::sync::Notify;
 
 use crate::schedule::{self, ReportDraft, SendResult};
 use crate::{JapaneseFont, Month, ReportError};

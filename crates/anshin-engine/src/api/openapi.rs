@@ -87,10 +87,20 @@ mod tests {
     fn answers_reference_the_contract_types() {
         let json = serde_json::to_value(document()).unwrap();
         let schemas = json["components"]["schemas"].as_object().unwrap();
-        for name in ["ServerView", "Health", "ActionRequest", "ActionDone", "ApiError", "BusyAnswer", "Escalation", "ConsoleMessage"] {
+        for name in [
+            "ServerView",
+            "Health",
+            "ActionRequest",
+            "ActionDone",
+            "ApiError",
+            "BusyAnswer",
+            "Escalation",
+            "ConsoleMessage",
+        ] {
             assert!(schemas.contains_key(name), "no schema {name}");
         }
-        let ok = &json["paths"]["/api/v1/servers/{host}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        let ok = &json["paths"]["/api/v1/servers/{host}"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"];
         assert_eq!(ok["$ref"], "#/components/schemas/ServerView");
         // Every operation needs the token but the document itself.
         assert_eq!(json["security"][0]["bearer"], serde_json::json!([]));

@@ -62,8 +62,10 @@ pub fn documented(doc: &utoipa::openapi::OpenApi) -> BTreeSet<(String, String)> 
 
 /// Routes served but not documented, and documented but not served, in words (empty: they agree).
 pub fn differences(served: &BTreeSet<(String, String)>, documented: &BTreeSet<(String, String)>) -> Vec<String> {
-    let undocumented = served.difference(documented).map(|(m, p)| format!("{m} {p} is served but not in the OpenAPI document"));
-    let unserved = documented.difference(served).map(|(m, p)| format!("{m} {p} is in the OpenAPI document but not served"));
+    let undocumented =
+        served.difference(documented).map(|(m, p)| format!("{m} {p} is served but not in the OpenAPI document"));
+    let unserved =
+        documented.difference(served).map(|(m, p)| format!("{m} {p} is in the OpenAPI document but not served"));
     undocumented.chain(unserved).collect()
 }
 

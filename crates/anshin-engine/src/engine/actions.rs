@@ -286,7 +286,13 @@ impl Decider {
                         at: at.clone(),
                     });
                 }
-                Ok(ActionDone::Acknowledge(Acknowledged { incident: id, host: s.host, check: s.check, by: by.into(), at }))
+                Ok(ActionDone::Acknowledge(Acknowledged {
+                    incident: id,
+                    host: s.host,
+                    check: s.check,
+                    by: by.into(),
+                    at,
+                }))
             }
             Some(s) => {
                 tx.acknowledge(id, &s, by, &note, now)?;

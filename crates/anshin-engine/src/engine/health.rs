@@ -149,7 +149,10 @@ impl Attempts {
             out.push(HealthAlarm {
                 code: "late_probes",
                 since: timestamp(since),
-                detail: format!("attempts started or timed out more than {} ms late (p99 lag ≤ {p99} ms)", LATE_AFTER.num_milliseconds()),
+                detail: format!(
+                    "attempts started or timed out more than {} ms late (p99 lag ≤ {p99} ms)",
+                    LATE_AFTER.num_milliseconds()
+                ),
                 count: late,
                 total,
             });

@@ -303,8 +303,6 @@ impl Console {
     pub fn outbox_wake(&self) -> Arc<Notify> {
         self.outbox_wake.clone()
     }
-
-
 }
 
 impl EngineHandle {

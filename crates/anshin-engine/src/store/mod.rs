@@ -293,8 +293,9 @@ impl Store {
             if open_only { "AND closed_at IS NULL" } else { "" }
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let mut incidents: Vec<IncidentRecord> =
-            stmt.query_map(params![limit as i64, before.unwrap_or(i64::MAX)], incident_row)?.collect::<Result<_, _>>()?;
+        let mut incidents: Vec<IncidentRecord> = stmt
+            .query_map(params![limit as i64, before.unwrap_or(i64::MAX)], incident_row)?
+            .collect::<Result<_, _>>()?;
         let mut ev = self
             .conn
             .prepare(&format!("SELECT {} FROM events WHERE incident_id = ?1 ORDER BY id", self.event_columns()?))?;
