@@ -187,17 +187,22 @@ pub fn check_generated(root: &Path, relative: &str, generated: &str, refresh: bo
     ))
 }
 
+/// Panics, naming the file and how to refresh it, when `generated/NAME` is not `generated` (or
+/// writes it with [`REFRESH_VAR`]`=1`): the test of each crate that generates a file.
+pub fn assert_current(name: &str, generated: &str) {
+    let root = workspace_root(env!("CARGO_MANIFEST_DIR"));
+    if let Err(e) = check_generated(&root, &format!("{GENERATED_DIR}/{name}"), generated, refresh_requested()) {
+        panic!("{e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_committed_typescript_is_current() {
-        let root = workspace_root(env!("CARGO_MANIFEST_DIR"));
-        let file = format!("{GENERATED_DIR}/engine.ts");
-        if let Err(e) = check_generated(&root, &file, &engine_typescript(), refresh_requested()) {
-            panic!("{e}");
-        }
+        assert_current("engine.ts", &engine_typescript());
     }
 
     #[test]

@@ -4,100 +4,55 @@
 //! this file re-exports them, some under the names the UI has always used, and adds only what has
 //! no Rust counterpart, each marked so. No transport code here.
 
-import type { ConsoleMessage as EngineMessage } from './generated/engine';
+import type * as Engine from './generated/engine';
+import type * as Reports from './generated/reports';
 
-import type {
-  Acknowledged as Acknowledgement,
-  ActionDone as ActionResult,
-  ActionRequest as Action,
-  ApiError,
-  AuditPage,
-  BusyAnswer,
-  CallRecord as Call,
-  Caller,
-  CheckView,
-  ConsentRecord as Consent,
-  ConsoleStats,
-  CustomerView as Customer,
-  EngineEvent,
-  Entitlements,
-  Escalation,
-  EventRecord as AuditEntry,
-  EventRecord as IncidentEvent,
-  Health,
-  HealthAlarm,
-  IncidentRecord as Incident,
-  MaintenanceScope,
-  MaintenanceView,
-  MaintenanceWindow,
-  NoteAdded as NoteRecord,
-  PauseScope,
-  Prompt,
-  RecoveryPolicy,
-  RecoveryRecord as Recovery,
-  RecoveryView,
-  ReportState,
-  ResourceView,
-  ReviewQuery as ReviewFilter,
-  ReviewRow as ReviewIncident,
-  Role,
-  Sample,
-  ServerView,
-  SpotConsent,
-  StatusReportDraft,
-  StatusReportQueued,
-  StoryStep,
-  Verification,
-  ActionRequest,
-} from './generated/engine';
-import type { ReportDraft, ReportSent as ReportSendResult, ReportStateChanged } from './generated/reports';
+// The contract's types, under the names the UI has always used where they differ from Rust's.
 
-export type {
-  Acknowledgement,
-  ActionResult,
-  Action,
-  ApiError,
-  AuditPage,
-  BusyAnswer,
-  Call,
-  Caller,
-  CheckView,
-  Consent,
-  ConsoleStats,
-  Customer,
-  EngineEvent,
-  Entitlements,
-  Escalation,
-  AuditEntry,
-  IncidentEvent,
-  Health,
-  HealthAlarm,
-  Incident,
-  MaintenanceScope,
-  MaintenanceView,
-  MaintenanceWindow,
-  NoteRecord,
-  PauseScope,
-  Prompt,
-  RecoveryPolicy,
-  Recovery,
-  RecoveryView,
-  ReportState,
-  ResourceView,
-  ReviewFilter,
-  ReviewIncident,
-  Role,
-  Sample,
-  ServerView,
-  SpotConsent,
-  StatusReportDraft,
-  StatusReportQueued,
-  StoryStep,
-  Verification,
-  ReportDraft,
-  ReportSendResult,
-  ReportStateChanged,
-};
+export type Acknowledgement = Engine.Acknowledged;
+export type ActionResult = Engine.ActionDone;
+export type Action = Engine.ActionRequest;
+export type ApiError = Engine.ApiError;
+export type AuditPage = Engine.AuditPage;
+export type BusyAnswer = Engine.BusyAnswer;
+export type Call = Engine.CallRecord;
+export type Caller = Engine.Caller;
+export type CheckView = Engine.CheckView;
+export type Consent = Engine.ConsentRecord;
+export type ConsoleStats = Engine.ConsoleStats;
+export type Customer = Engine.CustomerView;
+export type EngineEvent = Engine.EngineEvent;
+export type Entitlements = Engine.Entitlements;
+export type Escalation = Engine.Escalation;
+export type AuditEntry = Engine.EventRecord;
+export type IncidentEvent = Engine.EventRecord;
+export type Health = Engine.Health;
+export type HealthAlarm = Engine.HealthAlarm;
+export type Incident = Engine.IncidentRecord;
+export type MaintenanceScope = Engine.MaintenanceScope;
+export type MaintenanceView = Engine.MaintenanceView;
+export type MaintenanceWindow = Engine.MaintenanceWindow;
+export type NoteRecord = Engine.NoteAdded;
+export type PauseScope = Engine.PauseScope;
+export type Prompt = Engine.Prompt;
+export type RecoveryPolicy = Engine.RecoveryPolicy;
+export type Recovery = Engine.RecoveryRecord;
+export type RecoveryView = Engine.RecoveryView;
+export type ReportState = Engine.ReportState;
+export type ResourceView = Engine.ResourceView;
+export type ReviewFilter = Engine.ReviewQuery;
+export type ReviewIncident = Engine.ReviewRow;
+export type Role = Engine.Role;
+export type Sample = Engine.Sample;
+export type ServerView = Engine.ServerView;
+export type SpotConsent = Engine.SpotConsent;
+export type StatusReportDraft = Engine.StatusReportDraft;
+export type StatusReportQueued = Engine.StatusReportQueued;
+export type StoryStep = Engine.StoryStep;
+export type Verification = Engine.Verification;
+export type ReportDraft = Reports.ReportDraft;
+export type ReportSendResult = Reports.ReportSent;
+export type ReportStateChanged = Reports.ReportStateChanged;
 
 /** An RFC 3339 UTC time as the engine writes it (UI-only name: the contract says `string`). */
 export type Iso = string;
@@ -117,7 +72,7 @@ export type PromptCode =
 /** `LogCall.outcome` values the call form offers (UI-only: the form's choices). */
 export type CallOutcome = 'answered' | 'no_answer' | 'busy' | 'voicemail';
 
-export type ActionType = ActionRequest['type'];
+export type ActionType = Engine.ActionRequest['type'];
 
 /** The connection to the engine, as a backend reports it (UI-only: made by the transport). */
 export interface Connection {
@@ -128,7 +83,7 @@ export interface Connection {
 
 /** What a backend delivers: the engine's messages, and two of the transports' own (UI-only):
  * `open_incident` (the desktop shell: a notification was clicked) and `connection`. */
-export type ConsoleMessage = EngineMessage | { type: 'open_incident'; id: number } | ({ type: 'connection' } & Connection);
+export type ConsoleMessage = Engine.ConsoleMessage | { type: 'open_incident'; id: number } | ({ type: 'connection' } & Connection);
 
 export type View = 'operator' | 'wall' | 'review';
 
