@@ -183,7 +183,7 @@ pub fn check_generated(root: &Path, relative: &str, generated: &str, refresh: bo
     Err(format!(
         "{relative} is stale: the Rust types of the console contract changed and the generated file was not refreshed.\n\
          First difference at line {line}:\n  committed: {was}\n  generated: {now}\n\
-         Refresh it with `{REFRESH_COMMAND}` (or `{REFRESH_VAR}=1 cargo test -p anshin-engine -p anshin-report contract`) and commit it."
+         Refresh it with `{REFRESH_COMMAND}` (or `{REFRESH_VAR}=1 cargo test -p anshin-engine -p anshin-report --lib contract`) and commit it."
     ))
 }
 
