@@ -7,7 +7,7 @@ BIN := $(CARGO_TARGET_DIR)/debug
 PYTHON := /usr/bin/python3
 ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: bench help deps deps-test build ui run demo serve-demo test test-unit test-ui test-fleet test-engine test-browser test-desktop package test-package lint fmt clean
+.PHONY: bench contract-types help deps deps-test build ui run demo serve-demo test test-unit test-ui test-fleet test-engine test-browser test-desktop package test-package lint fmt clean
 
 help:
 	@echo "make run    install what is missing, build, open the desktop app on the demo fleet"
@@ -17,6 +17,7 @@ help:
 	@echo "make package  the Debian packages anshin-noc and anshin-noc-desktop into dist/ (README: Install)"
 	@echo "make lint   clippy and rustfmt check"
 	@echo "make bench  speed beside reference tools (fping), written to bench/results.md"
+	@echo "make contract-types  refresh ui/src/lib/backend/generated/ from the Rust types (commit the result)"
 
 deps:
 	@sh scripts/install-deps.sh build
@@ -87,6 +88,11 @@ package: build packaging/node_modules/.package-lock.json
 # Installs both packages on this machine, runs the service as its unit says, purges them.
 test-package: package
 	ARTIFACTS=$(ARTIFACTS) ANSHIN_DIST=$(DIST) $(PYTHON) -m pytest -q -p no:cacheprovider tests/package
+
+# The console contract's TypeScript, generated from the Rust types and committed (the UI builds
+# before cargo). Tests fail when it is stale (`contract` tests of anshin-engine and anshin-report).
+contract-types:
+	ANSHIN_REFRESH_CONTRACT=1 cargo test -p anshin-engine -p anshin-report --lib --locked contract
 
 lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings

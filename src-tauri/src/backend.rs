@@ -12,6 +12,7 @@ use anshin_engine::action::{ActionError, ActionRequest};
 use anshin_engine::reads;
 use anshin_engine::review_query::{with_customers, ReviewQuery};
 use anshin_engine::store::review::open_review;
+use anshin_report::desk::ReportSent;
 use anyhow::{bail, Result};
 use serde::Serialize;
 use serde_json::Value;
@@ -232,22 +233,16 @@ impl Backend {
                 Ok(match op {
                     "list" => serde_json::to_value(d.list(month).await?)?,
                     "preview" => Value::String(d.preview(need_id()?).await?),
-                    "send" => serde_json::json!({ "report": need_id()?, "outbox": d.send(need_id()?, who()).await? }),
+                    "send" => {
+                        let (report, outbox) = (need_id()?, d.send(need_id()?, who()).await?);
+                        serde_json::to_value(ReportSent { report, outbox: Some(outbox), error: None })?
+                    }
                     "hold" => serde_json::to_value(d.hold(need_id()?, who()).await?)?,
                     "release" => serde_json::to_value(d.release(need_id()?, who()).await?)?,
                     "send-all" => {
                         let month = month.ok_or_else(|| anyhow::anyhow!("send-all needs a month"))?;
-                        // The same shape as the HTTP route: {report, outbox} or {report, error}.
-                        let results = d.send_all(month, who()).await?;
-                        Value::Array(
-                            results
-                                .into_iter()
-                                .map(|(report, r)| match r {
-                                    Ok(outbox) => serde_json::json!({ "report": report, "outbox": outbox }),
-                                    Err(error) => serde_json::json!({ "report": report, "error": error }),
-                                })
-                                .collect(),
-                        )
+                        // The same type as the HTTP route's answer.
+                        serde_json::to_value(ReportSent::all(d.send_all(month, who()).await?))?
                     }
                     other => bail!("unknown report operation {other}"),
                 })

@@ -151,6 +151,41 @@ def test_the_browser_console_is_served_without_a_token_and_holds_no_fleet_data(s
     assert get(port, "/api/v1/nothing-here")[0] == 401
 
 
+def test_the_openapi_document_needs_no_token_and_names_only_real_routes(served):
+    """The API's description is public (shapes, no fleet data); every GET it names without a path
+    parameter answers on the running server (not the API's 404 for unknown routes), and nothing
+    else became public."""
+    _, port = served
+    status, body = get(port, "/api/v1/openapi.json")
+    assert status == 200, body
+    doc = json.loads(body)
+    assert doc["info"]["title"] == "Anshin NOC console API"
+    # Nothing of this fleet (its addresses and names; its labels and customer ids are also the
+    # examples of the documentation) nor of its tokens.
+    for server in json.loads(get(port, "/api/v1/servers", OPERATOR)[1]):
+        for value in (server["ip"], server["fqdn"]):
+            assert not value or value not in body, value
+    assert "127.78" not in body and OPERATOR not in body and VIEWER not in body
+    paths = doc["paths"]
+    assert "/api/v1/servers" in paths and "/api/v1/incidents/{id}/acknowledge" in paths
+    # The monthly reports' routes (another crate's) are described too.
+    assert "post" in paths["/api/v1/reports/{id}/send"]
+    assert "ServerView" in doc["components"]["schemas"]
+    for path, item in paths.items():
+        for method in item:
+            assert method in ("get", "post"), (path, method)
+        if "get" not in item or "{" in path or path in ("/api/v1/events", "/api/v1/openapi.json"):
+            continue
+        # Without a token: refused like every other API route.
+        assert get(port, path)[0] == 401, path
+        query = "?host=web01&resource=load" if path == "/api/v1/samples" else ""
+        status, answer = get(port, path + query, OPERATOR)
+        assert status == 200, (path, status, answer)
+    # Only that path: the same name elsewhere, or a POST to it, gives nothing without a token.
+    assert get(port, "/api/v1/openapi.json/x")[0] == 401
+    assert post(port, "/api/v1/openapi.json")[0] == 405
+
+
 def test_a_stopped_service_shows_in_the_api_and_on_the_websocket(served):
     f, port = served
     status, body = get(port, "/api/v1/servers", VIEWER)

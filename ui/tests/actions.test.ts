@@ -221,6 +221,7 @@ describe('maintenance', () => {
   });
   const w = (id: number, starts: string, ends: string, active = false): MaintenanceWindow => ({
     id, scope: { kind: 'server', id: 'web01' }, starts_at: starts, ends_at: ends, reason: 'r', who: 'y', created_at: starts, active,
+    ended_at: null, ended_by: null,
   });
   it('writes windows and their state', () => {
     expect(windowText(w(1, '2026-11-30T01:00:00Z', '2026-11-30T03:00:00Z'))).toBe('11/30 10:00 〜 12:00');
@@ -297,8 +298,8 @@ describe('audit log view', () => {
     expect(stepGroup('call_logged')).toBe('call');
     expect(stepGroup('alert_held')).toBe('mail');
     // An engine that only echoes the kind as the label: ours shows.
-    expect(stepLabel({ at: '', kind: 'spot_billed', label: 'spot_billed', detail: '' }, 'ja')).toBe('スポット課金');
-    expect(stepLabel({ at: '', kind: 'spot_billed', label: '', detail: '' }, 'ja')).toBe('スポット課金');
-    expect(stepLabel({ at: '', kind: 'spot_billed', label: '課金', detail: '' }, 'ja')).toBe('課金');
+    expect(stepLabel({ at: '', kind: 'spot_billed', label: 'spot_billed', detail: '', actor: null }, 'ja')).toBe('スポット課金');
+    expect(stepLabel({ at: '', kind: 'spot_billed', label: '', detail: '', actor: null }, 'ja')).toBe('スポット課金');
+    expect(stepLabel({ at: '', kind: 'spot_billed', label: '課金', detail: '', actor: null }, 'ja')).toBe('課金');
   });
 });

@@ -11,10 +11,9 @@ import { compareIncidents, openIncidents, serverIncidents } from '../src/lib/mod
 import { fromSnapshot } from '../src/lib/model/fleet';
 import { blinks } from '../src/lib/model/levels';
 import { FakeBackend, makeFleet, setProblem } from '../src/lib/backend/fake';
-import * as normalize from '../src/lib/backend/normalize';
-import type { AuditEntry, ServerView, StoryStep } from '../src/lib/backend/types';
+import type { AuditEntry, ReviewIncident, ServerView, StoryStep } from '../src/lib/backend/types';
 
-const step = (kind: string, detail: string, actor?: string | null): StoryStep => ({ at: '', kind, label: '', detail, actor });
+const step = (kind: string, detail: string, actor: string | null = null): StoryStep => ({ at: '', kind, label: '', detail, actor });
 
 describe('operators of an incident: the actor, else `by NAME`', () => {
   it('takes people from the actor and skips the engine, its rules and the export', () => {
@@ -46,15 +45,16 @@ describe('operators of an incident: the actor, else `by NAME`', () => {
     expect(operatorsOf({ story: [step('note_added', 'by yamada'), step('acknowledged', 'by suzuki', 'suzuki'), step('note', 'x', 'yamada')] }))
       .toEqual(['yamada', 'suzuki']);
   });
-  it('reads the actor of a story step from the wire (null when an older engine leaves it out)', () => {
-    const i = normalize.reviewIncident({
+  it('takes the operators from the actors of the story (null: before the audit log)', () => {
+    const i: ReviewIncident = {
       id: 1, host: 'web01', check: 'http', level: 4, trigger: 't', opened_at: '', closed_at: null, duration_secs: null,
+      customer: null, customer_name: null,
       story: [
         { at: 'a', kind: 'acknowledged', label: '確認（担当者）', detail: 'by yamada', actor: 'yamada' },
-        { at: 'b', kind: 'incident_opened', label: '検知', detail: 'x' },
+        { at: 'b', kind: 'incident_opened', label: '検知', detail: 'x', actor: null },
         { at: 'c', kind: 'recovery_started', label: '', detail: 'y', actor: 'rule:auto-restart' },
       ],
-    });
+    };
     expect(i.story.map((s) => s.actor)).toEqual(['yamada', null, 'rule:auto-restart']);
     expect(operatorsOf(i)).toEqual(['yamada']);
   });
@@ -197,7 +197,7 @@ describe('incidents of servers in maintenance in the panel', () => {
     worst_level: null, problem_since: null, last_check_at: null, maintenance: null, recovery: null, acknowledged: false,
     checks: ['ping', 'ssh', 'http'].map((check) => ({
       check, ok: true, hard: false, failures: 0, detail: '', ms: 1, last_at: null, incident: null, level: null, since: null,
-      acknowledged_by: null, suppressed: null, prompt: null,
+      acknowledged_by: null, suppressed: null, prompt: null, unknown: null,
     })),
     resources: [], resource_error: null, ...patch,
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeFleet, setProblem, FakeBackend } from '../src/lib/backend/fake';
-import type { ServerView } from '../src/lib/backend/types';
+import type { Health, ServerView } from '../src/lib/backend/types';
 import { applyDelta, compareEntries, entry, fromSnapshot, withTelemetry } from '../src/lib/model/fleet';
 import { COLOR, ICON, INK, RANK, STATES_BY_SEVERITY, blinks, tileState } from '../src/lib/model/levels';
 import { elapsedMs, formatDuration, jstDateTime, jstTime } from '../src/lib/model/duration';
@@ -19,7 +19,7 @@ function server(label: string, patch: Partial<ServerView> = {}): ServerView {
     label, role: 'server', customer: 'c1', customer_name: 'サンプル株式会社', plan: '150',
     ip: '127.77.0.2', fqdn: `${label}.example.jp`, os: 'Debian 12',
     worst_level: null, problem_since: null, last_check_at: '2026-11-25T11:59:00Z', maintenance: null, recovery: null, acknowledged: false,
-    checks: [{ check: 'ping', ok: true, hard: false, failures: 0, detail: '', ms: 1, last_at: null, incident: null, level: null, since: null, acknowledged_by: null, suppressed: null, prompt: null }],
+    checks: [{ check: 'ping', ok: true, hard: false, failures: 0, detail: '', ms: 1, last_at: null, incident: null, level: null, since: null, acknowledged_by: null, suppressed: null, prompt: null, unknown: null }],
     resources: [], resource_error: null, ...patch,
   };
 }
@@ -29,7 +29,7 @@ describe('tile state and level colours', () => {
     [server('a'), 'ok'],
     [server('a', { worst_level: 2 }), '2'],
     [server('a', { worst_level: 5 }), '5'],
-    [server('a', { worst_level: 4, maintenance: { id: null, until: null, reason: 'x', by: 'y' } }), 'maintenance'],
+    [server('a', { worst_level: 4, maintenance: { id: 1, until: null, reason: 'x', by: 'y' } }), 'maintenance'],
     [server('a', { checks: [] }), 'unknown'],
     [server('a', { checks: [{ ...server('a').checks[0], ok: null }] }), 'unknown'],
     // The last attempt failed on the NOC's side: unknown, not OK and not a problem.
@@ -85,7 +85,7 @@ describe('fleet: snapshot and delta merge', () => {
       server('b', { worst_level: 4, problem_since: '2026-11-25T11:00:00Z' }),
       server('a', { worst_level: 4, problem_since: '2026-11-25T11:30:00Z' }),
       server('z', { worst_level: 5, problem_since: '2026-11-25T11:50:00Z' }),
-      server('m', { maintenance: { id: null, until: null, reason: '', by: '' } }),
+      server('m', { maintenance: { id: 1, until: null, reason: '', by: '' } }),
       server('u', { checks: [] }),
     ], 1);
     expect(f.order.map((e) => e.server.label)).toEqual(['z', 'b', 'a', 'u', 'm', 'web9', 'web10']);
@@ -268,7 +268,10 @@ describe('keyboard movement', () => {
 });
 
 describe('engine health', () => {
-  const h = { started_at: '2026-11-25T10:00:00Z', last_cycle_at: '2026-11-25T11:59:00Z', outbox_backlog: 0, checks: 10 };
+  const h: Health = {
+    started_at: '2026-11-25T10:00:00Z', last_cycle_at: '2026-11-25T11:59:00Z', outbox_backlog: 0, checks: 10, interval_secs: 60,
+    alarms: [], probe_lag_p99_ms: null, consoles: { connected: 1, snapshots_sent: 1, snapshots_built: 1, dropped: 0 },
+  };
   it('is fine with a recent cycle', () => expect(healthState(h, false, NOW).bad).toBe(false));
   it('is bad when the last cycle is older than 3 intervals', () =>
     expect(healthState({ ...h, last_cycle_at: '2026-11-25T11:56:59Z' }, false, NOW).reason).toBe('cycle_late'));

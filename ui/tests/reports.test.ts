@@ -5,7 +5,6 @@ import {
 } from '../src/lib/model/reports';
 import { FakeBackend, makeFleet, makeReports } from '../src/lib/backend/fake';
 import { choose, operatorHref, reportsHref, reviewHref } from '../src/lib/backend';
-import * as normalize from '../src/lib/backend/normalize';
 import { BackendError, type ReportDraft } from '../src/lib/backend/types';
 import { SILENCE_LIMIT_MS, Watchdog } from '../src/lib/backend/http';
 import { formatMs } from '../src/lib/model/duration';
@@ -137,24 +136,6 @@ describe('fake reports', () => {
     const b = new FakeBackend(12, { quiet: true });
     expect(await b.saveFile('x.csv', 'a,b\r\n')).toBe('x.csv');
     expect(b.lastSaved).toEqual({ name: 'x.csv', text: 'a,b\r\n' });
-  });
-});
-
-describe('report wire data', () => {
-  it('normalizes rows and send-all answers', () => {
-    expect(normalize.report({ id: 3, customer: 'c1', month: '2026-10', state: 'weird', overdue: 1 })).toMatchObject({
-      id: 3, state: 'draft', overdue: false, sent_at: null, customer_name: null,
-    });
-    expect(normalize.reportList(null)).toEqual([]);
-    expect(normalize.sendResults([{ report: 1, outbox: 9 }, { report: 2, error: 'no customer' }])).toEqual([
-      { report: 1, outbox: 9, error: null },
-      { report: 2, outbox: null, error: 'no customer' },
-    ]);
-    // The desktop shell's local desk answers serde tuples.
-    expect(normalize.sendResults([[1, { Ok: 9 }], [2, { Err: 'no customer' }]])).toEqual([
-      { report: 1, outbox: 9, error: null },
-      { report: 2, outbox: null, error: 'no customer' },
-    ]);
   });
 });
 

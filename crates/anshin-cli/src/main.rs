@@ -571,12 +571,7 @@ pub(crate) async fn run_until_signal(
                         "anshin: output fell behind, {n} events not printed ({dropped} in all; every one is in the store)"
                     ));
                     let printed = if json {
-                        output::json(&serde_json::json!({
-                            "event": "events_dropped",
-                            "count": n,
-                            "total": dropped,
-                            "at": anshin_engine::store::timestamp(chrono::Utc::now()),
-                        }))
+                        output::json(&output::EventsDropped::new(n, dropped, chrono::Utc::now()))
                     } else {
                         output::text(&format!("… {n} events not printed (output fell behind; they are in the store)"))
                     };

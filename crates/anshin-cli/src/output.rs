@@ -114,6 +114,24 @@ pub fn check_line(key: &CheckKey, r: &ProbeResult, json: bool) -> Printed {
     }
 }
 
+/// The line `run --json` prints when it fell behind the engine's events (the others are
+/// `EngineEvent`s, the type consoles get): `{"event":"events_dropped","count","total","at"}`.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "event", rename = "events_dropped")]
+pub struct EventsDropped {
+    /// Events not printed this time.
+    pub count: u64,
+    /// Events not printed since the start.
+    pub total: u64,
+    pub at: String,
+}
+
+impl EventsDropped {
+    pub fn new(count: u64, total: u64, at: DateTime<Utc>) -> EventsDropped {
+        EventsDropped { count, total, at: anshin_engine::store::timestamp(at) }
+    }
+}
+
 pub fn event_line(e: &EngineEvent, json: bool) -> Printed {
     if json {
         return self::json(e);
@@ -240,5 +258,20 @@ pub fn resource_line(
             check,
             ms
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dropped_events_line_keeps_its_shape() {
+        let at = DateTime::parse_from_rfc3339("2026-11-25T01:00:00Z").unwrap().with_timezone(&Utc);
+        let line = serde_json::to_value(EventsDropped::new(3, 10, at)).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({ "event": "events_dropped", "count": 3, "total": 10, "at": "2026-11-25T01:00:00.000Z" })
+        );
     }
 }

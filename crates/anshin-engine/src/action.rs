@@ -7,31 +7,35 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
 
 use crate::store::maintenance::MaintenanceRecord;
 use crate::store::recovery::{CallRecord, ConsentRecord, RecoveryRecord};
 
 /// The customer's consent to a billable spot recovery (contract §1: 20,000 yen and up).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 pub struct SpotConsent {
     pub customer_person: String,
     pub amount_yen: u32,
 }
 
 /// What a pause covers: `{"kind": "server", "id": "web01"}` or `{"kind": "customer", "id": "c1001"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 pub struct PauseScope {
     pub kind: String,
     pub id: String,
 }
 
-/// A console's request. Who asks is not part of it: the transport knows the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A console's request. Who asks is not part of it: the transport knows the caller. Fields
+/// with a default may be left out (`?` in TypeScript).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionRequest {
     Acknowledge {
         incident: i64,
         #[serde(default)]
+        #[ts(as = "Option<String>", optional)]
         note: String,
     },
     Note {
@@ -42,31 +46,38 @@ pub enum ActionRequest {
     Recover {
         incident: i64,
         #[serde(default)]
+        #[ts(optional = nullable)]
         consent: Option<SpotConsent>,
     },
     Reboot {
         host: String,
         #[serde(default)]
+        #[ts(optional = nullable)]
         consent: Option<SpotConsent>,
     },
     Restart {
         host: String,
         service: String,
         #[serde(default)]
+        #[ts(optional = nullable)]
         consent: Option<SpotConsent>,
     },
     LogCall {
         incident: i64,
         number: String,
         #[serde(default)]
+        #[ts(optional = nullable)]
         started_at: Option<DateTime<Utc>>,
         #[serde(default)]
+        #[ts(optional = nullable)]
         rings: Option<u32>,
         /// `answered`, `no_answer`, `busy` or `voicemail`.
         outcome: String,
         #[serde(default)]
+        #[ts(optional = nullable)]
         answered_by: Option<String>,
         #[serde(default)]
+        #[ts(as = "Option<String>", optional)]
         notes: String,
     },
     Consent {
@@ -76,6 +87,7 @@ pub enum ActionRequest {
         amount_yen: u32,
         customer_person: String,
         #[serde(default)]
+        #[ts(as = "Option<String>", optional)]
         note: String,
     },
     StatusReport {
@@ -86,10 +98,13 @@ pub enum ActionRequest {
     Pause {
         scope: PauseScope,
         #[serde(default)]
+        #[ts(optional = nullable)]
         starts_at: Option<DateTime<Utc>>,
         #[serde(default)]
+        #[ts(optional = nullable)]
         ends_at: Option<DateTime<Utc>>,
         #[serde(default)]
+        #[ts(optional = nullable)]
         minutes: Option<u32>,
         reason: String,
     },
@@ -99,8 +114,10 @@ pub enum ActionRequest {
     ExtendPause {
         maintenance: i64,
         #[serde(default)]
+        #[ts(optional = nullable)]
         ends_at: Option<DateTime<Utc>>,
         #[serde(default)]
+        #[ts(optional = nullable)]
         minutes: Option<u32>,
     },
 }
@@ -180,7 +197,7 @@ fn path_part(s: &str) -> String {
 }
 
 /// An acknowledgement the engine recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 pub struct Acknowledged {
     pub incident: i64,
     pub host: String,
@@ -190,7 +207,7 @@ pub struct Acknowledged {
 }
 
 /// A note the engine recorded on an incident.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 pub struct NoteAdded {
     pub incident: i64,
     pub by: String,
@@ -199,7 +216,7 @@ pub struct NoteAdded {
 }
 
 /// A status report mail queued in the outbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 pub struct StatusReportQueued {
     pub incident: i64,
     pub outbox_id: i64,
@@ -207,15 +224,15 @@ pub struct StatusReportQueued {
 }
 
 /// A maintenance window as consoles see it: the record and whether it is running now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Maintenance {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
+pub struct MaintenanceWindow {
     #[serde(flatten)]
     pub record: MaintenanceRecord,
     pub active: bool,
 }
 
 /// What the engine did for a request (`{"type": …, …the record}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ActionDone {
     Acknowledge(Acknowledged),
@@ -226,9 +243,9 @@ pub enum ActionDone {
     LogCall(CallRecord),
     Consent(ConsentRecord),
     StatusReport(StatusReportQueued),
-    Pause(Maintenance),
-    EndPause(Maintenance),
-    ExtendPause(Maintenance),
+    Pause(MaintenanceWindow),
+    EndPause(MaintenanceWindow),
+    ExtendPause(MaintenanceWindow),
 }
 
 /// Why the engine refused a console's request. `code()` is the stable name consoles translate.

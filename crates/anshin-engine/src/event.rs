@@ -5,8 +5,10 @@
 //! Must not know: who listens (CLI, Tauri shell, later the console API).
 
 use serde::Serialize;
+use ts_rs::TS;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS, ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EngineEvent {
     /// The engine is running: how many checks, how many incidents it resumed open.
@@ -102,7 +104,7 @@ pub enum EngineEvent {
     },
     /// A maintenance window was added, ended or extended.
     MaintenanceChanged {
-        maintenance: crate::action::Maintenance,
+        maintenance: crate::action::MaintenanceWindow,
     },
     /// A pause ended with the problem still there: its held alert goes out now.
     AlertReleased {

@@ -26,6 +26,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
+use ts_rs::TS;
+use utoipa::ToSchema;
 
 use crate::engine::Console;
 use crate::event::EngineEvent;
@@ -42,7 +44,7 @@ pub const RESYNC_AT_MOST_EVERY: Duration = Duration::from_secs(10);
 const FRAMES: usize = 1024;
 
 /// The messages, as serialized (the shape consoles parse).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ConsoleMessage<'a> {
     Snapshot { rev: u64, servers: &'a [ServerView], health: &'a Health },

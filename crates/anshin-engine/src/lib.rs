@@ -4,12 +4,14 @@
 //! results (`engine`), the store (`store`: SQLite check states, incidents, the append-only
 //! event log, the mail outbox), the events it publishes (`event`), the live read model for
 //! consoles (`view`) and what each console is sent (`feed`), SSH sessions for resource polling (`ssh`), which mail an incident sends
-//! (`alert_mail`) and how the outbox reaches the SMTP server (`mail`).
+//! (`alert_mail`) and how the outbox reaches the SMTP server (`mail`); the console contract's
+//! TypeScript, generated from those types for the UI (`contract`).
 //! Must not know: Tauri, the UI's shapes, or whether the fleet is a demo.
 
 pub mod action;
 mod alert_mail;
 pub mod api;
+pub mod contract;
 pub mod engine;
 pub mod event;
 pub mod feed;

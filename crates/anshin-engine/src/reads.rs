@@ -14,15 +14,17 @@ use anshin_core::resource::Resource;
 use anshin_core::{Fleet, Level};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use ts_rs::TS;
+use utoipa::ToSchema;
 
-use crate::action::Maintenance;
+use crate::action::MaintenanceWindow;
 use crate::alert_mail::AlertMailer;
 use crate::store::recovery::{CallRecord, ConsentRecord};
 use crate::store::{EventRecord, IncidentRecord, Store, StoreError};
 use crate::view::{customer_view, CustomerView};
 
 /// The prefilled 状況報告 the operator edits before sending.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS, ToSchema)]
 pub struct StatusReportDraft {
     pub to: Vec<String>,
     pub subject: String,
@@ -30,7 +32,7 @@ pub struct StatusReportDraft {
 }
 
 /// Everything the phone escalation panel of one incident shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS, ToSchema)]
 pub struct Escalation {
     pub incident: IncidentRecord,
     pub customer: Option<CustomerView>,
@@ -129,19 +131,19 @@ pub fn escalation(store: &Store, fleet: &Arc<Fleet>, id: i64, now: DateTime<Utc>
 }
 
 /// Maintenance windows: running and future ones first, then the most recent ended ones.
-pub fn maintenance(store: &Store, now: DateTime<Utc>) -> Result<Vec<Maintenance>, StoreError> {
+pub fn maintenance(store: &Store, now: DateTime<Utc>) -> Result<Vec<MaintenanceWindow>, StoreError> {
     Ok(store
         .maintenance_current(now, 50)?
         .into_iter()
         .map(|record| {
             let active = record.interval().is_some_and(|(s, e)| s <= now && now < e);
-            Maintenance { record, active }
+            MaintenanceWindow { record, active }
         })
         .collect())
 }
 
 /// The chain's verification, as consoles show it on top of the audit log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS, ToSchema)]
 pub struct Verification {
     pub ok: bool,
     pub entries: u64,
@@ -149,7 +151,7 @@ pub struct Verification {
 }
 
 /// A page of the audit log, newest first, with the chain verified.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS, ToSchema)]
 pub struct AuditPage {
     pub entries: Vec<EventRecord>,
     pub verify: Verification,

@@ -8,6 +8,8 @@ use anshin_core::Fleet;
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Asia::Tokyo;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::store::review::{ReviewFilter, ReviewIncident};
 
@@ -19,7 +21,9 @@ const MAX_LIMIT: usize = 20_000;
 pub const MAX_SEARCH: usize = 200;
 
 /// Also serializable, so a remote console passes it on as URL parameters unchanged.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, TS, IntoParams)]
+#[ts(optional_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReviewQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
@@ -116,7 +120,7 @@ impl ReviewQuery {
 }
 
 /// A reviewed incident with its server's customer (from the fleet, when there is one).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS, ToSchema)]
 pub struct ReviewRow {
     #[serde(flatten)]
     pub incident: ReviewIncident,

@@ -10,8 +10,10 @@ use anshin_core::fleet::Customer;
 use anshin_core::plan::RecoveryWindow;
 use anshin_core::{CheckKey, Fleet};
 use serde::Serialize;
+use ts_rs::TS;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct CheckView {
     pub check: String,
     /// `None` until the first result arrives.
@@ -40,7 +42,7 @@ pub struct CheckView {
 }
 
 /// The engine's word to the operator about an incident it does not recover by itself.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct Prompt {
     /// `restart:http` or `reboot`.
     pub action: String,
@@ -51,7 +53,7 @@ pub struct Prompt {
 }
 
 /// A recovery running on a server (one at a time).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct RecoveryView {
     pub id: i64,
     pub incident_id: Option<i64>,
@@ -62,7 +64,7 @@ pub struct RecoveryView {
 }
 
 /// The latest reading of one resource (load, disk, inode, mail queue) of a server.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct ResourceView {
     /// `load`, `disk`, `inode` or `mailq`.
     pub resource: String,
@@ -76,7 +78,7 @@ pub struct ResourceView {
 }
 
 /// A maintenance pause of a server (alerts withheld, checks still recorded).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct MaintenanceView {
     pub id: i64,
     pub until: Option<String>,
@@ -93,7 +95,7 @@ pub struct OtherIncident {
     pub acknowledged_by: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct ServerView {
     pub label: String,
     /// "server" or "gateway".
@@ -130,7 +132,7 @@ pub struct ServerView {
 }
 
 /// How the engine itself is doing, for the consoles' summary bar.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, TS, ToSchema)]
 pub struct Health {
     pub started_at: String,
     /// When the decider last applied a batch of results.
@@ -150,7 +152,7 @@ pub struct Health {
 }
 
 /// How the engine's consoles are doing.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default, TS, ToSchema)]
 pub struct ConsoleStats {
     /// Feeds open now (WebSockets, windows).
     pub connected: u64,
@@ -164,7 +166,7 @@ pub struct ConsoleStats {
 
 /// A problem of the engine itself, shown on every console and notified on the desktop; never
 /// mailed to a customer.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct HealthAlarm {
     /// `local_failures` (more than 5 % of the last interval's attempts failed on the NOC
     /// machine: `count` of `total`), `late_probes` (`count` failed attempts of the last interval
@@ -181,7 +183,7 @@ pub struct HealthAlarm {
 }
 
 /// A customer's contract as consoles show it beside a server: plan, what it entitles, contacts.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct CustomerView {
     pub id: String,
     pub name: String,
@@ -191,23 +193,39 @@ pub struct CustomerView {
     pub phones: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct Entitlements {
     pub service_monitoring: bool,
     pub resource_monitoring: bool,
     pub phone_call: bool,
     pub monthly_report: bool,
-    /// `none`, `spot`, `business_hours` or `always`.
-    pub server_recovery: &'static str,
-    pub service_recovery: &'static str,
+    pub server_recovery: RecoveryPolicy,
+    pub service_recovery: RecoveryPolicy,
 }
 
-fn window_name(w: RecoveryWindow) -> &'static str {
-    match w {
-        RecoveryWindow::None => "none",
-        RecoveryWindow::Spot => "spot",
-        RecoveryWindow::BusinessHours { .. } => "business_hours",
-        RecoveryWindow::Always => "always",
+/// What a plan includes of a kind of recovery, as consoles get it (the hours of
+/// `business_hours` are the engine's: consoles ask it, they do not compute them).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, TS, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryPolicy {
+    /// Not included.
+    None,
+    /// On request, billed (with the customer's consent).
+    Spot,
+    /// Included in business hours (outside them, as the plan says: billed or not offered).
+    BusinessHours,
+    /// Included at any time.
+    Always,
+}
+
+impl From<RecoveryWindow> for RecoveryPolicy {
+    fn from(w: RecoveryWindow) -> RecoveryPolicy {
+        match w {
+            RecoveryWindow::None => RecoveryPolicy::None,
+            RecoveryWindow::Spot => RecoveryPolicy::Spot,
+            RecoveryWindow::BusinessHours { .. } => RecoveryPolicy::BusinessHours,
+            RecoveryWindow::Always => RecoveryPolicy::Always,
+        }
     }
 }
 
@@ -227,8 +245,8 @@ pub fn customer_view(c: &Customer) -> CustomerView {
             resource_monitoring: c.plan.resource_monitoring(),
             phone_call: c.plan.phone_call(),
             monthly_report: c.plan.monthly_report(),
-            server_recovery: window_name(c.plan.server_recovery()),
-            service_recovery: window_name(c.plan.service_recovery()),
+            server_recovery: c.plan.server_recovery().into(),
+            service_recovery: c.plan.service_recovery().into(),
         },
         notify: c.notify.clone(),
         phones: c.phones.clone(),

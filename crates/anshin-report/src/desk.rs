@@ -3,23 +3,28 @@
 //! console API routes for it (mounted by `anshin serve` beside the engine's routes; the desktop
 //! calls the same desk directly).
 //!
-//! Owns: running those store operations off the async threads and their HTTP shapes.
+//! Owns: running those store operations off the async threads and their HTTP shapes (typed:
+//! the console contract generates their TypeScript and OpenAPI from them; the routes are one
+//! table checked against the document, and `reports.ts` against the types, by tests).
 //! Must not know: how tokens are checked (the API's middleware gives it the `Caller`).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anshin_core::Fleet;
-use anshin_engine::api::{error_response, require_operator, Caller};
+use anshin_engine::api::routes::{route, router, ApiRoute};
+use anshin_engine::api::{error_response, require_operator, ApiError, Caller, ExtraRoutes};
+use anshin_engine::store::reports::ReportState;
 use anshin_engine::{Clock, Store};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use base64::Engine as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
+use ts_rs::TS;
+use utoipa::{OpenApi, ToSchema};
 
 use crate::schedule::{self, ReportDraft, SendResult};
 use crate::{JapaneseFont, Month, ReportError};
@@ -127,9 +132,44 @@ impl ReportDesk {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MonthQuery {
+    /// `YYYY-MM` (every month when left out; send-all needs it).
     month: Option<String>,
+}
+
+/// What sending a report answers, and each item of a send-all: the outbox row its mail was
+/// queued as, or why it was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
+pub struct ReportSent {
+    pub report: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub outbox: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<String>,
+}
+
+impl ReportSent {
+    /// The answers of a send-all, in its order (the desktop answers with the same).
+    pub fn all(results: Vec<SendResult>) -> Vec<ReportSent> {
+        results
+            .into_iter()
+            .map(|(report, r)| match r {
+                Ok(outbox) => ReportSent { report, outbox: Some(outbox), error: None },
+                Err(error) => ReportSent { report, outbox: None, error: Some(error) },
+            })
+            .collect()
+    }
+}
+
+/// What holding or releasing a report answers: its new state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
+pub struct ReportStateChanged {
+    pub report: i64,
+    pub state: ReportState,
 }
 
 fn failure(e: ReportError) -> Response {
@@ -144,6 +184,9 @@ fn failure(e: ReportError) -> Response {
     }
 }
 
+/// The monthly reports with their state and whether they are overdue.
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports", params(MonthQuery),
+    responses((status = 200, body = Vec<ReportDraft>), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
 async fn list(State(desk): State<Arc<ReportDesk>>, Query(q): Query<MonthQuery>) -> Response {
     match desk.list(q.month).await {
         Ok(rows) => Json(rows).into_response(),
@@ -151,6 +194,10 @@ async fn list(State(desk): State<Arc<ReportDesk>>, Query(q): Query<MonthQuery>) 
     }
 }
 
+/// A report as the HTML of its mail (charts inlined; nothing in it may run or load).
+#[utoipa::path(get, path = "/api/v1/reports/{id}/preview", tag = "reports", params(("id" = i64, Path)),
+    responses((status = 200, description = "the report's HTML", content_type = "text/html"),
+        (status = 404, body = ApiError), (status = 401, body = ApiError)))]
 async fn preview(State(desk): State<Arc<ReportDesk>>, Path(id): Path<i64>) -> Response {
     match desk.preview(id).await {
         Ok(html) => {
@@ -168,16 +215,24 @@ async fn preview(State(desk): State<Arc<ReportDesk>>, Path(id): Path<i64>) -> Re
     }
 }
 
+/// Sends one report (mails the customer).
+#[utoipa::path(post, path = "/api/v1/reports/{id}/send", tag = "reports", params(("id" = i64, Path)),
+    responses((status = 200, body = ReportSent), (status = 403, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, body = ApiError), (status = 401, body = ApiError)))]
 async fn send(State(desk): State<Arc<ReportDesk>>, Extension(c): Extension<Caller>, Path(id): Path<i64>) -> Response {
     if let Some(r) = require_operator(&c) {
         return r;
     }
     match desk.send(id, c.name).await {
-        Ok(outbox) => Json(serde_json::json!({ "report": id, "outbox": outbox })).into_response(),
+        Ok(outbox) => Json(ReportSent { report: id, outbox: Some(outbox), error: None }).into_response(),
         Err(e) => failure(e),
     }
 }
 
+/// Sends every draft of a month (held ones stay).
+#[utoipa::path(post, path = "/api/v1/reports/send-all", tag = "reports", params(MonthQuery),
+    responses((status = 200, body = Vec<ReportSent>), (status = 400, body = ApiError), (status = 403, body = ApiError),
+        (status = 401, body = ApiError)))]
 async fn send_all(
     State(desk): State<Arc<ReportDesk>>,
     Extension(c): Extension<Caller>,
@@ -190,30 +245,29 @@ async fn send_all(
         return error_response(StatusCode::BAD_REQUEST, "invalid", "send-all needs ?month=YYYY-MM");
     };
     match desk.send_all(month, c.name).await {
-        Ok(results) => Json(
-            results
-                .into_iter()
-                .map(|(report, r)| match r {
-                    Ok(outbox) => serde_json::json!({ "report": report, "outbox": outbox }),
-                    Err(error) => serde_json::json!({ "report": report, "error": error }),
-                })
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
+        Ok(results) => Json(ReportSent::all(results)).into_response(),
         Err(e) => failure(e),
     }
 }
 
+/// Keeps a report back from automatic sending.
+#[utoipa::path(post, path = "/api/v1/reports/{id}/hold", tag = "reports", params(("id" = i64, Path)),
+    responses((status = 200, body = ReportStateChanged), (status = 403, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, body = ApiError), (status = 401, body = ApiError)))]
 async fn hold(State(desk): State<Arc<ReportDesk>>, Extension(c): Extension<Caller>, Path(id): Path<i64>) -> Response {
     if let Some(r) = require_operator(&c) {
         return r;
     }
     match desk.hold(id, c.name).await {
-        Ok(()) => Json(serde_json::json!({ "report": id, "state": "held" })).into_response(),
+        Ok(()) => Json(ReportStateChanged { report: id, state: ReportState::Held }).into_response(),
         Err(e) => failure(e),
     }
 }
 
+/// Releases a held report (a draft again).
+#[utoipa::path(post, path = "/api/v1/reports/{id}/release", tag = "reports", params(("id" = i64, Path)),
+    responses((status = 200, body = ReportStateChanged), (status = 403, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, body = ApiError), (status = 401, body = ApiError)))]
 async fn release(
     State(desk): State<Arc<ReportDesk>>,
     Extension(c): Extension<Caller>,
@@ -223,7 +277,7 @@ async fn release(
         return r;
     }
     match desk.release(id, c.name).await {
-        Ok(()) => Json(serde_json::json!({ "report": id, "state": "draft" })).into_response(),
+        Ok(()) => Json(ReportStateChanged { report: id, state: ReportState::Draft }).into_response(),
         Err(e) => failure(e),
     }
 }
@@ -233,15 +287,33 @@ async fn release(
 /// * `GET /api/v1/reports/{id}/preview` — the report as HTML (charts inlined);
 /// * `POST /api/v1/reports/{id}/send`, `/hold`, `/release`; `POST /api/v1/reports/send-all?month=`
 ///   (operator role only).
-pub fn routes(desk: Arc<ReportDesk>) -> Router {
-    Router::new()
-        .route("/api/v1/reports", get(list))
-        .route("/api/v1/reports/send-all", post(send_all))
-        .route("/api/v1/reports/{id}/preview", get(preview))
-        .route("/api/v1/reports/{id}/send", post(send))
-        .route("/api/v1/reports/{id}/hold", post(hold))
-        .route("/api/v1/reports/{id}/release", post(release))
-        .with_state(desk)
+pub fn routes(desk: Arc<ReportDesk>) -> ExtraRoutes {
+    ExtraRoutes { router: router(route_table()).with_state(desk), doc: Some(ReportApi::openapi()) }
+}
+
+/// The report desk's routes: the router is built from this table, and the OpenAPI document is
+/// checked against it.
+fn route_table() -> Vec<ApiRoute<Arc<ReportDesk>>> {
+    vec![
+        route(Method::GET, "/api/v1/reports", list),
+        route(Method::POST, "/api/v1/reports/send-all", send_all),
+        route(Method::GET, "/api/v1/reports/{id}/preview", preview),
+        route(Method::POST, "/api/v1/reports/{id}/send", send),
+        route(Method::POST, "/api/v1/reports/{id}/hold", hold),
+        route(Method::POST, "/api/v1/reports/{id}/release", release),
+    ]
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(list, send_all, preview, send, hold, release))]
+struct ReportApi;
+
+/// The TypeScript of the desk's answers (the engine's types are imported from `engine.ts`).
+pub fn typescript() -> String {
+    let engine = anshin_engine::contract::engine_types();
+    let mut f = anshin_engine::contract::TsFile::new().importing("./engine", &engine);
+    f.add::<ReportDraft>().add::<ReportSent>().add::<ReportStateChanged>();
+    f.render(&anshin_engine::contract::header("anshin-report `desk::typescript`"))
 }
 
 /// How often the schedule looks at the calendar.
@@ -280,5 +352,33 @@ impl Reports {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.task).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anshin_engine::api::routes::{differences, documented, served};
+
+    #[test]
+    fn every_report_route_is_documented_and_served() {
+        let problems = differences(&served(&route_table()), &documented(&ReportApi::openapi()));
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn the_committed_report_contract_is_current() {
+        anshin_engine::contract::assert_current("reports.ts", &typescript());
+    }
+
+    #[test]
+    fn send_answers_keep_their_shape() {
+        let all = ReportSent::all(vec![(1, Ok(9)), (2, Err("no customer".into()))]);
+        assert_eq!(
+            serde_json::to_value(all).unwrap(),
+            serde_json::json!([{ "report": 1, "outbox": 9 }, { "report": 2, "error": "no customer" }])
+        );
+        let held = ReportStateChanged { report: 3, state: ReportState::Held };
+        assert_eq!(serde_json::to_value(held).unwrap(), serde_json::json!({ "report": 3, "state": "held" }));
     }
 }

@@ -37,7 +37,7 @@ pub const AUTO_SEND_DAY: u32 = 10;
 pub const AUTO_SEND_HOUR: u32 = 9;
 
 /// A report row as operators see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS, utoipa::ToSchema)]
 pub struct ReportDraft {
     #[serde(flatten)]
     pub record: ReportRecord,

@@ -6,52 +6,39 @@
 //! Must not know: what an action does (the decider decides).
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{error, read_store, require_operator, ApiState, Caller};
-use crate::action::{ActionError, ActionRequest};
-use crate::reads::{self, ReadError};
+use super::routes::{route, ApiRoute};
+use super::{error, read_store, require_operator, ApiError, ApiState, BusyAnswer, Caller};
+use crate::action::{ActionDone, ActionError, ActionRequest, MaintenanceWindow};
+use crate::reads::{self, AuditPage, Escalation, ReadError};
+use crate::store::recovery::RecoveryRecord;
 use crate::store::Store;
 
-pub(super) fn routes() -> Router<ApiState> {
-    Router::new()
-        .route(
-            "/api/v1/incidents/{id}/acknowledge",
-            post(|s, c, p, b| id_action(s, c, p, b, "incident", "acknowledge")),
-        )
-        .route("/api/v1/incidents/{id}/notes", post(|s, c, p, b| id_action(s, c, p, b, "incident", "note")))
-        .route("/api/v1/incidents/{id}/recover", post(|s, c, p, b| id_action(s, c, p, b, "incident", "recover")))
-        .route("/api/v1/incidents/{id}/calls", post(|s, c, p, b| id_action(s, c, p, b, "incident", "log_call")))
-        .route("/api/v1/incidents/{id}/consents", post(|s, c, p, b| id_action(s, c, p, b, "incident", "consent")))
-        .route(
-            "/api/v1/incidents/{id}/status-report",
-            post(|s, c, p, b| id_action(s, c, p, b, "incident", "status_report")),
-        )
-        .route("/api/v1/incidents/{id}/escalation", get(escalation))
-        .route("/api/v1/servers/{host}/reboot", post(reboot))
-        .route("/api/v1/servers/{host}/restart/{service}", post(restart))
-        .route("/api/v1/maintenance", post(pause).get(maintenance))
-        .route("/api/v1/maintenance/{id}/end", post(|s, c, p, b| id_action(s, c, p, b, "maintenance", "end_pause")))
-        .route(
-            "/api/v1/maintenance/{id}/extend",
-            post(|s, c, p, b| id_action(s, c, p, b, "maintenance", "extend_pause")),
-        )
-        .route("/api/v1/recoveries", get(recoveries))
-        .route("/api/v1/audit", get(audit))
-}
-
-/// The `409` of a running recovery also carries the running one.
-#[derive(Serialize)]
-struct BusyAnswer<'a> {
-    code: &'static str,
-    message: String,
-    recovery: &'a crate::store::recovery::RecoveryRecord,
+/// The action routes and their reads (part of the API's route table).
+pub(super) fn routes() -> Vec<ApiRoute<ApiState>> {
+    vec![
+        route(Method::POST, "/api/v1/incidents/{id}/acknowledge", acknowledge),
+        route(Method::POST, "/api/v1/incidents/{id}/notes", note),
+        route(Method::POST, "/api/v1/incidents/{id}/recover", recover),
+        route(Method::POST, "/api/v1/incidents/{id}/calls", log_call),
+        route(Method::POST, "/api/v1/incidents/{id}/consents", consent),
+        route(Method::POST, "/api/v1/incidents/{id}/status-report", status_report),
+        route(Method::GET, "/api/v1/incidents/{id}/escalation", escalation),
+        route(Method::POST, "/api/v1/servers/{host}/reboot", reboot),
+        route(Method::POST, "/api/v1/servers/{host}/restart/{service}", restart),
+        route(Method::POST, "/api/v1/maintenance", pause),
+        route(Method::GET, "/api/v1/maintenance", maintenance),
+        route(Method::POST, "/api/v1/maintenance/{id}/end", end_pause),
+        route(Method::POST, "/api/v1/maintenance/{id}/extend", extend_pause),
+        route(Method::GET, "/api/v1/recoveries", recoveries),
+        route(Method::GET, "/api/v1/audit", audit),
+    ]
 }
 
 /// The answer to a refused action: `{code, message}` with the code's status.
@@ -59,7 +46,8 @@ pub(super) fn refusal(e: &ActionError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::CONFLICT);
     match e {
         ActionError::Busy(rec) => {
-            (status, Json(BusyAnswer { code: e.code(), message: e.to_string(), recovery: rec })).into_response()
+            let recovery = (**rec).clone();
+            (status, Json(BusyAnswer { code: e.code(), message: e.to_string(), recovery })).into_response()
         }
         _ => error(status, e.code(), e.to_string()),
     }
@@ -107,6 +95,51 @@ async fn id_action(
     perform(state, caller, kind, Map::from_iter([(field.to_string(), Value::from(id))]), body).await
 }
 
+/// The handlers of the actions on one incident or one window: each names its action.
+macro_rules! id_actions {
+    ($($(#[$doc:meta])* $name:ident: $field:literal, $kind:literal, $path:literal;)*) => {$(
+        $(#[$doc])*
+        #[utoipa::path(post, path = $path, tag = "actions",
+            params(("id" = i64, Path)),
+            request_body(content = Option<ActionRequest>, description = "the fields of the request's ActionRequest variant, without `type` and the id"),
+            responses((status = 200, body = ActionDone), (status = 400, body = ApiError), (status = 403, body = ApiError),
+                (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 503, body = ApiError),
+                (status = 401, body = ApiError)))]
+        async fn $name(
+            state: State<ApiState>,
+            caller: Extension<Caller>,
+            id: UrlPath<i64>,
+            body: Option<Json<Value>>,
+        ) -> Response {
+            id_action(state, caller, id, body, $field, $kind).await
+        }
+    )*};
+}
+
+id_actions! {
+    /// An operator takes an open incident (with an optional note).
+    acknowledge: "incident", "acknowledge", "/api/v1/incidents/{id}/acknowledge";
+    /// A note on an incident.
+    note: "incident", "note", "/api/v1/incidents/{id}/notes";
+    /// The recovery that fits the incident (a service restart, or a reboot for ping/SSH).
+    recover: "incident", "recover", "/api/v1/incidents/{id}/recover";
+    /// A phone call of the escalation.
+    log_call: "incident", "log_call", "/api/v1/incidents/{id}/calls";
+    /// The customer's consent to a cost.
+    consent: "incident", "consent", "/api/v1/incidents/{id}/consents";
+    /// Queues the status report mail (状況報告).
+    status_report: "incident", "status_report", "/api/v1/incidents/{id}/status-report";
+    /// Ends a maintenance window now.
+    end_pause: "maintenance", "end_pause", "/api/v1/maintenance/{id}/end";
+    /// Moves a maintenance window's end.
+    extend_pause: "maintenance", "extend_pause", "/api/v1/maintenance/{id}/extend";
+}
+
+/// Reboots a server (the reboot action of the fleet file).
+#[utoipa::path(post, path = "/api/v1/servers/{host}/reboot", tag = "actions", params(("host" = String, Path)),
+    request_body(content = Option<ActionRequest>, description = "`consent` of the `reboot` ActionRequest, for a billable spot recovery"),
+    responses((status = 200, body = ActionDone), (status = 409, description = "refused (`busy` carries the running recovery)", body = BusyAnswer),
+        (status = 400, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
 async fn reboot(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -116,6 +149,12 @@ async fn reboot(
     perform(state, caller, "reboot", Map::from_iter([("host".to_string(), Value::from(host))]), body).await
 }
 
+/// Restarts a service of a server (the restart allow-list).
+#[utoipa::path(post, path = "/api/v1/servers/{host}/restart/{service}", tag = "actions",
+    params(("host" = String, Path), ("service" = String, Path)),
+    request_body(content = Option<ActionRequest>, description = "`consent` of the `restart` ActionRequest, for a billable spot recovery"),
+    responses((status = 200, body = ActionDone), (status = 409, description = "refused (`busy` carries the running recovery)", body = BusyAnswer),
+        (status = 400, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
 async fn restart(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -127,6 +166,11 @@ async fn restart(
     perform(state, caller, "restart", fields, body).await
 }
 
+/// Pauses alerts of a server or a customer (a maintenance window).
+#[utoipa::path(post, path = "/api/v1/maintenance", tag = "actions",
+    request_body(content = ActionRequest, description = "the fields of the `pause` ActionRequest, without `type`"),
+    responses((status = 200, body = ActionDone), (status = 400, body = ApiError), (status = 403, body = ApiError),
+        (status = 409, body = ApiError), (status = 401, body = ApiError)))]
 async fn pause(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -135,6 +179,9 @@ async fn pause(
     perform(state, caller, "pause", Map::new(), body).await
 }
 
+/// The phone escalation of an incident: numbers, calls, consents, the status report draft.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/escalation", tag = "actions", params(("id" = i64, Path)),
+    responses((status = 200, body = Escalation), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
 async fn escalation(State(state): State<ApiState>, UrlPath(id): UrlPath<i64>) -> Response {
     let fleet = state.fleet.clone();
     let db = state.db.clone();
@@ -149,27 +196,42 @@ async fn escalation(State(state): State<ApiState>, UrlPath(id): UrlPath<i64>) ->
     }
 }
 
+/// Maintenance windows: running and future ones first, then the most recent ended ones.
+#[utoipa::path(get, path = "/api/v1/maintenance", tag = "actions",
+    responses((status = 200, body = Vec<MaintenanceWindow>), (status = 401, body = ApiError)))]
 async fn maintenance(State(state): State<ApiState>) -> Response {
     read_store(state.db, |s| reads::maintenance(s, Utc::now())).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RecoveryQuery {
+    /// Only this server's.
     host: Option<String>,
+    /// At most this many (default 100).
     limit: Option<usize>,
 }
 
+/// Recoveries, newest first.
+#[utoipa::path(get, path = "/api/v1/recoveries", tag = "actions", params(RecoveryQuery),
+    responses((status = 200, body = Vec<RecoveryRecord>), (status = 401, body = ApiError)))]
 async fn recoveries(State(state): State<ApiState>, Query(q): Query<RecoveryQuery>) -> Response {
     let limit = q.limit.unwrap_or(100).min(5000);
     read_store(state.db, move |s| s.recoveries(q.host.as_deref(), limit)).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// At most this many entries (default 200).
     limit: Option<usize>,
+    /// Entries with an id below this (the next page).
     before: Option<i64>,
 }
 
+/// The audit log, newest first, with the hash chain verified.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "actions", params(AuditQuery),
+    responses((status = 200, body = AuditPage), (status = 401, body = ApiError)))]
 async fn audit(State(state): State<ApiState>, Query(q): Query<AuditQuery>) -> Response {
     read_store(state.db, move |s| reads::audit(s, q.limit.unwrap_or(200), q.before)).await
 }

@@ -16,6 +16,9 @@
 //!   acknowledge, notes, recover / reboot / restart, phone calls, consents, the status report,
 //!   maintenance pauses; escalation, maintenance, recoveries and the audit log. Every `POST`
 //!   needs an operator token (a viewer gets 403).
+//! * `GET /api/v1/openapi.json` — the OpenAPI document of these routes (`openapi`), without a
+//!   token: it holds no fleet data. The routes are one table (`routes`), the router is built from
+//!   it and a test checks the document against it.
 //! * Any other path: the browser console's files (`ui`), without a token.
 //!
 //! Without a valid token: 401 `{"code":"unauthorized","message":…}` and nothing of the fleet.
@@ -27,6 +30,8 @@
 
 mod actions;
 pub mod listener;
+mod openapi;
+pub mod routes;
 mod tls;
 mod ui;
 
@@ -38,25 +43,32 @@ use std::sync::Arc;
 use anshin_core::Fleet;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::any;
 use axum::Extension;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+use ts_rs::TS;
+use utoipa::ToSchema;
 
 pub use self::listener::ConsoleLimits;
+pub use self::openapi::{document, OPENAPI_PATH};
+pub use self::routes::ExtraRoutes;
+use self::routes::{route, ApiRoute};
 use crate::engine::Console;
+use crate::feed::ConsoleMessage;
 use crate::feed::{subscribe_feed, FeedEnd};
-use crate::review_query::{with_customers, ReviewQuery};
-use crate::store::Store;
-use crate::view::customers;
+use crate::review_query::{with_customers, ReviewQuery, ReviewRow};
+use crate::store::samples::Sample;
+use crate::store::{IncidentRecord, Store};
+use crate::view::{customers, CustomerView, Health, ServerView};
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// May act (acknowledge, recover, pause — as those actions arrive).
@@ -66,7 +78,7 @@ pub enum Role {
 }
 
 /// Who is calling: the token's role and the name it was given (shown as who acted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 pub struct Caller {
     pub role: Role,
     pub name: String,
@@ -218,12 +230,25 @@ struct ApiState {
     fleet: Arc<Fleet>,
     /// The largest WebSocket message accepted from a console.
     ws_message: usize,
+    /// The OpenAPI document (the engine's routes and the extra ones), serialized once.
+    openapi: bytes::Bytes,
 }
 
-#[derive(Serialize)]
-struct ApiError {
-    code: &'static str,
-    message: String,
+/// Every rejection of the console API (and of a desktop command): a stable `code` consoles
+/// translate (`unauthorized`, `forbidden`, `not_found`, `invalid`, `busy`, `needs_consent` …)
+/// and a message in English for the operator.
+#[derive(Debug, Serialize, TS, ToSchema)]
+pub struct ApiError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The `409` of a running recovery (`busy`) also carries the running one.
+#[derive(Debug, Serialize, TS, ToSchema)]
+pub struct BusyAnswer {
+    pub code: &'static str,
+    pub message: String,
+    pub recovery: crate::store::recovery::RecoveryRecord,
 }
 
 fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
@@ -233,6 +258,10 @@ fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> 
 /// Checks the bearer token (or `?token=` on the WebSocket route, which browsers cannot give
 /// headers to) and records the caller's role for the handlers.
 async fn authenticate(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
+    // The API's description holds no fleet data: tools read it without a token. Only this path.
+    if req.uri().path() == OPENAPI_PATH {
+        return next.run(req).await;
+    }
     let header_token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -282,12 +311,17 @@ async fn json_rejections(response: Response) -> Response {
     error(status, code, message)
 }
 
+/// Every host with its tile state, in fleet order.
+#[utoipa::path(get, path = "/api/v1/servers", tag = "fleet",
+    responses((status = 200, body = Vec<ServerView>), (status = 401, body = ApiError)))]
 async fn servers(State(state): State<ApiState>) -> Response {
     Json(state.console.servers()).into_response()
 }
 
 /// One host with its latest response times and check times (the feed's deltas carry a host
 /// only when what its tile shows changed; a detail view asks here for the rest).
+#[utoipa::path(get, path = "/api/v1/servers/{host}", tag = "fleet", params(("host" = String, Path, description = "the server's label")),
+    responses((status = 200, body = ServerView), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
 async fn server(State(state): State<ApiState>, axum::extract::Path(label): axum::extract::Path<String>) -> Response {
     match state.console.server(&label) {
         Some(s) => Json(s).into_response(),
@@ -295,9 +329,12 @@ async fn server(State(state): State<ApiState>, axum::extract::Path(label): axum:
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct IncidentQuery {
+    /// Only open incidents.
     open: Option<bool>,
+    /// At most this many (default 500, at most 1000).
     limit: Option<usize>,
     /// Page: incidents with an id below this (the last id of the previous page).
     before: Option<i64>,
@@ -338,19 +375,29 @@ async fn read_store<T: Serialize + Send + 'static>(
     }
 }
 
+/// Incidents with their events, newest first.
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "log", params(IncidentQuery),
+    responses((status = 200, body = Vec<IncidentRecord>), (status = 401, body = ApiError), (status = 503, description = "too many reads at once (Retry-After)", body = ApiError)))]
 async fn incidents(State(state): State<ApiState>, Query(q): Query<IncidentQuery>) -> Response {
     let (open, limit) = (q.open.unwrap_or(false), q.limit.unwrap_or(500).clamp(1, MAX_PAGE));
     let before = q.before;
     read_store(state.db, move |s| s.incidents_before(open, limit, before)).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SampleQuery {
+    /// The server's label.
     host: String,
+    /// `load`, `disk`, `inode` or `mailq`.
     resource: String,
+    /// The last this many hours (default 24, at most 62 days).
     hours: Option<u32>,
 }
 
+/// One resource's readings, oldest first.
+#[utoipa::path(get, path = "/api/v1/samples", tag = "log", params(SampleQuery),
+    responses((status = 200, body = Vec<Sample>), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
 async fn samples(State(state): State<ApiState>, Query(q): Query<SampleQuery>) -> Response {
     if !state.fleet.servers.iter().any(|s| s.label == q.host) {
         return error(StatusCode::NOT_FOUND, "unknown_host", format!("no server \"{}\" in the fleet", q.host));
@@ -359,6 +406,9 @@ async fn samples(State(state): State<ApiState>, Query(q): Query<SampleQuery>) ->
     read_store(state.db, move |s| s.samples(&q.host, &q.resource, since)).await
 }
 
+/// Incidents with their whole story (dates are Japan days, `YYYY-MM-DD`).
+#[utoipa::path(get, path = "/api/v1/review", tag = "log", params(ReviewQuery),
+    responses((status = 200, body = Vec<ReviewRow>), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
 async fn review(State(state): State<ApiState>, Query(q): Query<ReviewQuery>) -> Response {
     let filter = match q.to_filter(Some(&state.fleet)) {
         Ok(f) => f,
@@ -370,18 +420,33 @@ async fn review(State(state): State<ApiState>, Query(q): Query<ReviewQuery>) -> 
     read_store(state.db, move |s| Ok(with_customers(s.review(&filter)?, Some(&fleet)))).await
 }
 
+/// Contracts: plan, entitlements, notification and phone contacts.
+#[utoipa::path(get, path = "/api/v1/customers", tag = "fleet",
+    responses((status = 200, body = Vec<CustomerView>), (status = 401, body = ApiError)))]
 async fn customer_list(State(state): State<ApiState>) -> Response {
     Json(customers(&state.fleet)).into_response()
 }
 
+/// The engine's health line (its alarms, the consoles it feeds).
+#[utoipa::path(get, path = "/api/v1/health", tag = "fleet",
+    responses((status = 200, body = Health), (status = 401, body = ApiError)))]
 async fn health(State(state): State<ApiState>) -> Response {
     Json(state.console.health()).into_response()
 }
 
+/// The caller's role and name.
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "console",
+    responses((status = 200, body = Caller), (status = 401, body = ApiError)))]
 async fn whoami(Extension(caller): Extension<Caller>) -> Response {
     Json(caller).into_response()
 }
 
+/// The console feed (WebSocket; browsers give the token as `?token=`): a snapshot, then deltas
+/// and events, each a text frame holding one `ConsoleMessage`.
+#[utoipa::path(get, path = "/api/v1/events", tag = "console",
+    params(("token" = Option<String>, Query, description = "the bearer token (browsers cannot set the WebSocket's headers)")),
+    responses((status = 101, description = "WebSocket: every text frame is one ConsoleMessage", body = ConsoleMessage),
+        (status = 401, body = ApiError)))]
 async fn events(State(state): State<ApiState>, ws: WebSocketUpgrade) -> Response {
     // Consoles only ever send small control frames: a large message is refused.
     ws.max_message_size(state.ws_message)
@@ -421,6 +486,32 @@ async fn stream_feed(mut socket: WebSocket, console: Console) {
     }
 }
 
+/// The OpenAPI document of this API (no token needed).
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "console", security(()),
+    responses((status = 200, description = "the OpenAPI document", content_type = "application/json")))]
+async fn openapi_json(State(state): State<ApiState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], state.openapi.clone()).into_response()
+}
+
+/// Every route of the engine's console API: the router is built from this table, and the
+/// OpenAPI document is checked against it (`openapi` tests).
+fn api_routes() -> Vec<ApiRoute<ApiState>> {
+    let mut routes = vec![
+        route(Method::GET, "/api/v1/servers", servers),
+        route(Method::GET, "/api/v1/servers/{host}", server),
+        route(Method::GET, "/api/v1/incidents", incidents),
+        route(Method::GET, "/api/v1/samples", samples),
+        route(Method::GET, "/api/v1/customers", customer_list),
+        route(Method::GET, "/api/v1/health", health),
+        route(Method::GET, "/api/v1/review", review),
+        route(Method::GET, "/api/v1/events", events),
+        route(Method::GET, "/api/v1/whoami", whoami),
+        route(Method::GET, OPENAPI_PATH, openapi_json),
+    ];
+    routes.extend(actions::routes());
+    routes
+}
+
 /// Where and how `anshin serve` listens.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -453,7 +544,7 @@ pub async fn serve(
     tokens: TokenSet,
     db: PathBuf,
     fleet: Arc<Fleet>,
-    extra: Router,
+    extra: ExtraRoutes,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
@@ -469,22 +560,17 @@ pub async fn serve(
         }
         None => None,
     };
-    let state = ApiState { console, tokens, db, fleet, ws_message: options.limits.ws_message };
-    let api = Router::new()
-        .route("/api/v1/servers", get(servers))
-        .route("/api/v1/servers/{host}", get(server))
-        .route("/api/v1/incidents", get(incidents))
-        .route("/api/v1/samples", get(samples))
-        .route("/api/v1/customers", get(customer_list))
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/review", get(review))
-        .route("/api/v1/events", get(events))
-        .route("/api/v1/whoami", get(whoami))
-        .merge(actions::routes())
+    let mut doc = document();
+    if let Some(extra_doc) = extra.doc {
+        doc.merge(extra_doc);
+    }
+    let openapi = bytes::Bytes::from(doc.to_json().map_err(std::io::Error::other)?);
+    let state = ApiState { console, tokens, db, fleet, ws_message: options.limits.ws_message, openapi };
+    let api = routes::router(api_routes())
         .route("/api/{*rest}", any(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such API route") }))
         .with_state(state.clone())
         // Routes of other crates (monthly reports), behind the same tokens.
-        .merge(extra)
+        .merge(extra.router)
         .layer(middleware::from_fn_with_state(state, authenticate))
         .layer(middleware::map_response(json_rejections));
     let app = api.fallback(ui::file);

@@ -341,7 +341,7 @@ impl Decider {
         record: MaintenanceRecord,
         now: DateTime<Utc>,
         fx: &mut Effects,
-    ) -> Result<crate::action::Maintenance, EngineError> {
+    ) -> Result<crate::action::MaintenanceWindow, EngineError> {
         let before = self.windows.clone();
         self.windows.retain(|w| w.record.id != record.id);
         let answer = match Window::new(record.clone()) {
@@ -351,7 +351,7 @@ impl Decider {
                 answer
             }
             // Times the store itself wrote are readable; an unreadable window pauses nothing.
-            None => crate::action::Maintenance { record, active: false },
+            None => crate::action::MaintenanceWindow { record, active: false },
         };
         if let Err(e) = self.apply_pauses(tx, now, fx) {
             self.windows = before;

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::runner::Job;
 use super::{Decider, Effects, EngineError};
-use crate::action::{ActionError, Maintenance, SpotConsent};
+use crate::action::{ActionError, MaintenanceWindow, SpotConsent};
 use crate::event::EngineEvent;
 use crate::store::maintenance::{MaintenanceRecord, MaintenanceScope};
 use crate::store::outbox::OutboxKind;
@@ -46,8 +46,8 @@ impl Window {
         self.starts <= now && now < self.ends
     }
 
-    pub fn console(&self, now: DateTime<Utc>) -> Maintenance {
-        Maintenance { record: self.record.clone(), active: self.active(now) }
+    pub fn console(&self, now: DateTime<Utc>) -> MaintenanceWindow {
+        MaintenanceWindow { record: self.record.clone(), active: self.active(now) }
     }
 }
 

@@ -16,6 +16,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use ts_rs::TS;
+use utoipa::ToSchema;
 
 use super::{timestamp, Store, StoreError, StoreTx, MAINTENANCE_END_STEP};
 
@@ -64,7 +66,7 @@ CREATE INDEX maintenance_range ON maintenance (starts_at, ends_at);
 "#;
 
 /// What a window covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "id")]
 pub enum MaintenanceScope {
     /// One server, by its label.
@@ -85,7 +87,7 @@ pub struct NewMaintenance {
 }
 
 /// A recorded window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 pub struct MaintenanceRecord {
     pub id: i64,
     pub scope: MaintenanceScope,

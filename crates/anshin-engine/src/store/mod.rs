@@ -15,6 +15,8 @@ use anshin_core::{CheckKey, CheckKind, CheckState, Level};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
+use ts_rs::TS;
+use utoipa::ToSchema;
 
 pub mod acks;
 pub mod audit;
@@ -118,7 +120,7 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 }
 
 /// One incident as the log holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 pub struct IncidentRecord {
     pub id: i64,
     pub host: String,
@@ -131,7 +133,7 @@ pub struct IncidentRecord {
 }
 
 /// One entry of the append-only event log (the audit log).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 pub struct EventRecord {
     pub id: i64,
     pub at: String,

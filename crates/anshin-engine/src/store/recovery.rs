@@ -15,6 +15,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
 
 use super::audit::ENGINE;
 use super::{incident_row, timestamp, IncidentRecord, Store, StoreError, StoreTx, RECOVERY_STEP};
@@ -85,7 +87,7 @@ pub struct NewRecovery {
 }
 
 /// A recovery as the log holds it (the console's **Recovery**).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 pub struct RecoveryRecord {
     pub id: i64,
     pub host: String,
@@ -127,7 +129,7 @@ pub struct NewCall {
 }
 
 /// A logged call (the console's **Call**).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 pub struct CallRecord {
     pub id: i64,
     pub incident_id: i64,
@@ -156,7 +158,7 @@ pub struct NewConsent {
 }
 
 /// A recorded consent (the console's **Consent**).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 pub struct ConsentRecord {
     pub id: i64,
     pub incident_id: i64,

@@ -10,6 +10,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
+use ts_rs::TS;
+use utoipa::ToSchema;
 
 use super::outbox::{HtmlBody, NewMail};
 use super::{timestamp, Store, StoreError, StoreTx};
@@ -31,7 +33,7 @@ CREATE TABLE reports (
 "#;
 
 /// Where a report is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportState {
     /// Prepared, waiting to be sent (by an operator, or automatically).
@@ -62,7 +64,7 @@ impl ReportState {
 }
 
 /// One report row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 pub struct ReportRecord {
     pub id: i64,
     pub customer: String,

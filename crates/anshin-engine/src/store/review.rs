@@ -14,6 +14,8 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use serde::Serialize;
+use ts_rs::TS;
+use utoipa::ToSchema;
 
 use super::{event_row, incident_row, timestamp, IncidentRecord, Store, StoreError, AUDIT_STEP};
 
@@ -90,7 +92,7 @@ pub struct ReviewFilter {
 }
 
 /// One step of an incident's story.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 pub struct StoryStep {
     pub at: String,
     /// The event kind as logged (`incident_opened`, `mail_sent` …).
@@ -103,7 +105,7 @@ pub struct StoryStep {
 }
 
 /// An incident with its story, as the review UI and `anshin review` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 pub struct ReviewIncident {
     pub id: i64,
     pub host: String,

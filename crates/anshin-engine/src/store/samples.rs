@@ -7,6 +7,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde::Serialize;
+use ts_rs::TS;
+use utoipa::ToSchema;
 
 use super::{timestamp, Store, StoreError, StoreTx};
 
@@ -22,7 +24,7 @@ CREATE INDEX samples_by_host ON samples (host, resource, at);
 "#;
 
 /// One reading.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS, ToSchema)]
 pub struct Sample {
     pub host: String,
     /// `load`, `disk`, `inode` or `mailq`.

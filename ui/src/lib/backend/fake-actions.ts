@@ -2,14 +2,14 @@
 //! incident, the prefilled status report, and a hash-chained audit log. Deterministic; no
 //! transport. Used by fake.ts only (and its tests).
 
-import type { AuditEntry, Call, Customer, Plan, Prompt, RecoveryPolicy, ReviewIncident } from './types';
+import type { AuditEntry, Call, Customer, Prompt, RecoveryPolicy, ReviewIncident } from './types';
 import { inBusinessHours, recoveryFor, kindOf } from '../model/actions';
 import { jstDateTime } from '../model/duration';
 import { outcomeName } from '../model/escalation';
 import { checkName } from '../model/names';
 
 /** What a plan includes of server (reboot) and service (restart) recovery (contract §1). */
-export function policies(plan: Plan | string): { server: RecoveryPolicy; service: RecoveryPolicy } {
+export function policies(plan: string): { server: RecoveryPolicy; service: RecoveryPolicy } {
   if (plan === '150' || plan === '200') return { server: 'always', service: 'always' };
   if (plan === '60') return { server: 'business_hours', service: 'business_hours' };
   if (plan === '30') return { server: 'spot', service: 'none' };
@@ -24,7 +24,7 @@ export const REBOOT_WAIT_MS = 15 * 60_000;
  * `since`, at `now`: null when it recovers by itself (or nothing can be recovered).
  * `paused`: the server is in maintenance. `tried`: the one automatic attempt was made.
  */
-export function fakePrompt(plan: Plan | string, check: string, since: number, now: number, opts: { paused?: boolean; tried?: boolean } = {}): Prompt | null {
+export function fakePrompt(plan: string, check: string, since: number, now: number, opts: { paused?: boolean; tried?: boolean } = {}): Prompt | null {
   const action = recoveryFor(check);
   if (!action) return null;
   const p = (code: string, message: string): Prompt => ({ action, code, message });

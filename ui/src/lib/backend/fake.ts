@@ -34,8 +34,7 @@ import type {
   Customer,
   Health,
   Incident,
-  LevelNumber,
-  Plan,
+  RecoveryView,
   ReportDraft,
   ReportSendResult,
   ResourceView,
@@ -57,6 +56,10 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** The fake's own names (the engine sends plans and levels as its strings and numbers). */
+type Plan = 'zero' | '30' | '60' | '150' | '200' | '';
+type LevelNumber = number;
 
 const PLANS: Plan[] = ['zero', '30', '60', '150', '200'];
 const SERVICES = ['http', 'https', 'smtp', 'pop3', 'imap', 'ftp', 'mysql', 'postgresql', 'dns'];
@@ -251,10 +254,10 @@ export function makeFleet(n: number, seed = 1, now = Date.now()): FakeFleet {
     } else if (showcase === 4) {
       // Paused for work, and a service down meanwhile: the checks still run and record (the
       // incident is open, its alert held), the tile shows maintenance and the live state.
-      s = { ...s, maintenance: { id: null, until: iso(now + 5_400_000), reason: 'OS アップデート作業', by: 'yamada' } };
+      s = { ...s, maintenance: { id: 0, until: iso(now + 5_400_000), reason: 'OS アップデート作業', by: 'yamada' } };
       s = setProblem(s, s.checks.length > 2 ? s.checks[2].check : 'ssh', 4, now - 9 * 60_000, now);
     } else if (showcase === 5) {
-      s = { ...s, last_check_at: null, checks: s.checks.map((c) => ({ ...c, ok: null, detail: '', ms: null, last_at: null })) };
+      s = { ...s, last_check_at: null, checks: s.checks.map((c) => ({ ...c, ok: null, detail: '', ms: 0, last_at: null })) };
     } else if (showcase === 6) {
       s = { ...s, checks: s.checks.map((c) => (c.check === 'ssh' ? { ...c, ok: false, failures: 1, detail: 'connection timed out' } : c)) };
     } else if (showcase === 7) {
@@ -269,10 +272,10 @@ export function makeFleet(n: number, seed = 1, now = Date.now()): FakeFleet {
           s = {
             ...s,
             checks: s.checks.map((x) => (x === c ? { ...x, prompt: null, acknowledged_by: 'suzuki' } : x)),
-            recovery: {
+            recovery: keepWhole({
               id: 1, host: s.label, incident_id: c.incident, action: 'reboot', requested_by: 'suzuki', automatic: false,
               billable_yen: spot ? 20_000 : null, started_at: iso(now - 30_000), finished_at: null, outcome: null, detail: '',
-            },
+            }),
           };
           s = recompute(s);
         }
@@ -282,10 +285,10 @@ export function makeFleet(n: number, seed = 1, now = Date.now()): FakeFleet {
         s = {
           ...s,
           checks: s.checks.map((x) => (x === c ? { ...x, prompt: null } : x)),
-          recovery: {
+          recovery: keepWhole({
             id: 1, host: s.label, incident_id: c.incident, action: `restart:${svc}`, requested_by: 'engine', automatic: true,
             billable_yen: null, started_at: iso(now - 20_000), finished_at: null, outcome: null, detail: '',
-          },
+          }),
         };
       }
     } else if (roll < 0.01) {
@@ -303,9 +306,9 @@ export function makeFleet(n: number, seed = 1, now = Date.now()): FakeFleet {
           x.resource === 'disk' ? { ...x, value: lvl === 2 ? '84%' : '92%', sample_level: lvl, level: lvl } : x),
       });
     } else if (roll < 0.065) {
-      s = { ...s, maintenance: { id: null, until: iso(now + 3_600_000), reason: 'OS アップデート作業', by: 'yamada' } };
+      s = { ...s, maintenance: { id: 0, until: iso(now + 3_600_000), reason: 'OS アップデート作業', by: 'yamada' } };
     } else if (roll < 0.075) {
-      s = { ...s, last_check_at: null, checks: s.checks.map((c) => ({ ...c, ok: null, detail: '', ms: null, last_at: null })) };
+      s = { ...s, last_check_at: null, checks: s.checks.map((c) => ({ ...c, ok: null, detail: '', ms: 0, last_at: null })) };
     }
     servers.push(s);
   }
@@ -411,7 +414,7 @@ export class FakeBackend implements Backend {
         const w: MaintenanceWindow = {
           id: this.nextWindow++, scope: { kind: 'server', id: s.label }, starts_at: iso(now - 30 * 60_000),
           ends_at: s.maintenance.until ?? iso(now + 3_600_000), reason: s.maintenance.reason, who: s.maintenance.by,
-          created_at: iso(now - 40 * 60_000), active: true,
+          created_at: iso(now - 40 * 60_000), active: true, ended_at: null, ended_by: null,
         };
         this.windows.push(w);
         servers[i] = { ...s, maintenance: { ...s.maintenance, id: w.id } };
@@ -432,7 +435,7 @@ export class FakeBackend implements Backend {
         history.push({ at: r.finished_at!, kind: 'recovery_needs_operator', actor: 'engine', incident_id: c.incident, host: s.label, check: c.check, detail: 'already_tried' });
       }
       if (s.recovery) {
-        const r = { ...s.recovery, id: this.nextRecovery++ };
+        const r = { ...whole(s.recovery), id: this.nextRecovery++ };
         servers[i] = { ...servers[i], recovery: r };
         this.recoveryLog.push(r);
         // Ends with a later tick (never in quiet mode: a screenshot keeps it running).
@@ -447,10 +450,11 @@ export class FakeBackend implements Backend {
       const future: MaintenanceWindow = {
         id: this.nextWindow++, scope: { kind: 'customer', id: cust.id }, starts_at: iso(now + day), ends_at: iso(now + day + 2 * 3_600_000),
         reason: 'データセンター移設に伴う計画停止', who: 'suzuki', created_at: iso(now - 2 * day), active: false,
+        ended_at: null, ended_by: null,
       };
       const ended: MaintenanceWindow = {
         id: this.nextWindow++, scope: { kind: 'customer', id: cust.id }, starts_at: iso(now - 3 * day), ends_at: iso(now - 3 * day + 3_600_000),
-        reason: 'ミドルウェア更新', who: 'tanaka', created_at: iso(now - 4 * day), active: false,
+        reason: 'ミドルウェア更新', who: 'tanaka', created_at: iso(now - 4 * day), active: false, ended_at: null, ended_by: null,
       };
       this.windows.push(future, ended);
       history.push({ at: future.created_at, kind: 'maintenance_added', actor: future.who, incident_id: null, host: '', check: '', detail: `${cust.id}: ${future.reason}` });
@@ -475,6 +479,9 @@ export class FakeBackend implements Backend {
       outbox_backlog: 0,
       checks: this.fleet.servers.reduce((n, s) => n + s.checks.length, 0),
       interval_secs: 60,
+      alarms: [],
+      probe_lag_p99_ms: null,
+      consoles: { connected: 1, snapshots_sent: 1, snapshots_built: 1, dropped: 0 },
     };
   }
 
@@ -663,7 +670,7 @@ export class FakeBackend implements Backend {
   }
 
   /** A recovery of one server, as the engine's decider checks it. */
-  private startRecovery(s: ServerView, action: string, incident: number | null, consent: SpotConsent | undefined, now: number): Recovery {
+  private startRecovery(s: ServerView, action: string, incident: number | null, consent: SpotConsent | null | undefined, now: number): Recovery {
     if (s.recovery) {
       const r = s.recovery;
       this.refuse('busy', `a recovery of ${s.label} is running: ${r.action}, asked by ${r.requested_by} at ${r.started_at}`, { recovery: r });
@@ -700,7 +707,7 @@ export class FakeBackend implements Backend {
     if (i === undefined) return { servers: [], events: [] };
     let s = this.fleet.servers[i];
     if (s.recovery?.id !== id) return { servers: [], events: [] };
-    const r = s.recovery;
+    const r = whole(s.recovery);
     const kind = kindOf(r.action);
     const svc = serviceOf(r.action);
     const targets = s.checks.filter((c) => c.incident !== null && (kind === 'reboot' ? c.check === 'ping' || c.check === 'ssh' : c.check === svc));
@@ -902,8 +909,8 @@ export class FakeBackend implements Backend {
         need(!Number.isNaN(start) && !Number.isNaN(end), 'the end (ends_at or minutes) is required');
         need(end > start && end > now, 'the window must end after it starts, in the future');
         const w: MaintenanceWindow = {
-          id: this.nextWindow++, scope: { ...a.scope }, starts_at: iso(start), ends_at: iso(end), reason: a.reason.trim(),
-          who: this.me, created_at: iso(now), active: false,
+          id: this.nextWindow++, scope: { kind: a.scope.kind === 'customer' ? 'customer' : 'server', id: a.scope.id }, starts_at: iso(start), ends_at: iso(end), reason: a.reason.trim(),
+          who: this.me, created_at: iso(now), active: false, ended_at: null, ended_by: null,
         };
         this.windows.push(w);
         this.record('maintenance_added', now, { host: a.scope.kind === 'server' ? a.scope.id : '', detail: `${a.scope.kind} ${a.scope.id}: ${jstDateTime(w.starts_at)} – ${jstDateTime(w.ends_at)}: ${w.reason}` });
@@ -950,13 +957,14 @@ export class FakeBackend implements Backend {
     const phones = cust?.phones ?? [];
     const st = escalationState(phones, calls);
     return {
-      incident: { id: inc.id, host: inc.host, check: inc.check, level: inc.level, trigger: inc.trigger, opened_at: inc.opened_at, closed_at: inc.closed_at },
-      customer: { id: cust?.id ?? '', name: cust?.name ?? '', plan: cust?.plan ?? '', phones, notify: cust?.notify ?? [] },
+      incident: { id: inc.id, host: inc.host, check: inc.check, level: inc.level, trigger: inc.trigger, opened_at: inc.opened_at, closed_at: inc.closed_at, events: [] },
+      customer: cust ?? null,
       calls: [...calls],
       consents: [...consents],
       consented_yen: consents.reduce((n, c) => n + c.amount_yen, 0),
       answered: st.answered,
       exhausted: st.exhausted,
+      next_number: st.answered || st.exhausted || st.next === null ? null : (phones[st.next] ?? null),
       status_report: statusReport(inc, cust, calls),
       status_reports_sent: this.reportsSent.get(incident) ?? 0,
     };
@@ -1091,7 +1099,7 @@ export class FakeBackend implements Backend {
     const out: ReportSendResult[] = [];
     for (const r of this.reportRows.filter((x) => x.month === month && x.state === 'draft')) {
       await this.reportAction(r.id, 'send', now);
-      out.push({ report: r.id, outbox: r.outbox_id, error: null });
+      out.push(r.outbox_id !== null ? { report: r.id, outbox: r.outbox_id } : { report: r.id, error: 'not queued' });
     }
     return out;
   }
@@ -1145,7 +1153,7 @@ export class FakeBackend implements Backend {
           // The incident's log as the engine keeps it (mail events without a host).
           events: this.openIncident(s, c).story.map((st, k) => ({
             id: c.incident! * 100 + k, at: st.at, kind: st.kind, incident_id: c.incident, host: st.kind.startsWith('mail_') ? '' : s.label,
-            check: st.kind.startsWith('mail_') ? '' : c.check, detail: st.detail, actor: st.actor ?? null,
+            check: st.kind.startsWith('mail_') ? '' : c.check, detail: st.detail, actor: st.actor ?? null, hash: null,
           })),
         });
       }
@@ -1196,7 +1204,13 @@ function ev(
   at: number,
 ): ConsoleMessage {
   const name = check === 'ping' ? 'ping 疎通不可' : `${check.toUpperCase()} サービスダウン`;
-  return { type: 'event', event: { event: kind, id, host, check, level, trigger: `${host} ${name}`, at: iso(at) } };
+  const trigger = `${host} ${name}`;
+  return {
+    type: 'event',
+    event: kind === 'incident_opened'
+      ? { event: kind, id, host, check, level, trigger, at: iso(at), paused: false }
+      : { event: kind, id, host, check, level, trigger, at: iso(at) },
+  };
 }
 
 // ------------------------------------------------------------------------------ review log
@@ -1393,4 +1407,14 @@ td,th{border:1px solid #ccc;padding:4px 8px}th{background:#eef3fa;text-align:lef
 <h2 style="font-size:16px">Load avg. (日次最大)</h2>
 <svg width="304" height="92" role="img" aria-label="Load avg."><rect width="304" height="92" fill="#f6f8fb"/>${bars}</svg>
 <p class="muted">レポート #${r.id} · 作成 ${esc(r.created_at)} · このメールは送信専用です。</p></body></html>`;
+}
+
+/** The fake keeps a running recovery's whole record on its tile (the engine's tile carries the
+ * view's fields only, `RecoveryView`), to log and finish it later. */
+function keepWhole(r: Recovery): RecoveryView {
+  return r;
+}
+
+function whole(r: RecoveryView): Recovery {
+  return r as Recovery;
 }

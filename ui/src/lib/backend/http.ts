@@ -270,7 +270,7 @@ export class HttpBackend implements Backend {
 
   async serverDetail(label: string): Promise<ServerView | null> {
     try {
-      return normalize.server(await this.get(`/api/v1/servers/${encodeURIComponent(label)}`));
+      return await this.get<ServerView>(`/api/v1/servers/${encodeURIComponent(label)}`);
     } catch (e) {
       if (e instanceof BackendError && e.detail === 'not_found') return null;
       throw e;
@@ -278,41 +278,40 @@ export class HttpBackend implements Backend {
   }
 
   async acknowledge(incident: number, note: string): Promise<Acknowledgement> {
-    const r = await this.act({ type: 'acknowledge', incident, note });
-    return normalize.acknowledgement(r);
+    return (await this.act({ type: 'acknowledge', incident, note })) as Acknowledgement;
   }
 
   /** Each action type has its route (docs/console-actions.md); refusals throw with the code. */
   async act(action: Action): Promise<ActionResult> {
     const route = actionRoute(action);
-    return normalize.actionResult(await this.request(route.method, route.path, route.body), action.type);
+    return this.request<ActionResult>(route.method, route.path, route.body);
   }
 
   async escalation(incident: number): Promise<Escalation> {
-    return normalize.escalation(await this.get(`/api/v1/incidents/${encodeURIComponent(String(incident))}/escalation`));
+    return this.get<Escalation>(`/api/v1/incidents/${encodeURIComponent(String(incident))}/escalation`);
   }
 
   async maintenance(): Promise<MaintenanceWindow[]> {
-    return normalize.maintenanceList(await this.get('/api/v1/maintenance'));
+    return this.get<MaintenanceWindow[]>('/api/v1/maintenance');
   }
 
   async recoveries(host?: string, limit?: number): Promise<Recovery[]> {
     const q = new URLSearchParams();
     if (host) q.set('host', host);
     if (limit) q.set('limit', String(limit));
-    return normalize.recoveries(await this.get(`/api/v1/recoveries${q.size ? `?${q}` : ''}`));
+    return this.get<Recovery[]>(`/api/v1/recoveries${q.size ? `?${q}` : ''}`);
   }
 
   async audit(limit?: number, before?: number): Promise<AuditPage> {
     const q = new URLSearchParams();
     if (limit) q.set('limit', String(limit));
     if (before !== undefined && before !== null) q.set('before', String(before));
-    return normalize.auditPage(await this.get(`/api/v1/audit${q.size ? `?${q}` : ''}`));
+    return this.get<AuditPage>(`/api/v1/audit${q.size ? `?${q}` : ''}`);
   }
 
   async review(filter: ReviewFilter): Promise<ReviewIncident[]> {
     const q = filterToQuery(filter);
-    return normalize.reviewList(await this.get(`/api/v1/review${q ? `?${q}` : ''}`));
+    return this.get<ReviewIncident[]>(`/api/v1/review${q ? `?${q}` : ''}`);
   }
 
   readonly canOpenReview = false;
@@ -332,7 +331,7 @@ export class HttpBackend implements Backend {
 
   async reports(month?: string): Promise<ReportDraft[]> {
     const q = month ? `?${new URLSearchParams({ month })}` : '';
-    return normalize.reportList(await this.get(`/api/v1/reports${q}`));
+    return this.get<ReportDraft[]>(`/api/v1/reports${q}`);
   }
 
   reportPreview(id: number): Promise<string> {
@@ -345,7 +344,7 @@ export class HttpBackend implements Backend {
 
   async reportSendAll(month: string): Promise<ReportSendResult[]> {
     const q = new URLSearchParams({ month });
-    return normalize.sendResults(await this.request('POST', `/api/v1/reports/send-all?${q}`, {}));
+    return this.request<ReportSendResult[]>('POST', `/api/v1/reports/send-all?${q}`, {});
   }
 }
 

@@ -2,8 +2,7 @@
 //! payload of the Tauri event `"console"` (the same JSON objects as the WebSocket's frames).
 //!
 //! A listener registered after the shell emitted the first snapshot would miss it, so once the
-//! listener is in place the window asks for one with the `snapshot` command (falling back to the
-//! interim `servers` command of older shells).
+//! listener is in place the window asks for one with the `snapshot` command.
 
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
@@ -55,11 +54,9 @@ export class TauriBackend implements Backend {
   subscribe(onMessage: (m: ConsoleMessage) => void): () => void {
     let stopped = false;
     let unlisten: (() => void) | null = null;
-    let gotSnapshot = false;
     const deliver = (raw: unknown) => {
       const m = normalize.message(raw);
       if (!m || stopped) return;
-      if (m.type === 'snapshot') gotSnapshot = true;
       onMessage(m);
     };
     void (async () => {
@@ -71,13 +68,7 @@ export class TauriBackend implements Backend {
       try {
         deliver(await invoke('snapshot'));
       } catch {
-        if (gotSnapshot) return;
-        try {
-          const servers = await invoke<unknown[]>('servers');
-          deliver({ type: 'snapshot', rev: 0, servers, health: {} });
-        } catch {
-          /* nothing to show until the shell emits a snapshot */
-        }
+        /* nothing to show until the shell emits a snapshot */
       }
     })();
     return () => {
@@ -99,37 +90,36 @@ export class TauriBackend implements Backend {
   }
 
   async serverDetail(label: string): Promise<ServerView | null> {
-    const raw = await call<unknown>('server', { label });
-    return raw ? normalize.server(raw) : null;
+    return (await call<ServerView | null>('server', { label })) ?? null;
   }
 
   async acknowledge(incident: number, note: string): Promise<Acknowledgement> {
-    return normalize.acknowledgement(await call('acknowledge', { incident, note: note.trim() || null }));
+    return call<Acknowledgement>('acknowledge', { incident, note: note.trim() || null });
   }
 
   /** The shell's `act` command takes the action object as is. */
   async act(action: Action): Promise<ActionResult> {
-    return normalize.actionResult(await call('act', { action }), action.type);
+    return call<ActionResult>('act', { action });
   }
 
   async escalation(incident: number): Promise<Escalation> {
-    return normalize.escalation(await call('escalation', { incident }));
+    return call<Escalation>('escalation', { incident });
   }
 
   async maintenance(): Promise<MaintenanceWindow[]> {
-    return normalize.maintenanceList(await call('maintenance'));
+    return call<MaintenanceWindow[]>('maintenance');
   }
 
   async recoveries(host?: string, limit?: number): Promise<Recovery[]> {
-    return normalize.recoveries(await call('recoveries', { host: host ?? null, limit: limit ?? null }));
+    return call<Recovery[]>('recoveries', { host: host ?? null, limit: limit ?? null });
   }
 
   async audit(limit?: number, before?: number): Promise<AuditPage> {
-    return normalize.auditPage(await call('audit', { limit: limit ?? null, before: before ?? null }));
+    return call<AuditPage>('audit', { limit: limit ?? null, before: before ?? null });
   }
 
   async review(filter: ReviewFilter): Promise<ReviewIncident[]> {
-    return normalize.reviewList(await call('review', { filter: filterArgs(filter) }));
+    return call<ReviewIncident[]>('review', { filter: filterArgs(filter) });
   }
 
   readonly canOpenReview = true;
@@ -160,7 +150,7 @@ export class TauriBackend implements Backend {
   }
 
   async reports(month?: string): Promise<ReportDraft[]> {
-    return normalize.reportList(await call('reports', { op: 'list', month: month || null }));
+    return call<ReportDraft[]>('reports', { op: 'list', month: month || null });
   }
 
   async reportPreview(id: number): Promise<string> {
@@ -173,6 +163,6 @@ export class TauriBackend implements Backend {
   }
 
   async reportSendAll(month: string): Promise<ReportSendResult[]> {
-    return normalize.sendResults(await call('reports', { op: 'send-all', month }));
+    return call<ReportSendResult[]>('reports', { op: 'send-all', month });
   }
 }

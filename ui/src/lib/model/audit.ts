@@ -47,9 +47,9 @@ export interface Place {
 export function incidentPlaces(entries: readonly AuditEntry[]): Map<number, Place> {
   const out = new Map<number, Place>();
   for (const e of entries) {
-    if (e.incident_id === null || !e.host.trim()) continue;
+    if (e.incident_id === null || !e.host?.trim()) continue;
     const known = out.get(e.incident_id);
-    if (!known) out.set(e.incident_id, { host: e.host, check: e.check });
+    if (!known) out.set(e.incident_id, { host: e.host, check: e.check ?? '' });
     else if (!known.check && e.check) out.set(e.incident_id, { host: known.host, check: e.check });
   }
   return out;
@@ -58,9 +58,11 @@ export function incidentPlaces(entries: readonly AuditEntry[]): Map<number, Plac
 /** The server (and check) an entry is about: its own, else its incident's (`incidentPlaces`,
  * `derived` true), else none (host ''). */
 export function entryPlace(e: AuditEntry, places: ReadonlyMap<number, Place>): Place & { derived: boolean } {
-  if (e.host.trim()) return { host: e.host, check: e.check, derived: false };
+  // Entries about no server (an engine start, a report) have no host and no check (null).
+  const check = e.check ?? '';
+  if (e.host?.trim()) return { host: e.host, check, derived: false };
   const p = e.incident_id !== null ? places.get(e.incident_id) : undefined;
-  return p ? { host: p.host, check: e.check || p.check, derived: true } : { host: '', check: e.check, derived: false };
+  return p ? { host: p.host, check: check || p.check, derived: true } : { host: '', check, derived: false };
 }
 
 /** Entries whose kind, actor, host (its own or its incident's) or detail (as logged, or with its
@@ -71,7 +73,7 @@ export function filterAudit(entries: readonly AuditEntry[], text: string, lang: 
   const where = places ?? incidentPlaces(entries);
   return entries.filter((e) => {
     const p = entryPlace(e, where);
-    return [e.kind, kindLabel(e.kind, lang), e.actor, p.host, p.check, e.detail, jstStamps(e.detail), e.incident_id === null ? '' : `#${e.incident_id}`]
+    return [e.kind, kindLabel(e.kind, lang), e.actor ?? '', p.host, p.check, e.detail, jstStamps(e.detail), e.incident_id === null ? '' : `#${e.incident_id}`]
       .some((f) => f.toLowerCase().includes(q));
   });
 }

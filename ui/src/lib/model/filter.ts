@@ -1,13 +1,14 @@
 //! The operator's filters (customer, plan, level, text) as one pure predicate.
 
-import type { Plan, ServerView } from '../backend/types';
+import type { ServerView } from '../backend/types';
 import type { Entry } from './fleet';
 
 export type LevelFilter = 'all' | 'problems' | '3' | '4' | '5';
 
 export interface Filter {
   customer: string; // '' = all
-  plan: Plan | 'all';
+  /** A plan as the engine names it (`ServerView.plan`), or `all`. */
+  plan: string;
   level: LevelFilter;
   text: string;
 }

@@ -2,7 +2,7 @@
 //! the panel with the delta that closes it), named with the engine's trigger when the incident
 //! list has it. Rows of one ServerView are memoised by object identity. Pure.
 
-import type { Incident, LevelNumber, Prompt, ServerView } from '../backend/types';
+import type { Incident, Prompt, ServerView } from '../backend/types';
 import type { Entry } from './fleet';
 import { checkName } from './names';
 import { RANK, isProblem } from './levels';
@@ -13,7 +13,7 @@ export interface IncidentRow {
   key: string;
   host: string;
   check: string;
-  level: LevelNumber;
+  level: number;
   since: number; // epoch ms (Infinity when unknown)
   sinceIso: string | null;
   trigger: string | null;
@@ -55,7 +55,7 @@ export function serverIncidents(s: ServerView): IncidentRow[] {
       const since = s.problem_since;
       rows.push({
         id: null, key: `${s.label}\u0000${r.resource}`, host: s.label, check: r.resource,
-        level: r.level as LevelNumber, since: ms(since), sinceIso: since, trigger: null, acknowledgedBy: null, prompt: null,
+        level: r.level, since: ms(since), sinceIso: since, trigger: null, acknowledgedBy: null, prompt: null,
         maintenance: paused,
       });
     }

@@ -1,7 +1,7 @@
 //! What state a tile shows, in which order tiles come, and how each state looks. Pure.
 //! Colour is never the only cue: every state also has an icon and a word (DESIGN.md).
 
-import type { LevelNumber, ServerView } from '../backend/types';
+import type { ServerView } from '../backend/types';
 
 export type TileState = 'ok' | '2' | '3' | '4' | '5' | 'unknown' | 'maintenance';
 
@@ -69,7 +69,7 @@ export const INK: Record<TileState, string> = {
 
 export const STATES_BY_SEVERITY: TileState[] = ['5', '4', '3', '2', 'unknown', 'maintenance', 'ok'];
 
-export function levelState(l: LevelNumber | number | null): TileState {
+export function levelState(l: number | null): TileState {
   return l === 2 || l === 3 || l === 4 || l === 5 ? (String(l) as TileState) : 'ok';
 }
 

@@ -2,7 +2,7 @@
 //! words and in list order. Alerts and automatic recovery of a paused server are suspended; its
 //! checks still run and the tile keeps its live colours. Pure.
 
-import type { Action, Maintenance, MaintenanceWindow, PauseScope } from '../backend/types';
+import type { Action, MaintenanceView, MaintenanceWindow, PauseScope } from '../backend/types';
 import { fromJstLocal, jstLocal } from './escalation';
 import { JST_MS } from './duration';
 
@@ -30,7 +30,7 @@ export function shortJst(iso: string, now: number): string {
 }
 
 /** The tile badge: `⚒ メンテナンス中 〜HH:MM`. */
-export function badgeText(m: Pick<Maintenance, 'until'>, lang: Lang, now: number): string {
+export function badgeText(m: Pick<MaintenanceView, 'until'>, lang: Lang, now: number): string {
   const until = m.until ? shortJst(m.until, now) : '';
   if (lang === 'ja') return until ? `⚒ メンテナンス中 〜${until}` : '⚒ メンテナンス中';
   return until ? `⚒ Maintenance until ${until}` : '⚒ Maintenance';

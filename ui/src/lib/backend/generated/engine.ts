@@ -1,0 +1,452 @@
+// The console contract, generated from the Rust types by anshin-engine `contract::engine_types`.
+// Do not edit: change the Rust type, then run `make contract-types`.
+
+/**
+ * An acknowledgement the engine recorded.
+ */
+export type Acknowledged = { incident: number, host: string, check: string, by: string, at: string, };
+
+/**
+ * What the engine did for a request (`{"type": …, …the record}`).
+ */
+export type ActionDone = { "type": "acknowledge" } & Acknowledged | { "type": "note" } & NoteAdded | { "type": "recover" } & RecoveryRecord | { "type": "reboot" } & RecoveryRecord | { "type": "restart" } & RecoveryRecord | { "type": "log_call" } & CallRecord | { "type": "consent" } & ConsentRecord | { "type": "status_report" } & StatusReportQueued | { "type": "pause" } & MaintenanceWindow | { "type": "end_pause" } & MaintenanceWindow | { "type": "extend_pause" } & MaintenanceWindow;
+
+/**
+ * A console's request. Who asks is not part of it: the transport knows the caller. Fields
+ * with a default may be left out (`?` in TypeScript).
+ */
+export type ActionRequest = { "type": "acknowledge", incident: number, note?: string, } | { "type": "note", incident: number, text: string, } | { "type": "recover", incident: number, consent?: SpotConsent | null, } | { "type": "reboot", host: string, consent?: SpotConsent | null, } | { "type": "restart", host: string, service: string, consent?: SpotConsent | null, } | { "type": "log_call", incident: number, number: string, started_at?: string | null, rings?: number | null, 
+/**
+ * `answered`, `no_answer`, `busy` or `voicemail`.
+ */
+outcome: string, answered_by?: string | null, notes?: string, } | { "type": "consent", incident: number, 
+/**
+ * `investigation` or `spot_recovery`.
+ */
+kind: string, amount_yen: number, customer_person: string, note?: string, } | { "type": "status_report", incident: number, subject: string, body: string, } | { "type": "pause", scope: PauseScope, starts_at?: string | null, ends_at?: string | null, minutes?: number | null, reason: string, } | { "type": "end_pause", maintenance: number, } | { "type": "extend_pause", maintenance: number, ends_at?: string | null, minutes?: number | null, };
+
+/**
+ * Every rejection of the console API (and of a desktop command): a stable `code` consoles
+ * translate (`unauthorized`, `forbidden`, `not_found`, `invalid`, `busy`, `needs_consent` …)
+ * and a message in English for the operator.
+ */
+export type ApiError = { code: string, message: string, };
+
+/**
+ * A page of the audit log, newest first, with the chain verified.
+ */
+export type AuditPage = { entries: Array<EventRecord>, verify: Verification, };
+
+/**
+ * The `409` of a running recovery (`busy`) also carries the running one.
+ */
+export type BusyAnswer = { code: string, message: string, recovery: RecoveryRecord, };
+
+/**
+ * A logged call (the console's **Call**).
+ */
+export type CallRecord = { id: number, incident_id: number, number: string, started_at: string, rings: number, outcome: string, answered_by: string | null, notes: string, operator: string, };
+
+/**
+ * Who is calling: the token's role and the name it was given (shown as who acted).
+ */
+export type Caller = { role: Role, name: string, };
+
+export type CheckView = { check: string, 
+/**
+ * `None` until the first result arrives.
+ */
+ok: boolean | null, hard: boolean, failures: number, detail: string, ms: number, last_at: string | null, incident: number | null, 
+/**
+ * The open incident's level.
+ */
+level: number | null, 
+/**
+ * When the open incident opened.
+ */
+since: string | null, 
+/**
+ * The operator who took the open incident.
+ */
+acknowledged_by: string | null, 
+/**
+ * Why a failure is not an incident: "host_unreachable", "gateway_down:LABEL", or
+ * "awaiting_ping:LABEL" (the ping it depends on has not answered since it began failing).
+ */
+suppressed: string | null, 
+/**
+ * Why the engine did not (or not yet) recover the open incident by itself: an operator
+ * decides (`None`: no incident, or the automatic recovery ran).
+ */
+prompt: Prompt | null, 
+/**
+ * The last attempt could not be made properly on the NOC's side (no file descriptor, no
+ * buffer, the prober ran late): why. The check's state is the one before it (unknown now).
+ */
+unknown: string | null, };
+
+/**
+ * A recorded consent (the console's **Consent**).
+ */
+export type ConsentRecord = { id: number, incident_id: number, kind: string, amount_yen: number, customer_person: string, note: string, operator: string, at: string, };
+
+/**
+ * The messages, as serialized (the shape consoles parse).
+ */
+export type ConsoleMessage = { "type": "snapshot", rev: number, servers: Array<ServerView>, health: Health, } | { "type": "delta", rev: number, servers: Array<ServerView>, health: Health, } | { "type": "event", event: EngineEvent, };
+
+/**
+ * How the engine's consoles are doing.
+ */
+export type ConsoleStats = { 
+/**
+ * Feeds open now (WebSockets, windows).
+ */
+connected: number, 
+/**
+ * Snapshots sent since the engine started (first ones and resyncs).
+ */
+snapshots_sent: number, 
+/**
+ * Snapshots serialized (shared by every console that connected meanwhile).
+ */
+snapshots_built: number, 
+/**
+ * Consoles dropped for falling behind twice within 10 s.
+ */
+dropped: number, };
+
+/**
+ * A customer's contract as consoles show it beside a server: plan, what it entitles, contacts.
+ */
+export type CustomerView = { id: string, name: string, plan: string, entitlements: Entitlements, notify: Array<string>, phones: Array<string>, };
+
+export type EngineEvent = { "event": "engine_started", checks: number, resumed_open: number, at: string, } | { "event": "incident_opened", id: number, host: string, check: string, level: number, trigger: string, at: string, 
+/**
+ * The server is in a maintenance pause: the alert is held, consoles do not notify.
+ */
+paused: boolean, } | { "event": "incident_closed", id: number, host: string, check: string, level: number, trigger: string, at: string, } | { "event": "incident_level_changed", id: number, host: string, check: string, level: number, trigger: string, at: string, 
+/**
+ * The server is in a maintenance pause (a rise is not notified).
+ */
+paused: boolean, } | { "event": "incident_acknowledged", id: number, host: string, check: string, by: string, note: string, at: string, } | { "event": "check_state", host: string, check: string, state: string, attempt: number, detail: string, at: string, } | { "event": "recovery_started", id: number, host: string, incident_id: number | null, action: string, by: string, automatic: boolean, at: string, } | { "event": "recovery_finished", id: number, host: string, incident_id: number | null, action: string, outcome: string, detail: string, at: string, } | { "event": "note_added", incident: number, host: string, by: string, text: string, at: string, } | { "event": "call_logged", incident: number, host: string, call: CallRecord, } | { "event": "status_report_queued", incident: number, host: string, by: string, at: string, } | { "event": "maintenance_changed", maintenance: MaintenanceWindow, } | { "event": "alert_released", id: number, host: string, check: string, level: number, trigger: string, at: string, } | { "event": "recovery_prompt", incident: number, host: string, prompt: Prompt | null, at: string, } | { "event": "engine_stopped", at: string, };
+
+export type Entitlements = { service_monitoring: boolean, resource_monitoring: boolean, phone_call: boolean, monthly_report: boolean, server_recovery: RecoveryPolicy, service_recovery: RecoveryPolicy, };
+
+/**
+ * Everything the phone escalation panel of one incident shows.
+ */
+export type Escalation = { incident: IncidentRecord, customer: CustomerView | null, calls: Array<CallRecord>, consents: Array<ConsentRecord>, 
+/**
+ * Investigation cost the customer agreed to (the latest consent's amount).
+ */
+consented_yen: number, 
+/**
+ * A call of the current round was answered (the round is over).
+ */
+answered: boolean, 
+/**
+ * Every emergency number was called in the current round without an answer.
+ */
+exhausted: boolean, 
+/**
+ * The next number to call in this round, if any.
+ */
+next_number: string | null, status_report: StatusReportDraft | null, status_reports_sent: number, };
+
+/**
+ * One entry of the append-only event log (the audit log).
+ */
+export type EventRecord = { id: number, at: string, kind: string, incident_id: number | null, host: string | null, check: string | null, detail: string, 
+/**
+ * Who: an operator's name, or the engine (`engine`, `rule:auto-restart` …). None for entries
+ * written before the audit log existed.
+ */
+actor: string | null, 
+/**
+ * The entry's link in the hash chain (see [`audit`]); None only in a log too old to have one.
+ */
+hash: string | null, };
+
+/**
+ * How the engine itself is doing, for the consoles' summary bar.
+ */
+export type Health = { started_at: string, 
+/**
+ * When the decider last applied a batch of results.
+ */
+last_cycle_at: string | null, 
+/**
+ * Mails queued and not yet delivered.
+ */
+outbox_backlog: number, checks: number, 
+/**
+ * Seconds between two runs of each check.
+ */
+interval_secs: number, 
+/**
+ * What is wrong on the NOC's side now (empty: nothing). Never about a customer's server.
+ */
+alarms: Array<HealthAlarm>, 
+/**
+ * The 99th percentile of how late the last interval's attempts started after their slot
+ * (ms, a histogram bucket's upper bound); None before any attempt.
+ */
+probe_lag_p99_ms: number | null, 
+/**
+ * The consoles fed by this engine (filled in by the feed and `/health`).
+ */
+consoles: ConsoleStats, };
+
+/**
+ * A problem of the engine itself, shown on every console and notified on the desktop; never
+ * mailed to a customer.
+ */
+export type HealthAlarm = { 
+/**
+ * `local_failures` (more than 5 % of the last interval's attempts failed on the NOC
+ * machine: `count` of `total`), `late_probes` (`count` failed attempts of the last interval
+ * were not judged because the prober itself ran over a second late), `store_waiting` (the store is locked or busy: `count`
+ * results wait to be decided), `store_failed` (it stayed so for 5 minutes, or failed for a
+ * reason waiting does not cure).
+ */
+code: string, 
+/**
+ * Since when (RFC 3339 UTC).
+ */
+since: string, 
+/**
+ * The last error as the system gave it (English, for the operator's investigation).
+ */
+detail: string, count: number, total: number, };
+
+/**
+ * One incident as the log holds it.
+ */
+export type IncidentRecord = { id: number, host: string, check: string, level: number, trigger: string, opened_at: string, closed_at: string | null, events: Array<EventRecord>, };
+
+/**
+ * What a window covers.
+ */
+export type MaintenanceScope = { "kind": "server", "id": string } | { "kind": "customer", "id": string };
+
+/**
+ * A maintenance pause of a server (alerts withheld, checks still recorded).
+ */
+export type MaintenanceView = { id: number, until: string | null, reason: string, by: string, };
+
+/**
+ * A maintenance window as consoles see it: the record and whether it is running now.
+ */
+export type MaintenanceWindow = { active: boolean, id: number, scope: MaintenanceScope, starts_at: string, 
+/**
+ * When it ends, or ended: an extension moves it later, ending it early sets it to that
+ * time, and cancelling it (ended before it began) sets it to `starts_at`.
+ */
+ends_at: string, reason: string, who: string, created_at: string, 
+/**
+ * When an operator ended it before its planned end (None: it runs, or ran, as planned).
+ */
+ended_at: string | null, 
+/**
+ * Who ended it early.
+ */
+ended_by: string | null, };
+
+/**
+ * A note the engine recorded on an incident.
+ */
+export type NoteAdded = { incident: number, by: string, text: string, at: string, };
+
+/**
+ * What a pause covers: `{"kind": "server", "id": "web01"}` or `{"kind": "customer", "id": "c1001"}`.
+ */
+export type PauseScope = { kind: string, id: string, };
+
+/**
+ * The engine's word to the operator about an incident it does not recover by itself.
+ */
+export type Prompt = { 
+/**
+ * `restart:http` or `reboot`.
+ */
+action: string, 
+/**
+ * `not_included`, `outside_hours`, `spot_only`, `already_tried`, `restart_limit`, `paused`,
+ * `no_access`, `waiting`.
+ */
+code: string, message: string, };
+
+/**
+ * What a plan includes of a kind of recovery, as consoles get it (the hours of
+ * `business_hours` are the engine's: consoles ask it, they do not compute them).
+ */
+export type RecoveryPolicy = "none" | "spot" | "business_hours" | "always";
+
+/**
+ * A recovery as the log holds it (the console's **Recovery**).
+ */
+export type RecoveryRecord = { id: number, host: string, incident_id: number | null, action: string, requested_by: string, automatic: boolean, billable_yen: number | null, started_at: string, 
+/**
+ * None while it runs.
+ */
+finished_at: string | null, 
+/**
+ * `recovered`, `failed`, `already_up`, `interrupted`; None while it runs.
+ */
+outcome: string | null, detail: string, };
+
+/**
+ * A recovery running on a server (one at a time).
+ */
+export type RecoveryView = { id: number, incident_id: number | null, action: string, requested_by: string, automatic: boolean, started_at: string, };
+
+/**
+ * One report row.
+ */
+export type ReportRecord = { id: number, customer: string, 
+/**
+ * `2026-10`.
+ */
+month: string, state: ReportState, created_at: string, sent_at: string | null, sent_by: string | null, held_by: string | null, outbox_id: number | null, };
+
+/**
+ * Where a report is.
+ */
+export type ReportState = "draft" | "held" | "sent";
+
+/**
+ * The latest reading of one resource (load, disk, inode, mail queue) of a server.
+ */
+export type ResourceView = { 
+/**
+ * `load`, `disk`, `inode` or `mailq`.
+ */
+resource: string, 
+/**
+ * As shown in mails: `25.31`, `97%`, `18`.
+ */
+value: string, 
+/**
+ * The level this single sample meets (a raised level needs three in a row).
+ */
+sample_level: number | null, 
+/**
+ * The level of this resource's open incident (three samples in a row), if one is open.
+ */
+level: number | null, at: string, };
+
+/**
+ * Also serializable, so a remote console passes it on as URL parameters unchanged.
+ */
+export type ReviewQuery = { server?: string, customer?: string, level?: number, check?: string, 
+/**
+ * First day (Japan time), `YYYY-MM-DD`, inclusive.
+ */
+from?: string, 
+/**
+ * Last day (Japan time), `YYYY-MM-DD`, inclusive.
+ */
+to?: string, operator?: string, text?: string, open?: boolean, limit?: number, 
+/**
+ * The next page: incidents with an id below this (the last id of the previous page).
+ */
+before?: number, };
+
+/**
+ * A reviewed incident with its server's customer (from the fleet, when there is one).
+ */
+export type ReviewRow = { customer: string | null, customer_name: string | null, id: number, host: string, check: string, level: number, trigger: string, opened_at: string, closed_at: string | null, 
+/**
+ * Seconds from opened to closed (None while open).
+ */
+duration_secs: number | null, story: Array<StoryStep>, };
+
+/**
+ * What a token may do.
+ */
+export type Role = "operator" | "viewer";
+
+/**
+ * One reading.
+ */
+export type Sample = { host: string, 
+/**
+ * `load`, `disk`, `inode` or `mailq`.
+ */
+resource: string, at: string, value: number, };
+
+export type ServerView = { label: string, 
+/**
+ * "server" or "gateway".
+ */
+role: string, customer: string, customer_name: string, plan: string, ip: string, fqdn: string, os: string, 
+/**
+ * Highest level among the open incidents of this host, if any.
+ */
+worst_level: number | null, 
+/**
+ * When the oldest open incident of this host opened.
+ */
+problem_since: string | null, 
+/**
+ * When the latest check result arrived.
+ */
+last_check_at: string | null, 
+/**
+ * The running maintenance pause, if any: no mail, notification or automatic recovery.
+ */
+maintenance: MaintenanceView | null, 
+/**
+ * The recovery running on this server, if any.
+ */
+recovery: RecoveryView | null, 
+/**
+ * Every open incident of this host has been taken by an operator (stop blinking).
+ */
+acknowledged: boolean, checks: Array<CheckView>, 
+/**
+ * Latest resource readings (servers with SSH access on a plan with resource monitoring).
+ */
+resources: Array<ResourceView>, 
+/**
+ * Why the last resource poll failed, if it did.
+ */
+resource_error: string | null, };
+
+/**
+ * The customer's consent to a billable spot recovery (contract §1: 20,000 yen and up).
+ */
+export type SpotConsent = { customer_person: string, amount_yen: number, };
+
+/**
+ * The prefilled 状況報告 the operator edits before sending.
+ */
+export type StatusReportDraft = { to: Array<string>, subject: string, body: string, };
+
+/**
+ * A status report mail queued in the outbox.
+ */
+export type StatusReportQueued = { incident: number, outbox_id: number, at: string, };
+
+/**
+ * One step of an incident's story.
+ */
+export type StoryStep = { at: string, 
+/**
+ * The event kind as logged (`incident_opened`, `mail_sent` …).
+ */
+kind: string, 
+/**
+ * Its Japanese label for people (`検知`, `メール送信` …); unknown kinds keep their name.
+ */
+label: string, detail: string, 
+/**
+ * Who: an operator's name or the engine's rule (None in logs older than the audit log).
+ */
+actor: string | null, };
+
+/**
+ * The chain's verification, as consoles show it on top of the audit log.
+ */
+export type Verification = { ok: boolean, entries: number, error: string | null, };
