@@ -186,8 +186,10 @@ def main():
         inside = [o for o in opened if p["t0"] <= o[2] < p["t1"]]
         p["false"] = [o for o in inside if not (o[0] in flapping and o[1] == "http")]
         false_total += len(p["false"])
-        # Outages that began and ended (plus three attempts) inside the phase.
-        due = [(l, s) for l, s in starts if p["t0"] <= s and s + ready["down_secs"] <= p["t1"]]
+        # Outages that began in the phase early enough for three failed attempts (and their
+        # timeouts) to fall inside it; opened means an incident of that server's HTTP opened
+        # while it was down.
+        due = [(l, s) for l, s in starts if p["t0"] <= s <= p["t1"] - 3 * INTERVAL - 5]
         p["outages"] = len(due)
         p["detected"] = sum(1 for l, s in due
                             if any(h == l and c == "http" and s <= t <= s + ready["down_secs"] + 5
@@ -207,11 +209,13 @@ def print_report(phases, false_total):
     for p in phases:
         h, l = p["health"], p["load"]
         if l.get("mode") == "consoles":
-            load = "%d/%d connected, first snapshot p50/p99 %.0f/%.0f ms" % (
-                l["connected"], l["consoles"], l["first_snapshot_ms"]["p50"], l["first_snapshot_ms"]["p99"])
+            load = "%d/%d connected, first snapshot p50/p99 %.0f/%.0f ms%s" % (
+                l["connected"], l["consoles"], l["first_snapshot_ms"]["p50"], l["first_snapshot_ms"]["p99"],
+                "; closed: " + ", ".join(l["close_reasons"]) if l["close_reasons"] else "")
         elif l.get("mode") == "readers":
-            load = "%d answers (%.1f MiB), %d busy 503, %d failed; p50/p99 %.0f/%.0f ms" % (
+            load = "%d answers (%.1f MiB), %d busy 503, %d failed%s; p50/p99 %.0f/%.0f ms" % (
                 l["answered"], l["bytes"] / 2**20, l["busy_503"], l["failed"],
+                " (%s)" % ", ".join("%s: %d" % kv for kv in l["failures"].items()) if l["failures"] else "",
                 l["answer_ms"]["p50"], l["answer_ms"]["p99"])
         else:
             load = "none"

@@ -85,9 +85,16 @@ async fn consoles(addr: &str, token: &str, n: u64, secs: u64) -> serde_json::Val
             barrier.wait().await;
             let mut r = ConsoleResult::default();
             let start = Instant::now();
-            let Ok(Ok((mut ws, _))) = tokio::time::timeout(READ_TIMEOUT, tokio_tungstenite::connect_async(&url)).await
-            else {
-                return r;
+            let mut ws = match tokio::time::timeout(READ_TIMEOUT, tokio_tungstenite::connect_async(&url)).await {
+                Ok(Ok((ws, _))) => ws,
+                Ok(Err(e)) => {
+                    r.closed_by_engine = Some(format!("connect: {e}"));
+                    return r;
+                }
+                Err(_) => {
+                    r.closed_by_engine = Some("connect: timed out".into());
+                    return r;
+                }
             };
             r.connected = true;
             let until = start + Duration::from_secs(secs);
@@ -164,6 +171,7 @@ async fn readers(addr: &str, token: &str, n: u64, secs: u64) -> serde_json::Valu
         tasks.spawn(async move {
             barrier.wait().await;
             let (mut ok, mut busy, mut failed, mut bytes, mut ms) = (0u64, 0u64, 0u64, 0u64, Vec::new());
+            let mut why = std::collections::BTreeMap::<String, u64>::new();
             let mut k = i;
             while Instant::now() < until {
                 let path = if k % 2 == 0 { "/api/v1/incidents?limit=1000" } else { "/api/v1/review?limit=1000" };
@@ -181,21 +189,32 @@ async fn readers(addr: &str, token: &str, n: u64, secs: u64) -> serde_json::Valu
                         tokio::time::sleep(Duration::from_secs(2).min(until.saturating_duration_since(Instant::now())))
                             .await;
                     }
-                    _ => failed += 1,
+                    other => {
+                        failed += 1;
+                        let reason = match other {
+                            Ok((status, _)) => format!("HTTP {status}"),
+                            Err(e) => e,
+                        };
+                        *why.entry(reason).or_default() += 1;
+                    }
                 }
             }
-            (ok, busy, failed, bytes, ms)
+            (ok, busy, failed, bytes, ms, why)
         });
     }
     let (mut ok, mut busy, mut failed, mut bytes, mut ms) = (0, 0, 0, 0, Vec::new());
-    for (o, b, f, by, m) in tasks.join_all().await {
+    let mut why = std::collections::BTreeMap::<String, u64>::new();
+    for (o, b, f, by, m, w) in tasks.join_all().await {
         (ok, busy, failed, bytes) = (ok + o, busy + b, failed + f, bytes + by);
         ms.extend(m);
+        for (k, v) in w {
+            *why.entry(k).or_default() += v;
+        }
     }
     let (p50, p99, max) = percentiles(&mut ms);
     serde_json::json!({
         "mode": "readers", "readers": n, "answered": ok, "busy_503": busy, "failed": failed,
-        "bytes": bytes, "answer_ms": {"p50": p50, "p99": p99, "max": max},
+        "bytes": bytes, "answer_ms": {"p50": p50, "p99": p99, "max": max}, "failures": why,
     })
 }
 

@@ -9,7 +9,9 @@
 //!   *pending*: at most `max_pending` of them, each for at most `handshake` + `header_read`; when
 //!   a new one arrives and the pending pool is full, the OLDEST pending one is closed — a flood
 //!   of silent connections only ever holds `max_pending` slots, and a real console (which sends
-//!   its request at once) always gets one;
+//!   its request at once) always gets one. Only a connection pending for [`EVICT_AFTER`] is
+//!   closed so: while the pool is full of younger ones (a burst of real consoles whose requests
+//!   are on their way, as when every wall reconnects at once) the next waits in the backlog;
 //! * every connection is closed after `idle` without a byte read or written (consoles' feeds
 //!   send a heartbeat every 5 s, so only dead ones go), and hyper's `header_read` bounds each
 //!   request head.
@@ -89,12 +91,19 @@ pub async fn serve(
     let peers = Arc::new(Peers::default());
     let (closing, closing_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
-    loop {
+    'accept: loop {
         // A free connection slot first (the port waits in the kernel's backlog meanwhile).
         let slot = tokio::select! {
             s = slots.clone().acquire_owned() => match s { Ok(s) => s, Err(_) => break },
             _ = shutdown.wait_for(|stop| *stop) => break,
         };
+        // Room in the pending pool, or a pending connection old enough to be closed.
+        while let Some(wait) = pending.wait_before_entering() {
+            tokio::select! {
+                () = tokio::time::sleep(wait.min(Duration::from_millis(20))) => {}
+                _ = shutdown.wait_for(|stop| *stop) => break 'accept,
+            }
+        }
         let accepted = tokio::select! {
             a = tcp.accept() => a,
             _ = shutdown.wait_for(|stop| *stop) => break,
@@ -211,11 +220,15 @@ impl Conn {
     }
 }
 
+/// A pending connection younger than this is never closed for a newer one: it has not had
+/// the time to send its request (its task may not even have run during a burst of accepts).
+const EVICT_AFTER: Duration = Duration::from_millis(250);
+
 /// Connections still before their first request, oldest first; each can be told to go.
 struct Pending {
     cap: usize,
     next: AtomicU64,
-    queue: Mutex<VecDeque<(u64, Arc<Notify>)>>,
+    queue: Mutex<VecDeque<(u64, Arc<Notify>, Instant)>>,
 }
 
 impl Pending {
@@ -229,19 +242,30 @@ impl Pending {
         let notify = Arc::new(Notify::new());
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         while q.len() >= self.cap {
-            if let Some((_, oldest)) = q.pop_front() {
+            if let Some((_, oldest, _)) = q.pop_front() {
                 // notify_one stores a permit: the eviction is seen even before the task waits.
                 oldest.notify_one();
             }
         }
-        q.push_back((ticket, notify.clone()));
+        q.push_back((ticket, notify.clone(), Instant::now()));
         (ticket, notify)
+    }
+
+    /// How long the next connection must wait before it may enter: None when there is room or
+    /// the oldest pending one has had [`EVICT_AFTER`] to send its request.
+    fn wait_before_entering(&self) -> Option<Duration> {
+        let q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() < self.cap {
+            return None;
+        }
+        let age = q.front().map_or(EVICT_AFTER, |(_, _, entered)| entered.elapsed());
+        EVICT_AFTER.checked_sub(age).filter(|w| !w.is_zero())
     }
 
     /// The connection is served (or gone): it no longer counts as pending. Idempotent.
     fn leave(&self, ticket: u64) {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = q.iter().position(|(t, _)| *t == ticket) {
+        if let Some(i) = q.iter().position(|(t, _, _)| *t == ticket) {
             q.remove(i);
         }
     }
@@ -425,6 +449,20 @@ mod tests {
             }
         }
         assert!(open <= 4, "{open} silent connections still held");
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_real_consoles_is_served_not_evicted() {
+        // Ten times the pending pool connecting at the same instant, each sending its request
+        // at once (every wall reconnecting after a restart): all are answered.
+        let (addr, _stop) = server(limits()).await;
+        let mut burst = tokio::task::JoinSet::new();
+        for _ in 0..40 {
+            burst.spawn(get(addr));
+        }
+        let answers = burst.join_all().await;
+        let ok = answers.iter().filter(|a| a.contains("200 OK")).count();
+        assert_eq!(ok, 40, "{} of 40 answered", ok);
     }
 
     #[tokio::test]
