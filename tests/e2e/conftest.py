@@ -158,14 +158,22 @@ class Desktop:
         self.monitor_log = os.path.join(ARTIFACTS, "desktop-dbus-monitor-%s.log" % os.path.basename(tmp))
 
     def webdriver(self, method, path, body=None, timeout=60):
+        """One WebDriver call. A GET (it changes nothing) whose connection WebKitWebDriver
+        dropped is retried, at most twice, as js() does (seen once on GET window/rect)."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path), data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return json.loads(r.read() or b"{}").get("value")
-        except urllib.error.HTTPError as e:
-            raise AssertionError("WebDriver %s %s: %s %s" % (method, path, e.code, e.read()[:500])) from None
+        for attempt in range(3 if method == "GET" else 1):
+            req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path), data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as r:
+                    return json.loads(r.read() or b"{}").get("value")
+            except urllib.error.HTTPError as e:
+                raise AssertionError("WebDriver %s %s: %s %s" % (method, path, e.code, e.read()[:500])) from None
+            except (ConnectionError, http.client.HTTPException) as e:
+                if method != "GET" or attempt == 2:
+                    raise
+                print("WebDriver GET dropped (%s), retrying" % e)
+                time.sleep(1)
 
     def js(self, script, *args):
         """Runs a read-only script. WebKitWebDriver was seen to drop a connection now and then
