@@ -18,6 +18,8 @@ export default defineConfig({
   server: { host: '127.0.0.1', port: 5173, strictPort: true },
   test: {
     include: ['tests/**/*.test.ts'],
+    // The engine's catalogue (generated from the Rust tables) registered as the console does at start.
+    setupFiles: ['tests/setup-catalogue.ts'],
     environment: 'node',
   },
 });

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::path::PathBuf;
 
 use anshin_engine::action::{ActionError, ActionRequest};
+use anshin_engine::catalogue::Catalogue;
 use anshin_engine::reads;
 use anshin_engine::review_query::{with_customers, ReviewQuery};
 use anshin_engine::store::review::open_review;
@@ -119,6 +120,15 @@ impl Backend {
             Backend::Local(l) => Ok(serde_json::to_value(l.customers())?),
             Backend::Remote(r) => r.get("api/v1/customers", NO_QUERY).await,
             Backend::Review(_) => Ok(Value::Array(Vec::new())),
+        }
+    }
+
+    /// The catalogue of the engine the window shows (a remote serve's own: it may be another
+    /// version than this window).
+    pub async fn catalogue(&self) -> Result<Value> {
+        match self {
+            Backend::Local(_) | Backend::Review(_) => Ok(serde_json::to_value(Catalogue::current())?),
+            Backend::Remote(r) => r.get("api/v1/catalogue", NO_QUERY).await,
         }
     }
 

@@ -44,6 +44,12 @@ pub async fn customers(shell: State<'_, Arc<Shell>>) -> Answer {
     shell.backend.customers().await.map_err(text)
 }
 
+/// Services, checks, thresholds, plans and yen limits, as the engine knows them.
+#[tauri::command]
+pub async fn catalogue(shell: State<'_, Arc<Shell>>) -> Answer {
+    shell.backend.catalogue().await.map_err(text)
+}
+
 /// One server with its latest response times (the detail view; deltas leave them out).
 #[tauri::command]
 pub async fn server(shell: State<'_, Arc<Shell>>, label: String) -> Answer {

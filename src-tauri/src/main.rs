@@ -187,6 +187,7 @@ fn run(cli: Cli, source: Option<Source>) -> Result<ExitCode> {
             commands::incidents,
             commands::samples,
             commands::customers,
+            commands::catalogue,
             commands::server,
             commands::acknowledge,
             commands::act,

@@ -26,6 +26,12 @@ pub const FIRST_YEAR: i32 = 2020;
 pub const BUSINESS_START_HOUR: u32 = 9;
 pub const BUSINESS_END_HOUR: u32 = 18;
 
+/// The monthly report of a month goes out on this day of the next month (Japan time) at
+/// [`REPORT_SEND_HOUR`]:00 unless it was sent or held before; one not sent by the end of the day
+/// before is overdue (contract §5.1).
+pub const REPORT_SEND_DAY: u32 = 10;
+pub const REPORT_SEND_HOUR: u32 = 9;
+
 const SUBSTITUTE: &str = "振替休日";
 const CITIZENS: &str = "国民の休日";
 

@@ -1,7 +1,8 @@
 //! What is checked: the services of contract §2, the kinds of check, and the check list of a fleet.
 //!
-//! Owns: service names (fleet spelling, display name in triggers), default ports, which protocol
-//! speaks on them, trigger names, and the (host, check) key every state and incident hangs on.
+//! Owns: the service catalogue — one row per service: fleet spelling, display name in triggers,
+//! default port, transport, the unit per OS family ([`OsFamily`]) — trigger names, and the
+//! (host, check) key every state and incident hangs on.
 //! Must not know: how a probe talks to a port (that is the engine's `probe` module).
 
 use std::fmt;
@@ -110,6 +111,36 @@ impl Service {
     pub fn implicit_tls(self) -> bool {
         matches!(self, Service::Https | Service::Pops | Service::Imaps | Service::Smtps | Service::Plesk)
     }
+
+    /// The unit (systemd) or init script (SysV) restarted when the fleet file names none.
+    pub fn default_unit(self, family: OsFamily) -> &'static str {
+        match self {
+            Service::Http | Service::Https => match family {
+                OsFamily::RedHat6 | OsFamily::RedHat => "httpd",
+                OsFamily::Debian => "apache2",
+            },
+            Service::Smtp | Service::Smtps | Service::Submission => "postfix",
+            Service::Pop | Service::Pops | Service::Imap | Service::Imaps => "dovecot",
+            Service::Mysql => match family {
+                OsFamily::RedHat6 => "mysqld",
+                OsFamily::RedHat | OsFamily::Debian => "mariadb",
+            },
+            Service::Postgresql => "postgresql",
+            Service::Dns => "named",
+            Service::Ftp => "vsftpd",
+            Service::Plesk => "sw-cp-server",
+        }
+    }
+
+    /// How the check reaches it (contract §2.2's "transport" column): `udp` (DNS), `tls`
+    /// (implicit TLS), or `tcp`.
+    pub fn transport(self) -> &'static str {
+        match self {
+            Service::Dns => "udp",
+            _ if self.implicit_tls() => "tls",
+            _ => "tcp",
+        }
+    }
 }
 
 impl fmt::Display for Service {
@@ -118,10 +149,41 @@ impl fmt::Display for Service {
     }
 }
 
+/// How a server names and restarts its services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OsFamily {
+    /// CentOS/RHEL 6 and their rebuilds: SysV init, `service X restart`.
+    RedHat6,
+    /// The Red Hat family with systemd (7 and later, Fedora): `systemctl restart X`, Red Hat names.
+    RedHat,
+    /// Debian, Ubuntu, and anything unrecognised: `systemctl restart X`, Debian names.
+    Debian,
+}
+
+impl OsFamily {
+    pub const ALL: [OsFamily; 3] = [OsFamily::RedHat6, OsFamily::RedHat, OsFamily::Debian];
+
+    /// The stable identifier consoles get: `redhat6`, `redhat`, `debian`.
+    pub fn id(self) -> &'static str {
+        match self {
+            OsFamily::RedHat6 => "redhat6",
+            OsFamily::RedHat => "redhat",
+            OsFamily::Debian => "debian",
+        }
+    }
+}
+
 /// The error of an unknown service name; lists the names that exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown service \"{0}\": use one of http https dns pop pops imap imaps smtp smtps submission mysql postgresql plesk ftp")]
+#[error("unknown service \"{0}\": use one of {names}", names = Service::names())]
 pub struct UnknownService(pub String);
+
+impl Service {
+    /// Every service's fleet spelling, space-separated, for error messages.
+    pub fn names() -> String {
+        Service::ALL.map(Service::as_str).join(" ")
+    }
+}
 
 impl FromStr for Service {
     type Err = UnknownService;

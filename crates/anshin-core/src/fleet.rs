@@ -845,7 +845,13 @@ impl Validator {
                     Ok(svc) => {
                         ports.insert(svc, *port.get_ref());
                     }
-                    Err(_) => self.err(start(port), format!("ports names \"{name}\", which is not \"ssh\" or a service name (http https dns pop pops imap imaps smtp smtps submission mysql postgresql plesk ftp)")),
+                    Err(_) => self.err(
+                        start(port),
+                        format!(
+                            "ports names \"{name}\", which is not \"ssh\" or a service name ({})",
+                            Service::names()
+                        ),
+                    ),
                 }
             }
         }

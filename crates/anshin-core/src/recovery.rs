@@ -249,18 +249,9 @@ fn reboot_due(failing_since: DateTime<Utc>, secs: u64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-// ---- the restart allow-list ---------------------------------------------------------------------
+pub use crate::check::OsFamily;
 
-/// How a server names and restarts its services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OsFamily {
-    /// CentOS/RHEL 6 and their rebuilds: SysV init, `service X restart`.
-    RedHat6,
-    /// The Red Hat family with systemd (7 and later, Fedora): `systemctl restart X`, Red Hat names.
-    RedHat,
-    /// Debian, Ubuntu, and anything unrecognised: `systemctl restart X`, Debian names.
-    Debian,
-}
+// ---- the restart allow-list ---------------------------------------------------------------------
 
 /// The OS family of a fleet file's `os` string, case-insensitively. A Red Hat family name
 /// (CentOS, RHEL, Red Hat, Scientific Linux, AlmaLinux, Rocky, Oracle Linux, Fedora, CloudLinux,
@@ -299,24 +290,10 @@ fn major_version(s: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// The unit (systemd) or init script (SysV) of a service when the fleet file sets no override.
+/// The unit (systemd) or init script (SysV) of a service when the fleet file sets no override
+/// (the service's row of the catalogue: [`Service::default_unit`]).
 pub fn default_unit(service: Service, family: OsFamily) -> &'static str {
-    match service {
-        Service::Http | Service::Https => match family {
-            OsFamily::RedHat6 | OsFamily::RedHat => "httpd",
-            OsFamily::Debian => "apache2",
-        },
-        Service::Smtp | Service::Smtps | Service::Submission => "postfix",
-        Service::Pop | Service::Pops | Service::Imap | Service::Imaps => "dovecot",
-        Service::Mysql => match family {
-            OsFamily::RedHat6 => "mysqld",
-            OsFamily::RedHat | OsFamily::Debian => "mariadb",
-        },
-        Service::Postgresql => "postgresql",
-        Service::Dns => "named",
-        Service::Ftp => "vsftpd",
-        Service::Plesk => "sw-cp-server",
-    }
+    service.default_unit(family)
 }
 
 /// The longest unit name accepted.

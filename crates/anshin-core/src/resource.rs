@@ -259,6 +259,37 @@ const RESOURCE_LEVELS: [Level; 3] = [Level::Warning, Level::Minor, Level::Severe
 
 impl Resource {
     pub const ALL: [Resource; 4] = [Resource::Load, Resource::MailQueue, Resource::Disk, Resource::Inode];
+    /// The levels a resource raises, lowest first (resources have no Lv.5).
+    pub const LEVELS: [Level; 3] = RESOURCE_LEVELS;
+
+    /// Whether the thresholds are per CPU (the load average).
+    pub fn per_cpu(self) -> bool {
+        self == Resource::Load
+    }
+
+    /// Whether a value equal to the threshold reaches the level (`≥`: the load) or must exceed
+    /// it (`>`: the others).
+    pub fn at_least(self) -> bool {
+        self == Resource::Load
+    }
+
+    /// The unit a value is shown with (`%` for disk and inode use, none for the others).
+    pub fn unit(self) -> &'static str {
+        match self {
+            Resource::Disk | Resource::Inode => "%",
+            Resource::Load | Resource::MailQueue => "",
+        }
+    }
+
+    /// The name on the operator's console, Japanese and English.
+    pub fn console_name(self) -> (&'static str, &'static str) {
+        match self {
+            Resource::Load => ("Load avg.", "Load avg."),
+            Resource::MailQueue => ("メールキュー", "Mail queue"),
+            Resource::Disk => ("/ の使用率", "/ usage"),
+            Resource::Inode => ("/ の inode", "/ inodes"),
+        }
+    }
 
     /// The stable identifier (store, CLI rows, API): `load`, `mailq`, `disk`, `inode`.
     pub fn as_str(self) -> &'static str {
@@ -320,9 +351,10 @@ impl Resource {
     pub fn level_of(self, value: f64, cpus: u32) -> Option<Level> {
         RESOURCE_LEVELS.into_iter().rev().find(|&lv| {
             let t = self.threshold(lv, cpus) as f64;
-            match self {
-                Resource::Load => value >= t,
-                _ => value > t,
+            if self.at_least() {
+                value >= t
+            } else {
+                value > t
             }
         })
     }

@@ -7,13 +7,19 @@
 //! * nothing cites the specification document that lives outside the repository (its citation
 //!   form or a path to it) — the contract is the only source;
 //! * the mails it prints character for character are the renderer's golden files;
-//! * its tables of services, thresholds and plans are fenced for the catalogue's checks.
+//! * its tables of services, thresholds and plans are fenced, and say what the code's tables say
+//!   (`Service`, `Resource`, `Plan`: the catalogue consoles get is read from them).
 //!
 //! Failures name FILE:LINE. Reads files only; no network, no clock.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use anshin_core::plan::{Plan, RecoveryWindow};
+use anshin_core::recovery::{default_unit, OsFamily};
+use anshin_core::resource::Resource;
+use anshin_core::Service;
 
 /// Where the sources and documents that may cite the contract live, relative to the repository.
 const ROOTS: [&str; 8] =
@@ -370,6 +376,125 @@ fn catalogue_tables_are_fenced_once_each() {
     for (key, line, _) in &blocks {
         if !CATALOGUES.contains(&key.as_str()) {
             errors.push(format!("docs/contract.md:{line}: unknown catalogue:{key} (known: {})", CATALOGUES.join(", ")));
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+/// The rows of the table fenced `catalogue:NAME`: cells trimmed, backticks dropped, header and
+/// separator left out; each with its line in docs/contract.md.
+fn catalogue_rows(text: &str, name: &str) -> Vec<(usize, Vec<String>)> {
+    let blocks = fenced(text, "catalogue");
+    let Some((_, first, inner)) = blocks.iter().find(|(k, _, _)| k == name) else {
+        panic!("docs/contract.md: no <!-- catalogue:{name} --> table")
+    };
+    inner
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with('|'))
+        .skip(2)
+        .map(|(i, l)| {
+            let cells = l.trim_matches('|').split('|').map(|c| c.trim().replace('`', "")).collect();
+            (first + i, cells)
+        })
+        .collect()
+}
+
+#[test]
+fn the_services_table_is_the_codes() {
+    let rows = catalogue_rows(&contract(), "services");
+    let mut errors = Vec::new();
+    let ids: Vec<&str> = rows.iter().map(|(_, c)| c[0].as_str()).collect();
+    let code: Vec<&str> = Service::ALL.iter().map(|s| s.as_str()).collect();
+    if ids != code {
+        errors.push(format!("docs/contract.md: the services table lists {ids:?}, the code {code:?} (same order)"));
+    }
+    for (line, c) in &rows {
+        let Ok(s) = c[0].parse::<Service>() else { continue };
+        let units: Vec<&str> = OsFamily::ALL.iter().map(|f| default_unit(s, *f)).collect();
+        let want = [s.display_name().to_string(), s.default_port().to_string(), s.transport().to_uppercase()];
+        if c[1..4] != want || c[5..8] != units {
+            errors.push(format!(
+                "docs/contract.md:{line}: {} says {:?} / units {:?}, the code {want:?} / units {units:?}",
+                c[0],
+                &c[1..4],
+                &c[5..8]
+            ));
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn the_thresholds_table_is_the_codes() {
+    let rows = catalogue_rows(&contract(), "thresholds");
+    let ids: Vec<&str> = rows.iter().map(|(_, c)| c[1].as_str()).collect();
+    let mut want: Vec<&str> = Resource::ALL.iter().map(|r| r.as_str()).collect();
+    want.sort_by_key(|id| ids.iter().position(|i| i == id));
+    assert_eq!(ids, want, "docs/contract.md: the thresholds table's resources");
+    for (line, c) in &rows {
+        let r = Resource::from_id(&c[1]).expect("a resource");
+        let code: Vec<String> = Resource::LEVELS.iter().map(|l| r.threshold(*l, 1).to_string()).collect();
+        assert_eq!(c[3..6], code, "docs/contract.md:{line}: {} thresholds", c[1]);
+        let compared = if r.at_least() { "≥" } else { ">" };
+        assert!(c[2].starts_with(compared), "docs/contract.md:{line}: {} is compared {compared}", c[1]);
+        assert_eq!(c[2].contains("CPUs"), r.per_cpu(), "docs/contract.md:{line}: {} per CPU", c[1]);
+    }
+}
+
+fn yes(b: bool) -> String {
+    (if b { "yes" } else { "–" }).to_string()
+}
+
+/// What the two recovery rows of the plans table (weekdays 9–18, 24/365) say of a window.
+fn window(w: RecoveryWindow) -> [String; 2] {
+    let [a, b] = match w {
+        RecoveryWindow::None => ["–", "–"],
+        RecoveryWindow::Spot => ["–", "spot"],
+        RecoveryWindow::BusinessHours { spot_outside: true } => ["yes", "spot"],
+        RecoveryWindow::BusinessHours { spot_outside: false } => ["yes", "–"],
+        RecoveryWindow::Always => ["yes", "yes"],
+    };
+    [a.to_string(), b.to_string()]
+}
+
+fn yen(n: u32) -> String {
+    if n >= 1000 {
+        format!("{},{:03}", n / 1000, n % 1000)
+    } else {
+        n.to_string()
+    }
+}
+
+#[test]
+fn the_plans_table_is_the_codes() {
+    let text = contract();
+    let header = fenced(&text, "catalogue").into_iter().find(|(k, _, _)| k == "plans").map(|(_, _, inner)| {
+        let line = inner.lines().find(|l| l.starts_with('|')).unwrap_or_default();
+        line.trim_matches('|').split('|').skip(1).map(|c| c.trim().to_string()).collect::<Vec<_>>()
+    });
+    let plans: Vec<String> = Plan::ALL.iter().map(|p| p.as_str().to_string()).collect();
+    assert_eq!(header, Some(plans), "docs/contract.md: the plans table's columns are the plans, in order");
+    let rows = catalogue_rows(&text, "plans");
+    let checks: [(&str, fn(Plan) -> String); 9] = [
+        ("monthly fee (yen)", |p| yen(p.monthly_fee_yen())),
+        ("service monitoring and its mail", |p| yes(p.service_monitoring())),
+        ("resource monitoring and its mail", |p| yes(p.resource_monitoring())),
+        ("phone confirmation call", |p| yes(p.phone_call())),
+        ("monthly report", |p| yes(p.monthly_report())),
+        ("server recovery, weekdays 9–18", |p| window(p.server_recovery())[0].clone()),
+        ("server recovery, 24/365", |p| window(p.server_recovery())[1].clone()),
+        ("service recovery, weekdays 9–18", |p| window(p.service_recovery())[0].clone()),
+        ("service recovery, 24/365", |p| window(p.service_recovery())[1].clone()),
+    ];
+    let mut errors = Vec::new();
+    for (name, of) in checks {
+        let code: Vec<String> = Plan::ALL.into_iter().map(of).collect();
+        match rows.iter().find(|(_, c)| c[0] == name) {
+            Some((line, c)) if c[1..] != code => errors
+                .push(format!("docs/contract.md:{line}: plans row {name:?} says {:?}, the code {code:?}", &c[1..])),
+            Some(_) => {}
+            None => errors.push(format!("docs/contract.md: the plans table has no row {name:?}")),
         }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));

@@ -130,6 +130,7 @@ pub fn engine_types() -> TsFile {
         .add::<view::ServerView>()
         .add::<view::Health>()
         .add::<view::CustomerView>()
+        .add::<crate::catalogue::Catalogue>()
         .add::<crate::event::EngineEvent>()
         .add::<action::ActionRequest>()
         .add::<action::ActionDone>()
@@ -203,6 +204,14 @@ mod tests {
     #[test]
     fn the_committed_typescript_is_current() {
         assert_current("engine.ts", &engine_typescript());
+    }
+
+    /// The catalogue's data as a file too (`generated/catalogue.json`): UI unit tests and the
+    /// perf page's generator read it instead of keeping their own copy of the contract's tables.
+    #[test]
+    fn the_committed_catalogue_is_current() {
+        let json = serde_json::to_string_pretty(&crate::catalogue::Catalogue::current()).expect("serializable");
+        assert_current("catalogue.json", &format!("{json}\n"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod action;
 mod alert_mail;
 pub mod api;
+pub mod catalogue;
 pub mod contract;
 pub mod engine;
 pub mod event;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use anshin_core::fleet::Customer;
-use anshin_core::plan::RecoveryWindow;
+use anshin_core::plan::{Plan, RecoveryWindow};
 use anshin_core::{CheckKey, Fleet};
 use serde::Serialize;
 use ts_rs::TS;
@@ -149,6 +149,10 @@ pub struct Health {
     pub probe_lag_p99_ms: Option<u32>,
     /// The consoles fed by this engine (filled in by the feed and `/health`).
     pub consoles: ConsoleStats,
+    /// Whether it is business hours now by the engine's clock (contract §1.3: weekdays 9–18
+    /// Japan time, not on public holidays): what a `business_hours` entitlement means this
+    /// minute. Consoles never compute hours themselves.
+    pub business_hours: bool,
 }
 
 /// How the engine's consoles are doing.
@@ -203,6 +207,20 @@ pub struct Entitlements {
     pub service_recovery: RecoveryPolicy,
 }
 
+impl Entitlements {
+    /// What `plan` includes (contract §1.1).
+    pub fn of(plan: Plan) -> Entitlements {
+        Entitlements {
+            service_monitoring: plan.service_monitoring(),
+            resource_monitoring: plan.resource_monitoring(),
+            phone_call: plan.phone_call(),
+            monthly_report: plan.monthly_report(),
+            server_recovery: plan.server_recovery().into(),
+            service_recovery: plan.service_recovery().into(),
+        }
+    }
+}
+
 /// What a plan includes of a kind of recovery, as consoles get it (the hours of
 /// `business_hours` are the engine's: consoles ask it, they do not compute them).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, TS, ToSchema)]
@@ -240,14 +258,7 @@ pub fn customer_view(c: &Customer) -> CustomerView {
         id: c.id.clone(),
         name: c.name.clone(),
         plan: c.plan.to_string(),
-        entitlements: Entitlements {
-            service_monitoring: c.plan.service_monitoring(),
-            resource_monitoring: c.plan.resource_monitoring(),
-            phone_call: c.plan.phone_call(),
-            monthly_report: c.plan.monthly_report(),
-            server_recovery: c.plan.server_recovery().into(),
-            service_recovery: c.plan.service_recovery().into(),
-        },
+        entitlements: Entitlements::of(c.plan),
         notify: c.notify.clone(),
         phones: c.phones.clone(),
     }

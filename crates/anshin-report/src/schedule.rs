@@ -32,9 +32,9 @@ use crate::font::JapaneseFont;
 use crate::month::Month;
 use crate::{build, mail, ReportError};
 
-/// The hour (JST) of the 10th at which drafts go out automatically.
-pub const AUTO_SEND_DAY: u32 = 10;
-pub const AUTO_SEND_HOUR: u32 = 9;
+/// The day and hour (JST) of the next month at which drafts go out automatically (the
+/// contract's, from `anshin_core::calendar`: the catalogue consoles get says the same).
+pub use anshin_core::calendar::{REPORT_SEND_DAY as AUTO_SEND_DAY, REPORT_SEND_HOUR as AUTO_SEND_HOUR};
 
 /// A report row as operators see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS, utoipa::ToSchema)]

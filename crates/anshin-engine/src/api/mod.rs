@@ -8,6 +8,7 @@
 //! * `GET /api/v1/samples?host=H&resource=R&hours=N` — one resource's readings, oldest first.
 //! * `GET /api/v1/customers` — contracts: plan, entitlements, notification and phone contacts.
 //! * `GET /api/v1/health` — the engine's health line.
+//! * `GET /api/v1/catalogue` — services, checks, thresholds, plans, yen limits (`catalogue`).
 //! * `GET /api/v1/review?server=&customer=&level=&check=&from=&to=&operator=&text=&open=&limit=`
 //!   — incidents with their whole story (dates are Japan days, `YYYY-MM-DD`); 400 on bad input.
 //! * `GET /api/v1/events` (WebSocket) — the console feed (`feed`): snapshot, deltas, events.
@@ -59,6 +60,7 @@ pub use self::listener::ConsoleLimits;
 pub use self::openapi::{document, OPENAPI_PATH};
 pub use self::routes::ExtraRoutes;
 use self::routes::{route, ApiRoute};
+use crate::catalogue::Catalogue;
 use crate::engine::Console;
 use crate::feed::ConsoleMessage;
 use crate::feed::{subscribe_feed, FeedEnd};
@@ -427,6 +429,13 @@ async fn customer_list(State(state): State<ApiState>) -> Response {
     Json(customers(&state.fleet)).into_response()
 }
 
+/// The catalogue: services, checks, thresholds, plans, yen limits (what consoles draw from).
+#[utoipa::path(get, path = "/api/v1/catalogue", tag = "fleet",
+    responses((status = 200, body = Catalogue), (status = 401, body = ApiError)))]
+async fn catalogue() -> Response {
+    Json(Catalogue::current()).into_response()
+}
+
 /// The engine's health line (its alarms, the consoles it feeds).
 #[utoipa::path(get, path = "/api/v1/health", tag = "fleet",
     responses((status = 200, body = Health), (status = 401, body = ApiError)))]
@@ -503,6 +512,7 @@ fn api_routes() -> Vec<ApiRoute<ApiState>> {
         route(Method::GET, "/api/v1/samples", samples),
         route(Method::GET, "/api/v1/customers", customer_list),
         route(Method::GET, "/api/v1/health", health),
+        route(Method::GET, "/api/v1/catalogue", catalogue),
         route(Method::GET, "/api/v1/review", review),
         route(Method::GET, "/api/v1/events", events),
         route(Method::GET, "/api/v1/whoami", whoami),

@@ -39,6 +39,7 @@ impl utoipa::Modify for BearerTokens {
         super::samples,
         super::customer_list,
         super::health,
+        super::catalogue,
         super::review,
         super::events,
         super::whoami,

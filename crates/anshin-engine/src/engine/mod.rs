@@ -908,6 +908,7 @@ impl Decider {
                 v.health.alarms = alarms;
             }
             v.health.probe_lag_p99_ms = lag;
+            v.health.business_hours = anshin_core::calendar::in_business_hours(now);
         }
     }
 

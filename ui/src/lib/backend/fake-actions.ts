@@ -3,10 +3,19 @@
 //! transport. Used by fake.ts only (and its tests).
 
 import type { AuditEntry, Call, Customer, Prompt, RecoveryPolicy, ReviewIncident } from './types';
-import { inBusinessHours, recoveryFor, kindOf } from '../model/actions';
+import { recoveryFor, kindOf } from '../model/actions';
+import { JST_MS } from '../model/duration';
 import { jstDateTime } from '../model/duration';
 import { outcomeName } from '../model/escalation';
 import { checkName } from '../model/names';
+
+/** The fake engine's own clock rule (the console asks the real engine; this goes with the fake). */
+export function inBusinessHours(now: number): boolean {
+  const d = new Date(now + JST_MS);
+  const day = d.getUTCDay();
+  const h = d.getUTCHours();
+  return day >= 1 && day <= 5 && h >= 9 && h < 18;
+}
 
 /** What a plan includes of server (reboot) and service (restart) recovery (contract §1). */
 export function policies(plan: string): { server: RecoveryPolicy; service: RecoveryPolicy } {

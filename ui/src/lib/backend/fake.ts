@@ -5,18 +5,18 @@
 //! (to look at the disconnected state), `&quiet=1` stops the simulated changes.
 
 import { BackendError } from './types';
-import { FakeAudit, actorOf, fakePrompt, policies, statusReport } from './fake-actions';
-import {
-  INVESTIGATION_CAP_YEN, MIN_SPOT_YEN, kindOf, recoveryFor, recoveryName, RESTARTABLE, serviceOf, spotExpected,
-} from '../model/actions';
+import { FakeAudit, actorOf, fakePrompt, inBusinessHours as inHours, policies, statusReport } from './fake-actions';
+import { kindOf, recoveryFor, recoveryName, serviceOf, spotExpected } from '../model/actions';
+import { investigationCapYen, restartable, spotMinYen } from '../model/catalogue';
+import catalogueData from './generated/catalogue.json';
 import { escalationState } from '../model/escalation';
-import { inBusinessHours as inHours } from '../model/actions';
 import { jstDateTime } from '../model/duration';
 import { downloadText } from './download';
 import { jstDayStart, operatorsOf, STEP_JA } from '../model/review';
 import { addMonths, autoSendAt, defaultMonth, isMonth, isOverdue, monthLabel } from '../model/reports';
 import type {
   Acknowledgement,
+  Catalogue,
   Action,
   ActionResult,
   AppInfo,
@@ -263,7 +263,7 @@ export function makeFleet(n: number, seed = 1, now = Date.now()): FakeFleet {
     } else if (showcase === 7) {
       // A service down with the engine's automatic restart running (where the plan includes
       // it), else a server down with an operator's (billed) reboot running.
-      const svc = s.checks.find((c) => RESTARTABLE.has(c.check))?.check;
+      const svc = s.checks.find((c) => restartable(c.check))?.check;
       if (!svc || policies(s.plan).service === 'none') {
         if (policies(s.plan).server !== 'none') {
           s = setProblem(s, 'ping', 5, now - 40 * 60_000, now);
@@ -482,6 +482,7 @@ export class FakeBackend implements Backend {
       alarms: [],
       probe_lag_p99_ms: null,
       consoles: { connected: 1, snapshots_sent: 1, snapshots_built: 1, dropped: 0 },
+      business_hours: inHours(now),
     };
   }
 
@@ -680,13 +681,13 @@ export class FakeBackend implements Backend {
     const cust = this.customerOf(s);
     const pol = cust ? cust.entitlements[kind === 'reboot' ? 'server_recovery' : 'service_recovery'] : policies(s.plan)[kind === 'reboot' ? 'server' : 'service'];
     if (pol === 'none') this.refuse('not_included', `plan ${s.plan} does not include ${kind === 'reboot' ? 'server' : 'service'} recovery`);
-    const spot = spotExpected(kind, s.plan, now, pol);
+    const spot = spotExpected(kind, s.plan, inHours(now), pol);
     if (pol === 'business_hours' && !spot && kind === 'restart' && !inHours(now)) {
       this.refuse('not_included', 'the plan includes it on weekdays 9–18 only');
     }
-    if (spot && !consent) this.refuse('needs_consent', `a spot recovery of ${s.label}: billed from ${MIN_SPOT_YEN} yen, needs the customer's consent`);
-    if (consent && (!consent.customer_person?.trim() || !(consent.amount_yen >= MIN_SPOT_YEN))) {
-      this.refuse('invalid', `consent: customer_person is required and amount_yen must be at least ${MIN_SPOT_YEN}`);
+    if (spot && !consent) this.refuse('needs_consent', `a spot recovery of ${s.label}: billed from ${spotMinYen()} yen, needs the customer's consent`);
+    if (consent && (!consent.customer_person?.trim() || !(consent.amount_yen >= spotMinYen()))) {
+      this.refuse('invalid', `consent: customer_person is required and amount_yen must be at least ${spotMinYen()}`);
     }
     const r = this.newRecovery(s, action, incident, spot && consent ? consent.amount_yen : null, now, false);
     const svc = serviceOf(action);
@@ -845,7 +846,7 @@ export class FakeBackend implements Backend {
         if (!s) this.refuse('not_found', `no server ${a.host}`);
         const c = s.checks.find((x) => x.check === a.service);
         if (!c) this.refuse('not_found', `${a.host} has no service ${a.service}`);
-        if (!RESTARTABLE.has(a.service)) this.refuse('no_action', `${a.service} cannot be restarted`);
+        if (!restartable(a.service)) this.refuse('no_action', `${a.service} cannot be restarted`);
         return { type: 'restart', ...this.startRecovery(s, `restart:${a.service}`, c.incident, a.consent, now) };
       }
       case 'log_call': {
@@ -876,8 +877,8 @@ export class FakeBackend implements Backend {
         const f = open(a.incident);
         const host = 'closed' in f ? f.closed.host : f.s.label;
         const earlier = this.consents.get(a.incident) ?? [];
-        if (a.kind === 'investigation' && a.amount_yen > INVESTIGATION_CAP_YEN && earlier.length === 0) {
-          this.refuse('over_cap', `an investigation consent above ${INVESTIGATION_CAP_YEN} yen needs the customer asked again (a new consent after the first)`);
+        if (a.kind === 'investigation' && a.amount_yen > investigationCapYen() && earlier.length === 0) {
+          this.refuse('over_cap', `an investigation consent above ${investigationCapYen()} yen needs the customer asked again (a new consent after the first)`);
         }
         const c: Consent = {
           id: this.nextRecord++, incident_id: a.incident, kind: a.kind, amount_yen: a.amount_yen, customer_person: a.customer_person.trim(),
@@ -1179,6 +1180,10 @@ export class FakeBackend implements Backend {
       out.push({ host, resource, at: iso(t), value: Math.round(v * 100) / 100 });
     }
     return out;
+  }
+
+  async catalogue(): Promise<Catalogue> {
+    return catalogueData as Catalogue;
   }
 
   async customers(): Promise<Customer[]> {

@@ -17,6 +17,7 @@ import {
   type Action,
   type ActionResult,
   type AuditPage,
+  type Catalogue,
   type Escalation,
   type MaintenanceWindow,
   type Recovery,
@@ -266,6 +267,10 @@ export class HttpBackend implements Backend {
 
   customers(): Promise<Customer[]> {
     return this.get('/api/v1/customers');
+  }
+
+  catalogue(): Promise<Catalogue> {
+    return this.get('/api/v1/catalogue');
   }
 
   async serverDetail(label: string): Promise<ServerView | null> {

@@ -15,6 +15,7 @@ import {
   type ActionResult,
   type AppInfo,
   type AuditPage,
+  type Catalogue,
   type Escalation,
   type MaintenanceWindow,
   type Recovery,
@@ -87,6 +88,10 @@ export class TauriBackend implements Backend {
 
   customers(): Promise<Customer[]> {
     return call('customers');
+  }
+
+  catalogue(): Promise<Catalogue> {
+    return call('catalogue');
   }
 
   async serverDetail(label: string): Promise<ServerView | null> {

@@ -17,6 +17,7 @@ export type AuditPage = Engine.AuditPage;
 export type BusyAnswer = Engine.BusyAnswer;
 export type Call = Engine.CallRecord;
 export type Caller = Engine.Caller;
+export type Catalogue = Engine.Catalogue;
 export type CheckView = Engine.CheckView;
 export type Consent = Engine.ConsentRecord;
 export type ConsoleStats = Engine.ConsoleStats;
@@ -131,6 +132,9 @@ export interface Backend {
   incidents(open: boolean, limit: number): Promise<Incident[]>;
   samples(host: string, resource: string, hours: number): Promise<Sample[]>;
   customers(): Promise<Customer[]>;
+  /** Services, checks, thresholds, plans and yen limits, as the engine knows them (fixed while
+   * it runs): the console draws from this, never from its own copy. */
+  catalogue(): Promise<Catalogue>;
   /** One server with its latest response times and check times (deltas carry a server only
    * when what its tile shows changed); null when the fleet has no such server. */
   serverDetail(label: string): Promise<ServerView | null>;

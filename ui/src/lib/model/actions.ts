@@ -5,7 +5,8 @@
 
 import { BackendError, type Action, type PromptCode, type Recovery, type RecoveryPolicy, type SpotConsent } from '../backend/types';
 import { checkName } from './names';
-import { JST_MS, jstTime } from './duration';
+import { businessHoursText, planPolicy, restartable, spotMinYen } from './catalogue';
+import { jstTime } from './duration';
 
 export type Lang = 'ja' | 'en';
 
@@ -57,17 +58,11 @@ export function actionRoute(a: Action): Route {
 
 // ------------------------------------------------------------------------------ what a recovery is
 
-/** Services the engine can restart (contract §4, the Plesk recovery targets), by check id. */
-export const RESTARTABLE: ReadonlySet<string> = new Set([
-  'http', 'https', 'dns', 'pop', 'pop3', 'pops', 'imap', 'imaps', 'smtp', 'smtps', 'submission', 'ftp',
-  'mysql', 'postgresql', 'plesk',
-]);
-
 /** The recovery an incident of `check` calls for: a reboot for ping and SSH, a restart of the
  * service for a service, none for anything else (resources, custom ports, the host key). */
 export function recoveryFor(check: string): 'reboot' | `restart:${string}` | null {
   if (check === 'ping' || check === 'ssh') return 'reboot';
-  if (RESTARTABLE.has(check)) return `restart:${check}`;
+  if (restartable(check)) return `restart:${check}`;
   return null;
 }
 
@@ -126,7 +121,7 @@ export function outcomeText(outcome: string | null, lang: Lang): string {
 
 export const PROMPT_TEXT: Record<PromptCode, { ja: string; en: string }> = {
   not_included: { ja: '契約外', en: 'not in the plan' },
-  outside_hours: { ja: '時間外（平日9–18時のみ）', en: 'outside hours (weekdays 9–18 only)' },
+  outside_hours: { ja: '時間外', en: 'outside hours' },
   spot_only: { ja: 'スポット対応（有償）', en: 'spot recovery (billed)' },
   already_tried: { ja: '自動復旧済み（1回）', en: 'already tried automatically (once)' },
   restart_limit: { ja: '24時間に3回の上限', en: 'limit of 3 restarts in 24 h reached' },
@@ -139,6 +134,11 @@ export const PROMPT_TEXT: Record<PromptCode, { ja: string; en: string }> = {
 export function promptText(code: string, lang: Lang, message = ''): string {
   const known = (PROMPT_TEXT as Record<string, { ja: string; en: string }>)[code];
   if (!known) return message || code;
+  // The hours are the engine's catalogue's, not written here.
+  if (code === 'outside_hours' && businessHoursText()) {
+    const h = businessHoursText();
+    return lang === 'ja' ? `${known.ja}（平日${h}時のみ）` : `${known.en} (weekdays ${h} only)`;
+  }
   // `waiting`: the message says until when; worth showing.
   return code === 'waiting' && message ? `${known[lang]} — ${message}` : known[lang];
 }
@@ -153,7 +153,7 @@ const ERROR_TEXT: Record<string, { ja: string; en: string }> = {
   not_included: { ja: '契約に含まれていません（または時間外です）', en: 'not included in the plan (or outside hours)' },
   no_action: { ja: 'この障害に行える復旧作業はありません', en: 'nothing to recover for this kind of incident' },
   invalid: { ja: '入力内容が正しくありません', en: 'a field is missing or out of range' },
-  over_cap: { ja: '承諾額の上限 (50,000 円) を超えています。顧客に改めて承諾を得てください', en: 'over the 50,000 yen cap: ask the customer again' },
+  over_cap: { ja: '承諾額の上限を超えています。顧客に改めて承諾を得てください', en: 'over the cap: ask the customer again' },
   stopped: { ja: 'エンジンが停止しています', en: 'the engine is stopped' },
   store_unavailable: {
     ja: 'ストアが書き込みを受け付けていません（エンジンの警報を参照）。しばらくしてから再度お試しください',
@@ -183,48 +183,16 @@ export function busyText(running: Pick<Recovery, 'action' | 'requested_by' | 'au
 
 // ------------------------------------------------------------------------------ spot and consent
 
-/** The least a spot recovery costs (contract §1: "from 20,000 yen per time"). */
-export const MIN_SPOT_YEN = 20_000;
-/** Cause investigation and recovery without asking again (contract §4). */
-export const INVESTIGATION_CAP_YEN = 50_000;
-
-
-/** Weekdays 9–18 in Japan (holidays are the engine's to know: it answers `needs_consent`). */
-export function inBusinessHours(now: number): boolean {
-  const d = new Date(now + JST_MS);
-  const day = d.getUTCDay();
-  const h = d.getUTCHours();
-  return day >= 1 && day <= 5 && h >= 9 && h < 18;
-}
-
-/** Whether a recovery will likely be billed (spot) at `now`: a reboot on plan 30 always, on
- * plan 60 outside weekdays 9–18 JST. Service restarts are never spot (no plan sells them).
- * `policy`: the customer's entitlement when known (else from the plan). */
-export function spotExpected(kind: RecoveryKind, plan: string, now: number, policy?: RecoveryPolicy): boolean {
+/** Whether a recovery will likely be billed (spot) now: a reboot the plan offers only as spot,
+ * or a reboot included in business hours when the engine says it is not business hours now
+ * (`Health.business_hours`: the engine's clock and its holidays). Service restarts are never spot
+ * (no plan sells them). `policy`: the customer's entitlement when known (else the plan's, from the
+ * catalogue). */
+export function spotExpected(kind: RecoveryKind, plan: string, businessHours: boolean, policy?: RecoveryPolicy): boolean {
   if (kind !== 'reboot') return false;
   const p = policy ?? planPolicy(kind, plan);
   if (p === 'spot') return true;
-  // Plan 60: in hours included, outside hours spot.
-  if (p === 'business_hours') return !inBusinessHours(now);
-  return false;
-}
-
-/** What a plan includes of a kind of recovery (contract §1), when the customer's entitlements are
- * not at hand; undefined for an unknown plan. */
-export function planPolicy(kind: RecoveryKind, plan: string): RecoveryPolicy | undefined {
-  switch (plan) {
-    case '150':
-    case '200':
-      return 'always';
-    case '60':
-      return 'business_hours';
-    case '30':
-      return kind === 'reboot' ? 'spot' : 'none';
-    case 'zero':
-      return 'none';
-    default:
-      return undefined;
-  }
+  return p === 'business_hours' && !businessHours;
 }
 
 /** Whether to offer a recovery button at all: not when the plan never includes it. */
@@ -238,7 +206,7 @@ export function needsConfirm(kind: RecoveryKind, spot: boolean): boolean {
 }
 
 /** What is wrong with a consent form ('' when it can be sent). */
-export function consentProblem(person: string, amount: number | string, min = MIN_SPOT_YEN): '' | 'person' | 'amount' {
+export function consentProblem(person: string, amount: number | string, min = spotMinYen()): '' | 'person' | 'amount' {
   if (!person.trim()) return 'person';
   const n = typeof amount === 'number' ? amount : Number(String(amount).replace(/[,，\s円]/g, ''));
   if (!Number.isFinite(n) || !Number.isInteger(n) || n < min) return 'amount';

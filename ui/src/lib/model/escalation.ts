@@ -4,7 +4,7 @@
 //! addresses. Cost consents: up to 50,000 yen for the investigation, then ask again. Pure.
 
 import type { Call, CallOutcome, Consent } from '../backend/types';
-import { INVESTIGATION_CAP_YEN } from './actions';
+import { investigationCapYen } from './catalogue';
 import { JST_MS } from './duration';
 
 export type Lang = 'ja' | 'en';
@@ -115,7 +115,7 @@ export function consentState(consents: readonly Pick<Consent, 'kind' | 'amount_y
 /** An investigation consent above the cap needs an earlier consent (the customer asked again):
  * the engine refuses it otherwise. True when this one would be refused. */
 export function overCap(amount: number, kind: string, consents: readonly Pick<Consent, 'kind' | 'amount_yen'>[]): boolean {
-  return kind === 'investigation' && amount > INVESTIGATION_CAP_YEN && consents.length === 0;
+  return kind === 'investigation' && amount > investigationCapYen() && consents.length === 0;
 }
 
 /** `datetime-local` value (JST wall time) of an instant: `YYYY-MM-DDTHH:MM`. */

@@ -1,38 +1,13 @@
-//! Names of checks, resources and suppression reasons as the operator reads them. Pure.
+//! Names of checks (from the engine's catalogue), resources and suppression reasons as the
+//! operator reads them. Pure.
+
+import { checkLabel } from './catalogue';
 
 type Lang = 'ja' | 'en';
 
-const CHECKS: Record<string, string> = {
-  ping: 'ping',
-  ssh: 'SSH',
-  http: 'HTTP',
-  https: 'HTTPS',
-  smtp: 'SMTP',
-  smtps: 'SMTPS',
-  submission: 'Submission',
-  pop: 'POP',
-  pop3: 'POP',
-  pops: 'POPS',
-  imap: 'IMAP',
-  imaps: 'IMAPS',
-  ftp: 'FTP',
-  mysql: 'MySQL',
-  postgresql: 'PostgreSQL',
-  dns: 'DNS',
-  plesk: 'Plesk Panel',
-};
-
-const RESOURCES: Record<string, { ja: string; en: string }> = {
-  load: { ja: 'Load avg.', en: 'Load avg.' },
-  disk: { ja: '/ の使用率', en: '/ usage' },
-  inode: { ja: '/ の inode', en: '/ inodes' },
-  mailq: { ja: 'メールキュー', en: 'Mail queue' },
-  ssh_hostkey: { ja: 'SSH ホスト鍵', en: 'SSH host key' },
-};
-
+/** A check's name: the engine's catalogue's (`HTTP`, `/ の使用率`), a custom check's own name. */
 export function checkName(check: string, lang: Lang): string {
-  if (check.startsWith('custom:')) return check.slice('custom:'.length);
-  return CHECKS[check] ?? RESOURCES[check]?.[lang] ?? check;
+  return checkLabel(check, lang);
 }
 
 /** Why a failing check is not an incident, in words. */

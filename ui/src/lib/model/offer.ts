@@ -12,7 +12,8 @@
 //! must anyway (`not_included`, `no_action`, `busy`): the offer only avoids asking in vain.
 
 import type { Action, Prompt, RecoveryPolicy } from '../backend/types';
-import { RESTARTABLE, kindOf, recoveryFor, recoveryOffered } from './actions';
+import { kindOf, recoveryFor, recoveryOffered } from './actions';
+import { restartable } from './catalogue';
 
 export type RecoveryAction = Extract<Action, { type: 'recover' | 'reboot' | 'restart' }>;
 
@@ -78,7 +79,7 @@ function whatOf(target: OfferTarget): string | null {
     case 'reboot':
       return 'reboot';
     case 'restart':
-      return RESTARTABLE.has(target.check) ? `restart:${target.check}` : null;
+      return restartable(target.check) ? `restart:${target.check}` : null;
   }
 }
 

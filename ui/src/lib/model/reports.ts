@@ -3,15 +3,17 @@
 //! the order of the rows. Pure and unit-tested; the engine decides `overdue`, the UI only shows it.
 
 import type { ReportDraft, ReportState } from '../backend/types';
+import { catalogue } from './catalogue';
 
 const JST_OFFSET = 9 * 3_600_000;
 const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
 
-/** Drafts not sent by the end of the 9th of the next month are overdue (JST). */
-export const DEADLINE_DAY = 9;
-/** The engine sends the remaining drafts (not the held ones) on the 10th at 09:00 JST. */
-export const AUTO_SEND_DAY = 10;
-export const AUTO_SEND_HOUR = 9;
+/** The engine sends the remaining drafts (not the held ones) on a day of the next month at an
+ * hour (JST), both from its catalogue; drafts not sent by the end of the day before are overdue. */
+function sendTimes(): { day: number; hour: number } {
+  const r = catalogue()?.monthly_report;
+  return r ? { day: r.send_day, hour: r.send_hour } : { day: NaN, hour: NaN };
+}
 
 /** `YYYY-MM` of an instant, in Japan time. */
 export function jstMonth(now: number): string {
@@ -50,14 +52,15 @@ function nextMonthAt(month: string, day: number, hour: number): number {
   return Date.UTC(Number(m[1]), Number(m[2]) - 1, day, hour) - JST_OFFSET;
 }
 
-/** The first instant a report of `month` is overdue: the 10th 00:00 JST of the next month. */
+/** The first instant a report of `month` is overdue: the send day's 00:00 JST of the next month. */
 export function overdueFrom(month: string): number {
-  return nextMonthAt(month, DEADLINE_DAY + 1, 0);
+  return nextMonthAt(month, sendTimes().day, 0);
 }
 
-/** When the engine sends the drafts of `month` by itself (the 10th 09:00 JST of the next month). */
+/** When the engine sends the drafts of `month` by itself (the send day and hour of the next month). */
 export function autoSendAt(month: string): number {
-  return nextMonthAt(month, AUTO_SEND_DAY, AUTO_SEND_HOUR);
+  const t = sendTimes();
+  return nextMonthAt(month, t.day, t.hour);
 }
 
 /** The engine's rule (schedule.rs `is_overdue`), for the fake backend: not sent and past the 9th. */

@@ -54,6 +54,10 @@ export function eventIncident(ev: EngineEvent): number | null {
 
 const MAX_EVENTS = 50;
 
+/** What holds now by the engine's clock, from its latest health line (the console computes no
+ * hours itself): read by the recovery button to tell a billed reboot before asking. */
+export const engineNow = $state({ businessHours: false });
+
 export class ConsoleState {
   fleet = $state.raw<Fleet>(EMPTY);
   health = $state.raw<Health | null>(null);
@@ -95,6 +99,7 @@ export class ConsoleState {
       case 'snapshot':
         this.fleet = fromSnapshot(m.servers, m.rev);
         this.health = m.health;
+        engineNow.businessHours = m.health.business_hours;
         this.lastMessageAt = Date.now();
         this.gotSnapshot = true;
         if (this.connection.connected === null) this.connection = { connected: true, since: Date.now(), message: '' };
@@ -104,6 +109,7 @@ export class ConsoleState {
         if (!this.gotSnapshot) return; // a delta means nothing without its snapshot
         this.fleet = applyDelta(this.fleet, m.servers, m.rev);
         this.health = m.health;
+        engineNow.businessHours = m.health.business_hours;
         this.lastMessageAt = Date.now();
         break;
       case 'event': {

@@ -52,6 +52,55 @@ export type CallRecord = { id: number, incident_id: number, number: string, star
  */
 export type Caller = { role: Role, name: string, };
 
+/**
+ * Everything of the contract a console needs to draw, from the engine (contract §1, §2, §4).
+ */
+export type Catalogue = { 
+/**
+ * The services of contract §2.2, in the contract's order.
+ */
+services: Array<ServiceEntry>, 
+/**
+ * Every check id a server's incidents can carry (ping, SSH, each service, each resource,
+ * the host key), with its name on the console: the review's filter offers these. A custom
+ * check is `custom:NAME` and shows its own name.
+ */
+checks: Array<CheckEntry>, 
+/**
+ * The resources of contract §2.4 with their thresholds.
+ */
+resources: Array<ResourceEntry>, 
+/**
+ * The plans of contract §1.1 and what each includes.
+ */
+plans: Array<PlanEntry>, 
+/**
+ * The least a spot recovery costs (contract §1.2).
+ */
+spot_min_yen: number, 
+/**
+ * What an investigation may cost without asking the customer again (contract §4.6).
+ */
+investigation_cap_yen: number, 
+/**
+ * Business hours, Japan time, on weekdays that are not public holidays (contract §1.3):
+ * for words only; whether they hold now is `Health::business_hours`.
+ */
+business_hours: HoursEntry, 
+/**
+ * When monthly reports go out by themselves (contract §5.1).
+ */
+monthly_report: ReportTimesEntry, };
+
+/**
+ * A check id and its name on the console.
+ */
+export type CheckEntry = { id: string, name_ja: string, name_en: string, 
+/**
+ * `server` (ping, SSH), `service`, `resource`, `security` (the SSH host key).
+ */
+group: string, };
+
 export type CheckView = { check: string, 
 /**
  * `None` until the first result arrives.
@@ -196,7 +245,13 @@ probe_lag_p99_ms: number | null,
 /**
  * The consoles fed by this engine (filled in by the feed and `/health`).
  */
-consoles: ConsoleStats, };
+consoles: ConsoleStats, 
+/**
+ * Whether it is business hours now by the engine's clock (contract §1.3: weekdays 9–18
+ * Japan time, not on public holidays): what a `business_hours` entitlement means this
+ * minute. Consoles never compute hours themselves.
+ */
+business_hours: boolean, };
 
 /**
  * A problem of the engine itself, shown on every console and notified on the desktop; never
@@ -219,6 +274,11 @@ since: string,
  * The last error as the system gave it (English, for the operator's investigation).
  */
 detail: string, count: number, total: number, };
+
+/**
+ * Business hours, Japan time: from `start_hour`:00 to `end_hour`:00.
+ */
+export type HoursEntry = { start_hour: number, end_hour: number, };
 
 /**
  * One incident as the log holds it.
@@ -262,6 +322,19 @@ export type NoteAdded = { incident: number, by: string, text: string, at: string
  * What a pause covers: `{"kind": "server", "id": "web01"}` or `{"kind": "customer", "id": "c1001"}`.
  */
 export type PauseScope = { kind: string, id: string, };
+
+/**
+ * A plan and what it includes.
+ */
+export type PlanEntry = { 
+/**
+ * The fleet file's spelling: `zero`, `30`, `60`, `150`, `200`.
+ */
+id: string, 
+/**
+ * Tax excluded.
+ */
+monthly_fee_yen: number, entitlements: Entitlements, };
 
 /**
  * The engine's word to the operator about an incident it does not recover by itself.
@@ -314,6 +387,37 @@ month: string, state: ReportState, created_at: string, sent_at: string | null, s
  * Where a report is.
  */
 export type ReportState = "draft" | "held" | "sent";
+
+/**
+ * The monthly report of a month goes out on `send_day` of the next month at `send_hour`:00
+ * Japan time; one not sent by the end of the day before is overdue.
+ */
+export type ReportTimesEntry = { send_day: number, send_hour: number, };
+
+/**
+ * A polled resource and its thresholds.
+ */
+export type ResourceEntry = { 
+/**
+ * `load`, `mailq`, `disk`, `inode`.
+ */
+id: string, name_ja: string, name_en: string, 
+/**
+ * `%` or empty.
+ */
+unit: string, 
+/**
+ * The thresholds are per CPU: multiply by the server's CPUs (the load average).
+ */
+per_cpu: boolean, 
+/**
+ * A value equal to a threshold reaches its level (`≥`); otherwise it must exceed it (`>`).
+ */
+at_least: boolean, 
+/**
+ * Lv.2, Lv.3, Lv.4, lowest first.
+ */
+thresholds: Array<ThresholdEntry>, };
 
 /**
  * The latest reading of one resource (load, disk, inode, mail queue) of a server.
@@ -415,6 +519,32 @@ resources: Array<ResourceView>,
 resource_error: string | null, };
 
 /**
+ * One service: how it is checked and restarted.
+ */
+export type ServiceEntry = { 
+/**
+ * The fleet file's spelling and the check id (`http`, `pop`, …).
+ */
+id: string, 
+/**
+ * The name in triggers and mail subjects (`HTTP`, `Plesk Panel`).
+ */
+name: string, default_port: number, 
+/**
+ * `tcp`, `tls` (implicit TLS) or `udp`.
+ */
+transport: string, 
+/**
+ * Whether the engine can restart it (contract §4.4: a unit per OS family).
+ */
+restartable: boolean, 
+/**
+ * The unit restarted when the fleet file names none, per OS family (`redhat6`, `redhat`,
+ * `debian`).
+ */
+units: Array<UnitEntry>, };
+
+/**
  * The customer's consent to a billable spot recovery (contract §1: 20,000 yen and up).
  */
 export type SpotConsent = { customer_person: string, amount_yen: number, };
@@ -445,6 +575,17 @@ label: string, detail: string,
  * Who: an operator's name or the engine's rule (None in logs older than the audit log).
  */
 actor: string | null, };
+
+export type ThresholdEntry = { level: number, 
+/**
+ * Per CPU when the resource's `per_cpu`.
+ */
+value: number, };
+
+/**
+ * The unit of a service on one OS family.
+ */
+export type UnitEntry = { os_family: string, unit: string, };
 
 /**
  * The chain's verification, as consoles show it on top of the audit log.
