@@ -3,7 +3,7 @@
 //! Owns: the TOML shape (a contract other tools read), its validation, and the diagnostics a
 //! person can act on (`FILE:LINE:COL: what is wrong and how to fix it`, with whatever they
 //! quote from the file escaped, so a diagnostic is one line and safe on a terminal). Every text
-//! a mail shows is checked with the mail renderer's own rule (`mail::check_fleet_text`), so a
+//! a mail shows is checked with the mail renderer's own rule (`mail_text::check_fleet_text`), so a
 //! fleet that validates can always be mailed; labels and ids are plain names.
 //! Must not know: where the text came from (the caller reads the file) or how checks run.
 
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::check::{CheckKey, CheckKind, CheckSpec, Service};
-use crate::mail::{check_fleet_text, FleetText};
+use crate::mail_text::{check_fleet_text, FleetText};
 use crate::plan::Plan;
 use crate::text::visible;
 

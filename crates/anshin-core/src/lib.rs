@@ -16,6 +16,7 @@ pub mod fleet;
 pub mod incident;
 pub mod level;
 pub mod mail;
+pub mod mail_text;
 pub mod plan;
 pub mod recovery;
 pub mod resource;

@@ -10,6 +10,7 @@
 //! delivers), tokens (the console API checks them before `desk`'s routes run), or Tauri.
 
 pub mod availability;
+pub mod blocks;
 pub mod chart;
 pub mod compute;
 pub mod desk;

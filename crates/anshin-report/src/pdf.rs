@@ -13,8 +13,8 @@ use krilla::surface::Surface;
 use krilla::text::{Font, TextDirection};
 use krilla::{Data, Document};
 
+use crate::blocks::{Block, Chart};
 use crate::font::JapaneseFont;
-use crate::render::{Block, Chart};
 use crate::ReportError;
 
 const PAGE: (f32, f32) = (595.0, 842.0);

@@ -5,39 +5,13 @@
 //! Owns: the wording, the order of sections, which optional sections appear (only those with
 //! data: no empty sections), and HTML escaping. Must not know: the store, SMTP.
 
+pub use crate::blocks::{Block, Chart};
 use crate::chart;
 use crate::compute::{check_name, duration_ja, percent_text, MonthlyReport, ResourceTrend};
 use crate::font::JapaneseFont;
 use crate::month::Month;
 use crate::pdf;
 use crate::ReportError;
-
-/// A piece of the report.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Block {
-    Title(String),
-    Heading(String),
-    Para(String),
-    /// Column headers, rows, and each column's share of the width (they add up to 1).
-    Table {
-        head: Vec<String>,
-        rows: Vec<Vec<String>>,
-        widths: Vec<f32>,
-    },
-    /// An index into [`Rendered::charts`].
-    Chart(usize),
-}
-
-/// One chart image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chart {
-    pub host: String,
-    /// The mail's Content-ID (no angle brackets).
-    pub cid: String,
-    /// `chart-web01.png`.
-    pub filename: String,
-    pub png: Vec<u8>,
-}
 
 /// The report drawn: mail subject, HTML and text bodies, chart PNGs and the PDF.
 #[derive(Debug, Clone)]
