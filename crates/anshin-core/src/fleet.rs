@@ -14,7 +14,10 @@ use std::net::IpAddr;
 use serde::Deserialize;
 use toml::Spanned;
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use crate::check::{CheckKey, CheckKind, CheckSpec, Service};
+use crate::contract::{holds_root_by_default, parse_day, Contract, PlanChange, PlanTimeline, TERMS};
 use crate::mail_text::{check_fleet_text, FleetText};
 use crate::plan::Plan;
 use crate::text::visible;
@@ -105,10 +108,25 @@ impl RebootAction {
 pub struct Customer {
     pub id: String,
     pub name: String,
+    /// The plan in force now (the latest of `plan_history` when there is one). Rules that
+    /// depend on a moment ask [`Customer::plan_at`].
     pub plan: Plan,
     pub notify: Vec<String>,
     /// Emergency numbers, in calling order.
     pub phones: Vec<String>,
+    /// The contract's term (`contract = { start, months, end }`), when the file gives it.
+    pub contract: Option<Contract>,
+    /// Dated plan changes, oldest first; the last is `plan` (`plan_history = [{ plan, from }]`).
+    pub plan_history: Vec<PlanChange>,
+    /// The customer holds root (`root`, else the plan's default: contract §9.2).
+    pub root: bool,
+}
+
+impl Customer {
+    /// The plan in force at `t` (contract §9.1): the one answer every rule asks.
+    pub fn plan_at(&self, t: DateTime<Utc>) -> Plan {
+        PlanTimeline { current: self.plan, history: &self.plan_history }.plan_at(t)
+    }
 }
 
 /// Network equipment in front of servers, checked by ping (contract §2, network monitoring).
@@ -139,6 +157,8 @@ pub struct Server {
     pub restart_units: BTreeMap<Service, String>,
     /// How to reboot it (its own `reboot`, else `[noc] reboot`); `None`: reboots are manual.
     pub reboot: Option<RebootAction>,
+    /// The Plesk option: its services have Plesk's own watchdog (contract §9.3).
+    pub plesk: bool,
 }
 
 /// An operator-defined TCP check with an optional greeting prefix.
@@ -376,6 +396,24 @@ struct RawCustomer {
     plan: Spanned<String>,
     notify: Spanned<Vec<Spanned<String>>>,
     phones: Option<Spanned<Vec<Spanned<String>>>>,
+    contract: Option<Spanned<RawContract>>,
+    plan_history: Option<Spanned<Vec<Spanned<RawPlanChange>>>>,
+    root: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContract {
+    start: Spanned<String>,
+    months: Spanned<u32>,
+    end: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlanChange {
+    plan: Spanned<String>,
+    from: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -402,6 +440,8 @@ struct RawServer {
     ssh: Option<Spanned<RawSsh>>,
     restart: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     reboot: Option<Spanned<RawReboot>>,
+    #[serde(default)]
+    plesk: bool,
 }
 
 #[derive(Deserialize)]
@@ -774,7 +814,61 @@ impl Validator {
         if c.name.get_ref().trim().is_empty() {
             self.err(start(&c.name), format!("customer \"{id}\" has an empty name: write the name mails greet"));
         }
-        Customer { id, name, plan, notify, phones }
+        let contract = c.contract.as_ref().and_then(|k| self.contract(k));
+        let plan_history = c.plan_history.as_ref().map(|h| self.plan_history(h, plan)).unwrap_or_default();
+        let root = c.root.as_ref().map_or(holds_root_by_default(plan), |r| *r.get_ref());
+        Customer { id, name, plan, notify, phones, contract, plan_history, root }
+    }
+
+    /// A day written `YYYY-MM-DD`, or an error at it.
+    fn day(&mut self, s: &Spanned<String>, what: &str) -> Option<NaiveDate> {
+        let d = parse_day(s.get_ref());
+        if d.is_none() {
+            self.err(start(s), format!("{what} \"{}\" is not a date: write it as YYYY-MM-DD, e.g. \"2026-04-01\"", s.get_ref()));
+        }
+        d
+    }
+
+    fn contract(&mut self, raw: &Spanned<RawContract>) -> Option<Contract> {
+        let k = raw.get_ref();
+        let start_day = self.day(&k.start, "contract start");
+        let months = *k.months.get_ref();
+        if !TERMS.contains(&months) {
+            self.err(start(&k.months), format!("contract months = {months}: a term is 6 or 12 months"));
+        }
+        let end = k.end.as_ref().and_then(|e| self.day(e, "contract end"));
+        if let (Some(s), Some(e), Some(raw_end)) = (start_day, end, k.end.as_ref()) {
+            if e <= s {
+                self.err(start(raw_end), format!("contract end {e} is not after its start {s}: fix one of them"));
+            }
+        }
+        Some(Contract { start: start_day?, months, end })
+    }
+
+    fn plan_history(&mut self, raw: &Spanned<Vec<Spanned<RawPlanChange>>>, plan: Plan) -> Vec<PlanChange> {
+        let mut out: Vec<PlanChange> = Vec::new();
+        for change in raw.get_ref() {
+            let c = change.get_ref();
+            let p = c.plan.get_ref().parse::<Plan>().map_err(|e| self.err(start(&c.plan), e.to_string())).ok();
+            let from = self.day(&c.from, "plan_history from");
+            if let (Some(last), Some(from)) = (out.last(), from) {
+                if from <= last.from {
+                    self.err(start(&c.from), format!("plan_history: {from} is not after {}: list the changes oldest first, one per day at most", last.from));
+                }
+            }
+            if let (Some(plan), Some(from)) = (p, from) {
+                out.push(PlanChange { plan, from });
+            }
+        }
+        match out.last() {
+            None => self.err(start(raw), "plan_history is empty: list the plans with the day each began, or remove the line"),
+            Some(last) if last.plan != plan => self.err(
+                start(raw),
+                format!("plan_history ends with plan \"{}\" but plan is \"{plan}\": the latest change is the plan in force, make them the same", last.plan),
+            ),
+            Some(_) => {}
+        }
+        out
     }
 
     fn server(
@@ -943,6 +1037,7 @@ impl Validator {
             ssh,
             restart_units,
             reboot,
+            plesk: s.plesk,
         }
     }
 }
@@ -996,6 +1091,49 @@ ip = "127.77.0.3"
 
     fn errors_of(text: &str) -> Vec<String> {
         parse(text, "fleet.toml").unwrap_err().iter().map(ToString::to_string).collect()
+    }
+
+    const C1001: &str = "phones = [\"03-0000-0001\"]\n";
+
+    #[test]
+    fn contract_terms_plan_history_root_and_plesk_are_read() {
+        let text = GOOD.replacen(
+            C1001,
+            "phones = [\"03-0000-0001\"]\ncontract = { start = \"2025-04-01\", months = 12 }\nplan_history = [{ plan = \"60\", from = \"2025-04-01\" }, { plan = \"150\", from = \"2026-11-01\" }]\n",
+            1,
+        )
+        .replacen("custom = [{ name = \"app\"", "plesk = true\ncustom = [{ name = \"app\"", 1);
+        let fleet = parse(&text, "fleet.toml").unwrap().fleet;
+        let c = fleet.customer("c1001").unwrap();
+        assert_eq!(c.contract, Some(Contract { start: parse_day("2025-04-01").unwrap(), months: 12, end: None }));
+        assert_eq!(c.plan_history.len(), 2);
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(c.plan_at(t("2026-10-31T14:59:59Z")), Plan::P60);
+        assert_eq!(c.plan_at(t("2026-10-31T15:00:00Z")), Plan::P150, "11-01 00:00 JST");
+        assert!(!c.root, "150 has limited root by default");
+        assert!(fleet.customer("c2002").unwrap().root, "zero holds root by default");
+        assert!(fleet.servers[0].plesk && !fleet.servers[1].plesk);
+        let rooted = parse(&GOOD.replacen(C1001, "phones = [\"03-0000-0001\"]\nroot = true\n", 1), "f").unwrap().fleet;
+        assert!(rooted.customer("c1001").unwrap().root);
+    }
+
+    #[test]
+    fn contract_and_plan_history_mistakes_name_the_line_and_the_fix() {
+        let with = |extra: &str| GOOD.replacen(C1001, &format!("phones = [\"03-0000-0001\"]\n{extra}\n"), 1);
+        let table = [
+            ("contract = { start = \"2025-4-1\", months = 12 }", "fleet.toml:15:22: contract start \"2025-4-1\" is not a date: write it as YYYY-MM-DD"),
+            ("contract = { start = \"2025-04-01\", months = 3 }", "fleet.toml:15:45: contract months = 3: a term is 6 or 12 months"),
+            ("contract = { start = \"2025-04-01\", months = 6, end = \"2025-04-01\" }", "fleet.toml:15:54: contract end 2025-04-01 is not after its start"),
+            ("plan_history = [{ plan = \"60\", from = \"2026-01-01\" }]", "fleet.toml:15:16: plan_history ends with plan \"60\" but plan is \"150\""),
+            ("plan_history = [{ plan = \"150\", from = \"2026-01-01\" }, { plan = \"150\", from = \"2025-01-01\" }]", "fleet.toml:15:79: plan_history: 2025-01-01 is not after 2026-01-01"),
+            ("plan_history = [{ plan = \"100\", from = \"2026-01-01\" }, { plan = \"150\", from = \"2026-02-01\" }]", "fleet.toml:15:26: unknown plan \"100\""),
+            ("plan_history = []", "fleet.toml:15:16: plan_history is empty"),
+        ];
+        for (extra, want) in table {
+            let errs = errors_of(&with(extra));
+            assert_eq!(errs.len(), 1, "{extra}: {errs:?}");
+            assert!(errs[0].starts_with(want), "{extra}:\n got  {}\n want {want}", errs[0]);
+        }
     }
 
     /// Each (from, to) edit of GOOD gives exactly one error, starting with `want`.

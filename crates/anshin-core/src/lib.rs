@@ -12,6 +12,7 @@
 pub mod alert;
 pub mod calendar;
 pub mod check;
+pub mod contract;
 pub mod fleet;
 pub mod incident;
 pub mod level;
