@@ -69,12 +69,7 @@ impl PlanTimeline<'_> {
     /// contract began with); without a history, the current plan.
     pub fn plan_at(&self, t: DateTime<Utc>) -> Plan {
         let day = jst_day(t);
-        self.history
-            .iter()
-            .rev()
-            .find(|c| c.from <= day)
-            .or(self.history.first())
-            .map_or(self.current, |c| c.plan)
+        self.history.iter().rev().find(|c| c.from <= day).or(self.history.first()).map_or(self.current, |c| c.plan)
     }
 }
 
@@ -133,7 +128,10 @@ mod tests {
 
     #[test]
     fn the_plan_in_force_is_the_latest_change_by_the_japan_day() {
-        let history = [PlanChange { plan: Plan::P60, from: day("2026-01-01") }, PlanChange { plan: Plan::P150, from: day("2026-11-01") }];
+        let history = [
+            PlanChange { plan: Plan::P60, from: day("2026-01-01") },
+            PlanChange { plan: Plan::P150, from: day("2026-11-01") },
+        ];
         let t = PlanTimeline { current: Plan::P150, history: &history };
         assert_eq!(t.plan_at(jst_midnight("2026-10-31")), Plan::P60);
         // 2026-10-31 15:00 UTC is already 11-01 in Japan.

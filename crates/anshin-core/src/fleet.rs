@@ -824,7 +824,10 @@ impl Validator {
     fn day(&mut self, s: &Spanned<String>, what: &str) -> Option<NaiveDate> {
         let d = parse_day(s.get_ref());
         if d.is_none() {
-            self.err(start(s), format!("{what} \"{}\" is not a date: write it as YYYY-MM-DD, e.g. \"2026-04-01\"", s.get_ref()));
+            self.err(
+                start(s),
+                format!("{what} \"{}\" is not a date: write it as YYYY-MM-DD, e.g. \"2026-04-01\"", s.get_ref()),
+            );
         }
         d
     }
@@ -853,7 +856,13 @@ impl Validator {
             let from = self.day(&c.from, "plan_history from");
             if let (Some(last), Some(from)) = (out.last(), from) {
                 if from <= last.from {
-                    self.err(start(&c.from), format!("plan_history: {from} is not after {}: list the changes oldest first, one per day at most", last.from));
+                    self.err(
+                        start(&c.from),
+                        format!(
+                            "plan_history: {from} is not after {}: list the changes oldest first, one per day at most",
+                            last.from
+                        ),
+                    );
                 }
             }
             if let (Some(plan), Some(from)) = (p, from) {
@@ -1121,12 +1130,30 @@ ip = "127.77.0.3"
     fn contract_and_plan_history_mistakes_name_the_line_and_the_fix() {
         let with = |extra: &str| GOOD.replacen(C1001, &format!("phones = [\"03-0000-0001\"]\n{extra}\n"), 1);
         let table = [
-            ("contract = { start = \"2025-4-1\", months = 12 }", "fleet.toml:15:22: contract start \"2025-4-1\" is not a date: write it as YYYY-MM-DD"),
-            ("contract = { start = \"2025-04-01\", months = 3 }", "fleet.toml:15:45: contract months = 3: a term is 6 or 12 months"),
-            ("contract = { start = \"2025-04-01\", months = 6, end = \"2025-04-01\" }", "fleet.toml:15:54: contract end 2025-04-01 is not after its start"),
-            ("plan_history = [{ plan = \"60\", from = \"2026-01-01\" }]", "fleet.toml:15:16: plan_history ends with plan \"60\" but plan is \"150\""),
-            ("plan_history = [{ plan = \"150\", from = \"2026-01-01\" }, { plan = \"150\", from = \"2025-01-01\" }]", "fleet.toml:15:79: plan_history: 2025-01-01 is not after 2026-01-01"),
-            ("plan_history = [{ plan = \"100\", from = \"2026-01-01\" }, { plan = \"150\", from = \"2026-02-01\" }]", "fleet.toml:15:26: unknown plan \"100\""),
+            (
+                "contract = { start = \"2025-4-1\", months = 12 }",
+                "fleet.toml:15:22: contract start \"2025-4-1\" is not a date: write it as YYYY-MM-DD",
+            ),
+            (
+                "contract = { start = \"2025-04-01\", months = 3 }",
+                "fleet.toml:15:45: contract months = 3: a term is 6 or 12 months",
+            ),
+            (
+                "contract = { start = \"2025-04-01\", months = 6, end = \"2025-04-01\" }",
+                "fleet.toml:15:54: contract end 2025-04-01 is not after its start",
+            ),
+            (
+                "plan_history = [{ plan = \"60\", from = \"2026-01-01\" }]",
+                "fleet.toml:15:16: plan_history ends with plan \"60\" but plan is \"150\"",
+            ),
+            (
+                "plan_history = [{ plan = \"150\", from = \"2026-01-01\" }, { plan = \"150\", from = \"2025-01-01\" }]",
+                "fleet.toml:15:79: plan_history: 2025-01-01 is not after 2026-01-01",
+            ),
+            (
+                "plan_history = [{ plan = \"100\", from = \"2026-01-01\" }, { plan = \"150\", from = \"2026-02-01\" }]",
+                "fleet.toml:15:26: unknown plan \"100\"",
+            ),
             ("plan_history = []", "fleet.toml:15:16: plan_history is empty"),
         ];
         for (extra, want) in table {

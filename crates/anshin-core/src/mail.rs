@@ -242,6 +242,10 @@ pub struct MailContext<'a> {
     pub alert: &'a Alert,
     /// When the mail is written: the alert's duration, 対応開始日時, 報告日時.
     pub now: DateTime<Utc>,
+    /// The alert mail promises an automatic recovery after 15 minutes of ping/SSH failure
+    /// (「Ping/SSH 障害継続が 15 分以上…」): only when the customer's plan includes it at the moment
+    /// the reboot would be due (contract §9.7; `recovery::reboot_promised`).
+    pub promise_auto_reboot: bool,
 }
 
 /// What the NOC does as primary recovery (seed §3.2), named in the 対応開始 mail.
@@ -437,7 +441,7 @@ pub fn render(kind: &MailKind, ctx: &MailContext<'_>) -> Result<RenderedMail, Ma
     let mut b = Body::default();
     let subject = match kind {
         MailKind::Alert => {
-            b.lines(alert_opening(problem, ctx.noc.attempts));
+            b.lines(alert_opening(problem, ctx.noc.attempts, ctx.promise_auto_reboot));
             b.fields(ctx, problem, &[], ctx.now, problem.alert_value());
             format!("{prefix}[{}]{}", problem.level(), problem.trigger(label))
         }
@@ -516,7 +520,7 @@ fn check_status(text: &str) -> Result<(), MailError> {
 }
 
 /// The seed's opening lines for this kind of alert.
-fn alert_opening(problem: &Problem, attempts: u32) -> Vec<String> {
+fn alert_opening(problem: &Problem, attempts: u32, promise: bool) -> Vec<String> {
     let mut out = match problem {
         Problem::Down { kind: CheckKind::Ping, .. } => {
             vec![
@@ -536,7 +540,9 @@ fn alert_opening(problem: &Problem, attempts: u32) -> Vec<String> {
         }
     };
     out.push(TARGET_SERVER.into());
-    out.push(AUTO_RECOVERY_15_MIN.into());
+    if promise {
+        out.push(AUTO_RECOVERY_15_MIN.into());
+    }
     out
 }
 
@@ -672,7 +678,14 @@ mod tests {
 
     fn mail(kind: &MailKind, alert: &Alert, now: &str) -> RenderedMail {
         let (n, h) = (noc("Speever"), web01());
-        let ctx = MailContext { noc: &n, host: &h, customer: "サンプル株式会社", alert, now: t(now) };
+        let ctx = MailContext {
+            noc: &n,
+            host: &h,
+            customer: "サンプル株式会社",
+            alert,
+            now: t(now),
+            promise_auto_reboot: true,
+        };
         render(kind, &ctx).unwrap()
     }
 
@@ -829,6 +842,23 @@ mod tests {
         }
     }
 
+    /// contract §9.7: without the promise, the alert ends with the target line and nothing is
+    /// promised; the rest of the mail is the same.
+    #[test]
+    fn the_15_minute_sentence_only_when_promised() {
+        let (n, h, alert) = (noc("Speever"), web01(), ping());
+        let with = |promise_auto_reboot| {
+            let ctx =
+                MailContext { noc: &n, host: &h, customer: "", alert: &alert, now: t(DETECTED), promise_auto_reboot };
+            render(&MailKind::Alert, &ctx).unwrap()
+        };
+        let (promised, not) = (with(true), with(false));
+        assert!(promised.body.contains(AUTO_RECOVERY_15_MIN));
+        assert!(!not.body.contains("15 分"), "{}", not.body);
+        assert_eq!(promised.subject, not.subject);
+        assert_eq!(promised.body.replace(&format!("{AUTO_RECOVERY_15_MIN}\n"), ""), not.body);
+    }
+
     #[test]
     fn brand_is_the_fleets() {
         let h = web01();
@@ -839,7 +869,14 @@ mod tests {
             ("Speever", "[Speever][Lv.5]web01 ping 疎通不可"),
         ] {
             let n = noc(brand);
-            let ctx = MailContext { noc: &n, host: &h, customer: "", alert: &alert, now: t(DETECTED) };
+            let ctx = MailContext {
+                noc: &n,
+                host: &h,
+                customer: "",
+                alert: &alert,
+                now: t(DETECTED),
+                promise_auto_reboot: true,
+            };
             assert_eq!(render(&MailKind::Alert, &ctx).unwrap().subject, want);
             let started = render(&MailKind::ResponseStarted { action: RecoveryAction::Reboot }, &ctx).unwrap();
             assert_eq!(started.subject, want.replace("[Lv.5]", "[対応開始]"));
@@ -881,17 +918,38 @@ mod tests {
             let h = MailHost { label: evil.into(), ..web01() };
             let n = noc("Speever");
             let alert = ping();
-            let ctx = MailContext { noc: &n, host: &h, customer: "", alert: &alert, now: t(DETECTED) };
+            let ctx = MailContext {
+                noc: &n,
+                host: &h,
+                customer: "",
+                alert: &alert,
+                now: t(DETECTED),
+                promise_auto_reboot: true,
+            };
             let err = render(&MailKind::Alert, &ctx).unwrap_err();
             assert!(matches!(err, MailError::ControlCharacter { field: "host label", .. }), "{evil:?}: {err}");
             assert!(!err.to_string().contains('\n') && !err.to_string().contains('\r'), "{err}");
 
             let n = noc(evil);
             let h = web01();
-            let ctx = MailContext { noc: &n, host: &h, customer: "", alert: &alert, now: t(DETECTED) };
+            let ctx = MailContext {
+                noc: &n,
+                host: &h,
+                customer: "",
+                alert: &alert,
+                now: t(DETECTED),
+                promise_auto_reboot: true,
+            };
             assert!(matches!(render(&MailKind::Alert, &ctx), Err(MailError::ControlCharacter { field: "brand", .. })));
 
-            let ctx = MailContext { noc: &noc("Speever"), host: &h, customer: evil, alert: &alert, now: t(DETECTED) };
+            let ctx = MailContext {
+                noc: &noc("Speever"),
+                host: &h,
+                customer: evil,
+                alert: &alert,
+                now: t(DETECTED),
+                promise_auto_reboot: true,
+            };
             let err = render(&MailKind::ResponseStarted { action: RecoveryAction::Reboot }, &ctx).unwrap_err();
             assert!(matches!(err, MailError::ControlCharacter { field: "customer name", .. }), "{err}");
 
@@ -899,14 +957,35 @@ mod tests {
                 problem: Problem::Down { kind: CheckKind::Custom(evil.into()), port: 1 },
                 detected_at: t(DETECTED),
             };
-            let ctx = MailContext { noc: &noc("Speever"), host: &h, customer: "", alert: &custom, now: t(DETECTED) };
+            let ctx = MailContext {
+                noc: &noc("Speever"),
+                host: &h,
+                customer: "",
+                alert: &custom,
+                now: t(DETECTED),
+                promise_auto_reboot: true,
+            };
             assert!(render(&MailKind::Alert, &ctx).is_err(), "custom {evil:?}");
 
             let os = MailHost { os: evil.into(), ..web01() };
-            let ctx = MailContext { noc: &noc("Speever"), host: &os, customer: "", alert: &alert, now: t(DETECTED) };
+            let ctx = MailContext {
+                noc: &noc("Speever"),
+                host: &os,
+                customer: "",
+                alert: &alert,
+                now: t(DETECTED),
+                promise_auto_reboot: true,
+            };
             assert!(matches!(render(&MailKind::Alert, &ctx), Err(MailError::ControlCharacter { field: "OS", .. })));
 
-            let ctx = MailContext { noc: &noc("Speever"), host: &h, customer: "", alert: &alert, now: t(DETECTED) };
+            let ctx = MailContext {
+                noc: &noc("Speever"),
+                host: &h,
+                customer: "",
+                alert: &alert,
+                now: t(DETECTED),
+                promise_auto_reboot: true,
+            };
             let kind = MailKind::StatusReport { calls: vec![], status: Some(evil.into()) };
             let has_bad = evil.chars().any(|c| breaks_line(c) && !matches!(c, '\n' | '\t'));
             assert_eq!(render(&kind, &ctx).is_err(), has_bad, "status {evil:?}");
@@ -915,7 +994,14 @@ mod tests {
             assert!(check_address("to", &format!("ops@example.jp{evil}")).is_err());
         }
         assert_eq!(check_header("brand", " "), Err(MailError::Empty { field: "brand" }));
-        let ctx = MailContext { noc: &noc(""), host: &web01(), customer: "", alert: &ping(), now: t(DETECTED) };
+        let ctx = MailContext {
+            noc: &noc(""),
+            host: &web01(),
+            customer: "",
+            alert: &ping(),
+            now: t(DETECTED),
+            promise_auto_reboot: true,
+        };
         assert_eq!(render(&MailKind::Alert, &ctx), Err(MailError::Empty { field: "brand" }));
     }
 
@@ -941,7 +1027,14 @@ mod tests {
         ];
         for kind in &kinds {
             let n = noc("Speever");
-            let ctx = MailContext { noc: &n, host: &h, customer: "", alert: &res, now: t(DETECTED) };
+            let ctx = MailContext {
+                noc: &n,
+                host: &h,
+                customer: "",
+                alert: &res,
+                now: t(DETECTED),
+                promise_auto_reboot: true,
+            };
             let m = render(kind, &ctx).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
             assert_eq!(m.validate(), Ok(()));
             assert!(!m.subject.chars().any(crate::text::is_hidden), "{:?}", m.subject);
@@ -965,7 +1058,8 @@ mod tests {
             (*fragment, *item, *value) = (String::new(), " ".into(), String::new());
         }
         let n = noc("Speever");
-        let ctx = MailContext { noc: &n, host: &h, customer: "", alert: &empty, now: t(DETECTED) };
+        let ctx =
+            MailContext { noc: &n, host: &h, customer: "", alert: &empty, now: t(DETECTED), promise_auto_reboot: true };
         let m = render(&MailKind::Alert, &ctx).unwrap();
         assert_eq!(m.subject, "[Speever][Lv.4]web01 －");
         assert!(m.body.contains(&format!("{F_ITEM}－：－\n")), "{}", m.body);
@@ -1065,7 +1159,8 @@ mod tests {
     fn a_server_without_os_shows_a_dash() {
         let (n, h) = (noc("Speever"), MailHost { os: String::new(), ..web01() });
         let alert = ping();
-        let ctx = MailContext { noc: &n, host: &h, customer: "", alert: &alert, now: t(DETECTED) };
+        let ctx =
+            MailContext { noc: &n, host: &h, customer: "", alert: &alert, now: t(DETECTED), promise_auto_reboot: true };
         assert!(render(&MailKind::Alert, &ctx).unwrap().body.contains(&format!("{F_OS}－\n")));
     }
 }

@@ -111,6 +111,19 @@ pub fn entitlement(plan: Plan, kind: &RecoveryKind, now: DateTime<Utc>) -> Entit
     }
 }
 
+/// Whether an alert may promise the automatic reboot after 15 minutes of ping/SSH failure
+/// (contract §9.7): the plan in force when the reboot would be due includes server recovery at
+/// that moment (150 and 200 always; 60 on a business-hours moment; never 30 or Zero). `plan_at`
+/// answers for a moment ([`crate::fleet::Customer::plan_at`]).
+pub fn reboot_promised(
+    plan_at: impl Fn(DateTime<Utc>) -> Plan,
+    detected: DateTime<Utc>,
+    reboot_after_secs: u64,
+) -> bool {
+    let due = reboot_due(detected, reboot_after_secs);
+    entitlement(plan_at(due), &RecoveryKind::Reboot, due) == Entitlement::Included
+}
+
 /// Why an automatic recovery does not run (the operator decides instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Refusal {
@@ -492,6 +505,34 @@ mod tests {
             };
             assert_eq!(decide_automatic(&s), want, "plan {plan}, {slot:?}, {event:?}");
         }
+    }
+
+    /// contract §9.7: the 15-minute promise holds when the reboot, due 15 minutes after
+    /// detection, is included at that moment by the plan then in force.
+    #[test]
+    fn the_15_minute_promise_is_judged_when_the_reboot_is_due() {
+        // Monday 2026-11-30 (a weekday); 2026-11-23 is 勤労感謝の日 (a holiday, a Monday).
+        #[rustfmt::skip]
+        let table = [
+            // plan, detected at (JST),           promised
+            (Plan::P200, jst(2026, 11, 28, 3, 0),  true),
+            (Plan::P150, jst(2026, 11, 23, 10, 0), true),
+            (Plan::P60,  jst(2026, 11, 30, 10, 0), true),
+            (Plan::P60,  jst(2026, 11, 30, 8, 44), false), // due 08:59: before hours
+            (Plan::P60,  jst(2026, 11, 30, 8, 45), true),  // due 09:00
+            (Plan::P60,  jst(2026, 11, 30, 17, 44), true), // due 17:59
+            (Plan::P60,  jst(2026, 11, 30, 17, 45), false), // due 18:00
+            (Plan::P60,  jst(2026, 11, 23, 10, 0), false), // a holiday
+            (Plan::P30,  jst(2026, 11, 30, 10, 0), false), // spot only: never promised
+            (Plan::Zero, jst(2026, 11, 30, 10, 0), false),
+        ];
+        for (plan, detected, want) in table {
+            assert_eq!(reboot_promised(|_| plan, detected, REBOOT_AFTER_SECS), want, "{plan} detected {detected}");
+        }
+        // The plan in force at the due moment decides: 30 until 10:10 JST, 150 from then.
+        let changed = |t: DateTime<Utc>| if t < jst(2026, 11, 30, 10, 10) { Plan::P30 } else { Plan::P150 };
+        assert!(reboot_promised(changed, jst(2026, 11, 30, 10, 0), REBOOT_AFTER_SECS));
+        assert!(!reboot_promised(changed, jst(2026, 11, 30, 9, 0), REBOOT_AFTER_SECS));
     }
 
     /// What the operator's console shows for a manual request, per plan × slot.

@@ -309,8 +309,14 @@ fn mail_everything(fleet: &Fleet, server_text: &str) {
                 MailKind::StatusReport { calls: calls.clone(), status: None },
             ];
             for kind in &kinds {
-                let ctx =
-                    MailContext { noc: &fleet.noc, host: &host, customer: &customer.name, alert: &alert, now: t(NOW) };
+                let ctx = MailContext {
+                    noc: &fleet.noc,
+                    host: &host,
+                    customer: &customer.name,
+                    alert: &alert,
+                    now: t(NOW),
+                    promise_auto_reboot: true,
+                };
                 let m = render(kind, &ctx)
                     .unwrap_or_else(|e| panic!("a validated fleet could not be mailed: {e}\n{kind:?}\n{problem:?}"));
                 assert_eq!(m.validate(), Ok(()));

@@ -11,6 +11,7 @@ use anshin_core::fleet::{Customer, Server};
 use anshin_core::mail::{
     self, Alert, CallAttempt, MailContext, MailHost, MailKind, Problem, RecoveryAction, RenderedMail,
 };
+use anshin_core::recovery::reboot_promised;
 use anshin_core::{CheckKind, Fleet};
 use chrono::{DateTime, Utc};
 
@@ -33,12 +34,27 @@ impl AlertMailer {
         Some((server, self.fleet.customer(&server.customer)?))
     }
 
-    fn entitled(customer: &Customer, problem: &Problem) -> bool {
+    /// Whether the plan in force when the problem was detected includes its mail.
+    fn entitled(customer: &Customer, problem: &Problem, detected_at: DateTime<Utc>) -> bool {
+        let plan = customer.plan_at(detected_at);
         match problem {
             Problem::Down { kind: CheckKind::Ping | CheckKind::Ssh, .. } => true,
-            Problem::Down { .. } => customer.plan.service_monitoring(),
-            Problem::Resource { .. } => customer.plan.resource_monitoring(),
+            Problem::Down { .. } => plan.service_monitoring(),
+            Problem::Resource { .. } => plan.resource_monitoring(),
         }
+    }
+
+    /// The context every mail of a problem is written in.
+    fn context<'a>(
+        &'a self,
+        mail_host: &'a MailHost,
+        customer: &'a Customer,
+        alert: &'a Alert,
+        now: DateTime<Utc>,
+    ) -> MailContext<'a> {
+        let promise_auto_reboot =
+            reboot_promised(|t| customer.plan_at(t), alert.detected_at, self.fleet.noc.reboot_after_secs);
+        MailContext { noc: &self.fleet.noc, host: mail_host, customer: &customer.name, alert, now, promise_auto_reboot }
     }
 
     /// The alert mail of a new hard problem (or a rise in level), if the contract includes it.
@@ -86,7 +102,7 @@ impl AlertMailer {
         let (server, customer) = self.recipient(host)?;
         let mail_host = MailHost::from(server);
         let alert = Alert { problem: problem.clone(), detected_at };
-        let ctx = MailContext { noc: &self.fleet.noc, host: &mail_host, customer: &customer.name, alert: &alert, now };
+        let ctx = self.context(&mail_host, customer, &alert, now);
         let rendered = mail::render(&MailKind::StatusReport { calls, status: None }, &ctx).ok()?;
         Some((customer.notify.clone(), rendered))
     }
@@ -121,12 +137,12 @@ impl AlertMailer {
         outbox_kind: OutboxKind,
     ) -> Option<NewMail> {
         let (server, customer) = self.recipient(host)?;
-        if !Self::entitled(customer, problem) {
+        if !Self::entitled(customer, problem, detected_at) {
             return None;
         }
         let mail_host = MailHost::from(server);
         let alert = Alert { problem: problem.clone(), detected_at };
-        let ctx = MailContext { noc: &self.fleet.noc, host: &mail_host, customer: &customer.name, alert: &alert, now };
+        let ctx = self.context(&mail_host, customer, &alert, now);
         match mail::render(&kind, &ctx) {
             Ok(rendered) => Some(NewMail {
                 kind: outbox_kind,

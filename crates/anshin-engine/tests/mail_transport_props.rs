@@ -113,7 +113,14 @@ fn queue_and_build(
             MailKind::StatusReport { calls: calls.clone(), status: None },
         ];
         for kind in kinds {
-            let ctx = MailContext { noc: &noc, host: &host, customer: &customer, alert: &alert, now: t(NOW) };
+            let ctx = MailContext {
+                noc: &noc,
+                host: &host,
+                customer: &customer,
+                alert: &alert,
+                now: t(NOW),
+                promise_auto_reboot: true,
+            };
             let m = render(&kind, &ctx).map_err(|e| TestCaseError::fail(format!("render: {e}")))?;
             mails.push(NewMail {
                 kind: OutboxKind::Alert,
