@@ -115,6 +115,24 @@ impl From<&Server> for MailHost {
     }
 }
 
+impl MailHost {
+    /// Several servers in one mail (a network outage, contract §9.6): each field lists the
+    /// servers' values in the same order, comma-separated (an unknown OS as `－`).
+    pub fn joined(servers: &[&Server]) -> MailHost {
+        let join = |f: &dyn Fn(&Server) -> String| servers.iter().map(|s| f(s)).collect::<Vec<_>>().join(", ");
+        MailHost {
+            label: join(&|s| s.label.clone()),
+            ip: join(&|s| s.ip.to_string()),
+            fqdn: join(&|s| s.fqdn.clone()),
+            os: if servers.iter().all(|s| s.os.trim().is_empty()) {
+                String::new()
+            } else {
+                join(&|s| if s.os.trim().is_empty() { UNKNOWN.to_string() } else { s.os.clone() })
+            },
+        }
+    }
+}
+
 /// A resource of contract §2 (seed §2.4). Only picks the seed's opening sentence; the numbers and
 /// wording of the condition come from the caller (see [`Problem::Resource`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,6 +175,9 @@ pub enum Problem {
         /// The measured value that raised the level, as it should be printed: `25.31`, `96%`.
         value: String,
     },
+    /// The gateway in front of the customer's servers does not answer (contract §9.6): one mail
+    /// per customer, its affected servers in the fields ([`MailHost::joined`]).
+    Network { gateway: String },
 }
 
 impl Problem {
@@ -164,6 +185,7 @@ impl Problem {
         match self {
             Problem::Down { kind, .. } => kind.level(),
             Problem::Resource { level, .. } => *level,
+            Problem::Network { .. } => Level::Unreachable,
         }
     }
 
@@ -173,6 +195,7 @@ impl Problem {
         match self {
             Problem::Down { kind, .. } => kind.trigger(label),
             Problem::Resource { fragment, .. } => format!("{label} {fragment}"),
+            Problem::Network { gateway } => network_trigger(gateway),
         }
     }
 
@@ -182,6 +205,7 @@ impl Problem {
     pub fn title(&self, label: &str) -> String {
         match self {
             Problem::Down { kind, .. } => kind.trigger(label),
+            Problem::Network { gateway } => network_trigger(gateway),
             Problem::Resource { fragment, value, .. } => {
                 let now = format!("（現在：{value}）");
                 format!("{label} {}", fragment.strip_suffix(&now).unwrap_or(fragment))
@@ -200,13 +224,14 @@ impl Problem {
                 CheckKind::Custom(name) => format!("{name}（{port}/TCP）"),
             },
             Problem::Resource { item, .. } => item.clone(),
+            Problem::Network { gateway } => format!("ネットワーク（{gateway}）"),
         }
     }
 
     /// The value shown while the alert is open: 0 for a down check, the measurement otherwise.
     fn alert_value(&self) -> &str {
         match self {
-            Problem::Down { .. } => "0",
+            Problem::Down { .. } | Problem::Network { .. } => "0",
             Problem::Resource { value, .. } => value,
         }
     }
@@ -220,6 +245,11 @@ impl Problem {
             CheckKind::Custom(name) => name,
         }
     }
+}
+
+/// `{gateway} ネットワーク疎通不可`: a network outage's trigger and subject (contract §9.6).
+fn network_trigger(gateway: &str) -> String {
+    format!("{gateway} ネットワーク疎通不可")
 }
 
 /// One incident, as every mail about it describes it.
@@ -257,6 +287,8 @@ pub enum RecoveryAction {
     RestartService(String),
     /// No automatic remedy (a resource, a custom check): an operator investigates.
     Investigate,
+    /// A network outage: the NOC works on its network (contract §9.6).
+    NetworkWork,
 }
 
 impl RecoveryAction {
@@ -268,6 +300,7 @@ impl RecoveryAction {
                 RecoveryAction::RestartService(s.display_name().into())
             }
             Problem::Down { kind: CheckKind::Custom(_), .. } | Problem::Resource { .. } => RecoveryAction::Investigate,
+            Problem::Network { .. } => RecoveryAction::NetworkWork,
         }
     }
 
@@ -276,6 +309,7 @@ impl RecoveryAction {
             RecoveryAction::Reboot => "サーバーの再起動".into(),
             RecoveryAction::RestartService(name) => format!("{name} サービスの再起動"),
             RecoveryAction::Investigate => "障害要因の調査".into(),
+            RecoveryAction::NetworkWork => "ネットワークの復旧作業".into(),
         }
     }
 
@@ -286,6 +320,9 @@ impl RecoveryAction {
                 "弊社からも障害を確認いたしましたので、SSH よりお客様サーバーにログインし、{name} サービスの再起動を試みます。"
             ),
             RecoveryAction::Investigate => "弊社からも障害を確認いたしましたので、要因の調査を行います。".into(),
+            RecoveryAction::NetworkWork => {
+                "弊社からも障害を確認いたしましたので、ネットワークの復旧作業を行います。".into()
+            }
         }
     }
 }
@@ -367,7 +404,8 @@ impl Problem {
     /// writes. A check's problem has none.
     fn shown(&self) -> Problem {
         match self {
-            Problem::Down { .. } => self.clone(),
+            // A gateway's label is a fleet text, checked like the others (`render`).
+            Problem::Down { .. } | Problem::Network { .. } => self.clone(),
             Problem::Resource { metric, level, fragment, item, value } => Problem::Resource {
                 metric: *metric,
                 level: *level,
@@ -431,8 +469,10 @@ pub fn render(kind: &MailKind, ctx: &MailContext<'_>) -> Result<RenderedMail, Ma
     ] {
         check_fleet_text(what, value)?;
     }
-    if let Problem::Down { kind: CheckKind::Custom(name), .. } = &ctx.alert.problem {
-        check_fleet_text(FleetText::CustomCheck, name)?;
+    match &ctx.alert.problem {
+        Problem::Down { kind: CheckKind::Custom(name), .. } => check_fleet_text(FleetText::CustomCheck, name)?,
+        Problem::Network { gateway } => check_fleet_text(FleetText::GatewayLabel, gateway)?,
+        _ => {}
     }
     let problem = &ctx.alert.problem.shown();
 
@@ -449,7 +489,7 @@ pub fn render(kind: &MailKind, ctx: &MailContext<'_>) -> Result<RenderedMail, Ma
             b.lines(recovery_opening(problem));
             let value = match (value, problem) {
                 (Some(v), _) => shown(v),
-                (None, Problem::Down { .. }) => "1".into(),
+                (None, Problem::Down { .. } | Problem::Network { .. }) => "1".into(),
                 (None, Problem::Resource { .. }) => UNKNOWN.into(),
             };
             b.fields(ctx, problem, &[(F_RECOVERED, format_jst(*recovered_at))], *recovered_at, &value);
@@ -538,6 +578,9 @@ fn alert_opening(problem: &Problem, attempts: u32, promise: bool) -> Vec<String>
         Problem::Resource { metric, .. } => {
             vec![format!("監視サービスにて、{}の閾値超過を検知いたしました。", metric.phrase())]
         }
+        Problem::Network { .. } => {
+            vec!["監視サービスにて、お客様サーバーが接続されているネットワークの障害を検知いたしました。".to_string()]
+        }
     };
     out.push(TARGET_SERVER.into());
     if promise {
@@ -562,6 +605,9 @@ fn recovery_opening(problem: &Problem) -> Vec<String> {
         }
         Problem::Resource { metric, .. } => {
             vec![format!("監視サービスにて、{}が閾値内に戻ったことを確認いたしました。", metric.phrase())]
+        }
+        Problem::Network { .. } => {
+            vec!["監視サービスにて、お客様サーバーが接続されているネットワークの復旧を確認いたしました。".to_string()]
         }
     };
     out.push(TARGET_SERVER.into());

@@ -41,6 +41,8 @@ impl AlertMailer {
             Problem::Down { kind: CheckKind::Ping | CheckKind::Ssh, .. } => true,
             Problem::Down { .. } => plan.service_monitoring(),
             Problem::Resource { .. } => plan.resource_monitoring(),
+            // Network monitoring and its recovery: every plan, 24/365 (contract §1.1, §9.6).
+            Problem::Network { .. } => true,
         }
     }
 
@@ -52,8 +54,9 @@ impl AlertMailer {
         alert: &'a Alert,
         now: DateTime<Utc>,
     ) -> MailContext<'a> {
-        let promise_auto_reboot =
-            reboot_promised(|t| customer.plan_at(t), alert.detected_at, self.fleet.noc.reboot_after_secs);
+        // A network outage is the NOC's to mend, not a reboot's: nothing is promised.
+        let promise_auto_reboot = !matches!(alert.problem, Problem::Network { .. })
+            && reboot_promised(|t| customer.plan_at(t), alert.detected_at, self.fleet.noc.reboot_after_secs);
         MailContext { noc: &self.fleet.noc, host: mail_host, customer: &customer.name, alert, now, promise_auto_reboot }
     }
 
@@ -159,8 +162,188 @@ impl AlertMailer {
         }
     }
 
+    /// The mails of a network outage (contract §9.6): one per customer with servers behind
+    /// `gateway` among `affected` (the caller leaves out servers in a maintenance pause), the
+    /// customer's servers in fleet order in one fields block. `kind` is the alert, the
+    /// 対応開始 (`RecoveryAction::NetworkWork`) or the recovery; `now` as for the other mails.
+    pub fn network(
+        &self,
+        gateway: &str,
+        incident: i64,
+        affected: &[&str],
+        detected_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        kind: &MailKind,
+    ) -> Vec<NewMail> {
+        let outbox_kind = match kind {
+            MailKind::Alert => OutboxKind::Alert,
+            MailKind::Recovery { .. } => OutboxKind::Recovery,
+            MailKind::ResponseStarted { .. } => OutboxKind::ResponseStarted,
+            MailKind::StatusReport { .. } => OutboxKind::StatusReport,
+        };
+        let alert = Alert { problem: Problem::Network { gateway: gateway.to_string() }, detected_at };
+        let behind: Vec<&Server> = self
+            .fleet
+            .servers
+            .iter()
+            .filter(|s| s.gateway.as_deref() == Some(gateway) && affected.contains(&s.label.as_str()))
+            .collect();
+        let mut mails = Vec::new();
+        for customer in &self.fleet.customers {
+            let theirs: Vec<&Server> = behind.iter().copied().filter(|s| s.customer == customer.id).collect();
+            if theirs.is_empty() {
+                continue;
+            }
+            let mail_host = MailHost::joined(&theirs);
+            let ctx = self.context(&mail_host, customer, &alert, now);
+            match mail::render(kind, &ctx) {
+                Ok(rendered) => mails.push(NewMail {
+                    kind: outbox_kind,
+                    incident_id: Some(incident),
+                    from: self.fleet.noc.mail_from.clone(),
+                    to: customer.notify.clone(),
+                    subject: rendered.subject,
+                    body: rendered.body,
+                }),
+                Err(e) => tracing::error!(gateway, incident, error = %e, "cannot render the network mail"),
+            }
+        }
+        mails
+    }
+
     /// The port a down check really used (shown in the mail's item).
     pub fn port_of(&self, host: &str, kind: &CheckKind) -> u16 {
         self.fleet.server(host).map_or(0, |s| s.check_port(kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLEET: &str = r#"
+[noc]
+brand = "Speever"
+mail_from = "mail_alert@hosting-srv.net"
+
+[[customer]]
+id = "c1"
+name = "一号商事"
+plan = "30"
+notify = ["ops@c1.example.jp"]
+
+[[customer]]
+id = "c2"
+name = "二号商店"
+plan = "zero"
+notify = ["ops@c2.example.jp"]
+
+[[customer]]
+id = "c3"
+name = "三号"
+plan = "150"
+notify = ["ops@c3.example.jp"]
+
+[[gateway]]
+label = "gw-a"
+ip = "127.77.0.1"
+
+[[gateway]]
+label = "gw-b"
+ip = "127.77.0.9"
+
+[[server]]
+label = "web01"
+customer = "c1"
+fqdn = "web01.c1.example.jp"
+ip = "127.77.0.2"
+os = "CentOS 7"
+gateway = "gw-a"
+
+[[server]]
+label = "db01"
+customer = "c2"
+fqdn = "db01.c2.example.jp"
+ip = "127.77.0.3"
+gateway = "gw-a"
+
+[[server]]
+label = "web02"
+customer = "c1"
+fqdn = "web02.c1.example.jp"
+ip = "127.77.0.4"
+os = "Ubuntu 24.04"
+gateway = "gw-a"
+
+[[server]]
+label = "app01"
+customer = "c3"
+fqdn = "app01.c3.example.jp"
+ip = "127.77.0.5"
+gateway = "gw-b"
+"#;
+
+    fn mailer() -> AlertMailer {
+        AlertMailer::new(Arc::new(anshin_core::fleet::parse(FLEET, "fleet.toml").unwrap().fleet))
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    /// The value of the fields block's line that starts with `name` (after its first `：`).
+    fn field<'a>(body: &'a str, name: &str) -> &'a str {
+        body.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once('：')).map_or("(no such line)", |(_, v)| v)
+    }
+
+    /// contract §9.6: one mail per customer behind the gateway, on every plan, the customer's
+    /// servers listed in fleet order; a customer whose servers are all paused gets none.
+    #[test]
+    fn a_network_outage_mails_each_customer_behind_the_gateway_once() {
+        let m = mailer();
+        let at = t("2026-12-02T01:00:00Z");
+        let mails = m.network("gw-a", 7, &["web01", "db01", "web02"], at, at, &MailKind::Alert);
+        let to: Vec<&str> = mails.iter().map(|m| m.to[0].as_str()).collect();
+        assert_eq!(to, ["ops@c1.example.jp", "ops@c2.example.jp"], "c3 is behind another gateway");
+        let c1 = &mails[0];
+        assert_eq!(c1.subject, "[Speever][Lv.5]gw-a ネットワーク疎通不可");
+        assert!(c1
+            .body
+            .starts_with("監視サービスにて、お客様サーバーが接続されているネットワークの障害を検知いたしました。\n"));
+        for (name, want) in [
+            ("アイテム名", "ネットワーク（gw-a）：0"),
+            ("トリガー名", "gw-a ネットワーク疎通不可"),
+            ("ホスト名", "web01, web02"),
+            ("IP アドレス", "127.77.0.2, 127.77.0.4"),
+            ("FQDN", "web01.c1.example.jp, web02.c1.example.jp"),
+            ("OS", "CentOS 7, Ubuntu 24.04"),
+        ] {
+            assert_eq!(field(&c1.body, name), want, "{name} in\n{}", c1.body);
+        }
+        assert!(!c1.body.contains("15 分"), "a network outage promises no reboot");
+        assert_eq!((field(&mails[1].body, "ホスト名"), field(&mails[1].body, "OS")), ("db01", "－"));
+        // db01 paused: its customer gets nothing.
+        let paused = m.network("gw-a", 7, &["web01", "web02"], at, at, &MailKind::Alert);
+        assert_eq!(paused.len(), 1);
+        let started = m.network(
+            "gw-a",
+            7,
+            &["web01", "web02"],
+            at,
+            t("2026-12-02T01:05:00Z"),
+            &MailKind::ResponseStarted { action: RecoveryAction::NetworkWork },
+        );
+        assert!(started[0].body.contains("ネットワークの復旧作業を行います。"), "{}", started[0].body);
+        let back = t("2026-12-02T01:30:00Z");
+        let recovered = m.network(
+            "gw-a",
+            7,
+            &["web01", "web02"],
+            at,
+            back,
+            &MailKind::Recovery { recovered_at: back, value: None },
+        );
+        assert_eq!(recovered[0].subject, "[Speever][復旧]gw-a ネットワーク疎通不可");
+        assert!(recovered[0].body.contains("ネットワークの復旧を確認いたしました。"));
     }
 }
