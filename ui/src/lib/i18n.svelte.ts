@@ -390,7 +390,7 @@ const ja = {
   wallProblems: '障害',
   wallOk: '正常',
   lastUpdate: '最終更新',
-  role: { operator: 'オペレーター', viewer: '閲覧のみ' },
+  role: { operator: 'オペレーター', viewer: '閲覧のみ', admin: '管理者' },
   mode: { demo: 'デモ', fleet: 'フリート', remote: 'リモート', web: 'Web', fake: 'テストデータ', review: '閲覧専用' },
   perf: 'パフォーマンス測定',
 };
@@ -784,7 +784,7 @@ const en: Texts = {
   wallProblems: 'Problems',
   wallOk: 'OK',
   lastUpdate: 'Updated',
-  role: { operator: 'Operator', viewer: 'Viewer' },
+  role: { operator: 'Operator', viewer: 'Viewer', admin: 'Admin' },
   mode: { demo: 'Demo', fleet: 'Fleet', remote: 'Remote', web: 'Web', fake: 'Fake data', review: 'Review' },
   perf: 'Performance',
 };

@@ -77,6 +77,24 @@ pub enum Role {
     Operator,
     /// Reads only (the wall display).
     Viewer,
+    /// May do all an operator can, and change customers' contracts and plans (contract §9.1).
+    Admin,
+}
+
+impl Role {
+    /// Whether the role may act (every `POST` of the console API): operators and admins.
+    pub fn may_act(self) -> bool {
+        self != Role::Viewer
+    }
+
+    /// The role's word in the tokens file, and its default name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+        }
+    }
 }
 
 /// Who is calling: the token's role and the name it was given (shown as who acted).
@@ -97,7 +115,7 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
-    /// Parses `ROLE TOKEN [NAME]` lines (`operator s3cret yamada`, `viewer w4ll`); `#` starts a
+    /// Parses `ROLE TOKEN [NAME]` lines (`operator s3cret yamada`, `viewer w4ll`, `admin …`); `#` starts a
     /// comment at the start of a line or after a space; NAME (who acted, in the log) defaults to
     /// the role. Errors name the line. Refused: tokens shorter than 16 characters (guessable), a
     /// `#` inside a token (it would silently cut the token short in most tools' eyes), and a
@@ -118,17 +136,18 @@ impl Tokens {
                 continue;
             }
             let [role, token, rest @ ..] = fields.as_slice() else {
-                return Err(format!("{source}:{n}: write \"operator TOKEN [NAME]\" or \"viewer TOKEN [NAME]\""));
+                return Err(format!("{source}:{n}: write \"operator TOKEN [NAME]\", \"viewer TOKEN [NAME]\" or \"admin TOKEN [NAME]\""));
             };
             if rest.len() > 1 {
-                return Err(format!("{source}:{n}: write \"operator TOKEN [NAME]\" or \"viewer TOKEN [NAME]\""));
+                return Err(format!("{source}:{n}: write \"operator TOKEN [NAME]\", \"viewer TOKEN [NAME]\" or \"admin TOKEN [NAME]\""));
             }
             let role = match *role {
                 "operator" => Role::Operator,
                 "viewer" => Role::Viewer,
+                "admin" => Role::Admin,
                 other => {
                     return Err(format!(
-                        "{source}:{n}: unknown role \"{}\": use operator or viewer",
+                        "{source}:{n}: unknown role \"{}\": use operator, viewer or admin",
                         crate::probe::visible(other.as_bytes())
                     ))
                 }
@@ -142,10 +161,7 @@ impl Tokens {
             if let Some(first) = lines_of.insert(token.to_string(), n) {
                 return Err(format!("{source}:{n}: the same token as line {first}: give every console its own"));
             }
-            let name = rest.first().copied().unwrap_or(match role {
-                Role::Operator => "operator",
-                Role::Viewer => "viewer",
-            });
+            let name = rest.first().copied().unwrap_or(role.as_str());
             map.insert(token.to_string(), Caller { role, name: name.to_string() });
         }
         if map.is_empty() {
@@ -532,10 +548,10 @@ pub struct ServeOptions {
     pub limits: ConsoleLimits,
 }
 
-/// The 403 answer for a caller who may only watch, or None for an operator (every action route,
-/// here and in other crates' routes, asks this).
+/// The 403 answer for a caller who may only watch, or None for an operator or an admin (every
+/// action route, here and in other crates' routes, asks this).
 pub fn require_operator(caller: &Caller) -> Option<Response> {
-    (caller.role != Role::Operator).then(|| {
+    (!caller.role.may_act()).then(|| {
         error(StatusCode::FORBIDDEN, "forbidden", "this token may only watch (viewer): acting needs an operator token")
     })
 }
@@ -601,7 +617,12 @@ mod tests {
         let named = Tokens::parse("operator 0123456789abcdef yamada", "t").unwrap();
         assert_eq!(named.caller("0123456789abcdef").unwrap().name, "yamada");
         assert!(Tokens::parse("operator 0123456789abcdef yamada extra", "t").unwrap_err().starts_with("t:1:"));
-        assert!(Tokens::parse("admin 0123456789abcdef", "t").unwrap_err().starts_with("t:1: unknown role"));
+        assert!(Tokens::parse("root 0123456789abcdef", "t").unwrap_err().starts_with("t:1: unknown role"));
+        let admin = Tokens::parse("admin 0123456789abcdef\nviewer fedcba9876543210", "t").unwrap();
+        let boss = admin.caller("0123456789abcdef").unwrap();
+        assert_eq!((boss.role, boss.name.as_str()), (Role::Admin, "admin"));
+        assert!(require_operator(&boss).is_none(), "an admin may do all an operator can");
+        assert!(require_operator(&admin.caller("fedcba9876543210").unwrap()).is_some());
         assert!(Tokens::parse("operator short", "t").unwrap_err().contains("too short"));
         assert!(Tokens::parse("", "t").unwrap_err().contains("no tokens"));
         assert!(Tokens::parse("operator", "t").unwrap_err().starts_with("t:1:"));

@@ -10,6 +10,12 @@ import { jstTime } from './duration';
 
 export type Lang = 'ja' | 'en';
 
+/** Whether a console of this role may act: anyone but a viewer (operators, admins), and never
+ * on a log opened for review. */
+export function mayAct(info: { role: string; mode?: string } | null | undefined): boolean {
+  return !!info && info.role !== 'viewer' && info.mode !== 'review';
+}
+
 export interface Route {
   method: 'POST';
   path: string;

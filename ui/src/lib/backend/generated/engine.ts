@@ -469,7 +469,7 @@ duration_secs: number | null, story: Array<StoryStep>, };
 /**
  * What a token may do.
  */
-export type Role = "operator" | "viewer";
+export type Role = "operator" | "viewer" | "admin";
 
 /**
  * One reading.
