@@ -109,6 +109,11 @@ fn opening_time() -> NaiveTime {
     NaiveTime::from_hms_opt(BUSINESS_START_HOUR, 0, 0).unwrap_or(NaiveTime::MIN)
 }
 
+/// `hour`:00 Japan time on `day`, as UTC.
+pub fn jst_at(day: NaiveDate, hour: u32) -> DateTime<Utc> {
+    tokyo_to_utc(day.and_time(NaiveTime::from_hms_opt(hour.min(23), 0, 0).unwrap_or(NaiveTime::MIN)))
+}
+
 /// A wall-clock time in Asia/Tokyo as UTC. Japan has had no daylight saving time since 1951, so
 /// the local time is never ambiguous or skipped; the fixed +09:00 is the fallback all the same.
 fn tokyo_to_utc(local: NaiveDateTime) -> DateTime<Utc> {

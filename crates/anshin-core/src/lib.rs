@@ -15,6 +15,7 @@ pub mod check;
 pub mod contract;
 pub mod fleet;
 pub mod incident;
+pub mod ledger;
 pub mod level;
 pub mod mail;
 pub mod mail_text;

@@ -76,6 +76,16 @@ impl Plan {
         matches!(self, Plan::P60 | Plan::P150 | Plan::P200)
     }
 
+    /// Temporary resource-up on request (contract §9.4): plans 150 and 200.
+    pub fn resource_up(self) -> bool {
+        matches!(self, Plan::P150 | Plan::P200)
+    }
+
+    /// One hour a month of configuration work (contract §9.5): plans 150 and 200.
+    pub fn config_work(self) -> bool {
+        matches!(self, Plan::P150 | Plan::P200)
+    }
+
     /// Server recovery (reboot after ping/SSH failure).
     pub fn server_recovery(self) -> RecoveryWindow {
         match self {

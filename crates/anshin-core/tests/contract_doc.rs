@@ -476,7 +476,7 @@ fn the_plans_table_is_the_codes() {
     let plans: Vec<String> = Plan::ALL.iter().map(|p| p.as_str().to_string()).collect();
     assert_eq!(header, Some(plans), "docs/contract.md: the plans table's columns are the plans, in order");
     let rows = catalogue_rows(&text, "plans");
-    let checks: [(&str, fn(Plan) -> String); 9] = [
+    let checks: [(&str, fn(Plan) -> String); 11] = [
         ("monthly fee (yen)", |p| yen(p.monthly_fee_yen())),
         ("service monitoring and its mail", |p| yes(p.service_monitoring())),
         ("resource monitoring and its mail", |p| yes(p.resource_monitoring())),
@@ -486,6 +486,8 @@ fn the_plans_table_is_the_codes() {
         ("server recovery, 24/365", |p| window(p.server_recovery())[1].clone()),
         ("service recovery, weekdays 9–18", |p| window(p.service_recovery())[0].clone()),
         ("service recovery, 24/365", |p| window(p.service_recovery())[1].clone()),
+        ("temporary resource-up", |p| yes(p.resource_up())),
+        ("1 hour a month of configuration work", |p| yes(p.config_work())),
     ];
     let mut errors = Vec::new();
     for (name, of) in checks {

@@ -205,6 +205,10 @@ pub struct Entitlements {
     pub monthly_report: bool,
     pub server_recovery: RecoveryPolicy,
     pub service_recovery: RecoveryPolicy,
+    /// Temporary resource-up on request (contract §9.4).
+    pub resource_up: bool,
+    /// One hour a month of configuration work (contract §9.5).
+    pub config_work: bool,
 }
 
 impl Entitlements {
@@ -217,6 +221,8 @@ impl Entitlements {
             monthly_report: plan.monthly_report(),
             server_recovery: plan.server_recovery().into(),
             service_recovery: plan.service_recovery().into(),
+            resource_up: plan.resource_up(),
+            config_work: plan.config_work(),
         }
     }
 }

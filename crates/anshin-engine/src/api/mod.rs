@@ -136,10 +136,14 @@ impl Tokens {
                 continue;
             }
             let [role, token, rest @ ..] = fields.as_slice() else {
-                return Err(format!("{source}:{n}: write \"operator TOKEN [NAME]\", \"viewer TOKEN [NAME]\" or \"admin TOKEN [NAME]\""));
+                return Err(format!(
+                    "{source}:{n}: write \"operator TOKEN [NAME]\", \"viewer TOKEN [NAME]\" or \"admin TOKEN [NAME]\""
+                ));
             };
             if rest.len() > 1 {
-                return Err(format!("{source}:{n}: write \"operator TOKEN [NAME]\", \"viewer TOKEN [NAME]\" or \"admin TOKEN [NAME]\""));
+                return Err(format!(
+                    "{source}:{n}: write \"operator TOKEN [NAME]\", \"viewer TOKEN [NAME]\" or \"admin TOKEN [NAME]\""
+                ));
             }
             let role = match *role {
                 "operator" => Role::Operator,

@@ -5,8 +5,8 @@
 //! Owns: the `recoveries`, `calls` and `consents` tables (schema step 9) and their SQL; the
 //! database's guarantee that a server has at most one running recovery (a partial unique index:
 //! whichever console or rule asks, the second is refused); the consent rules that are facts of
-//! the record (an investigation above 50,000 yen needs an earlier consent on the incident, a
-//! spot recovery costs 20,000 yen or more); and the entries these write to the audit log:
+//! the record (an investigation above the cap needs an earlier consent on the incident, a spot
+//! recovery costs at least the spot minimum: core's numbers); and the entries these write to the audit log:
 //! `recovery_started`, `spot_billed`, `recovery_finished`, `recovery_needs_operator`,
 //! `call_logged`, `consent_recorded`, `note`, `status_report_queued`.
 //! Must not know: plans, hours or the automation rules (the engine decides whether a recovery
@@ -66,11 +66,10 @@ CREATE TABLE consents (
 CREATE INDEX consents_incident ON consents (incident_id);
 "#;
 
-/// Above this an investigation needs an earlier consent of the incident (the customer asked
-/// again by phone: contract §4).
-pub const INVESTIGATION_CAP_YEN: u32 = 50_000;
-/// The least a spot recovery costs.
-pub const SPOT_MIN_YEN: u32 = 20_000;
+/// Above `INVESTIGATION_CAP_YEN` an investigation needs an earlier consent of the incident (the
+/// customer asked again by phone: contract §4.6); a spot recovery costs `SPOT_MIN_YEN` or more.
+/// The contract's numbers, from core's one table.
+pub use anshin_core::recovery::{INVESTIGATION_CAP_YEN, SPOT_MIN_YEN};
 
 /// A recovery to start.
 #[derive(Debug, Clone, PartialEq, Eq)]

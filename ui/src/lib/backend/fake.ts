@@ -78,17 +78,11 @@ export interface FakeFleet {
 const iso = (ms: number) => new Date(ms).toISOString();
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
 
+/** What a plan includes: the engine's catalogue's (generated), never a copy. */
 function entitlements(plan: Plan): Customer['entitlements'] {
-  const paid = plan !== 'zero';
-  const big = plan === '150' || plan === '200';
-  return {
-    service_monitoring: paid,
-    resource_monitoring: paid,
-    phone_call: paid,
-    monthly_report: plan === '60' || big,
-    server_recovery: big ? 'always' : plan === '60' ? 'business_hours' : paid ? 'spot' : 'none',
-    service_recovery: big ? 'always' : plan === '60' ? 'business_hours' : 'none',
-  };
+  const e = (catalogueData as Catalogue).plans.find((p) => p.id === plan)?.entitlements;
+  if (!e) throw new Error(`the catalogue has no plan ${plan}`);
+  return e;
 }
 
 function okCheck(check: string, now: number, r: () => number): CheckView {

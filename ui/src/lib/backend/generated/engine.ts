@@ -180,7 +180,15 @@ paused: boolean, } | { "event": "incident_closed", id: number, host: string, che
  */
 paused: boolean, } | { "event": "incident_acknowledged", id: number, host: string, check: string, by: string, note: string, at: string, } | { "event": "check_state", host: string, check: string, state: string, attempt: number, detail: string, at: string, } | { "event": "recovery_started", id: number, host: string, incident_id: number | null, action: string, by: string, automatic: boolean, at: string, } | { "event": "recovery_finished", id: number, host: string, incident_id: number | null, action: string, outcome: string, detail: string, at: string, } | { "event": "note_added", incident: number, host: string, by: string, text: string, at: string, } | { "event": "call_logged", incident: number, host: string, call: CallRecord, } | { "event": "status_report_queued", incident: number, host: string, by: string, at: string, } | { "event": "maintenance_changed", maintenance: MaintenanceWindow, } | { "event": "alert_released", id: number, host: string, check: string, level: number, trigger: string, at: string, } | { "event": "recovery_prompt", incident: number, host: string, prompt: Prompt | null, at: string, } | { "event": "engine_stopped", at: string, };
 
-export type Entitlements = { service_monitoring: boolean, resource_monitoring: boolean, phone_call: boolean, monthly_report: boolean, server_recovery: RecoveryPolicy, service_recovery: RecoveryPolicy, };
+export type Entitlements = { service_monitoring: boolean, resource_monitoring: boolean, phone_call: boolean, monthly_report: boolean, server_recovery: RecoveryPolicy, service_recovery: RecoveryPolicy, 
+/**
+ * Temporary resource-up on request (contract §9.4).
+ */
+resource_up: boolean, 
+/**
+ * One hour a month of configuration work (contract §9.5).
+ */
+config_work: boolean, };
 
 /**
  * Everything the phone escalation panel of one incident shows.
