@@ -23,6 +23,7 @@ pub mod audit;
 mod backlog;
 mod coverage;
 pub mod export;
+pub mod ledger;
 pub mod maintenance;
 pub mod outbox;
 pub mod recovery;
@@ -84,6 +85,7 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     audit::MIGRATION,
     recovery::MIGRATION,
     maintenance::MIGRATION_END,
+    ledger::MIGRATION,
 ];
 
 /// The schema version (`user_version`) from which the event log carries `actor` and `hash`.
