@@ -145,7 +145,9 @@ pub fn engine_types() -> TsFile {
         .add::<review_query::ReviewRow>()
         .add::<reads::Escalation>()
         .add::<reads::AuditPage>()
-        .add::<action::MaintenanceWindow>();
+        .add::<action::MaintenanceWindow>()
+        .add::<store::ledger::ResourceUpRecord>()
+        .add::<store::ledger::ConfigWorkMonth>();
     f
 }
 

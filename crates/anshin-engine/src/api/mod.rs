@@ -9,6 +9,8 @@
 //! * `GET /api/v1/customers` — contracts: plan, entitlements, notification and phone contacts.
 //! * `GET /api/v1/health` — the engine's health line.
 //! * `GET /api/v1/catalogue` — services, checks, thresholds, plans, yen limits (`catalogue`).
+//! * `GET /api/v1/ledger/resource-ups?open=`, `GET /api/v1/ledger/config-work?customer=&month=`
+//!   — the request ledger (contract §9.4, §9.5).
 //! * `GET /api/v1/review?server=&customer=&level=&check=&from=&to=&operator=&text=&open=&limit=`
 //!   — incidents with their whole story (dates are Japan days, `YYYY-MM-DD`); 400 on bad input.
 //! * `GET /api/v1/events` (WebSocket) — the console feed (`feed`): snapshot, deltas, events.
@@ -65,6 +67,7 @@ use crate::engine::Console;
 use crate::feed::ConsoleMessage;
 use crate::feed::{subscribe_feed, FeedEnd};
 use crate::review_query::{with_customers, ReviewQuery, ReviewRow};
+use crate::store::ledger::{ConfigWorkMonth, ResourceUpRecord};
 use crate::store::samples::Sample;
 use crate::store::{IncidentRecord, Store};
 use crate::view::{customers, CustomerView, Health, ServerView};
@@ -428,6 +431,43 @@ async fn samples(State(state): State<ApiState>, Query(q): Query<SampleQuery>) ->
     read_store(state.db, move |s| s.samples(&q.host, &q.resource, since)).await
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ResourceUpQuery {
+    /// Only requests not restored or cancelled.
+    open: Option<bool>,
+}
+
+/// Temporary resource-up requests (contract §9.4), newest period first.
+#[utoipa::path(get, path = "/api/v1/ledger/resource-ups", tag = "ledger", params(ResourceUpQuery),
+    responses((status = 200, body = Vec<ResourceUpRecord>), (status = 401, body = ApiError)))]
+async fn resource_ups(State(state): State<ApiState>, Query(q): Query<ResourceUpQuery>) -> Response {
+    read_store(state.db, move |s| s.resource_ups(q.open.unwrap_or(false))).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ConfigWorkQuery {
+    /// The customer's id.
+    customer: String,
+    /// `YYYY-MM` (Japan time).
+    month: String,
+}
+
+/// A customer's configuration work of a month and what is left of its 60 minutes (contract §9.5).
+#[utoipa::path(get, path = "/api/v1/ledger/config-work", tag = "ledger", params(ConfigWorkQuery),
+    responses((status = 200, body = ConfigWorkMonth), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+async fn config_work(State(state): State<ApiState>, Query(q): Query<ConfigWorkQuery>) -> Response {
+    if state.fleet.customer(&q.customer).is_none() {
+        return error(StatusCode::NOT_FOUND, "not_found", format!("no customer \"{}\" in the fleet", q.customer));
+    }
+    let month_ok = q.month.len() == 7 && anshin_core::contract::parse_day(&format!("{}-01", q.month)).is_some();
+    if !month_ok {
+        return error(StatusCode::BAD_REQUEST, "invalid", "month is YYYY-MM");
+    }
+    read_store(state.db, move |s| s.config_work(&q.customer, &q.month)).await
+}
+
 /// Incidents with their whole story (dates are Japan days, `YYYY-MM-DD`).
 #[utoipa::path(get, path = "/api/v1/review", tag = "log", params(ReviewQuery),
     responses((status = 200, body = Vec<ReviewRow>), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
@@ -533,6 +573,8 @@ fn api_routes() -> Vec<ApiRoute<ApiState>> {
         route(Method::GET, "/api/v1/customers", customer_list),
         route(Method::GET, "/api/v1/health", health),
         route(Method::GET, "/api/v1/catalogue", catalogue),
+        route(Method::GET, "/api/v1/ledger/resource-ups", resource_ups),
+        route(Method::GET, "/api/v1/ledger/config-work", config_work),
         route(Method::GET, "/api/v1/review", review),
         route(Method::GET, "/api/v1/events", events),
         route(Method::GET, "/api/v1/whoami", whoami),

@@ -40,6 +40,8 @@ impl utoipa::Modify for BearerTokens {
         super::customer_list,
         super::health,
         super::catalogue,
+        super::resource_ups,
+        super::config_work,
         super::review,
         super::events,
         super::whoami,

@@ -135,6 +135,40 @@ prompt: Prompt | null,
 unknown: string | null, };
 
 /**
+ * A customer's configuration work of one month.
+ */
+export type ConfigWorkMonth = { customer: string, 
+/**
+ * `YYYY-MM` (Japan time).
+ */
+month: string, 
+/**
+ * Included minutes recorded.
+ */
+used_minutes: number, 
+/**
+ * Included minutes left (of 60).
+ */
+remaining_minutes: number, billable_minutes: number, entries: Array<ConfigWorkRecord>, };
+
+/**
+ * A configuration-work entry as the ledger holds it.
+ */
+export type ConfigWorkRecord = { id: number, customer: string, 
+/**
+ * The day of the work (Japan time).
+ */
+day: string, minutes: number, 
+/**
+ * Who did the work.
+ */
+who: string, what: string, 
+/**
+ * Billed on top of the plan (beyond the monthly allowance).
+ */
+billable: boolean, recorded_by: string, at: string, };
+
+/**
  * A recorded consent (the console's **Consent**).
  */
 export type ConsentRecord = { id: number, incident_id: number, kind: string, amount_yen: number, customer_person: string, note: string, operator: string, at: string, };
@@ -426,6 +460,24 @@ at_least: boolean,
  * Lv.2, Lv.3, Lv.4, lowest first.
  */
 thresholds: Array<ThresholdEntry>, };
+
+/**
+ * A temporary resource-up request as the ledger holds it.
+ */
+export type ResourceUpRecord = { id: number, host: string, customer: string, 
+/**
+ * First and last day (Japan time, `YYYY-MM-DD`, inclusive).
+ */
+from_day: string, until_day: string, 
+/**
+ * What is raised (`memory 4 GB → 8 GB`).
+ */
+what: string, state: ResourceUpState, recorded_by: string, at: string, };
+
+/**
+ * Where a resource-up request stands.
+ */
+export type ResourceUpState = "requested" | "raised" | "restored" | "cancelled";
 
 /**
  * The latest reading of one resource (load, disk, inode, mail queue) of a server.
