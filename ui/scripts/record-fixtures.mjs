@@ -104,6 +104,7 @@ async function main() {
     await get('whoami_operator', '/api/v1/whoami');
     await get('whoami_viewer', '/api/v1/whoami', 'viewer');
     await get('customers', '/api/v1/customers');
+    await get('catalogue', '/api/v1/catalogue');
     await get('server_detail', '/api/v1/servers/web01');
     await get('server_detail_unknown', '/api/v1/servers/nosuchhost');
     await get('samples', `/api/v1/samples?${new URLSearchParams({ host: 'web01', resource: 'load', hours: '24' })}`);
