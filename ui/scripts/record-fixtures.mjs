@@ -12,7 +12,7 @@
 // Binary: ANSHIN_BIN, default <repo>/target/debug/anshin. Node 20 needs --experimental-websocket
 // for the feed: the script re-runs itself with it when WebSocket is missing.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -40,34 +40,52 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const tokens = { operator: token(), other: token(), viewer: token() };
   const names = { operator: 'yamada', other: 'suzuki', viewer: 'wall' };
-  const log = createWriteStream(join(dir, 'engine.log'));
-  const engine = spawn(bin, ['demo', '--db', join(dir, 'demo.db'), '--listen', `127.0.0.1:${port}`], {
-    env: {
-      ...process.env,
-      ANSHIN_TOKENS: `operator ${tokens.operator} ${names.operator};operator ${tokens.other} ${names.other};viewer ${tokens.viewer} ${names.viewer}`,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  engine.stdout.pipe(log);
-  engine.stderr.pipe(log);
-  let exited = null;
-  engine.on('exit', (code, signal) => (exited = { code, signal }));
-  const stop = async () => {
-    if (exited) return;
-    engine.kill('SIGTERM');
-    if (!(await until(() => exited, 15_000))) engine.kill('SIGKILL');
-    await until(() => exited, 5_000);
+  const ANSHIN_TOKENS = `operator ${tokens.operator} ${names.operator};operator ${tokens.other} ${names.other};viewer ${tokens.viewer} ${names.viewer}`;
+  const engines = [];
+  /** Starts `anshin ARGS` (output into DIR/NAME.log); `stop()` ends it by its PID. */
+  function start(name, args) {
+    const e = { name, log: join(dir, `${name}.log`), exited: null };
+    const out = createWriteStream(e.log);
+    e.child = spawn(bin, args, { env: { ...process.env, ANSHIN_TOKENS }, stdio: ['ignore', 'pipe', 'pipe'] });
+    e.child.stdout.pipe(out);
+    e.child.stderr.pipe(out);
+    e.child.on('exit', (code, signal) => (e.exited = { code, signal }));
+    e.stop = async () => {
+      if (e.exited) return;
+      e.child.kill('SIGTERM');
+      if (!(await until(() => e.exited, 15_000))) e.child.kill('SIGKILL');
+      await until(() => e.exited, 5_000);
+    };
+    engines.push(e);
+    return e;
+  }
+  const stopAll = async () => {
+    for (const e of [...engines].reverse()) await e.stop();
   };
-  process.on('SIGINT', () => void stop().then(() => process.exit(130)));
+  process.on('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  /** Waits until the engine at `at` answers a token. */
+  async function answering(e, at) {
+    const up = await until(async () => {
+      if (e.exited) fail(`${e.name} exited (${JSON.stringify(e.exited)}):\n${await tail(e.log)}`);
+      try {
+        return (await fetch(`${at}/api/v1/whoami`, { headers: { Authorization: `Bearer ${tokens.operator}` } })).ok;
+      } catch {
+        return false;
+      }
+    }, 60_000);
+    if (!up) fail(`${e.name} did not answer on ${at} within 60 s:\n${await tail(e.log)}`);
+    say(`${e.name} up on ${at} (pid ${e.child.pid})`);
+  }
+  const engine = start('demo', ['demo', '--db', join(dir, 'demo.db'), '--listen', `127.0.0.1:${port}`]);
   const started = Date.now();
   const say = (m) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${m}`);
 
   const exchanges = [];
   /** One request as the UI's HttpBackend makes it, with the engine's answer. */
-  async function ask(name, role, method, path, body) {
+  async function ask(name, role, method, path, body, at = base) {
     const headers = { Authorization: `Bearer ${tokens[role]}` };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(20_000) });
+    const res = await fetch(at + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(20_000) });
     const text = await res.text();
     let json;
     try {
@@ -75,7 +93,7 @@ async function main() {
     } catch {
       json = undefined;
     }
-    const ex = { name, role, method, path, body: body ?? null, status: res.status, ...(json !== undefined ? { json } : { text }) };
+    const ex = { name, role, method, path, body: body ?? null, status: res.status, ...(json !== undefined ? { json } : { text }), ...(at !== base ? { engine: 'serve' } : {}) };
     if (exchanges.some((e) => e.name === name)) fail(`two exchanges named ${name}`);
     exchanges.push(ex);
     say(`${name}: ${method} ${path} → ${res.status}${json?.code ? ` ${json.code}` : ''}`);
@@ -87,17 +105,7 @@ async function main() {
 
   try {
     // ---------------------------------------------------------------- the engine up, the feed open
-    const up = await until(async () => {
-      if (exited) fail(`the engine exited (${JSON.stringify(exited)}):\n${await tail(join(dir, 'engine.log'))}`);
-      try {
-        const r = await fetch(`${base}/api/v1/whoami`, { headers: { Authorization: `Bearer ${tokens.operator}` } });
-        return r.ok;
-      } catch {
-        return false;
-      }
-    }, 60_000);
-    if (!up) fail(`the engine did not answer on ${base} within 60 s:\n${await tail(join(dir, 'engine.log'))}`);
-    say(`engine up on ${base} (pid ${engine.pid})`);
+    await answering(engine, base);
     const feed = openFeed(base, tokens.operator);
     await need(() => feed.messages.some((m) => m.message?.type === 'snapshot'), 20_000, 'the first snapshot');
 
@@ -148,22 +156,23 @@ async function main() {
     await act('reboot_plan_zero', '/servers/vps01/reboot', {});
     await act('reboot_needs_consent', '/servers/web02/reboot', {});
     await act('reboot_low_consent', '/servers/web02/reboot', { consent: { customer_person: '山田様', amount_yen: 100 } });
-    const reboot = await act('reboot_spot', '/servers/web02/reboot', { consent: { customer_person: '山田様', amount_yen: 20000 } });
-    await act('reboot_busy', '/servers/web02/reboot', { consent: { customer_person: '山田様', amount_yen: 20000 } });
+    // Consent given, but the demo fleet has no reboot action (a recovery that runs: below).
+    await act('reboot_no_action', '/servers/web02/reboot', { consent: { customer_person: '山田様', amount_yen: 20000 } });
     await act('reboot_viewer', '/servers/web02/reboot', {}, 'viewer');
-    if (reboot.status === 200) {
-      await need(() => event(feed, (e) => e.event === 'recovery_finished' && e.id === reboot.json.id), 90_000, 'the end of the reboot of web02');
-    }
 
     // A window on web03: extended, ended, ended again.
     const w = await act('pause_web03', '/maintenance', { scope: { kind: 'server', id: 'web03' }, minutes: 60, reason: 'OS アップデート作業' });
+    const viewOf = (label, pred) => () => feed.messages.some((m) => m.message?.type === 'delta' && m.message.servers.some((s) => s.label === label && pred(s)));
+    await need(viewOf('web03', (s) => s.maintenance?.id === w.json.id), 15_000, 'the delta of paused web03');
     await act('extend_pause', `/maintenance/${w.json.id}/extend`, { minutes: 30 });
     await get('maintenance_list_active', '/api/v1/maintenance');
+    await get('server_detail_extended', '/api/v1/servers/web03');
     await act('end_pause', `/maintenance/${w.json.id}/end`, {});
+    await need(viewOf('web03', (s) => s.maintenance === null), 15_000, 'the delta of web03 after its pause');
     await act('end_pause_again', `/maintenance/${w.json.id}/end`, {});
     // Every server of a customer (plan zero: vps01, vps02), now, then ended.
     const c = await act('pause_customer', '/maintenance', { scope: { kind: 'customer', id: 'c1002' }, minutes: 30, reason: 'ネットワーク工事' });
-    await need(() => feed.messages.some((m) => m.message?.type === 'delta' && m.message.servers.some((s) => s.label === 'vps02' && s.maintenance)), 15_000, 'the delta of the paused customer');
+    await need(viewOf('vps02', (s) => s.maintenance?.id === c.json.id), 15_000, 'the delta of the paused customer');
     await act('end_pause_customer', `/maintenance/${c.json.id}/end`, {});
     const later = new Date(Date.now() + 86_400_000);
     later.setUTCSeconds(0, 0);
@@ -187,6 +196,58 @@ async function main() {
     await need(() => event(feed, (e) => e.event === 'alert_released' && e.id === held.id), 20_000, 'alert_released of mail02');
     await get('maintenance_list', '/api/v1/maintenance');
 
+    // ---------------------------------------------------------------- a recovery that runs
+    // The demo fleet has no reboot action and no SSH access, so no recovery ever runs on it. For
+    // one that does: `anshin serve` on the same fleet file with a reboot action for web02 (a
+    // program that succeeds), watching the servers the demo above simulates.
+    const fleet = (await readFile(join(repo, 'assets', 'demo-fleet.toml'), 'utf8')).replace(/^label = "web02"$/m, 'label = "web02"\nreboot = { command = ["/bin/true"] }');
+    if (!fleet.includes('/bin/true')) fail('assets/demo-fleet.toml has no server web02');
+    await writeFile(join(dir, 'fleet.toml'), fleet);
+    const port2 = await freePort();
+    const base2 = `http://127.0.0.1:${port2}`;
+    const serveArgs = ['serve', join(dir, 'fleet.toml'), '--db', join(dir, 'serve.db'), '--listen', `127.0.0.1:${port2}`];
+    // Monthly reports cover watched time only: a first start makes the store, which then gets an
+    // engine_started on the 1st of last month, so the second start drafts last month's reports.
+    const firstServe = start('serve-first', serveArgs);
+    await answering(firstServe, base2);
+    await firstServe.stop();
+    seedStarted(join(dir, 'serve.db'), previousMonthStart(Date.now()));
+    const serve = start('serve', serveArgs);
+    await answering(serve, base2);
+    const feed2 = openFeed(base2, tokens.operator);
+    await need(() => feed2.messages.some((m) => m.message?.type === 'snapshot'), 20_000, 'the snapshot of serve');
+    const consent = { customer_person: '山田様', amount_yen: 20000 };
+    const started2 = await ask('recovery_reboot', 'operator', 'POST', '/api/v1/servers/web02/reboot', { consent }, base2);
+    await ask('recovery_busy', 'operator', 'POST', '/api/v1/servers/web02/reboot', { consent }, base2);
+    if (started2.status !== 200) fail(`the reboot of web02 did not start: ${JSON.stringify(started2.json)}`);
+    say('waiting for the reboot of web02 to end (a settle time, then re-checks)');
+    await need(() => event(feed2, (e) => e.event === 'recovery_finished' && e.id === started2.json.id), 120_000, 'the end of the reboot of web02');
+    await ask('recovery_list', 'operator', 'GET', `/api/v1/recoveries?${new URLSearchParams({ host: 'web02', limit: '10' })}`, undefined, base2);
+    await ask('recovery_audit', 'operator', 'GET', `/api/v1/audit?${new URLSearchParams({ limit: '50' })}`, undefined, base2);
+    // Monthly reports (of this engine: the demo's store watched no month).
+    const reports = await ask('reports', 'operator', 'GET', '/api/v1/reports', undefined, base2);
+    const rows = Array.isArray(reports.json) ? reports.json : [];
+    const month = rows[0]?.month;
+    if (!month) fail(`no monthly report was drafted: ${JSON.stringify(reports.json)}`);
+    const onServe = (name, method, path, body, role = 'operator') => ask(name, role, method, path, body, base2);
+    await onServe('reports_month', 'GET', `/api/v1/reports?${new URLSearchParams({ month })}`);
+    const preview = await onServe('report_preview', 'GET', `/api/v1/reports/${rows[0].id}/preview`);
+    // The preview is the mail's HTML with its charts inlined: the start is kept (tests look at the shape).
+    if (preview.text && preview.text.length > 4000) Object.assign(preview, { text: preview.text.slice(0, 4000), truncated: true });
+    const d = rows.find((r) => r.state === 'draft');
+    if (!d) fail('no draft among the reports');
+    await onServe('report_hold', 'POST', `/api/v1/reports/${d.id}/hold`, {});
+    await onServe('report_hold_again', 'POST', `/api/v1/reports/${d.id}/hold`, {});
+    await onServe('report_release', 'POST', `/api/v1/reports/${d.id}/release`, {});
+    const h = rows.find((r) => r.state === 'draft' && r.id !== d.id);
+    if (h) await onServe('report_hold_other', 'POST', `/api/v1/reports/${h.id}/hold`, {});
+    await onServe('report_send_all_viewer', 'POST', `/api/v1/reports/send-all?${new URLSearchParams({ month })}`, {}, 'viewer');
+    await onServe('report_send_all', 'POST', `/api/v1/reports/send-all?${new URLSearchParams({ month })}`, {});
+    await onServe('reports_after_send', 'GET', `/api/v1/reports?${new URLSearchParams({ month })}`);
+    await onServe('reports_bad_month', 'GET', `/api/v1/reports?${new URLSearchParams({ month: '2026-13' })}`);
+    feed2.close();
+    await serve.stop();
+
     // ---------------------------------------------------------------- the log
     await get('recoveries', '/api/v1/recoveries');
     await get('recoveries_web02', `/api/v1/recoveries?${new URLSearchParams({ host: 'web02', limit: '10' })}`);
@@ -206,27 +267,6 @@ async function main() {
     await review('review_text', { text: '折り返し' });
     await review('review_bad_date', { from: '2026-02-31' });
     await review('review_viewer', { limit: '5' }, 'viewer');
-
-    // ---------------------------------------------------------------- monthly reports
-    const reports = await get('reports', '/api/v1/reports');
-    const rows = Array.isArray(reports.json) ? reports.json : [];
-    const month = rows[0]?.month;
-    if (month) {
-      await get('reports_month', `/api/v1/reports?${new URLSearchParams({ month })}`);
-      const preview = await get('report_preview', `/api/v1/reports/${rows[0].id}/preview`);
-      // The preview is the mail's HTML with its charts inlined: keep the start (tests look at the shape).
-      if (preview.text && preview.text.length > 4000) Object.assign(preview, { text: preview.text.slice(0, 4000), truncated: true });
-      const d = rows.find((r) => r.state === 'draft');
-      if (d) {
-        await post('report_hold', `/api/v1/reports/${d.id}/hold`, {});
-        await post('report_hold_again', `/api/v1/reports/${d.id}/hold`, {});
-        await post('report_release', `/api/v1/reports/${d.id}/release`, {});
-      }
-      await post('report_send_all_viewer', `/api/v1/reports/send-all?${new URLSearchParams({ month })}`, {}, 'viewer');
-      await post('report_send_all', `/api/v1/reports/send-all?${new URLSearchParams({ month })}`, {});
-      await get('reports_after_send', `/api/v1/reports?${new URLSearchParams({ month })}`);
-    }
-    await get('reports_bad_month', `/api/v1/reports?${new URLSearchParams({ month: '2026-13' })}`);
 
     // ---------------------------------------------------------------- the feed, then a new snapshot
     await need(() => feed.messages.some((m) => m.message?.type === 'delta' && m.message.servers.length === 0), 15_000, 'a heartbeat (a delta without servers)');
@@ -255,6 +295,12 @@ async function main() {
       messages: rest,
       end,
     });
+    await writeJson(join(out, 'recovery.json'), {
+      ...recorded,
+      engine: 'anshin serve on assets/demo-fleet.toml with a reboot action for web02 (/bin/true), beside the demo',
+      about: 'what one operator console of that engine got while web02 was rebooted (exchanges named recovery_*), in order',
+      messages: feed2.messages,
+    });
     await writeJson(join(out, 'exchanges.json'), {
       ...recorded,
       about: 'requests as the UI\'s HttpBackend makes them (role: whose token) and the engine\'s answers (json, or text)',
@@ -263,12 +309,12 @@ async function main() {
     say(`wrote ${join(out, 'feed.json')} (${feed.messages.length} messages) and exchanges.json (${exchanges.length} exchanges)`);
   } catch (e) {
     console.error(`record-fixtures: ${e instanceof Error ? e.message : e}`);
-    console.error(`engine log (${join(dir, 'engine.log')}):\n${await tail(join(dir, 'engine.log'))}`);
+    for (const e of engines) console.error(`${e.name} log (${e.log}):\n${await tail(e.log)}`);
     process.exitCode = 1;
   } finally {
-    await stop();
+    await stopAll();
     if (process.exitCode !== 1) await rm(dir, { recursive: true, force: true });
-    say(`engine stopped (${JSON.stringify(exited)})`);
+    say(`stopped: ${engines.map((e) => `${e.name} ${JSON.stringify(e.exited)}`).join(', ')}`);
   }
 
   function openFeed(url, tok) {
@@ -313,6 +359,30 @@ async function need(f, ms, what) {
 
 function fail(message) {
   throw new Error(message);
+}
+
+/** Appends an `engine_started` at `at` to the store's log, chained by the recipe of
+ * crates/anshin-engine/src/store/audit.rs (the log still verifies). */
+function seedStarted(db, at) {
+  const py = [
+    'import hashlib, sqlite3, sys',
+    'def f(v): return b"-" if v is None else (lambda b: str(len(b)).encode() + b":" + b)(str(v).encode())',
+    'con = sqlite3.connect(sys.argv[1], timeout=10)',
+    'with con:',
+    '    last, prev = con.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()',
+    '    row = (last + 1, sys.argv[2], "engine_started", None, None, None, "seeded by record-fixtures", "record-fixtures")',
+    '    h = hashlib.sha256(prev.encode() + b"".join(f(v) for v in row)).hexdigest()',
+    '    con.execute("INSERT INTO events (id, at, kind, incident_id, host, check_id, detail, actor, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row + (h,))',
+    '    con.execute("UPDATE audit_head SET last_event = ?, hash = ? WHERE id = 1", (row[0], h))',
+  ].join('\n');
+  const r = spawnSync(process.env.PYTHON ?? 'python3', ['-c', py, db, at], { encoding: 'utf8' });
+  if (r.status !== 0) fail(`seeding ${db}: ${r.error ?? r.stderr}`);
+}
+
+/** The 1st of last month, 00:00 JST, as the store writes times. */
+function previousMonthStart(now) {
+  const jst = new Date(now + 9 * 3_600_000);
+  return new Date(Date.UTC(jst.getUTCFullYear(), jst.getUTCMonth() - 1, 1) - 9 * 3_600_000).toISOString();
 }
 
 function token() {

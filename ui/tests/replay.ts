@@ -1,8 +1,8 @@
 // What the real engine said, played back for the unit tests. The fixtures are recorded from
 // `anshin demo` by scripts/record-fixtures.mjs (`make ui-fixtures`; re-run when the console
 // contract changes): `snapshot` the first feed message, `feed` every message after it, `end` the
-// snapshot a second console got at the end, and `exchange(name)` one request as the UI's
-// HttpBackend makes it with the engine's answer.
+// snapshot a second console got at the end, `recoveryFeed` a console of a recovery that ran, and
+// `exchange(name)` one request as the UI's HttpBackend makes it with the engine's answer.
 //
 // `replay()` gives the UI's own HttpBackend (not a stand-in) with `fetch` answering from the
 // recording: a request the recording does not hold (another path, query, body or token) is not
@@ -15,6 +15,7 @@ import type { Snapshot } from '../src/lib/backend/fake';
 import snapshotJson from './fixtures/snapshot.json';
 import feedJson from './fixtures/feed.json';
 import exchangesJson from './fixtures/exchanges.json';
+import recoveryJson from './fixtures/recovery.json';
 
 export type Role = 'operator' | 'other' | 'viewer';
 
@@ -33,6 +34,9 @@ export interface Exchange {
 export const snapshot = snapshotJson as unknown as Snapshot;
 export const feed: ConsoleMessage[] = (feedJson.messages as { message?: ConsoleMessage }[]).flatMap((m) => (m.message ? [m.message] : []));
 export const end = feedJson.end as unknown as Snapshot;
+/** What a console of a second engine got while it rebooted web02 (the demo fleet with a reboot
+ * action: the demo's own fleet has none, so no recovery runs there); exchanges `recovery_*`. */
+export const recoveryFeed: ConsoleMessage[] = (recoveryJson.messages as { message?: ConsoleMessage }[]).flatMap((m) => (m.message ? [m.message] : []));
 /** The names the tokens were given (who acted, in the log). */
 export const names: Record<Role, string> = exchangesJson.tokens;
 export const exchanges = exchangesJson.exchanges as unknown as Exchange[];

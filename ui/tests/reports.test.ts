@@ -3,7 +3,7 @@ import {
   actionsFor, addMonths, autoSendAt, countReports, defaultMonth, jstMonth, monthLabel, overdueFrom,
   recentMonths, rowFlag, sendAllTargets, sortReports,
 } from '../src/lib/model/reports';
-import { answer, exchange, exchanges, replay } from './replay';
+import { answer, exchange, exchanges, names, replay } from './replay';
 import { choose, operatorHref, reportsHref, reviewHref } from '../src/lib/backend';
 import { BackendError, type ReportDraft } from '../src/lib/backend/types';
 import { SILENCE_LIMIT_MS, Watchdog } from '../src/lib/backend/http';
@@ -106,12 +106,17 @@ describe('the engine\'s reports', () => {
     expect(e.detail).toBe('forbidden');
     vi.unstubAllGlobals();
     const before = answer<ReportDraft[]>('reports_month');
-    const { backend, missed } = replay('operator', ['report_send_all', 'reports_after_send']);
+    const held = Number(exchange('report_hold_other').path.split('/').at(-2));
+    const { backend, missed } = replay('operator', ['report_hold_other', 'report_send_all', 'reports_after_send']);
+    await backend.reportAction(held, 'hold');
     const res = await backend.reportSendAll(month());
-    expect(res.map((r) => r.report).sort()).toEqual(before.filter((r) => r.state === 'draft').map((r) => r.id).sort());
+    const drafts = before.filter((r) => r.state === 'draft' && r.id !== held).map((r) => r.id);
+    expect(drafts.length).toBeGreaterThan(0);
+    expect(res.map((r) => r.report).sort()).toEqual(drafts.sort());
     const after = await backend.reports(month());
     expect(after.filter((r) => r.state === 'draft')).toEqual([]);
-    expect(after.filter((r) => r.state === 'sent').every((r) => !r.overdue)).toBe(true);
+    expect(after.find((r) => r.id === held)).toMatchObject({ state: 'held', held_by: names.operator });
+    expect(after.filter((r) => r.state === 'sent').every((r) => !r.overdue && r.sent_by === names.operator)).toBe(true);
     expect(missed).toEqual([]);
     expect(exchanges.filter((x) => x.name.startsWith('report')).length).toBeGreaterThan(5);
   });
