@@ -6,8 +6,12 @@
 // directory, with two operator tokens and a viewer token (ANSHIN_TOKENS), reads the console feed
 // over the WebSocket, follows the demo's scripted outage cycle (web01 HTTP down 20 s after the
 // start, mail02 SMTP wrong from 110 s: crates/anshin-demo/src/schedule.rs) and asks what a
-// console asks (reads, actions, refusals), writing each request with the engine's answer. Every
-// wait is bounded; the engine is stopped by its PID whatever happens.
+// console asks (reads, actions, refusals), writing each request with the engine's answer. The
+// demo fleet has no reboot action and no SSH access, so for a recovery that runs (and for monthly
+// reports, which need a store that watched last month) it then starts `anshin serve` on the same
+// fleet file with a reboot action for web02, beside the demo's simulated servers (recovery.json,
+// exchanges named recovery_* and report*). Every wait is bounded; each engine is stopped by its
+// PID whatever happens.
 //
 // Binary: ANSHIN_BIN, default <repo>/target/debug/anshin. Node 20 needs --experimental-websocket
 // for the feed: the script re-runs itself with it when WebSocket is missing.
