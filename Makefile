@@ -7,7 +7,7 @@ BIN := $(CARGO_TARGET_DIR)/debug
 PYTHON := /usr/bin/python3
 ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: bench contract-types help deps deps-test build ui run demo serve-demo test test-unit test-ui test-fleet test-engine test-browser test-desktop package test-package lint fmt clean
+.PHONY: bench contract-types ui-fixtures help deps deps-test build ui run demo serve-demo test test-unit test-ui test-fleet test-engine test-browser test-desktop package test-package lint fmt clean
 
 help:
 	@echo "make run    install what is missing, build, open the desktop app on the demo fleet"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint   clippy and rustfmt check"
 	@echo "make bench  speed beside reference tools (fping), written to bench/results.md"
 	@echo "make contract-types  refresh ui/src/lib/backend/generated/ from the Rust types (commit the result)"
+	@echo "make ui-fixtures  re-record ui/tests/fixtures/ from the real engine (anshin demo); re-run when the contract changes, commit the result"
 
 deps:
 	@sh scripts/install-deps.sh build
@@ -57,6 +58,13 @@ test: deps-test build test-unit test-ui test-fleet test-engine test-browser test
 
 test-unit:
 	cargo test --workspace --locked
+
+# What consoles get from the real engine, recorded for the UI's unit tests (and the perf page's
+# generated fleet): re-run when the console contract changes (after make contract-types), commit
+# ui/tests/fixtures/. Needs the built engine (make build; ANSHIN_BIN overrides) and about 3 minutes
+# (it follows the demo's scripted outages).
+ui-fixtures:
+	cd ui && ANSHIN_BIN=$${ANSHIN_BIN:-$(BIN)/anshin} node scripts/record-fixtures.mjs
 
 test-ui: ui/node_modules/.package-lock.json
 	cd ui && npm test && npm run check

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { choose } from '../src/lib/backend';
 import { backoffMs } from '../src/lib/backend/http';
 import * as normalize from '../src/lib/backend/normalize';
-import { makeFleet } from '../src/lib/backend/fake';
+import { feed, snapshot } from './replay';
 
 describe('backend choice', () => {
   it('uses Tauri inside the app window', () => {
@@ -19,9 +19,10 @@ describe('backend choice', () => {
     expect(choose('http://127.0.0.1:8080/', false, 'remembered-token!').choice).toMatchObject({ token: 'remembered-token!' });
     expect(choose('http://127.0.0.1:8080/', false, null).choice).toMatchObject({ kind: 'http', token: null });
   });
-  it('picks the fake fleet with ?fake=N', () => {
-    const c = choose('http://127.0.0.1:5173/?fake=2000&drop=5', false, null);
-    expect(c.choice).toMatchObject({ kind: 'fake', n: 2000, opts: { dropAfter: 5 } });
+  it('picks the perf page\'s generated fleet with ?fake=N', () => {
+    const c = choose('http://127.0.0.1:5173/?fake=2000&perf=1&quiet=1&view=wall', false, null);
+    expect(c.choice).toEqual({ kind: 'fake', n: 2000, opts: { quiet: true, view: 'wall' } });
+    expect(choose('http://127.0.0.1:5173/?fake=x', false, null).choice).toMatchObject({ kind: 'fake', n: 60, opts: { quiet: false } });
   });
   it('recognises /wall with or without a trailing slash', () => {
     expect(choose('http://127.0.0.1:8080/wall/', false, 't').wall).toBe(true);
@@ -46,9 +47,10 @@ describe('reconnect backoff', () => {
 
 describe('normalize', () => {
   it('passes the engine\'s messages as they are (the contract is generated from its types)', () => {
-    const { servers } = makeFleet(5, 2);
-    const snapshot = JSON.parse(JSON.stringify({ type: 'snapshot', rev: 3, servers, health: { started_at: 'x', alarms: [] } }));
-    expect(normalize.message(snapshot)).toEqual(snapshot);
+    // Every message the real engine sent in the recording (tests/fixtures): none is dropped or changed.
+    expect(normalize.message(JSON.parse(JSON.stringify(snapshot)))).toEqual(snapshot);
+    expect(feed.length).toBeGreaterThan(10);
+    for (const m of feed) expect(normalize.message(JSON.parse(JSON.stringify(m)))).toEqual(m);
     expect(normalize.message({ type: 'open_incident', id: 9 })).toEqual({ type: 'open_incident', id: 9 });
     const connection = { type: 'connection', connected: false, since: 's', message: 'm' };
     expect(normalize.message(connection)).toEqual(connection);

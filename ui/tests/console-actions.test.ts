@@ -13,17 +13,14 @@ vi.mock('@tauri-apps/api/event', () => ({ listen: async () => () => {} }));
 
 import { TauriBackend } from '../src/lib/backend/tauri';
 import { HttpBackend } from '../src/lib/backend/http';
-import { FakeBackend, makeFleet } from '../src/lib/backend/fake';
-import { FakeAudit, fakePrompt, statusReport } from '../src/lib/backend/fake-actions';
-import * as normalize from '../src/lib/backend/normalize';
 import { auditHref, choose, maintenanceHref, operatorHref } from '../src/lib/backend';
-import { BackendError, type ConsoleMessage, type ServerView } from '../src/lib/backend/types';
+import { BackendError, type AuditPage, type Escalation, type MaintenanceWindow, type Recovery, type ServerView } from '../src/lib/backend/types';
+import { busyText, errorText, promptText } from '../src/lib/model/actions';
+import { escalationState } from '../src/lib/model/escalation';
+import { answer, events, exchange, exchanges, feed, names, recoveryFeed, replay, snapshot } from './replay';
 import { fromSnapshot } from '../src/lib/model/fleet';
 import { liveState, tileState } from '../src/lib/model/levels';
 import { serverIncidents } from '../src/lib/model/incidents';
-
-const MON_10 = Date.parse('2026-11-30T01:00:00Z'); // Monday 10:00 JST
-const SAT_10 = Date.parse('2026-11-28T01:00:00Z');
 
 
 describe('HTTP transport of the actions', () => {
@@ -121,207 +118,190 @@ describe('Tauri transport of the actions', () => {
   });
 });
 
-// ------------------------------------------------------------------------------ the fake engine
+// ------------------------------------------------------------------------------ the real engine's answers
+// Recorded from `anshin demo` (tests/fixtures, scripts/record-fixtures.mjs) and played back through
+// the UI's own HttpBackend: the requests must be the ones the engine answered.
 
-function serverOf(b: FakeBackend, pred: (s: ServerView) => boolean): ServerView {
-  const s = b.fleet.servers.find((x) => x.role === 'server' && !x.maintenance && !x.recovery && pred(x));
-  if (!s) throw new Error('no such server in the fake fleet');
-  return s;
+const ops = replay; // the backend of a token: operator (yamada), other (suzuki), viewer
+const refusal = (p: Promise<unknown>) => p.then(() => { throw new Error('answered, not refused'); }, (e) => e as BackendError);
+
+function deltaWith(pred: (s: ServerView) => boolean): ServerView | undefined {
+  for (const m of feed) if (m.type === 'delta') for (const s of m.servers) if (pred(s)) return s;
+  return undefined;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-describe('fake engine: recoveries', () => {
+describe('the engine\'s answers: recoveries', () => {
+  afterEach(() => vi.unstubAllGlobals());
   it('refuses viewers', async () => {
-    const b = new FakeBackend(60, { quiet: true, role: 'viewer' });
-    await expect(b.act({ type: 'reboot', host: b.fleet.servers[3].label })).rejects.toMatchObject({ detail: 'forbidden' });
+    const { backend } = ops('viewer', ['reboot_viewer']);
+    const e = await refusal(backend.act({ type: 'reboot', host: 'web02' }));
+    expect(e).toBeInstanceOf(BackendError);
+    expect(e.detail).toBe('forbidden');
   });
   it('asks for consent for a plan 30 reboot, then runs it, then is busy, then finishes', async () => {
-    const b = new FakeBackend(60, { quiet: true, recoveryMs: 30 });
-    const msgs: ConsoleMessage[] = [];
-    b.subscribe((m) => msgs.push(m));
-    const s = serverOf(b, (x) => x.plan === '30');
-    await expect(b.act({ type: 'reboot', host: s.label }, MON_10)).rejects.toMatchObject({ detail: 'needs_consent' });
-    await expect(b.act({ type: 'reboot', host: s.label, consent: { customer_person: '山田様', amount_yen: 100 } }, MON_10)).rejects.toMatchObject({ detail: 'invalid' });
-    const r = await b.act({ type: 'reboot', host: s.label, consent: { customer_person: '山田様', amount_yen: 20000 } }, MON_10);
-    expect(r).toMatchObject({ type: 'reboot', host: s.label, action: 'reboot', requested_by: 'yamada', automatic: false, billable_yen: 20000, finished_at: null });
-    expect(b.server(s.label)!.recovery).toMatchObject({ id: (r as { id: number }).id });
-    const busy = await b.act({ type: 'restart', host: s.label, service: 'ssh' }, MON_10).catch((e) => e);
-    expect(busy.detail).toBe('no_action'); // ssh is not a restartable service, busy or not
-    const busy2 = await b.act({ type: 'reboot', host: s.label, consent: { customer_person: 'x', amount_yen: 20000 } }, MON_10).catch((e) => e);
-    expect(busy2.detail).toBe('busy');
-    expect((busy2.data as { recovery: { requested_by: string } }).recovery.requested_by).toBe('yamada');
-    await sleep(250);
-    expect(b.server(s.label)!.recovery).toBeNull();
-    const events = msgs.filter((m) => m.type === 'event').map((m) => (m.type === 'event' ? m.event.event : ''));
-    expect(events).toContain('recovery_started');
-    expect(events).toContain('recovery_finished');
-    const [last] = await b.recoveries(s.label, 1);
-    expect(last).toMatchObject({ outcome: 'recovered', billable_yen: 20000 });
-    const audit = await b.audit(20);
+    // The demo fleet has no reboot action: consent asked, then refused for that.
+    const demo = ops('operator', ['reboot_needs_consent', 'reboot_low_consent', 'reboot_no_action']);
+    expect((await refusal(demo.backend.act({ type: 'reboot', host: 'web02' }))).detail).toBe('needs_consent');
+    // Below the spot minimum is no consent at all.
+    expect((await refusal(demo.backend.act({ type: 'reboot', host: 'web02', consent: { customer_person: '山田様', amount_yen: 100 } }))).detail).toBe('needs_consent');
+    const none = await refusal(demo.backend.act({ type: 'reboot', host: 'web02', consent: { customer_person: '山田様', amount_yen: 20000 } }));
+    expect(none.detail).toBe('no_action');
+    expect(none.message).toContain('reboot action');
+    expect(demo.missed).toEqual([]);
+    vi.unstubAllGlobals();
+    // The same fleet with a reboot action for web02 (tests/fixtures/recovery.json): it runs.
+    const { backend, missed } = ops('operator', ['recovery_reboot', 'recovery_busy', 'recovery_list']);
+    const consent = { customer_person: '山田様', amount_yen: 20000 };
+    const r = await backend.act({ type: 'reboot', host: 'web02', consent });
+    expect(r).toMatchObject({ type: 'reboot', host: 'web02', action: 'reboot', requested_by: names.operator, automatic: false, billable_yen: 20000, finished_at: null });
+    const id = (r as Recovery).id;
+    const busy = await refusal(backend.act({ type: 'reboot', host: 'web02', consent }));
+    expect(busy.detail).toBe('busy');
+    expect((busy.data as { recovery: Recovery }).recovery).toMatchObject({ id, requested_by: names.operator });
+    expect(busyText((busy.data as { recovery: Recovery }).recovery, busy.message, 'ja')).toContain(names.operator);
+    // Its feed: the tile shows it running, then the start and the end.
+    const running = recoveryFeed.flatMap((m) => (m.type === 'event' ? [] : m.servers)).find((s) => s.label === 'web02' && s.recovery?.id === id);
+    expect(running?.recovery).toMatchObject({ action: 'reboot', requested_by: names.operator, automatic: false });
+    const mine = recoveryFeed.flatMap((m) => (m.type === 'event' && (m.event.event === 'recovery_started' || m.event.event === 'recovery_finished') && m.event.id === id ? [m.event.event] : []));
+    expect(mine).toEqual(['recovery_started', 'recovery_finished']);
+    const [last] = await backend.recoveries('web02', 10);
+    expect(missed).toEqual([]);
+    expect(last).toMatchObject({ id, billable_yen: 20000 });
+    expect(last.outcome).not.toBeNull();
+    const audit = answer<AuditPage>('recovery_audit');
     expect(audit.verify.ok).toBe(true);
-    expect(audit.entries.map((e) => e.kind)).toEqual(expect.arrayContaining(['recovery_started', 'spot_billed', 'recovery_finished']));
+    expect(audit.entries.filter((e) => e.host === 'web02').map((e) => e.kind)).toEqual(expect.arrayContaining(['recovery_started', 'spot_billed', 'recovery_finished']));
   });
-  it('recovers an incident and closes it; refuses what the plan never includes', async () => {
-    const b = new FakeBackend(60, { quiet: true, recoveryMs: 20 });
-    const s = serverOf(b, (x) => (x.plan === '150' || x.plan === '200') && x.checks.some((c) => c.check === 'http'));
-    const { setProblem } = await import('../src/lib/backend/fake');
-    const i = b.fleet.servers.indexOf(s);
-    b.fleet.servers[i] = setProblem(s, 'http', 4, MON_10);
-    const id = b.fleet.servers[i].checks.find((c) => c.check === 'http')!.incident!;
-    const r = await b.act({ type: 'recover', incident: id }, MON_10);
-    expect(r).toMatchObject({ type: 'recover', action: 'restart:http', incident_id: id });
-    await sleep(200);
-    expect(b.server(s.label)!.checks.find((c) => c.check === 'http')!.incident).toBeNull();
-    await expect(b.act({ type: 'recover', incident: id })).rejects.toMatchObject({ detail: 'closed' });
-    await expect(b.act({ type: 'recover', incident: 999_999 })).rejects.toMatchObject({ detail: 'not_found' });
-    const zero = serverOf(b, (x) => x.plan === 'zero');
-    await expect(b.act({ type: 'reboot', host: zero.label })).rejects.toMatchObject({ detail: 'not_included' });
-    const p60 = serverOf(b, (x) => x.plan === '60' && x.checks.some((c) => c.check !== 'ping' && c.check !== 'ssh' && !c.check.startsWith('custom')));
-    const svc = p60.checks.find((c) => c.check !== 'ping' && c.check !== 'ssh' && !c.check.startsWith('custom'))!.check;
-    await expect(b.act({ type: 'restart', host: p60.label, service: svc }, SAT_10)).rejects.toMatchObject({ detail: 'not_included' });
-    await expect(b.act({ type: 'reboot', host: p60.label }, SAT_10)).rejects.toMatchObject({ detail: 'needs_consent' });
+  it('refuses a closed or unknown incident, what the plan never includes and what cannot be done, each with its code', async () => {
+    const { backend, missed } = ops('operator', ['recover_open', 'recover_closed', 'recover_unknown', 'reboot_plan_zero', 'restart_not_restartable']);
+    const id = answer<{ incident: number }>('acknowledge').incident;
+    // The demo fleet gives no SSH access: nothing to restart with.
+    expect((await refusal(backend.act({ type: 'recover', incident: id }))).detail).toBe('no_action');
+    expect((await refusal(backend.act({ type: 'recover', incident: id }))).detail).toBe('closed');
+    expect((await refusal(backend.act({ type: 'recover', incident: 999_999 }))).detail).toBe('not_found');
+    expect((await refusal(backend.act({ type: 'reboot', host: 'vps01' }))).detail).toBe('not_included');
+    expect((await refusal(backend.act({ type: 'restart', host: 'web01', service: 'ssh' }))).detail).toBe('invalid');
+    expect(missed).toEqual([]);
   });
-  it('shows the prompts the engine would show', () => {
-    expect(fakePrompt('zero', 'ping', MON_10, MON_10)?.code).toBe('not_included');
-    expect(fakePrompt('30', 'ping', MON_10, MON_10)?.code).toBe('spot_only');
-    expect(fakePrompt('30', 'http', MON_10, MON_10)?.code).toBe('not_included');
-    expect(fakePrompt('60', 'http', SAT_10, SAT_10)?.code).toBe('outside_hours');
-    expect(fakePrompt('60', 'ping', SAT_10, SAT_10)?.code).toBe('spot_only');
-    expect(fakePrompt('150', 'ping', MON_10, MON_10 + 60_000)?.code).toBe('waiting');
-    expect(fakePrompt('150', 'ping', MON_10, MON_10 + 20 * 60_000, { tried: true })?.code).toBe('already_tried');
-    expect(fakePrompt('150', 'http', MON_10, MON_10)).toBeNull();
-    expect(fakePrompt('150', 'http', MON_10, MON_10, { paused: true })?.code).toBe('paused');
-    expect(fakePrompt('150', 'disk', MON_10, MON_10)).toBeNull();
-  });
-  it('shows a running recovery and prompts in the fleet it starts with', () => {
-    const { servers } = makeFleet(60, 1, MON_10);
-    expect(servers.some((s) => s.recovery !== null)).toBe(true);
-    expect(servers.some((s) => s.checks.some((c) => c.incident !== null && c.prompt !== null))).toBe(true);
+  it('has words for every prompt and refusal code the engine sent', () => {
+    const prompts = [snapshot, ...feed].flatMap((m) => (m.type === 'event' ? (m.event.event === 'recovery_prompt' && m.event.prompt ? [m.event.prompt] : []) : m.servers.flatMap((s) => s.checks.flatMap((c) => (c.prompt ? [c.prompt] : [])))));
+    expect(prompts.length).toBeGreaterThan(0);
+    for (const p of prompts) expect(promptText(p.code, 'ja')).not.toBe(p.code);
+    const codes = exchanges.filter((x) => x.status >= 400).map((x) => (x.json as { code: string }).code);
+    expect(codes).toEqual(expect.arrayContaining(['needs_consent', 'busy', 'closed', 'not_found', 'not_included', 'invalid', 'forbidden']));
+    for (const c of codes) expect(errorText(c, '', 'ja')).not.toBe(c);
   });
 });
 
-describe('fake engine: phone escalation, consent, notes', () => {
-  async function openIncident(b: FakeBackend) {
-    const s = serverOf(b, (x) => x.checks.some((c) => c.incident !== null) && b.fleet.customers.find((c) => c.id === x.customer)!.phones.length > 0);
-    return { s, id: s.checks.find((c) => c.incident !== null)!.incident! };
-  }
+describe('the engine\'s answers: phone escalation, consent, notes', () => {
+  afterEach(() => vi.unstubAllGlobals());
+  const id = () => answer<{ incident: number }>('acknowledge').incident;
   it('logs calls in order until every number failed, then sends the status report', async () => {
-    const b = new FakeBackend(60, { quiet: true });
-    const { id } = await openIncident(b);
-    let e = await b.escalation(id);
+    const { backend, missed } = ops('operator');
+    let e = await backend.escalation(id());
     expect(e).toMatchObject({ answered: false, exhausted: false, calls: [], consented_yen: 0 });
-    expect(e.status_report!.subject).toContain(`#${id}`);
-    expect(e.status_report!.to.length).toBeGreaterThan(0);
-    for (const [k, p] of e.customer!.phones.entries()) {
-      const c = await b.act({ type: 'log_call', incident: id, number: p, outcome: k === 0 ? 'voicemail' : 'no_answer', notes: 'n' });
-      expect(c).toMatchObject({ type: 'log_call', number: p, rings: 10, answered_by: null, operator: 'yamada' });
+    expect(e.status_report!.subject).toContain('web01');
+    expect(e.status_report!.to).toEqual(e.customer!.notify);
+    const phones = e.customer!.phones;
+    expect(phones.length).toBeGreaterThan(1);
+    // What the panel shows beside each number agrees with the engine's round.
+    expect(escalationState(phones, e.calls)).toMatchObject({ answered: false, exhausted: false, next: 0 });
+    for (const [k, p] of phones.entries()) {
+      const c = await backend.act({ type: 'log_call', incident: id(), number: p, outcome: k === 0 ? 'voicemail' : 'no_answer', notes: 'n' });
+      expect(c).toMatchObject({ type: 'log_call', number: p, rings: 10, answered_by: null, operator: names.operator });
     }
-    e = await b.escalation(id);
-    expect(e.exhausted).toBe(true);
-    expect(e.status_report!.body).toContain('留守電');
-    const q = await b.act({ type: 'status_report', incident: id, subject: e.status_report!.subject, body: e.status_report!.body });
-    expect(q).toMatchObject({ type: 'status_report', incident: id });
-    expect((await b.escalation(id)).status_reports_sent).toBe(1);
-    await b.act({ type: 'log_call', incident: id, number: e.customer!.phones[0], outcome: 'answered', answered_by: '山田様' });
-    expect((await b.escalation(id)).answered).toBe(true);
-    await expect(b.act({ type: 'log_call', incident: id, number: '', outcome: 'answered' })).rejects.toMatchObject({ detail: 'invalid' });
+    expect((await refusal(backend.act({ type: 'log_call', incident: id(), number: '', outcome: 'answered' }))).detail).toBe('invalid');
+    e = await backend.escalation(id());
+    expect(e).toMatchObject({ exhausted: true, answered: false, next_number: null });
+    expect(escalationState(phones, e.calls)).toMatchObject({ exhausted: true, answered: false, last: ['voicemail', ...phones.slice(1).map(() => 'no_answer')] });
+    const q = await backend.act({ type: 'status_report', incident: id(), subject: e.status_report!.subject, body: e.status_report!.body });
+    expect(q).toMatchObject({ type: 'status_report', incident: id() });
+    expect(missed).toEqual([]);
+    const after = answer<Escalation>('escalation_answered');
+    expect(after).toMatchObject({ answered: true, status_reports_sent: 1 });
+    expect(escalationState(phones, after.calls)).toMatchObject({ answered: true });
   });
-  it('caps the first investigation consent at 50,000 yen', async () => {
-    const b = new FakeBackend(60, { quiet: true });
-    const { id } = await openIncident(b);
-    const over = await b.act({ type: 'consent', incident: id, kind: 'investigation', amount_yen: 60000, customer_person: '佐藤様' }).catch((e) => e);
+  it('caps the first investigation consent at 50,000 yen; the agreed cost is the latest consent', async () => {
+    const { backend, missed } = ops('operator', ['consent_over_cap', 'consent', 'consent_again']);
+    const over = await refusal(backend.act({ type: 'consent', incident: id(), kind: 'investigation', amount_yen: 60000, customer_person: '佐藤様' }));
     expect(over).toBeInstanceOf(BackendError);
-    expect(over.message).toContain('50000');
-    await b.act({ type: 'consent', incident: id, kind: 'investigation', amount_yen: 30000, customer_person: '佐藤様' });
-    await b.act({ type: 'consent', incident: id, kind: 'investigation', amount_yen: 60000, customer_person: '佐藤様', note: '再承諾' });
-    expect((await b.escalation(id)).consented_yen).toBe(90000);
+    expect(over.detail).toBe('invalid');
+    expect(over.message).toMatch(/50[,]?000/);
+    await backend.act({ type: 'consent', incident: id(), kind: 'investigation', amount_yen: 30000, customer_person: '佐藤様' });
+    await backend.act({ type: 'consent', incident: id(), kind: 'investigation', amount_yen: 60000, customer_person: '佐藤様', note: '再承諾' });
+    expect(missed).toEqual([]);
+    expect(answer<Escalation>('escalation_answered').consented_yen).toBe(60000);
   });
   it('adds notes to the incident story', async () => {
-    const b = new FakeBackend(60, { quiet: true });
-    const { s, id } = await openIncident(b);
-    const n = await b.act({ type: 'note', incident: id, text: ' 折り返し待ち ' });
-    expect(n).toMatchObject({ type: 'note', text: '折り返し待ち', by: 'yamada' });
-    const story = (await b.review({ server: s.label, open: true })).find((i) => i.id === id)!.story;
-    expect(story.some((x) => x.kind === 'note_added' && x.detail.includes('折り返し待ち'))).toBe(true);
-    await expect(b.act({ type: 'note', incident: id, text: '  ' })).rejects.toMatchObject({ detail: 'invalid' });
-  });
-  it('writes the status report from the calls', () => {
-    const r = statusReport(
-      { id: 5, host: 'web01', check: 'ping', trigger: 'web01 ping 疎通不可', opened_at: '2026-11-30T01:00:00Z' },
-      { id: 'c1', name: 'サンプル株式会社', plan: '60', entitlements: {} as never, notify: ['a@example.jp'], phones: [] },
-      [{ id: 1, incident_id: 5, number: '03-1', started_at: '2026-11-30T01:10:00Z', rings: 10, outcome: 'no_answer', answered_by: null, notes: '', operator: 'y' }],
-    );
-    expect(r.to).toEqual(['a@example.jp']);
-    expect(r.subject).toBe('[Speever] web01 障害対応状況のご報告（#5）');
-    expect(r.body).toContain('サンプル株式会社 ご担当者様');
-    expect(r.body).toContain('2026/11/30 10:10:00 03-1（10回呼出）応答なし');
+    const { backend, missed } = ops('operator', ['note', 'note_empty', 'review_text']);
+    const n = await backend.act({ type: 'note', incident: id(), text: '折り返し待ち' });
+    expect(n).toMatchObject({ type: 'note', text: '折り返し待ち', by: names.operator });
+    expect((await refusal(backend.act({ type: 'note', incident: id(), text: '  ' }))).detail).toBe('invalid');
+    const story = (await backend.review({ text: '折り返し' })).find((i) => i.id === id())!.story;
+    expect(story.some((x) => x.detail.includes('折り返し待ち') && x.actor === names.operator)).toBe(true);
+    expect(missed).toEqual([]);
   });
 });
 
-describe('fake engine: maintenance pause', () => {
+describe('the engine\'s answers: maintenance pause', () => {
+  afterEach(() => vi.unstubAllGlobals());
   it('pauses a server now, extends and ends it; tiles keep their live colours', async () => {
-    const b = new FakeBackend(60, { quiet: true });
-    const s = serverOf(b, (x) => x.worst_level === null && x.checks.every((c) => c.ok === true));
-    const now = Date.now();
-    const w = await b.act({ type: 'pause', scope: { kind: 'server', id: s.label }, minutes: 60, reason: 'カーネル更新' }, now);
-    expect(w).toMatchObject({ type: 'pause', active: true, who: 'yamada', reason: 'カーネル更新' });
-    const paused = b.server(s.label)!;
-    expect(paused.maintenance).toMatchObject({ id: (w as { id: number }).id, reason: 'カーネル更新', by: 'yamada' });
+    const { backend, missed } = ops('operator', ['pause_web03', 'extend_pause', 'maintenance_list_active', 'end_pause', 'end_pause_again', 'pause_invalid']);
+    const w = (await backend.act({ type: 'pause', scope: { kind: 'server', id: 'web03' }, minutes: 60, reason: 'OS アップデート作業' })) as MaintenanceWindow;
+    expect(w).toMatchObject({ type: 'pause', active: true, who: names.operator, reason: 'OS アップデート作業' });
+    const paused = deltaWith((s) => s.label === 'web03' && s.maintenance?.id === w.id)!;
+    expect(paused.maintenance).toMatchObject({ reason: 'OS アップデート作業', by: names.operator });
     expect(tileState(paused)).toBe('maintenance');
     expect(liveState(paused)).toBe('ok');
     expect(fromSnapshot([paused], 1).order[0]).toMatchObject({ state: 'maintenance', live: 'ok' });
-    const id = (w as { id: number }).id;
-    const ext = await b.act({ type: 'extend_pause', maintenance: id, minutes: 30 }, now);
-    expect(Date.parse((ext as { ends_at: string }).ends_at)).toBe(now + 90 * 60_000);
-    expect(b.server(s.label)!.maintenance!.until).toBe((ext as { ends_at: string }).ends_at);
-    const list = await b.maintenance();
-    expect(list.find((x) => x.id === id)).toMatchObject({ active: true });
-    await b.act({ type: 'end_pause', maintenance: id }, now + 1000);
-    expect(b.server(s.label)!.maintenance).toBeNull();
-    await expect(b.act({ type: 'end_pause', maintenance: id }, now + 2000)).rejects.toMatchObject({ detail: 'closed' });
-    await expect(b.act({ type: 'pause', scope: { kind: 'server', id: s.label }, minutes: 30, reason: '' })).rejects.toMatchObject({ detail: 'invalid' });
-    const kinds = (await b.audit(10)).entries.map((e) => e.kind);
+    const ext = (await backend.act({ type: 'extend_pause', maintenance: w.id, minutes: 30 })) as MaintenanceWindow;
+    expect(Date.parse(ext.ends_at) - Date.parse(w.ends_at)).toBe(30 * 60_000);
+    // Not asserted: that the tile's "〜HH:MM" follows. The engine (07de517) keeps the old `until`
+    // in the server's view after an extension (feed and GET /servers/web03, recorded as
+    // server_detail_extended), while the window and its event have the new end.
+    expect((await backend.maintenance()).find((x) => x.id === w.id)).toMatchObject({ active: true });
+    await backend.act({ type: 'end_pause', maintenance: w.id });
+    expect((await refusal(backend.act({ type: 'end_pause', maintenance: w.id }))).detail).toBe('invalid');
+    expect((await refusal(backend.act({ type: 'pause', scope: { kind: 'server', id: 'web03' }, minutes: 30, reason: '' }))).detail).toBe('invalid');
+    expect(missed).toEqual([]);
+    const kinds = answer<AuditPage>('audit').entries.filter((e) => e.host === 'web03').map((e) => e.kind);
     expect(kinds).toEqual(expect.arrayContaining(['maintenance_added', 'maintenance_extended', 'maintenance_ended']));
   });
   it('pauses every server of a customer; a scheduled window waits for its start', async () => {
-    const b = new FakeBackend(60, { quiet: true });
-    const cust = b.fleet.customers.find((c) => b.fleet.servers.filter((s) => s.customer === c.id && !s.maintenance).length >= 2)!;
-    await b.act({ type: 'pause', scope: { kind: 'customer', id: cust.id }, minutes: 30, reason: 'r' });
-    expect(b.fleet.servers.filter((s) => s.customer === cust.id).every((s) => s.maintenance !== null)).toBe(true);
-    const later = Date.now() + 86_400_000;
-    const other = serverOf(b, (x) => x.customer !== cust.id);
-    const w = await b.act({ type: 'pause', scope: { kind: 'server', id: other.label }, starts_at: new Date(later).toISOString(), ends_at: new Date(later + 3_600_000).toISOString(), reason: 'r' });
-    expect(w).toMatchObject({ active: false });
-    expect(b.server(other.label)!.maintenance).toBeNull();
-    b.tick(0, later + 60_000);
-    expect(b.server(other.label)!.maintenance).not.toBeNull();
+    const customer = snapshot.servers.filter((s) => s.customer === 'c1002').map((s) => s.label);
+    expect(customer.length).toBeGreaterThanOrEqual(2);
+    const w = answer<MaintenanceWindow>('pause_customer');
+    for (const label of customer) expect(deltaWith((s) => s.label === label && s.maintenance?.id === w.id)).toBeDefined();
+    const later = answer<MaintenanceWindow>('pause_customer_later');
+    expect(later).toMatchObject({ active: false, scope: { kind: 'customer', id: 'c1006' } });
+    expect(deltaWith((s) => s.maintenance?.id === later.id)).toBeUndefined();
+    expect(answer<MaintenanceWindow[]>('maintenance_list').find((x) => x.id === later.id)).toMatchObject({ active: false });
   });
   it('releases the held alert when a pause ends with the problem still there', async () => {
-    const b = new FakeBackend(60, { quiet: true });
-    const msgs: ConsoleMessage[] = [];
-    b.subscribe((m) => msgs.push(m));
-    const s = serverOf(b, (x) => x.checks.some((c) => c.incident !== null));
-    const w = await b.act({ type: 'pause', scope: { kind: 'server', id: s.label }, minutes: 30, reason: 'r' });
-    const paused = b.server(s.label)!;
-    expect(paused.checks.filter((c) => c.incident !== null && c.prompt).every((c) => c.prompt!.code === 'paused')).toBe(true);
-    // A paused server's incidents stay in its detail, not in the panel.
+    const w = answer<MaintenanceWindow>('pause_server');
+    const paused = deltaWith((s) => s.label === 'mail02' && s.maintenance?.id === w.id && s.worst_level !== null)!;
+    expect(paused).toBeDefined();
+    const opened = events().find((e) => e.event === 'incident_opened' && e.host === 'mail02');
+    expect(opened).toMatchObject({ paused: true });
+    // A paused server's incidents stay in its detail (and the panel, muted).
     expect(serverIncidents(paused).length).toBeGreaterThan(0);
-    await b.act({ type: 'end_pause', maintenance: (w as { id: number }).id });
-    await sleep(150);
-    expect(msgs.some((m) => m.type === 'event' && m.event.event === 'alert_released' && m.event.host === s.label)).toBe(true);
+    expect(exchange('end_pause_with_problem').status).toBe(200);
+    expect(events().some((e) => e.event === 'alert_released' && e.host === 'mail02' && e.id === (opened as { id: number }).id)).toBe(true);
   });
 });
 
-describe('the audit chain of the fake', () => {
-  it('verifies, pages newest first, and notices a changed entry', () => {
-    const a = new FakeAudit();
-    for (let i = 0; i < 5; i++) a.append({ at: `2026-11-30T01:0${i}:00Z`, kind: 'note', actor: 'y', incident_id: 1, host: 'h', check: '', detail: `n${i}` });
-    expect(a.verify()).toEqual({ ok: true, entries: 5, error: null });
-    expect(a.page(2).map((e) => e.id)).toEqual([5, 4]);
-    expect(a.page(2, 4).map((e) => e.id)).toEqual([3, 2]);
-    a.entries[2] = { ...a.entries[2], detail: 'changed' };
-    expect(a.verify()).toMatchObject({ ok: false, error: 'entry 3: hash mismatch' });
+describe('the engine\'s audit log', () => {
+  afterEach(() => vi.unstubAllGlobals());
+  it('verifies, pages newest first', async () => {
+    const all = answer<AuditPage>('audit');
+    expect(all.verify).toMatchObject({ ok: true, error: null });
+    const ids = all.entries.map((e) => e.id);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a));
+    const before = Number(new URL(exchange('audit_page').path, 'http://x').searchParams.get('before'));
+    const { backend, missed } = ops('operator', ['audit_page']);
+    const page = await backend.audit(5, before);
+    expect(missed).toEqual([]);
+    expect(page.entries.map((e) => e.id)).toEqual(ids.filter((i) => i < before).slice(0, 5));
   });
 });
 

@@ -8,10 +8,11 @@ import { auditKind, entryPlace, filterAudit, incidentPlaces } from '../src/lib/m
 import { escalationState } from '../src/lib/model/escalation';
 import { jstDateTime, jstStamps } from '../src/lib/model/duration';
 import { compareIncidents, openIncidents, serverIncidents } from '../src/lib/model/incidents';
-import { fromSnapshot } from '../src/lib/model/fleet';
+import { applyDelta, fromSnapshot } from '../src/lib/model/fleet';
 import { blinks } from '../src/lib/model/levels';
-import { FakeBackend, makeFleet, setProblem } from '../src/lib/backend/fake';
-import type { AuditEntry, ReviewIncident, ServerView, StoryStep } from '../src/lib/backend/types';
+import { setProblem } from '../src/lib/backend/fake';
+import type { AuditEntry, AuditPage, ReviewIncident, ServerView, StoryStep } from '../src/lib/backend/types';
+import { answer, exchange, feed, names, snapshot } from './replay';
 
 const step = (kind: string, detail: string, actor: string | null = null): StoryStep => ({ at: '', kind, label: '', detail, actor });
 
@@ -58,12 +59,14 @@ describe('operators of an incident: the actor, else `by NAME`', () => {
     expect(i.story.map((s) => s.actor)).toEqual(['yamada', null, 'rule:auto-restart']);
     expect(operatorsOf(i)).toEqual(['yamada']);
   });
-  it('the fake logs actors like the engine', async () => {
-    const b = new FakeBackend(60, { quiet: true });
-    const rows = await b.review({ limit: 100 });
+  it('finds the operators in the real engine\'s log', () => {
+    // Recorded: yamada took web01's HTTP incident, noted and called; suzuki was refused.
+    const rows = answer<ReviewIncident[]>('review');
     const steps = rows.flatMap((i) => i.story);
     expect(steps.every((s) => typeof s.actor === 'string' && s.actor !== '')).toBe(true);
-    expect(steps.some((s) => s.actor === 'engine')).toBe(true);
+    expect(steps.some((s) => personOf(s.actor) === null)).toBe(true); // the engine's own steps
+    const id = answer<{ incident: number }>('acknowledge').incident;
+    expect(operatorsOf(rows.find((i) => i.id === id)!)).toEqual([names.operator]);
   });
 });
 
@@ -125,12 +128,11 @@ describe('audit: the server of an entry that carries only its incident', () => {
     expect(filterAudit(stamped, '2026/11/30 04:38', 'ja')).toHaveLength(1);
     expect(filterAudit(stamped, '2026-11-29T19:38', 'ja')).toHaveLength(1);
   });
-  it('the fake logs mail without a host, like the engine', async () => {
-    const b = new FakeBackend(60, { quiet: true });
-    const page = await b.audit(500);
+  it('places the real engine\'s mail entries (they carry no host) on their incident\'s server', () => {
+    const page = answer<AuditPage>('audit');
     const mail = page.entries.filter((x) => x.kind.startsWith('mail_'));
     expect(mail.length).toBeGreaterThan(0);
-    expect(mail.every((x) => x.host === '' && x.incident_id !== null)).toBe(true);
+    expect(mail.every((x) => !x.host && x.incident_id !== null)).toBe(true);
     const where = incidentPlaces(page.entries);
     expect(mail.some((x) => entryPlace(x, where).derived)).toBe(true);
   });
@@ -224,10 +226,17 @@ describe('incidents of servers in maintenance in the panel', () => {
     ];
     expect(rows.sort(compareIncidents).map((r) => r.host)).toEqual(['b', 'p']);
   });
-  it('the fake fleet has a paused server with an open incident (the screenshot case)', () => {
-    const fleet = makeFleet(60, 1, NOW);
-    const f = fromSnapshot(fleet.servers, 1);
+  it('lists the real engine\'s paused server with an open incident (the screenshot case)', () => {
+    // Recorded: mail02 paused, then its SMTP broke; the fleet as a console had it then.
+    let f = fromSnapshot(snapshot.servers, snapshot.rev);
+    for (const m of feed) {
+      if (m.type !== 'delta') continue;
+      f = applyDelta(f, m.servers, m.rev);
+      if (m.servers.some((s) => s.label === 'mail02' && s.maintenance && s.worst_level !== null)) break;
+    }
+    expect(exchange('pause_server').body).toMatchObject({ scope: { id: 'mail02' } });
     const rows = openIncidents(f.order, new Map());
+    expect(rows.find((r) => r.host === 'mail02')).toMatchObject({ maintenance: true });
     const paused = rows.filter((r) => r.maintenance);
     expect(paused.length).toBeGreaterThan(0);
     expect(paused.every((r) => f.byLabel.get(r.host)!.server.maintenance !== null)).toBe(true);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeFleet, setProblem, FakeBackend } from '../src/lib/backend/fake';
+import { end, feed, snapshot } from './replay';
 import type { Health, ServerView } from '../src/lib/backend/types';
 import { applyDelta, compareEntries, entry, fromSnapshot, withTelemetry } from '../src/lib/model/fleet';
 import { COLOR, ICON, INK, RANK, STATES_BY_SEVERITY, blinks, tileState } from '../src/lib/model/levels';
@@ -77,7 +78,8 @@ describe('fleet: telemetry read beside the feed', () => {
 });
 
 describe('fleet: snapshot and delta merge', () => {
-  const { servers } = makeFleet(300, 3, NOW);
+  // 300 servers made from the real engine's recorded snapshot (the perf page's generator).
+  const servers = makeFleet(snapshot.servers, 300, 3, NOW);
 
   it('sorts worst first, oldest problem first, then by label (numeric)', () => {
     const f = fromSnapshot([
@@ -92,24 +94,47 @@ describe('fleet: snapshot and delta merge', () => {
     expect(f.counts).toMatchObject({ '5': 1, '4': 2, unknown: 1, maintenance: 1, ok: 2 });
   });
 
-  it('gives the same order and counts as a full re-sort after many random deltas', () => {
-    const fake = new FakeBackend(300, { quiet: true }, 5);
-    let f = fromSnapshot(fake.fleet.servers, 1);
+  it('gives the same order and counts as a full re-sort after many random deltas', async () => {
+    const fake = new FakeBackend(300, { quiet: true }, 5, snapshot);
+    await fake.ready;
+    let f = fromSnapshot(fake.servers, 1);
+    let opened = 0;
     for (let i = 0; i < 200; i++) {
-      const { delta } = fake.tick(15, NOW + i * 1000);
+      const { delta, events } = fake.tick(15, NOW + i * 1000);
       if (delta.type !== 'delta') throw new Error('delta expected');
+      opened += events.filter((e) => e.type === 'event' && e.event.event === 'incident_opened').length;
       f = applyDelta(f, delta.servers, delta.rev);
     }
-    const full = fromSnapshot(fake.fleet.servers, f.rev);
+    expect(opened).toBeGreaterThan(0); // the order did change
+    const full = fromSnapshot(fake.servers, f.rev);
     expect(f.order.map((e) => e.server.label)).toEqual(full.order.map((e) => e.server.label));
     expect(f.counts).toEqual(full.counts);
     expect(f.byLabel.size).toBe(full.byLabel.size);
   });
 
+  it('merges the real engine\'s deltas into what a new console\'s snapshot shows', () => {
+    // The recording: one console's first snapshot and every delta after it, and the snapshot a
+    // second console got at the end (the first had every delta up to its rev by then).
+    let f = fromSnapshot(snapshot.servers, snapshot.rev);
+    let merged = 0;
+    for (const m of feed) {
+      if (m.type !== 'delta' || m.rev > end.rev) continue;
+      f = applyDelta(f, m.servers, m.rev);
+      merged += m.servers.length;
+    }
+    expect(merged).toBeGreaterThan(0);
+    const full = fromSnapshot(end.servers, end.rev);
+    expect(f.rev).toBe(end.rev);
+    expect(f.order.map((e) => [e.server.label, e.state])).toEqual(full.order.map((e) => [e.server.label, e.state]));
+    expect(f.counts).toEqual(full.counts);
+    // The recording saw problems come and go, so the picture did change on the way.
+    expect(fromSnapshot(snapshot.servers, 1).order.map((e) => e.state)).not.toEqual(full.order.map((e) => e.state));
+  });
+
   it('replaces only the changed servers and shares every other object', () => {
     const f1 = fromSnapshot(servers, 1);
     const target = servers[50];
-    const changed = setProblem(target, 'ping', 5, NOW);
+    const changed = setProblem(target, target.checks[0].check, 5, NOW);
     const f2 = applyDelta(f1, [changed], 2);
     expect(f2).not.toBe(f1);
     expect(f2.order).not.toBe(f1.order);

@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
-  actionsFor, addMonths, autoSendAt, countReports, defaultMonth, isOverdue, jstMonth, monthLabel, overdueFrom,
+  actionsFor, addMonths, autoSendAt, countReports, defaultMonth, jstMonth, monthLabel, overdueFrom,
   recentMonths, rowFlag, sendAllTargets, sortReports,
 } from '../src/lib/model/reports';
-import { FakeBackend, makeFleet, makeReports } from '../src/lib/backend/fake';
+import { answer, exchange, exchanges, names, replay } from './replay';
 import { choose, operatorHref, reportsHref, reviewHref } from '../src/lib/backend';
 import { BackendError, type ReportDraft } from '../src/lib/backend/types';
 import { SILENCE_LIMIT_MS, Watchdog } from '../src/lib/backend/http';
@@ -40,12 +40,6 @@ describe('report months (JST)', () => {
     expect(new Date(overdueFrom('2026-10')).toISOString()).toBe('2026-11-09T15:00:00.000Z');
     expect(new Date(autoSendAt('2026-10')).toISOString()).toBe('2026-11-10T00:00:00.000Z');
     expect(new Date(overdueFrom('2026-12')).toISOString()).toBe('2027-01-09T15:00:00.000Z');
-  });
-  it('follows the engine rule for overdue (schedule.rs is_overdue)', () => {
-    expect(isOverdue('2026-10', 'draft', at('2026-11-09T14:59:59Z'))).toBe(false);
-    expect(isOverdue('2026-10', 'draft', at('2026-11-09T15:00:00Z'))).toBe(true);
-    expect(isOverdue('2026-10', 'held', at('2026-12-01T00:00:00Z'))).toBe(true);
-    expect(isOverdue('2026-10', 'sent', at('2026-12-01T00:00:00Z'))).toBe(false);
   });
   it('names months', () => {
     expect(monthLabel('2026-10', 'ja')).toBe('2026年10月');
@@ -84,58 +78,47 @@ describe('report rows as the panel shows them', () => {
   });
 });
 
-describe('fake reports', () => {
-  it('has drafts of the last two months, one overdue, after the 10th', () => {
-    const now = at('2026-11-25T12:00:00Z');
-    const rows = makeReports(makeFleet(60), now);
-    const oct = rows.filter((r) => r.month === '2026-10');
-    expect(oct.length).toBeGreaterThanOrEqual(3);
-    expect(oct.some((r) => r.state === 'held')).toBe(true);
-    expect(oct.some((r) => r.state === 'draft')).toBe(true);
-    expect(oct.some((r) => r.state === 'sent' && r.sent_by === 'auto')).toBe(true);
-    expect(rows.filter((r) => r.month === '2026-10' && isOverdue(r.month, r.state, now)).length).toBeGreaterThanOrEqual(1);
-    // Before the automatic send: mostly drafts, nothing of last month overdue, the older held one is.
-    const early = at('2026-11-05T00:00:00Z');
-    const rows2 = makeReports(makeFleet(60), early);
-    expect(rows2.filter((r) => r.month === '2026-10' && isOverdue(r.month, r.state, early))).toEqual([]);
-    expect(rows2.filter((r) => r.month === '2026-09' && isOverdue(r.month, r.state, early)).length).toBe(1);
-  });
+describe('the engine\'s reports', () => {
+  afterEach(() => vi.unstubAllGlobals());
+  const month = () => new URL(exchange('reports_month').path, 'http://x').searchParams.get('month')!;
   it('lists with overdue, acts like the engine (403, 409, 400)', async () => {
-    const b = new FakeBackend(60, { quiet: true });
-    const month = defaultMonth(Date.now());
-    const list = await b.reports(month);
+    const { backend, missed } = replay('operator', ['reports_month', 'report_hold', 'report_hold_again', 'report_release', 'report_preview', 'reports_bad_month']);
+    const list = await backend.reports(month());
     expect(list.length).toBeGreaterThan(0);
-    expect(list.every((r) => r.month === month)).toBe(true);
-    const draft = list.find((r) => r.state === 'draft')!;
-    await b.reportAction(draft.id, 'hold');
-    expect((await b.reports(month)).find((r) => r.id === draft.id)?.state).toBe('held');
-    await expect(b.reportAction(draft.id, 'hold')).rejects.toMatchObject({ detail: 'conflict' });
-    await b.reportAction(draft.id, 'release');
-    await b.reportAction(draft.id, 'send');
-    const sent = (await b.reports(month)).find((r) => r.id === draft.id)!;
-    expect(sent).toMatchObject({ state: 'sent', sent_by: 'yamada', overdue: false });
-    await expect(b.reports('2026-13')).rejects.toMatchObject({ detail: 'invalid' });
-    expect(await b.reportPreview(sent.id)).toContain('月次監視レポート');
-    const viewer = new FakeBackend(60, { quiet: true, role: 'viewer' });
-    const e = await viewer.reportSendAll(month).catch((x) => x);
+    expect(list.every((r) => r.month === month() && typeof r.overdue === 'boolean' && r.customer_name)).toBe(true);
+    const hold = exchange('report_hold');
+    const id = Number(hold.path.split('/').at(-2));
+    await backend.reportAction(id, 'hold');
+    const again = await backend.reportAction(id, 'hold').catch((e) => e);
+    expect(again).toBeInstanceOf(BackendError);
+    expect(again.detail).toBe(answer<{ code: string }>('report_hold_again').code);
+    expect(exchange('report_hold_again').status).toBe(409);
+    await backend.reportAction(id, 'release');
+    const preview = await backend.reportPreview(list[0].id);
+    expect(preview).toMatch(/<html|<!doctype/i);
+    await expect(backend.reports('2026-13')).rejects.toMatchObject({ detail: 'invalid' });
+    expect(missed).toEqual([]);
+  });
+  it('refuses viewers; send-all sends the drafts and leaves the held ones', async () => {
+    const viewer = replay('viewer', ['report_send_all_viewer']);
+    const e = await viewer.backend.reportSendAll(month()).catch((x) => x);
     expect(e).toBeInstanceOf(BackendError);
     expect(e.detail).toBe('forbidden');
-  });
-  it('send-all sends the drafts and leaves the held ones', async () => {
-    const b = new FakeBackend(60, { quiet: true });
-    const month = defaultMonth(Date.now());
-    const before = await b.reports(month);
-    const drafts = before.filter((r) => r.state === 'draft').map((r) => r.id);
-    const res = await b.reportSendAll(month);
-    expect(res.map((r) => r.report)).toEqual(drafts);
-    const after = await b.reports(month);
+    vi.unstubAllGlobals();
+    const before = answer<ReportDraft[]>('reports_month');
+    const held = Number(exchange('report_hold_other').path.split('/').at(-2));
+    const { backend, missed } = replay('operator', ['report_hold_other', 'report_send_all', 'reports_after_send']);
+    await backend.reportAction(held, 'hold');
+    const res = await backend.reportSendAll(month());
+    const drafts = before.filter((r) => r.state === 'draft' && r.id !== held).map((r) => r.id);
+    expect(drafts.length).toBeGreaterThan(0);
+    expect(res.map((r) => r.report).sort()).toEqual(drafts.sort());
+    const after = await backend.reports(month());
     expect(after.filter((r) => r.state === 'draft')).toEqual([]);
-    expect(after.filter((r) => r.state === 'held').length).toBe(before.filter((r) => r.state === 'held').length);
-  });
-  it('saves files through the backend', async () => {
-    const b = new FakeBackend(12, { quiet: true });
-    expect(await b.saveFile('x.csv', 'a,b\r\n')).toBe('x.csv');
-    expect(b.lastSaved).toEqual({ name: 'x.csv', text: 'a,b\r\n' });
+    expect(after.find((r) => r.id === held)).toMatchObject({ state: 'held', held_by: names.operator });
+    expect(after.filter((r) => r.state === 'sent').every((r) => !r.overdue && r.sent_by === names.operator)).toBe(true);
+    expect(missed).toEqual([]);
+    expect(exchanges.filter((x) => x.name.startsWith('report')).length).toBeGreaterThan(5);
   });
 });
 

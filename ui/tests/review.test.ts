@@ -1,13 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BOM, bar, csvField, csvLine, customerLabel, dateComplete, dateProblem, exportName, filterArgs, filterToQuery, jstDay, jstDayStart,
   normDate, operatorsOf, stepGroup, stepLabel, ticks, timeline, timelineRange, toCsv, toJson, MIN_BAR,
 } from '../src/lib/model/review';
-import { FakeBackend, filterReview, makeFleet, makeHistory } from '../src/lib/backend/fake';
+import { answer, exchange, feed, names, replay, snapshot } from './replay';
 import { choose, operatorHref, reviewHref } from '../src/lib/backend';
 import * as normalize from '../src/lib/backend/normalize';
 import { BackendError, type ReviewIncident } from '../src/lib/backend/types';
-import { blinks } from '../src/lib/model/levels';
 import { takenBy } from '../src/lib/model/tile';
 
 const inc = (p: Partial<ReviewIncident>): ReviewIncident => ({
@@ -207,74 +206,78 @@ describe('story', () => {
   });
 });
 
-describe('fake review and acknowledge', () => {
-  const now = Date.parse('2026-05-20T00:00:00Z');
-  it('has a history with whole stories, newest first', () => {
-    const h = makeHistory(makeFleet(60, 1, now), now);
-    expect(h.length).toBeGreaterThan(10);
-    expect([...h].sort((a, b) => b.opened_at.localeCompare(a.opened_at))).toEqual(h);
-    for (const i of h) {
-      expect(i.story.some((s) => s.kind === 'incident_opened' && s.label === '検知（障害発生）')).toBe(true);
-      expect(i.story.at(-1)?.kind === 'mail_sent' || i.story.at(-1)?.kind === 'incident_closed').toBe(true);
+describe('the engine\'s review and acknowledge', () => {
+  afterEach(() => vi.unstubAllGlobals());
+  const id = () => answer<{ incident: number }>('acknowledge').incident;
+  it('has whole stories, newest first, named as the UI names them', () => {
+    const rows = answer<ReviewIncident[]>('review');
+    expect(rows.length).toBeGreaterThan(1);
+    expect(rows.map((i) => i.id)).toEqual([...rows.map((i) => i.id)].sort((a, b) => b - a));
+    const closed = rows.find((i) => i.id === id())!;
+    expect(closed.closed_at).not.toBeNull();
+    expect(closed.story.map((x) => x.kind)).toEqual(expect.arrayContaining(['incident_opened', 'acknowledged', 'call_logged', 'incident_closed']));
+    for (const st of rows.flatMap((i) => i.story)) {
+      // Every step comes named in Japanese; the review shows the engine's name, and the UI has
+      // its own (Japanese and English) for a log that carries only the kind.
+      expect(st.label).toMatch(/[^\x00-\x7f]/);
+      expect(stepLabel(st, 'ja')).toBe(st.label);
+      expect(stepLabel({ ...st, label: st.kind }, 'ja')).not.toBe(st.kind);
+      expect(stepLabel(st, 'en')).not.toBe(st.kind);
     }
   });
-  it('names the customer of every incident, like the engine (customer, customer_name)', async () => {
-    const fleet = makeFleet(60, 1, now);
-    const byLabel = new Map(fleet.servers.map((s) => [s.label, s]));
-    for (const i of makeHistory(fleet, now)) {
+  it('names the customer of every incident, as the fleet does', () => {
+    const byLabel = new Map(snapshot.servers.map((s) => [s.label, s]));
+    for (const i of answer<ReviewIncident[]>('review')) {
       const s = byLabel.get(i.host)!;
-      expect(i.customer).toBe(s.customer);
-      expect(i.customer_name).toBe(fleet.customers.find((c) => c.id === s.customer)!.name);
+      expect([i.host, i.customer, i.customer_name]).toEqual([i.host, s.customer, s.customer_name]);
     }
-    const rows = await new FakeBackend(60, { quiet: true }).review({ limit: 50 });
-    expect(rows.length).toBeGreaterThan(0);
-    expect(rows.every((i) => !!i.customer && !!i.customer_name)).toBe(true);
   });
-  it('filters like the engine', () => {
-    const h = makeHistory(makeFleet(60, 1, now), now);
-    const none = () => new Set<string>();
-    const host = h[0].host;
-    expect(filterReview(h, { server: host }, none).every((i) => i.host === host)).toBe(true);
-    expect(filterReview(h, { level: 5 }, none).every((i) => i.level === 5)).toBe(true);
-    expect(filterReview(h, { limit: 3 }, none)).toHaveLength(3);
-    expect(filterReview(h, { customer: 'nobody' }, none)).toEqual([]);
-    const op = operatorsOf(h.find((i) => operatorsOf(i).length)!)[0];
-    expect(filterReview(h, { operator: op }, none).every((i) => operatorsOf(i).includes(op))).toBe(true);
-    expect(filterReview(h, { text: '再起動' }, none).length).toBeGreaterThan(0);
-    const from = '2026-05-15';
-    expect(filterReview(h, { from }, none).every((i) => Date.parse(i.closed_at!) >= jstDayStart(from))).toBe(true);
+  it('asks for a filter as the engine understands it, and the engine filters as the UI shows', async () => {
+    const { backend, missed } = replay('operator', ['review_server', 'review_check_level', 'review_customer_open', 'review_days', 'review_operator', 'review_text']);
+    const server = await backend.review({ server: 'web01' });
+    expect(server.length).toBeGreaterThan(0);
+    expect(server.every((i) => i.host === 'web01')).toBe(true);
+    const lvl = await backend.review({ level: 4, check: 'http' });
+    expect(lvl.length).toBeGreaterThan(0);
+    expect(lvl.every((i) => i.level === 4 && i.check === 'http')).toBe(true);
+    const mine = new Set(snapshot.servers.filter((s) => s.customer === 'c1003').map((s) => s.label));
+    expect((await backend.review({ customer: 'c1003', open: true })).every((i) => mine.has(i.host) && i.closed_at === null)).toBe(true);
+    const day = new URL(exchange('review_days').path, 'http://x').searchParams.get('from')!;
+    expect((await backend.review({ from: day, to: day })).length).toBeGreaterThan(0);
+    const yamada = await backend.review({ operator: names.operator });
+    expect(yamada.map((i) => i.id)).toContain(id());
+    // The UI finds the same operator in every incident the engine found by operator.
+    expect(yamada.every((i) => operatorsOf(i).includes(names.operator))).toBe(true);
+    expect((await backend.review({ text: '折り返し' })).map((i) => i.id)).toContain(id());
+    expect(missed).toEqual([]);
   });
-  it('answers a bad date with an error, like the 400', async () => {
-    const b = new FakeBackend(30, { quiet: true });
-    await expect(b.review({ from: '2026-02-31' })).rejects.toBeInstanceOf(BackendError);
+  it('answers a bad date with an error (400)', async () => {
+    const { backend } = replay('operator', ['review_bad_date']);
+    const e = await backend.review({ from: '2026-02-31' }).catch((x) => x);
+    expect(e).toBeInstanceOf(BackendError);
+    expect(e.detail).toBe('invalid');
   });
-  it('acknowledges once; a second time is a conflict; viewers are refused', async () => {
-    const b = new FakeBackend(60, { quiet: true, name: 'tanaka' });
-    const s = b.fleet.servers.find((x) => x.worst_level === 5)!;
-    const c = s.checks.find((x) => x.incident !== null)!;
-    expect(blinks('5', s.acknowledged)).toBe(true);
-    const a = await b.acknowledge(c.incident!, ' 電話中 ');
-    expect(a).toMatchObject({ incident: c.incident, host: s.label, by: 'tanaka' });
-    const after = b.server(s.label)!;
-    expect(after.acknowledged).toBe(true);
-    expect(blinks('5', after.acknowledged)).toBe(false);
-    expect(takenBy(after)).toEqual(['tanaka']);
-    await expect(b.acknowledge(c.incident!, '')).rejects.toMatchObject({ detail: 'conflict', message: `incident #${c.incident} is already taken by tanaka` });
-    await expect(b.acknowledge(1, '')).rejects.toMatchObject({ detail: 'not_found' });
-    const story = (await b.review({ server: s.label, open: true }))[0].story;
-    expect(story.at(-1)).toMatchObject({ kind: 'acknowledged', detail: 'by tanaka: 電話中' });
-    const viewer = new FakeBackend(60, { quiet: true, role: 'viewer' });
-    const id = viewer.fleet.servers.find((x) => x.worst_level === 5)!.checks.find((x) => x.incident !== null)!.incident!;
-    await expect(viewer.acknowledge(id, '')).rejects.toMatchObject({ detail: 'forbidden' });
-  });
-  it('pretends to be the desktop review mode with &mode=review', async () => {
-    const c = choose('http://127.0.0.1:5173/?fake=60&mode=review&file=x.db', false, null);
-    expect(c.choice).toMatchObject({ kind: 'fake', opts: { reviewFile: 'x.db' } });
-    if (c.choice.kind !== 'fake') throw new Error();
-    const b = new FakeBackend(c.choice.n, c.choice.opts);
-    expect(await b.info()).toMatchObject({ mode: 'review', view: 'review', source: 'x.db' });
-    expect(b.canOpenReview).toBe(true);
-    expect((await b.openReview())?.source).not.toBe('x.db');
+  it('acknowledges once; another operator is refused; viewers are refused', async () => {
+    const me = replay('operator', ['acknowledge', 'acknowledge_again', 'acknowledge_unknown']);
+    const a = await me.backend.acknowledge(id(), ' 確認します ');
+    expect(a).toMatchObject({ incident: id(), host: 'web01', check: 'http', by: names.operator });
+    expect(await me.backend.acknowledge(id(), '')).toMatchObject({ incident: id(), by: names.operator });
+    await expect(me.backend.acknowledge(999_999, '')).rejects.toMatchObject({ detail: 'not_found' });
+    expect(me.missed).toEqual([]);
+    vi.unstubAllGlobals();
+    const other = replay('other', ['acknowledge_taken']);
+    const taken = await other.backend.acknowledge(id(), '').catch((x) => x);
+    expect(taken).toMatchObject({ detail: 'taken' });
+    expect(taken.message).toContain(names.operator);
+    vi.unstubAllGlobals();
+    await expect(replay('viewer', ['acknowledge_viewer']).backend.acknowledge(id(), '')).rejects.toMatchObject({ detail: 'forbidden' });
+    // The feed: the tile stops blinking and says who took it.
+    const before = [snapshot, ...feed].flatMap((m) => (m.type === 'event' ? [] : m.servers)).filter((s) => s.label === 'web01' && s.checks.some((c) => c.incident === id()));
+    const taken2 = before.find((s) => s.acknowledged)!;
+    expect(taken2).toBeDefined();
+    expect(takenBy(taken2)).toEqual([names.operator]);
+    const story = answer<ReviewIncident[]>('review_server').find((i) => i.id === id())!.story;
+    expect(story.find((x) => x.kind === 'acknowledged')).toMatchObject({ actor: names.operator });
   });
 });
 

@@ -1,5 +1,5 @@
-//! The perf check (`?fake=2000&perf=1`): time to first render of the fleet, then 100 deltas
-//! applied one after another, each waited for until Svelte has updated the DOM and the browser
+//! The perf check (`?fake=2000&perf=1`, on the generated fleet of `backend/fake.ts`): time to
+//! first render of the fleet, then 100 deltas applied one after another, each waited for until Svelte has updated the DOM and the browser
 //! has laid it out. Prints a summary on the page (`data-testid="perf"`) and the console.
 
 import { tick } from 'svelte';
@@ -9,6 +9,7 @@ import type { ConsoleState } from './state/console.svelte';
 const frame = () => new Promise<void>((r) => requestAnimationFrame(() => r()));
 
 export async function runPerf(fake: FakeBackend, state: ConsoleState, deltas = 100, perDelta = 20): Promise<string> {
+  await fake.ready;
   const t0 = performance.now();
   state.handle({ type: 'connection', connected: true, since: new Date().toISOString(), message: '' });
   state.handle(fake.snapshot());
@@ -36,7 +37,7 @@ export async function runPerf(fake: FakeBackend, state: ConsoleState, deltas = 1
   const tiles = document.querySelectorAll('[data-testid="tile"]').length;
   const r = (n: number) => n.toFixed(1);
   const report = [
-    `servers ${fake.fleet.servers.length}, tiles in DOM ${tiles}`,
+    `servers ${fake.servers.length}, tiles in DOM ${tiles}`,
     `first render (snapshot → DOM + layout): ${r(tSnapshot - t0)} ms (script ${r(tScript - t0)} ms, style+layout ${r(tSnapshot - tScript)} ms); to first frame: ${r(tFirstFrame - t0)} ms; since navigation: ${r(tFirstFrame)} ms`,
     `${deltas} deltas × ${perDelta} servers: total ${r(sum)} ms, mean ${r(sum / deltas)} ms, median ${r(sorted[Math.floor(deltas / 2)])} ms, p95 ${r(sorted[Math.floor(deltas * 0.95)])} ms, max ${r(sorted[deltas - 1])} ms; of which script (merge + Svelte DOM update) ${r(scriptSum / deltas)} ms per delta`,
   ].join('\n');

@@ -1,6 +1,8 @@
-//! Which backend this page talks to. Inside Tauri: IPC. `?fake=N`: the in-memory fleet (dev and
-//! perf only). Otherwise `anshin serve` at the page's own origin, with the token from `?token=`
-//! (remembered in localStorage and removed from the address bar) or from the login form.
+//! Which backend this page talks to. Inside Tauri: IPC. `?fake=N`: N generated servers for the
+//! perf page only (`fake.ts`; it draws, it does not act). Otherwise `anshin serve` (or `anshin
+//! demo --listen`, also behind `npm run dev`'s proxy) at the page's own origin, with the token
+//! from `?token=` (remembered in localStorage and removed from the address bar) or from the
+//! login form.
 
 import { FakeBackend, type FakeOptions } from './fake';
 import { HttpBackend } from './http';
@@ -45,20 +47,8 @@ export function choose(href: string, inTauri: boolean, storedToken: string | nul
   const fake = params.get('fake');
   if (fake !== null) {
     const n = Math.max(1, Math.min(20_000, Number.parseInt(fake, 10) || 60));
-    const drop = params.get('drop');
     return {
-      choice: {
-        kind: 'fake',
-        n,
-        opts: {
-          dropAfter: drop !== null ? Number(drop) : undefined,
-          quiet: params.get('quiet') === '1',
-          role: params.get('role') === 'viewer' ? 'viewer' : 'operator',
-          view: wall ? 'wall' : review ? 'review' : 'operator',
-          // `&mode=review`: look like the desktop's review mode (`--review FILE`).
-          reviewFile: params.get('mode') === 'review' ? (params.get('file') ?? 'incidents-2026-05.db') : undefined,
-        },
-      },
+      choice: { kind: 'fake', n, opts: { quiet: params.get('quiet') === '1', view: wall ? 'wall' : 'operator' } },
       cleanUrl: null,
       newToken: null,
       wall,

@@ -63,11 +63,6 @@ export function autoSendAt(month: string): number {
   return nextMonthAt(month, t.day, t.hour);
 }
 
-/** The engine's rule (schedule.rs `is_overdue`), for the fake backend: not sent and past the 9th. */
-export function isOverdue(month: string, state: ReportState, now: number): boolean {
-  return state !== 'sent' && now >= overdueFrom(month);
-}
-
 /** How the UI marks a row: `overdue` (red) when the engine says so and it is not sent. */
 export function rowFlag(r: Pick<ReportDraft, 'state' | 'overdue'>): 'overdue' | 'sent' | 'held' | 'draft' {
   if (r.overdue && r.state !== 'sent') return 'overdue';

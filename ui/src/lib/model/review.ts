@@ -254,7 +254,7 @@ export const STEP_ICON: Record<StepGroup, string> = {
   other: '•',
 };
 
-/** The engine's Japanese names of the steps (store/review.rs `story_label`); the fake uses them. */
+/** The engine's Japanese names of the steps (store/review.rs `story_label`), for logs that carry only the kind. */
 export const STEP_JA: Record<string, string> = {
   incident_opened: '検知（障害発生）',
   incident_closed: '復旧・クローズ',
