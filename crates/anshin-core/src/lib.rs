@@ -14,6 +14,7 @@ pub mod calendar;
 pub mod check;
 pub mod contract;
 pub mod fleet;
+pub mod fleet_diff;
 pub mod incident;
 pub mod ledger;
 pub mod level;
