@@ -31,8 +31,9 @@ pub(crate) async fn run(
         Ok(c) => c.clone(),
         Err(e) => return bad(&e),
     };
-    if !c.plan.monthly_report() {
-        return bad(&anshin_report::ReportError::NotEntitled { id: c.id.clone(), plan: c.plan.to_string() });
+    let plan = c.plan_at(month.last_moment());
+    if !plan.monthly_report() {
+        return bad(&anshin_report::ReportError::NotEntitled { id: c.id.clone(), plan: plan.to_string() });
     }
     let font = match JapaneseFont::find() {
         Ok(f) => f,

@@ -563,7 +563,7 @@ pub fn load(
     Ok(ReportInput {
         customer_id: c.id.clone(),
         customer_name: c.name.clone(),
-        plan: c.plan.to_string(),
+        plan: c.plan_at(month.last_moment()).to_string(),
         month,
         period_end,
         servers,

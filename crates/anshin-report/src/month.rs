@@ -78,6 +78,12 @@ impl Month {
         self.next().start()
     }
 
+    /// The month's last instant (a second before [`Month::end`]): the plan in force then decides
+    /// whether the month's report is included (contract §9.1).
+    pub fn last_moment(self) -> DateTime<Utc> {
+        self.end() - chrono::TimeDelta::seconds(1)
+    }
+
     /// Number of days.
     pub fn days(self) -> u32 {
         ((self.end() - self.start()).num_hours() / 24) as u32

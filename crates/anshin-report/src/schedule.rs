@@ -74,7 +74,7 @@ pub fn prepare_drafts(
     if !month_was_watched(store, month)? {
         return Ok(ids);
     }
-    for c in fleet.customers.iter().filter(|c| c.plan.monthly_report()) {
+    for c in fleet.customers.iter().filter(|c| c.plan_at(month.last_moment()).monthly_report()) {
         if let Some(id) = store.create_report_draft(&c.id, &month.to_string(), now)? {
             ids.push(id);
         }
@@ -129,8 +129,9 @@ fn send_report_from(
     let rec = store.report(id)?.ok_or(anshin_engine::store::reports::ReportStoreError::NotFound(id))?;
     let month = Month::parse(&rec.month).map_err(|e| ReportError::Input(e.to_string()))?;
     let customer = crate::compute::customer(fleet, &rec.customer)?;
-    if !customer.plan.monthly_report() {
-        return Err(ReportError::NotEntitled { id: customer.id.clone(), plan: customer.plan.to_string() });
+    let plan = customer.plan_at(month.last_moment());
+    if !plan.monthly_report() {
+        return Err(ReportError::NotEntitled { id: customer.id.clone(), plan: plan.to_string() });
     }
     let (report, rendered) = build(store, fleet, &rec.customer, month, now, font)?;
     if let Some(dir) = archive {

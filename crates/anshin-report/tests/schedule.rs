@@ -170,3 +170,30 @@ fn a_month_before_monitoring_began_is_not_drafted() {
     let rows = list_reports(&store, &fleet, Some(nov), jst("2026-12-01T00:00:01")).unwrap();
     assert_eq!(rows.iter().map(|r| r.record.customer.as_str()).collect::<Vec<_>>(), ["c1001", "c1003"]);
 }
+
+/// contract §9.1: the plan in force at the month's end decides whether its report is drafted —
+/// an upgrade to 60 during October drafts October; a downgrade to 30 during October does not.
+#[test]
+fn the_plan_in_force_at_the_months_end_decides_the_draft() {
+    let text = FLEET
+        .replace(
+            "plan = \"30\"\nnotify = [\"zero@example.jp\"]",
+            "plan = \"60\"\nplan_history = [{ plan = \"30\", from = \"2026-01-01\" }, { plan = \"60\", from = \"2026-10-15\" }]\nnotify = [\"zero@example.jp\"]",
+        )
+        .replace(
+            "plan = \"60\"\nnotify = [\"sixty@example.jp\"]",
+            "plan = \"30\"\nplan_history = [{ plan = \"60\", from = \"2026-01-01\" }, { plan = \"30\", from = \"2026-10-31\" }]\nnotify = [\"sixty@example.jp\"]",
+        );
+    let fleet = anshin_core::fleet::parse(&text, "fleet.toml").unwrap().fleet;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("log.db")).unwrap();
+    engine_started(&mut store, jst("2026-09-01T00:00:00"));
+    let (sep, oct) = (Month::parse("2026-09").unwrap(), Month::parse("2026-10").unwrap());
+    let drafted = |store: &mut Store, m: Month| {
+        anshin_report::prepare_drafts(store, &fleet, m, jst("2026-11-01T00:00:01")).unwrap();
+        let rows = list_reports(store, &fleet, Some(m), jst("2026-11-01T00:00:01")).unwrap();
+        rows.into_iter().map(|r| r.record.customer).collect::<Vec<_>>()
+    };
+    assert_eq!(drafted(&mut store, sep), ["c1001", "c1003"], "September: c1002 was on 30, c1003 on 60");
+    assert_eq!(drafted(&mut store, oct), ["c1001", "c1002"], "October: c1002 on 60 at its end, c1003 on 30");
+}
