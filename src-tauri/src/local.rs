@@ -120,7 +120,7 @@ impl Local {
     }
 
     pub fn customers(&self) -> Vec<CustomerView> {
-        anshin_engine::view::customers(&self.fleet)
+        anshin_engine::view::customers(&self.fleet, chrono::Utc::now())
     }
 
     /// Incidents with their events, newest first (a read-only connection of its own).

@@ -100,7 +100,7 @@ pub fn escalation(store: &Store, fleet: &Arc<Fleet>, id: i64, now: DateTime<Utc>
     let calls = store.calls(id)?;
     let consents = store.consents(id)?;
     let server = fleet.server(&incident.host);
-    let customer = server.and_then(|s| fleet.customer(&s.customer)).map(customer_view);
+    let customer = server.and_then(|s| fleet.customer(&s.customer)).map(|c| customer_view(c, now));
     let phones = customer.as_ref().map(|c| c.phones.clone()).unwrap_or_default();
     let round = current_round(&calls);
     let answered = round.last().is_some_and(|c| c.outcome == "answered");

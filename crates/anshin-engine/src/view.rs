@@ -6,9 +6,11 @@
 
 use std::collections::BTreeMap;
 
+use anshin_core::contract::jst_day;
 use anshin_core::fleet::Customer;
 use anshin_core::plan::{Plan, RecoveryWindow};
 use anshin_core::{CheckKey, Fleet};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ts_rs::TS;
 use utoipa::ToSchema;
@@ -191,10 +193,36 @@ pub struct HealthAlarm {
 pub struct CustomerView {
     pub id: String,
     pub name: String,
+    /// The plan in force when the view was made (contract §9.1).
     pub plan: String,
     pub entitlements: Entitlements,
     pub notify: Vec<String>,
     pub phones: Vec<String>,
+    /// The contract's term, when the fleet file gives it.
+    pub contract: Option<ContractView>,
+    /// Dated plan changes, oldest first (`plan` is the one in force now).
+    pub plan_history: Vec<PlanChangeView>,
+    /// The customer holds root (contract §9.2): changes made as root may prevent recovery.
+    pub root: bool,
+}
+
+/// A contract's term as consoles show it (days are Japan days, `YYYY-MM-DD`).
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
+pub struct ContractView {
+    pub start: String,
+    /// 6 or 12.
+    pub months: u32,
+    /// When the customer cancelled: watching stops that day.
+    pub end: Option<String>,
+    /// The next automatic renewal (None once the contract ends before it).
+    pub next_renewal: Option<String>,
+}
+
+/// One dated plan change.
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
+pub struct PlanChangeView {
+    pub plan: String,
+    pub from: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
@@ -253,20 +281,34 @@ impl From<RecoveryWindow> for RecoveryPolicy {
     }
 }
 
-/// Every customer of the fleet with its entitlements, in fleet order.
-pub fn customers(fleet: &Fleet) -> Vec<CustomerView> {
-    fleet.customers.iter().map(customer_view).collect()
+/// Every customer of the fleet with its entitlements at `now`, in fleet order.
+pub fn customers(fleet: &Fleet, now: DateTime<Utc>) -> Vec<CustomerView> {
+    fleet.customers.iter().map(|c| customer_view(c, now)).collect()
 }
 
-/// One customer's contract as consoles show it.
-pub fn customer_view(c: &Customer) -> CustomerView {
+/// One customer's contract as consoles show it at `now` (the plan in force, the next renewal).
+pub fn customer_view(c: &Customer, now: DateTime<Utc>) -> CustomerView {
+    let plan = c.plan_at(now);
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
     CustomerView {
         id: c.id.clone(),
         name: c.name.clone(),
-        plan: c.plan.to_string(),
-        entitlements: Entitlements::of(c.plan),
+        plan: plan.to_string(),
+        entitlements: Entitlements::of(plan),
         notify: c.notify.clone(),
         phones: c.phones.clone(),
+        contract: c.contract.map(|k| ContractView {
+            start: day(k.start),
+            months: k.months,
+            end: k.end.map(day),
+            next_renewal: k.next_renewal(jst_day(now)).map(day),
+        }),
+        plan_history: c
+            .plan_history
+            .iter()
+            .map(|h| PlanChangeView { plan: h.plan.to_string(), from: day(h.from) })
+            .collect(),
+        root: c.root,
     }
 }
 

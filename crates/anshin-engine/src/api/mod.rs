@@ -486,7 +486,7 @@ async fn review(State(state): State<ApiState>, Query(q): Query<ReviewQuery>) -> 
 #[utoipa::path(get, path = "/api/v1/customers", tag = "fleet",
     responses((status = 200, body = Vec<CustomerView>), (status = 401, body = ApiError)))]
 async fn customer_list(State(state): State<ApiState>) -> Response {
-    Json(customers(&state.fleet)).into_response()
+    Json(customers(&state.fleet, Utc::now())).into_response()
 }
 
 /// The catalogue: services, checks, thresholds, plans, yen limits (what consoles draw from).

@@ -200,9 +200,42 @@ snapshots_built: number,
 dropped: number, };
 
 /**
+ * A contract's term as consoles show it (days are Japan days, `YYYY-MM-DD`).
+ */
+export type ContractView = { start: string, 
+/**
+ * 6 or 12.
+ */
+months: number, 
+/**
+ * When the customer cancelled: watching stops that day.
+ */
+end: string | null, 
+/**
+ * The next automatic renewal (None once the contract ends before it).
+ */
+next_renewal: string | null, };
+
+/**
  * A customer's contract as consoles show it beside a server: plan, what it entitles, contacts.
  */
-export type CustomerView = { id: string, name: string, plan: string, entitlements: Entitlements, notify: Array<string>, phones: Array<string>, };
+export type CustomerView = { id: string, name: string, 
+/**
+ * The plan in force when the view was made (contract §9.1).
+ */
+plan: string, entitlements: Entitlements, notify: Array<string>, phones: Array<string>, 
+/**
+ * The contract's term, when the fleet file gives it.
+ */
+contract: ContractView | null, 
+/**
+ * Dated plan changes, oldest first (`plan` is the one in force now).
+ */
+plan_history: Array<PlanChangeView>, 
+/**
+ * The customer holds root (contract §9.2): changes made as root may prevent recovery.
+ */
+root: boolean, };
 
 export type EngineEvent = { "event": "engine_started", checks: number, resumed_open: number, at: string, } | { "event": "incident_opened", id: number, host: string, check: string, level: number, trigger: string, at: string, 
 /**
@@ -364,6 +397,11 @@ export type NoteAdded = { incident: number, by: string, text: string, at: string
  * What a pause covers: `{"kind": "server", "id": "web01"}` or `{"kind": "customer", "id": "c1001"}`.
  */
 export type PauseScope = { kind: string, id: string, };
+
+/**
+ * One dated plan change.
+ */
+export type PlanChangeView = { plan: string, from: string, };
 
 /**
  * A plan and what it includes.
