@@ -19,8 +19,7 @@
 //! * suppression is judged on the check's own results: when a server's ping comes back, a
 //!   service that is still down opens at its next failed attempt, not at the moment ping
 //!   returns (so a host coming back does not flash Lv.4 for every service it has not yet
-//!   re-checked).
-//!
+//!   re-checked);
 //! * a server's resource samples are not judged while its ping fails
 //!   ([`Monitor::takes_resource_samples`]).
 //!

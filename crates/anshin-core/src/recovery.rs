@@ -5,9 +5,10 @@
 //! Owns: the automation rules of contract §4 (restart at once on a hard service-down, reboot after 15
 //! minutes of ping/SSH failure counted from the first failed attempt, one automatic attempt per
 //! incident and one reboot for every ping/SSH incident that began before it, at most 3 automatic
-//! restarts of one service in 24 h, nothing during a maintenance pause), the spot and investigation amounts,
-//! the refusal codes shown to the operator, and the restart allow-list: the unit each service maps
-//! to per OS family, the override names a fleet file may use, and the command line built from them.
+//! restarts of one service in 24 h, nothing during a maintenance pause), the spot and
+//! investigation amounts, the refusal codes shown to the operator, and the restart allow-list: the
+//! unit each service maps to per OS family, the override names a fleet file may use, and the
+//! command line built from them.
 //! Must not know: clocks (`now` is a field of [`Situation`]), SSH sessions, the reboot action, the
 //! store (the engine counts attempts and restarts and passes the counts in), and who the operator
 //! is. It also does not serialise recoveries of one server: the engine holds that lock.
