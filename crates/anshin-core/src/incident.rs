@@ -19,7 +19,9 @@
 //! * suppression is judged on the check's own results: when a server's ping comes back, a
 //!   service that is still down opens at its next failed attempt, not at the moment ping
 //!   returns (so a host coming back does not flash Lv.4 for every service it has not yet
-//!   re-checked).
+//!   re-checked);
+//! * a server's resource samples are not judged while its ping fails
+//!   ([`Monitor::takes_resource_samples`]).
 //!
 //! Must not know: storage (incident ids come from the caller), time, mail, I/O.
 
@@ -160,6 +162,12 @@ impl Monitor {
         Observation { state, transition, decisions }
     }
 
+    /// Whether a resource sample of `host` is judged now: not while its ping fails (an
+    /// unreachable host's samples cannot arrive anyway; a late one must not raise levels).
+    pub fn takes_resource_samples(&self, host: &str) -> bool {
+        !self.states.get(&CheckKey::new(host, CheckKind::Ping)).is_some_and(CheckState::failing)
+    }
+
     /// Why this check's problems are held back right now, if they are.
     pub fn suppression(&self, key: &CheckKey) -> Option<Suppression> {
         let since = self.failing_since.get(key).copied().unwrap_or(0);
@@ -245,6 +253,21 @@ services = ["http"]
             }
         }
         out
+    }
+
+    #[test]
+    fn resource_samples_are_judged_only_while_ping_does_not_fail() {
+        let mut m = monitor();
+        assert!(m.takes_resource_samples("web02"), "no result yet");
+        m.observe(&key("web02", CheckKind::Ping), false);
+        assert!(!m.takes_resource_samples("web02"), "one failed ping (soft) is enough");
+        assert!(m.takes_resource_samples("web01"), "another host is not concerned");
+        m.observe(&key("web02", HTTP), false);
+        assert!(!m.takes_resource_samples("web02"));
+        m.observe(&key("web02", CheckKind::Ping), true);
+        assert!(m.takes_resource_samples("web02"), "the ping answered again");
+        // A failing service does not stop samples: the host answers.
+        assert!(m.state(&key("web02", HTTP)).unwrap().failing());
     }
 
     const HTTP: CheckKind = CheckKind::Service(Service::Http);

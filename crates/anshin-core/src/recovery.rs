@@ -3,10 +3,12 @@
 //! command sent over SSH.
 //!
 //! Owns: the automation rules of contract §4 (restart at once on a hard service-down, reboot after 15
-//! minutes of ping/SSH failure, one automatic attempt per incident, at most 3 automatic restarts of
-//! one service in 24 h, nothing during a maintenance pause), the spot and investigation amounts,
-//! the refusal codes shown to the operator, and the restart allow-list: the unit each service maps
-//! to per OS family, the override names a fleet file may use, and the command line built from them.
+//! minutes of ping/SSH failure counted from the first failed attempt, one automatic attempt per
+//! incident and one reboot for every ping/SSH incident that began before it, at most 3 automatic
+//! restarts of one service in 24 h, nothing during a maintenance pause), the spot and
+//! investigation amounts, the refusal codes shown to the operator, and the restart allow-list: the
+//! unit each service maps to per OS family, the override names a fleet file may use, and the
+//! command line built from them.
 //! Must not know: clocks (`now` is a field of [`Situation`]), SSH sessions, the reboot action, the
 //! store (the engine counts attempts and restarts and passes the counts in), and who the operator
 //! is. It also does not serialise recoveries of one server: the engine holds that lock.
@@ -253,6 +255,24 @@ pub fn decide_automatic(s: &Situation) -> AutoDecision {
     }
 }
 
+/// When an incident's problem began, for the reboot's clock (contract §4: 15 minutes from the
+/// first failed attempt): the check's first failure of its current run, never later than the
+/// incident's opening (the run may be unknown, after a restart, or have begun again since).
+pub fn problem_began(first_failure: Option<DateTime<Utc>>, opened_at: DateTime<Utc>) -> DateTime<Utc> {
+    first_failure.map_or(opened_at, |f| f.min(opened_at))
+}
+
+/// The automatic attempts that count against an incident's one ([`Situation::automatic_attempts`]):
+/// those started for it, and, for a reboot, any automatic reboot of the server since its problem
+/// began ([`problem_began`]) — one reboot answers every ping/SSH incident of a server that began
+/// before it, whichever incident it was started for.
+pub fn attempts_counted(kind: &RecoveryKind, for_incident: u32, reboots_since_problem: u32) -> u32 {
+    match kind {
+        RecoveryKind::Reboot if reboots_since_problem > 0 => for_incident.max(1),
+        _ => for_incident,
+    }
+}
+
 /// `failing_since + secs`, saturating at the largest representable instant (never panics).
 fn reboot_due(failing_since: DateTime<Utc>, secs: u64) -> DateTime<Utc> {
     i64::try_from(secs)
@@ -347,6 +367,40 @@ mod tests {
 
     fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         Tokyo.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_reboot_clock_starts_at_the_first_failure_never_after_the_opening() {
+        let opened = jst(2026, 11, 25, 10, 0);
+        let before = opened - TimeDelta::minutes(2);
+        assert_eq!(problem_began(Some(before), opened), before);
+        assert_eq!(problem_began(None, opened), opened, "unknown run (after a restart): the opening");
+        assert_eq!(problem_began(Some(opened + TimeDelta::minutes(5)), opened), opened, "a later run");
+    }
+
+    #[test]
+    fn one_reboot_answers_every_ping_and_ssh_incident_that_began_before_it() {
+        let http = RecoveryKind::RestartService(Service::Http);
+        // A reboot started for the ping incident also counts for the SSH incident.
+        assert_eq!(attempts_counted(&RecoveryKind::Reboot, 0, 1), 1);
+        assert_eq!(attempts_counted(&RecoveryKind::Reboot, 0, 0), 0);
+        assert_eq!(attempts_counted(&RecoveryKind::Reboot, 2, 1), 2);
+        // Restarts count per incident only (their 24-hour limit is a rule of its own).
+        assert_eq!(attempts_counted(&http, 0, 5), 0);
+        assert_eq!(attempts_counted(&http, 1, 0), 1);
+        // And the decision follows: the counted reboot means no second one.
+        let now = jst(2026, 11, 25, 10, 30);
+        let s = Situation {
+            plan: Plan::P150,
+            kind: RecoveryKind::Reboot,
+            now,
+            failing_since: now - TimeDelta::minutes(20),
+            reboot_after_secs: REBOOT_AFTER_SECS,
+            automatic_attempts: attempts_counted(&RecoveryKind::Reboot, 0, 1),
+            automatic_restarts_24h: 0,
+            paused: false,
+        };
+        assert_eq!(decide_automatic(&s), AutoDecision::AskOperator(Refusal::AlreadyTried));
     }
 
     /// The four time slots of the issue.

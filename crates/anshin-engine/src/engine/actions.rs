@@ -8,8 +8,9 @@ use anshin_core::recovery::RecoveryKind;
 use anshin_core::{CheckKey, CheckKind, Service};
 use chrono::{DateTime, Utc};
 
+use super::decider::{Decider, Effects};
 use super::recovery::Window;
-use super::{Decider, Effects, EngineError};
+use super::EngineError;
 use crate::action::{Acknowledged, ActionDone, ActionError, ActionRequest, NoteAdded, PauseScope, StatusReportQueued};
 use crate::event::EngineEvent;
 use crate::store::acks::IncidentState;
@@ -296,7 +297,9 @@ impl Decider {
             }
             Some(s) => {
                 tx.acknowledge(id, &s, by, &note, now)?;
-                self.acks.insert(id, by.to_string());
+                if let Some(i) = self.memory.incident_mut(id) {
+                    i.acknowledged_by = Some(by.to_string());
+                }
                 let at = timestamp(now);
                 fx.events.push(EngineEvent::IncidentAcknowledged {
                     id,
@@ -320,7 +323,9 @@ impl Decider {
 
     /// The open incident of one of a server's checks, if any, and that check.
     fn open_incident_of(&self, host: &str, kinds: &[CheckKind]) -> Option<(i64, CheckKind)> {
-        kinds.iter().find_map(|k| self.monitor.incident(&CheckKey::new(host, k.clone())).map(|id| (id, k.clone())))
+        kinds
+            .iter()
+            .find_map(|k| self.memory.monitor.incident(&CheckKey::new(host, k.clone())).map(|id| (id, k.clone())))
     }
 
     fn scope(&self, scope: &PauseScope) -> Result<MaintenanceScope, ActionError> {
@@ -342,19 +347,19 @@ impl Decider {
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<crate::action::MaintenanceWindow, EngineError> {
-        let before = self.windows.clone();
-        self.windows.retain(|w| w.record.id != record.id);
+        let before = self.memory.windows.clone();
+        self.memory.windows.retain(|w| w.record.id != record.id);
         let answer = match Window::new(record.clone()) {
             Some(window) => {
                 let answer = window.console(now);
-                self.windows.push(window);
+                self.memory.windows.push(window);
                 answer
             }
             // Times the store itself wrote are readable; an unreadable window pauses nothing.
             None => crate::action::MaintenanceWindow { record, active: false },
         };
         if let Err(e) = self.apply_pauses(tx, now, fx) {
-            self.windows = before;
+            self.memory.windows = before;
             return Err(e);
         }
         fx.events.push(EngineEvent::MaintenanceChanged { maintenance: answer.clone() });

@@ -14,8 +14,10 @@ use anshin_core::recovery::{self, AutoDecision, RecoveryKind, Refusal, Situation
 use anshin_core::{CheckKey, CheckKind};
 use chrono::{DateTime, Utc};
 
+use super::decider::{Decider, Effects};
+use super::memory::Subject;
 use super::runner::Job;
-use super::{Decider, Effects, EngineError};
+use super::EngineError;
 use crate::action::{ActionError, MaintenanceWindow, SpotConsent};
 use crate::event::EngineEvent;
 use crate::store::maintenance::{MaintenanceRecord, MaintenanceScope};
@@ -65,7 +67,7 @@ impl Decider {
     /// The servers each window pauses at `now`: server label → window id.
     pub(super) fn pauses_at(&self, now: DateTime<Utc>) -> HashMap<String, i64> {
         let mut out = HashMap::new();
-        for w in self.windows.iter().filter(|w| w.active(now)) {
+        for w in self.memory.windows.iter().filter(|w| w.active(now)) {
             match &w.record.scope {
                 MaintenanceScope::Server(s) => {
                     out.entry(s.clone()).or_insert(w.record.id);
@@ -81,21 +83,23 @@ impl Decider {
     }
 
     pub(super) fn is_paused(&self, host: &str) -> bool {
-        self.paused.contains_key(host)
+        self.memory.paused.contains_key(host)
     }
 
     /// Whether a tick has anything to do (so an idle engine does not open a transaction a second).
     pub(super) fn tick_due(&self, now: DateTime<Utc>) -> bool {
         let pauses = self.pauses_at(now);
-        pauses != self.paused
-            || self.held.values().any(|h| !pauses.contains_key(&h.host))
-            || self.next_look.values().any(|t| *t <= now)
+        pauses != self.memory.paused
+            || self.memory.incidents().any(|(_, i)| {
+                i.held.as_ref().is_some_and(|h| !pauses.contains_key(&h.host)) || i.next_look.is_some_and(|t| t <= now)
+            })
     }
 
     /// A tick: pauses that began or ended, and open incidents whose recovery is due a new look.
     pub(super) fn tick(&mut self, tx: &StoreTx<'_>, now: DateTime<Utc>, fx: &mut Effects) -> Result<(), EngineError> {
         self.apply_pauses(tx, now, fx)?;
-        let due: Vec<i64> = self.next_look.iter().filter(|(_, t)| **t <= now).map(|(id, _)| *id).collect();
+        let due: Vec<i64> =
+            self.memory.incidents().filter(|(_, i)| i.next_look.is_some_and(|t| t <= now)).map(|(id, _)| id).collect();
         for id in due {
             self.consider(tx, id, now, fx)?;
         }
@@ -112,13 +116,17 @@ impl Decider {
         fx: &mut Effects,
     ) -> Result<(), EngineError> {
         let pauses = self.pauses_at(now);
-        let mut released: Vec<i64> =
-            self.held.iter().filter(|(_, h)| !pauses.contains_key(&h.host)).map(|(id, _)| *id).collect();
+        let mut released: Vec<i64> = self
+            .memory
+            .incidents()
+            .filter(|(_, i)| i.held.as_ref().is_some_and(|h| !pauses.contains_key(&h.host)))
+            .map(|(id, _)| id)
+            .collect();
         released.sort_unstable();
         let mut events = Vec::new();
         let mut mailed = false;
         for id in &released {
-            let h = &self.held[id];
+            let Some(h) = self.memory.incident(*id).and_then(|i| i.held.as_ref()) else { continue };
             let trigger = h.problem.trigger(&h.host);
             tx.append_event_by("alert_released", Some(*id), Some(&h.host), Some(&h.check), &trigger, "engine", now)?;
             if let Some(mail) = self.mailer.alert(&h.host, *id, &h.problem, h.detected_at) {
@@ -134,17 +142,19 @@ impl Decider {
                 at: timestamp(now),
             });
         }
-        for host in self.paused.keys().chain(pauses.keys()) {
-            if self.paused.get(host) != pauses.get(host) {
+        for host in self.memory.paused.keys().chain(pauses.keys()) {
+            if self.memory.paused.get(host) != pauses.get(host) {
                 fx.hosts.insert(host.clone());
             }
         }
-        self.paused = pauses;
-        self.windows.retain(|w| w.ends > now);
+        self.memory.paused = pauses;
+        self.memory.windows.retain(|w| w.ends > now);
         for id in released {
-            self.held.remove(&id);
-            if self.incident_keys.contains_key(&id) {
-                self.next_look.insert(id, now);
+            if let Some(i) = self.memory.incident_mut(id) {
+                i.held = None;
+                if matches!(i.subject, Subject::Check(_)) {
+                    i.next_look = Some(now);
+                }
             }
         }
         fx.mail |= mailed;
@@ -166,9 +176,10 @@ impl Decider {
         fx: &mut Effects,
     ) -> Result<bool, EngineError> {
         if self.is_paused(host) {
-            let detected_at = self.opened_at.get(&id).copied().unwrap_or(now);
+            let detected_at = self.memory.opened_at(id).unwrap_or(now);
             let held = Held { host: host.into(), check: check.into(), level, problem: problem.clone(), detected_at };
-            if self.held.insert(id, held).is_none() {
+            let first = self.memory.incident_mut(id).is_none_or(|i| i.held.replace(held).is_none());
+            if first {
                 tx.append_event_by(
                     "alert_held",
                     Some(id),
@@ -197,22 +208,23 @@ impl Decider {
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<(), EngineError> {
-        self.next_look.remove(&id);
-        let Some(key) = self.incident_keys.get(&id).cloned() else { return Ok(()) };
+        let Some(record) = self.memory.incident_mut(id) else { return Ok(()) };
+        record.next_look = None;
+        let (Some(key), opened) = (record.check_key(), record.opened_at) else { return Ok(()) };
         let Some(kind) = RecoveryKind::for_check(&key.kind) else { return Ok(()) };
         let Some(server) = self.fleet.server(&key.host) else { return Ok(()) };
-        if self.running.contains_key(&key.host) {
+        if self.memory.running(&key.host).is_some() {
             // Whatever runs now may fix it; look again once it ended.
-            self.next_look.insert(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
+            self.look_again(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
             return Ok(());
         }
-        let opened = self.opened_at.get(&id).copied().unwrap_or(now);
-        let failing_since = self.failing_since.get(&key).copied().unwrap_or(opened).min(opened);
-        let mut attempts = tx.automatic_attempts(id)?;
-        if kind == RecoveryKind::Reboot && tx.automatic_restarts_since(&key.host, &kind.id(), failing_since)? > 0 {
-            // One reboot answers every ping/SSH incident of the server that began before it.
-            attempts = attempts.max(1);
-        }
+        let first_failure = self.memory.server(&key.host).and_then(|s| s.failing_since.get(&key.kind).copied());
+        let failing_since = recovery::problem_began(first_failure, opened);
+        let reboots = match kind {
+            RecoveryKind::Reboot => tx.automatic_restarts_since(&key.host, &kind.id(), failing_since)?,
+            RecoveryKind::RestartService(_) => 0,
+        };
+        let attempts = recovery::attempts_counted(&kind, tx.automatic_attempts(id)?, reboots);
         let restarts_24h = match kind {
             RecoveryKind::RestartService(_) => {
                 tx.automatic_restarts_since(&key.host, &kind.id(), now - chrono::Duration::hours(24))?
@@ -251,14 +263,14 @@ impl Decider {
                 match self.start_recovery(tx, &key.host, Some(id), kind.clone(), check, by, true, None, now, fx)? {
                     StartRecovery::Started(_) => self.set_prompt(tx, id, &key, None, now, fx)?,
                     StartRecovery::Busy(_) => {
-                        self.next_look.insert(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
+                        self.look_again(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
                     }
                 }
             }
             AutoDecision::Wait { until } => {
                 let message = format!("automatic reboot at {} if still down", anshin_core::mail::format_jst(until));
                 self.set_prompt(tx, id, &key, Some(prompt("waiting", message)), now, fx)?;
-                self.next_look.insert(id, until.min(now + chrono::Duration::seconds(LOOK_AGAIN_SECS)));
+                self.look_again(id, until.min(now + chrono::Duration::seconds(LOOK_AGAIN_SECS)));
             }
             AutoDecision::AskOperator(refusal) => {
                 let message = match refusal {
@@ -274,11 +286,18 @@ impl Decider {
                 // Hours, pauses and the 24-hour limit change with time; the plan and a done
                 // attempt do not.
                 if !matches!(refusal, Refusal::AlreadyTried | Refusal::NotInPlan) {
-                    self.next_look.insert(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
+                    self.look_again(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
                 }
             }
         }
         Ok(())
+    }
+
+    /// When to look at an open check incident's automatic recovery again.
+    fn look_again(&mut self, id: i64, at: DateTime<Utc>) {
+        if let Some(i) = self.memory.incident_mut(id) {
+            i.next_look = Some(at);
+        }
     }
 
     /// Records a new prompt for an incident (logged and sent only when it changed).
@@ -291,7 +310,7 @@ impl Decider {
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<(), EngineError> {
-        let before = self.prompts.get(&id);
+        let before = self.memory.incident(id).and_then(|i| i.prompt.as_ref());
         let same = match (&prompt, before) {
             (Some(p), Some(b)) => p.code == b.code && (p.code != "waiting" || p.message == b.message),
             (None, None) => true,
@@ -304,9 +323,9 @@ impl Decider {
             if p.code != "waiting" {
                 tx.recovery_needs_operator(id, &key.host, &key.kind.id(), &p.action, &p.code, now)?;
             }
-            self.prompts.insert(id, p.clone());
-        } else {
-            self.prompts.remove(&id);
+        }
+        if let Some(i) = self.memory.incident_mut(id) {
+            i.prompt.clone_from(&prompt);
         }
         fx.hosts.insert(key.host.clone());
         fx.events.push(EngineEvent::RecoveryPrompt {
@@ -345,7 +364,9 @@ impl Decider {
         };
         let started = tx.start_recovery(&new, now)?;
         let StartRecovery::Started(rec) = &started else { return Ok(started) };
-        self.running.insert(host.to_string(), rec.clone());
+        if let Some(server) = self.memory.server_mut(host) {
+            server.running = Some(rec.clone());
+        }
         fx.hosts.insert(host.to_string());
         fx.jobs.push(Job { id: rec.id, host: host.into(), kind, check, reconfirm: automatic });
         fx.events.push(EngineEvent::RecoveryStarted {
@@ -369,14 +390,14 @@ impl Decider {
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<(), EngineError> {
-        let Some(rec) = self.running.values().find(|r| r.id == id).cloned() else { return Ok(()) };
+        let Some(rec) = self.memory.running_by_id(id).cloned() else { return Ok(()) };
         let Some(incident) = rec.incident_id else { return Ok(()) };
-        let Some(key) = self.incident_keys.get(&incident).cloned() else { return Ok(()) };
+        let Some(key) = self.memory.check_of(incident) else { return Ok(()) };
         if self.is_paused(&rec.host) || tx.mails_about(incident, OutboxKind::ResponseStarted)? > 0 {
             return Ok(());
         }
         let problem = self.check_problem(&key);
-        let detected_at = self.opened_at.get(&incident).copied().unwrap_or(now);
+        let detected_at = self.memory.opened_at(incident).unwrap_or(now);
         if let Some(mail) = self.mailer.response_started(&rec.host, incident, &problem, detected_at, now) {
             tx.enqueue_mail(&mail, now)?;
             fx.mail = true;
@@ -446,9 +467,11 @@ impl Decider {
         fx: &mut Effects,
     ) -> Result<(), EngineError> {
         let Some(rec) = tx.finish_recovery(id, outcome, detail, now)? else { return Ok(()) };
-        self.running.remove(&rec.host);
+        if let Some(server) = self.memory.server_mut(&rec.host) {
+            server.running = None;
+        }
         fx.hosts.insert(rec.host.clone());
-        if let Some(incident) = rec.incident_id.filter(|i| self.incident_keys.contains_key(i)) {
+        if let Some(incident) = rec.incident_id.filter(|i| self.memory.check_of(*i).is_some()) {
             // After a recovery that worked (or found nothing to do) the probes close the incident
             // within a cycle: look again only after that, not to prompt in between.
             let wait = match outcome {
@@ -457,7 +480,7 @@ impl Decider {
                 }
                 _ => chrono::Duration::zero(),
             };
-            self.next_look.insert(incident, now + wait);
+            self.look_again(incident, now + wait);
         }
         fx.events.push(EngineEvent::RecoveryFinished {
             id,
@@ -480,15 +503,15 @@ impl Decider {
     pub(super) fn paint(&self, v: &mut FleetView, host: &str) {
         let Some(h) = v.host_mut(host) else { return };
         h.maintenance =
-            self.paused.get(host).and_then(|id| self.windows.iter().find(|w| w.record.id == *id)).map(|w| {
-                MaintenanceView {
+            self.memory.paused.get(host).and_then(|id| self.memory.windows.iter().find(|w| w.record.id == *id)).map(
+                |w| MaintenanceView {
                     id: w.record.id,
                     until: Some(w.record.ends_at.clone()),
                     reason: w.record.reason.clone(),
                     by: w.record.who.clone(),
-                }
-            });
-        h.recovery = self.running.get(host).map(|r| RecoveryView {
+                },
+            );
+        h.recovery = self.memory.running(host).map(|r| RecoveryView {
             id: r.id,
             incident_id: r.incident_id,
             action: r.action.clone(),
@@ -497,7 +520,7 @@ impl Decider {
             started_at: r.started_at.clone(),
         });
         for c in &mut h.checks {
-            c.prompt = c.incident.and_then(|id| self.prompts.get(&id).cloned());
+            c.prompt = c.incident.and_then(|id| self.memory.incident(id)?.prompt.clone());
         }
     }
 }

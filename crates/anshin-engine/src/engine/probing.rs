@@ -1,0 +1,289 @@
+//! The scheduler's tasks: one per check (start times spread evenly over the interval), one per
+//! server whose resources are polled over SSH, the outbox backlog count, and the decider's
+//! tick. Each attempt is judged for punctuality (a failure from a starved prober is unknown)
+//! and sent to the decider on the bounded channel; nothing here decides.
+//!
+//! Must not know: incidents, the store's writes, mails, consoles.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anshin_core::resource;
+use anshin_core::{CheckSpec, Fleet};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use super::{health, Input, PollError};
+use crate::probe::{ProbeResult, Prober};
+use crate::ssh::{SshPool, SshTarget};
+use crate::store::{Store, StoreError};
+use crate::view::FleetView;
+
+/// Probes in flight at once, whatever the fleet size: bounds sockets and memory.
+pub(super) const MAX_CONCURRENT_PROBES: usize = 1024;
+/// How often the health line's outbox backlog is counted.
+const BACKLOG_EVERY: Duration = Duration::from_secs(3);
+/// SSH handshakes in flight at once (each costs the server a key exchange).
+const MAX_SSH_HANDSHAKES: usize = 16;
+
+/// The servers whose resources are polled: SSH access given, plan includes resource monitoring.
+pub(super) fn resource_targets(fleet: &Fleet) -> Vec<SshTarget> {
+    fleet.servers.iter().filter(|s| fleet.plan_of(s).resource_monitoring()).filter_map(ssh_target).collect()
+}
+
+/// Where and how to log in to a server for its resources; `None` without `ssh` access.
+pub fn ssh_target(s: &anshin_core::fleet::Server) -> Option<SshTarget> {
+    let ssh = s.ssh.as_ref()?;
+    Some(SshTarget {
+        host: s.label.clone(),
+        ip: s.ip,
+        port: s.ssh_port,
+        user: ssh.user.clone(),
+        key_path: ssh.key.clone().into(),
+        known_hosts: ssh.known_hosts.clone().into(),
+        trust_on_first_use: ssh.trust_on_first_use,
+    })
+}
+
+/// Keeps the outbox backlog of the health line current (a read-only connection of its own,
+/// opened once and again only after a failure; a failure only leaves the last known number).
+pub(super) fn spawn_backlog_watch(path: PathBuf, view: Arc<RwLock<FleetView>>, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(BACKLOG_EVERY);
+        let mut store: Option<Store> = None;
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            let (path, kept) = (path.clone(), store.take());
+            let counted = tokio::task::spawn_blocking(move || {
+                let s = match kept {
+                    Some(s) => s,
+                    None => Store::open_read_only(&path)?,
+                };
+                let n = s.pending_mail_count()?;
+                Ok::<_, StoreError>((s, n))
+            })
+            .await;
+            match counted {
+                Ok(Ok((s, n))) => {
+                    store = Some(s);
+                    if let Ok(mut v) = view.write() {
+                        v.health.outbox_backlog = n;
+                    }
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "cannot count the outbox backlog"),
+                Err(_) => break,
+            }
+        }
+    });
+}
+
+/// A task that waits `offset`, then runs `work` every `interval` (skipping ticks it missed; `work`
+/// gets the slot it runs for) and sends what it produced to the decider, until shutdown — also
+/// mid-work — or until the decider is gone.
+pub(super) fn spawn_periodic<F, Fut>(
+    offset: Duration,
+    interval: Duration,
+    results: mpsc::Sender<Input>,
+    mut shutdown: watch::Receiver<bool>,
+    mut work: F,
+) where
+    F: FnMut(tokio::time::Instant) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Input> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut done_at: Option<tokio::time::Instant> = None;
+        loop {
+            // The slot this run belongs to (a missed one when the task runs late).
+            let slot = tokio::select! {
+                slot = ticks.tick() => slot,
+                _ = shutdown.changed() => break,
+            };
+            let input = tokio::select! {
+                input = work(due(slot, done_at)) => input,
+                _ = shutdown.changed() => break,
+            };
+            if results.send(input).await.is_err() {
+                break;
+            }
+            done_at = Some(tokio::time::Instant::now());
+        }
+    });
+}
+
+/// When a run of a periodic task was due: its slot, or, when the previous run overran that slot
+/// (an attempt waiting out a timeout longer than the interval), the moment the previous run
+/// ended. Lateness counts from there: a run delayed by its own predecessor is not the prober
+/// running late.
+fn due(slot: tokio::time::Instant, previous_done: Option<tokio::time::Instant>) -> tokio::time::Instant {
+    previous_done.map_or(slot, |done| done.max(slot))
+}
+
+/// One task per check, start times spread evenly over the interval.
+pub(super) fn spawn_probes(
+    specs: Vec<CheckSpec>,
+    prober: Prober,
+    interval: Duration,
+    results: mpsc::Sender<Input>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_PROBES));
+    let n = specs.len().max(1) as u32;
+    for (i, spec) in specs.into_iter().enumerate() {
+        let (prober, permits, spec) = (prober.clone(), permits.clone(), Arc::new(spec));
+        spawn_periodic(interval * i as u32 / n, interval, results.clone(), shutdown.clone(), move |slot| {
+            let (prober, permits, spec) = (prober.clone(), permits.clone(), spec.clone());
+            async move {
+                let _permit = permits.acquire().await;
+                let (result, lag_ms, late) = probe_on_time(&prober, &spec, slot).await;
+                Input::Check { key: spec.key.clone(), result, lag_ms, late }
+            }
+        });
+    }
+}
+
+/// One attempt, judged for punctuality: how late it started after its slot (waiting for a
+/// probe permit included) and how far past the timeout it ended. A failure from an attempt late
+/// by more than `health::LATE_AFTER` is unknown — the prober, not the server, may be to blame
+/// (a starved runtime fires timeouts late and reads replies late). A success stands: the
+/// server did answer.
+async fn probe_on_time(prober: &Prober, spec: &CheckSpec, slot: tokio::time::Instant) -> (ProbeResult, u32, bool) {
+    let started = tokio::time::Instant::now();
+    let mut result = prober.probe(spec).await;
+    let start_lag = started.saturating_duration_since(slot);
+    let overrun = started.elapsed().saturating_sub(prober.timeout());
+    let lag = start_lag.max(overrun);
+    let lag_ms = u32::try_from(lag.as_millis()).unwrap_or(u32::MAX);
+    let bound = health::LATE_AFTER.to_std().unwrap_or(Duration::from_secs(1));
+    let late = !result.ok && !result.unknown && lag > bound;
+    if late {
+        result = ProbeResult::unknown(
+            format!(
+                "the prober ran late ({} ms after its slot, {} ms past the timeout): not judged ({})",
+                start_lag.as_millis(),
+                overrun.as_millis(),
+                result.detail
+            ),
+            result.ms,
+        );
+    }
+    (result, lag_ms, late)
+}
+
+/// One task per server with SSH access: one command round trip per interval over a
+/// persistent session, parsed on the spot (the decider only sees the sample or the error).
+pub(super) fn spawn_resource_polls(
+    targets: Vec<SshTarget>,
+    timeout: Duration,
+    interval: Duration,
+    results: mpsc::Sender<Input>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let pool = SshPool::new(MAX_SSH_HANDSHAKES, timeout);
+    let n = targets.len().max(1) as u32;
+    for (i, target) in targets.into_iter().enumerate() {
+        // Offset by half a slot from the probes so the first poll comes after a ping answer.
+        let offset = interval * (2 * i as u32 + 1) / (2 * n);
+        let (pool, target) = (pool.clone(), Arc::new(target));
+        spawn_periodic(offset, interval, results.clone(), shutdown.clone(), move |_slot| {
+            let (pool, target) = (pool.clone(), target.clone());
+            async move {
+                let poll = match pool.exec(&target, resource::POLL_COMMAND, resource::MAX_OUTPUT).await {
+                    Ok(out) => resource::parse_poll(&out.stdout)
+                        .map_err(|e| PollError { message: e.to_string(), security: false }),
+                    Err(e) => Err(PollError { message: e.to_string(), security: e.is_security() }),
+                };
+                Input::Resources { host: target.host.clone(), poll }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use anshin_core::{CheckKey, CheckKind, CheckSpec, Service};
+
+    use super::*;
+
+    /// A check of a port on 127.0.0.1 that nothing listens on (refused at once).
+    async fn refused_spec() -> CheckSpec {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        CheckSpec {
+            key: CheckKey::new("web01", CheckKind::Service(Service::Http)),
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+            fqdn: "web01.example.jp".into(),
+            expect: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_from_an_attempt_late_past_the_bound_is_unknown() {
+        let prober = Prober::new(Duration::from_secs(1)).unwrap();
+        let spec = refused_spec().await;
+        // On time: the refusal is the server's (a failure, judged).
+        let (r, lag_ms, late) = probe_on_time(&prober, &spec, tokio::time::Instant::now()).await;
+        assert!(!r.ok && !r.unknown && !late, "{r:?}");
+        assert!(lag_ms < 1000);
+        // Its slot was 3 s ago (a starved prober): the same refusal says nothing.
+        let slot = tokio::time::Instant::now() - Duration::from_secs(3);
+        let (r, lag_ms, late) = probe_on_time(&prober, &spec, slot).await;
+        assert!(late && r.unknown && !r.ok, "{r:?}");
+        assert!(lag_ms >= 3000, "{lag_ms}");
+        assert!(r.detail.starts_with("the prober ran late"), "{}", r.detail);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_delayed_by_its_own_overrunning_predecessor_is_on_time() {
+        // Interval 1 s, attempts that take 2.5 s (a timeout longer than the interval): every
+        // run after the first starts past its slot, but only because the previous one ran on.
+        let (tx, mut rx) = mpsc::channel(16);
+        let (_stop, shutdown) = watch::channel(false);
+        spawn_periodic(Duration::ZERO, Duration::from_secs(1), tx, shutdown, |due| async move {
+            let lag = tokio::time::Instant::now().saturating_duration_since(due);
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            // Any input carries the measured lag back (ms in the id field).
+            Input::RecoveryActing { id: lag.as_millis() as i64 }
+        });
+        for _ in 0..4 {
+            match rx.recv().await {
+                Some(Input::RecoveryActing { id: lag_ms }) => assert!(lag_ms < 100, "{lag_ms} ms"),
+                _ => panic!("the periodic task stopped"),
+            }
+        }
+    }
+
+    #[test]
+    fn due_is_the_slot_unless_the_previous_run_ended_after_it() {
+        let t = tokio::time::Instant::now();
+        let s = Duration::from_secs(1);
+        assert_eq!(due(t, None), t);
+        assert_eq!(due(t, Some(t - s)), t);
+        assert_eq!(due(t, Some(t + s)), t + s);
+    }
+
+    #[tokio::test]
+    async fn a_late_success_still_counts() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut s, _)) = l.accept().await {
+                let _ = s.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").await;
+            }
+        });
+        let prober = Prober::new(Duration::from_secs(1)).unwrap();
+        let spec = CheckSpec { key: CheckKey::new("web01", CheckKind::Ssh), port, ..refused_spec().await };
+        let slot = tokio::time::Instant::now() - Duration::from_secs(3);
+        let (r, _, late) = probe_on_time(&prober, &spec, slot).await;
+        assert!(r.ok && !late, "the server answered: {r:?}");
+    }
+}
