@@ -256,9 +256,8 @@ describe('the engine\'s answers: maintenance pause', () => {
     expect(fromSnapshot([paused], 1).order[0]).toMatchObject({ state: 'maintenance', live: 'ok' });
     const ext = (await backend.act({ type: 'extend_pause', maintenance: w.id, minutes: 30 })) as MaintenanceWindow;
     expect(Date.parse(ext.ends_at) - Date.parse(w.ends_at)).toBe(30 * 60_000);
-    // Not asserted: that the tile's "〜HH:MM" follows. The engine (07de517) keeps the old `until`
-    // in the server's view after an extension (feed and GET /servers/web03, recorded as
-    // server_detail_extended), while the window and its event have the new end.
+    // The tile's "〜HH:MM" follows: the server's view has the window's new end at once.
+    expect(answer<ServerView>('server_detail_extended').maintenance).toMatchObject({ id: w.id, until: ext.ends_at });
     expect((await backend.maintenance()).find((x) => x.id === w.id)).toMatchObject({ active: true });
     await backend.act({ type: 'end_pause', maintenance: w.id });
     expect((await refusal(backend.act({ type: 'end_pause', maintenance: w.id }))).detail).toBe('invalid');

@@ -249,6 +249,12 @@ impl Fleet {
         self.customer(&server.customer).map(|c| c.plan).unwrap_or(Plan::Zero)
     }
 
+    /// The plan of a server's customer in force at `t` (contract §9.1): what every decision
+    /// made at a moment asks.
+    pub fn plan_of_at(&self, server: &Server, t: DateTime<Utc>) -> Plan {
+        self.customer(&server.customer).map(|c| c.plan_at(t)).unwrap_or(Plan::Zero)
+    }
+
     /// Every check the engine runs: each gateway's ping; each server's ping and SSH; its
     /// services and custom checks when its customer's plan includes service monitoring.
     pub fn checks(&self) -> Vec<CheckSpec> {

@@ -362,6 +362,10 @@ impl Decider {
             self.memory.windows = before;
             return Err(e);
         }
+        // A window that stays in force with other times (extended, shortened): the servers it
+        // pauses show its new end, though which window pauses them did not change.
+        let changed = answer.record.id;
+        fx.hosts.extend(self.memory.paused.iter().filter(|(_, id)| **id == changed).map(|(h, _)| h.clone()));
         fx.events.push(EngineEvent::MaintenanceChanged { maintenance: answer.clone() });
         Ok(answer)
     }

@@ -232,7 +232,7 @@ impl Decider {
             RecoveryKind::Reboot => 0,
         };
         let situation = Situation {
-            plan: self.fleet.plan_of(server),
+            plan: self.fleet.plan_of_at(server, now),
             kind: kind.clone(),
             now,
             failing_since,
@@ -423,7 +423,7 @@ impl Decider {
         let Some(server) = self.fleet.server(host) else {
             return Ok(Err(ActionError::NotFound(format!("server {host}"))));
         };
-        let plan = self.fleet.plan_of(server);
+        let plan = self.fleet.plan_of_at(server, now);
         let billable = match recovery::entitlement(plan, &kind, now) {
             recovery::Entitlement::Included => None,
             recovery::Entitlement::Spot => match consent {
