@@ -18,8 +18,7 @@
 //! Owns: pacing, batching and sharing for consoles. Must not know: transports (WebSocket,
 //! Tauri IPC).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,7 +30,9 @@ use utoipa::ToSchema;
 
 use crate::engine::Console;
 use crate::event::EngineEvent;
-use crate::view::{ConsoleStats, Health, ServerView};
+use crate::feed_hub::Feed;
+pub use crate::feed_hub::FeedFrame;
+use crate::view::{Health, ServerView};
 
 /// Changed hosts are gathered for this long into one delta.
 pub const DELTA_EVERY: Duration = Duration::from_secs(1);
@@ -39,10 +40,6 @@ pub const DELTA_EVERY: Duration = Duration::from_secs(1);
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// A console that falls behind again within this time of its last snapshot is dropped.
 pub const RESYNC_AT_MOST_EVERY: Duration = Duration::from_secs(10);
-/// Frames the hub keeps for slow consoles (about two minutes of deltas and events at a normal
-/// pace); a console further behind has fallen behind.
-const FRAMES: usize = 1024;
-
 /// The messages, as serialized (the shape consoles parse).
 #[derive(Debug, Clone, Serialize, TS, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -50,15 +47,6 @@ pub enum ConsoleMessage<'a> {
     Snapshot { rev: u64, servers: &'a [ServerView], health: &'a Health },
     Delta { rev: u64, servers: Vec<&'a ServerView>, health: &'a Health },
     Event { event: &'a EngineEvent },
-}
-
-/// One serialized message for every console.
-#[derive(Debug, Clone)]
-pub struct FeedFrame {
-    /// The view revision a snapshot or delta brings the console to (None for events).
-    pub rev: Option<u64>,
-    /// The message as JSON text (UTF-8), shared by every console.
-    pub json: Bytes,
 }
 
 /// Why a console's feed ended.
@@ -80,71 +68,28 @@ impl FeedEnd {
     }
 }
 
-/// The feed of one engine: the hub that builds frames and what every console shares.
-#[derive(Debug)]
-pub(crate) struct Feed {
-    frames: Mutex<Option<broadcast::Sender<FeedFrame>>>,
-    hub_started: AtomicBool,
-    /// The revision the hub's deltas have covered: a delta carries the hosts changed after it.
-    hub_rev: AtomicU64,
-    /// The last snapshot serialized (its revision and bytes).
-    snapshot: Mutex<Option<(u64, Bytes)>>,
-    connected: AtomicU64,
-    snapshots_sent: AtomicU64,
-    snapshots_built: AtomicU64,
-    dropped: AtomicU64,
-}
-
-impl Default for Feed {
-    fn default() -> Feed {
-        let (frames, _) = broadcast::channel(FRAMES);
-        Feed {
-            frames: Mutex::new(Some(frames)),
-            hub_started: AtomicBool::new(false),
-            hub_rev: AtomicU64::new(0),
-            snapshot: Mutex::new(None),
-            connected: AtomicU64::new(0),
-            snapshots_sent: AtomicU64::new(0),
-            snapshots_built: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
+/// A snapshot for a console that subscribed already: the cached one when no delta went out
+/// after it was built (so the deltas to come cover everything after it), else a new one
+/// (built once, under the lock, for every console asking meanwhile).
+fn snapshot(feed: &Feed, console: &Console) -> FeedFrame {
+    let mut cache = feed.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+    let hub_rev = feed.hub_rev.load(Ordering::Acquire);
+    let (rev, json) = match cache.as_ref() {
+        Some((rev, json)) if *rev >= hub_rev => (*rev, json.clone()),
+        _ => {
+            let built = console.with_view(|rev, servers, health| {
+                let mut health = health.clone();
+                health.consoles = feed.stats();
+                let json = to_bytes(&ConsoleMessage::Snapshot { rev, servers, health: &health });
+                (rev, json)
+            });
+            feed.snapshots_built.fetch_add(1, Ordering::Relaxed);
+            *cache = Some(built.clone());
+            built
         }
-    }
-}
-
-impl Feed {
-    /// How the consoles are doing (for the health line).
-    pub(crate) fn stats(&self) -> ConsoleStats {
-        ConsoleStats {
-            connected: self.connected.load(Ordering::Relaxed),
-            snapshots_sent: self.snapshots_sent.load(Ordering::Relaxed),
-            snapshots_built: self.snapshots_built.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
-        }
-    }
-
-    /// A snapshot for a console that subscribed already: the cached one when no delta went out
-    /// after it was built (so the deltas to come cover everything after it), else a new one
-    /// (built once, under the lock, for every console asking meanwhile).
-    fn snapshot(&self, console: &Console) -> FeedFrame {
-        let mut cache = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        let hub_rev = self.hub_rev.load(Ordering::Acquire);
-        let (rev, json) = match cache.as_ref() {
-            Some((rev, json)) if *rev >= hub_rev => (*rev, json.clone()),
-            _ => {
-                let built = console.with_view(|rev, servers, health| {
-                    let mut health = health.clone();
-                    health.consoles = self.stats();
-                    let json = to_bytes(&ConsoleMessage::Snapshot { rev, servers, health: &health });
-                    (rev, json)
-                });
-                self.snapshots_built.fetch_add(1, Ordering::Relaxed);
-                *cache = Some(built.clone());
-                built
-            }
-        };
-        self.snapshots_sent.fetch_add(1, Ordering::Relaxed);
-        FeedFrame { rev: Some(rev), json }
-    }
+    };
+    feed.snapshots_sent.fetch_add(1, Ordering::Relaxed);
+    FeedFrame { rev: Some(rev), json }
 }
 
 fn to_bytes<T: Serialize>(message: &T) -> Bytes {
@@ -175,7 +120,7 @@ pub fn subscribe_feed(console: &Console) -> FeedReceiver {
     feed.connected.fetch_add(1, Ordering::Relaxed);
     ensure_hub(console);
     let frames = feed.frames.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|f| f.subscribe());
-    let first = feed.snapshot(console);
+    let first = snapshot(feed, console);
     FeedReceiver {
         console: console.clone(),
         at_rev: first.rev.unwrap_or(0),
@@ -208,7 +153,7 @@ impl FeedReceiver {
                         return Err(FeedEnd::TooSlow);
                     }
                     tracing::debug!(missed, "a console fell behind the feed: sending a new snapshot");
-                    let snapshot = feed.snapshot(&self.console);
+                    let snapshot = snapshot(feed, &self.console);
                     self.at_rev = snapshot.rev.unwrap_or(self.at_rev);
                     self.last_snapshot = Instant::now();
                     return Ok(snapshot);

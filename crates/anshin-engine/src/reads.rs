@@ -8,10 +8,8 @@
 
 use std::sync::Arc;
 
-use anshin_core::check::CheckKind;
-use anshin_core::mail::{CallAttempt, CallOutcome, Problem};
-use anshin_core::resource::Resource;
-use anshin_core::{Fleet, Level};
+use anshin_core::mail::{CallAttempt, CallOutcome};
+use anshin_core::Fleet;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ts_rs::TS;
@@ -19,6 +17,7 @@ use utoipa::ToSchema;
 
 use crate::action::MaintenanceWindow;
 use crate::alert_mail::AlertMailer;
+use crate::problem::incident_problem;
 use crate::store::recovery::{CallRecord, ConsentRecord};
 use crate::store::{EventRecord, IncidentRecord, Store, StoreError};
 use crate::view::{customer_view, CustomerView};
@@ -81,17 +80,6 @@ fn attempt(c: &CallRecord) -> CallAttempt {
         _ => CallOutcome::NoAnswer,
     };
     CallAttempt { number: c.number.clone(), at, rings: Some(c.rings), outcome }
-}
-
-/// The problem an incident's mails name, from its stored check and trigger.
-pub(crate) fn incident_problem(fleet: &Fleet, inc: &IncidentRecord) -> Option<Problem> {
-    if let Some(r) = Resource::from_id(&inc.check) {
-        let level = Level::from_number(inc.level).unwrap_or(Level::Warning);
-        return Some(crate::engine::resumed_problem(r, level, &inc.host, &inc.trigger));
-    }
-    let kind = CheckKind::from_id(&inc.check)?;
-    let port = fleet.server(&inc.host).map_or(0, |s| s.check_port(&kind));
-    Some(Problem::Down { kind, port })
 }
 
 /// The escalation panel of an incident at `now`.

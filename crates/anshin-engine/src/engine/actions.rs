@@ -9,7 +9,7 @@ use anshin_core::{CheckKey, CheckKind, Service};
 use chrono::{DateTime, Utc};
 
 use super::decider::{Decider, Effects};
-use super::recovery::Window;
+use super::memory::Window;
 use super::EngineError;
 use crate::action::{Acknowledged, ActionDone, ActionError, ActionRequest, NoteAdded, PauseScope, StatusReportQueued};
 use crate::event::EngineEvent;

@@ -17,7 +17,8 @@ use anshin_core::resource::{Resource, ResourceState};
 use anshin_core::{CheckKey, CheckKind, Fleet, Monitor};
 use chrono::{DateTime, Utc};
 
-use super::recovery::{Held, Window};
+use crate::action::MaintenanceWindow;
+use crate::store::maintenance::MaintenanceRecord;
 use crate::store::recovery::RecoveryRecord;
 use crate::store::timestamp;
 use crate::view::{OtherIncident, Prompt};
@@ -224,6 +225,39 @@ impl Memory {
             }
         }
     }
+}
+
+/// A maintenance window the decider keeps (running now or later).
+#[derive(Debug, Clone)]
+pub(super) struct Window {
+    pub record: MaintenanceRecord,
+    pub starts: DateTime<Utc>,
+    pub ends: DateTime<Utc>,
+}
+
+impl Window {
+    pub fn new(record: MaintenanceRecord) -> Option<Window> {
+        let (starts, ends) = record.interval()?;
+        Some(Window { record, starts, ends })
+    }
+
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        self.starts <= now && now < self.ends
+    }
+
+    pub fn console(&self, now: DateTime<Utc>) -> MaintenanceWindow {
+        MaintenanceWindow { record: self.record.clone(), active: self.active(now) }
+    }
+}
+
+/// An alert a pause held back: mailed when the pause ends if the incident is still open.
+#[derive(Debug, Clone)]
+pub(super) struct Held {
+    pub host: String,
+    pub check: String,
+    pub level: u8,
+    pub problem: Problem,
+    pub detected_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

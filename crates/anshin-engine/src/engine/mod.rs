@@ -48,7 +48,6 @@ mod runner;
 use decider::{Decider, DECIDER_BUSY_WAIT, MAX_BATCH};
 pub use probing::ssh_target;
 use probing::{resource_targets, MAX_CONCURRENT_PROBES};
-pub(crate) use resources::resumed_problem;
 use runner::Runner;
 
 /// Worker threads of the engine's own runtime (probes are I/O: two keep up with 10,000 servers).
@@ -178,7 +177,7 @@ pub struct EngineHandle {
     /// The engine's own runtime (probes, decider, outbox); None once stopped.
     runtime: Option<tokio::runtime::Runtime>,
     /// The feed its consoles share.
-    feed: Arc<crate::feed::Feed>,
+    feed: Arc<crate::feed_hub::Feed>,
 }
 
 impl Drop for EngineHandle {
@@ -207,7 +206,7 @@ pub struct Console {
     /// Wakes the outbox runner (after something else queued mail, e.g. a monthly report).
     outbox_wake: Arc<Notify>,
     /// The feed every console of this engine shares (`crate::feed`).
-    feed: Arc<crate::feed::Feed>,
+    feed: Arc<crate::feed_hub::Feed>,
 }
 
 impl std::fmt::Debug for Console {
@@ -269,7 +268,7 @@ impl Console {
         }
     }
 
-    pub(crate) fn feed(&self) -> &crate::feed::Feed {
+    pub(crate) fn feed(&self) -> &crate::feed_hub::Feed {
         &self.feed
     }
 
@@ -437,7 +436,7 @@ fn start_inside(
         tokio::task::spawn_blocking(move || d.run(store, results_rx))
     };
     let runtime = None; // set by `start` once everything is spawned
-    let feed = Arc::new(crate::feed::Feed::default());
+    let feed = Arc::new(crate::feed_hub::Feed::default());
     Ok((EngineHandle { shutdown, events, view, requests, outbox_wake, decider, outbox, runtime, feed }, first_listener))
 }
 

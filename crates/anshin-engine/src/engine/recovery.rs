@@ -15,12 +15,12 @@ use anshin_core::{CheckKey, CheckKind};
 use chrono::{DateTime, Utc};
 
 use super::decider::{Decider, Effects};
-use super::memory::Subject;
+use super::memory::{Held, Subject};
 use super::runner::Job;
 use super::EngineError;
-use crate::action::{ActionError, MaintenanceWindow, SpotConsent};
+use crate::action::{ActionError, SpotConsent};
 use crate::event::EngineEvent;
-use crate::store::maintenance::{MaintenanceRecord, MaintenanceScope};
+use crate::store::maintenance::MaintenanceScope;
 use crate::store::outbox::OutboxKind;
 use crate::store::recovery::{NewRecovery, RecoveryRecord, StartRecovery};
 use crate::store::{timestamp, StoreTx};
@@ -29,39 +29,6 @@ use crate::view::{FleetView, MaintenanceView, Prompt, RecoveryView};
 /// How often an open incident's automatic recovery is looked at again (hours change, a pause
 /// ends, a limit expires).
 const LOOK_AGAIN_SECS: i64 = 15;
-
-/// A maintenance window the decider keeps (running now or later).
-#[derive(Debug, Clone)]
-pub(super) struct Window {
-    pub record: MaintenanceRecord,
-    pub starts: DateTime<Utc>,
-    pub ends: DateTime<Utc>,
-}
-
-impl Window {
-    pub fn new(record: MaintenanceRecord) -> Option<Window> {
-        let (starts, ends) = record.interval()?;
-        Some(Window { record, starts, ends })
-    }
-
-    pub fn active(&self, now: DateTime<Utc>) -> bool {
-        self.starts <= now && now < self.ends
-    }
-
-    pub fn console(&self, now: DateTime<Utc>) -> MaintenanceWindow {
-        MaintenanceWindow { record: self.record.clone(), active: self.active(now) }
-    }
-}
-
-/// An alert a pause held back: mailed when the pause ends if the incident is still open.
-#[derive(Debug, Clone)]
-pub(super) struct Held {
-    pub host: String,
-    pub check: String,
-    pub level: u8,
-    pub problem: Problem,
-    pub detected_at: DateTime<Utc>,
-}
 
 impl Decider {
     /// The servers each window pauses at `now`: server label → window id.

@@ -9,7 +9,7 @@
 //! Must not know: SSH, the poll command and its parsing (done before the sample gets here),
 //! consoles.
 
-use anshin_core::mail::{Metric, Problem};
+use anshin_core::mail::Problem;
 use anshin_core::resource::{Reading, Resource, ResourceSample, ResourceTransition};
 use anshin_core::Level;
 use chrono::{DateTime, Utc};
@@ -18,6 +18,7 @@ use super::decider::{Decider, Effects};
 use super::memory::Subject;
 use super::{EngineError, PollError, HOST_KEY_CHECK};
 use crate::event::EngineEvent;
+use crate::problem::metric;
 use crate::store::{timestamp, StoreTx};
 
 /// A host-key incident's level: Lv.4, for the NOC only (no customer mail).
@@ -251,22 +252,4 @@ fn resource_problem(reading: &Reading, level: Level, cpus: u32) -> Problem {
         item: r.item_name().into(),
         value: reading.text.clone(),
     }
-}
-
-fn metric(r: Resource) -> Metric {
-    match r {
-        Resource::Load => Metric::Load,
-        Resource::MailQueue => Metric::MailQueue,
-        Resource::Disk => Metric::Disk,
-        Resource::Inode => Metric::Inode,
-    }
-}
-
-/// The problem of a resource incident found open at start, rebuilt from its stored trigger
-/// (`{label} {fragment}`, the value inside `（現在：…）`), for its recovery mail.
-pub(crate) fn resumed_problem(r: Resource, level: Level, host: &str, trigger: &str) -> Problem {
-    let fragment = trigger.strip_prefix(host).map(str::trim_start).unwrap_or(trigger).to_string();
-    let value =
-        fragment.rsplit_once("（現在：").and_then(|(_, v)| v.strip_suffix('）')).unwrap_or_default().to_string();
-    Problem::Resource { metric: metric(r), level, fragment, item: r.item_name().into(), value }
 }

@@ -16,9 +16,9 @@ use anshin_core::resource::{Resource, ResourceState};
 use anshin_core::{Fleet, Level};
 use chrono::{DateTime, Utc};
 
-use super::memory::{Memory, Subject};
-use super::recovery::{Held, Window};
-use super::{resumed_problem, EngineError, HOST_KEY_CHECK};
+use super::memory::{Held, Memory, Subject, Window};
+use super::{EngineError, HOST_KEY_CHECK};
+use crate::problem::{incident_problem, resumed_problem};
 use crate::ssh::SshTarget;
 use crate::store::acks::ack_by;
 use crate::store::{timestamp, IncidentRecord, Store};
@@ -127,7 +127,7 @@ pub(super) fn resume(
         let held_at = inc.events.iter().rposition(|e| e.kind == "alert_held");
         let released_at = inc.events.iter().rposition(|e| e.kind == "alert_released");
         if held_at.is_some() && released_at < held_at {
-            if let Some(problem) = crate::reads::incident_problem(fleet, inc) {
+            if let Some(problem) = incident_problem(fleet, inc) {
                 let (host, check, level, detected_at) =
                     (inc.host.clone(), inc.check.clone(), inc.level, record.opened_at);
                 record.held = Some(Held { host, check, level, problem, detected_at });
