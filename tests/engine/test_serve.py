@@ -178,7 +178,11 @@ def test_the_openapi_document_needs_no_token_and_names_only_real_routes(served):
             continue
         # Without a token: refused like every other API route.
         assert get(port, path)[0] == 401, path
-        query = "?host=web01&resource=load" if path == "/api/v1/samples" else ""
+        customer = json.loads(get(port, "/api/v1/customers", OPERATOR)[1])[0]["id"]
+        query = {
+            "/api/v1/samples": "?host=web01&resource=load",
+            "/api/v1/ledger/config-work": f"?customer={customer}&month=2026-12",
+        }.get(path, "")
         status, answer = get(port, path + query, OPERATOR)
         assert status == 200, (path, status, answer)
     # Only that path: the same name elsewhere, or a POST to it, gives nothing without a token.
