@@ -96,6 +96,40 @@ def start_smtp(addr, maildir):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def test_a_down_gateway_mails_its_customer_once_and_the_recovery_after(fleet_factory, tmp_path, engines):
+    """contract §9.6: the network in front of two servers fails; the customer gets one mail
+    naming both servers (not one per server, none for their suppressed checks), then one
+    recovery mail when the gateway answers again."""
+    f = fleet_factory("127.78.36", ["web01:http", "web02:smtp"], gateway=True)
+    path = fleet_text(f, tmp_path, "%s.250:2525" % f.net)
+    eng = Engine(path, str(tmp_path / "log.db"))
+    engines.append(eng)
+    eng.wait_for(is_event("engine_started"), 10)
+    eng.drain(2.5)
+    f.drop_icmp("gw-a")
+    f.drop_host("web01")
+    f.drop_host("web02")
+    eng.wait_for(is_event("incident_opened", "gw-a", "ping"), 25)
+    subject = "[Speever][Lv.5]gw-a ネットワーク疎通不可"
+    [alert] = wait_mail(f.sink_messages, lambda m: m["Subject"] == subject, 20)
+    body = alert.get_content().replace("\r\n", "\n")
+    assert alert["To"] == "ops@example.jp"
+    assert body.startswith("監視サービスにて、お客様サーバーが接続されているネットワークの障害を検知いたしました。\n"), body
+    assert "ネットワーク（gw-a）：0" in body and "gw-a ネットワーク疎通不可" in body
+    assert "：web01, web02\n" in body and "：%s, %s\n" % (f.addr("web01"), f.addr("web02")) in body, body
+    assert "15 分" not in body
+    eng.drain(5)
+    assert [m["Subject"] for m in f.sink_messages()] == [subject], "one mail for the outage, none per server"
+    for h in ("web01", "web02"):
+        f.restore_host(h)
+    f.restore_icmp("gw-a")
+    eng.wait_for(is_event("incident_closed", "gw-a", "ping"), 25)
+    wait_mail(f.sink_messages, lambda m: m["Subject"] == "[Speever][復旧]gw-a ネットワーク疎通不可", 20)
+    eng.drain(3)
+    assert [m["Subject"] for m in f.sink_messages()] == [subject, "[Speever][復旧]gw-a ネットワーク疎通不可"]
+    assert eng.stop() == 0
+
+
 def test_down_smtp_and_a_killed_engine_deliver_every_mail_exactly_once(fleet_factory, tmp_path, engines):
     f = fleet_factory("127.78.32", ["web01:http,smtp,imap"])
     smtp_addr = "%s.251:2525" % f.net  # nothing listens there yet

@@ -25,7 +25,7 @@
 //!
 //! Must not know: storage (incident ids come from the caller), time, mail, I/O.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use crate::alert::{CheckState, Transition};
 use crate::check::{CheckKey, CheckKind};
@@ -70,6 +70,12 @@ pub struct Monitor {
     failing_since: HashMap<CheckKey, u64>,
     /// For each host and gateway, the sequence number of its last successful ping.
     ping_ok_at: HashMap<String, u64>,
+    /// For each host and gateway, the sequence number at which its ping answered again after an
+    /// outage (hard down): a check whose failure began before must fail `attempts` times after
+    /// it to count.
+    ping_back_at: HashMap<String, u64>,
+    /// For each failing check, the sequence numbers of its last `attempts` failures.
+    recent_failures: HashMap<CheckKey, VecDeque<u64>>,
 }
 
 /// What one result did: the check's transition and the incident decisions it caused.
@@ -92,6 +98,8 @@ impl Monitor {
             seq: 0,
             failing_since: HashMap::new(),
             ping_ok_at: HashMap::new(),
+            ping_back_at: HashMap::new(),
+            recent_failures: HashMap::new(),
         }
     }
 
@@ -129,15 +137,25 @@ impl Monitor {
     /// Applies one check result and decides what it opens or closes.
     pub fn observe(&mut self, key: &CheckKey, ok: bool) -> Observation {
         self.seq += 1;
+        let before = self.states.get(key).copied().unwrap_or_default();
         if ok {
             self.failing_since.remove(key);
+            self.recent_failures.remove(key);
             if key.kind == CheckKind::Ping {
                 self.ping_ok_at.insert(key.host.clone(), self.seq);
+                // Back from an outage (hard down), not from a lost packet or two.
+                if before.hard_down {
+                    self.ping_back_at.insert(key.host.clone(), self.seq);
+                }
             }
         } else {
             self.failing_since.entry(key.clone()).or_insert(self.seq);
+            let recent = self.recent_failures.entry(key.clone()).or_default();
+            recent.push_back(self.seq);
+            while recent.len() > self.attempts.max(1) as usize {
+                recent.pop_front();
+            }
         }
-        let before = self.states.get(key).copied().unwrap_or_default();
         let (state, transition) = before.observe(ok, self.attempts);
         self.states.insert(key.clone(), state);
         let mut decisions = Vec::new();
@@ -171,12 +189,23 @@ impl Monitor {
     /// Why this check's problems are held back right now, if they are.
     pub fn suppression(&self, key: &CheckKey) -> Option<Suppression> {
         let since = self.failing_since.get(key).copied().unwrap_or(0);
-        // The ping of `host` must answer now, and must have answered after `since`.
+        // The ping of `host` must answer now, and must have answered after `since`. A failure
+        // that began while that ping failed is its shadow: it counts only once the check has
+        // failed `attempts` times after the ping came back (results of attempts made during the
+        // outage still arrive after it).
         let blocker = |host: &str, down: Suppression| {
             let ping = self.states.get(&CheckKey::new(host, CheckKind::Ping));
+            let back = self.ping_back_at.get(host).copied().filter(|&back| since < back);
+            let failed_since_back = |back: u64| {
+                self.recent_failures
+                    .get(key)
+                    .is_some_and(|r| r.len() >= self.attempts.max(1) as usize && r.front().is_some_and(|&f| f > back))
+            };
             if ping.is_some_and(CheckState::failing) {
                 Some(down)
             } else if self.ping_ok_at.get(host).is_none_or(|&at| at <= since) {
+                Some(Suppression::Unconfirmed(host.to_string()))
+            } else if back.is_some_and(|back| !failed_since_back(back)) {
                 Some(Suppression::Unconfirmed(host.to_string()))
             } else {
                 None
@@ -347,6 +376,37 @@ services = ["http"]
                     ("web02", HTTP, f),
                 ],
                 vec!["open#1 Lv.4 web02 HTTP サービスダウン"],
+            ),
+            (
+                "after a gateway outage, a late failure from an attempt made during it opens nothing",
+                vec![
+                    ("gw", Ping, f),
+                    ("web01", Ping, f),
+                    ("gw", Ping, f),
+                    ("web01", Ping, f),
+                    ("gw", Ping, f),
+                    ("web01", Ping, f),
+                    ("gw", Ping, t),
+                    ("web01", Ping, f),
+                    ("web01", Ping, t),
+                ],
+                vec!["open#1 Lv.5 gw ping 疎通不可", "close#1 gw/ping"],
+            ),
+            (
+                "after a gateway outage, a server still down is confirmed by fresh failures",
+                vec![
+                    ("gw", Ping, f),
+                    ("web01", Ping, f),
+                    ("gw", Ping, f),
+                    ("web01", Ping, f),
+                    ("gw", Ping, f),
+                    ("web01", Ping, f),
+                    ("gw", Ping, t),
+                    ("web01", Ping, f),
+                    ("web01", Ping, f),
+                    ("web01", Ping, f),
+                ],
+                vec!["open#1 Lv.5 gw ping 疎通不可", "close#1 gw/ping", "open#2 Lv.5 web01 ping 疎通不可"],
             ),
             (
                 "service recovered by the time ping returns: no incident",

@@ -12,8 +12,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anshin_core::incident::Suppression;
+use anshin_core::mail::MailKind;
 use anshin_core::resource::Resource;
-use anshin_core::{CheckKey, Decision, Fleet, Level, Transition};
+use anshin_core::{CheckKey, CheckKind, Decision, Fleet, Level, Transition};
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
@@ -474,8 +475,44 @@ impl Decider {
         let (host, check, level, trigger) =
             (key.host.clone(), key.kind.id(), key.kind.level().number(), key.kind.trigger(&key.host));
         let paused = self.alert_or_hold(tx, &host, &check, id, level, &problem, now, fx)?;
+        if self.is_gateway_ping(key) {
+            self.network_mails(tx, &key.host, id, now, now, &MailKind::Alert, fx)?;
+        }
         fx.events.push(EngineEvent::IncidentOpened { id, host, check, level, trigger, at: timestamp(now), paused });
         self.consider(tx, id, now, fx)
+    }
+
+    /// A gateway's ping: its incident is a network outage, mailed to the customers behind it
+    /// (contract §9.6).
+    fn is_gateway_ping(&self, key: &CheckKey) -> bool {
+        matches!(key.kind, CheckKind::Ping) && self.fleet.gateway(&key.host).is_some()
+    }
+
+    /// The mails of a network outage: one per customer with servers behind `gateway` that are
+    /// not in a maintenance pause now (a customer whose servers are all paused gets none).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn network_mails(
+        &self,
+        tx: &StoreTx<'_>,
+        gateway: &str,
+        id: i64,
+        detected_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        kind: &MailKind,
+        fx: &mut Effects,
+    ) -> Result<(), EngineError> {
+        let affected: Vec<&str> = self
+            .fleet
+            .servers
+            .iter()
+            .filter(|s| s.gateway.as_deref() == Some(gateway) && !self.memory.paused.contains_key(&s.label))
+            .map(|s| s.label.as_str())
+            .collect();
+        for mail in self.mailer.network(gateway, id, &affected, detected_at, now, kind) {
+            tx.enqueue_mail(&mail, now)?;
+            fx.mail = true;
+        }
+        Ok(())
     }
 
     /// A check incident whose check recovered: it closes, and the customer gets the recovery
@@ -503,6 +540,10 @@ impl Decider {
                 tx.enqueue_mail(&mail, now)?;
                 fx.mail = true;
             }
+        }
+        if self.is_gateway_ping(key) {
+            let recovered = MailKind::Recovery { recovered_at: now, value: None };
+            self.network_mails(tx, &key.host, id, detected_at, now, &recovered, fx)?;
         }
         Ok(())
     }
