@@ -316,3 +316,47 @@ def test_https_with_a_certificate_from_files(tmp_path):
                        env=dict(os.environ, ANSHIN_TOKENS="operator " + OPERATOR), capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 1 and "missing.pem" in r.stderr, r.stderr
+
+
+def test_zero_plan_has_no_phone_escalation(fleet_factory, tmp_path):
+    """contract §9.9: on plan zero the engine refuses to log an escalation call (not_included);
+    its customer view says the plan includes no phone call."""
+    f = fleet_factory("127.78.37", ["web01:http"])
+    path = str(tmp_path / "fleet.toml")
+    with open(path, "w") as fh:
+        fh.write(f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="zero"))
+    tokens = tmp_path / "tokens"
+    tokens.write_text("operator %s yamada\n" % OPERATOR)
+    port = free_port()
+    proc = subprocess.Popen([anshin_bin(), "serve", path, "--db", str(tmp_path / "log.db"),
+                             "--listen", "127.0.0.1:%d" % port, "--tokens", str(tokens)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        [customer] = json.loads(get(port, "/api/v1/customers", OPERATOR)[1])
+        assert customer["plan"] == "zero" and customer["entitlements"]["phone_call"] is False
+        f.drop_host("web01")
+        incident = None
+        deadline = time.monotonic() + 30
+        while incident is None and time.monotonic() < deadline:
+            open_ = json.loads(get(port, "/api/v1/incidents?open=true", OPERATOR)[1])
+            incident = next((i for i in open_ if i["check"] == "ping"), None)
+            time.sleep(0.3)
+        assert incident, "no ping incident within 30 s"
+        status, body = post(port, "/api/v1/incidents/%d/calls" % incident["id"], OPERATOR,
+                            {"number": "03-0000-0001", "outcome": "no_answer"})
+        assert status == 409 and body["code"] == "not_included", (status, body)
+        f.restore_host("web01")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

@@ -241,6 +241,7 @@ const ja = {
     noteSaved: 'メモを記録しました',
     loading: '読み込み中…',
     readOnly: '閲覧専用: 記録・送信はできません',
+    notIncluded: 'この契約には電話確認（二次対応）が含まれていません。電話連絡は行いません。',
     closed: 'この障害は復旧済みです',
   },
   maint: {
@@ -645,6 +646,7 @@ const en: Texts = {
     noteSaved: 'Note added',
     loading: 'Loading…',
     readOnly: 'Read-only: nothing can be logged or sent',
+    notIncluded: 'The plan includes no phone escalation: the NOC does not call.',
     closed: 'This incident is closed',
   },
   maint: {

@@ -108,6 +108,13 @@ impl Decider {
                     Ok(i) => i,
                     Err(e) => return Ok(Err(e)),
                 };
+                // contract §9.9: the phone escalation belongs to the plans that include the call.
+                let plan = self.fleet.server(&inc.host).map(|s| self.fleet.plan_of_at(s, now));
+                if let Some(plan) = plan.filter(|p| !p.phone_call()) {
+                    return Ok(Err(ActionError::NotIncluded(format!(
+                        "the customer's plan ({plan}) includes no phone escalation: the NOC does not call"
+                    ))));
+                }
                 let number = number.trim().to_string();
                 if number.is_empty() || number.len() > 40 || number.chars().any(char::is_control) {
                     return Ok(Err(invalid("the number called is missing or not a phone number")));
