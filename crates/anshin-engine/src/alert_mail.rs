@@ -65,6 +65,19 @@ impl AlertMailer {
         self.render(host, incident, problem, detected_at, detected_at, MailKind::Alert, OutboxKind::Alert)
     }
 
+    /// The alert a maintenance pause held, sent when the pause ends at `now`: the real event
+    /// time, and the duration so far (contract §4, maintenance pause).
+    pub fn released_alert(
+        &self,
+        host: &str,
+        incident: i64,
+        problem: &Problem,
+        detected_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<NewMail> {
+        self.render(host, incident, problem, detected_at, now, MailKind::Alert, OutboxKind::Alert)
+    }
+
     /// The recovery mail when the problem is over.
     pub fn recovery(
         &self,
@@ -294,6 +307,20 @@ gateway = "gw-b"
     /// The value of the fields block's line that starts with `name` (after its first `：`).
     fn field<'a>(body: &'a str, name: &str) -> &'a str {
         body.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once('：')).map_or("(no such line)", |(_, v)| v)
+    }
+
+    /// A held alert released when a pause ends tells the real event time and how long it has
+    /// lasted so far.
+    #[test]
+    fn a_released_alert_states_the_event_time_and_the_duration_so_far() {
+        let m = mailer();
+        let problem = Problem::Down { kind: CheckKind::Service(anshin_core::Service::Http), port: 80 };
+        let detected = t("2026-12-02T01:00:00Z");
+        let mail = m.released_alert("app01", 9, &problem, detected, t("2026-12-02T01:47:30Z")).unwrap();
+        assert_eq!(field(&mail.body, "イベント発報日時"), "2026/12/02 10:00:00");
+        assert_eq!(field(&mail.body, "イベント継続時間"), "47分");
+        let at_once = m.alert("app01", 9, &problem, detected).unwrap();
+        assert_eq!(field(&at_once.body, "イベント継続時間"), "0分");
     }
 
     /// contract §9.6: one mail per customer behind the gateway, on every plan, the customer's

@@ -96,7 +96,7 @@ impl Decider {
             let Some(h) = self.memory.incident(*id).and_then(|i| i.held.as_ref()) else { continue };
             let trigger = h.problem.trigger(&h.host);
             tx.append_event_by("alert_released", Some(*id), Some(&h.host), Some(&h.check), &trigger, "engine", now)?;
-            if let Some(mail) = self.mailer.alert(&h.host, *id, &h.problem, h.detected_at) {
+            if let Some(mail) = self.mailer.released_alert(&h.host, *id, &h.problem, h.detected_at, now) {
                 tx.enqueue_mail(&mail, now)?;
                 mailed = true;
             }
