@@ -96,7 +96,10 @@ describe('prompt codes and refusals in words', () => {
     expect(promptText('restart_limit', 'ja')).toBe('24時間に3回の上限');
     expect(promptText('paused', 'ja')).toBe('メンテナンス中');
     expect(promptText('waiting', 'ja')).toBe('再起動待ち');
-    expect(promptText('waiting', 'ja', 'at 12:15 JST')).toBe('再起動待ち — at 12:15 JST');
+    // The moment comes as data and is written in the console's words (no English sentence).
+    const now = Date.parse('2026-11-30T03:00:00Z');
+    expect(promptText('waiting', 'ja', 'automatic reboot at 2026/11/30 12:15:00 if still down', '2026-11-30T03:15:00Z', now)).toBe('再起動待ち（12:15 に自動再起動）');
+    expect(promptText('outside_hours', 'ja', 'x', '2026-12-01T00:00:00Z', now)).toBe('時間外（平日9–18時のみ・12/1 09:00 から自動）');
     for (const code of Object.keys(PROMPT_TEXT)) expect(promptText(code, 'en')).not.toBe(code);
   });
   it('shows the engine message for a code it does not know', () => {

@@ -8,7 +8,7 @@ import type { Prompt, RecoveryPolicy } from '../src/lib/backend/types';
 const server = (plan: string, more: Partial<OfferServer> = {}): OfferServer => ({ label: 'web01', role: 'server', plan, recovery: null, ...more });
 const RUNNING = { id: 3, action: 'reboot' };
 const gateway = server('', { label: 'gw1', role: 'gateway' });
-const prompt = (code: string, action: string): Prompt => ({ code, action, message: `engine says ${code}` });
+const prompt = (code: string, action: string): Prompt => ({ code, action, message: `engine says ${code}`, at: null });
 const ent = (server_recovery: RecoveryPolicy, service_recovery: RecoveryPolicy) => ({ server_recovery, service_recovery });
 const incident = (check: string, p: Prompt | null = null) => ({ kind: 'incident' as const, id: 7, check, prompt: p });
 

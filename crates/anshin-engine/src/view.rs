@@ -51,7 +51,11 @@ pub struct Prompt {
     /// `not_included`, `outside_hours`, `spot_only`, `already_tried`, `restart_limit`, `paused`,
     /// `no_access`, `waiting`.
     pub code: String,
+    /// In English, for logs and the CLI; consoles write their own words from `code` and `at`.
     pub message: String,
+    /// The moment the prompt names (RFC 3339 UTC): `waiting` — when the automatic reboot is due;
+    /// `outside_hours` — when business hours begin and the engine recovers by itself.
+    pub at: Option<String>,
 }
 
 /// A recovery running on a server (one at a time).

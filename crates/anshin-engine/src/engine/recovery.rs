@@ -212,14 +212,26 @@ impl Decider {
             RecoveryKind::Reboot => server.reboot.is_some(),
             RecoveryKind::RestartService(_) => server.ssh.is_some(),
         };
-        let prompt = |code: &str, message: String| Prompt { action: kind.id(), code: code.into(), message };
+        let prompt = |code: &str, message: String, at: Option<DateTime<Utc>>| Prompt {
+            action: kind.id(),
+            code: code.into(),
+            message,
+            at: at.map(timestamp),
+        };
         match recovery::decide_automatic(&situation) {
             AutoDecision::Run if !has_access => {
                 let what = match kind {
                     RecoveryKind::Reboot => "no reboot action in the fleet file",
                     RecoveryKind::RestartService(_) => "no SSH access in the fleet file",
                 };
-                self.set_prompt(tx, id, &key, Some(prompt("no_access", format!("{what}: recover by hand"))), now, fx)?;
+                self.set_prompt(
+                    tx,
+                    id,
+                    &key,
+                    Some(prompt("no_access", format!("{what}: recover by hand"), None)),
+                    now,
+                    fx,
+                )?;
             }
             AutoDecision::Run => {
                 let by = match kind {
@@ -236,20 +248,24 @@ impl Decider {
             }
             AutoDecision::Wait { until } => {
                 let message = format!("automatic reboot at {} if still down", anshin_core::mail::format_jst(until));
-                self.set_prompt(tx, id, &key, Some(prompt("waiting", message)), now, fx)?;
+                self.set_prompt(tx, id, &key, Some(prompt("waiting", message, Some(until))), now, fx)?;
                 self.look_again(id, until.min(now + chrono::Duration::seconds(LOOK_AGAIN_SECS)));
             }
             AutoDecision::AskOperator(refusal) => {
-                let message = match refusal {
+                let (message, at) = match refusal {
                     // The plan includes it in hours: the engine does it then, if still needed.
-                    Refusal::OutsideHours => format!(
-                        "{}; automatic from {} (JST) if still down",
-                        refusal.message(),
-                        anshin_core::mail::format_jst(anshin_core::calendar::next_business_hours_start(now))
-                    ),
-                    _ => refusal.message().into(),
+                    Refusal::OutsideHours => {
+                        let from = anshin_core::calendar::next_business_hours_start(now);
+                        let text = format!(
+                            "{}; automatic from {} (JST) if still down",
+                            refusal.message(),
+                            anshin_core::mail::format_jst(from)
+                        );
+                        (text, Some(from))
+                    }
+                    _ => (refusal.message().into(), None),
                 };
-                self.set_prompt(tx, id, &key, Some(prompt(refusal.code(), message)), now, fx)?;
+                self.set_prompt(tx, id, &key, Some(prompt(refusal.code(), message, at)), now, fx)?;
                 // Hours, pauses and the 24-hour limit change with time; the plan and a done
                 // attempt do not.
                 if !matches!(refusal, Refusal::AlreadyTried | Refusal::NotInPlan) {

@@ -7,6 +7,7 @@ import { BackendError, type Action, type PromptCode, type Recovery, type Recover
 import { checkName } from './names';
 import { businessHoursText, planPolicy, restartable, spotMinYen } from './catalogue';
 import { jstTime } from './duration';
+import { shortJst } from './maintenance';
 
 export type Lang = 'ja' | 'en';
 
@@ -136,17 +137,20 @@ export const PROMPT_TEXT: Record<PromptCode, { ja: string; en: string }> = {
   no_access: { ja: 'SSH ログイン不可（復旧操作できません）', en: 'no SSH access (cannot recover)' },
 };
 
-/** Why the engine did not recover by itself, in words (an unknown code: the engine's message). */
-export function promptText(code: string, lang: Lang, message = ''): string {
+/** Why the engine did not recover by itself, in the console's words from the prompt's code and
+ * moment (`at`); the engine's English `message` only for a code this console does not know. */
+export function promptText(code: string, lang: Lang, message = '', at: string | null = null, now = Date.now()): string {
   const known = (PROMPT_TEXT as Record<string, { ja: string; en: string }>)[code];
   if (!known) return message || code;
+  const when = at ? shortJst(at, now) : '';
   // The hours are the engine's catalogue's, not written here.
   if (code === 'outside_hours' && businessHoursText()) {
     const h = businessHoursText();
+    if (when) return lang === 'ja' ? `${known.ja}（平日${h}時のみ・${when} から自動）` : `${known.en} (weekdays ${h} only; automatic from ${when})`;
     return lang === 'ja' ? `${known.ja}（平日${h}時のみ）` : `${known.en} (weekdays ${h} only)`;
   }
-  // `waiting`: the message says until when; worth showing.
-  return code === 'waiting' && message ? `${known[lang]} — ${message}` : known[lang];
+  if (code === 'waiting' && when) return lang === 'ja' ? `${known.ja}（${when} に自動再起動）` : `${known.en} (automatic reboot at ${when})`;
+  return known[lang];
 }
 
 const ERROR_TEXT: Record<string, { ja: string; en: string }> = {

@@ -428,7 +428,16 @@ action: string,
  * `not_included`, `outside_hours`, `spot_only`, `already_tried`, `restart_limit`, `paused`,
  * `no_access`, `waiting`.
  */
-code: string, message: string, };
+code: string, 
+/**
+ * In English, for logs and the CLI; consoles write their own words from `code` and `at`.
+ */
+message: string, 
+/**
+ * The moment the prompt names (RFC 3339 UTC): `waiting` — when the automatic reboot is due;
+ * `outside_hours` — when business hours begin and the engine recovers by itself.
+ */
+at: string | null, };
 
 /**
  * What a plan includes of a kind of recovery, as consoles get it (the hours of
