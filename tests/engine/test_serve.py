@@ -360,3 +360,31 @@ def test_zero_plan_has_no_phone_escalation(fleet_factory, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def test_the_ledger_spends_the_months_allowance_and_then_only_billable_work(served):
+    """contract §9.4, §9.5 through the console API: configuration work against the 60 minutes of
+    the month (an entry crossing it is refused unless billable), a resource-up request moving on,
+    every entry in the audit log."""
+    f, port = served
+    work = {"customer": "c1001", "day": "2026-11-05", "who": "鈴木", "what": "php.ini の memory_limit 変更"}
+    status, done = post(port, "/api/v1/ledger/config-work", OPERATOR, dict(work, minutes=45))
+    assert status == 200 and done["type"] == "record_config_work" and done["minutes"] == 45, done
+    status, refused = post(port, "/api/v1/ledger/config-work", OPERATOR, dict(work, minutes=20))
+    assert status == 409 and refused["code"] == "over_allowance" and "15 of the month's 60" in refused["message"], refused
+    status, done = post(port, "/api/v1/ledger/config-work", OPERATOR, dict(work, minutes=20, billable=True))
+    assert status == 200 and done["billable"] is True, done
+    assert post(port, "/api/v1/ledger/config-work", VIEWER, dict(work, minutes=5))[0] == 403
+    month = json.loads(get(port, "/api/v1/ledger/config-work?customer=c1001&month=2026-11", OPERATOR)[1])
+    assert (month["used_minutes"], month["remaining_minutes"], month["billable_minutes"]) == (45, 15, 20), month
+    status, up = post(port, "/api/v1/ledger/resource-ups", OPERATOR,
+                      {"host": "web01", "from": "2026-12-10", "until": "2026-12-20", "what": "メモリ 4 GB → 8 GB"})
+    assert status == 200 and up["state"] == "requested", up
+    status, raised = post(port, "/api/v1/ledger/resource-ups/%d/state" % up["id"], OPERATOR, {"state": "raised"})
+    assert status == 200 and raised["state"] == "raised", raised
+    assert post(port, "/api/v1/ledger/resource-ups", OPERATOR,
+                {"host": "web01", "from": "2026-12-20", "until": "2026-12-10", "what": "x"})[0] == 400
+    [listed] = json.loads(get(port, "/api/v1/ledger/resource-ups?open=true", OPERATOR)[1])
+    assert listed["id"] == up["id"] and listed["state"] == "raised"
+    kinds = [e["kind"] for e in json.loads(get(port, "/api/v1/audit?limit=50", OPERATOR)[1])["entries"]]
+    assert kinds.count("config_work_recorded") == 2 and "resource_up_requested" in kinds and "resource_up_changed" in kinds

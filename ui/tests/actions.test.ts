@@ -50,6 +50,17 @@ describe('action → route', () => {
     ],
     [{ type: 'end_pause', maintenance: 3 }, '/api/v1/maintenance/3/end', {}],
     [{ type: 'extend_pause', maintenance: 3, minutes: 30 }, '/api/v1/maintenance/3/extend', { minutes: 30 }],
+    [
+      { type: 'request_resource_up', host: 'web01', from: '2026-12-10', until: '2026-12-20', what: 'メモリ 8 GB' },
+      '/api/v1/ledger/resource-ups',
+      { host: 'web01', from: '2026-12-10', until: '2026-12-20', what: 'メモリ 8 GB' },
+    ],
+    [{ type: 'set_resource_up_state', request: 4, state: 'raised' }, '/api/v1/ledger/resource-ups/4/state', { state: 'raised' }],
+    [
+      { type: 'record_config_work', customer: 'c1001', day: '2026-12-02', minutes: 30, who: '鈴木', what: 'php.ini', billable: true },
+      '/api/v1/ledger/config-work',
+      { customer: 'c1001', day: '2026-12-02', minutes: 30, who: '鈴木', what: 'php.ini', billable: true },
+    ],
   ];
   it.each(cases)('%#: %o', (a, path, body) => {
     const r = actionRoute(a);

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use utoipa::ToSchema;
 
+use crate::store::ledger::{ConfigWorkRecord, ResourceUpRecord, ResourceUpState};
 use crate::store::maintenance::MaintenanceRecord;
 use crate::store::recovery::{CallRecord, ConsentRecord, RecoveryRecord};
 
@@ -120,6 +121,31 @@ pub enum ActionRequest {
         #[ts(optional = nullable)]
         minutes: Option<u32>,
     },
+    /// A temporary resource-up request (contract §9.4): `from`/`until` are Japan days
+    /// (`YYYY-MM-DD`, inclusive).
+    RequestResourceUp {
+        host: String,
+        from: String,
+        until: String,
+        what: String,
+    },
+    /// A resource-up request moves on: `raised`, `restored` or `cancelled`.
+    SetResourceUpState {
+        request: i64,
+        state: ResourceUpState,
+    },
+    /// Configuration work done for a customer (contract §9.5): a Japan day, minutes, who did
+    /// what; `billable` beyond the month's included minutes.
+    RecordConfigWork {
+        customer: String,
+        day: String,
+        minutes: u32,
+        who: String,
+        what: String,
+        #[serde(default)]
+        #[ts(as = "Option<bool>", optional)]
+        billable: bool,
+    },
 }
 
 impl ActionRequest {
@@ -164,6 +190,18 @@ impl ActionRequest {
             ActionRequest::ExtendPause { maintenance, ends_at, minutes } => {
                 (format!("api/v1/maintenance/{maintenance}/extend"), json!({ "ends_at": ends_at, "minutes": minutes }))
             }
+            ActionRequest::RequestResourceUp { host, from, until, what } => (
+                "api/v1/ledger/resource-ups".into(),
+                json!({ "host": host, "from": from, "until": until, "what": what }),
+            ),
+            ActionRequest::SetResourceUpState { request, state } => {
+                (format!("api/v1/ledger/resource-ups/{request}/state"), json!({ "state": state }))
+            }
+            ActionRequest::RecordConfigWork { customer, day, minutes, who, what, billable } => (
+                "api/v1/ledger/config-work".into(),
+                json!({ "customer": customer, "day": day, "minutes": minutes, "who": who, "what": what,
+                        "billable": billable }),
+            ),
         }
     }
 
@@ -181,6 +219,9 @@ impl ActionRequest {
             ActionRequest::Pause { .. } => "pause",
             ActionRequest::EndPause { .. } => "end_pause",
             ActionRequest::ExtendPause { .. } => "extend_pause",
+            ActionRequest::RequestResourceUp { .. } => "request_resource_up",
+            ActionRequest::SetResourceUpState { .. } => "set_resource_up_state",
+            ActionRequest::RecordConfigWork { .. } => "record_config_work",
         }
     }
 }
@@ -246,6 +287,9 @@ pub enum ActionDone {
     Pause(MaintenanceWindow),
     EndPause(MaintenanceWindow),
     ExtendPause(MaintenanceWindow),
+    RequestResourceUp(ResourceUpRecord),
+    SetResourceUpState(ResourceUpRecord),
+    RecordConfigWork(ConfigWorkRecord),
 }
 
 /// Why the engine refused a console's request. `code()` is the stable name consoles translate.
@@ -267,6 +311,9 @@ pub enum ActionError {
     NoAction(String),
     #[error("{0}")]
     Invalid(String),
+    /// The month's included configuration work would be exceeded: record it as billable.
+    #[error("{0}")]
+    OverAllowance(String),
     #[error("the engine is not running")]
     Stopped,
     /// The store refuses writes for now (locked, busy, full): nothing was done.
@@ -285,6 +332,7 @@ impl ActionError {
             ActionError::NotIncluded(_) => "not_included",
             ActionError::NoAction(_) => "no_action",
             ActionError::Invalid(_) => "invalid",
+            ActionError::OverAllowance(_) => "over_allowance",
             ActionError::Stopped => "stopped",
             ActionError::StoreUnavailable(_) => "store_unavailable",
         }

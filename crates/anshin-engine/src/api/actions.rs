@@ -36,6 +36,9 @@ pub(super) fn routes() -> Vec<ApiRoute<ApiState>> {
         route(Method::GET, "/api/v1/maintenance", maintenance),
         route(Method::POST, "/api/v1/maintenance/{id}/end", end_pause),
         route(Method::POST, "/api/v1/maintenance/{id}/extend", extend_pause),
+        route(Method::POST, "/api/v1/ledger/resource-ups", request_resource_up),
+        route(Method::POST, "/api/v1/ledger/resource-ups/{id}/state", set_resource_up_state),
+        route(Method::POST, "/api/v1/ledger/config-work", record_config_work),
         route(Method::GET, "/api/v1/recoveries", recoveries),
         route(Method::GET, "/api/v1/audit", audit),
     ]
@@ -133,6 +136,8 @@ id_actions! {
     end_pause: "maintenance", "end_pause", "/api/v1/maintenance/{id}/end";
     /// Moves a maintenance window's end.
     extend_pause: "maintenance", "extend_pause", "/api/v1/maintenance/{id}/extend";
+    /// A resource-up request moves on (`raised`, `restored`, `cancelled`).
+    set_resource_up_state: "request", "set_resource_up_state", "/api/v1/ledger/resource-ups/{id}/state";
 }
 
 /// Reboots a server (the reboot action of the fleet file).
@@ -177,6 +182,33 @@ async fn pause(
     body: Option<Json<Value>>,
 ) -> Response {
     perform(state, caller, "pause", Map::new(), body).await
+}
+
+/// Records a temporary resource-up request (contract §9.4; plans 150 and 200).
+#[utoipa::path(post, path = "/api/v1/ledger/resource-ups", tag = "ledger",
+    request_body(content = ActionRequest, description = "the fields of `request_resource_up` without `type`"),
+    responses((status = 200, body = ActionDone), (status = 400, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 401, body = ApiError)))]
+async fn request_resource_up(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    body: Option<Json<Value>>,
+) -> Response {
+    perform(state, caller, "request_resource_up", Map::new(), body).await
+}
+
+/// Records configuration work (contract §9.5): beyond the month's included minutes only as
+/// billable (`409 over_allowance` otherwise).
+#[utoipa::path(post, path = "/api/v1/ledger/config-work", tag = "ledger",
+    request_body(content = ActionRequest, description = "the fields of `record_config_work` without `type`"),
+    responses((status = 200, body = ActionDone), (status = 400, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 401, body = ApiError)))]
+async fn record_config_work(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    body: Option<Json<Value>>,
+) -> Response {
+    perform(state, caller, "record_config_work", Map::new(), body).await
 }
 
 /// The phone escalation of an incident: numbers, calls, consents, the status report draft.

@@ -4,6 +4,9 @@
 //!
 //! Must not know: transports (the API and the desktop carry `ActionRequest`s here).
 
+use anshin_core::calendar::jst_at;
+use anshin_core::contract::parse_day;
+use anshin_core::ledger::LedgerRefusal;
 use anshin_core::recovery::RecoveryKind;
 use anshin_core::{CheckKey, CheckKind, Service};
 use chrono::{DateTime, Utc};
@@ -14,6 +17,7 @@ use super::EngineError;
 use crate::action::{Acknowledged, ActionDone, ActionError, ActionRequest, NoteAdded, PauseScope, StatusReportQueued};
 use crate::event::EngineEvent;
 use crate::store::acks::IncidentState;
+use crate::store::ledger::{LedgerError, NewConfigWork, NewResourceUp};
 use crate::store::maintenance::{MaintenanceError, MaintenanceRecord, MaintenanceScope, NewMaintenance};
 use crate::store::recovery::{ConsentError, NewCall, NewConsent};
 use crate::store::{timestamp, IncidentRecord, StoreTx};
@@ -260,6 +264,53 @@ impl Decider {
                     Err(e) => Err(maintenance_refusal(e)),
                 }
             }
+            ActionRequest::RequestResourceUp { host, from, until, what } => {
+                let Some(server) = self.fleet.server(&host) else {
+                    return Ok(Err(ActionError::NotFound(format!("server {host}"))));
+                };
+                let plan = self.fleet.plan_of_at(server, now);
+                if !plan.resource_up() {
+                    return Ok(Err(ActionError::NotIncluded(format!(
+                        "the customer's plan ({plan}) includes no temporary resource-up (plans 150 and 200)"
+                    ))));
+                }
+                let (Some(from), Some(until)) = (parse_day(&from), parse_day(&until)) else {
+                    return Ok(Err(invalid("from and until are days written YYYY-MM-DD")));
+                };
+                let new = NewResourceUp {
+                    host: host.clone(),
+                    customer: server.customer.clone(),
+                    from,
+                    until,
+                    what: what.chars().take(MAX_TEXT).collect(),
+                    recorded_by: by.into(),
+                };
+                ledger_answer(tx.add_resource_up(&new, now), ActionDone::RequestResourceUp)?
+            }
+            ActionRequest::SetResourceUpState { request, state } => {
+                ledger_answer(tx.set_resource_up_state(request, state, by, now), ActionDone::SetResourceUpState)?
+            }
+            ActionRequest::RecordConfigWork { customer, day, minutes, who, what, billable } => {
+                let Some(c) = self.fleet.customer(&customer) else {
+                    return Ok(Err(ActionError::NotFound(format!("customer {customer}"))));
+                };
+                let Some(day) = parse_day(&day) else {
+                    return Ok(Err(invalid("day is written YYYY-MM-DD")));
+                };
+                let plan = c.plan_at(jst_at(day, 12));
+                if !plan.config_work() {
+                    return Ok(Err(ActionError::NotIncluded(format!(
+                        "the customer's plan ({plan}) includes no configuration work (plans 150 and 200)"
+                    ))));
+                }
+                if minutes > 24 * 60 || who.chars().count() > MAX_NAME || what.chars().count() > MAX_TEXT {
+                    return Ok(Err(invalid(format!(
+                        "minutes at most a day, who at most {MAX_NAME} and what at most {MAX_TEXT} characters"
+                    ))));
+                }
+                let new = NewConfigWork { customer, day, minutes, who, what, billable, recorded_by: by.into() };
+                ledger_answer(tx.add_config_work(&new, now), ActionDone::RecordConfigWork)?
+            }
         })
     }
 
@@ -397,4 +448,21 @@ fn brief(tx: &StoreTx<'_>, id: i64) -> Result<Result<IncidentRecord, ActionError
 /// An open incident by id.
 fn open_incident(tx: &StoreTx<'_>, id: i64) -> Result<Result<IncidentRecord, ActionError>, EngineError> {
     Ok(brief(tx, id)?.and_then(|i| if i.closed_at.is_some() { Err(ActionError::Closed(id)) } else { Ok(i) }))
+}
+
+/// A ledger entry's answer: the record, or why it was refused (a store failure is the engine's).
+fn ledger_answer<T>(
+    result: Result<T, LedgerError>,
+    done: impl FnOnce(T) -> ActionDone,
+) -> Result<Result<ActionDone, ActionError>, EngineError> {
+    Ok(match result {
+        Ok(record) => Ok(done(record)),
+        Err(LedgerError::Store(e)) => return Err(e.into()),
+        Err(LedgerError::Refused(e @ LedgerRefusal::OverAllowance { .. })) => {
+            Err(ActionError::OverAllowance(e.to_string()))
+        }
+        Err(LedgerError::Refused(e)) => Err(invalid(e.to_string())),
+        Err(LedgerError::NotFound(id)) => Err(ActionError::NotFound(format!("resource-up request #{id}"))),
+        Err(LedgerError::Invalid(m)) => Err(invalid(m)),
+    })
 }

@@ -60,6 +60,12 @@ export function actionRoute(a: Action): Route {
       return post(`/maintenance/${seg(a.maintenance)}/end`, {});
     case 'extend_pause':
       return post(`/maintenance/${seg(a.maintenance)}/extend`, pick(r, ['ends_at', 'minutes']));
+    case 'request_resource_up':
+      return post('/ledger/resource-ups', pick(r, ['host', 'from', 'until', 'what']));
+    case 'set_resource_up_state':
+      return post(`/ledger/resource-ups/${seg(a.request)}/state`, pick(r, ['state']));
+    case 'record_config_work':
+      return post('/ledger/config-work', pick(r, ['customer', 'day', 'minutes', 'who', 'what', 'billable']));
   }
 }
 
@@ -163,6 +169,10 @@ const ERROR_TEXT: Record<string, { ja: string; en: string }> = {
   not_included: { ja: '契約に含まれていません（または時間外です）', en: 'not included in the plan (or outside hours)' },
   no_action: { ja: 'この障害に行える復旧作業はありません', en: 'nothing to recover for this kind of incident' },
   invalid: { ja: '入力内容が正しくありません', en: 'a field is missing or out of range' },
+  over_allowance: {
+    ja: '今月の設定作業の残り時間を超えます。有償作業として記録してください',
+    en: "over the month's included configuration work: record it as billable",
+  },
   over_cap: { ja: '承諾額の上限を超えています。顧客に改めて承諾を得てください', en: 'over the cap: ask the customer again' },
   stopped: { ja: 'エンジンが停止しています', en: 'the engine is stopped' },
   store_unavailable: {
