@@ -51,7 +51,19 @@ pub enum Read {
     Escalation(i64),
     Maintenance,
     Recoveries(Option<String>),
-    Audit { limit: usize, before: Option<i64> },
+    Audit {
+        limit: usize,
+        before: Option<i64>,
+    },
+    /// The request ledger: resource-up requests (`open` only), a customer's month of
+    /// configuration work.
+    ResourceUps {
+        open: bool,
+    },
+    ConfigWork {
+        customer: String,
+        month: String,
+    },
 }
 
 impl Backend {
@@ -175,6 +187,10 @@ impl Backend {
                         Read::Maintenance => serde_json::to_value(reads::maintenance(&store, now)?)?,
                         Read::Recoveries(host) => serde_json::to_value(store.recoveries(host.as_deref(), 200)?)?,
                         Read::Audit { limit, before } => serde_json::to_value(reads::audit(&store, limit, before)?)?,
+                        Read::ResourceUps { open } => serde_json::to_value(store.resource_ups(open)?)?,
+                        Read::ConfigWork { customer, month } => {
+                            serde_json::to_value(store.config_work(&customer, &month)?)?
+                        }
                     })
                 })
                 .await??)
@@ -191,6 +207,10 @@ impl Backend {
                     q.extend(before.map(|b| ("before", b.to_string())));
                     r.get("api/v1/audit", &q).await
                 }
+                Read::ResourceUps { open } => r.get("api/v1/ledger/resource-ups", &[("open", open.to_string())]).await,
+                Read::ConfigWork { customer, month } => {
+                    r.get("api/v1/ledger/config-work", &[("customer", customer), ("month", month)]).await
+                }
             },
             Backend::Review(path) => {
                 let path = path.lock().map(|p| p.clone()).map_err(|_| anyhow::anyhow!("poisoned"))?;
@@ -199,6 +219,10 @@ impl Backend {
                     Ok(match what {
                         Read::Audit { limit, before } => serde_json::to_value(reads::audit(&store, limit, before)?)?,
                         Read::Recoveries(host) => serde_json::to_value(store.recoveries(host.as_deref(), 200)?)?,
+                        Read::ResourceUps { open } => serde_json::to_value(store.resource_ups(open)?)?,
+                        Read::ConfigWork { customer, month } => {
+                            serde_json::to_value(store.config_work(&customer, &month)?)?
+                        }
                         _ => bail!("a log opened for review has no live escalation or maintenance"),
                     })
                 })

@@ -86,6 +86,18 @@ pub async fn recoveries(shell: State<'_, Arc<Shell>>, host: Option<String>) -> A
     shell.backend.read(Read::Recoveries(host)).await.map_err(text)
 }
 
+/// Temporary resource-up requests (contract §9.4), newest first; `open` only those running.
+#[tauri::command]
+pub async fn resource_ups(shell: State<'_, Arc<Shell>>, open: Option<bool>) -> Answer {
+    shell.backend.read(Read::ResourceUps { open: open.unwrap_or(false) }).await.map_err(text)
+}
+
+/// A customer's configuration work of a month (`YYYY-MM`) and what is left (contract §9.5).
+#[tauri::command]
+pub async fn config_work(shell: State<'_, Arc<Shell>>, customer: String, month: String) -> Answer {
+    shell.backend.read(Read::ConfigWork { customer, month }).await.map_err(text)
+}
+
 /// The audit log, newest first, with its chain verified.
 #[tauri::command]
 pub async fn audit(shell: State<'_, Arc<Shell>>, limit: Option<usize>, before: Option<i64>) -> Answer {

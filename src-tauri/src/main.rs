@@ -194,6 +194,8 @@ fn run(cli: Cli, source: Option<Source>) -> Result<ExitCode> {
             commands::escalation,
             commands::maintenance,
             commands::recoveries,
+            commands::resource_ups,
+            commands::config_work,
             commands::audit,
             commands::review,
             commands::open_review,

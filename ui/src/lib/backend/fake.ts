@@ -234,6 +234,8 @@ export class FakeBackend implements Backend {
   customers = async () => [];
   maintenance = async () => [];
   recoveries = async () => [];
+  resourceUps = async () => [];
+  configWork = async (customer: string, month: string) => ({ customer, month, used_minutes: 0, remaining_minutes: 0, billable_minutes: 0, entries: [] });
   review = async () => [];
   reports = async () => [];
   audit = async (): Promise<AuditPage> => ({ entries: [], verify: { ok: true, entries: 0, error: null } });

@@ -18,6 +18,8 @@ import {
   type ActionResult,
   type AuditPage,
   type Catalogue,
+  type ConfigWorkMonth,
+  type ResourceUp,
   type Escalation,
   type MaintenanceWindow,
   type Recovery,
@@ -305,6 +307,15 @@ export class HttpBackend implements Backend {
     if (host) q.set('host', host);
     if (limit) q.set('limit', String(limit));
     return this.get<Recovery[]>(`/api/v1/recoveries${q.size ? `?${q}` : ''}`);
+  }
+
+  resourceUps(open = false): Promise<ResourceUp[]> {
+    return this.get<ResourceUp[]>(`/api/v1/ledger/resource-ups?open=${open}`);
+  }
+
+  configWork(customer: string, month: string): Promise<ConfigWorkMonth> {
+    const q = new URLSearchParams({ customer, month });
+    return this.get<ConfigWorkMonth>(`/api/v1/ledger/config-work?${q}`);
   }
 
   async audit(limit?: number, before?: number): Promise<AuditPage> {

@@ -16,6 +16,8 @@ import {
   type AppInfo,
   type AuditPage,
   type Catalogue,
+  type ConfigWorkMonth,
+  type ResourceUp,
   type Escalation,
   type MaintenanceWindow,
   type Recovery,
@@ -117,6 +119,14 @@ export class TauriBackend implements Backend {
 
   async recoveries(host?: string, limit?: number): Promise<Recovery[]> {
     return call<Recovery[]>('recoveries', { host: host ?? null, limit: limit ?? null });
+  }
+
+  resourceUps(open = false): Promise<ResourceUp[]> {
+    return call<ResourceUp[]>('resource_ups', { open });
+  }
+
+  configWork(customer: string, month: string): Promise<ConfigWorkMonth> {
+    return call<ConfigWorkMonth>('config_work', { customer, month });
   }
 
   async audit(limit?: number, before?: number): Promise<AuditPage> {

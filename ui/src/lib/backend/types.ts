@@ -38,6 +38,8 @@ export type PauseScope = Engine.PauseScope;
 export type Prompt = Engine.Prompt;
 export type RecoveryPolicy = Engine.RecoveryPolicy;
 export type Recovery = Engine.RecoveryRecord;
+export type ResourceUp = Engine.ResourceUpRecord;
+export type ConfigWorkMonth = Engine.ConfigWorkMonth;
 export type RecoveryView = Engine.RecoveryView;
 export type ReportState = Engine.ReportState;
 export type ResourceView = Engine.ResourceView;
@@ -149,6 +151,10 @@ export interface Backend {
   maintenance(): Promise<MaintenanceWindow[]>;
   /** Recoveries, newest first (of one host, when given). */
   recoveries(host?: string, limit?: number): Promise<Recovery[]>;
+  /** Temporary resource-up requests, newest first (`open`: those not restored or cancelled). */
+  resourceUps(open?: boolean): Promise<ResourceUp[]>;
+  /** A customer's configuration work of a month (`YYYY-MM`) and what is left of it. */
+  configWork(customer: string, month: string): Promise<ConfigWorkMonth>;
   /** The audit log, newest first (entries before the id `before`), with its verification. */
   audit(limit?: number, before?: number): Promise<AuditPage>;
   /** The incident log, filtered, newest first. */
