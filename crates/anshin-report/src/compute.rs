@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anshin_core::fleet::Customer;
 use anshin_core::Fleet;
+use anshin_engine::store::ledger::{ConfigWorkMonth, ResourceUpRecord};
 use anshin_engine::store::maintenance::{MaintenanceRecord, MaintenanceScope};
 use anshin_engine::store::review::{ReviewFilter, ReviewIncident};
 use anshin_engine::Store;
@@ -83,6 +84,22 @@ pub struct ReportInput {
     /// Times the engine was cleanly stopped (`engine_stopped` → the next `engine_started`, or
     /// the end of the period): not watched.
     pub stopped: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The contract's term as of the month's end (contract §9.1), when the fleet file gives it.
+    pub contract: Option<ContractLine>,
+    /// The month's configuration work (contract §9.5), where the plan includes it.
+    pub config_work: Option<ConfigWorkMonth>,
+    /// Resource-up requests of the customer overlapping the month (contract §9.4).
+    pub resource_ups: Vec<ResourceUpRecord>,
+}
+
+/// The contract as the report states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContractLine {
+    pub start: String,
+    pub months: u32,
+    pub end: Option<String>,
+    /// The first renewal after the month.
+    pub next_renewal: Option<String>,
 }
 
 /// The event kinds that mark when the engine watched.
@@ -240,6 +257,9 @@ pub struct MonthlyReport {
     pub recoveries: Vec<ActivityLine>,
     pub calls: Vec<ActivityLine>,
     pub spot_work: Vec<ActivityLine>,
+    pub contract: Option<ContractLine>,
+    pub config_work: Option<ConfigWorkMonth>,
+    pub resource_ups: Vec<ResourceUpRecord>,
 }
 
 fn ms(s: &str) -> Option<i64> {
@@ -443,6 +463,9 @@ pub fn compute(input: &ReportInput) -> MonthlyReport {
         recoveries: activity(&|k| k.starts_with("recovery")),
         calls: activity(&|k| k.contains("call")),
         spot_work: activity(&|k| k.contains("spot") || k.contains("billable")),
+        contract: input.contract.clone(),
+        config_work: input.config_work.clone().filter(|w| !w.entries.is_empty()),
+        resource_ups: input.resource_ups.clone(),
     }
 }
 
@@ -560,10 +583,28 @@ pub fn load(
             }
         }
     }
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let contract = c.contract.map(|k| ContractLine {
+        start: day(k.start),
+        months: k.months,
+        end: k.end.map(day),
+        next_renewal: k.next_renewal(anshin_core::contract::jst_day(month.last_moment())).map(day),
+    });
+    let plan = c.plan_at(month.last_moment());
+    // A log written before the ledger existed has none (its read-only store has no such table).
+    let config_work = plan.config_work().then(|| store.config_work(&c.id, &month.to_string()).ok()).flatten();
+    let (first_day, last_day) =
+        (day(anshin_core::contract::jst_day(start)), day(anshin_core::contract::jst_day(month.last_moment())));
+    let resource_ups = store
+        .resource_ups(false)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|u| u.customer == c.id && u.from_day <= last_day && u.until_day >= first_day)
+        .collect();
     Ok(ReportInput {
         customer_id: c.id.clone(),
         customer_name: c.name.clone(),
-        plan: c.plan_at(month.last_moment()).to_string(),
+        plan: plan.to_string(),
         month,
         period_end,
         servers,
@@ -572,6 +613,9 @@ pub fn load(
         samples,
         monitoring_since,
         stopped,
+        contract,
+        config_work,
+        resource_ups,
     })
 }
 

@@ -36,6 +36,14 @@ pub fn blocks(r: &MonthlyReport, brand: &str, charts: &[String]) -> Vec<Block> {
         "対象期間：{} 〜 {}（日本時間）　ご契約プラン：あんしんパック {}",
         r.period_start, r.period_end, r.plan
     )));
+    if let Some(k) = &r.contract {
+        let next = match (&k.next_renewal, &k.end) {
+            (Some(n), _) => format!("次回更新日 {n}"),
+            (None, Some(e)) => format!("{e} に終了"),
+            (None, None) => String::new(),
+        };
+        b.push(Block::Para(format!("ご契約期間：{} から {} か月（自動更新）　{next}", k.start, k.months)));
+    }
     if !r.has_data() {
         // A month nobody watched: say so plainly, and claim no availability and no incidents.
         let why = match &r.monitoring_since {
@@ -174,6 +182,56 @@ pub fn blocks(r: &MonthlyReport, brand: &str, charts: &[String]) -> Vec<Block> {
             lines.iter().map(|a| vec![a.at.clone(), a.host.clone(), a.what.clone(), a.detail.clone()]).collect(),
             &[0.2, 0.15, 0.25, 0.4],
         ));
+    }
+    if r.config_work.is_some() || !r.resource_ups.is_empty() {
+        heading(&mut b, "ご依頼作業");
+        if let Some(w) = &r.config_work {
+            b.push(Block::Para(format!(
+                "設定作業：{} 分（月 {} 分のうち。残り {} 分）{}",
+                w.used_minutes,
+                w.used_minutes + w.remaining_minutes,
+                w.remaining_minutes,
+                if w.billable_minutes > 0 {
+                    format!("、有償作業 {} 分", w.billable_minutes)
+                } else {
+                    String::new()
+                }
+            )));
+            b.push(table(
+                &["作業日", "時間", "担当", "内容", "区分"],
+                w.entries
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.day.clone(),
+                            format!("{} 分", e.minutes),
+                            e.who.clone(),
+                            e.what.clone(),
+                            if e.billable { "有償".into() } else { "契約内".into() },
+                        ]
+                    })
+                    .collect(),
+                &[0.15, 0.1, 0.15, 0.45, 0.15],
+            ));
+        }
+        if !r.resource_ups.is_empty() {
+            b.push(table(
+                &["サーバー", "期間", "一時的なリソースアップ", "状態"],
+                r.resource_ups
+                    .iter()
+                    .map(|u| {
+                        let state = match u.state.as_str() {
+                            "raised" => "増強中",
+                            "restored" => "元に戻しました",
+                            "cancelled" => "取消",
+                            _ => "受付",
+                        };
+                        vec![u.host.clone(), format!("{} 〜 {}", u.from_day, u.until_day), u.what.clone(), state.into()]
+                    })
+                    .collect(),
+                &[0.15, 0.3, 0.4, 0.15],
+            ));
+        }
     }
     b.push(footer(brand));
     b

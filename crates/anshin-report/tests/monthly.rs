@@ -340,3 +340,56 @@ fn a_month_before_monitoring_began_has_no_data_not_perfect_uptime() {
     let text = anshin_report::render::text(&anshin_report::render::blocks(&r, "Speever", &[]), &[]);
     assert!(text.contains("この月の監視データはありません（監視はまだ開始されていません）"), "{text}");
 }
+
+/// contract §9.1, §9.4, §9.5: the report states the contract's term and next renewal, and the
+/// month's requested work (configuration work against the month's minutes, resource-ups).
+#[test]
+fn the_report_shows_the_contract_and_the_ledger() {
+    use anshin_engine::store::ledger::{NewConfigWork, NewResourceUp, ResourceUpState};
+    let text = FLEET.replacen(
+        "plan = \"150\"\nnotify = [\"ops@example.jp\"]",
+        "plan = \"150\"\nnotify = [\"ops@example.jp\"]\ncontract = { start = \"2025-04-01\", months = 12 }",
+        1,
+    );
+    let fleet = anshin_core::fleet::parse(&text, "fleet.toml").unwrap().fleet;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("log.db")).unwrap();
+    seed(&mut store);
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let tx = store.begin().unwrap();
+    let at = jst("2026-11-20T10:00:00");
+    let work = |d: &str, minutes, billable| NewConfigWork {
+        customer: "c1001".into(),
+        day: day(d),
+        minutes,
+        who: "鈴木".into(),
+        what: "php.ini の変更".into(),
+        billable,
+        recorded_by: "yamada".into(),
+    };
+    tx.add_config_work(&work("2026-11-05", 40, false), at).unwrap();
+    tx.add_config_work(&work("2026-11-19", 30, true), at).unwrap();
+    tx.add_config_work(&work("2026-12-01", 10, false), at).unwrap(); // next month: not in November's report
+    let up = NewResourceUp {
+        host: "web01".into(),
+        customer: "c1001".into(),
+        from: day("2026-11-25"),
+        until: day("2026-12-05"),
+        what: "メモリ 4 GB → 8 GB".into(),
+        recorded_by: "yamada".into(),
+    };
+    let r = tx.add_resource_up(&up, at).unwrap();
+    tx.set_resource_up_state(r.id, ResourceUpState::Raised, "yamada", at).unwrap();
+    tx.commit().unwrap();
+    let nov = Month::parse("2026-11").unwrap();
+    let report = compute(&load(&store, &fleet, "c1001", nov, jst("2026-12-01T00:00:01")).unwrap());
+    let text = anshin_report::render::text(&anshin_report::render::blocks(&report, "Speever", &[]), &[]);
+    assert!(text.contains("ご契約期間：2025-04-01 から 12 か月（自動更新）　次回更新日 2027-04-01"), "{text}");
+    assert!(text.contains("設定作業：40 分（月 60 分のうち。残り 20 分）、有償作業 30 分"), "{text}");
+    assert!(text.contains("2026-11-19 / 30 分") && !text.contains("2026-12-01 / "), "{text}");
+    assert!(text.contains("2026-11-25 〜 2026-12-05") && text.contains("増強中"), "{text}");
+    // A customer without a contract line or ledger entries gets neither section.
+    let other = compute(&load(&store, &fleet, "c1002", nov, jst("2026-12-01T00:00:01")).unwrap());
+    let text = anshin_report::render::text(&anshin_report::render::blocks(&other, "Speever", &[]), &[]);
+    assert!(!text.contains("ご契約期間") && !text.contains("ご依頼作業"), "{text}");
+}
