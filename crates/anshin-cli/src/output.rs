@@ -178,6 +178,19 @@ pub fn event_line(e: &EngineEvent, json: bool) -> Printed {
         EngineEvent::StatusReportQueued { incident, by, at, .. } => {
             format!("{}  REPORT #{incident} status report queued by {by}", jst(at))
         }
+        EngineEvent::ResourceUpReminder { request: r, reminder, at } => format!(
+            "{}  REMIND  resource-up #{} {} {}–{}: {}: {}",
+            jst(at),
+            r.id,
+            r.host,
+            r.from_day,
+            r.until_day,
+            match reminder {
+                anshin_engine::store::ledger::Reminder::Raise => "raise it tomorrow",
+                anshin_engine::store::ledger::Reminder::Restore => "put it back",
+            },
+            r.what
+        ),
         EngineEvent::MaintenanceChanged { maintenance: m } => format!(
             "{}  PAUSE  m{} {} → {} by {}: {}{}",
             jst(&m.record.starts_at),

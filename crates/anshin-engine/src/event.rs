@@ -102,6 +102,12 @@ pub enum EngineEvent {
         by: String,
         at: String,
     },
+    /// A resource-up request needs the NOC (contract §9.4): raise it tomorrow, or put it back.
+    ResourceUpReminder {
+        request: crate::store::ledger::ResourceUpRecord,
+        reminder: crate::store::ledger::Reminder,
+        at: String,
+    },
     /// A maintenance window was added, ended or extended.
     MaintenanceChanged {
         maintenance: crate::action::MaintenanceWindow,

@@ -137,6 +137,9 @@ const ja = {
     call: '電話',
     statusReport: '状況報告',
     maintenance: 'メンテナンス',
+    reminder: 'リソースアップ',
+    raiseTomorrow: (from: string) => `${from} から増強（明日）`,
+    putBack: (until: string) => `${until} で終了: 元に戻してください`,
   },
   ack: {
     button: '対応する',
@@ -564,6 +567,9 @@ const en: Texts = {
     call: 'Call',
     statusReport: 'Status report',
     maintenance: 'Maintenance',
+    reminder: 'Resource-up',
+    raiseTomorrow: (from: string) => `raise from ${from} (tomorrow)`,
+    putBack: (until: string) => `ended ${until}: put it back`,
   },
   ack: {
     button: 'Take',

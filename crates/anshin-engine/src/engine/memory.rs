@@ -86,6 +86,8 @@ pub(super) struct Memory {
     pub windows: Vec<Window>,
     /// Which window pauses each server now.
     pub paused: HashMap<String, i64>,
+    /// When to look for due resource-up reminders next (None: at the first tick).
+    pub next_ledger_look: Option<DateTime<Utc>>,
 }
 
 impl Memory {
@@ -102,6 +104,7 @@ impl Memory {
             servers,
             windows: Vec::new(),
             paused: HashMap::new(),
+            next_ledger_look: None,
         }
     }
 

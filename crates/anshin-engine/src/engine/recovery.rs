@@ -30,6 +30,9 @@ use crate::view::{FleetView, MaintenanceView, Prompt, RecoveryView};
 /// ends, a limit expires).
 const LOOK_AGAIN_SECS: i64 = 15;
 
+/// How often the ledger is looked at for due reminders (they are due at a given hour).
+const LEDGER_LOOK_SECS: i64 = 60;
+
 impl Decider {
     /// The servers each window pauses at `now`: server label → window id.
     pub(super) fn pauses_at(&self, now: DateTime<Utc>) -> HashMap<String, i64> {
@@ -56,7 +59,8 @@ impl Decider {
     /// Whether a tick has anything to do (so an idle engine does not open a transaction a second).
     pub(super) fn tick_due(&self, now: DateTime<Utc>) -> bool {
         let pauses = self.pauses_at(now);
-        pauses != self.memory.paused
+        self.memory.next_ledger_look.is_none_or(|t| t <= now)
+            || pauses != self.memory.paused
             || self.memory.incidents().any(|(_, i)| {
                 i.held.as_ref().is_some_and(|h| !pauses.contains_key(&h.host)) || i.next_look.is_some_and(|t| t <= now)
             })
@@ -65,6 +69,13 @@ impl Decider {
     /// A tick: pauses that began or ended, and open incidents whose recovery is due a new look.
     pub(super) fn tick(&mut self, tx: &StoreTx<'_>, now: DateTime<Utc>, fx: &mut Effects) -> Result<(), EngineError> {
         self.apply_pauses(tx, now, fx)?;
+        if self.memory.next_ledger_look.is_none_or(|t| t <= now) {
+            // contract §9.4: remind every console the day before a resource-up and after it.
+            for (request, reminder) in tx.due_resource_up_reminders(now)? {
+                fx.events.push(EngineEvent::ResourceUpReminder { request, reminder, at: timestamp(now) });
+            }
+            self.memory.next_ledger_look = Some(now + chrono::Duration::seconds(LEDGER_LOOK_SECS));
+        }
         let due: Vec<i64> =
             self.memory.incidents().filter(|(_, i)| i.next_look.is_some_and(|t| t <= now)).map(|(id, _)| id).collect();
         for id in due {

@@ -5,7 +5,8 @@
 //! Owns: the `resource_ups` and `config_work` tables (schema step 11) and their SQL; the
 //! allowance checked in the same transaction as the entry (core's rule, `ledger`), so two
 //! consoles cannot both spend the last minutes; the entries these write to the audit log:
-//! `resource_up_requested`, `resource_up_changed`, `config_work_recorded` (actor: the operator).
+//! `resource_up_requested`, `resource_up_changed`, `config_work_recorded` (actor: the operator),
+//! `resource_up_reminded` (actor: the engine; each reminder once, also across restarts).
 //! Must not know: plans (whether a customer is entitled is the caller's), reminders' timing.
 
 use anshin_core::ledger::{check_config_work, month_of, remaining_minutes, LedgerRefusal};
@@ -29,6 +30,8 @@ CREATE TABLE resource_ups (
     state        TEXT NOT NULL CHECK (state IN ('requested', 'raised', 'restored', 'cancelled')),
     recorded_by  TEXT NOT NULL,
     at           TEXT NOT NULL,
+    reminded_before INTEGER NOT NULL DEFAULT 0,
+    reminded_after  INTEGER NOT NULL DEFAULT 0,
     CHECK (until_day >= from_day)
 );
 CREATE INDEX resource_ups_days ON resource_ups (until_day);
@@ -303,6 +306,66 @@ impl StoreTx<'_> {
     }
 }
 
+/// Which reminder of a resource-up request (contract §9.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reminder {
+    /// The day before it starts: raise the resources.
+    Raise,
+    /// The day after it ends: put them back.
+    Restore,
+}
+
+impl StoreTx<'_> {
+    /// The reminders due at `now` that were not given yet, each marked given and logged
+    /// (`resource_up_reminded`) in this transaction: the day before a requested one starts, and
+    /// the day after a requested or raised one ends, at 10:00 Japan time (or as soon after as
+    /// the engine runs).
+    pub fn due_resource_up_reminders(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(ResourceUpRecord, Reminder)>, StoreError> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {RESOURCE_UP_COLUMNS}, reminded_before, reminded_after FROM resource_ups
+             WHERE state IN ('requested', 'raised') AND (reminded_before = 0 OR reminded_after = 0)"
+        ))?;
+        let rows: Vec<(ResourceUpRecord, bool, bool)> =
+            stmt.query_map([], |r| Ok((resource_up_row(r)?, r.get(9)?, r.get(10)?)))?.collect::<Result<_, _>>()?;
+        drop(stmt);
+        let mut due = Vec::new();
+        for (rec, before_done, after_done) in rows {
+            let parse = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+            let (Some(from), Some(until)) = (parse(&rec.from_day), parse(&rec.until_day)) else { continue };
+            let [before, after] = anshin_core::ledger::resource_up_reminders(from, until);
+            let which = if !after_done && now >= after {
+                Some((Reminder::Restore, "reminded_after"))
+            } else if !before_done && rec.state == ResourceUpState::Requested && now >= before && now < after {
+                Some((Reminder::Raise, "reminded_before"))
+            } else {
+                None
+            };
+            let Some((which, column)) = which else { continue };
+            self.tx.execute(&format!("UPDATE resource_ups SET {column} = 1 WHERE id = ?1"), [rec.id])?;
+            let word = match which {
+                Reminder::Raise => format!("raise from {}", rec.from_day),
+                Reminder::Restore => format!("put back (ended {})", rec.until_day),
+            };
+            let detail = format!("resource-up #{} {}: {word}: {}", rec.id, rec.host, rec.what);
+            self.append_event_by(
+                "resource_up_reminded",
+                None,
+                Some(&rec.host),
+                None,
+                &detail,
+                super::audit::ENGINE,
+                now,
+            )?;
+            due.push((rec, which));
+        }
+        Ok(due)
+    }
+}
+
 impl Store {
     /// Resource-up requests, newest period first; with `open_only`, those not restored or
     /// cancelled.
@@ -384,6 +447,36 @@ mod tests {
             4,
             "the refused entry left no trace"
         );
+    }
+
+    /// contract §9.4: the day before at 10:00 JST (raise), the day after at 10:00 JST (put
+    /// back); each once, whatever the number of looks.
+    #[test]
+    fn reminders_come_once_each_at_their_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("a.db")).unwrap();
+        let tx = store.begin().unwrap();
+        let new = NewResourceUp {
+            host: "web01".into(),
+            customer: "c1".into(),
+            from: d("2026-12-10"),
+            until: d("2026-12-20"),
+            what: "CPU 2 → 4".into(),
+            recorded_by: "yamada".into(),
+        };
+        tx.add_resource_up(&new, t("2026-12-01T00:00:00Z")).unwrap();
+        let due = |at: &str| -> Vec<Reminder> {
+            tx.due_resource_up_reminders(t(at)).unwrap().into_iter().map(|(_, r)| r).collect()
+        };
+        assert!(due("2026-12-09T00:59:59Z").is_empty(), "before 10:00 JST on the 9th");
+        assert_eq!(due("2026-12-09T01:00:00Z"), [Reminder::Raise]);
+        assert!(due("2026-12-09T01:01:00Z").is_empty(), "once");
+        assert!(due("2026-12-21T00:59:59Z").is_empty());
+        assert_eq!(due("2026-12-21T01:00:00Z"), [Reminder::Restore]);
+        assert!(due("2026-12-22T01:00:00Z").is_empty(), "once");
+        tx.commit().unwrap();
+        let reminded = store.audit(20, None).unwrap().into_iter().filter(|e| e.kind == "resource_up_reminded").count();
+        assert_eq!(reminded, 2);
     }
 
     #[test]

@@ -245,7 +245,7 @@ paused: boolean, } | { "event": "incident_closed", id: number, host: string, che
 /**
  * The server is in a maintenance pause (a rise is not notified).
  */
-paused: boolean, } | { "event": "incident_acknowledged", id: number, host: string, check: string, by: string, note: string, at: string, } | { "event": "check_state", host: string, check: string, state: string, attempt: number, detail: string, at: string, } | { "event": "recovery_started", id: number, host: string, incident_id: number | null, action: string, by: string, automatic: boolean, at: string, } | { "event": "recovery_finished", id: number, host: string, incident_id: number | null, action: string, outcome: string, detail: string, at: string, } | { "event": "note_added", incident: number, host: string, by: string, text: string, at: string, } | { "event": "call_logged", incident: number, host: string, call: CallRecord, } | { "event": "status_report_queued", incident: number, host: string, by: string, at: string, } | { "event": "maintenance_changed", maintenance: MaintenanceWindow, } | { "event": "alert_released", id: number, host: string, check: string, level: number, trigger: string, at: string, } | { "event": "recovery_prompt", incident: number, host: string, prompt: Prompt | null, at: string, } | { "event": "engine_stopped", at: string, };
+paused: boolean, } | { "event": "incident_acknowledged", id: number, host: string, check: string, by: string, note: string, at: string, } | { "event": "check_state", host: string, check: string, state: string, attempt: number, detail: string, at: string, } | { "event": "recovery_started", id: number, host: string, incident_id: number | null, action: string, by: string, automatic: boolean, at: string, } | { "event": "recovery_finished", id: number, host: string, incident_id: number | null, action: string, outcome: string, detail: string, at: string, } | { "event": "note_added", incident: number, host: string, by: string, text: string, at: string, } | { "event": "call_logged", incident: number, host: string, call: CallRecord, } | { "event": "status_report_queued", incident: number, host: string, by: string, at: string, } | { "event": "resource_up_reminder", request: ResourceUpRecord, reminder: Reminder, at: string, } | { "event": "maintenance_changed", maintenance: MaintenanceWindow, } | { "event": "alert_released", id: number, host: string, check: string, level: number, trigger: string, at: string, } | { "event": "recovery_prompt", incident: number, host: string, prompt: Prompt | null, at: string, } | { "event": "engine_stopped", at: string, };
 
 export type Entitlements = { service_monitoring: boolean, resource_monitoring: boolean, phone_call: boolean, monthly_report: boolean, server_recovery: RecoveryPolicy, service_recovery: RecoveryPolicy, 
 /**
@@ -462,6 +462,11 @@ outcome: string | null, detail: string, };
  * A recovery running on a server (one at a time).
  */
 export type RecoveryView = { id: number, incident_id: number | null, action: string, requested_by: string, automatic: boolean, started_at: string, };
+
+/**
+ * Which reminder of a resource-up request (contract §9.4).
+ */
+export type Reminder = "raise" | "restore";
 
 /**
  * One report row.
