@@ -75,7 +75,11 @@ describe('recoveryOffer: the incident panel', () => {
       policy: 'business_hours',
       running: false,
       prompt: p,
+      root: false,
     });
+    // contract §9.2: a customer holding root gets the warning in the confirmation.
+    const rooted = recoveryOffer(op('panel', server('200'), incident('ping', p), { root: true }));
+    expect(rooted).toMatchObject({ kind: 'button', root: true });
   });
 
   it('a reason carries the prompt', () => {

@@ -46,6 +46,8 @@ export interface OfferInput {
   server: OfferServer | undefined;
   /** The customer's entitlements when known; without them the plan decides. */
   entitlements?: { server_recovery: RecoveryPolicy; service_recovery: RecoveryPolicy };
+  /** The customer holds root (contract §9.2): the confirmation warns. */
+  root?: boolean;
   target: OfferTarget;
 }
 
@@ -64,6 +66,8 @@ export type RecoveryOffer =
       /** A recovery of the server is running: the button waits. */
       running: boolean;
       prompt: Prompt | null;
+      /** The customer holds root: the confirmation warns that root changes may prevent recovery. */
+      root: boolean;
     }
   /** No button; the engine's reason it did not act. */
   | { kind: 'reason'; prompt: Prompt }
@@ -104,7 +108,7 @@ export function recoveryOffer(input: OfferInput): RecoveryOffer {
       : target.kind === 'reboot'
         ? { type: 'reboot', host: s.label }
         : { type: 'restart', host: s.label, service: target.check };
-  return { kind: 'button', action, what, host: s.label, plan: s.plan, policy, running: !!s.recovery, prompt };
+  return { kind: 'button', action, what, host: s.label, plan: s.plan, policy, running: !!s.recovery, prompt, root: !!input.root };
 }
 
 /** What a tile's server check needs for the tile's offer. */
