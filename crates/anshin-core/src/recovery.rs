@@ -202,6 +202,9 @@ pub struct Situation {
     pub automatic_restarts_24h: u32,
     /// The server is in a maintenance pause.
     pub paused: bool,
+    /// The server's own watchdog restarts its services (the Plesk option, contract §9.3): a
+    /// restart waits until this moment (the incident's opening + one check interval).
+    pub watchdog_until: Option<DateTime<Utc>>,
 }
 
 /// What the automation does about an open incident now.
@@ -211,6 +214,9 @@ pub enum AutoDecision {
     Run,
     /// Not yet: a reboot waits for 15 minutes of failure. Ask again at (or after) `until`.
     Wait { until: DateTime<Utc> },
+    /// Not yet: the server's own watchdog (Plesk) may restart the service; the NOC restarts it
+    /// at `until` if it is still down (contract §9.3).
+    WaitForWatchdog { until: DateTime<Utc> },
     /// No automatic recovery: prompt the operator, saying why.
     AskOperator(Refusal),
 }
@@ -242,7 +248,10 @@ pub fn decide_automatic(s: &Situation) -> AutoDecision {
         Entitlement::NotIncluded(r) => AutoDecision::AskOperator(r),
         Entitlement::Spot => AutoDecision::AskOperator(Refusal::SpotOnly),
         Entitlement::Included => match s.kind {
-            RecoveryKind::RestartService(_) => AutoDecision::Run,
+            RecoveryKind::RestartService(_) => match s.watchdog_until {
+                Some(until) if s.now < until => AutoDecision::WaitForWatchdog { until },
+                _ => AutoDecision::Run,
+            },
             RecoveryKind::Reboot => {
                 let until = reboot_due(s.failing_since, s.reboot_after_secs);
                 if s.now < until {
@@ -399,6 +408,7 @@ mod tests {
             automatic_attempts: attempts_counted(&RecoveryKind::Reboot, 0, 1),
             automatic_restarts_24h: 0,
             paused: false,
+            watchdog_until: None,
         };
         assert_eq!(decide_automatic(&s), AutoDecision::AskOperator(Refusal::AlreadyTried));
     }
@@ -464,6 +474,7 @@ mod tests {
             automatic_attempts: 0,
             automatic_restarts_24h: 0,
             paused: false,
+            watchdog_until: None,
         }
     }
 
@@ -587,6 +598,21 @@ mod tests {
         let changed = |t: DateTime<Utc>| if t < jst(2026, 11, 30, 10, 10) { Plan::P30 } else { Plan::P150 };
         assert!(reboot_promised(changed, jst(2026, 11, 30, 10, 0), REBOOT_AFTER_SECS));
         assert!(!reboot_promised(changed, jst(2026, 11, 30, 9, 0), REBOOT_AFTER_SECS));
+    }
+
+    /// contract §9.3: on a Plesk server a service restart waits one interval for Plesk's own
+    /// watchdog; a reboot does not wait for it.
+    #[test]
+    fn a_plesk_service_waits_one_interval_for_its_watchdog() {
+        let mut s = situation(Plan::P150, Slot::WeekdayHours, Event::ServiceDown);
+        let until = s.now + TimeDelta::seconds(60);
+        s.watchdog_until = Some(until);
+        assert_eq!(decide_automatic(&s), AutoDecision::WaitForWatchdog { until });
+        s.now = until;
+        assert_eq!(decide_automatic(&s), AutoDecision::Run);
+        let mut reboot = situation(Plan::P150, Slot::WeekdayHours, Event::PingDown15m);
+        reboot.watchdog_until = Some(reboot.now + TimeDelta::seconds(60));
+        assert_eq!(decide_automatic(&reboot), AutoDecision::Run);
     }
 
     /// What the operator's console shows for a manual request, per plan × slot.

@@ -49,12 +49,13 @@ pub struct Prompt {
     /// `restart:http` or `reboot`.
     pub action: String,
     /// `not_included`, `outside_hours`, `spot_only`, `already_tried`, `restart_limit`, `paused`,
-    /// `no_access`, `waiting`.
+    /// `no_access`, `waiting`, `watchdog` (the Plesk option: its own watchdog first).
     pub code: String,
     /// In English, for logs and the CLI; consoles write their own words from `code` and `at`.
     pub message: String,
     /// The moment the prompt names (RFC 3339 UTC): `waiting` — when the automatic reboot is due;
-    /// `outside_hours` — when business hours begin and the engine recovers by itself.
+    /// `outside_hours` — when business hours begin and the engine recovers by itself;
+    /// `watchdog` — when the NOC restarts the service if Plesk's watchdog did not.
     pub at: Option<String>,
 }
 

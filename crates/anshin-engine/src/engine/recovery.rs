@@ -218,6 +218,9 @@ impl Decider {
             automatic_attempts: attempts,
             automatic_restarts_24h: restarts_24h,
             paused: self.is_paused(&key.host),
+            watchdog_until: server
+                .plesk
+                .then(|| opened + chrono::Duration::seconds(self.fleet.noc.interval_secs.min(86_400) as i64)),
         };
         let has_access = match kind {
             RecoveryKind::Reboot => server.reboot.is_some(),
@@ -256,6 +259,14 @@ impl Decider {
                         self.look_again(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
                     }
                 }
+            }
+            AutoDecision::WaitForWatchdog { until } => {
+                let message = format!(
+                    "Plesk's watchdog restarts the service itself: the NOC restarts it at {} if still down",
+                    anshin_core::mail::format_jst(until)
+                );
+                self.set_prompt(tx, id, &key, Some(prompt("watchdog", message, Some(until))), now, fx)?;
+                self.look_again(id, until.min(now + chrono::Duration::seconds(LOOK_AGAIN_SECS)));
             }
             AutoDecision::Wait { until } => {
                 let message = format!("automatic reboot at {} if still down", anshin_core::mail::format_jst(until));

@@ -69,6 +69,7 @@ export type PromptCode =
   | 'already_tried'
   | 'restart_limit'
   | 'paused'
+  | 'watchdog'
   | 'waiting'
   | 'no_access';
 

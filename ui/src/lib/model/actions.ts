@@ -140,6 +140,7 @@ export const PROMPT_TEXT: Record<PromptCode, { ja: string; en: string }> = {
   restart_limit: { ja: '24時間に3回の上限', en: 'limit of 3 restarts in 24 h reached' },
   paused: { ja: 'メンテナンス中', en: 'in maintenance' },
   waiting: { ja: '再起動待ち', en: 'waiting to reboot' },
+  watchdog: { ja: 'Plesk の自動復旧待ち', en: "waiting for Plesk's watchdog" },
   no_access: { ja: 'SSH ログイン不可（復旧操作できません）', en: 'no SSH access (cannot recover)' },
 };
 
@@ -156,6 +157,7 @@ export function promptText(code: string, lang: Lang, message = '', at: string | 
     return lang === 'ja' ? `${known.ja}（平日${h}時のみ）` : `${known.en} (weekdays ${h} only)`;
   }
   if (code === 'waiting' && when) return lang === 'ja' ? `${known.ja}（${when} に自動再起動）` : `${known.en} (automatic reboot at ${when})`;
+  if (code === 'watchdog' && when) return lang === 'ja' ? `${known.ja}（${when} までに戻らなければ再起動）` : `${known.en} (restarted at ${when} if still down)`;
   return known[lang];
 }
 

@@ -426,7 +426,7 @@ export type Prompt = {
 action: string, 
 /**
  * `not_included`, `outside_hours`, `spot_only`, `already_tried`, `restart_limit`, `paused`,
- * `no_access`, `waiting`.
+ * `no_access`, `waiting`, `watchdog` (the Plesk option: its own watchdog first).
  */
 code: string, 
 /**
@@ -435,7 +435,8 @@ code: string,
 message: string, 
 /**
  * The moment the prompt names (RFC 3339 UTC): `waiting` — when the automatic reboot is due;
- * `outside_hours` — when business hours begin and the engine recovers by itself.
+ * `outside_hours` — when business hours begin and the engine recovers by itself;
+ * `watchdog` — when the NOC restarts the service if Plesk's watchdog did not.
  */
 at: string | null, };
 
