@@ -388,3 +388,61 @@ def test_the_ledger_spends_the_months_allowance_and_then_only_billable_work(serv
     assert listed["id"] == up["id"] and listed["state"] == "raised"
     kinds = [e["kind"] for e in json.loads(get(port, "/api/v1/audit?limit=50", OPERATOR)[1])["entries"]]
     assert kinds.count("config_work_recorded") == 2 and "resource_up_requested" in kinds and "resource_up_changed" in kinds
+
+
+def test_network_work_mails_the_customers_behind_the_gateway(fleet_factory, tmp_path):
+    """contract §9.6: the operator starts network work on a down gateway; it is logged and each
+    customer behind it gets the 対応開始 mail; a gateway that answers has nothing to recover."""
+    f = fleet_factory("127.78.38", ["web01:http", "web02:smtp"], gateway=True)
+    path = str(tmp_path / "fleet.toml")
+    with open(path, "w") as fh:
+        fh.write(f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2)
+                 + '\n[smtp]\nurl = "smtp://%s:%d"\n' % (f.sink_addr, f.sink_port))
+    tokens = tmp_path / "tokens"
+    tokens.write_text("operator %s yamada\nviewer %s\n" % (OPERATOR, VIEWER))
+    port = free_port()
+    proc = subprocess.Popen([anshin_bin(), "serve", path, "--db", str(tmp_path / "log.db"),
+                             "--listen", "127.0.0.1:%d" % port, "--tokens", str(tokens)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(2.5)
+        status, body = post(port, "/api/v1/gateways/gw-a/recover", OPERATOR)
+        assert status == 409 and body["code"] == "no_action", (status, body)
+        f.drop_icmp("gw-a")
+        f.drop_host("web01")
+        f.drop_host("web02")
+        incident = None
+        deadline = time.monotonic() + 30
+        while incident is None and time.monotonic() < deadline:
+            open_ = json.loads(get(port, "/api/v1/incidents?open=true", OPERATOR)[1])
+            incident = next((i for i in open_ if i["host"] == "gw-a"), None)
+            time.sleep(0.3)
+        assert incident, "no gateway incident within 30 s"
+        assert post(port, "/api/v1/gateways/gw-a/recover", VIEWER)[0] == 403
+        status, done = post(port, "/api/v1/gateways/gw-a/recover", OPERATOR)
+        assert status == 200 and done["type"] == "recover_network" and done["mails"] == 1, (status, done)
+        subject = "[Speever][対応開始]gw-a ネットワーク疎通不可"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(m["Subject"] == subject for m in f.sink_messages()):
+            time.sleep(0.2)
+        [started] = [m for m in f.sink_messages() if m["Subject"] == subject]
+        assert "ネットワークの復旧作業を行います。" in started.get_content()
+        kinds = [e["kind"] for e in json.loads(get(port, "/api/v1/audit?limit=50", OPERATOR)[1])["entries"]]
+        assert "network_work_started" in kinds
+        for h in ("web01", "web02"):
+            f.restore_host(h)
+        f.restore_icmp("gw-a")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

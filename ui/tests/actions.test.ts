@@ -56,6 +56,7 @@ describe('action → route', () => {
       { host: 'web01', from: '2026-12-10', until: '2026-12-20', what: 'メモリ 8 GB' },
     ],
     [{ type: 'set_resource_up_state', request: 4, state: 'raised' }, '/api/v1/ledger/resource-ups/4/state', { state: 'raised' }],
+    [{ type: 'recover_network', gateway: 'gw-a' }, '/api/v1/gateways/gw-a/recover', {}],
     [
       { type: 'record_config_work', customer: 'c1001', day: '2026-12-02', minutes: 30, who: '鈴木', what: 'php.ini', billable: true },
       '/api/v1/ledger/config-work',

@@ -121,6 +121,11 @@ pub enum ActionRequest {
         #[ts(optional = nullable)]
         minutes: Option<u32>,
     },
+    /// The NOC starts work on a down network (contract §9.6): recorded, and the customers behind
+    /// the gateway get the 対応開始 mail.
+    RecoverNetwork {
+        gateway: String,
+    },
     /// A temporary resource-up request (contract §9.4): `from`/`until` are Japan days
     /// (`YYYY-MM-DD`, inclusive).
     RequestResourceUp {
@@ -190,6 +195,9 @@ impl ActionRequest {
             ActionRequest::ExtendPause { maintenance, ends_at, minutes } => {
                 (format!("api/v1/maintenance/{maintenance}/extend"), json!({ "ends_at": ends_at, "minutes": minutes }))
             }
+            ActionRequest::RecoverNetwork { gateway } => {
+                (format!("api/v1/gateways/{}/recover", path_part(gateway)), json!({}))
+            }
             ActionRequest::RequestResourceUp { host, from, until, what } => (
                 "api/v1/ledger/resource-ups".into(),
                 json!({ "host": host, "from": from, "until": until, "what": what }),
@@ -219,6 +227,7 @@ impl ActionRequest {
             ActionRequest::Pause { .. } => "pause",
             ActionRequest::EndPause { .. } => "end_pause",
             ActionRequest::ExtendPause { .. } => "extend_pause",
+            ActionRequest::RecoverNetwork { .. } => "recover_network",
             ActionRequest::RequestResourceUp { .. } => "request_resource_up",
             ActionRequest::SetResourceUpState { .. } => "set_resource_up_state",
             ActionRequest::RecordConfigWork { .. } => "record_config_work",
@@ -272,6 +281,17 @@ pub struct MaintenanceWindow {
     pub active: bool,
 }
 
+/// Network work the NOC started on a gateway's incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
+pub struct NetworkWork {
+    pub gateway: String,
+    pub incident: i64,
+    /// 対応開始 mails queued (one per customer behind the gateway, not paused).
+    pub mails: usize,
+    pub by: String,
+    pub at: String,
+}
+
 /// What the engine did for a request (`{"type": …, …the record}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -287,6 +307,7 @@ pub enum ActionDone {
     Pause(MaintenanceWindow),
     EndPause(MaintenanceWindow),
     ExtendPause(MaintenanceWindow),
+    RecoverNetwork(NetworkWork),
     RequestResourceUp(ResourceUpRecord),
     SetResourceUpState(ResourceUpRecord),
     RecordConfigWork(ConfigWorkRecord),

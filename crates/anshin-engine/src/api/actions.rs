@@ -36,6 +36,7 @@ pub(super) fn routes() -> Vec<ApiRoute<ApiState>> {
         route(Method::GET, "/api/v1/maintenance", maintenance),
         route(Method::POST, "/api/v1/maintenance/{id}/end", end_pause),
         route(Method::POST, "/api/v1/maintenance/{id}/extend", extend_pause),
+        route(Method::POST, "/api/v1/gateways/{gateway}/recover", recover_network),
         route(Method::POST, "/api/v1/ledger/resource-ups", request_resource_up),
         route(Method::POST, "/api/v1/ledger/resource-ups/{id}/state", set_resource_up_state),
         route(Method::POST, "/api/v1/ledger/config-work", record_config_work),
@@ -182,6 +183,20 @@ async fn pause(
     body: Option<Json<Value>>,
 ) -> Response {
     perform(state, caller, "pause", Map::new(), body).await
+}
+
+/// The NOC starts work on a down network: recorded, and the 対応開始 mail goes to each customer
+/// behind the gateway (contract §9.6).
+#[utoipa::path(post, path = "/api/v1/gateways/{gateway}/recover", tag = "actions", params(("gateway" = String, Path)),
+    responses((status = 200, body = ActionDone), (status = 403, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, body = ApiError), (status = 401, body = ApiError)))]
+async fn recover_network(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(gateway): UrlPath<String>,
+) -> Response {
+    perform(state, caller, "recover_network", Map::from_iter([("gateway".to_string(), Value::from(gateway))]), None)
+        .await
 }
 
 /// Records a temporary resource-up request (contract §9.4; plans 150 and 200).

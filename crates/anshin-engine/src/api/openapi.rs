@@ -59,6 +59,7 @@ impl utoipa::Modify for BearerTokens {
         actions::maintenance,
         actions::end_pause,
         actions::extend_pause,
+        actions::recover_network,
         actions::request_resource_up,
         actions::set_resource_up_state,
         actions::record_config_work,

@@ -7,6 +7,7 @@
 use anshin_core::calendar::jst_at;
 use anshin_core::contract::parse_day;
 use anshin_core::ledger::LedgerRefusal;
+use anshin_core::mail::{MailKind, RecoveryAction};
 use anshin_core::recovery::RecoveryKind;
 use anshin_core::{CheckKey, CheckKind, Service};
 use chrono::{DateTime, Utc};
@@ -14,7 +15,9 @@ use chrono::{DateTime, Utc};
 use super::decider::{Decider, Effects};
 use super::memory::Window;
 use super::EngineError;
-use crate::action::{Acknowledged, ActionDone, ActionError, ActionRequest, NoteAdded, PauseScope, StatusReportQueued};
+use crate::action::{
+    Acknowledged, ActionDone, ActionError, ActionRequest, NetworkWork, NoteAdded, PauseScope, StatusReportQueued,
+};
 use crate::event::EngineEvent;
 use crate::store::acks::IncidentState;
 use crate::store::ledger::{LedgerError, NewConfigWork, NewResourceUp};
@@ -263,6 +266,29 @@ impl Decider {
                     Err(MaintenanceError::Store(e)) => return Err(e.into()),
                     Err(e) => Err(maintenance_refusal(e)),
                 }
+            }
+            ActionRequest::RecoverNetwork { gateway } => {
+                if self.fleet.gateway(&gateway).is_none() {
+                    return Ok(Err(ActionError::NotFound(format!("gateway {gateway}"))));
+                }
+                let Some((id, _)) = self.open_incident_of(&gateway, &[CheckKind::Ping]) else {
+                    return Ok(Err(ActionError::NoAction(format!(
+                        "gateway {gateway} has no open incident: its network answers"
+                    ))));
+                };
+                let opened = self.memory.incident(id).map_or(now, |i| i.opened_at);
+                let detail = format!("network work on {gateway} started by {by}");
+                tx.append_event_by("network_work_started", Some(id), Some(&gateway), Some("ping"), &detail, by, now)?;
+                let mails = self.network_mails(
+                    tx,
+                    &gateway,
+                    id,
+                    opened,
+                    now,
+                    &MailKind::ResponseStarted { action: RecoveryAction::NetworkWork },
+                    fx,
+                )?;
+                Ok(ActionDone::RecoverNetwork(NetworkWork { gateway, incident: id, mails, by: by.into(), at }))
             }
             ActionRequest::RequestResourceUp { host, from, until, what } => {
                 let Some(server) = self.fleet.server(&host) else {

@@ -500,7 +500,7 @@ impl Decider {
         now: DateTime<Utc>,
         kind: &MailKind,
         fx: &mut Effects,
-    ) -> Result<(), EngineError> {
+    ) -> Result<usize, EngineError> {
         let affected: Vec<&str> = self
             .fleet
             .servers
@@ -508,11 +508,12 @@ impl Decider {
             .filter(|s| s.gateway.as_deref() == Some(gateway) && !self.memory.paused.contains_key(&s.label))
             .map(|s| s.label.as_str())
             .collect();
-        for mail in self.mailer.network(gateway, id, &affected, detected_at, now, kind) {
-            tx.enqueue_mail(&mail, now)?;
+        let mails = self.mailer.network(gateway, id, &affected, detected_at, now, kind);
+        for mail in &mails {
+            tx.enqueue_mail(mail, now)?;
             fx.mail = true;
         }
-        Ok(())
+        Ok(mails.len())
     }
 
     /// A check incident whose check recovered: it closes, and the customer gets the recovery

@@ -9,7 +9,7 @@ export type Acknowledged = { incident: number, host: string, check: string, by: 
 /**
  * What the engine did for a request (`{"type": …, …the record}`).
  */
-export type ActionDone = { "type": "acknowledge" } & Acknowledged | { "type": "note" } & NoteAdded | { "type": "recover" } & RecoveryRecord | { "type": "reboot" } & RecoveryRecord | { "type": "restart" } & RecoveryRecord | { "type": "log_call" } & CallRecord | { "type": "consent" } & ConsentRecord | { "type": "status_report" } & StatusReportQueued | { "type": "pause" } & MaintenanceWindow | { "type": "end_pause" } & MaintenanceWindow | { "type": "extend_pause" } & MaintenanceWindow | { "type": "request_resource_up" } & ResourceUpRecord | { "type": "set_resource_up_state" } & ResourceUpRecord | { "type": "record_config_work" } & ConfigWorkRecord;
+export type ActionDone = { "type": "acknowledge" } & Acknowledged | { "type": "note" } & NoteAdded | { "type": "recover" } & RecoveryRecord | { "type": "reboot" } & RecoveryRecord | { "type": "restart" } & RecoveryRecord | { "type": "log_call" } & CallRecord | { "type": "consent" } & ConsentRecord | { "type": "status_report" } & StatusReportQueued | { "type": "pause" } & MaintenanceWindow | { "type": "end_pause" } & MaintenanceWindow | { "type": "extend_pause" } & MaintenanceWindow | { "type": "recover_network" } & NetworkWork | { "type": "request_resource_up" } & ResourceUpRecord | { "type": "set_resource_up_state" } & ResourceUpRecord | { "type": "record_config_work" } & ConfigWorkRecord;
 
 /**
  * A console's request. Who asks is not part of it: the transport knows the caller. Fields
@@ -23,7 +23,7 @@ outcome: string, answered_by?: string | null, notes?: string, } | { "type": "con
 /**
  * `investigation` or `spot_recovery`.
  */
-kind: string, amount_yen: number, customer_person: string, note?: string, } | { "type": "status_report", incident: number, subject: string, body: string, } | { "type": "pause", scope: PauseScope, starts_at?: string | null, ends_at?: string | null, minutes?: number | null, reason: string, } | { "type": "end_pause", maintenance: number, } | { "type": "extend_pause", maintenance: number, ends_at?: string | null, minutes?: number | null, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
+kind: string, amount_yen: number, customer_person: string, note?: string, } | { "type": "status_report", incident: number, subject: string, body: string, } | { "type": "pause", scope: PauseScope, starts_at?: string | null, ends_at?: string | null, minutes?: number | null, reason: string, } | { "type": "end_pause", maintenance: number, } | { "type": "extend_pause", maintenance: number, ends_at?: string | null, minutes?: number | null, } | { "type": "recover_network", gateway: string, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
 
 /**
  * Every rejection of the console API (and of a desktop command): a stable `code` consoles
@@ -387,6 +387,15 @@ ended_at: string | null,
  * Who ended it early.
  */
 ended_by: string | null, };
+
+/**
+ * Network work the NOC started on a gateway's incident.
+ */
+export type NetworkWork = { gateway: string, incident: number, 
+/**
+ * 対応開始 mails queued (one per customer behind the gateway, not paused).
+ */
+mails: number, by: string, at: string, };
 
 /**
  * A note the engine recorded on an incident.
