@@ -327,3 +327,29 @@ def test_a_paused_server_sends_nothing_during_the_pause_and_alerts_after_it(flee
     _, story = call(srv.port, "GET", "/api/v1/incidents?limit=5")
     kinds = [e["kind"] for e in next(i for i in story if i["id"] == c["incident"])["events"]]
     assert kinds.index("alert_held") < kinds.index("alert_released") < kinds.index("recovery_started"), kinds
+
+
+def test_a_plesk_service_waits_one_interval_for_the_watchdog_then_is_restarted(fleet_factory, tmp_path, stack):
+    """contract §9.3: on a `plesk = true` server the engine first leaves the restart to Plesk's
+    own watchdog for one check interval (prompt `watchdog` with its moment), then restarts."""
+    f = fleet_factory("127.78.39", ["web01:http"])
+    path = write_fleet(f, tmp_path, {"web01": "150"})
+    text = open(path).read().replace("interval_secs = 1\n", "interval_secs = 4\n", 1)
+    text = text.replace('restart = { http = "nginx" }', 'restart = { http = "nginx" }\nplesk = true', 1)
+    assert "plesk = true" in text and "interval_secs = 4" in text
+    with open(path, "w") as fh:
+        fh.write(text)
+    assert anshin("validate", path).returncode == 0, anshin("validate", path).stderr
+    init = Init(f, "web01", "http")
+    stack["inits"].append(init)
+    srv = stack["serve"] = Serve(path, tmp_path)
+    wait_until(lambda: srv.check("web01", "http")["ok"], 30, "first check")
+    f.stop_service("web01", "http")
+    c = wait_until(lambda: (lambda c: c if c["prompt"] and c["prompt"]["code"] == "watchdog" else None)(
+        srv.check("web01", "http")), 40, "the watchdog prompt")
+    assert c["prompt"]["at"], c["prompt"]
+    assert init.requests() == [], "no restart while Plesk's watchdog has its interval"
+    wait_until(lambda: "restart nginx" in init.requests(), 30, "the engine's restart after the interval")
+    rec = wait_until(lambda: [r for r in call(srv.port, "GET", "/api/v1/recoveries?host=web01")[1]
+                              if r["finished_at"]], 40, "web01's recovery finished")[0]
+    assert rec["automatic"] and rec["outcome"] == "recovered", rec
