@@ -3,6 +3,7 @@ service on a fleet host shows in the API and arrives on the WebSocket (an event,
 with the host's new tile state); without a valid token the answer is 401 and nothing of the
 fleet; a viewer cannot act; an operator takes the incident once; HTTPS with a certificate."""
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -47,6 +48,46 @@ def post(port, path, token=None, body=None):
             return r.status, json.loads(r.read().decode())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read().decode())
+
+
+@contextlib.contextmanager
+def serving(path, tmp_path, tokens_text):
+    """`anshin serve` of `path` on a free loopback port with these tokens, until the block ends
+    (terminated, killed if it does not stop within 15 s). Yields the port and the process."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(tokens_text)
+    port = free_port()
+    proc = subprocess.Popen([anshin_bin(), "serve", path, "--db", str(tmp_path / "log.db"),
+                             "--listen", "127.0.0.1:%d" % port, "--tokens", str(tokens)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave a server behind
+            proc.wait(timeout=5)
+
+
+def wait_open_incident(port, pred, what, seconds=30):
+    """The first open incident (over the API) that `pred` accepts, waited for, bounded."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = next((i for i in json.loads(get(port, "/api/v1/incidents?open=true", OPERATOR)[1]) if pred(i)), None)
+        if found:
+            return found
+        time.sleep(0.3)
+    pytest.fail("no %s within %s s" % (what, seconds))
 
 
 class WebSocket:
@@ -95,27 +136,13 @@ def served(fleet_factory, tmp_path_factory):
     path = str(tmp_path / "fleet.toml")
     with open(path, "w") as fh:
         fh.write(f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2))
-    tokens = tmp_path / "tokens"
-    tokens.write_text("operator %s yamada\nviewer %s\noperator %s suzuki\n" % (OPERATOR, VIEWER, OPERATOR2))
-    port = free_port()
-    proc = subprocess.Popen([anshin_bin(), "serve", path, "--db", str(tmp_path / "log.db"),
-                             "--listen", "127.0.0.1:%d" % port, "--tokens", str(tokens)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    with serving(path, tmp_path, "operator %s yamada\nviewer %s\noperator %s suzuki\n" % (OPERATOR, VIEWER, OPERATOR2)) as (port, proc):
+        yield f, port
+        proc.terminate()
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield f, port
-    proc.terminate()
-    try:
-        code = proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()  # never leave a server behind, then fail
-        proc.wait(timeout=5)
-        code = "no exit within 15 s of SIGTERM"
+            code = proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            code = "no exit within 15 s of SIGTERM"
     assert code == 0
 
 
@@ -325,41 +352,15 @@ def test_zero_plan_has_no_phone_escalation(fleet_factory, tmp_path):
     path = str(tmp_path / "fleet.toml")
     with open(path, "w") as fh:
         fh.write(f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="zero"))
-    tokens = tmp_path / "tokens"
-    tokens.write_text("operator %s yamada\n" % OPERATOR)
-    port = free_port()
-    proc = subprocess.Popen([anshin_bin(), "serve", path, "--db", str(tmp_path / "log.db"),
-                             "--listen", "127.0.0.1:%d" % port, "--tokens", str(tokens)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with serving(path, tmp_path, "operator %s yamada\n" % OPERATOR) as (port, _):
         [customer] = json.loads(get(port, "/api/v1/customers", OPERATOR)[1])
         assert customer["plan"] == "zero" and customer["entitlements"]["phone_call"] is False
         f.drop_host("web01")
-        incident = None
-        deadline = time.monotonic() + 30
-        while incident is None and time.monotonic() < deadline:
-            open_ = json.loads(get(port, "/api/v1/incidents?open=true", OPERATOR)[1])
-            incident = next((i for i in open_ if i["check"] == "ping"), None)
-            time.sleep(0.3)
-        assert incident, "no ping incident within 30 s"
+        incident = wait_open_incident(port, lambda i: i["check"] == "ping", "ping incident")
         status, body = post(port, "/api/v1/incidents/%d/calls" % incident["id"], OPERATOR,
                             {"number": "03-0000-0001", "outcome": "no_answer"})
         assert status == 409 and body["code"] == "not_included", (status, body)
         f.restore_host("web01")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def test_the_ledger_spends_the_months_allowance_and_then_only_billable_work(served):
@@ -398,33 +399,14 @@ def test_network_work_mails_the_customers_behind_the_gateway(fleet_factory, tmp_
     with open(path, "w") as fh:
         fh.write(f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2)
                  + '\n[smtp]\nurl = "smtp://%s:%d"\n' % (f.sink_addr, f.sink_port))
-    tokens = tmp_path / "tokens"
-    tokens.write_text("operator %s yamada\nviewer %s\n" % (OPERATOR, VIEWER))
-    port = free_port()
-    proc = subprocess.Popen([anshin_bin(), "serve", path, "--db", str(tmp_path / "log.db"),
-                             "--listen", "127.0.0.1:%d" % port, "--tokens", str(tokens)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with serving(path, tmp_path, "operator %s yamada\nviewer %s\n" % (OPERATOR, VIEWER)) as (port, _):
         time.sleep(2.5)
         status, body = post(port, "/api/v1/gateways/gw-a/recover", OPERATOR)
         assert status == 409 and body["code"] == "no_action", (status, body)
         f.drop_icmp("gw-a")
         f.drop_host("web01")
         f.drop_host("web02")
-        incident = None
-        deadline = time.monotonic() + 30
-        while incident is None and time.monotonic() < deadline:
-            open_ = json.loads(get(port, "/api/v1/incidents?open=true", OPERATOR)[1])
-            incident = next((i for i in open_ if i["host"] == "gw-a"), None)
-            time.sleep(0.3)
-        assert incident, "no gateway incident within 30 s"
+        wait_open_incident(port, lambda i: i["host"] == "gw-a", "gateway incident")
         assert post(port, "/api/v1/gateways/gw-a/recover", VIEWER)[0] == 403
         status, done = post(port, "/api/v1/gateways/gw-a/recover", OPERATOR)
         assert status == 200 and done["type"] == "recover_network" and done["mails"] == 1, (status, done)
@@ -439,10 +421,4 @@ def test_network_work_mails_the_customers_behind_the_gateway(fleet_factory, tmp_
         for h in ("web01", "web02"):
             f.restore_host(h)
         f.restore_icmp("gw-a")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+

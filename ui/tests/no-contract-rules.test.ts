@@ -39,8 +39,10 @@ export function findRules(file: string, text: string): Finding[] {
   const at = (i: number, what: string) => found.push({ file, line: i + 1, what });
   // Digits of a yen amount in any spelling: 20000, 20_000, 20,000.
   const yen = [
-    ...yenLimits.map((n) => new RegExp(`(?<![\\d_,])${spelled(n)}(?![\\d_,])`)),
-    ...fees.map((n) => new RegExp(`(?<![\\d_,])${spelled(n)}(?![\\d_,])\\s*(円|yen)|¥\\s*${spelled(n)}(?![\\d_,])`)),
+    // Not part of a longer number; a comma or underscore counts only between digits (`20_000,` is
+    // the number 20000 followed by a comma).
+    ...yenLimits.map((n) => new RegExp(`(?<![\\d_]|\\d,)${spelled(n)}(?![\\d_]|,\\d)`)),
+    ...fees.map((n) => new RegExp(`(?<![\\d_]|\\d,)${spelled(n)}(?![\\d_]|,\\d)\\s*(円|yen)|¥\\s*${spelled(n)}(?![\\d_]|,\\d)`)),
   ];
   // A threshold triple as written in code: [80, 90, 95], 500, 1000, 2000 …
   const triples = catalogue.resources.map((r) => new RegExp(r.thresholds.map((t) => `(?<!\\d)${t.value}(?!\\d)`).join('\\s*,\\s*')));
@@ -77,6 +79,8 @@ describe('the console keeps no copy of the contract', () => {
     ].join('\n');
     const kinds = findRules('planted.ts', planted).map((f) => f.what.split(' (')[0]);
     expect(new Set(kinds)).toEqual(new Set(['resource thresholds', 'a yen amount', 'an hour rule', 'a list of service ids']));
+    // A number followed by a comma (an argument list) is still that number.
+    expect(findRules('args.ts', 'const n = Math.min(50_000, x);')).toHaveLength(1);
     expect(findRules('ok.ts', "const W = 900; // [80, 90, 95] in a comment is fine\nconst x = 'http';")).toEqual([]);
   });
 

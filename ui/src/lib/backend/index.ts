@@ -12,6 +12,8 @@ import type { Backend } from './types';
 export type { Backend } from './types';
 
 const TOKEN_KEY = 'anshin.token';
+/** The most servers the perf page's generator makes (the fleet size the NOC plans for). */
+const MAX_FAKE_SERVERS = 10_000;
 
 export type Choice =
   | { kind: 'tauri' }
@@ -46,7 +48,7 @@ export function choose(href: string, inTauri: boolean, storedToken: string | nul
   const audit = !wall && !review && !reports && !maintenance && (/\/audit\/?$/.test(url.pathname) || params.get('view') === 'audit');
   const fake = params.get('fake');
   if (fake !== null) {
-    const n = Math.max(1, Math.min(20_000, Number.parseInt(fake, 10) || 60));
+    const n = Math.max(1, Math.min(MAX_FAKE_SERVERS, Number.parseInt(fake, 10) || 60));
     return {
       choice: { kind: 'fake', n, opts: { quiet: params.get('quiet') === '1', view: wall ? 'wall' : 'operator' } },
       cleanUrl: null,
