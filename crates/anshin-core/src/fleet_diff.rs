@@ -6,7 +6,7 @@
 //! plans, access), whether `[noc]` or `[smtp]` changed; a one-line summary.
 //! Must not know: how the engine applies it (tasks, incidents, mails).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::check::{CheckKey, CheckSpec};
 use crate::fleet::Fleet;
@@ -41,11 +41,13 @@ pub fn diff(old: &Fleet, new: &Fleet) -> FleetDiff {
         f.gateways.iter().map(|g| g.label.clone()).chain(f.servers.iter().map(|s| s.label.clone())).collect()
     };
     let (old_hosts, new_hosts) = (hosts(old), hosts(new));
+    // Sets and maps: a fleet of 10,000 servers has 50,000 checks (no quadratic look-ups).
+    let (old_set, new_set): (HashSet<&String>, HashSet<&String>) = (old_hosts.iter().collect(), new_hosts.iter().collect());
     let old_checks: BTreeMap<CheckKey, CheckSpec> = old.checks().into_iter().map(|c| (c.key.clone(), c)).collect();
     let new_checks = new.checks();
     let mut d = FleetDiff {
-        hosts_added: new_hosts.iter().filter(|h| !old_hosts.contains(h)).cloned().collect(),
-        hosts_removed: old_hosts.iter().filter(|h| !new_hosts.contains(h)).cloned().collect(),
+        hosts_added: new_hosts.iter().filter(|h| !old_set.contains(h)).cloned().collect(),
+        hosts_removed: old_hosts.iter().filter(|h| !new_set.contains(h)).cloned().collect(),
         noc_changed: old.noc != new.noc || old.secrets_dir != new.secrets_dir,
         smtp_changed: old.smtp != new.smtp,
         ..FleetDiff::default()
@@ -57,10 +59,11 @@ pub fn diff(old: &Fleet, new: &Fleet) -> FleetDiff {
             Some(_) => {}
         }
     }
-    let kept: Vec<&CheckKey> = new_checks.iter().map(|c| &c.key).collect();
+    let kept: HashSet<&CheckKey> = new_checks.iter().map(|c| &c.key).collect();
     d.checks_removed = old.checks().into_iter().map(|c| c.key).filter(|k| !kept.contains(&k)).collect();
+    let old_servers: HashMap<&str, &crate::fleet::Server> = old.servers.iter().map(|s| (s.label.as_str(), s)).collect();
     for s in &new.servers {
-        if let Some(before) = old.server(&s.label) {
+        if let Some(before) = old_servers.get(s.label.as_str()) {
             // Checks are compared above; everything else about the server here.
             let same = before.customer == s.customer
                 && before.os == s.os
@@ -74,17 +77,33 @@ pub fn diff(old: &Fleet, new: &Fleet) -> FleetDiff {
             }
         }
     }
+    let old_customers: HashMap<&str, &crate::fleet::Customer> =
+        old.customers.iter().map(|c| (c.id.as_str(), c)).collect();
+    let new_ids: HashSet<&str> = new.customers.iter().map(|c| c.id.as_str()).collect();
     for c in &new.customers {
-        if old.customer(&c.id) != Some(c) {
+        if old_customers.get(c.id.as_str()) != Some(&c) {
             d.customers_changed.push(c.id.clone());
         }
     }
     for c in &old.customers {
-        if new.customer(&c.id).is_none() {
+        if !new_ids.contains(c.id.as_str()) {
             d.customers_changed.push(c.id.clone());
         }
     }
     d
+}
+
+/// Names a summary lists per kind of change; beyond, a count (a whole fleet swapped stays one
+/// readable line).
+const SUMMARY_NAMES: usize = 20;
+
+/// Up to [`SUMMARY_NAMES`] names, comma-separated, and how many more.
+fn names(list: &[String]) -> String {
+    let shown = list[..list.len().min(SUMMARY_NAMES)].join(",");
+    match list.len().saturating_sub(SUMMARY_NAMES) {
+        0 => shown,
+        more => format!("{shown} (+{more} more)"),
+    }
 }
 
 impl FleetDiff {
@@ -97,23 +116,30 @@ impl FleetDiff {
     /// ~servers web02 ~customers c1001 ~noc`.
     pub fn summary(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
-        parts.extend(self.hosts_added.iter().map(|h| format!("+{h}")));
-        parts.extend(self.hosts_removed.iter().map(|h| format!("−{h}")));
+        parts.extend(self.hosts_added.iter().take(SUMMARY_NAMES).map(|h| format!("+{h}")));
+        if let Some(more) = self.hosts_added.len().checked_sub(SUMMARY_NAMES).filter(|n| *n > 0) {
+            parts.push(format!("(+{more} more added)"));
+        }
+        parts.extend(self.hosts_removed.iter().take(SUMMARY_NAMES).map(|h| format!("−{h}")));
+        if let Some(more) = self.hosts_removed.len().checked_sub(SUMMARY_NAMES).filter(|n| *n > 0) {
+            parts.push(format!("(+{more} more removed)"));
+        }
         let keys = |v: &mut dyn Iterator<Item = &CheckKey>| {
             v.map(|k| format!("{}:{}", k.host, k.kind.id())).collect::<Vec<_>>()
         };
-        let started =
-            keys(&mut self.checks_added.iter().map(|c| &c.key).filter(|k| !self.hosts_added.contains(&k.host)));
-        let stopped = keys(&mut self.checks_removed.iter().filter(|k| !self.hosts_removed.contains(&k.host)));
+        let (added, removed): (HashSet<&String>, HashSet<&String>) =
+            (self.hosts_added.iter().collect(), self.hosts_removed.iter().collect());
+        let started = keys(&mut self.checks_added.iter().map(|c| &c.key).filter(|k| !added.contains(&k.host)));
+        let stopped = keys(&mut self.checks_removed.iter().filter(|k| !removed.contains(&k.host)));
         let changed = keys(&mut self.checks_changed.iter().map(|c| &c.key));
         for (word, list) in [("+checks", started), ("−checks", stopped), ("~checks", changed)] {
             if !list.is_empty() {
-                parts.push(format!("{word} {}", list.join(",")));
+                parts.push(format!("{word} {}", names(&list)));
             }
         }
         for (word, list) in [("~servers", &self.servers_changed), ("~customers", &self.customers_changed)] {
             if !list.is_empty() {
-                parts.push(format!("{word} {}", list.join(",")));
+                parts.push(format!("{word} {}", names(list)));
             }
         }
         if self.noc_changed {
@@ -202,5 +228,26 @@ ip = "127.78.0.3"
         let removed: Vec<String> = d.checks_removed.iter().map(|k| k.kind.id()).collect();
         assert_eq!(removed, ["http", "smtp"]);
         assert!(diff(&fleet(BASE), &fleet(&BASE.replace("Speever", "Other"))).noc_changed);
+    }
+
+    #[test]
+    fn a_whole_fleet_swapped_is_summarised_in_one_readable_line() {
+        let many = |from: usize| -> String {
+            let servers: String = (from..from + 25)
+                .map(|i| {
+                    format!(
+                        "\n[[server]]\nlabel = \"s{i}\"\ncustomer = \"c1\"\nfqdn = \"s{i}.c1.example.jp\"\nip = \"127.78.1.{}\"\n",
+                        i % 250 + 1
+                    )
+                })
+                .collect();
+            format!("{}{servers}", &BASE[..BASE.find("[[server]]").unwrap()])
+        };
+        let d = diff(&fleet(&many(0)), &fleet(&many(100)));
+        assert_eq!((d.hosts_added.len(), d.hosts_removed.len()), (25, 25));
+        let summary = d.summary();
+        assert!(summary.contains("+s100 ") && summary.contains("(+5 more added)"), "{summary}");
+        assert!(summary.contains("−s0 ") && summary.contains("(+5 more removed)"), "{summary}");
+        assert!(!summary.contains("s124") && !summary.contains("checks"), "{summary}");
     }
 }
