@@ -1,7 +1,7 @@
 """Live fleet changes (contract §6): a running `anshin serve` follows its fleet file. Against the
 loopback fleet, an edit adds a server, changes a phone number and removes a server: the new
 server's checks run within an interval, the removed server's open incident closes `removed`
-with no mail, nothing else restarts (no second `incident_opened`, the acknowledgement kept); an
+with no mail and its maintenance pause ends, nothing else restarts (no second `incident_opened`, the acknowledgement kept); an
 invalid edit changes nothing and every console is shown FILE:LINE:COL; SIGHUP reads it again."""
 import json
 import signal
@@ -56,6 +56,10 @@ def test_a_running_engine_follows_its_fleet_file(fleet_factory, tmp_path):
         assert status == 200
         f.sink_wait(count=2, timeout=20)  # the two alerts
         f.sink_clear()
+        # web02 goes into maintenance before it is removed: its pause must end with it.
+        status, pause = post(port, "/api/v1/maintenance", OPERATOR,
+                             {"scope": {"kind": "server", "id": "web02"}, "minutes": 60, "reason": "撤去作業"})
+        assert status == 200 and pause["active"], pause
         opened_before = len(audit(port, "incident_opened"))
 
         # The operator edits the file: web03 added, web02 removed, the phone number changed.
@@ -75,6 +79,9 @@ def test_a_running_engine_follows_its_fleet_file(fleet_factory, tmp_path):
         assert closed["closed_at"], closed
         last = closed["events"][-1]
         assert last["kind"] == "incident_closed" and last["detail"].startswith("removed"), last
+
+        [window] = [m for m in api(port, "/api/v1/maintenance") if m["id"] == pause["id"]]
+        assert window["ended_at"] and window["ended_by"] == "file", window
 
         [customer] = api(port, "/api/v1/customers")
         assert customer["phones"] == ["03-1111-2222"]
