@@ -9,7 +9,7 @@ import time
 
 from test_serve import OPERATOR, VIEWER, get, post, serving, wait_open_incident
 
-NET = "127.78.41"
+NET = "127.78.91"
 
 
 def without_server(toml, label):
