@@ -42,7 +42,8 @@ pub fn diff(old: &Fleet, new: &Fleet) -> FleetDiff {
     };
     let (old_hosts, new_hosts) = (hosts(old), hosts(new));
     // Sets and maps: a fleet of 10,000 servers has 50,000 checks (no quadratic look-ups).
-    let (old_set, new_set): (HashSet<&String>, HashSet<&String>) = (old_hosts.iter().collect(), new_hosts.iter().collect());
+    let (old_set, new_set): (HashSet<&String>, HashSet<&String>) =
+        (old_hosts.iter().collect(), new_hosts.iter().collect());
     let old_checks: BTreeMap<CheckKey, CheckSpec> = old.checks().into_iter().map(|c| (c.key.clone(), c)).collect();
     let new_checks = new.checks();
     let mut d = FleetDiff {

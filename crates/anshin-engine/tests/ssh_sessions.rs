@@ -431,3 +431,95 @@ async fn session_comes_back_after_sshd_restart_with_backoff() {
     assert_eq!(pool.established(), 2);
     assert_eq!(fleet.ssh_connections(), 1);
 }
+
+/// A sink whose every write fails (the NOC's disk is full).
+struct FullDisk;
+
+impl tokio::io::AsyncWrite for FullDisk {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Err(std::io::Error::other("No space left on device")))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A streamed command (a backup's output): all of it reaches the sink in order however big (no
+/// cap), its input is delivered, a slow sink slows the stream instead of failing it, silence ends
+/// it after the idle time (no total deadline), and a sink that fails is the NOC's failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reaches_its_sink_whole_with_an_idle_timeout_and_no_cap() {
+    use tokio::io::AsyncReadExt;
+    let fleet = Fleet::up("127.78.45");
+    let kh = fleet.dir.path().join("known_hosts");
+    let target = fleet.target(&kh, true);
+    let pool = SshPool::new(2, STEP);
+    let idle = Duration::from_secs(5);
+
+    // 14 MB of numbered lines, far past any text cap.
+    let expected: String = (1..=2_000_000).map(|i| format!("{i}\n")).collect();
+    let (mut sink, mut calls) = (Vec::new(), 0u32);
+    let out =
+        pool.exec_stream(&target, "seq 1 2000000", b"", &mut sink, 4096, idle, &mut |_| calls += 1).await.unwrap();
+    assert_eq!((out.bytes as usize, out.exit_status), (expected.len(), Some(0)));
+    assert!(sink == expected.as_bytes(), "the stream arrived changed ({} bytes)", sink.len());
+    assert!(calls > 1, "progress is told as the bytes come");
+
+    // Its input reaches the command; standard error and the exit status come back.
+    let mut sink = Vec::new();
+    let input = vec![b'x'; 300_000];
+    let out = pool
+        .exec_stream(&target, "wc -c; echo oops >&2; exit 3", &input, &mut sink, 4096, idle, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&sink).trim(), "300000");
+    assert_eq!((out.exit_status, out.stderr.as_str()), (Some(3), "oops\n"));
+
+    // A slow reader on the other side of a small pipe: the stream waits for it and is whole.
+    let (mut writer, mut reader) = tokio::io::duplex(16 * 1024);
+    let slow = tokio::spawn(async move {
+        let (mut got, mut buf) = (Vec::new(), vec![0u8; 16 * 1024]);
+        loop {
+            let n = reader.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break got;
+            }
+            got.extend_from_slice(&buf[..n]);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let out = pool.exec_stream(&target, "seq 1 200000", b"", &mut writer, 4096, idle, &mut |_| {}).await.unwrap();
+    drop(writer);
+    let got = slow.await.unwrap();
+    let small: String = (1..=200_000).map(|i| format!("{i}\n")).collect();
+    assert!(got == small.as_bytes() && out.bytes as usize == small.len(), "{} bytes", got.len());
+
+    // Silence past the idle time ends the stream, well before the command would.
+    let started = Instant::now();
+    let err = pool
+        .exec_stream(&target, "echo start; sleep 30", b"", &mut Vec::new(), 4096, Duration::from_secs(1), &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::Timeout { step: Step::StreamIdle, .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+
+    // Our disk full: said as ours, and the session stays usable.
+    let err = pool.exec_stream(&target, "seq 1 1000", b"", &mut FullDisk, 4096, idle, &mut |_| {}).await.unwrap_err();
+    assert!(matches!(err, SshError::LocalWrite { .. }) && err.code() == "local_write", "{err}");
+    assert!(err.to_string().contains("on this machine") && err.to_string().contains("No space left"), "{err}");
+    assert_eq!(pool.exec(&target, LOADAVG, 4096).await.unwrap().stdout, "0.10 0.20 0.30 1/100 1000\n");
+    assert_eq!(pool.established(), 1, "one session for all of it");
+}

@@ -20,6 +20,8 @@ pub enum Step {
     ChannelOpen,
     /// Sending the command and reading its output until the channel closes.
     ExecRead,
+    /// A streamed command's output: no data for the idle timeout (a stream has no total deadline).
+    StreamIdle,
 }
 
 impl std::fmt::Display for Step {
@@ -30,6 +32,7 @@ impl std::fmt::Display for Step {
             Step::Auth => "authentication",
             Step::ChannelOpen => "channel open",
             Step::ExecRead => "command output",
+            Step::StreamIdle => "streamed output (no data)",
         })
     }
 }
@@ -87,6 +90,11 @@ pub enum SshError {
     #[error("SSH session with {target} was lost: {detail}")]
     Transport { target: String, detail: String },
 
+    /// Writing a streamed command's output on this machine failed (a full disk, a closed file):
+    /// the NOC's failure, never the server's.
+    #[error("cannot write the output of {target} on this machine: {detail}")]
+    LocalWrite { target: String, detail: String },
+
     #[error("not reconnecting to {target} before {:.1} s from now (backoff after: {last_error})", until.saturating_duration_since(Instant::now()).as_secs_f64())]
     Backoff { target: String, until: Instant, last_error: String },
 }
@@ -107,6 +115,7 @@ impl SshError {
             SshError::Channel { .. } => "ssh_channel",
             SshError::Transport { .. } => "ssh_transport",
             SshError::Backoff { .. } => "ssh_backoff",
+            SshError::LocalWrite { .. } => "local_write",
         }
     }
 

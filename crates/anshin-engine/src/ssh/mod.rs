@@ -1,7 +1,8 @@
 //! SSH sessions to monitored servers: run a command, get its output.
 //!
 //! Owns: one persistent, authenticated session per target, reused for every command (a new
-//! channel per command) and re-established with exponential backoff when it drops; a global
+//! channel per command; text commands capped, streamed ones — backups — written to a sink with
+//! backpressure and an idle timeout instead of a cap and a deadline) and re-established with exponential backoff when it drops; a global
 //! cap on concurrent handshakes; a timeout on every step (TCP connect, handshake, auth,
 //! channel open, command output); key authentication from a key file (ed25519, RSA, ECDSA);
 //! host keys pinned in an OpenSSH known_hosts file (trust-on-first-use only where the operator
@@ -47,6 +48,19 @@ pub struct SshTarget {
     pub known_hosts: PathBuf,
     /// Record an unknown host key on first contact instead of refusing it.
     pub trust_on_first_use: bool,
+}
+
+/// What a streamed command left besides its output (which went to the caller's writer).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Streamed {
+    /// Bytes of standard output written to the sink.
+    pub bytes: u64,
+    /// Standard error, at most the cap given (then lossy UTF-8): per-file warnings of `tar`.
+    pub stderr: String,
+    /// True when stderr went past its cap.
+    pub stderr_truncated: bool,
+    /// The command's exit status; `None` when the server sent none (killed by a signal).
+    pub exit_status: Option<u32>,
 }
 
 /// What one command printed. Untrusted: capped, lossily decoded, not yet stripped of control

@@ -137,6 +137,41 @@ impl SshPool {
     /// Drops the target's session and state (a server removed from the fleet). A refusal
     /// after a changed host key is re-established on the next contact unless known_hosts was
     /// fixed, so this is no way around pinning.
+    /// Runs a command whose output is a stream (a backup): see `session::exec_stream`. Use a
+    /// pool of its own, never the one of the polls: a stream holds its session's connection.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn exec_stream<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        target: &SshTarget,
+        command: &str,
+        stdin: &[u8],
+        sink: &mut W,
+        max_stderr: usize,
+        idle: Duration,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<super::Streamed, SshError> {
+        let state = self.state(target);
+        let session = {
+            let mut st = state.lock().await;
+            self.session(&mut st, target).await?
+        };
+        match session::exec_stream(&session, target, command, stdin, sink, max_stderr, self.inner.step, idle, progress)
+            .await
+        {
+            Ok(out) => Ok(out),
+            Err(failure) => {
+                if failure.transport {
+                    let mut st = state.lock().await;
+                    if st.session.as_ref().is_some_and(|s| Arc::ptr_eq(s, &session)) {
+                        st.session = None;
+                    }
+                    tracing::warn!(host = %target.host, error = %failure.error, "ssh session dropped during a stream");
+                }
+                Err(failure.error)
+            }
+        }
+    }
+
     pub async fn forget(&self, target: &SshTarget) {
         let state = self.inner.targets.lock().unwrap_or_else(|e| e.into_inner()).remove(&Key::of(target));
         if let Some(state) = state {

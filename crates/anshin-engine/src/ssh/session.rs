@@ -17,13 +17,13 @@ use std::time::Duration;
 use russh::client::{self, AuthResult, Handle};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::ChannelMsg;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::error::{SshError, Step};
 use super::known_hosts::{self, Verdict};
-use super::{ExecOutput, SshTarget};
+use super::{ExecOutput, SshTarget, Streamed};
 
 pub(crate) type Session = Handle<Client>;
 
@@ -370,6 +370,113 @@ pub(crate) async fn exec(
             })
         }
     }
+}
+
+/// Runs `command` on a new channel, sends it `stdin` (then end of file), and writes its whole
+/// standard output to `sink` as it comes (no cap: a backup stream), waiting on a slow sink
+/// rather than buffering (russh holds a bounded number of messages per channel, then stops
+/// reading the connection: the server is slowed through TCP). The only time limit is `idle`: no data for that long ends it (a big
+/// stream has no total deadline). Standard error is kept up to `max_stderr`. `progress` is
+/// called with the bytes written so far after each write. A failing sink is
+/// [`SshError::LocalWrite`] (the NOC's side), never the server's.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn exec_stream<W: AsyncWrite + Unpin>(
+    session: &Session,
+    target: &SshTarget,
+    command: &str,
+    stdin: &[u8],
+    sink: &mut W,
+    max_stderr: usize,
+    step: Duration,
+    idle: Duration,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<Streamed, ExecFailure> {
+    let who = || describe(target);
+    let transport =
+        |detail: String| ExecFailure { error: SshError::Transport { target: who(), detail }, transport: true };
+    let mut channel = match timeout(step, session.channel_open_session()).await {
+        Err(_) => {
+            return Err(ExecFailure {
+                error: SshError::Timeout { target: who(), step: Step::ChannelOpen, after: step },
+                transport: true,
+            })
+        }
+        Ok(Err(e)) => return Err(transport(e.to_string())),
+        Ok(Ok(channel)) => channel,
+    };
+    let mut out = Streamed::default();
+    let mut stderr = Vec::new();
+    let result: Result<(), ExecFailure> = async {
+        timeout(step, channel.exec(true, command))
+            .await
+            .map_err(|_| ExecFailure {
+                error: SshError::Timeout { target: who(), step: Step::ExecRead, after: step },
+                transport: false,
+            })?
+            .map_err(|e| transport(e.to_string()))?;
+        if !stdin.is_empty() {
+            // Bounded by the idle time: a server that never reads its input is stuck.
+            timeout(idle, channel.data(stdin))
+                .await
+                .map_err(|_| ExecFailure {
+                    error: SshError::Timeout { target: who(), step: Step::StreamIdle, after: idle },
+                    transport: false,
+                })?
+                .map_err(|e| transport(e.to_string()))?;
+        }
+        channel.eof().await.map_err(|e| transport(e.to_string()))?;
+        loop {
+            let msg = match timeout(idle, channel.wait()).await {
+                Err(_) => {
+                    return Err(ExecFailure {
+                        error: SshError::Timeout { target: who(), step: Step::StreamIdle, after: idle },
+                        transport: session.is_closed(),
+                    })
+                }
+                Ok(None) => break,
+                Ok(Some(msg)) => msg,
+            };
+            match msg {
+                ChannelMsg::Data { data } => {
+                    sink.write_all(&data).await.map_err(|e| ExecFailure {
+                        error: SshError::LocalWrite { target: who(), detail: e.to_string() },
+                        transport: false,
+                    })?;
+                    out.bytes += data.len() as u64;
+                    progress(out.bytes);
+                }
+                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    keep(&mut stderr, &data, max_stderr, &mut out.stderr_truncated)
+                }
+                ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
+                ChannelMsg::Failure => {
+                    return Err(ExecFailure {
+                        error: SshError::Channel {
+                            target: who(),
+                            detail: "the server refused to run the command".into(),
+                        },
+                        transport: false,
+                    })
+                }
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        sink.flush().await.map_err(|e| ExecFailure {
+            error: SshError::LocalWrite { target: who(), detail: e.to_string() },
+            transport: false,
+        })?;
+        if session.is_closed() && out.exit_status.is_none() {
+            return Err(transport("connection closed during the command".into()));
+        }
+        Ok(())
+    }
+    .await;
+    // Closing our side also stops a command whose output we no longer read (it gets SIGPIPE).
+    let _ = timeout(step, channel.close()).await;
+    result?;
+    out.stderr = String::from_utf8_lossy(&stderr).into_owned();
+    Ok(out)
 }
 
 fn keep(buf: &mut Vec<u8>, data: &[u8], max: usize, truncated: &mut bool) {
