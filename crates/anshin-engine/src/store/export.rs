@@ -329,9 +329,14 @@ fn write(
             "INSERT INTO main.calls SELECT id, incident_id, number, started_at, rings, outcome, answered_by, notes,
                     operator, logged_at FROM src.calls WHERE incident_id IN ({picked})"
         ));
+        let consent_cols = if src_has_column(&store, "consents", "cause")? {
+            "id, incident_id, kind, amount_yen, customer_person, note, operator, at, cause"
+        } else {
+            "id, incident_id, kind, amount_yen, customer_person, note, operator, at"
+        };
         steps.push(format!(
-            "INSERT INTO main.consents SELECT id, incident_id, kind, amount_yen, customer_person, note, operator, at
-               FROM src.consents WHERE incident_id IN ({picked})"
+            "INSERT INTO main.consents ({consent_cols}) SELECT {consent_cols} FROM src.consents
+              WHERE incident_id IN ({picked})"
         ));
     }
     if has("reports") {
@@ -550,6 +555,7 @@ mod tests {
                 customer_person: "山田様".into(),
                 note: String::new(),
                 operator: "yamada".into(),
+                cause: anshin_core::recovery::ChargeCause::TrafficSurge,
             },
             t,
         )
@@ -576,6 +582,7 @@ mod tests {
         assert_eq!(r.recoveries(None, 10).unwrap().iter().map(|x| x.host.as_str()).collect::<Vec<_>>(), ["web01"]);
         assert_eq!(r.calls(a).unwrap().len(), 1);
         assert_eq!(r.consents(a).unwrap()[0].customer_person, "山田様");
+        assert_eq!(r.consents(a).unwrap()[0].cause, "traffic_surge");
         let windows = r.maintenance_current(at("2026-10-07T00:00:00Z"), 10).unwrap();
         assert_eq!(windows[0].ended_by.as_deref(), Some("ops2"));
         assert!(r.verify_chain().unwrap().ok);
