@@ -352,23 +352,30 @@ impl ChargeCause {
     }
 }
 
-/// Whether an investigation consent of `amount_yen` needs the customer called again first
-/// (contract §4.6, §9.8): it does when it goes beyond what was consented — above
-/// [`INVESTIGATION_CAP_YEN`], or above `largest_before` (the largest investigation consent the
-/// incident has) — and no call the customer answered began after `latest_consent` (the
-/// incident's latest consent of any kind; None: no consent yet, and any answered call counts).
-/// `answered_calls` are when the incident's answered calls began.
+/// Up to how many yen an investigation consent may be recorded now without calling the customer
+/// again (contract §4.6, §9.8): what was consented — [`INVESTIGATION_CAP_YEN`], or
+/// `largest_before` (the incident's largest investigation consent) if more — unless the customer
+/// answered a call that began after `latest_consent` (the incident's latest consent of any kind;
+/// None: no consent yet, and any answered call counts), and then None: any amount. `answered_calls`
+/// are when the incident's answered calls began.
+pub fn investigation_limit_without_call(
+    largest_before: Option<u32>,
+    latest_consent: Option<DateTime<Utc>>,
+    answered_calls: &[DateTime<Utc>],
+) -> Option<u32> {
+    let asked_again = answered_calls.iter().any(|call| latest_consent.is_none_or(|c| *call > c));
+    (!asked_again).then(|| largest_before.unwrap_or(0).max(INVESTIGATION_CAP_YEN))
+}
+
+/// Whether an investigation consent of `amount_yen` needs the customer called again first: it
+/// goes beyond [`investigation_limit_without_call`].
 pub fn investigation_needs_call(
     amount_yen: u32,
     largest_before: Option<u32>,
     latest_consent: Option<DateTime<Utc>>,
     answered_calls: &[DateTime<Utc>],
 ) -> bool {
-    let consented = largest_before.unwrap_or(0).max(INVESTIGATION_CAP_YEN);
-    if amount_yen <= consented {
-        return false;
-    }
-    !answered_calls.iter().any(|call| latest_consent.is_none_or(|c| *call > c))
+    investigation_limit_without_call(largest_before, latest_consent, answered_calls).is_some_and(|l| amount_yen > l)
 }
 
 // ---- the hour of primary recovery (contract §9.8, seed §3.2) ------------------------------------
@@ -1054,6 +1061,11 @@ mod tests {
                 "{amount} yen, largest {largest:?}, latest {latest:?}, calls {calls:?}"
             );
         }
+        // The limit consoles show: what was consented, or none once the customer was asked again.
+        assert_eq!(investigation_limit_without_call(None, None, &[]), Some(50_000));
+        assert_eq!(investigation_limit_without_call(Some(80_000), Some(t(10)), &[t(5)]), Some(80_000));
+        assert_eq!(investigation_limit_without_call(Some(30_000), Some(t(10)), &[]), Some(50_000));
+        assert_eq!(investigation_limit_without_call(Some(80_000), Some(t(10)), &[t(11)]), None);
     }
 
     #[test]

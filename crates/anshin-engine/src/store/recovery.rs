@@ -75,7 +75,7 @@ ALTER TABLE consents ADD COLUMN cause TEXT NOT NULL DEFAULT 'other'
     CHECK (cause IN ('customer_change', 'traffic_surge', 'attack', 'other'));
 "#;
 
-use anshin_core::recovery::{investigation_needs_call, ChargeCause};
+use anshin_core::recovery::{investigation_limit_without_call, ChargeCause};
 /// Beyond `INVESTIGATION_CAP_YEN` (or the largest consent) an investigation needs the customer
 /// called again (contract §4.6, §9.8); a spot recovery costs `SPOT_MIN_YEN` or more. The
 /// contract's numbers, from core's one table.
@@ -490,8 +490,10 @@ impl StoreTx<'_> {
                     rows.filter_map(|r| r.map(|s| parse_at(&s)).transpose()).collect::<Result<_, _>>()?
                 };
                 let latest = latest.as_deref().and_then(parse_at);
-                if investigation_needs_call(c.amount_yen, largest, latest, &answered) {
-                    return Err(ConsentError::NeedsCall { consented: largest.unwrap_or(0).max(INVESTIGATION_CAP_YEN) });
+                if let Some(consented) = investigation_limit_without_call(largest, latest, &answered) {
+                    if c.amount_yen > consented {
+                        return Err(ConsentError::NeedsCall { consented });
+                    }
                 }
             }
             "spot_recovery" if c.amount_yen < SPOT_MIN_YEN => return Err(ConsentError::TooSmall),

@@ -287,9 +287,15 @@ config_work: boolean, };
  */
 export type Escalation = { incident: IncidentRecord, customer: CustomerView | null, calls: Array<CallRecord>, consents: Array<ConsentRecord>, 
 /**
- * Investigation cost the customer agreed to (the latest consent's amount).
+ * Investigation cost the customer agreed to (the largest investigation consent).
  */
 consented_yen: number, 
+/**
+ * Up to this many yen an investigation consent is recorded now; beyond it the engine refuses
+ * `needs_call` until a call the customer answers is logged (contract §4.6, §9.8). None: the
+ * customer was asked again since the latest consent, any amount is recorded.
+ */
+consent_without_call_yen: number | null, 
 /**
  * A call of the current round was answered (the round is over).
  */
