@@ -1036,8 +1036,10 @@ mod tests {
     #[test]
     fn a_larger_investigation_needs_a_call_after_the_latest_consent() {
         let t = |m: u32| jst(2026, 11, 25, 10, m);
+        /// amount, largest before, latest consent, answered calls, needs a call
+        type Row<'a> = (u32, Option<u32>, Option<DateTime<Utc>>, &'a [DateTime<Utc>], bool);
         #[rustfmt::skip]
-        let table: [(u32, Option<u32>, Option<DateTime<Utc>>, &[DateTime<Utc>], bool); 14] = [
+        let table: [Row<'_>; 14] = [
             // amount, largest before, latest consent, answered calls, needs a call
             (50_000,  None,         None,        &[],           false), // within the quote
             (1,       None,         None,        &[],           false),
