@@ -14,8 +14,10 @@ use std::time::Duration;
 use anshin_engine::view::Prompt;
 use anshin_engine::{start, Clock, EngineEvent, Store};
 use chrono::{DateTime, Utc};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::broadcast;
+
+mod common;
+use common::greeter;
 
 /// A clock the test moves.
 struct TestClock(Mutex<DateTime<Utc>>);
@@ -30,20 +32,6 @@ impl TestClock {
     fn advance(&self, by: chrono::Duration) {
         *self.0.lock().unwrap() += by;
     }
-}
-
-/// A loopback listener that greets every connection with `text` and hangs up; returns its port.
-async fn greeter(text: &'static [u8]) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = s.write_all(text).await;
-            });
-        }
-    });
-    port
 }
 
 /// A loopback port nobody listens on (bound, then released).

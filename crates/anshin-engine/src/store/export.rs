@@ -593,12 +593,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("old.db");
         {
-            let conn = rusqlite::Connection::open(&src).unwrap();
-            for step in &crate::store::MIGRATIONS[..(crate::store::AUDIT_STEP - 1) as usize] {
-                conn.execute_batch(step).unwrap();
-            }
-            conn.pragma_update(None, "user_version", crate::store::AUDIT_STEP - 1).unwrap();
-            conn.pragma_update(None, "application_id", crate::store::APPLICATION_ID).unwrap();
+            let conn = crate::store::older_log(&src, crate::store::AUDIT_STEP);
             conn.execute_batch(
                 "INSERT INTO incidents (host, check_id, level, trigger, opened_at) VALUES ('web01', 'ping', 5, 't', '2026-10-01T00:00:00.000Z');
                  INSERT INTO events (at, kind, incident_id, host, check_id, detail) VALUES ('2026-10-01T00:00:00.000Z', 'incident_opened', 1, 'web01', 'ping', '');

@@ -1017,12 +1017,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            for step in &super::super::MIGRATIONS[..(CONSENT_CAUSE_STEP - 1) as usize] {
-                conn.execute_batch(step).unwrap();
-            }
-            conn.pragma_update(None, "user_version", CONSENT_CAUSE_STEP - 1).unwrap();
-            conn.pragma_update(None, "application_id", super::super::APPLICATION_ID).unwrap();
+            let conn = super::super::older_log(&path, CONSENT_CAUSE_STEP);
             conn.execute(
                 "INSERT INTO incidents (id, host, check_id, level, trigger, opened_at) VALUES (3, 'web01', 'http', 4, 't', 'x')",
                 [],
