@@ -149,10 +149,15 @@ async function main() {
     const esc = await get('escalation_exhausted', `/api/v1/incidents/${id}/escalation`);
     const draft = esc.json.status_report;
     if (draft) await act('status_report', `/incidents/${id}/status-report`, { subject: draft.subject, body: draft.body });
-    await act('consent_over_cap', `/incidents/${id}/consents`, { kind: 'investigation', amount_yen: 60000, customer_person: '佐藤様' });
-    await act('consent', `/incidents/${id}/consents`, { kind: 'investigation', amount_yen: 30000, customer_person: '佐藤様' });
-    await act('consent_again', `/incidents/${id}/consents`, { kind: 'investigation', amount_yen: 60000, customer_person: '佐藤様', note: '再承諾' });
+    // contract §9.8: every consent has its cause; beyond what was consented (50,000 yen at first)
+    // only after a call the customer answered, begun after the latest consent.
+    await act('consent_no_cause', `/incidents/${id}/consents`, { kind: 'investigation', amount_yen: 30000, customer_person: '佐藤様' });
+    await act('consent_over_cap', `/incidents/${id}/consents`, { kind: 'investigation', amount_yen: 60000, customer_person: '佐藤様', cause: 'traffic_surge' });
+    await act('consent', `/incidents/${id}/consents`, { kind: 'investigation', amount_yen: 30000, customer_person: '佐藤様', cause: 'traffic_surge' });
+    await get('escalation_consented', `/api/v1/incidents/${id}/escalation`);
+    await act('consent_again_no_call', `/incidents/${id}/consents`, { kind: 'investigation', amount_yen: 60000, customer_person: '佐藤様', note: '再承諾', cause: 'traffic_surge' });
     await act('log_call_answered', `/incidents/${id}/calls`, { number: phones[0] ?? '03-0000-0001', outcome: 'answered', answered_by: '山田様' });
+    await act('consent_again', `/incidents/${id}/consents`, { kind: 'investigation', amount_yen: 60000, customer_person: '佐藤様', note: '再承諾', cause: 'traffic_surge' });
     await get('escalation_answered', `/api/v1/incidents/${id}/escalation`);
     await act('recover_open', `/incidents/${id}/recover`, {});
     await act('recover_unknown', '/incidents/999999/recover', {});

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
-  actionRoute, busyText, consentProblem, describeError, errorText, kindOf, needsConfirm,
+  actionRoute, busyText, consentProblem, describeError, errorText, escalationDue, kindOf, needsConfirm,
   promptText, recoverButtonText, recoveryFor, recoveryName, recoveryOffered, runningText, serviceOf, spotConsent,
   spotExpected, yen, PROMPT_TEXT,
 } from '../src/lib/model/actions';
-import { planPolicy, spotMinYen } from '../src/lib/model/catalogue';
-import { consentState, escalationState, fromJstLocal, jstLocal, outcomeName, overCap, telHref } from '../src/lib/model/escalation';
+import { causeName, chargeCauses, planPolicy, spotMinYen } from '../src/lib/model/catalogue';
+import { consentState, escalationState, fromJstLocal, jstLocal, needsCall, outcomeName, telHref } from '../src/lib/model/escalation';
 import {
   badgeText, emptyPauseForm, pauseAction, scopeText, shortJst, sortWindows, windowState, windowText,
 } from '../src/lib/model/maintenance';
@@ -38,9 +38,9 @@ describe('action → route', () => {
       { number: '03-1234-5678', rings: 10, outcome: 'no_answer', notes: 'x' },
     ],
     [
-      { type: 'consent', incident: 9, kind: 'investigation', amount_yen: 30000, customer_person: '佐藤様' },
+      { type: 'consent', incident: 9, kind: 'investigation', amount_yen: 30000, customer_person: '佐藤様', cause: 'attack' },
       '/api/v1/incidents/9/consents',
-      { kind: 'investigation', amount_yen: 30000, customer_person: '佐藤様' },
+      { kind: 'investigation', amount_yen: 30000, customer_person: '佐藤様', cause: 'attack' },
     ],
     [{ type: 'status_report', incident: 9, subject: 's', body: 'b' }, '/api/v1/incidents/9/status-report', { subject: 's', body: 'b' }],
     [
@@ -114,6 +114,17 @@ describe('prompt codes and refusals in words', () => {
     expect(promptText('outside_hours', 'ja', 'x', '2026-12-01T00:00:00Z', now)).toBe('時間外（平日9–18時のみ・12/1 09:00 から自動）');
     for (const code of Object.keys(PROMPT_TEXT)) expect(promptText(code, 'en')).not.toBe(code);
   });
+  it('words the hour of primary recovery in Japanese, never the engine English', () => {
+    const msg = 'an hour of primary recovery since 2026/11/30 10:00:00 without recovery: start the phone escalation';
+    expect(promptText('escalate', 'ja', msg, '2026-11-30T02:00:00Z')).toBe('一次復旧開始から1時間が経過しました。電話エスカレーションを行ってください');
+    expect(promptText('escalation_not_included', 'ja', 'x', '2026-11-30T02:00:00Z')).toBe('電話エスカレーションはプラン外です');
+    expect(promptText('escalate', 'en', msg)).not.toBe(msg);
+    expect(recoveryName('phone', 'ja')).toBe('電話エスカレーション');
+    expect(escalationDue({ code: 'escalate' })).toBe(true);
+    expect(escalationDue({ code: 'escalation_not_included' })).toBe(false);
+    expect(escalationDue({ code: 'already_tried' })).toBe(false);
+    expect(escalationDue(null)).toBe(false);
+  });
   it('shows the engine message for a code it does not know', () => {
     expect(promptText('new_code', 'ja', 'something new')).toBe('something new');
     expect(promptText('new_code', 'ja')).toBe('new_code');
@@ -122,6 +133,7 @@ describe('prompt codes and refusals in words', () => {
     expect(errorText('needs_consent', 'spot', 'ja')).toContain('顧客の承諾が必要');
     expect(errorText('not_included', '', 'ja')).toBe('契約に含まれていません（または時間外です）');
     expect(errorText('weird', 'a message', 'ja')).toBe('a message');
+    expect(errorText('needs_call', 'beyond 50,000 yen', 'ja')).toMatch(/^承諾済みの金額を超えています.*電話/);
     expect(describeError(new BackendError('server', 'no such', 'not_found'), 'ja')).toBe('対象が見つかりません (no such)');
     expect(describeError(new Error('boom'), 'ja')).toBe('boom');
   });
@@ -206,13 +218,20 @@ describe('phone escalation', () => {
     expect(outcomeName('answered', 'ja')).toBe('応答あり');
     expect(telHref('03-1234-5678 (代表)')).toBe('tel:0312345678');
   });
-  it('adds up consents and refuses a first investigation consent over 50,000 yen', () => {
+  it('adds up consents and warns beyond what the engine records without a new call', () => {
     const consents = [{ kind: 'investigation', amount_yen: 30000 }, { kind: 'spot_recovery', amount_yen: 20000 }];
     expect(consentState(consents)).toEqual({ total: 50000, investigation: 30000, any: true });
-    expect(overCap(60000, 'investigation', [])).toBe(true);
-    expect(overCap(50000, 'investigation', [])).toBe(false);
-    expect(overCap(60000, 'investigation', consents)).toBe(false);
-    expect(overCap(60000, 'spot_recovery', [])).toBe(false);
+    // The limit is the engine's (contract §9.8): the console only compares with it.
+    expect(needsCall(60000, { consent_without_call_yen: 50000 })).toBe(true);
+    expect(needsCall(50000, { consent_without_call_yen: 50000 })).toBe(false);
+    expect(needsCall(90000, { consent_without_call_yen: 80000 })).toBe(true);
+    expect(needsCall(900000, { consent_without_call_yen: null })).toBe(false);
+  });
+  it('names the causes of charges from the catalogue, Japanese first', () => {
+    expect(chargeCauses('ja').map((c) => c.name)).toEqual(['お客様による設定変更', '急激なアクセス増加', 'サイバー攻撃', 'その他']);
+    expect(chargeCauses('en').map((c) => c.id)).toEqual(['customer_change', 'traffic_surge', 'attack', 'other']);
+    expect(causeName('attack', 'ja')).toBe('サイバー攻撃');
+    expect(causeName('weather', 'ja')).toBe('weather');
   });
   it('reads datetime-local values as Japan time', () => {
     expect(jstLocal(Date.parse('2026-11-30T01:02:00Z'))).toBe('2026-11-30T10:02');

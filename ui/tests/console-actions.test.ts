@@ -14,8 +14,8 @@ vi.mock('@tauri-apps/api/event', () => ({ listen: async () => () => {} }));
 import { TauriBackend } from '../src/lib/backend/tauri';
 import { HttpBackend } from '../src/lib/backend/http';
 import { auditHref, choose, maintenanceHref, operatorHref } from '../src/lib/backend';
-import { BackendError, type AuditPage, type Escalation, type MaintenanceWindow, type Recovery, type ServerView } from '../src/lib/backend/types';
-import { busyText, errorText, promptText } from '../src/lib/model/actions';
+import { BackendError, type Action, type AuditPage, type Escalation, type MaintenanceWindow, type Recovery, type ServerView } from '../src/lib/backend/types';
+import { busyText, describeError, errorText, promptText } from '../src/lib/model/actions';
 import { escalationState } from '../src/lib/model/escalation';
 import { answer, events, exchange, exchanges, feed, names, recoveryFeed, replay, snapshot } from './replay';
 import { fromSnapshot } from '../src/lib/model/fleet';
@@ -221,16 +221,32 @@ describe('the engine\'s answers: phone escalation, consent, notes', () => {
     expect(after).toMatchObject({ answered: true, status_reports_sent: 1 });
     expect(escalationState(phones, after.calls)).toMatchObject({ answered: true });
   });
-  it('caps the first investigation consent at 50,000 yen; the agreed cost is the latest consent', async () => {
-    const { backend, missed } = ops('operator', ['consent_over_cap', 'consent', 'consent_again']);
-    const over = await refusal(backend.act({ type: 'consent', incident: id(), kind: 'investigation', amount_yen: 60000, customer_person: '佐藤様' }));
+  it('records each consent with its cause; beyond 50,000 yen only after an answered call following the latest consent', async () => {
+    const { backend, missed } = ops('operator', ['consent_no_cause', 'consent_over_cap', 'consent', 'consent_again_no_call', 'log_call_answered', 'consent_again']);
+    const c = { type: 'consent' as const, incident: id(), kind: 'investigation', customer_person: '佐藤様' };
+    // No cause: refused, naming the four.
+    const noCause = await refusal(backend.act({ ...c, amount_yen: 30000 } as unknown as Action));
+    expect(noCause.detail).toBe('invalid');
+    expect(noCause.message).toContain('customer_change, traffic_surge, attack, other');
+    // Beyond the quote with no answered call (the calls so far went unanswered): needs_call.
+    const over = await refusal(backend.act({ ...c, amount_yen: 60000, cause: 'traffic_surge' }));
     expect(over).toBeInstanceOf(BackendError);
-    expect(over.detail).toBe('invalid');
-    expect(over.message).toMatch(/50[,]?000/);
-    await backend.act({ type: 'consent', incident: id(), kind: 'investigation', amount_yen: 30000, customer_person: '佐藤様' });
-    await backend.act({ type: 'consent', incident: id(), kind: 'investigation', amount_yen: 60000, customer_person: '佐藤様', note: '再承諾' });
+    expect(over.detail).toBe('needs_call');
+    expect(over.message).toMatch(/50,000/);
+    expect(describeError(over, 'ja')).toMatch(/^承諾済みの金額を超えています/);
+    const first = await backend.act({ ...c, amount_yen: 30000, cause: 'traffic_surge' });
+    expect(first).toMatchObject({ type: 'consent', amount_yen: 30000, cause: 'traffic_surge' });
+    expect(answer<Escalation>('escalation_consented')).toMatchObject({ consented_yen: 30000, consent_without_call_yen: 50000 });
+    expect((await refusal(backend.act({ ...c, amount_yen: 60000, note: '再承諾', cause: 'traffic_surge' }))).detail).toBe('needs_call');
+    // The customer answers a call after that consent: the larger amount is recorded.
+    const customers = answer<{ id: string; phones: string[] }[]>('customers');
+    const number = customers.find((x) => x.id === 'c1001')?.phones[0] ?? '03-0000-0001';
+    await backend.act({ type: 'log_call', incident: id(), number, outcome: 'answered', answered_by: '山田様' });
+    await backend.act({ ...c, amount_yen: 60000, note: '再承諾', cause: 'traffic_surge' });
     expect(missed).toEqual([]);
-    expect(answer<Escalation>('escalation_answered').consented_yen).toBe(60000);
+    const after = answer<Escalation>('escalation_answered');
+    expect(after.consented_yen).toBe(60000);
+    expect(after.consents.map((x) => x.cause)).toEqual(['traffic_surge', 'traffic_surge']);
   });
   it('adds notes to the incident story', async () => {
     const { backend, missed } = ops('operator', ['note', 'note_empty', 'review_text']);

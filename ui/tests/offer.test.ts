@@ -59,6 +59,8 @@ describe('recoveryOffer: the incident panel', () => {
     ['a gateway is offered (today: only the detail leaves it out)', op('panel', gateway, incident('ping')), { what: 'reboot' }],
     ['no_access still offers (today: the engine refuses)', op('panel', server('150'), incident('ping', prompt('no_access', 'reboot'))), { what: 'reboot' }],
     ['a resource incident has no recovery', op('panel', server('150'), incident('disk')), 'none'],
+    ["the phone escalation's prompt: the check's recovery is still offered", op('panel', server('150'), incident('http', prompt('escalate', 'phone'))), { what: 'restart:http' }],
+    ["the phone escalation's prompt on a tile: the check's recovery", op('tile', server('150'), incident('ping', prompt('escalate', 'phone'))), { what: 'reboot' }],
     ['a resource incident with a prompt: its reason', op('panel', server('150'), incident('load', prompt('waiting', ''))), 'reason'],
     ['an unknown plan is offered (the engine decides)', op('panel', server(''), incident('http')), { what: 'restart:http' }],
   ];

@@ -6,9 +6,11 @@
 //! minutes of ping/SSH failure counted from the first failed attempt, one automatic attempt per
 //! incident and one reboot for every ping/SSH incident that began before it, at most 3 automatic
 //! restarts of one service in 24 h, nothing during a maintenance pause), the spot and
-//! investigation amounts, the refusal codes shown to the operator, and the restart allow-list: the
-//! unit each service maps to per OS family, the override names a fleet file may use, and the
-//! command line built from them.
+//! investigation amounts, the refusal codes shown to the operator, the charges of contract §9.8
+//! (each consent's cause, when a larger investigation needs the customer called again) and the
+//! hour of primary recovery after which the phone escalation is prompted, and the restart
+//! allow-list: the unit each service maps to per OS family, the override names a fleet file may
+//! use, and the command line built from them.
 //! Must not know: clocks (`now` is a field of [`Situation`]), SSH sessions, the reboot action, the
 //! store (the engine counts attempts and restarts and passes the counts in), and who the operator
 //! is. It also does not serialise recoveries of one server: the engine holds that lock.
@@ -289,6 +291,136 @@ fn reboot_due(failing_since: DateTime<Utc>, secs: u64) -> DateTime<Utc> {
         .and_then(TimeDelta::try_seconds)
         .and_then(|delta| failing_since.checked_add_signed(delta))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+// ---- charges (contract §4.6, §9.8) -------------------------------------------------------------
+
+/// Why a charge arose, recorded with every consent (contract §9.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChargeCause {
+    /// お客様による設定変更.
+    CustomerChange,
+    /// 急激なアクセス増加.
+    TrafficSurge,
+    /// サイバー攻撃.
+    Attack,
+    /// その他.
+    Other,
+}
+
+impl ChargeCause {
+    pub const ALL: [ChargeCause; 4] =
+        [ChargeCause::CustomerChange, ChargeCause::TrafficSurge, ChargeCause::Attack, ChargeCause::Other];
+
+    /// The stable id for the store, the API and the catalogue.
+    pub fn id(self) -> &'static str {
+        match self {
+            ChargeCause::CustomerChange => "customer_change",
+            ChargeCause::TrafficSurge => "traffic_surge",
+            ChargeCause::Attack => "attack",
+            ChargeCause::Other => "other",
+        }
+    }
+
+    /// Inverse of [`ChargeCause::id`].
+    pub fn from_id(s: &str) -> Option<Self> {
+        ChargeCause::ALL.into_iter().find(|c| c.id() == s)
+    }
+
+    /// The contract's Japanese name.
+    pub fn name_ja(self) -> &'static str {
+        match self {
+            ChargeCause::CustomerChange => "お客様による設定変更",
+            ChargeCause::TrafficSurge => "急激なアクセス増加",
+            ChargeCause::Attack => "サイバー攻撃",
+            ChargeCause::Other => "その他",
+        }
+    }
+
+    pub fn name_en(self) -> &'static str {
+        match self {
+            ChargeCause::CustomerChange => "the customer's own change",
+            ChargeCause::TrafficSurge => "a sudden surge of traffic",
+            ChargeCause::Attack => "a cyber attack",
+            ChargeCause::Other => "other",
+        }
+    }
+
+    /// The ids, for messages: `customer_change, traffic_surge, attack, other`.
+    pub fn ids() -> String {
+        ChargeCause::ALL.map(ChargeCause::id).join(", ")
+    }
+}
+
+/// Up to how many yen an investigation consent may be recorded now without calling the customer
+/// again (contract §4.6, §9.8): what was consented — [`INVESTIGATION_CAP_YEN`], or
+/// `largest_before` (the incident's largest investigation consent) if more — unless the customer
+/// answered a call that began after `latest_consent` (the incident's latest consent of any kind;
+/// None: no consent yet, and any answered call counts), and then None: any amount. `answered_calls`
+/// are when the incident's answered calls began.
+pub fn investigation_limit_without_call(
+    largest_before: Option<u32>,
+    latest_consent: Option<DateTime<Utc>>,
+    answered_calls: &[DateTime<Utc>],
+) -> Option<u32> {
+    let asked_again = answered_calls.iter().any(|call| latest_consent.is_none_or(|c| *call > c));
+    (!asked_again).then(|| largest_before.unwrap_or(0).max(INVESTIGATION_CAP_YEN))
+}
+
+/// Whether an investigation consent of `amount_yen` needs the customer called again first: it
+/// goes beyond [`investigation_limit_without_call`].
+pub fn investigation_needs_call(
+    amount_yen: u32,
+    largest_before: Option<u32>,
+    latest_consent: Option<DateTime<Utc>>,
+    answered_calls: &[DateTime<Utc>],
+) -> bool {
+    investigation_limit_without_call(largest_before, latest_consent, answered_calls).is_some_and(|l| amount_yen > l)
+}
+
+// ---- the hour of primary recovery (contract §9.8, seed §3.2) ------------------------------------
+
+/// Primary recovery work on an incident is limited to about one hour (seed §3.2): then the
+/// phone escalation (contract §4.5) is prompted.
+pub const PRIMARY_RECOVERY_SECS: i64 = 3600;
+
+/// Where an open incident stands against the hour of primary recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrimaryHour {
+    /// No work has started on it (no 対応開始, no operator recovery): no clock runs.
+    NotStarted,
+    /// The hour runs until `ends`.
+    Running { ends: DateTime<Utc> },
+    /// The hour ended at `at`: prompt the phone escalation.
+    Escalate { at: DateTime<Utc> },
+    /// The hour ended at `at`, and the plan in force includes no phone escalation (Zero,
+    /// contract §9.9): the prompt says so.
+    NotIncluded { at: DateTime<Utc> },
+}
+
+impl PrimaryHour {
+    /// The prompt's code once the hour ended: `escalate` or `escalation_not_included`.
+    pub fn code(self) -> Option<&'static str> {
+        match self {
+            PrimaryHour::Escalate { .. } => Some("escalate"),
+            PrimaryHour::NotIncluded { .. } => Some("escalation_not_included"),
+            PrimaryHour::NotStarted | PrimaryHour::Running { .. } => None,
+        }
+    }
+}
+
+/// The hour of primary recovery of an open incident whose work began at `began` (its first
+/// 対応開始 or operator recovery), judged at `now` with `plan` in force then.
+pub fn primary_hour(plan: Plan, began: Option<DateTime<Utc>>, now: DateTime<Utc>) -> PrimaryHour {
+    let Some(began) = began else { return PrimaryHour::NotStarted };
+    let ends = began.checked_add_signed(TimeDelta::seconds(PRIMARY_RECOVERY_SECS)).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if now < ends {
+        PrimaryHour::Running { ends }
+    } else if plan.phone_call() {
+        PrimaryHour::Escalate { at: ends }
+    } else {
+        PrimaryHour::NotIncluded { at: ends }
+    }
 }
 
 pub use crate::check::OsFamily;
@@ -899,11 +1031,101 @@ mod tests {
         }
     }
 
+    /// contract §4.6, §9.8: beyond what was consented, the customer must have answered a call
+    /// that began after the latest consent.
+    #[test]
+    fn a_larger_investigation_needs_a_call_after_the_latest_consent() {
+        let t = |m: u32| jst(2026, 11, 25, 10, m);
+        /// amount, largest before, latest consent, answered calls, needs a call
+        type Row<'a> = (u32, Option<u32>, Option<DateTime<Utc>>, &'a [DateTime<Utc>], bool);
+        #[rustfmt::skip]
+        let table: [Row<'_>; 14] = [
+            // amount, largest before, latest consent, answered calls, needs a call
+            (50_000,  None,         None,        &[],           false), // within the quote
+            (1,       None,         None,        &[],           false),
+            (50_001,  None,         None,        &[],           true),  // beyond it, nobody called
+            (50_001,  None,         None,        &[t(5)],       false), // no consent yet: any answered call
+            (80_000,  Some(50_000), Some(t(10)), &[],           true),
+            (80_000,  Some(50_000), Some(t(10)), &[t(5)],       true),  // the call was before the consent
+            (80_000,  Some(50_000), Some(t(10)), &[t(10)],      true),  // not after it
+            (80_000,  Some(50_000), Some(t(10)), &[t(5), t(11)], false),
+            (80_000,  Some(80_000), Some(t(10)), &[],           false), // the same amount again
+            (70_000,  Some(80_000), Some(t(10)), &[],           false), // less than consented
+            (90_000,  Some(80_000), Some(t(10)), &[],           true),  // above the largest consent
+            (90_000,  Some(80_000), Some(t(20)), &[t(15)],      true),  // a later consent (e.g. a spot one) came after the call
+            (90_000,  Some(80_000), Some(t(20)), &[t(21)],      false),
+            (20_000,  Some(10_000), Some(t(10)), &[],           false), // under the cap: no call needed
+        ];
+        for (amount, largest, latest, calls, want) in table {
+            assert_eq!(
+                investigation_needs_call(amount, largest, latest, calls),
+                want,
+                "{amount} yen, largest {largest:?}, latest {latest:?}, calls {calls:?}"
+            );
+        }
+        // The limit consoles show: what was consented, or none once the customer was asked again.
+        assert_eq!(investigation_limit_without_call(None, None, &[]), Some(50_000));
+        assert_eq!(investigation_limit_without_call(Some(80_000), Some(t(10)), &[t(5)]), Some(80_000));
+        assert_eq!(investigation_limit_without_call(Some(30_000), Some(t(10)), &[]), Some(50_000));
+        assert_eq!(investigation_limit_without_call(Some(80_000), Some(t(10)), &[t(11)]), None);
+    }
+
+    #[test]
+    fn charge_causes_are_the_contracts_four() {
+        let ids: Vec<&str> = ChargeCause::ALL.iter().map(|c| c.id()).collect();
+        assert_eq!(ids, ["customer_change", "traffic_surge", "attack", "other"]);
+        let ja: Vec<&str> = ChargeCause::ALL.iter().map(|c| c.name_ja()).collect();
+        assert_eq!(ja, ["お客様による設定変更", "急激なアクセス増加", "サイバー攻撃", "その他"]);
+        for c in ChargeCause::ALL {
+            assert_eq!(ChargeCause::from_id(c.id()), Some(c));
+            assert!(c.name_en().is_ascii() && !c.name_en().is_empty());
+        }
+        for bad in ["", "Other", "attack ", "customer"] {
+            assert_eq!(ChargeCause::from_id(bad), None, "{bad:?}");
+        }
+        assert_eq!(ChargeCause::ids(), "customer_change, traffic_surge, attack, other");
+    }
+
+    /// contract §9.8: an hour after the work began, the phone escalation is prompted (on Zero,
+    /// that it is not included).
+    #[test]
+    fn the_hour_of_primary_recovery() {
+        let began = jst(2026, 11, 25, 10, 0);
+        let ends = jst(2026, 11, 25, 11, 0);
+        #[rustfmt::skip]
+        let table = [
+            // plan,       began,        now,                           want
+            (Plan::P150, None,          jst(2026, 11, 25, 23, 0),       PrimaryHour::NotStarted),
+            (Plan::P150, Some(began),   began,                          PrimaryHour::Running { ends }),
+            (Plan::P150, Some(began),   ends - TimeDelta::seconds(1),   PrimaryHour::Running { ends }),
+            (Plan::P150, Some(began),   ends,                           PrimaryHour::Escalate { at: ends }),
+            (Plan::P150, Some(began),   jst(2026, 11, 26, 3, 0),        PrimaryHour::Escalate { at: ends }),
+            (Plan::P30,  Some(began),   ends,                           PrimaryHour::Escalate { at: ends }),
+            (Plan::P60,  Some(began),   ends,                           PrimaryHour::Escalate { at: ends }),
+            (Plan::P200, Some(began),   ends,                           PrimaryHour::Escalate { at: ends }),
+            (Plan::Zero, Some(began),   ends - TimeDelta::seconds(1),   PrimaryHour::Running { ends }),
+            (Plan::Zero, Some(began),   ends,                           PrimaryHour::NotIncluded { at: ends }),
+            (Plan::Zero, None,          ends,                           PrimaryHour::NotStarted),
+        ];
+        for (plan, began, now, want) in table {
+            assert_eq!(primary_hour(plan, began, now), want, "plan {plan}, began {began:?}, now {now}");
+        }
+        assert_eq!(PrimaryHour::Escalate { at: ends }.code(), Some("escalate"));
+        assert_eq!(PrimaryHour::NotIncluded { at: ends }.code(), Some("escalation_not_included"));
+        assert_eq!(PrimaryHour::Running { ends }.code(), None);
+        // A start at the end of time saturates instead of panicking.
+        assert_eq!(
+            primary_hour(Plan::P150, Some(DateTime::<Utc>::MAX_UTC), began),
+            PrimaryHour::Running { ends: DateTime::<Utc>::MAX_UTC }
+        );
+    }
+
     #[test]
     fn amounts() {
         assert_eq!(REBOOT_AFTER_SECS, 15 * 60);
         assert_eq!(MAX_AUTO_RESTARTS_PER_DAY, 3);
         assert_eq!(SPOT_MIN_YEN, 20_000);
         assert_eq!(INVESTIGATION_CAP_YEN, 50_000);
+        assert_eq!(PRIMARY_RECOVERY_SECS, 3600);
     }
 }

@@ -90,6 +90,12 @@ pub enum ActionRequest {
         #[serde(default)]
         #[ts(as = "Option<String>", optional)]
         note: String,
+        /// Why the charge arose (contract §9.8): `customer_change`, `traffic_surge`, `attack` or
+        /// `other` (the catalogue's `charge_causes`). Required: a missing or unknown cause is
+        /// refused `invalid`, naming the four (so it is read as empty here, not refused by serde).
+        #[serde(default)]
+        #[ts(as = "String")]
+        cause: String,
     },
     StatusReport {
         incident: i64,
@@ -179,9 +185,10 @@ impl ActionRequest {
                 json!({ "number": number, "started_at": started_at, "rings": rings, "outcome": outcome,
                         "answered_by": answered_by, "notes": notes }),
             ),
-            ActionRequest::Consent { incident, kind, amount_yen, customer_person, note } => (
+            ActionRequest::Consent { incident, kind, amount_yen, customer_person, note, cause } => (
                 format!("api/v1/incidents/{incident}/consents"),
-                json!({ "kind": kind, "amount_yen": amount_yen, "customer_person": customer_person, "note": note }),
+                json!({ "kind": kind, "amount_yen": amount_yen, "customer_person": customer_person, "note": note,
+                        "cause": cause }),
             ),
             ActionRequest::StatusReport { incident, subject, body } => {
                 (format!("api/v1/incidents/{incident}/status-report"), json!({ "subject": subject, "body": body }))
@@ -326,6 +333,10 @@ pub enum ActionError {
     Busy(Box<RecoveryRecord>),
     #[error("{0}")]
     NeedsConsent(String),
+    /// Beyond the consented investigation amount: log an answered call with the customer after
+    /// the latest consent first (contract §9.8).
+    #[error("{0}")]
+    NeedsCall(String),
     #[error("{0}")]
     NotIncluded(String),
     #[error("{0}")]
@@ -350,6 +361,7 @@ impl ActionError {
             ActionError::Taken { .. } => "taken",
             ActionError::Busy(_) => "busy",
             ActionError::NeedsConsent(_) => "needs_consent",
+            ActionError::NeedsCall(_) => "needs_call",
             ActionError::NotIncluded(_) => "not_included",
             ActionError::NoAction(_) => "no_action",
             ActionError::Invalid(_) => "invalid",

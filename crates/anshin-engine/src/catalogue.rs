@@ -1,6 +1,6 @@
 //! The catalogue of the service as consoles get it: the services and their units, every check a
 //! server can have with its name, the resource thresholds and levels, the plans and what they
-//! include, the yen limits of contract §1.2 and §4.6, when monthly reports go out (§5.1). One table each, read from `anshin-core`
+//! include, the yen limits of contract §1.2 and §4.6, the causes of charges (§9.8), when monthly reports go out (§5.1). One table each, read from `anshin-core`
 //! (where the rules live); consoles draw from this instead of keeping their own copies
 //! (`GET /api/v1/catalogue`, the window's `catalogue` command). It does not change while an
 //! engine runs.
@@ -12,7 +12,7 @@
 use anshin_core::calendar::{BUSINESS_END_HOUR, BUSINESS_START_HOUR, REPORT_SEND_DAY, REPORT_SEND_HOUR};
 use anshin_core::check::HOST_KEY_CHECK;
 use anshin_core::plan::Plan;
-use anshin_core::recovery::{default_unit, OsFamily, INVESTIGATION_CAP_YEN, SPOT_MIN_YEN};
+use anshin_core::recovery::{default_unit, ChargeCause, OsFamily, INVESTIGATION_CAP_YEN, SPOT_MIN_YEN};
 use anshin_core::resource::Resource;
 use anshin_core::Service;
 use serde::Serialize;
@@ -38,6 +38,9 @@ pub struct Catalogue {
     pub spot_min_yen: u32,
     /// What an investigation may cost without asking the customer again (contract §4.6).
     pub investigation_cap_yen: u32,
+    /// Why a charge arose, one of which every consent records (contract §9.8), in the
+    /// contract's order.
+    pub charge_causes: Vec<CauseEntry>,
     /// Business hours, Japan time, on weekdays that are not public holidays (contract §1.3):
     /// for words only; whether they hold now is `Health::business_hours`.
     pub business_hours: HoursEntry,
@@ -121,6 +124,15 @@ pub struct PlanEntry {
     pub entitlements: Entitlements,
 }
 
+/// A cause of a charge: its id (what a consent sends and records) and its names.
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
+pub struct CauseEntry {
+    /// `customer_change`, `traffic_surge`, `attack`, `other`.
+    pub id: &'static str,
+    pub name_ja: &'static str,
+    pub name_en: &'static str,
+}
+
 /// Business hours, Japan time: from `start_hour`:00 to `end_hour`:00.
 #[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct HoursEntry {
@@ -145,6 +157,10 @@ impl Catalogue {
                 .collect(),
             spot_min_yen: SPOT_MIN_YEN,
             investigation_cap_yen: INVESTIGATION_CAP_YEN,
+            charge_causes: ChargeCause::ALL
+                .into_iter()
+                .map(|c| CauseEntry { id: c.id(), name_ja: c.name_ja(), name_en: c.name_en() })
+                .collect(),
             business_hours: HoursEntry { start_hour: BUSINESS_START_HOUR, end_hour: BUSINESS_END_HOUR },
             monthly_report: ReportTimesEntry { send_day: REPORT_SEND_DAY, send_hour: REPORT_SEND_HOUR },
         }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use anshin_core::mail::{CallAttempt, CallOutcome};
+use anshin_core::recovery;
 use anshin_core::Fleet;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -37,8 +38,12 @@ pub struct Escalation {
     pub customer: Option<CustomerView>,
     pub calls: Vec<CallRecord>,
     pub consents: Vec<ConsentRecord>,
-    /// Investigation cost the customer agreed to (the latest consent's amount).
+    /// Investigation cost the customer agreed to (the largest investigation consent).
     pub consented_yen: u32,
+    /// Up to this many yen an investigation consent is recorded now; beyond it the engine refuses
+    /// `needs_call` until a call the customer answers is logged (contract §4.6, §9.8). None: the
+    /// customer was asked again since the latest consent, any amount is recorded.
+    pub consent_without_call_yen: Option<u32>,
     /// A call of the current round was answered (the round is over).
     pub answered: bool,
     /// Every emergency number was called in the current round without an answer.
@@ -96,6 +101,14 @@ pub fn escalation(store: &Store, fleet: &Arc<Fleet>, id: i64, now: DateTime<Utc>
     let exhausted = !answered && !phones.is_empty() && phones.iter().all(tried);
     let next_number = if answered { None } else { phones.iter().find(|n| !tried(n)).cloned() };
     let consented_yen = consents.iter().filter(|c| c.kind == "investigation").map(|c| c.amount_yen).max().unwrap_or(0);
+    let time = |s: &str| DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc));
+    let answered_calls: Vec<DateTime<Utc>> =
+        calls.iter().filter(|c| c.outcome == "answered").filter_map(|c| time(&c.started_at)).collect();
+    let consent_without_call_yen = recovery::investigation_limit_without_call(
+        consents.iter().filter(|c| c.kind == "investigation").map(|c| c.amount_yen).max(),
+        consents.iter().filter_map(|c| time(&c.at)).max(),
+        &answered_calls,
+    );
     let status_report = incident_problem(fleet, &incident).and_then(|problem| {
         let opened = DateTime::parse_from_rfc3339(&incident.opened_at).map(|t| t.with_timezone(&Utc)).ok()?;
         let mailer = AlertMailer::new(fleet.clone());
@@ -110,6 +123,7 @@ pub fn escalation(store: &Store, fleet: &Arc<Fleet>, id: i64, now: DateTime<Utc>
         calls,
         consents,
         consented_yen,
+        consent_without_call_yen,
         answered,
         exhausted,
         next_number,

@@ -46,16 +46,19 @@ pub struct CheckView {
 /// The engine's word to the operator about an incident it does not recover by itself.
 #[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct Prompt {
-    /// `restart:http` or `reboot`.
+    /// `restart:http` or `reboot`; `phone` for the phone escalation.
     pub action: String,
     /// `not_included`, `outside_hours`, `spot_only`, `already_tried`, `restart_limit`, `paused`,
-    /// `no_access`, `waiting`, `watchdog` (the Plesk option: its own watchdog first).
+    /// `no_access`, `waiting`, `watchdog` (the Plesk option: its own watchdog first);
+    /// `escalate` (an hour of primary recovery passed: phone the customer, contract §9.8) or
+    /// `escalation_not_included` (the same on a plan without the phone escalation, §9.9).
     pub code: String,
     /// In English, for logs and the CLI; consoles write their own words from `code` and `at`.
     pub message: String,
     /// The moment the prompt names (RFC 3339 UTC): `waiting` — when the automatic reboot is due;
     /// `outside_hours` — when business hours begin and the engine recovers by itself;
-    /// `watchdog` — when the NOC restarts the service if Plesk's watchdog did not.
+    /// `watchdog` — when the NOC restarts the service if Plesk's watchdog did not;
+    /// `escalate`, `escalation_not_included` — when the hour of primary recovery ended.
     pub at: Option<String>,
 }
 

@@ -13,26 +13,14 @@ use std::time::Duration;
 
 use anshin_engine::{start, EngineEvent, Store, SystemClock};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
-use tokio::io::AsyncWriteExt;
+
+mod common;
+use common::greeter;
 
 /// A soft limit below every free descriptor number: with stdin, stdout and stderr open, any
 /// new descriptor (they take the lowest free number) is refused with EMFILE, while those
 /// already open keep working.
 const NO_NEW_DESCRIPTORS: u64 = 3;
-
-/// A loopback listener that greets every connection with `text`; returns its port.
-async fn greeter(text: &'static [u8]) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = s.write_all(text).await;
-            });
-        }
-    });
-    port
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_out_of_descriptors_opens_nothing_and_says_why() {

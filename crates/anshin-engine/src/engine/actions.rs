@@ -8,7 +8,7 @@ use anshin_core::calendar::jst_at;
 use anshin_core::contract::parse_day;
 use anshin_core::ledger::LedgerRefusal;
 use anshin_core::mail::{MailKind, RecoveryAction};
-use anshin_core::recovery::RecoveryKind;
+use anshin_core::recovery::{ChargeCause, RecoveryKind};
 use anshin_core::{CheckKey, CheckKind, Service};
 use chrono::{DateTime, Utc};
 
@@ -152,7 +152,7 @@ impl Decider {
                 fx.events.push(EngineEvent::CallLogged { incident, host: inc.host, call: record.clone() });
                 Ok(ActionDone::LogCall(record))
             }
-            ActionRequest::Consent { incident, kind, amount_yen, customer_person, note } => {
+            ActionRequest::Consent { incident, kind, amount_yen, customer_person, note, cause } => {
                 let inc = match brief(tx, incident)? {
                     Ok(i) => i,
                     Err(e) => return Ok(Err(e)),
@@ -160,6 +160,10 @@ impl Decider {
                 if !matches!(kind.as_str(), "investigation" | "spot_recovery") {
                     return Ok(Err(invalid("kind must be investigation or spot_recovery")));
                 }
+                // contract §9.8: every consent records why the charge arose.
+                let Some(cause) = ChargeCause::from_id(&cause) else {
+                    return Ok(Err(invalid(format!("cause must be one of {}", ChargeCause::ids()))));
+                };
                 if customer_person.chars().count() > MAX_NAME || note.chars().count() > MAX_TEXT {
                     return Ok(Err(invalid(format!(
                         "who agreed: at most {MAX_NAME} characters; note: at most {MAX_TEXT}"
@@ -176,11 +180,13 @@ impl Decider {
                     customer_person: customer_person.trim().into(),
                     note,
                     operator: by.into(),
+                    cause,
                 };
                 match tx.add_consent(&consent, now) {
                     Ok(record) => Ok(ActionDone::Consent(record)),
                     Err(ConsentError::Store(e)) => return Err(e.into()),
-                    Err(e) => Err(invalid(e.to_string())),
+                    Err(e @ ConsentError::NeedsCall { .. }) => Err(ActionError::NeedsCall(e.to_string())),
+                    Err(e @ ConsentError::TooSmall) => Err(invalid(e.to_string())),
                 }
             }
             ActionRequest::StatusReport { incident, subject, body } => {

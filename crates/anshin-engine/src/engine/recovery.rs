@@ -1,7 +1,9 @@
 //! The decider's side of recovery and maintenance: whether an open incident is recovered by
 //! the engine now (contract §4, through `anshin-core::recovery`), starting a recovery (automatic or
-//! an operator's), the prompt an operator sees when the engine does not act, and maintenance
-//! pauses (alerts held while a server is paused, released when the pause ends).
+//! an operator's), the prompt an operator sees when the engine does not act — and, an hour after
+//! primary recovery work began on a still open incident, the prompt for the phone escalation
+//! (contract §9.8; the hour's start is read from the store, so it survives a restart) — and
+//! maintenance pauses (alerts held while a server is paused, released when the pause ends).
 //!
 //! Everything here runs inside the decider's batch transaction; jobs and events take effect
 //! after its commit (`Effects`).
@@ -10,7 +12,7 @@
 use std::collections::HashMap;
 
 use anshin_core::mail::Problem;
-use anshin_core::recovery::{self, AutoDecision, RecoveryKind, Refusal, Situation};
+use anshin_core::recovery::{self, AutoDecision, PrimaryHour, RecoveryKind, Refusal, Situation};
 use anshin_core::{CheckKey, CheckKind};
 use chrono::{DateTime, Utc};
 
@@ -226,11 +228,17 @@ impl Decider {
             RecoveryKind::Reboot => server.reboot.is_some(),
             RecoveryKind::RestartService(_) => server.ssh.is_some(),
         };
-        let prompt = |code: &str, message: String, at: Option<DateTime<Utc>>| Prompt {
-            action: kind.id(),
-            code: code.into(),
-            message,
-            at: at.map(timestamp),
+        // contract §9.8: an hour after the work began, the phone escalation is what to do next;
+        // it takes the place of any other prompt.
+        let hour = recovery::primary_hour(situation.plan, tx.primary_recovery_began(id)?, now);
+        let escalation = escalation_prompt(hour);
+        let prompt = |code: &str, message: String, at: Option<DateTime<Utc>>| {
+            escalation.clone().unwrap_or_else(|| Prompt {
+                action: kind.id(),
+                code: code.into(),
+                message,
+                at: at.map(timestamp),
+            })
         };
         match recovery::decide_automatic(&situation) {
             AutoDecision::Run if !has_access => {
@@ -293,6 +301,11 @@ impl Decider {
                 if !matches!(refusal, Refusal::AlreadyTried | Refusal::NotInPlan) {
                     self.look_again(id, now + chrono::Duration::seconds(LOOK_AGAIN_SECS));
                 }
+            }
+        }
+        if let PrimaryHour::Running { ends } = hour {
+            if let Some(i) = self.memory.incident_mut(id) {
+                i.next_look = Some(i.next_look.map_or(ends, |t| t.min(ends)));
             }
         }
         Ok(())
@@ -386,8 +399,9 @@ impl Decider {
         Ok(started)
     }
 
-    /// The runner confirmed the problem and acts: the customer gets the 対応開始 mail, once per
-    /// incident, unless the server is paused.
+    /// The runner confirmed the problem and acts: logged (`recovery_acting`, the start of the
+    /// hour of primary recovery), and the customer gets the 対応開始 mail, once per incident,
+    /// unless the server is paused.
     pub(super) fn recovery_acting(
         &mut self,
         tx: &StoreTx<'_>,
@@ -398,6 +412,8 @@ impl Decider {
         let Some(rec) = self.memory.running_by_id(id).cloned() else { return Ok(()) };
         let Some(incident) = rec.incident_id else { return Ok(()) };
         let Some(key) = self.memory.check_of(incident) else { return Ok(()) };
+        // 対応開始: the hour of primary recovery counts from the first (contract §9.8).
+        tx.recovery_acting(&rec, now)?;
         if self.is_paused(&rec.host) || tx.mails_about(incident, OutboxKind::ResponseStarted)? > 0 {
             return Ok(());
         }
@@ -528,4 +544,22 @@ impl Decider {
             c.prompt = c.incident.and_then(|id| self.memory.incident(id)?.prompt.clone());
         }
     }
+}
+
+/// The prompt of the hour of primary recovery once it ended (contract §9.8): the phone
+/// escalation (`escalate`), or on a plan without it `escalation_not_included`; `at` is when the
+/// hour ended. None while the hour runs or no work began.
+fn escalation_prompt(hour: PrimaryHour) -> Option<Prompt> {
+    let (code, at) = match hour {
+        PrimaryHour::Escalate { at } | PrimaryHour::NotIncluded { at } => (hour.code()?, at),
+        PrimaryHour::NotStarted | PrimaryHour::Running { .. } => return None,
+    };
+    let message = match hour {
+        PrimaryHour::Escalate { .. } => format!(
+            "an hour of primary recovery since {} without recovery: start the phone escalation",
+            anshin_core::mail::format_jst(at - chrono::Duration::seconds(recovery::PRIMARY_RECOVERY_SECS))
+        ),
+        _ => "an hour of primary recovery without recovery; the plan includes no phone escalation".to_string(),
+    };
+    Some(Prompt { action: "phone".into(), code: code.into(), message, at: Some(timestamp(at)) })
 }

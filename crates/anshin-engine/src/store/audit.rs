@@ -292,7 +292,6 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::export::{export, ExportFilter};
-    use crate::store::MIGRATIONS;
     use anshin_core::{CheckKey, CheckKind, Level, Service};
     use chrono::{DateTime, Duration};
     use std::path::Path;
@@ -470,12 +469,7 @@ mod tests {
         let path = dir.path().join("old.db");
         {
             // A log as the version before the audit chain wrote it: steps 1–7, raw events.
-            let conn = Connection::open(&path).unwrap();
-            for step in &MIGRATIONS[..(AUDIT_STEP - 1) as usize] {
-                conn.execute_batch(step).unwrap();
-            }
-            conn.pragma_update(None, "user_version", AUDIT_STEP - 1).unwrap();
-            conn.pragma_update(None, "application_id", super::super::APPLICATION_ID).unwrap();
+            let conn = super::super::older_log(&path, AUDIT_STEP);
             conn.execute(
                 "INSERT INTO incidents (host, check_id, level, trigger, opened_at) VALUES ('web01', 'ping', 5, 't', 'x')",
                 [],

@@ -329,9 +329,14 @@ fn write(
             "INSERT INTO main.calls SELECT id, incident_id, number, started_at, rings, outcome, answered_by, notes,
                     operator, logged_at FROM src.calls WHERE incident_id IN ({picked})"
         ));
+        let consent_cols = if src_has_column(&store, "consents", "cause")? {
+            "id, incident_id, kind, amount_yen, customer_person, note, operator, at, cause"
+        } else {
+            "id, incident_id, kind, amount_yen, customer_person, note, operator, at"
+        };
         steps.push(format!(
-            "INSERT INTO main.consents SELECT id, incident_id, kind, amount_yen, customer_person, note, operator, at
-               FROM src.consents WHERE incident_id IN ({picked})"
+            "INSERT INTO main.consents ({consent_cols}) SELECT {consent_cols} FROM src.consents
+              WHERE incident_id IN ({picked})"
         ));
     }
     if has("reports") {
@@ -550,6 +555,7 @@ mod tests {
                 customer_person: "山田様".into(),
                 note: String::new(),
                 operator: "yamada".into(),
+                cause: anshin_core::recovery::ChargeCause::TrafficSurge,
             },
             t,
         )
@@ -576,6 +582,7 @@ mod tests {
         assert_eq!(r.recoveries(None, 10).unwrap().iter().map(|x| x.host.as_str()).collect::<Vec<_>>(), ["web01"]);
         assert_eq!(r.calls(a).unwrap().len(), 1);
         assert_eq!(r.consents(a).unwrap()[0].customer_person, "山田様");
+        assert_eq!(r.consents(a).unwrap()[0].cause, "traffic_surge");
         let windows = r.maintenance_current(at("2026-10-07T00:00:00Z"), 10).unwrap();
         assert_eq!(windows[0].ended_by.as_deref(), Some("ops2"));
         assert!(r.verify_chain().unwrap().ok);
@@ -586,12 +593,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("old.db");
         {
-            let conn = rusqlite::Connection::open(&src).unwrap();
-            for step in &crate::store::MIGRATIONS[..(crate::store::AUDIT_STEP - 1) as usize] {
-                conn.execute_batch(step).unwrap();
-            }
-            conn.pragma_update(None, "user_version", crate::store::AUDIT_STEP - 1).unwrap();
-            conn.pragma_update(None, "application_id", crate::store::APPLICATION_ID).unwrap();
+            let conn = crate::store::older_log(&src, crate::store::AUDIT_STEP);
             conn.execute_batch(
                 "INSERT INTO incidents (host, check_id, level, trigger, opened_at) VALUES ('web01', 'ping', 5, 't', '2026-10-01T00:00:00.000Z');
                  INSERT INTO events (at, kind, incident_id, host, check_id, detail) VALUES ('2026-10-01T00:00:00.000Z', 'incident_opened', 1, 'web01', 'ping', '');

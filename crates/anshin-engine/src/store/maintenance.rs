@@ -474,12 +474,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            for step in &super::super::MIGRATIONS[..(MAINTENANCE_END_STEP - 1) as usize] {
-                conn.execute_batch(step).unwrap();
-            }
-            conn.pragma_update(None, "user_version", MAINTENANCE_END_STEP - 1).unwrap();
-            conn.pragma_update(None, "application_id", super::super::APPLICATION_ID).unwrap();
+            let conn = super::super::older_log(&path, MAINTENANCE_END_STEP);
             conn.execute(
                 "INSERT INTO maintenance (id, server, starts_at, ends_at, reason, who, created_at)
                  VALUES (7, 'web01', '2026-10-19T17:00:00.000Z', '2026-10-19T19:00:00.000Z', 'r', 'ops1', 'x')",

@@ -86,6 +86,7 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     recovery::MIGRATION,
     maintenance::MIGRATION_END,
     ledger::MIGRATION,
+    recovery::MIGRATION_CAUSE,
 ];
 
 /// The schema version (`user_version`) from which the event log carries `actor` and `hash`.
@@ -94,6 +95,21 @@ const AUDIT_STEP: i64 = 8;
 const RECOVERY_STEP: i64 = 9;
 /// The schema version from which maintenance windows can be ended early (`ended_at`, `ended_by`).
 const MAINTENANCE_END_STEP: i64 = 10;
+/// The schema version from which every consent records its cause (contract §9.8).
+const CONSENT_CAUSE_STEP: i64 = 12;
+
+/// A log as an older version wrote it, for tests of migrations and of readers of older files:
+/// the schema steps before `step` applied, none from it on.
+#[cfg(test)]
+pub(crate) fn older_log(path: &Path, step: i64) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    for sql in &MIGRATIONS[..(step - 1) as usize] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", step - 1).unwrap();
+    conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+    conn
+}
 
 /// Rust run inside the migration transaction right after a step's SQL (by the version that step
 /// brings the schema to): what SQL alone cannot do, like hashing the existing events.

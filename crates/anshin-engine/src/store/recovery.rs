@@ -2,12 +2,14 @@
 //! asked, whether automatic or billable, and how it ended), the calls of secondary recovery, the
 //! customer's consents to costs, operators' notes and status reports.
 //!
-//! Owns: the `recoveries`, `calls` and `consents` tables (schema step 9) and their SQL; the
-//! database's guarantee that a server has at most one running recovery (a partial unique index:
-//! whichever console or rule asks, the second is refused); the consent rules that are facts of
-//! the record (an investigation above the cap needs an earlier consent on the incident, a spot
-//! recovery costs at least the spot minimum: core's numbers); and the entries these write to the audit log:
-//! `recovery_started`, `spot_billed`, `recovery_finished`, `recovery_needs_operator`,
+//! Owns: the `recoveries`, `calls` and `consents` tables (schema step 9; the consents' cause,
+//! step 12) and their SQL; the database's guarantee that a server has at most one running
+//! recovery (a partial unique index: whichever console or rule asks, the second is refused); the
+//! consent rules that are facts of the record (an investigation beyond what was consented needs
+//! an answered call after the latest consent, a spot recovery costs at least the spot minimum:
+//! core's rules and numbers, fed from the record); when an incident's primary recovery work began
+//! (its hour, contract §9.8); and the entries these write to the audit log: `recovery_started`,
+//! `recovery_acting`, `spot_billed`, `recovery_finished`, `recovery_needs_operator`,
 //! `call_logged`, `consent_recorded`, `note`, `status_report_queued`.
 //! Must not know: plans, hours or the automation rules (the engine decides whether a recovery
 //! may run, and counts what these queries return), or how a recovery is carried out.
@@ -66,10 +68,20 @@ CREATE TABLE consents (
 CREATE INDEX consents_incident ON consents (incident_id);
 "#;
 
-/// Above `INVESTIGATION_CAP_YEN` an investigation needs an earlier consent of the incident (the
-/// customer asked again by phone: contract §4.6); a spot recovery costs `SPOT_MIN_YEN` or more.
-/// The contract's numbers, from core's one table.
+/// Schema step 12: every consent records its cause (contract §9.8); consents recorded before
+/// have `other`. Appended to `MIGRATIONS`; never edit once released.
+pub(super) const MIGRATION_CAUSE: &str = r#"
+ALTER TABLE consents ADD COLUMN cause TEXT NOT NULL DEFAULT 'other'
+    CHECK (cause IN ('customer_change', 'traffic_surge', 'attack', 'other'));
+"#;
+
+use anshin_core::recovery::{investigation_limit_without_call, ChargeCause};
+/// Beyond `INVESTIGATION_CAP_YEN` (or the largest consent) an investigation needs the customer
+/// called again (contract §4.6, §9.8); a spot recovery costs `SPOT_MIN_YEN` or more. The
+/// contract's numbers, from core's one table.
 pub use anshin_core::recovery::{INVESTIGATION_CAP_YEN, SPOT_MIN_YEN};
+
+use super::CONSENT_CAUSE_STEP;
 
 /// A recovery to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +166,8 @@ pub struct NewConsent {
     pub note: String,
     /// Who recorded it.
     pub operator: String,
+    /// Why the charge arose (contract §9.8).
+    pub cause: ChargeCause,
 }
 
 /// A recorded consent (the console's **Consent**).
@@ -167,15 +181,20 @@ pub struct ConsentRecord {
     pub note: String,
     pub operator: String,
     pub at: String,
+    /// Why the charge arose: `customer_change`, `traffic_surge`, `attack` or `other` (the
+    /// catalogue's `charge_causes`; consents recorded before causes existed are `other`).
+    pub cause: String,
 }
 
 /// Why a consent was not recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsentError {
+    /// Beyond the consented amount: the customer must be called again first (contract §9.8).
     #[error(
-        "an investigation above {INVESTIGATION_CAP_YEN} yen needs the customer asked again: record the first consent (up to {INVESTIGATION_CAP_YEN} yen) before a larger one"
+        "an investigation beyond {} needs the customer asked again: log an answered call after the latest consent first",
+        yen(*consented)
     )]
-    OverCap,
+    NeedsCall { consented: u32 },
     #[error("a spot recovery costs at least {SPOT_MIN_YEN} yen")]
     TooSmall,
     #[error(transparent)]
@@ -191,7 +210,9 @@ impl From<rusqlite::Error> for ConsentError {
 const RECOVERY_COLUMNS: &str = "id, host, incident_id, action, requested_by, automatic, billable_yen, started_at, \
                                 finished_at, outcome, detail";
 const CALL_COLUMNS: &str = "id, incident_id, number, started_at, rings, outcome, answered_by, notes, operator";
-const CONSENT_COLUMNS: &str = "id, incident_id, kind, amount_yen, customer_person, note, operator, at";
+const CONSENT_COLUMNS: &str = "id, incident_id, kind, amount_yen, customer_person, note, operator, at, cause";
+/// The same for a log older than causes (schema step 12): every consent's cause is `other`.
+const CONSENT_COLUMNS_V11: &str = "id, incident_id, kind, amount_yen, customer_person, note, operator, at, 'other'";
 
 fn recovery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecoveryRecord> {
     Ok(RecoveryRecord {
@@ -233,7 +254,12 @@ fn consent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsentRecord> {
         note: r.get(5)?,
         operator: r.get(6)?,
         at: r.get(7)?,
+        cause: r.get(8)?,
     })
+}
+
+fn parse_at(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
 fn recovery_by_id(conn: &Connection, id: i64) -> Result<Option<RecoveryRecord>, StoreError> {
@@ -443,33 +469,56 @@ impl StoreTx<'_> {
     }
 
     /// Records a customer's consent and logs `consent_recorded` (actor: who recorded it).
-    /// Refused: an investigation above the cap with no earlier investigation consent on the
-    /// incident (`OverCap`), a spot recovery below its price (`TooSmall`).
+    /// Refused: an investigation beyond what was consented (above the cap, or above the
+    /// incident's largest investigation consent) unless the customer answered a call that began
+    /// after the incident's latest consent (`NeedsCall`, core's `investigation_needs_call`); a
+    /// spot recovery below its price (`TooSmall`).
     pub fn add_consent(&self, c: &NewConsent, at: DateTime<Utc>) -> Result<ConsentRecord, ConsentError> {
         match c.kind.as_str() {
-            "investigation" if c.amount_yen > INVESTIGATION_CAP_YEN => {
-                let earlier: bool = self.tx.query_row(
-                    "SELECT count(*) > 0 FROM consents WHERE incident_id = ?1 AND kind = 'investigation'",
+            "investigation" => {
+                let (largest, latest): (Option<u32>, Option<String>) = self.tx.query_row(
+                    "SELECT max(amount_yen) FILTER (WHERE kind = 'investigation'), max(at)
+                       FROM consents WHERE incident_id = ?1",
                     [c.incident_id],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
-                if !earlier {
-                    return Err(ConsentError::OverCap);
+                let answered: Vec<DateTime<Utc>> = {
+                    let mut stmt = self
+                        .tx
+                        .prepare("SELECT started_at FROM calls WHERE incident_id = ?1 AND outcome = 'answered'")?;
+                    let rows = stmt.query_map([c.incident_id], |r| r.get::<_, String>(0))?;
+                    rows.filter_map(|r| r.map(|s| parse_at(&s)).transpose()).collect::<Result<_, _>>()?
+                };
+                let latest = latest.as_deref().and_then(parse_at);
+                if let Some(consented) = investigation_limit_without_call(largest, latest, &answered) {
+                    if c.amount_yen > consented {
+                        return Err(ConsentError::NeedsCall { consented });
+                    }
                 }
             }
             "spot_recovery" if c.amount_yen < SPOT_MIN_YEN => return Err(ConsentError::TooSmall),
             _ => {}
         }
         self.tx.execute(
-            "INSERT INTO consents (incident_id, kind, amount_yen, customer_person, note, operator, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![c.incident_id, c.kind, c.amount_yen, c.customer_person, c.note, c.operator, timestamp(at)],
+            "INSERT INTO consents (incident_id, kind, amount_yen, customer_person, note, operator, at, cause)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                c.incident_id,
+                c.kind,
+                c.amount_yen,
+                c.customer_person,
+                c.note,
+                c.operator,
+                timestamp(at),
+                c.cause.id()
+            ],
         )?;
         let id = self.tx.last_insert_rowid();
         let mut detail = format!(
-            "consent #{id} {} {} from {} (customer), recorded by {}",
+            "consent #{id} {} {}, cause {}, from {} (customer), recorded by {}",
             c.kind,
             yen(c.amount_yen),
+            c.cause.id(),
             c.customer_person,
             c.operator
         );
@@ -487,6 +536,38 @@ impl StoreTx<'_> {
             at,
         )?;
         Ok(self.tx.query_row(&format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE id = ?1"), [id], consent_row)?)
+    }
+
+    /// A recovery acts on the server (the runner confirmed the problem: 対応開始): logs
+    /// `recovery_acting` (actor `engine`). The hour of primary recovery counts from the first.
+    pub fn recovery_acting(&self, rec: &RecoveryRecord, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let check = self.incident_check(rec.incident_id)?;
+        let detail = format!("recovery #{} {} of {}: acting (対応開始)", rec.id, rec.action, rec.host);
+        self.append_event_by(
+            "recovery_acting",
+            rec.incident_id,
+            Some(&rec.host),
+            check.as_deref(),
+            &detail,
+            ENGINE,
+            at,
+        )?;
+        Ok(())
+    }
+
+    /// When primary recovery work on an incident began (contract §9.8): its first
+    /// `recovery_acting` (対応開始) or the first recovery an operator started on it, whichever
+    /// came first; None while neither happened.
+    pub fn primary_recovery_began(&self, incident: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let first: Option<String> = self.tx.query_row(
+            "SELECT min(t) FROM (
+                SELECT min(at) AS t FROM events WHERE incident_id = ?1 AND kind = 'recovery_acting'
+                UNION ALL
+                SELECT min(started_at) FROM recoveries WHERE incident_id = ?1 AND automatic = 0)",
+            [incident],
+            |r| r.get(0),
+        )?;
+        Ok(first.as_deref().and_then(parse_at))
     }
 
     /// An operator's note on an incident: logs `note` (actor `by`, detail the text); returns
@@ -569,8 +650,9 @@ impl Store {
         if !self.has_recoveries()? {
             return Ok(Vec::new());
         }
+        let columns = if self.schema_version()? >= CONSENT_CAUSE_STEP { CONSENT_COLUMNS } else { CONSENT_COLUMNS_V11 };
         let mut stmt =
-            self.conn.prepare(&format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE incident_id = ?1 ORDER BY id"))?;
+            self.conn.prepare(&format!("SELECT {columns} FROM consents WHERE incident_id = ?1 ORDER BY id"))?;
         let rows = stmt.query_map([incident], consent_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
@@ -771,23 +853,45 @@ mod tests {
             customer_person: "山田様".into(),
             note: String::new(),
             operator: "yamada".into(),
+            cause: ChargeCause::Attack,
         };
         let tx = s.begin().unwrap();
+        // No call yet: beyond the quote of 50,000 yen is refused.
+        assert!(matches!(
+            tx.add_consent(&consent("investigation", 60_000), now),
+            Err(ConsentError::NeedsCall { consented: 50_000 })
+        ));
+        assert!(matches!(tx.add_consent(&consent("spot_recovery", 19_999), now), Err(ConsentError::TooSmall)));
+        let first = tx.add_consent(&consent("investigation", 50_000), now).unwrap();
+        assert_eq!(
+            (first.kind.as_str(), first.amount_yen, first.at.as_str(), first.cause.as_str()),
+            ("investigation", 50_000, "2026-11-25T01:30:00.000Z", "attack")
+        );
+
         let a = tx.log_call(&call("03-1111-2222", "no_answer", None), now).unwrap();
         assert_eq!((a.rings, a.started_at.as_str(), a.operator.as_str()), (10, "2026-11-25T01:20:00.000Z", "yamada"));
         tx.log_call(&call("090-3333-4444", "answered", Some("佐藤様")), now).unwrap();
         assert!(tx.log_call(&call("x", "maybe", None), now).is_err(), "the database knows the outcomes");
 
-        assert!(matches!(tx.add_consent(&consent("investigation", 60_000), now), Err(ConsentError::OverCap)));
-        assert!(matches!(tx.add_consent(&consent("spot_recovery", 19_999), now), Err(ConsentError::TooSmall)));
-        let first = tx.add_consent(&consent("investigation", 50_000), now).unwrap();
-        assert_eq!(
-            (first.kind.as_str(), first.amount_yen, first.at.as_str()),
-            ("investigation", 50_000, "2026-11-25T01:30:00.000Z")
-        );
-        // Asked again: a larger amount is now a new consent.
-        tx.add_consent(&consent("investigation", 80_000), now).unwrap();
-        tx.add_consent(&consent("spot_recovery", 20_000), now).unwrap();
+        // The answered call began at 01:20, before the consent of 01:30: not asked again.
+        assert!(matches!(
+            tx.add_consent(&consent("investigation", 80_000), now),
+            Err(ConsentError::NeedsCall { consented: 50_000 })
+        ));
+        // Up to what was consented needs no call.
+        tx.add_consent(&consent("investigation", 40_000), now).unwrap();
+        // Asked again on the phone after the latest consent: a larger amount is a new consent.
+        let later = at("2026-11-25T01:40:00Z");
+        tx.log_call(&NewCall { started_at: later, ..call("090-3333-4444", "answered", Some("佐藤様")) }, later)
+            .unwrap();
+        tx.add_consent(&consent("investigation", 80_000), later).unwrap();
+        // The largest consent is now 80,000 yen: beyond it, ask again.
+        assert!(matches!(
+            tx.add_consent(&consent("investigation", 90_000), later),
+            Err(ConsentError::NeedsCall { consented: 80_000 })
+        ));
+        tx.add_consent(&NewConsent { cause: ChargeCause::CustomerChange, ..consent("spot_recovery", 20_000) }, later)
+            .unwrap();
 
         let note = tx.add_note(inc, "web01", "http", "nginx の設定を確認中", "suzuki", now).unwrap();
         assert!(note > 0);
@@ -807,16 +911,21 @@ mod tests {
         tx.commit().unwrap();
 
         let calls = s.calls(inc).unwrap();
-        assert_eq!(calls.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>(), ["no_answer", "answered"]);
+        assert_eq!(calls.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>(), ["no_answer", "answered", "answered"]);
         assert_eq!(calls[1].answered_by.as_deref(), Some("佐藤様"));
-        assert_eq!(s.consents(inc).unwrap().iter().map(|c| c.amount_yen).collect::<Vec<_>>(), [50_000, 80_000, 20_000]);
+        let consents = s.consents(inc).unwrap();
+        assert_eq!(consents.iter().map(|c| c.amount_yen).collect::<Vec<_>>(), [50_000, 40_000, 80_000, 20_000]);
+        assert_eq!(
+            consents.iter().map(|c| c.cause.as_str()).collect::<Vec<_>>(),
+            ["attack", "attack", "attack", "customer_change"]
+        );
         assert_eq!(s.status_reports_sent(inc).unwrap(), 1);
         assert_eq!(s.incident_record(inc).unwrap().unwrap().check, "http");
 
         let events = s.events().unwrap();
         let of = |kind: &str| events.iter().filter(|e| e.kind == kind).collect::<Vec<_>>();
         let call_ev = of("call_logged");
-        assert_eq!(call_ev.len(), 2);
+        assert_eq!(call_ev.len(), 3);
         assert_eq!(call_ev[1].actor.as_deref(), Some("yamada"));
         assert!(call_ev[1].detail.contains("090-3333-4444") && call_ev[1].detail.contains("answered (佐藤様)"));
         assert!(
@@ -824,7 +933,9 @@ mod tests {
             "{}",
             call_ev[1].detail
         );
-        assert_eq!(of("consent_recorded").len(), 3);
+        let consent_ev = of("consent_recorded");
+        assert_eq!(consent_ev.len(), 4);
+        assert!(consent_ev[3].detail.contains("cause customer_change"), "{}", consent_ev[3].detail);
         let n = of("note");
         assert_eq!(
             (n[0].id, n[0].detail.as_str(), n[0].actor.as_deref()),
@@ -841,6 +952,99 @@ mod tests {
         for k in ["id", "incident_id", "number", "started_at", "rings", "outcome", "answered_by", "notes", "operator"] {
             assert!(keys.contains(&k), "{k}");
         }
+    }
+
+    /// contract §9.8: the hour of primary recovery counts from the first 対応開始 or operator
+    /// recovery of the incident, read from the record (so it survives a restart).
+    #[test]
+    fn primary_recovery_begins_at_the_first_acting_or_operator_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, inc) = with_incident(dir.path());
+        let tx = s.begin().unwrap();
+        assert_eq!(tx.primary_recovery_began(inc).unwrap(), None);
+        // An automatic recovery that found the service up never acted: no clock.
+        let StartRecovery::Started(auto) = tx
+            .start_recovery(&restart(Some(inc), "rule:auto-restart", true, None), at("2026-11-25T01:00:30Z"))
+            .unwrap()
+        else {
+            panic!("not started")
+        };
+        tx.finish_recovery(auto.id, "already_up", "", at("2026-11-25T01:00:40Z")).unwrap();
+        assert_eq!(tx.primary_recovery_began(inc).unwrap(), None);
+        // An operator's recovery starts it.
+        let StartRecovery::Started(op) =
+            tx.start_recovery(&restart(Some(inc), "yamada", false, None), at("2026-11-25T01:10:00Z")).unwrap()
+        else {
+            panic!("not started")
+        };
+        assert_eq!(tx.primary_recovery_began(inc).unwrap(), Some(at("2026-11-25T01:10:00Z")));
+        tx.recovery_acting(&op, at("2026-11-25T01:10:01Z")).unwrap();
+        tx.finish_recovery(op.id, "failed", "exit 1", at("2026-11-25T01:10:05Z")).unwrap();
+        tx.commit().unwrap();
+        // Another incident: an automatic recovery that acted starts it at 対応開始.
+        let key = CheckKey::new("web01", CheckKind::Service(Service::Smtp));
+        let tx = s.begin().unwrap();
+        let other = tx.open_incident(&key, Level::Severe, "web01 SMTP", "refused", at("2026-11-25T02:00:00Z")).unwrap();
+        let StartRecovery::Started(auto) = tx
+            .start_recovery(
+                &NewRecovery { action: "restart:smtp".into(), ..restart(Some(other), "rule:auto-restart", true, None) },
+                at("2026-11-25T02:00:30Z"),
+            )
+            .unwrap()
+        else {
+            panic!("not started")
+        };
+        assert_eq!(tx.primary_recovery_began(other).unwrap(), None, "re-confirming is not acting");
+        tx.recovery_acting(&auto, at("2026-11-25T02:00:35Z")).unwrap();
+        tx.commit().unwrap();
+        drop(s);
+        // Read back after a restart.
+        let mut s = Store::open(&dir.path().join("log.db")).unwrap();
+        let tx = s.begin().unwrap();
+        assert_eq!(tx.primary_recovery_began(other).unwrap(), Some(at("2026-11-25T02:00:35Z")));
+        assert_eq!(tx.primary_recovery_began(inc).unwrap(), Some(at("2026-11-25T01:10:00Z")));
+        drop(tx);
+        let acting: Vec<_> = s.events().unwrap().into_iter().filter(|e| e.kind == "recovery_acting").collect();
+        assert_eq!(acting.len(), 2);
+        assert_eq!((acting[1].incident_id, acting[1].check.as_deref()), (Some(other), Some("smtp")));
+        assert!(acting[1].detail.contains("対応開始"), "{}", acting[1].detail);
+        assert!(s.verify_chain().unwrap().ok);
+    }
+
+    /// Consents recorded before causes existed read as `other`, before and after the step.
+    #[test]
+    fn consents_of_an_older_log_have_the_cause_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = super::super::older_log(&path, CONSENT_CAUSE_STEP);
+            conn.execute(
+                "INSERT INTO incidents (id, host, check_id, level, trigger, opened_at) VALUES (3, 'web01', 'http', 4, 't', 'x')",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO consents (incident_id, kind, amount_yen, customer_person, operator, at)
+                 VALUES (3, 'investigation', 30000, '山田様', 'ops1', '2026-11-25T01:00:00.000Z')",
+                [],
+            )
+            .unwrap();
+        }
+        let old = Store::open_read_only(&path).unwrap();
+        assert_eq!(old.consents(3).unwrap()[0].cause, "other");
+        drop(old);
+        let s = Store::open(&path).unwrap();
+        let c = &s.consents(3).unwrap()[0];
+        assert_eq!((c.amount_yen, c.cause.as_str()), (30_000, "other"));
+        // The database knows the four causes.
+        assert!(s
+            .conn
+            .execute(
+                "INSERT INTO consents (incident_id, kind, amount_yen, customer_person, operator, at, cause)
+                 VALUES (3, 'investigation', 1, 'x', 'y', 'z', 'weather')",
+                []
+            )
+            .is_err());
     }
 
     #[test]

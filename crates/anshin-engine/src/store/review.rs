@@ -134,6 +134,8 @@ pub fn story_label(kind: &str) -> String {
         "check_ok" => "チェック正常",
         "acknowledged" => "確認（担当者）",
         "recovery_started" => "復旧作業開始",
+        "recovery_acting" => "対応開始",
+        "network_work_started" => "ネットワーク復旧作業開始",
         "recovery_finished" => "復旧作業終了",
         "recovery_succeeded" => "復旧作業成功",
         "recovery_failed" => "復旧作業失敗",

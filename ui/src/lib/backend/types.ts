@@ -71,7 +71,9 @@ export type PromptCode =
   | 'paused'
   | 'watchdog'
   | 'waiting'
-  | 'no_access';
+  | 'no_access'
+  | 'escalate'
+  | 'escalation_not_included';
 
 /** `LogCall.outcome` values the call form offers (UI-only: the form's choices). */
 export type CallOutcome = 'answered' | 'no_answer' | 'busy' | 'voicemail';

@@ -3,7 +3,7 @@
 //! and when a recovery is billable (spot) and must be confirmed with the customer's consent.
 //! docs/console-actions.md is the contract. Pure and unit-tested.
 
-import { BackendError, type Action, type PromptCode, type Recovery, type RecoveryPolicy, type SpotConsent } from '../backend/types';
+import { BackendError, type Action, type Prompt, type PromptCode, type Recovery, type RecoveryPolicy, type SpotConsent } from '../backend/types';
 import { checkName } from './names';
 import { businessHoursText, planPolicy, restartable, spotMinYen } from './catalogue';
 import { jstTime } from './duration';
@@ -51,7 +51,7 @@ export function actionRoute(a: Action): Route {
     case 'log_call':
       return post(`/incidents/${seg(a.incident)}/calls`, pick(r, ['number', 'started_at', 'rings', 'outcome', 'answered_by', 'notes']));
     case 'consent':
-      return post(`/incidents/${seg(a.incident)}/consents`, pick(r, ['kind', 'amount_yen', 'customer_person', 'note']));
+      return post(`/incidents/${seg(a.incident)}/consents`, pick(r, ['kind', 'amount_yen', 'customer_person', 'note', 'cause']));
     case 'status_report':
       return post(`/incidents/${seg(a.incident)}/status-report`, { subject: a.subject, body: a.body });
     case 'pause':
@@ -98,8 +98,10 @@ export function recoverButtonText(action: string, lang: Lang): string {
   return lang === 'ja' ? '再起動' : 'Restart';
 }
 
-/** What the recovery does, in words: `サーバー再起動`, `サービス再起動 (HTTP)`. */
+/** What the recovery does, in words: `サーバー再起動`, `サービス再起動 (HTTP)`; a prompt's
+ * `phone` is the phone escalation. */
 export function recoveryName(action: string, lang: Lang, withService = true): string {
+  if (action === 'phone') return lang === 'ja' ? '電話エスカレーション' : 'phone escalation';
   if (kindOf(action) === 'reboot') return lang === 'ja' ? 'サーバー再起動' : 'server reboot';
   const svc = serviceOf(action);
   const base = lang === 'ja' ? 'サービス再起動' : 'service restart';
@@ -144,7 +146,18 @@ export const PROMPT_TEXT: Record<PromptCode, { ja: string; en: string }> = {
   waiting: { ja: '再起動待ち', en: 'waiting to reboot' },
   watchdog: { ja: 'Plesk の自動復旧待ち', en: "waiting for Plesk's watchdog" },
   no_access: { ja: 'SSH ログイン不可（復旧操作できません）', en: 'no SSH access (cannot recover)' },
+  escalate: {
+    ja: '一次復旧開始から1時間が経過しました。電話エスカレーションを行ってください',
+    en: 'An hour has passed since primary recovery began: start the phone escalation',
+  },
+  escalation_not_included: { ja: '電話エスカレーションはプラン外です', en: 'Phone escalation is not included in the plan' },
 };
+
+/** The engine prompts the phone escalation now (contract §9.8): the escalation panel is offered
+ * first. */
+export function escalationDue(prompt: Pick<Prompt, 'code'> | null | undefined): boolean {
+  return prompt?.code === 'escalate';
+}
 
 /** Why the engine did not recover by itself, in the console's words from the prompt's code and
  * moment (`at`); the engine's English `message` only for a code this console does not know. */
@@ -177,7 +190,10 @@ const ERROR_TEXT: Record<string, { ja: string; en: string }> = {
     ja: '今月の設定作業の残り時間を超えます。有償作業として記録してください',
     en: "over the month's included configuration work: record it as billable",
   },
-  over_cap: { ja: '承諾額の上限を超えています。顧客に改めて承諾を得てください', en: 'over the cap: ask the customer again' },
+  needs_call: {
+    ja: '承諾済みの金額を超えています。前回の承諾の後に顧客と電話で話し（応答ありの通話を記録）、改めて承諾を得てください',
+    en: 'beyond the consented amount: call the customer (log the answered call after the latest consent) and ask again',
+  },
   stopped: { ja: 'エンジンが停止しています', en: 'the engine is stopped' },
   store_unavailable: {
     ja: 'ストアが書き込みを受け付けていません（エンジンの警報を参照）。しばらくしてから再度お試しください',

@@ -1,5 +1,6 @@
 //! The engine's catalogue as the console uses it: names of checks, which services can be
-//! restarted, resource thresholds for a server's CPUs, plan entitlements, the yen limits. The
+//! restarted, resource thresholds for a server's CPUs, plan entitlements, the yen limits, the causes
+//! of charges. The
 //! console keeps no copy of these rules: the catalogue comes from the engine when the console
 //! starts (`Backend.catalogue()`), is registered here once, and these functions read it. Before it
 //! arrives (or from an engine too old to send one) names are the check ids and nothing is
@@ -74,6 +75,18 @@ export function spotMinYen(): number {
  * catalogue arrives: the engine checks). */
 export function investigationCapYen(): number {
   return current?.investigation_cap_yen ?? Number.POSITIVE_INFINITY;
+}
+
+/** The causes of a charge a consent records (contract §9.8), in the catalogue's order, with their
+ * names (empty before the catalogue arrives). */
+export function chargeCauses(lang: Lang): { id: string; name: string }[] {
+  return (current?.charge_causes ?? []).map((c) => ({ id: c.id, name: lang === 'ja' ? c.name_ja : c.name_en }));
+}
+
+/** A cause's name (the id itself when the catalogue does not know it). */
+export function causeName(id: string, lang: Lang): string {
+  const c = current?.charge_causes.find((e) => e.id === id);
+  return c ? (lang === 'ja' ? c.name_ja : c.name_en) : id;
 }
 
 /** Business hours as words: `9–18`. */

@@ -1,10 +1,10 @@
 //! Secondary recovery (二次対応): the phone escalation of an incident, the pure parts. The
 //! emergency numbers are called in order, 10 rings each; the first person who answers is
 //! consulted. When every number of a round failed, a status report goes to the notification
-//! addresses. Cost consents: up to 50,000 yen for the investigation, then ask again. Pure.
+//! addresses. Cost consents: up to what was consented (the engine says how much), then ask the
+//! customer again on the phone. Pure.
 
-import type { Call, CallOutcome, Consent } from '../backend/types';
-import { investigationCapYen } from './catalogue';
+import type { Call, CallOutcome, Consent, Escalation } from '../backend/types';
 import { JST_MS } from './duration';
 
 export type Lang = 'ja' | 'en';
@@ -112,10 +112,12 @@ export function consentState(consents: readonly Pick<Consent, 'kind' | 'amount_y
   return { total, investigation, any: consents.length > 0 };
 }
 
-/** An investigation consent above the cap needs an earlier consent (the customer asked again):
- * the engine refuses it otherwise. True when this one would be refused. */
-export function overCap(amount: number, kind: string, consents: readonly Pick<Consent, 'kind' | 'amount_yen'>[]): boolean {
-  return kind === 'investigation' && amount > investigationCapYen() && consents.length === 0;
+/** Whether the engine would refuse this investigation consent `needs_call` (contract §9.8): the
+ * amount goes beyond what it records without a new call (`consent_without_call_yen`, the engine's
+ * rule; null: the customer was asked again). */
+export function needsCall(amount: number, esc: Pick<Escalation, 'consent_without_call_yen'>): boolean {
+  const limit = esc.consent_without_call_yen;
+  return limit !== null && limit !== undefined && amount > limit;
 }
 
 /** `datetime-local` value (JST wall time) of an instant: `YYYY-MM-DDTHH:MM`. */

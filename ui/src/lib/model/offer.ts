@@ -79,7 +79,8 @@ const NONE: RecoveryOffer = { kind: 'none' };
 function whatOf(target: OfferTarget): string | null {
   switch (target.kind) {
     case 'incident':
-      return target.prompt?.action || recoveryFor(target.check);
+      // A prompt names the recovery it is about; the phone escalation's (`phone`) is none.
+      return (target.prompt?.action !== 'phone' && target.prompt?.action) || recoveryFor(target.check);
     case 'reboot':
       return 'reboot';
     case 'restart':

@@ -23,7 +23,13 @@ outcome: string, answered_by?: string | null, notes?: string, } | { "type": "con
 /**
  * `investigation` or `spot_recovery`.
  */
-kind: string, amount_yen: number, customer_person: string, note?: string, } | { "type": "status_report", incident: number, subject: string, body: string, } | { "type": "pause", scope: PauseScope, starts_at?: string | null, ends_at?: string | null, minutes?: number | null, reason: string, } | { "type": "end_pause", maintenance: number, } | { "type": "extend_pause", maintenance: number, ends_at?: string | null, minutes?: number | null, } | { "type": "recover_network", gateway: string, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
+kind: string, amount_yen: number, customer_person: string, note?: string, 
+/**
+ * Why the charge arose (contract §9.8): `customer_change`, `traffic_surge`, `attack` or
+ * `other` (the catalogue's `charge_causes`). Required: a missing or unknown cause is
+ * refused `invalid`, naming the four (so it is read as empty here, not refused by serde).
+ */
+cause: string, } | { "type": "status_report", incident: number, subject: string, body: string, } | { "type": "pause", scope: PauseScope, starts_at?: string | null, ends_at?: string | null, minutes?: number | null, reason: string, } | { "type": "end_pause", maintenance: number, } | { "type": "extend_pause", maintenance: number, ends_at?: string | null, minutes?: number | null, } | { "type": "recover_network", gateway: string, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
 
 /**
  * Every rejection of the console API (and of a desktop command): a stable `code` consoles
@@ -83,6 +89,11 @@ spot_min_yen: number,
  */
 investigation_cap_yen: number, 
 /**
+ * Why a charge arose, one of which every consent records (contract §9.8), in the
+ * contract's order.
+ */
+charge_causes: Array<CauseEntry>, 
+/**
  * Business hours, Japan time, on weekdays that are not public holidays (contract §1.3):
  * for words only; whether they hold now is `Health::business_hours`.
  */
@@ -91,6 +102,15 @@ business_hours: HoursEntry,
  * When monthly reports go out by themselves (contract §5.1).
  */
 monthly_report: ReportTimesEntry, };
+
+/**
+ * A cause of a charge: its id (what a consent sends and records) and its names.
+ */
+export type CauseEntry = { 
+/**
+ * `customer_change`, `traffic_surge`, `attack`, `other`.
+ */
+id: string, name_ja: string, name_en: string, };
 
 /**
  * A check id and its name on the console.
@@ -171,7 +191,12 @@ billable: boolean, recorded_by: string, at: string, };
 /**
  * A recorded consent (the console's **Consent**).
  */
-export type ConsentRecord = { id: number, incident_id: number, kind: string, amount_yen: number, customer_person: string, note: string, operator: string, at: string, };
+export type ConsentRecord = { id: number, incident_id: number, kind: string, amount_yen: number, customer_person: string, note: string, operator: string, at: string, 
+/**
+ * Why the charge arose: `customer_change`, `traffic_surge`, `attack` or `other` (the
+ * catalogue's `charge_causes`; consents recorded before causes existed are `other`).
+ */
+cause: string, };
 
 /**
  * The messages, as serialized (the shape consoles parse).
@@ -267,9 +292,15 @@ config_work: boolean, };
  */
 export type Escalation = { incident: IncidentRecord, customer: CustomerView | null, calls: Array<CallRecord>, consents: Array<ConsentRecord>, 
 /**
- * Investigation cost the customer agreed to (the latest consent's amount).
+ * Investigation cost the customer agreed to (the largest investigation consent).
  */
 consented_yen: number, 
+/**
+ * Up to this many yen an investigation consent is recorded now; beyond it the engine refuses
+ * `needs_call` until a call the customer answers is logged (contract §4.6, §9.8). None: the
+ * customer was asked again since the latest consent, any amount is recorded.
+ */
+consent_without_call_yen: number | null, 
 /**
  * A call of the current round was answered (the round is over).
  */
@@ -441,12 +472,14 @@ monthly_fee_yen: number, entitlements: Entitlements, };
  */
 export type Prompt = { 
 /**
- * `restart:http` or `reboot`.
+ * `restart:http` or `reboot`; `phone` for the phone escalation.
  */
 action: string, 
 /**
  * `not_included`, `outside_hours`, `spot_only`, `already_tried`, `restart_limit`, `paused`,
- * `no_access`, `waiting`, `watchdog` (the Plesk option: its own watchdog first).
+ * `no_access`, `waiting`, `watchdog` (the Plesk option: its own watchdog first);
+ * `escalate` (an hour of primary recovery passed: phone the customer, contract §9.8) or
+ * `escalation_not_included` (the same on a plan without the phone escalation, §9.9).
  */
 code: string, 
 /**
@@ -456,7 +489,8 @@ message: string,
 /**
  * The moment the prompt names (RFC 3339 UTC): `waiting` — when the automatic reboot is due;
  * `outside_hours` — when business hours begin and the engine recovers by itself;
- * `watchdog` — when the NOC restarts the service if Plesk's watchdog did not.
+ * `watchdog` — when the NOC restarts the service if Plesk's watchdog did not;
+ * `escalate`, `escalation_not_included` — when the hour of primary recovery ended.
  */
 at: string | null, };
 
