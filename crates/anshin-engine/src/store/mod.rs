@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 pub mod acks;
 pub mod audit;
 mod backlog;
+pub mod backups;
 mod coverage;
 pub mod export;
 pub mod ledger;
@@ -87,6 +88,7 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     maintenance::MIGRATION_END,
     ledger::MIGRATION,
     recovery::MIGRATION_CAUSE,
+    backups::MIGRATION,
 ];
 
 /// The schema version (`user_version`) from which the event log carries `actor` and `hash`.
