@@ -191,7 +191,9 @@ impl Decider {
         if let Err(e) = descriptors::reserve(needed, &why) {
             return Ok(Err(ReloadError::Refused(e.to_string())));
         }
-        let smtp = match SmtpSettings::for_fleet(&new, &crate::secrets::Secrets::for_fleet(&new).activate()) {
+        // The new fleet's secret sources are put in force only once it is applied.
+        let secrets = crate::secrets::Secrets::for_fleet(&new);
+        let smtp = match SmtpSettings::for_fleet(&new, &secrets) {
             Ok(s) => s,
             Err(e) => return Ok(Err(ReloadError::Refused(format!("[smtp]: {e}")))),
         };
@@ -262,6 +264,7 @@ impl Decider {
         for host in &diff.hosts_removed {
             self.runner.abort(host);
         }
+        crate::secrets::Secrets::for_fleet(&new).activate();
         self.take_fleet(new, new_polled, smtp, prober, &diff);
         self.reload(store, now)?;
         events.push(EngineEvent::FleetReloaded { summary: summary.clone(), by: by.into(), at: timestamp(now) });
