@@ -681,3 +681,564 @@ fn restore_script(job: &RestoreJob, at: &Layout) -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::ParseError;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn paths_are_absolute_plain_and_normalized() {
+        let table: &[(&str, Result<&str, &str>)] = &[
+            ("/", Ok("/")),
+            ("/srv", Ok("/srv")),
+            ("/srv/", Ok("/srv")),
+            ("//srv//www/", Ok("/srv/www")),
+            ("/srv/my files/it's", Ok("/srv/my files/it's")),
+            ("/srv/..data", Ok("/srv/..data")),
+            ("srv", Err("is not an absolute path")),
+            ("", Err("is not an absolute path")),
+            ("/srv/../etc", Err("\"..\" step")),
+            ("/srv/./x", Err("\".\" or")),
+            ("/srv/a\nb", Err("control character")),
+            ("/srv/\u{1b}[2J", Err("control character")),
+        ];
+        for (p, want) in table {
+            match (check_path(p), want) {
+                (Ok(got), Ok(w)) => assert_eq!(got, *w, "{p:?}"),
+                (Err(got), Err(w)) => {
+                    assert!(got.contains(w), "{p:?}: {got}");
+                    assert!(!got.chars().any(crate::text::is_hidden), "{got:?}");
+                }
+                (got, _) => panic!("{p:?}: {got:?}"),
+            }
+        }
+        assert!(check_path(&format!("/{}", "a".repeat(MAX_PATH_LEN))).unwrap_err().contains("at most 1024"));
+        assert!(is_under("/srv/tmp", "/srv") && is_under("/srv", "/srv") && is_under("/x", "/"));
+        assert!(!is_under("/srv2", "/srv") && !is_under("/", "/srv"));
+    }
+
+    #[test]
+    fn default_excludes_yield_to_an_included_path() {
+        let p = BackupPaths::default();
+        assert_eq!(p.excludes(), DEFAULT_EXCLUDE.map(String::from).to_vec());
+        let p = BackupPaths { include: vec!["/".into(), "/var/tmp/keep".into()], exclude: vec!["/srv/tmp".into()] };
+        let ex = p.excludes();
+        assert!(!ex.contains(&"/var/tmp".to_string()), "{ex:?}");
+        assert!(ex.contains(&"/proc".to_string()) && ex.last().unwrap() == "/srv/tmp", "{ex:?}");
+    }
+
+    fn fs(filesystem: &str, mount: &str, bytes: u64, inodes: Option<u64>) -> Result<FsUsage, ParseError> {
+        Ok(FsUsage { filesystem: filesystem.into(), mount: mount.into(), used_bytes: bytes, used_inodes: inodes })
+    }
+
+    #[test]
+    fn eligibility_table() {
+        let paths = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let at = |i: usize, u| PathUsage { index: i, usage: u };
+        let bad = || Err(ParseError::Unreadable { field: "backed-up path", found: "\"df: no such file\"".into() });
+        type Row = (Plan, Vec<String>, Vec<PathUsage>, Eligibility);
+        let table: Vec<Row> = vec![
+            (Plan::P30, paths(&["/"]), vec![at(0, fs("/dev/vda1", "/", 1, Some(1)))], Eligibility::NotInPlan { plan: Plan::P30 }),
+            (Plan::Zero, paths(&["/"]), vec![], Eligibility::NotInPlan { plan: Plan::Zero }),
+            (
+                Plan::P60,
+                paths(&["/"]),
+                vec![at(0, fs("/dev/vda1", "/", MAX_USED_BYTES, Some(MAX_USED_INODES)))],
+                Eligibility::Eligible { used_bytes: MAX_USED_BYTES, used_inodes: MAX_USED_INODES },
+            ),
+            (
+                Plan::P150,
+                paths(&["/"]),
+                vec![at(0, fs("/dev/vda1", "/", MAX_USED_BYTES + 1, Some(1)))],
+                Eligibility::TooBig { used_bytes: MAX_USED_BYTES + 1 },
+            ),
+            (
+                Plan::P200,
+                paths(&["/"]),
+                vec![at(0, fs("/dev/vda1", "/", 1, Some(MAX_USED_INODES + 1)))],
+                Eligibility::TooManyInodes { used: MAX_USED_INODES + 1 },
+            ),
+            // Two paths on one file system count it once ...
+            (
+                Plan::P60,
+                paths(&["/srv", "/home"]),
+                vec![at(0, fs("/dev/vda1", "/", 30_000_000_000, Some(300_000))), at(1, fs("/dev/vda1", "/", 30_000_000_000, Some(300_000)))],
+                Eligibility::Eligible { used_bytes: 30_000_000_000, used_inodes: 300_000 },
+            ),
+            // ... two file systems are summed.
+            (
+                Plan::P60,
+                paths(&["/", "/home"]),
+                vec![at(0, fs("/dev/vda1", "/", 30_000_000_000, Some(1))), at(1, fs("/dev/vdb1", "/home", 30_000_000_000, Some(1)))],
+                Eligibility::TooBig { used_bytes: 60_000_000_000 },
+            ),
+            (
+                Plan::P60,
+                paths(&["/", "/data"]),
+                vec![at(0, fs("/dev/vda1", "/", 1, Some(300_000))), at(1, fs("tmpfs", "/data", 1, Some(300_000)))],
+                Eligibility::TooManyInodes { used: 600_000 },
+            ),
+            // No inode count (btrfs): only bytes are judged.
+            (Plan::P60, paths(&["/"]), vec![at(0, fs("/dev/sda2", "/", 5, None))], Eligibility::Eligible { used_bytes: 5, used_inodes: 0 }),
+            (Plan::P60, paths(&["/", "/srv"]), vec![at(0, fs("/dev/sda2", "/", 5, None))], Eligibility::NotMeasured { why: "/srv: not measured yet".into() }),
+            (
+                Plan::P60,
+                paths(&["/srv"]),
+                vec![at(0, bad())],
+                Eligibility::NotMeasured { why: "/srv: backed-up path: cannot read \"df: no such file\"".into() },
+            ),
+        ];
+        for (plan, include, measured, want) in table {
+            assert_eq!(eligibility(plan, &include, &measured), want, "{plan} {include:?}");
+        }
+    }
+
+    fn settings() -> BackupSettings {
+        BackupSettings { store: Some("backups".into()), ..BackupSettings::default() }
+    }
+
+    #[test]
+    fn slots_are_stable_and_spread_over_the_night_window() {
+        assert_eq!(slot_offset_minutes("web01"), slot_offset_minutes("web01"));
+        // FNV-1a is fixed: these numbers never change between machines or versions.
+        let fnv = |s: &str| {
+            let mut h: u64 = 0xcbf29ce484222325;
+            for b in s.bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+            }
+            (h % 120) as u32
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..500 {
+            let label = format!("web{i:03}");
+            let m = slot_offset_minutes(&label);
+            assert!(m < NIGHT_WINDOW_MINUTES);
+            assert_eq!(m, fnv(&label));
+            seen.insert(m);
+        }
+        assert!(seen.len() > 100, "500 servers use {} distinct minutes", seen.len());
+        let s = settings();
+        let day = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        let slot = slot_on(&s, "web01", day);
+        assert_eq!(slot, t("2026-12-05T18:00:00Z") + TimeDelta::minutes(i64::from(slot_offset_minutes("web01"))));
+        assert_eq!(last_slot(&s, "web01", slot), (day, slot));
+        assert_eq!(last_slot(&s, "web01", slot - TimeDelta::seconds(1)).1, slot - TimeDelta::days(1));
+        assert_eq!(next_slot(&s, "web01", slot), slot + TimeDelta::days(1));
+        assert_eq!(next_slot(&s, "web01", slot - TimeDelta::seconds(1)), slot);
+        // A late hour plus the offset crosses midnight: still one slot a day, in order.
+        let late = BackupSettings { full_hour: 23, ..settings() };
+        let mut now = t("2026-12-01T00:00:00Z");
+        for _ in 0..200 {
+            let (_, last) = last_slot(&late, "web01", now);
+            let next = next_slot(&late, "web01", now);
+            assert!(last <= now && now < next && next - last == TimeDelta::days(1), "{now} {last} {next}");
+            now += TimeDelta::minutes(37);
+        }
+    }
+
+    fn run(generation: i64, kind: Kind, state: RunState, started: DateTime<Utc>) -> Run {
+        Run { generation, kind, state, started, finished: Some(started + TimeDelta::minutes(20)) }
+    }
+
+    #[test]
+    fn schedule_table() {
+        use Kind::{Differential as D, Full as F};
+        use RunState::{Failed, Interrupted, Ok as Good, Running};
+        let s = settings();
+        let label = "web01";
+        // 2026-12-06 is a Sunday; slot(d) is the night slot of Japan day d.
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let slot = |d: u32| slot_on(&s, label, day(d));
+        let min = TimeDelta::minutes;
+        type Row = (&'static str, Vec<Run>, DateTime<Utc>, Due);
+        let table: Vec<Row> = vec![
+            ("a server new to backups gets a full at once", vec![], slot(2) + min(600), Due::Full),
+            ("nothing while one runs", vec![run(1, F, Running, slot(6))], slot(6) + min(5), Due::Nothing),
+            ("the full day's slot", vec![run(1, F, Good, slot(5))], slot(6), Due::Full),
+            ("a weekday slot: a differential", vec![run(1, F, Good, slot(6))], slot(7), Due::Differential { base: 1 }),
+            ("one run per slot", vec![run(1, F, Good, slot(6)), run(2, D, Good, slot(7))], slot(7) + min(600), Due::Nothing),
+            (
+                "missed while down: caught up once",
+                vec![run(1, F, Good, slot(6))],
+                slot(9) + min(600),
+                Due::Differential { base: 1 },
+            ),
+            (
+                "a failed full: a differential against the previous full in the same slot",
+                vec![run(1, F, Good, slot(6)), run(2, F, Failed, slot(13))],
+                slot(13) + min(30),
+                Due::Differential { base: 1 },
+            ),
+            (
+                "... once",
+                vec![run(1, F, Good, slot(6)), run(2, F, Failed, slot(13)), run(3, D, Good, slot(13) + min(30))],
+                slot(13) + min(60),
+                Due::Nothing,
+            ),
+            (
+                "... and the next night retries the full",
+                vec![run(1, F, Good, slot(6)), run(2, F, Failed, slot(13)), run(3, D, Good, slot(13) + min(30))],
+                slot(14),
+                Due::Full,
+            ),
+            (
+                "a failed first full: nothing to fall back on, the next slot retries",
+                vec![run(1, F, Failed, slot(2))],
+                slot(2) + min(30),
+                Due::Nothing,
+            ),
+            ("... the next slot", vec![run(1, F, Failed, slot(2))], slot(3), Due::Full),
+            (
+                "an interrupted full waits for the next slot",
+                vec![run(1, F, Good, slot(6)), run(2, F, Interrupted, slot(13))],
+                slot(13) + min(30),
+                Due::Nothing,
+            ),
+            (
+                "... which retries it, on a weekday too",
+                vec![run(1, F, Good, slot(6)), run(2, F, Interrupted, slot(13))],
+                slot(14),
+                Due::Full,
+            ),
+            (
+                "an interrupted differential: the next slot",
+                vec![run(1, F, Good, slot(6)), run(2, D, Interrupted, slot(7))],
+                slot(8),
+                Due::Differential { base: 1 },
+            ),
+            ("a pruned full is no base", vec![run(1, F, RunState::Pruned, slot(6))], slot(7), Due::Full),
+        ];
+        for (what, runs, now, want) in table {
+            let got = schedule(&s, label, &runs, now);
+            assert_eq!(got.due, want, "{what}");
+            assert!(got.slot <= now && now < got.next, "{what}");
+        }
+    }
+
+    /// The engine's loop in miniature: each night the due run is taken (it fails when `fails`
+    /// says so), then pruned; the generations kept never exceed 1 full + 6 differentials, and
+    /// every differential kept is newer than the full kept.
+    fn simulate(days: u32, fails: impl Fn(u32, Kind) -> bool) -> Vec<Run> {
+        let s = settings();
+        let label = "db01";
+        let first = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        let mut runs: Vec<Run> = Vec::new();
+        let mut next_gen = 1;
+        for d in 0..days {
+            let day = first + Days::new(u64::from(d));
+            let mut now = slot_on(&s, label, day);
+            // At most two runs per slot (a full, then the fallback differential).
+            for _ in 0..3 {
+                let due = schedule(&s, label, &runs, now);
+                let kind = match due.due {
+                    Due::Full => Kind::Full,
+                    Due::Differential { base } => {
+                        assert_eq!(Some(base), super::base(&runs).map(|r| r.generation));
+                        Kind::Differential
+                    }
+                    Due::Nothing => break,
+                };
+                let state = if fails(d, kind) { RunState::Failed } else { RunState::Ok };
+                runs.push(run(next_gen, kind, state, now));
+                next_gen += 1;
+                for g in prune(&runs) {
+                    let r = runs.iter_mut().find(|r| r.generation == g).unwrap();
+                    assert_eq!(r.state, RunState::Ok, "only generations are pruned");
+                    r.state = RunState::Pruned;
+                }
+                let kept: Vec<&Run> = runs.iter().filter(|r| r.state == RunState::Ok).collect();
+                let fulls = kept.iter().filter(|r| r.kind == Kind::Full).count();
+                let diffs = kept.iter().filter(|r| r.kind == Kind::Differential).count();
+                assert!(fulls <= 1 && diffs <= KEEP_DIFFERENTIALS, "day {d}: {fulls} full, {diffs} differential");
+                if let Some(b) = super::base(&runs) {
+                    assert!(kept.iter().all(|r| r.started >= b.started), "day {d}: a generation older than the full");
+                }
+                now += TimeDelta::minutes(30);
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn a_week_of_good_runs_is_one_full_and_six_differentials() {
+        let runs = simulate(7, |_, _| false);
+        let kinds: Vec<Kind> = runs.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [vec![Kind::Full], vec![Kind::Differential; 6]].concat());
+        assert!(runs.iter().all(|r| r.state == RunState::Ok));
+        // The next Sunday's full completes, then the previous set goes.
+        let runs = simulate(8, |_, _| false);
+        let kept: Vec<(i64, Kind)> =
+            runs.iter().filter(|r| r.state == RunState::Ok).map(|r| (r.generation, r.kind)).collect();
+        assert_eq!(kept, [(8, Kind::Full)]);
+        assert_eq!(runs.iter().filter(|r| r.state == RunState::Pruned).count(), 7);
+    }
+
+    #[test]
+    fn weeks_with_failures_keep_at_most_a_week() {
+        // Fulls fail for the whole second week: differentials go on against the first full, the
+        // oldest of them pruned beyond six; the third week's full cleans up.
+        let runs = simulate(21, |d, k| k == Kind::Full && (7..14).contains(&d));
+        let failed_fulls = runs.iter().filter(|r| r.kind == Kind::Full && r.state == RunState::Failed).count();
+        assert_eq!(failed_fulls, 7, "the full is retried every night of the failing week");
+        let kept: Vec<&Run> = runs.iter().filter(|r| r.state == RunState::Ok).collect();
+        assert_eq!(kept[0].kind, Kind::Full);
+        // A second pattern: everything fails on some days, differentials fail on others.
+        simulate(60, |d, k| d % 5 == 3 || (k == Kind::Differential && d % 7 == 2) || (k == Kind::Full && d % 11 == 0));
+        // And a long failure of everything, then recovery.
+        simulate(40, |d, _| (10..20).contains(&d));
+    }
+
+    #[test]
+    fn the_backup_incident_counts_failed_and_missed_slots() {
+        use Kind::{Differential as D, Full as F};
+        use RunState::{Failed, Interrupted, Ok as Good, Running};
+        let s = settings();
+        let label = "web01";
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let slot = |d: u32| slot_on(&s, label, day(d));
+        let min = TimeDelta::minutes;
+        type Row = (&'static str, Vec<Run>, DateTime<Utc>, u32, Option<Level>);
+        let table: Vec<Row> = vec![
+            ("no runs yet", vec![], slot(9), 0, None),
+            ("all good", vec![run(1, F, Good, slot(6)), run(2, D, Good, slot(7))], slot(7) + min(60), 0, None),
+            ("today's slot due, not missed", vec![run(1, F, Good, slot(6))], slot(7) + min(1), 0, None),
+            ("one failure", vec![run(1, F, Good, slot(6)), run(2, D, Failed, slot(7))], slot(7) + min(60), 1, None),
+            (
+                "two: Lv.2",
+                vec![run(1, F, Good, slot(6)), run(2, D, Failed, slot(7)), run(3, D, Interrupted, slot(8))],
+                slot(8) + min(60),
+                2,
+                Some(Level::Warning),
+            ),
+            ("one failed, one missed: Lv.2", vec![run(1, F, Good, slot(6)), run(2, D, Failed, slot(7))], slot(9) + min(1), 2, Some(Level::Warning)),
+            ("missed while down: four", vec![run(1, F, Good, slot(6))], slot(11), 4, Some(Level::Minor)),
+            (
+                "a failed full with a good fallback differential is a good night",
+                vec![run(1, F, Good, slot(6)), run(2, F, Failed, slot(13)), run(3, D, Good, slot(13) + min(30))],
+                slot(13) + min(60),
+                0,
+                None,
+            ),
+            (
+                "a good run ends the count",
+                vec![run(1, F, Failed, slot(6)), run(2, F, Failed, slot(7)), run(3, F, Good, slot(8)), run(4, D, Failed, slot(9))],
+                slot(9) + min(60),
+                1,
+                None,
+            ),
+            (
+                "a running one stops the count",
+                vec![run(1, F, Failed, slot(6)), run(2, F, Failed, slot(7)), run(3, F, Running, slot(8))],
+                slot(8) + min(5),
+                0,
+                None,
+            ),
+            (
+                "fulls that never succeed",
+                (0..6).map(|i| run(i + 1, F, Failed, slot(2 + i as u32))).collect(),
+                slot(7) + min(60),
+                6,
+                Some(Level::Minor),
+            ),
+        ];
+        for (what, runs, now, want, level) in table {
+            let n = consecutive_failures(&s, label, &runs, now);
+            assert_eq!(n, want, "{what}");
+            assert_eq!(incident_level(n), level, "{what}");
+        }
+        assert_eq!(trigger("web01"), "web01 バックアップ失敗");
+        assert_eq!(CHECK_ID, "backup");
+        const { assert!(!INCIDENT_MAILED) };
+    }
+
+    #[test]
+    fn default_restore_dir_is_japan_time() {
+        assert_eq!(default_restore_dir(t("2026-12-02T15:30:00Z")), "/var/restore/20261203-0030");
+    }
+
+    #[test]
+    fn commands_hold_what_the_contract_says() {
+        let paths = BackupPaths { include: vec!["/".into(), "/srv/my site".into()], exclude: vec!["/srv/it's tmp".into()] };
+        let full = backup_command(&BackupJob { kind: Kind::Full, paths: &paths, services: &[Service::Mysql, Service::Postgresql], sudo: true });
+        assert!(full.starts_with("sudo -n sh -c '"), "{full}");
+        let script = backup_script(&BackupJob { kind: Kind::Full, paths: &paths, services: &[Service::Mysql, Service::Postgresql], sudo: true }, &SERVER);
+        assert_eq!(full, format!("sudo -n sh -c {}", sh_quote(&script)));
+        for want in [
+            "mysqldump --single-transaction --all-databases",
+            "pg_dumpall",
+            "rm -f \"$w/snapshot\"",
+            "--listed-incremental=\"$w/snapshot\" --one-file-system",
+            "--directory='/'",
+            "--anchored --no-wildcards",
+            "--exclude='./proc'",
+            "--exclude='./var/restore'",
+            "--exclude='./srv/it'\\''s tmp'",
+            "-- '.' './srv/my site'",
+            "nice -n 19",
+            "ionice -c 2 -n 7",
+        ] {
+            assert!(script.contains(want), "{want}\n{script}");
+        }
+        let mysql_at = script.find("mysqldump").unwrap();
+        assert!(mysql_at < script.find("tar --create").unwrap(), "the dumps come first");
+        let only_srv = BackupPaths { include: vec!["/srv".into()], exclude: vec![] };
+        let diff = backup_script(&BackupJob { kind: Kind::Differential, paths: &only_srv, services: &[Service::Mysql], sudo: false }, &SERVER);
+        assert!(diff.contains("cat > \"$w/snapshot\""), "{diff}");
+        assert!(diff.contains("-- './srv' './var/backups/anshin-noc'"), "the dumps are included: {diff}");
+        assert!(!diff.contains("pg_dumpall"));
+        let plain = backup_command(&BackupJob { kind: Kind::Differential, paths: &only_srv, services: &[], sudo: false });
+        assert!(plain.starts_with("sh -c '") && !plain.contains("sudo") && !plain.contains("mysqldump"));
+        let r = restore_command(&RestoreJob { step: Kind::Full, target: &RestoreTarget::InPlace, path: Some("/srv/www"), sudo: true });
+        assert!(r.starts_with("sudo -n sh -c "), "{r}");
+        let r = restore_script(&RestoreJob { step: Kind::Full, target: &RestoreTarget::InPlace, path: Some("/srv/www"), sudo: true }, &SERVER);
+        assert!(r.contains("t='/'") && r.contains("--listed-incremental=/dev/null") && r.ends_with("-- './srv/www'\n"), "{r}");
+        assert!(exit_reason(1, "sudo: a password is required\n").contains("sudo refused"));
+        assert!(exit_reason(EXIT_TARGET_EXISTS, "anshin-noc: /var/restore/x exists").contains("choose a new directory"));
+        assert_eq!(exit_reason(0, ""), "ok");
+    }
+
+    // ---- the commands run for real with this machine's GNU tar, in a test directory ----------
+
+    fn sh(script: &str, stdin: &[u8]) -> (i32, Vec<u8>, String) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let data = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = input.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// Every file, directory and link under `dir`: relative path → (kind and mode, content).
+    fn tree(dir: &std::path::Path) -> BTreeMap<String, (String, Vec<u8>)> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut out = BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let m = std::fs::symlink_metadata(&p).unwrap();
+                let mode = m.permissions().mode() & 0o7777;
+                if m.is_dir() {
+                    out.insert(rel, (format!("d{mode:o}"), Vec::new()));
+                    stack.push(p);
+                } else if m.file_type().is_symlink() {
+                    out.insert(rel, ("l".into(), std::fs::read_link(&p).unwrap().to_string_lossy().into_owned().into_bytes()));
+                } else {
+                    out.insert(rel, (format!("f{mode:o}"), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        out
+    }
+
+    /// A full, changes (a file added, one modified, one removed, one renamed, odd names), two
+    /// differentials; restoring the full + differential 2 into a new directory yields exactly
+    /// the tree at differential 2 (content, mode, links), excluded paths left out; a sub-path
+    /// restores alone; an existing target is refused.
+    #[test]
+    fn full_differentials_and_restore_round_trip_with_gnu_tar() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("anshin-backup-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = dir.join("root");
+        let work = dir.join("work");
+        let w = |p: &str, body: &str| {
+            let f = root.join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, body).unwrap();
+        };
+        w("srv/www/index.html", "v1");
+        w("srv/www/it's a \"file\"\nwith a newline", "odd");
+        w("srv/www/gone.txt", "to be removed");
+        w("srv/www/moved.txt", "to be renamed");
+        w("srv/tmp/scratch", "excluded");
+        w("etc/app.conf", "conf v1");
+        w("proc/fake", "excluded by default");
+        std::fs::set_permissions(root.join("etc/app.conf"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink("www/index.html", root.join("srv/link")).unwrap();
+        let root_s = root.to_str().unwrap().to_string();
+        let work_s = work.to_str().unwrap().to_string();
+        let at = Layout { root: &root_s, work: &work_s };
+        let paths = BackupPaths { include: vec!["/".into()], exclude: vec!["/srv/tmp".into()] };
+        let job = |kind| BackupJob { kind, paths: &paths, services: &[], sudo: false };
+
+        let (code, full, err) = sh(&backup_script(&job(Kind::Full), &at), b"");
+        assert_eq!(code, 0, "{err}");
+        let (code, snapshot, err) = sh(&snapshot_fetch_script(&at), b"");
+        assert_eq!(code, 0, "{err}");
+        assert!(!snapshot.is_empty() && !work.join("snapshot").exists());
+
+        // Day 2: modified, added, removed.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        w("srv/www/index.html", "v2");
+        w("srv/www/new.txt", "new");
+        std::fs::remove_file(root.join("srv/www/gone.txt")).unwrap();
+        let (code, diff1, err) = sh(&backup_script(&job(Kind::Differential), &at), &snapshot);
+        assert_eq!(code, 0, "{err}");
+        assert!(!work.join("snapshot").exists(), "a differential leaves no snapshot behind");
+        // Day 3: more changes; differential 2 is still against the full.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        w("etc/app.conf", "conf v3");
+        std::fs::rename(root.join("srv/www/moved.txt"), root.join("srv/www/renamed.txt")).unwrap();
+        std::fs::set_permissions(root.join("srv/www/new.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (code, diff2, err) = sh(&backup_script(&job(Kind::Differential), &at), &snapshot);
+        assert_eq!(code, 0, "{err}");
+        assert!(diff1.len() < full.len() && diff2.len() < full.len(), "differentials hold only changes");
+
+        let mut want = tree(&root);
+        want.retain(|k, _| !k.starts_with("srv/tmp/") && !k.starts_with("proc/"));
+
+        let target = dir.join("restore");
+        let target_s = target.to_str().unwrap().to_string();
+        let to = RestoreTarget::Dir(target_s.clone());
+        let restore = |step, path: Option<&str>, to: &RestoreTarget, archive: &[u8]| {
+            sh(&restore_script(&RestoreJob { step, target: to, path, sudo: false }, &at), archive)
+        };
+        let (code, _, err) = restore(Kind::Full, None, &to, &full);
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = restore(Kind::Differential, None, &to, &diff2);
+        assert_eq!(code, 0, "{err}");
+        let got = tree(&target);
+        // Excluded paths are left out whole.
+        for d in ["srv/tmp", "proc"] {
+            assert!(want.remove(d).is_some() && !got.contains_key(d), "{d}");
+        }
+        assert_eq!(got, want);
+        assert!(!got.contains_key("srv/www/gone.txt") && !got.contains_key("srv/www/moved.txt"));
+
+        // The same target again: refused, nothing touched.
+        let (code, _, err) = restore(Kind::Full, None, &to, &full);
+        assert_eq!(code, EXIT_TARGET_EXISTS, "{err}");
+        assert!(exit_reason(code, &err).contains("exists"), "{err}");
+        assert_eq!(tree(&target), got);
+
+        // A sub-path alone, from the full and differential 1.
+        let sub = RestoreTarget::Dir(dir.join("sub").to_str().unwrap().to_string());
+        assert_eq!(restore(Kind::Full, Some("/srv/www"), &sub, &full).0, 0);
+        let (code, _, err) = restore(Kind::Differential, Some("/srv/www"), &sub, &diff1);
+        assert_eq!(code, 0, "{err}");
+        let got = tree(&dir.join("sub"));
+        assert_eq!(got.get("srv/www/index.html").map(|f| f.1.as_slice()), Some(&b"v2"[..]));
+        assert!(got.contains_key("srv/www/new.txt") && !got.contains_key("srv/www/gone.txt"));
+        assert!(got.contains_key("srv/www/moved.txt"), "as it was on day 2");
+        assert!(!got.contains_key("etc/app.conf") && !got.contains_key("srv/link"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
