@@ -724,7 +724,7 @@ impl Validator {
         let mut out = BackupPaths::default();
         if let Some(include) = self.path_list(&b.include, "include", label) {
             if include.is_empty() {
-                if let Some(v) = &b.include {
+                if let Some(v) = b.include.as_ref().filter(|v| v.get_ref().is_empty()) {
                     self.err(start(v), format!("backup include of \"{label}\" is empty: list what to back up, e.g. [\"/srv\"], or remove it (\"/\" is the default)"));
                 }
             } else {
@@ -1635,6 +1635,66 @@ ip = "127.77.0.3"
             assert_eq!(errs.len(), 1, "{name}: {errs:?}");
             assert!(errs[0].starts_with("fleet.toml:35:58: token_env") && errs[0].contains(why), "{name}: {errs:?}");
         }
+    }
+
+    #[test]
+    fn backup_keys_are_read_with_their_defaults() {
+        let f = parse(GOOD, "f").unwrap().fleet;
+        assert_eq!(f.backup, BackupSettings::default());
+        assert_eq!((f.backup.full_day, f.backup.full_hour, f.backup.max_running), (chrono::Weekday::Sun, 3, 2));
+        assert_eq!(f.server("web01").unwrap().backup, BackupPaths::default());
+        assert_eq!(f.server("web01").unwrap().backup.include, ["/"]);
+
+        let text = GOOD
+            .replace("timeout_secs = 10\n", "timeout_secs = 10\nbackup = { store = \"backups\", full_day = \"wed\", full_hour = 1, max_running = 4 }\nssh = { user = \"anshin\", key = \"k\", known_hosts = \"h\", sudo = true }\n")
+            .replace("custom = [", "backup = { include = [\"/srv/\", \"/home\"], exclude = [\"/srv/tmp\", \"/home/it's cache\"] }\ncustom = [")
+            .replace("ip = \"127.77.0.3\"", "ip = \"127.77.0.3\"\nssh = { sudo = false }");
+        let mut f = parse(&text, "f").unwrap().fleet;
+        assert_eq!(
+            f.backup,
+            BackupSettings { store: Some("backups".into()), full_day: chrono::Weekday::Wed, full_hour: 1, max_running: 4 }
+        );
+        let web = f.server("web01").unwrap();
+        assert_eq!(web.backup.include, ["/srv", "/home"]);
+        assert_eq!(web.backup.exclude, ["/srv/tmp", "/home/it's cache"]);
+        assert!(web.ssh.as_ref().unwrap().sudo, "[noc] ssh's sudo is inherited");
+        assert!(!f.server("zero01").unwrap().ssh.as_ref().unwrap().sudo, "and overridden per server");
+        f.resolve_paths(std::path::Path::new("/etc/anshin-noc"));
+        assert_eq!(f.backup.store.as_deref(), Some("/etc/anshin-noc/backups"));
+        let abs = GOOD.replace("timeout_secs = 10\n", "timeout_secs = 10\nbackup = { store = \"/srv/anshin-store\" }\n");
+        let mut f = parse(&abs, "f").unwrap().fleet;
+        f.resolve_paths(std::path::Path::new("/etc/anshin-noc"));
+        assert_eq!(f.backup.store.as_deref(), Some("/srv/anshin-store"));
+    }
+
+    #[test]
+    fn backup_mistakes_name_the_place_and_the_fix() {
+        let noc = |b: &str| GOOD.replace("timeout_secs = 10\n", &format!("timeout_secs = 10\nbackup = {b}\n"));
+        let server = |b: &str| GOOD.replace("custom = [", &format!("backup = {b}\ncustom = ["));
+        let table: Vec<(String, &str)> = vec![
+            (noc("{ full_day = \"sunday\" }"), "fleet.toml:8:23: backup full_day \"sunday\" is not a day: use one of \"sun\""),
+            (noc("{ full_hour = 24 }"), "fleet.toml:8:24: backup full_hour = 24: give an hour of Japan time from 0 to 23"),
+            (noc("{ max_running = 0 }"), "fleet.toml:8:26: backup max_running = 0: give 1 to 16 runs at once"),
+            (noc("{ store = \"\" }"), "fleet.toml:8:20: backup store must be a folder path"),
+            (noc("{ stor = \"x\" }"), "fleet.toml:8:12: unknown field `stor`"),
+            (server("{ include = [\"srv\"] }"), "fleet.toml:35:23: backup include: \"srv\" is not an absolute path"),
+            (server("{ include = [\"/srv/../etc\"] }"), "fleet.toml:35:23: backup include: \"/srv/../etc\" has a \".\" or \"..\" step"),
+            (server("{ exclude = [\"/srv/tmp\", \"/srv/tmp/\"] }"), "fleet.toml:35:35: backup exclude lists \"/srv/tmp\" twice"),
+            (server("{ include = [] }"), "fleet.toml:35:22: backup include of \"web01\" is empty"),
+            (server("{ include = [\"/srv\\nx\"] }"), "fleet.toml:35:23: backup include: \"/srv\\nx\" contains a control character"),
+            (server("{ includes = [\"/srv\"] }"), "fleet.toml:35:12: unknown field `includes`"),
+            (
+                GOOD.replace("custom = [", "ssh = { user = \"a\", key = \"k\", known_hosts = \"h\", sudo = \"yes\" }\ncustom = ["),
+                "fleet.toml:35:",
+            ),
+        ];
+        for (text, want) in table {
+            let errs = errors_of(&text);
+            assert_eq!(errs.len(), 1, "{want}: {errs:?}");
+            assert!(errs[0].starts_with(want), "\n got  {}\n want {want}", errs[0]);
+        }
+        let many = format!("{{ include = [{}] }}", (0..33).map(|i| format!("\"/p{i}\"")).collect::<Vec<_>>().join(", "));
+        assert!(errors_of(&server(&many))[0].contains("lists 33 paths: at most 32"));
     }
 
     #[test]
