@@ -1043,6 +1043,87 @@ mod tests {
         assert_eq!(s.observe(Some(L2), 3).1, ResourceTransition::Unchanged);
     }
 
+    #[test]
+    fn poll_command_adds_the_backed_up_paths_and_keeps_the_rest() {
+        assert_eq!(poll_command(&[]), POLL_COMMAND);
+        let cmd = poll_command(&["/srv/it's here".to_string()]);
+        assert!(cmd.starts_with(POLL_COMMAND.strip_suffix("echo '@@anshin end'\n").unwrap()));
+        assert!(cmd.contains("t df -Pk -- '/srv/it'\\''s here' 2>&1 | tail -n 2\n"), "{cmd}");
+        assert!(cmd.ends_with("echo '@@anshin end'\n"));
+        let many: Vec<String> = (0..100).map(|i| format!("/p{i}")).collect();
+        assert_eq!(poll_command(&many).matches("@@anshin bdf ").count(), crate::backup::MAX_PATHS);
+    }
+
+    fn usage(fs: &str, mount: &str, bytes: u64, inodes: Option<u64>) -> Result<FsUsage, ParseError> {
+        Ok(FsUsage { filesystem: fs.into(), mount: mount.into(), used_bytes: bytes, used_inodes: inodes })
+    }
+
+    #[test]
+    fn backed_up_paths_are_read_per_index() {
+        let base = poll("0.00 0 0 1/1 1", "1", "x 1 1 1 1% /", "x 1 1 1 1% /", "none", "");
+        let head = base.strip_suffix("@@anshin end\n").unwrap();
+        let with = |sections: &str| parse_poll(&format!("{head}{sections}@@anshin end\n")).unwrap().paths;
+        assert!(parse_poll(&base).unwrap().paths.is_empty());
+        let hdr = "Filesystem     1024-blocks     Used Available Capacity Mounted on";
+        let ihdr = "Filesystem      Inodes  IUsed   IFree IUse% Mounted on";
+        type Row = (String, Vec<(usize, Result<FsUsage, ParseError>)>);
+        let table: Vec<Row> = vec![
+            (
+                format!("@@anshin bdf 0\n{hdr}\n/dev/vda1 264212084 13466420 81819468 15% /\n@@anshin bdfi 0\n{ihdr}\n/dev/vda1 6553600 412345 6141255 7% /\n"),
+                vec![(0, usage("/dev/vda1", "/", 13466420 * 1024, Some(412345)))],
+            ),
+            // A mount point with spaces; the second path on btrfs (no inode count).
+            (
+                format!("@@anshin bdf 0\n/dev/vdb1 100 40 60 40% /srv/my data\n@@anshin bdfi 0\n/dev/vdb1 10 4 6 40% /srv/my data\n\
+                         @@anshin bdf 1\n/dev/sda2 100 7 93 7% /home\n@@anshin bdfi 1\n/dev/sda2 0 0 0 - /home\n"),
+                vec![(0, usage("/dev/vdb1", "/srv/my data", 40 * 1024, Some(4))), (1, usage("/dev/sda2", "/home", 7 * 1024, None))],
+            ),
+            // A name wrapped onto its own line; sections out of order.
+            (
+                "@@anshin bdfi 0\n/dev/mapper/vg-root\n 10 3 7 30% /\n@@anshin bdf 0\n/dev/mapper/vg-root\n   51475068  48123456 728172  99% /\n".into(),
+                vec![(0, usage("/dev/mapper/vg-root", "/", 48123456 * 1024, Some(3)))],
+            ),
+            // df's complaint; no inode section; an index beyond the limit; a second copy of 0.
+            (
+                "@@anshin bdf 0\ndf: /srv: No such file or directory\n@@anshin bdf 1\n/dev/vda1 1 1 0 100% /\n\
+                 @@anshin bdf 32\n/dev/vda1 1 1 0 100% /\n@@anshin bdf 0\n/dev/vda1 1 1 0 100% /\n@@anshin bdfi 0\n/dev/vda1 1 1 0 1% /\n".into(),
+                vec![
+                    (0, Err(ParseError::Unreadable { field: "backed-up path", found: "\"df: /srv: No such file or directory\"".into() })),
+                    (1, Err(ParseError::MissingSection("bdfi"))),
+                ],
+            ),
+            // Counts too big for bytes; a `-` capacity.
+            (
+                "@@anshin bdf 0\n/dev/vda1 1 99999999999999999 1 1% /\n@@anshin bdfi 0\n/dev/vda1 1 1 1 1% /\n\
+                 @@anshin bdf 1\nnone 0 0 0 - /x\n@@anshin bdfi 1\nnone 0 0 0 - /x\n@@anshin bdf x\n".into(),
+                vec![
+                    (0, Err(ParseError::Unreadable { field: "backed-up path", found: "\"/dev/vda1 1 99999999999999999 1 1% /\"".into() })),
+                    (1, Err(ParseError::Unreadable { field: "backed-up path", found: "\"-\" as Capacity".into() })),
+                ],
+            ),
+        ];
+        for (sections, want) in table {
+            let got: Vec<(usize, Result<FsUsage, ParseError>)> = with(&sections).into_iter().map(|p| (p.index, p.usage)).collect();
+            assert_eq!(got, want, "{sections}");
+        }
+    }
+
+    /// The real command on this machine, with a path that exists, one with a quote and a space
+    /// that does not, and `/`: every path gets its own answer.
+    #[test]
+    fn the_poll_command_with_paths_runs_and_parses_here() {
+        let include = ["/".to_string(), "/no such/it's".to_string(), std::env::temp_dir().to_string_lossy().into_owned()];
+        let out = std::process::Command::new("sh").arg("-c").arg(poll_command(&include)).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let s = parse_poll(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(s.disk_pct.is_ok(), "{text}");
+        assert_eq!(s.paths.iter().map(|p| p.index).collect::<Vec<_>>(), [0, 1, 2], "{text}");
+        let root = s.paths[0].usage.as_ref().unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(root.used_bytes > 0 && root.mount == "/", "{root:?}");
+        assert!(matches!(&s.paths[1].usage, Err(ParseError::Unreadable { found, .. }) if found.contains("no such") && found.contains("No such file")), "{:?}", s.paths[1]);
+        assert!(s.paths[2].usage.is_ok(), "{:?}", s.paths[2]);
+    }
+
     /// The real script on this machine (Debian, no MTA unless one was installed since).
     #[test]
     fn the_poll_command_runs_and_parses_here() {
