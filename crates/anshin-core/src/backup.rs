@@ -397,11 +397,8 @@ pub fn prune(runs: &[Run]) -> Vec<i64> {
         .filter(|r| r.state == RunState::Ok && r.kind == Kind::Differential && r.started > base.started)
         .collect();
     diffs.sort_by_key(|r| std::cmp::Reverse(r.started));
-    let mut out: Vec<i64> = runs
-        .iter()
-        .filter(|r| r.state == RunState::Ok && r.started < base.started)
-        .map(|r| r.generation)
-        .collect();
+    let mut out: Vec<i64> =
+        runs.iter().filter(|r| r.state == RunState::Ok && r.started < base.started).map(|r| r.generation).collect();
     out.extend(diffs.iter().skip(KEEP_DIFFERENTIALS).map(|r| r.generation));
     out.sort_unstable();
     out
@@ -474,7 +471,9 @@ pub fn exit_reason(code: i32, stderr: &str) -> String {
     let said = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(visible).unwrap_or_default();
     let what = match code {
         0 => return "ok".into(),
-        1 if stderr.contains("sudo:") => "sudo refused to run the command (sudo -n: no password can be typed; the NOC's sudoers rule must allow it)",
+        1 if stderr.contains("sudo:") => {
+            "sudo refused to run the command (sudo -n: no password can be typed; the NOC's sudoers rule must allow it)"
+        }
         2 => "tar stopped with a fatal error",
         EXIT_WORK_DIR => "the work directory /var/backups/anshin-noc could not be created",
         EXIT_SNAPSHOT => "the full's snapshot could not be written on the server",
@@ -613,10 +612,7 @@ pub fn snapshot_fetch_command(sudo: bool) -> String {
 }
 
 fn snapshot_fetch_script(at: &Layout) -> String {
-    format!(
-        "w={}\ncat \"$w/snapshot\" || exit {EXIT_SNAPSHOT}\nrm -f \"$w/snapshot\"\n",
-        sh_quote(at.work)
-    )
+    format!("w={}\ncat \"$w/snapshot\" || exit {EXIT_SNAPSHOT}\nrm -f \"$w/snapshot\"\n", sh_quote(at.work))
 }
 
 /// Where a restore goes.
@@ -743,7 +739,12 @@ mod tests {
         let bad = || Err(ParseError::Unreadable { field: "backed-up path", found: "\"df: no such file\"".into() });
         type Row = (Plan, Vec<String>, Vec<PathUsage>, Eligibility);
         let table: Vec<Row> = vec![
-            (Plan::P30, paths(&["/"]), vec![at(0, fs("/dev/vda1", "/", 1, Some(1)))], Eligibility::NotInPlan { plan: Plan::P30 }),
+            (
+                Plan::P30,
+                paths(&["/"]),
+                vec![at(0, fs("/dev/vda1", "/", 1, Some(1)))],
+                Eligibility::NotInPlan { plan: Plan::P30 },
+            ),
             (Plan::Zero, paths(&["/"]), vec![], Eligibility::NotInPlan { plan: Plan::Zero }),
             (
                 Plan::P60,
@@ -767,14 +768,20 @@ mod tests {
             (
                 Plan::P60,
                 paths(&["/srv", "/home"]),
-                vec![at(0, fs("/dev/vda1", "/", 30_000_000_000, Some(300_000))), at(1, fs("/dev/vda1", "/", 30_000_000_000, Some(300_000)))],
+                vec![
+                    at(0, fs("/dev/vda1", "/", 30_000_000_000, Some(300_000))),
+                    at(1, fs("/dev/vda1", "/", 30_000_000_000, Some(300_000))),
+                ],
                 Eligibility::Eligible { used_bytes: 30_000_000_000, used_inodes: 300_000 },
             ),
             // ... two file systems are summed.
             (
                 Plan::P60,
                 paths(&["/", "/home"]),
-                vec![at(0, fs("/dev/vda1", "/", 30_000_000_000, Some(1))), at(1, fs("/dev/vdb1", "/home", 30_000_000_000, Some(1)))],
+                vec![
+                    at(0, fs("/dev/vda1", "/", 30_000_000_000, Some(1))),
+                    at(1, fs("/dev/vdb1", "/home", 30_000_000_000, Some(1))),
+                ],
                 Eligibility::TooBig { used_bytes: 60_000_000_000 },
             ),
             (
@@ -784,8 +791,18 @@ mod tests {
                 Eligibility::TooManyInodes { used: 600_000 },
             ),
             // No inode count (btrfs): only bytes are judged.
-            (Plan::P60, paths(&["/"]), vec![at(0, fs("/dev/sda2", "/", 5, None))], Eligibility::Eligible { used_bytes: 5, used_inodes: 0 }),
-            (Plan::P60, paths(&["/", "/srv"]), vec![at(0, fs("/dev/sda2", "/", 5, None))], Eligibility::NotMeasured { why: "/srv: not measured yet".into() }),
+            (
+                Plan::P60,
+                paths(&["/"]),
+                vec![at(0, fs("/dev/sda2", "/", 5, None))],
+                Eligibility::Eligible { used_bytes: 5, used_inodes: 0 },
+            ),
+            (
+                Plan::P60,
+                paths(&["/", "/srv"]),
+                vec![at(0, fs("/dev/sda2", "/", 5, None))],
+                Eligibility::NotMeasured { why: "/srv: not measured yet".into() },
+            ),
             (
                 Plan::P60,
                 paths(&["/srv"]),
@@ -861,7 +878,12 @@ mod tests {
             ("nothing while one runs", vec![run(1, F, Running, slot(6))], slot(6) + min(5), Due::Nothing),
             ("the full day's slot", vec![run(1, F, Good, slot(5))], slot(6), Due::Full),
             ("a weekday slot: a differential", vec![run(1, F, Good, slot(6))], slot(7), Due::Differential { base: 1 }),
-            ("one run per slot", vec![run(1, F, Good, slot(6)), run(2, D, Good, slot(7))], slot(7) + min(600), Due::Nothing),
+            (
+                "one run per slot",
+                vec![run(1, F, Good, slot(6)), run(2, D, Good, slot(7))],
+                slot(7) + min(600),
+                Due::Nothing,
+            ),
             (
                 "missed while down: caught up once",
                 vec![run(1, F, Good, slot(6))],
@@ -1015,7 +1037,13 @@ mod tests {
                 2,
                 Some(Level::Warning),
             ),
-            ("one failed, one missed: Lv.2", vec![run(1, F, Good, slot(6)), run(2, D, Failed, slot(7))], slot(9) + min(1), 2, Some(Level::Warning)),
+            (
+                "one failed, one missed: Lv.2",
+                vec![run(1, F, Good, slot(6)), run(2, D, Failed, slot(7))],
+                slot(9) + min(1),
+                2,
+                Some(Level::Warning),
+            ),
             ("missed while down: four", vec![run(1, F, Good, slot(6))], slot(11), 4, Some(Level::Minor)),
             (
                 "a failed full with a good fallback differential is a good night",
@@ -1026,7 +1054,12 @@ mod tests {
             ),
             (
                 "a good run ends the count",
-                vec![run(1, F, Failed, slot(6)), run(2, F, Failed, slot(7)), run(3, F, Good, slot(8)), run(4, D, Failed, slot(9))],
+                vec![
+                    run(1, F, Failed, slot(6)),
+                    run(2, F, Failed, slot(7)),
+                    run(3, F, Good, slot(8)),
+                    run(4, D, Failed, slot(9)),
+                ],
                 slot(9) + min(60),
                 1,
                 None,
@@ -1063,10 +1096,24 @@ mod tests {
 
     #[test]
     fn commands_hold_what_the_contract_says() {
-        let paths = BackupPaths { include: vec!["/".into(), "/srv/my site".into()], exclude: vec!["/srv/it's tmp".into()] };
-        let full = backup_command(&BackupJob { kind: Kind::Full, paths: &paths, services: &[Service::Mysql, Service::Postgresql], sudo: true });
+        let paths =
+            BackupPaths { include: vec!["/".into(), "/srv/my site".into()], exclude: vec!["/srv/it's tmp".into()] };
+        let full = backup_command(&BackupJob {
+            kind: Kind::Full,
+            paths: &paths,
+            services: &[Service::Mysql, Service::Postgresql],
+            sudo: true,
+        });
         assert!(full.starts_with("sudo -n sh -c '"), "{full}");
-        let script = backup_script(&BackupJob { kind: Kind::Full, paths: &paths, services: &[Service::Mysql, Service::Postgresql], sudo: true }, &SERVER);
+        let script = backup_script(
+            &BackupJob {
+                kind: Kind::Full,
+                paths: &paths,
+                services: &[Service::Mysql, Service::Postgresql],
+                sudo: true,
+            },
+            &SERVER,
+        );
         assert_eq!(full, format!("sudo -n sh -c {}", sh_quote(&script)));
         for want in [
             "mysqldump --single-transaction --all-databases",
@@ -1087,16 +1134,31 @@ mod tests {
         let mysql_at = script.find("mysqldump").unwrap();
         assert!(mysql_at < script.find("tar --create").unwrap(), "the dumps come first");
         let only_srv = BackupPaths { include: vec!["/srv".into()], exclude: vec![] };
-        let diff = backup_script(&BackupJob { kind: Kind::Differential, paths: &only_srv, services: &[Service::Mysql], sudo: false }, &SERVER);
+        let diff = backup_script(
+            &BackupJob { kind: Kind::Differential, paths: &only_srv, services: &[Service::Mysql], sudo: false },
+            &SERVER,
+        );
         assert!(diff.contains("cat > \"$w/snapshot\""), "{diff}");
         assert!(diff.contains("-- './srv' './var/backups/anshin-noc'"), "the dumps are included: {diff}");
         assert!(!diff.contains("pg_dumpall"));
-        let plain = backup_command(&BackupJob { kind: Kind::Differential, paths: &only_srv, services: &[], sudo: false });
+        let plain =
+            backup_command(&BackupJob { kind: Kind::Differential, paths: &only_srv, services: &[], sudo: false });
         assert!(plain.starts_with("sh -c '") && !plain.contains("sudo") && !plain.contains("mysqldump"));
-        let r = restore_command(&RestoreJob { step: Kind::Full, target: &RestoreTarget::InPlace, path: Some("/srv/www"), sudo: true });
+        let r = restore_command(&RestoreJob {
+            step: Kind::Full,
+            target: &RestoreTarget::InPlace,
+            path: Some("/srv/www"),
+            sudo: true,
+        });
         assert!(r.starts_with("sudo -n sh -c "), "{r}");
-        let r = restore_script(&RestoreJob { step: Kind::Full, target: &RestoreTarget::InPlace, path: Some("/srv/www"), sudo: true }, &SERVER);
-        assert!(r.contains("t='/'") && r.contains("--listed-incremental=/dev/null") && r.ends_with("-- './srv/www'\n"), "{r}");
+        let r = restore_script(
+            &RestoreJob { step: Kind::Full, target: &RestoreTarget::InPlace, path: Some("/srv/www"), sudo: true },
+            &SERVER,
+        );
+        assert!(
+            r.contains("t='/'") && r.contains("--listed-incremental=/dev/null") && r.ends_with("-- './srv/www'\n"),
+            "{r}"
+        );
         assert!(exit_reason(1, "sudo: a password is required\n").contains("sudo refused"));
         assert!(exit_reason(EXIT_TARGET_EXISTS, "anshin-noc: /var/restore/x exists").contains("choose a new directory"));
         assert_eq!(exit_reason(0, ""), "ok");
@@ -1139,7 +1201,10 @@ mod tests {
                     out.insert(rel, (format!("d{mode:o}"), Vec::new()));
                     stack.push(p);
                 } else if m.file_type().is_symlink() {
-                    out.insert(rel, ("l".into(), std::fs::read_link(&p).unwrap().to_string_lossy().into_owned().into_bytes()));
+                    out.insert(
+                        rel,
+                        ("l".into(), std::fs::read_link(&p).unwrap().to_string_lossy().into_owned().into_bytes()),
+                    );
                 } else {
                     out.insert(rel, (format!("f{mode:o}"), std::fs::read(&p).unwrap()));
                 }

@@ -671,7 +671,10 @@ impl Validator {
         let mut out = BackupSettings::default();
         if let Some(store) = &b.store {
             if store.get_ref().is_empty() || has_control(store.get_ref()) {
-                self.err(start(store), "backup store must be a folder path on the NOC machine, e.g. \"backups\" (relative to this file)");
+                self.err(
+                    start(store),
+                    "backup store must be a folder path on the NOC machine, e.g. \"backups\" (relative to this file)",
+                );
             }
             out.store = Some(store.get_ref().clone());
         }
@@ -686,14 +689,20 @@ impl Validator {
         }
         if let Some(hour) = &b.full_hour {
             if *hour.get_ref() > 23 {
-                self.err(start(hour), format!("backup full_hour = {}: give an hour of Japan time from 0 to 23", hour.get_ref()));
+                self.err(
+                    start(hour),
+                    format!("backup full_hour = {}: give an hour of Japan time from 0 to 23", hour.get_ref()),
+                );
             } else {
                 out.full_hour = *hour.get_ref();
             }
         }
         if let Some(n) = &b.max_running {
             if !(1..=MAX_RUNNING_LIMIT).contains(n.get_ref()) {
-                self.err(start(n), format!("backup max_running = {}: give 1 to {MAX_RUNNING_LIMIT} runs at once", n.get_ref()));
+                self.err(
+                    start(n),
+                    format!("backup max_running = {}: give 1 to {MAX_RUNNING_LIMIT} runs at once", n.get_ref()),
+                );
             } else {
                 out.max_running = *n.get_ref();
             }
@@ -705,12 +714,17 @@ impl Validator {
     fn path_list(&mut self, v: &Option<Spanned<Vec<Spanned<String>>>>, what: &str, label: &str) -> Option<Vec<String>> {
         let v = v.as_ref()?;
         if v.get_ref().len() > MAX_PATHS {
-            self.err(start(v), format!("backup {what} of \"{label}\" lists {} paths: at most {MAX_PATHS}", v.get_ref().len()));
+            self.err(
+                start(v),
+                format!("backup {what} of \"{label}\" lists {} paths: at most {MAX_PATHS}", v.get_ref().len()),
+            );
         }
         let mut paths: Vec<String> = Vec::new();
         for p in v.get_ref() {
             match check_path(p.get_ref()) {
-                Ok(norm) if paths.contains(&norm) => self.err(start(p), format!("backup {what} lists \"{norm}\" twice: keep one")),
+                Ok(norm) if paths.contains(&norm) => {
+                    self.err(start(p), format!("backup {what} lists \"{norm}\" twice: keep one"))
+                }
                 Ok(norm) => paths.push(norm),
                 Err(why) => self.err(start(p), format!("backup {what}: {why}")),
             }
@@ -1652,7 +1666,12 @@ ip = "127.77.0.3"
         let mut f = parse(&text, "f").unwrap().fleet;
         assert_eq!(
             f.backup,
-            BackupSettings { store: Some("backups".into()), full_day: chrono::Weekday::Wed, full_hour: 1, max_running: 4 }
+            BackupSettings {
+                store: Some("backups".into()),
+                full_day: chrono::Weekday::Wed,
+                full_hour: 1,
+                max_running: 4
+            }
         );
         let web = f.server("web01").unwrap();
         assert_eq!(web.backup.include, ["/srv", "/home"]);
@@ -1661,7 +1680,8 @@ ip = "127.77.0.3"
         assert!(!f.server("zero01").unwrap().ssh.as_ref().unwrap().sudo, "and overridden per server");
         f.resolve_paths(std::path::Path::new("/etc/anshin-noc"));
         assert_eq!(f.backup.store.as_deref(), Some("/etc/anshin-noc/backups"));
-        let abs = GOOD.replace("timeout_secs = 10\n", "timeout_secs = 10\nbackup = { store = \"/srv/anshin-store\" }\n");
+        let abs =
+            GOOD.replace("timeout_secs = 10\n", "timeout_secs = 10\nbackup = { store = \"/srv/anshin-store\" }\n");
         let mut f = parse(&abs, "f").unwrap().fleet;
         f.resolve_paths(std::path::Path::new("/etc/anshin-noc"));
         assert_eq!(f.backup.store.as_deref(), Some("/srv/anshin-store"));
@@ -1672,19 +1692,37 @@ ip = "127.77.0.3"
         let noc = |b: &str| GOOD.replace("timeout_secs = 10\n", &format!("timeout_secs = 10\nbackup = {b}\n"));
         let server = |b: &str| GOOD.replace("custom = [", &format!("backup = {b}\ncustom = ["));
         let table: Vec<(String, &str)> = vec![
-            (noc("{ full_day = \"sunday\" }"), "fleet.toml:8:23: backup full_day \"sunday\" is not a day: use one of \"sun\""),
-            (noc("{ full_hour = 24 }"), "fleet.toml:8:24: backup full_hour = 24: give an hour of Japan time from 0 to 23"),
+            (
+                noc("{ full_day = \"sunday\" }"),
+                "fleet.toml:8:23: backup full_day \"sunday\" is not a day: use one of \"sun\"",
+            ),
+            (
+                noc("{ full_hour = 24 }"),
+                "fleet.toml:8:24: backup full_hour = 24: give an hour of Japan time from 0 to 23",
+            ),
             (noc("{ max_running = 0 }"), "fleet.toml:8:26: backup max_running = 0: give 1 to 16 runs at once"),
             (noc("{ store = \"\" }"), "fleet.toml:8:20: backup store must be a folder path"),
             (noc("{ stor = \"x\" }"), "fleet.toml:8:12: unknown field `stor`"),
             (server("{ include = [\"srv\"] }"), "fleet.toml:35:23: backup include: \"srv\" is not an absolute path"),
-            (server("{ include = [\"/srv/../etc\"] }"), "fleet.toml:35:23: backup include: \"/srv/../etc\" has a \".\" or \"..\" step"),
-            (server("{ exclude = [\"/srv/tmp\", \"/srv/tmp/\"] }"), "fleet.toml:35:35: backup exclude lists \"/srv/tmp\" twice"),
+            (
+                server("{ include = [\"/srv/../etc\"] }"),
+                "fleet.toml:35:23: backup include: \"/srv/../etc\" has a \".\" or \"..\" step",
+            ),
+            (
+                server("{ exclude = [\"/srv/tmp\", \"/srv/tmp/\"] }"),
+                "fleet.toml:35:35: backup exclude lists \"/srv/tmp\" twice",
+            ),
             (server("{ include = [] }"), "fleet.toml:35:22: backup include of \"web01\" is empty"),
-            (server("{ include = [\"/srv\\nx\"] }"), "fleet.toml:35:23: backup include: \"/srv\\nx\" contains a control character"),
+            (
+                server("{ include = [\"/srv\\nx\"] }"),
+                "fleet.toml:35:23: backup include: \"/srv\\nx\" contains a control character",
+            ),
             (server("{ includes = [\"/srv\"] }"), "fleet.toml:35:12: unknown field `includes`"),
             (
-                GOOD.replace("custom = [", "ssh = { user = \"a\", key = \"k\", known_hosts = \"h\", sudo = \"yes\" }\ncustom = ["),
+                GOOD.replace(
+                    "custom = [",
+                    "ssh = { user = \"a\", key = \"k\", known_hosts = \"h\", sudo = \"yes\" }\ncustom = [",
+                ),
                 "fleet.toml:35:",
             ),
         ];
@@ -1693,7 +1731,8 @@ ip = "127.77.0.3"
             assert_eq!(errs.len(), 1, "{want}: {errs:?}");
             assert!(errs[0].starts_with(want), "\n got  {}\n want {want}", errs[0]);
         }
-        let many = format!("{{ include = [{}] }}", (0..33).map(|i| format!("\"/p{i}\"")).collect::<Vec<_>>().join(", "));
+        let many =
+            format!("{{ include = [{}] }}", (0..33).map(|i| format!("\"/p{i}\"")).collect::<Vec<_>>().join(", "));
         assert!(errors_of(&server(&many))[0].contains("lists 33 paths: at most 32"));
     }
 

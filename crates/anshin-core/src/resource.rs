@@ -236,10 +236,8 @@ struct DfRow {
 fn df_row(body: &[&str]) -> Option<DfRow> {
     let lines: Vec<&str> = non_empty(body).collect();
     for (n, line) in lines.iter().enumerate().rev() {
-        let words: Vec<(usize, &str)> = line
-            .split_whitespace()
-            .map(|w| (w.as_ptr() as usize - line.as_ptr() as usize, w))
-            .collect();
+        let words: Vec<(usize, &str)> =
+            line.split_whitespace().map(|w| (w.as_ptr() as usize - line.as_ptr() as usize, w)).collect();
         for i in 0..words.len().saturating_sub(4) {
             let counts = [parse_count(words[i].1), parse_count(words[i + 1].1), parse_count(words[i + 2].1)];
             let pct = words[i + 3].1;
@@ -1074,8 +1072,8 @@ mod tests {
             ),
             // A mount point with spaces; the second path on btrfs (no inode count).
             (
-                format!("@@anshin bdf 0\n/dev/vdb1 100 40 60 40% /srv/my data\n@@anshin bdfi 0\n/dev/vdb1 10 4 6 40% /srv/my data\n\
-                         @@anshin bdf 1\n/dev/sda2 100 7 93 7% /home\n@@anshin bdfi 1\n/dev/sda2 0 0 0 - /home\n"),
+                "@@anshin bdf 0\n/dev/vdb1 100 40 60 40% /srv/my data\n@@anshin bdfi 0\n/dev/vdb1 10 4 6 40% /srv/my data\n\
+                         @@anshin bdf 1\n/dev/sda2 100 7 93 7% /home\n@@anshin bdfi 1\n/dev/sda2 0 0 0 - /home\n".into(),
                 vec![(0, usage("/dev/vdb1", "/srv/my data", 40 * 1024, Some(4))), (1, usage("/dev/sda2", "/home", 7 * 1024, None))],
             ),
             // A name wrapped onto its own line; sections out of order.
@@ -1103,7 +1101,8 @@ mod tests {
             ),
         ];
         for (sections, want) in table {
-            let got: Vec<(usize, Result<FsUsage, ParseError>)> = with(&sections).into_iter().map(|p| (p.index, p.usage)).collect();
+            let got: Vec<(usize, Result<FsUsage, ParseError>)> =
+                with(&sections).into_iter().map(|p| (p.index, p.usage)).collect();
             assert_eq!(got, want, "{sections}");
         }
     }
@@ -1112,7 +1111,8 @@ mod tests {
     /// that does not, and `/`: every path gets its own answer.
     #[test]
     fn the_poll_command_with_paths_runs_and_parses_here() {
-        let include = ["/".to_string(), "/no such/it's".to_string(), std::env::temp_dir().to_string_lossy().into_owned()];
+        let include =
+            ["/".to_string(), "/no such/it's".to_string(), std::env::temp_dir().to_string_lossy().into_owned()];
         let out = std::process::Command::new("sh").arg("-c").arg(poll_command(&include)).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         let s = parse_poll(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -1120,7 +1120,11 @@ mod tests {
         assert_eq!(s.paths.iter().map(|p| p.index).collect::<Vec<_>>(), [0, 1, 2], "{text}");
         let root = s.paths[0].usage.as_ref().unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert!(root.used_bytes > 0 && root.mount == "/", "{root:?}");
-        assert!(matches!(&s.paths[1].usage, Err(ParseError::Unreadable { found, .. }) if found.contains("no such") && found.contains("No such file")), "{:?}", s.paths[1]);
+        assert!(
+            matches!(&s.paths[1].usage, Err(ParseError::Unreadable { found, .. }) if found.contains("no such") && found.contains("No such file")),
+            "{:?}",
+            s.paths[1]
+        );
         assert!(s.paths[2].usage.is_ok(), "{:?}", s.paths[2]);
     }
 
