@@ -503,9 +503,11 @@ pub struct BackupJob<'a> {
 struct Layout<'a> {
     root: &'a str,
     work: &'a str,
+    /// The kernel's list of mounts.
+    mounts: &'a str,
 }
 
-const SERVER: Layout<'static> = Layout { root: "/", work: WORK_DIR };
+const SERVER: Layout<'static> = Layout { root: "/", work: WORK_DIR, mounts: "/proc/mounts" };
 
 /// The archive member of a server path: `.` for `/`, `./srv` for `/srv` (every member name in
 /// the archives starts `./`, so excludes, restores of a sub-path and both forms of include agree).
@@ -584,6 +586,8 @@ fn backup_script(job: &BackupJob, at: &Layout) -> String {
     excludes.push(member(&format!("{WORK_DIR}/snapshot")));
     excludes.push(member(&format!("{WORK_DIR}/mysql.sql.part")));
     excludes.push(member(&format!("{WORK_DIR}/postgresql.sql.part")));
+    excludes.push(member(&format!("{WORK_DIR}/{MOUNTS_FILE}")));
+    s.push_str(&uncrossed_mounts_script(&job.paths.include, at.mounts));
     s.push_str(&format!(
         "$n tar --create --file=- --directory={} --listed-incremental=\"$w/snapshot\" --one-file-system \
          --sparse --ignore-failed-read --anchored --no-wildcards",
@@ -592,17 +596,48 @@ fn backup_script(job: &BackupJob, at: &Layout) -> String {
     for e in excludes {
         s.push_str(&format!(" --exclude={}", sh_quote(&e)));
     }
+    s.push_str(&format!(" --exclude-from=\"$w/{MOUNTS_FILE}\""));
     s.push_str(" --");
     for m in members {
         s.push(' ');
         s.push_str(&sh_quote(&m));
     }
-    s.push_str("\nrc=$?\nif [ \"$rc\" -eq 1 ]; then rc=0; fi\n");
+    s.push_str(&format!("\nrc=$?\nif [ \"$rc\" -eq 1 ]; then rc=0; fi\nrm -f \"$w/{MOUNTS_FILE}\"\n"));
     if job.kind == Kind::Differential {
         s.push_str("rm -f \"$w/snapshot\"\n");
     }
     s.push_str("exit \"$rc\"\n");
     s
+}
+
+/// The file, in the work directory, listing the mount points a run does not cross.
+const MOUNTS_FILE: &str = "uncrossed-mounts";
+
+/// Writes `$w/uncrossed-mounts`: the archive members of the mount points (read from
+/// `/proc/mounts`, `\040`-style escapes undone) that lie under an included path without being
+/// included themselves. They are excluded, not only left uncrossed: tar's `--one-file-system`
+/// alone records such a directory as empty, and a restore with `--listed-incremental=/dev/null`
+/// over the live tree would then empty the mounted file system (`/boot`, `/home`). Excluded, the
+/// directory is listed as "not dumped" and a restore leaves it alone. A mount point with a line
+/// break in its name cannot be listed and is left to `--one-file-system`.
+fn uncrossed_mounts_script(include: &[String], mounts: &str) -> String {
+    let quoted = |p: &String| sh_quote(p);
+    let included: Vec<String> = include.iter().map(quoted).collect();
+    let under: Vec<String> =
+        include.iter().map(|p| if p == "/" { "'/'*".to_string() } else { format!("{}/*", quoted(p)) }).collect();
+    let mounts = sh_quote(mounts);
+    format!(
+        ": > \"$w/{MOUNTS_FILE}\"\n\
+         if [ -r {mounts} ]; then\n\
+         while read -r _ m _; do\n\
+         m=$(printf '%b' \"$(printf '%s' \"$m\" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')\")\n\
+         case \"$m\" in {}) continue ;; *'\n'*) continue ;; esac\n\
+         case \"$m\" in {}) printf '.%s\\n' \"$m\" ;; esac\n\
+         done < {mounts} > \"$w/{MOUNTS_FILE}\"\n\
+         fi\n",
+        included.join("|"),
+        under.join("|"),
+    )
 }
 
 /// After a full completed: prints the new snapshot file (stdout, streamed like an archive) and
@@ -1164,6 +1199,38 @@ mod tests {
         assert_eq!(exit_reason(0, ""), "ok");
     }
 
+    /// The mount points under an included path, not included themselves, become excludes; the
+    /// kernel's escapes (`\\040` for a space) are undone; names with a line break are skipped.
+    #[test]
+    fn uncrossed_mount_points_are_listed_for_exclusion() {
+        let dir = std::env::temp_dir().join(format!("anshin-mounts-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mounts = dir.join("mounts");
+        std::fs::write(
+            &mounts,
+            "/dev/vda1 / ext4 rw 0 0\nproc /proc proc rw 0 0\n/dev/vda2 /boot ext4 rw 0 0\n\
+             /dev/vdb1 /srv ext4 rw 0 0\n/dev/vdc1 /srv/my\\040data ext4 rw 0 0\n\
+             /dev/vdd1 /srv/it's\\134x ext4 rw 0 0\n/dev/vde1 /srv/a\\012b ext4 rw 0 0\n/dev/vdf1 /srv2 ext4 rw 0 0\n",
+        )
+        .unwrap();
+        let list = |include: &[&str]| {
+            let include: Vec<String> = include.iter().map(|s| s.to_string()).collect();
+            let script = format!(
+                "w={}\n{}cat \"$w/{MOUNTS_FILE}\"",
+                sh_quote(dir.to_str().unwrap()),
+                uncrossed_mounts_script(&include, mounts.to_str().unwrap())
+            );
+            let (code, out, err) = sh(&script, b"");
+            assert_eq!(code, 0, "{err}");
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(list(&["/"]), "./proc\n./boot\n./srv\n./srv/my data\n./srv/it's\\x\n./srv2\n");
+        assert_eq!(list(&["/", "/srv"]), "./proc\n./boot\n./srv/my data\n./srv/it's\\x\n./srv2\n");
+        assert_eq!(list(&["/srv"]), "./srv/my data\n./srv/it's\\x\n");
+        assert_eq!(list(&["/home"]), "");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     // ---- the commands run for real with this machine's GNU tar, in a test directory ----------
 
     fn sh(script: &str, stdin: &[u8]) -> (i32, Vec<u8>, String) {
@@ -1240,7 +1307,9 @@ mod tests {
         std::os::unix::fs::symlink("www/index.html", root.join("srv/link")).unwrap();
         let root_s = root.to_str().unwrap().to_string();
         let work_s = work.to_str().unwrap().to_string();
-        let at = Layout { root: &root_s, work: &work_s };
+        let mounts = dir.join("mounts");
+        let mounts_s = mounts.to_str().unwrap().to_string();
+        let at = Layout { root: &root_s, work: &work_s, mounts: &mounts_s };
         let paths = BackupPaths { include: vec!["/".into()], exclude: vec!["/srv/tmp".into()] };
         let job = |kind| BackupJob { kind, paths: &paths, services: &[], sudo: false };
 
