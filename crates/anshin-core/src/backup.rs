@@ -19,6 +19,7 @@ use chrono_tz::Asia::Tokyo;
 use crate::calendar::jst_at;
 use crate::check::Service;
 use crate::contract::jst_day;
+use crate::fleet::{Fleet, Server};
 use crate::level::Level;
 use crate::plan::Plan;
 use crate::resource::{FsUsage, PathUsage};
@@ -213,6 +214,12 @@ pub fn eligibility(plan: Plan, include: &[String], measured: &[PathUsage]) -> El
     } else {
         Eligibility::Eligible { used_bytes, used_inodes }
     }
+}
+
+/// [`eligibility`] of a fleet's server at `at`: the plan in force then (`Customer::plan_at`,
+/// contract §9.1) and the server's included paths.
+pub fn eligibility_at(fleet: &Fleet, server: &Server, at: DateTime<Utc>, measured: &[PathUsage]) -> Eligibility {
+    eligibility(fleet.plan_of_at(server, at), &server.backup.include, measured)
 }
 
 /// One file system, one key: a device (`/dev/vda1`) names its file system wherever it is
@@ -659,6 +666,19 @@ pub enum RestoreTarget {
     InPlace,
 }
 
+impl RestoreTarget {
+    /// An operator's target directory, checked ([`check_path`]); `/` is refused (restoring over
+    /// the live files is [`RestoreTarget::InPlace`], which needs its own confirmation).
+    pub fn dir(path: &str) -> Result<RestoreTarget, String> {
+        match check_path(path)? {
+            root if root == "/" => {
+                Err("the target \"/\" is the live system: restore in place instead (it asks twice)".into())
+            }
+            dir => Ok(RestoreTarget::Dir(dir)),
+        }
+    }
+}
+
 /// `/var/restore/YYYYMMDD-HHMM` of `now` in Japan time.
 pub fn default_restore_dir(now: DateTime<Utc>) -> String {
     format!("{RESTORE_ROOT}/{}", now.with_timezone(&Tokyo).format("%Y%m%d-%H%M"))
@@ -671,7 +691,7 @@ pub fn default_restore_dir(now: DateTime<Utc>) -> String {
 pub struct RestoreJob<'a> {
     pub step: Kind,
     pub target: &'a RestoreTarget,
-    /// Only this path (checked) and what is under it.
+    /// Only this path and what is under it (checked by [`check_path`] first).
     pub path: Option<&'a str>,
     pub sudo: bool,
 }
@@ -848,6 +868,39 @@ mod tests {
         for (plan, include, measured, want) in table {
             assert_eq!(eligibility(plan, &include, &measured), want, "{plan} {include:?}");
         }
+    }
+
+    #[test]
+    fn eligibility_follows_the_plan_in_force() {
+        let text = r#"
+[noc]
+[[customer]]
+id = "c1"
+name = "顧客"
+plan = "60"
+notify = ["ops@example.jp"]
+plan_history = [{ plan = "30", from = "2026-01-01" }, { plan = "60", from = "2026-12-01" }]
+[[server]]
+label = "web01"
+customer = "c1"
+fqdn = "web01.example.jp"
+ip = "127.77.0.2"
+backup = { include = ["/srv"] }
+"#;
+        let fleet = crate::fleet::parse(text, "f").unwrap().fleet;
+        let web = fleet.server("web01").unwrap();
+        let measured = [PathUsage { index: 0, usage: fs("/dev/vdb1", "/srv", 10, Some(10)) }];
+        assert_eq!(
+            eligibility_at(&fleet, web, t("2026-11-30T14:59:59Z"), &measured),
+            Eligibility::NotInPlan { plan: Plan::P30 }
+        );
+        assert_eq!(
+            eligibility_at(&fleet, web, t("2026-11-30T15:00:00Z"), &measured),
+            Eligibility::Eligible { used_bytes: 10, used_inodes: 10 },
+            "12-01 00:00 JST"
+        );
+        let none = eligibility_at(&fleet, web, t("2026-12-02T00:00:00Z"), &[]);
+        assert_eq!(none, Eligibility::NotMeasured { why: "/srv: not measured yet".into() });
     }
 
     fn settings() -> BackupSettings {
@@ -1125,8 +1178,13 @@ mod tests {
     }
 
     #[test]
-    fn default_restore_dir_is_japan_time() {
+    fn restore_targets() {
         assert_eq!(default_restore_dir(t("2026-12-02T15:30:00Z")), "/var/restore/20261203-0030");
+        assert_eq!(RestoreTarget::dir("/var/restore/x/"), Ok(RestoreTarget::Dir("/var/restore/x".into())));
+        assert!(RestoreTarget::dir("/").unwrap_err().contains("in place"));
+        assert!(RestoreTarget::dir("//").unwrap_err().contains("in place"));
+        assert!(RestoreTarget::dir("restore").unwrap_err().contains("absolute"));
+        assert!(RestoreTarget::dir("/var/restore/../etc").unwrap_err().contains(".."));
     }
 
     #[test]
