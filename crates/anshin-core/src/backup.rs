@@ -699,7 +699,9 @@ pub struct RestoreJob<'a> {
 /// The command of one restore step. Both steps extract with `--listed-incremental=/dev/null`,
 /// so the differential's step removes what was removed before it was taken. The full's step
 /// into a directory refuses a target that exists ([`EXIT_TARGET_EXISTS`]); the differential's
-/// step needs it.
+/// step needs it. A sub-path that is a single file unchanged since the full is not in the
+/// differential's archive: tar says `Not found in archive` and exits 2, which the engine reads as
+/// "as in the full" (directories are always in a differential, so a directory never does this).
 pub fn restore_command(job: &RestoreJob) -> String {
     wrap(&restore_script(job, &SERVER), job.sudo)
 }
