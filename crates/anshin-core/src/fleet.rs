@@ -16,6 +16,7 @@ use toml::Spanned;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::backup::{check_path, parse_weekday, BackupPaths, BackupSettings, MAX_PATHS, MAX_RUNNING_LIMIT};
 use crate::check::{CheckKey, CheckKind, CheckSpec, Service};
 use crate::contract::{holds_root_by_default, parse_day, Contract, PlanChange, PlanTimeline, TERMS};
 use crate::mail_text::{check_fleet_text, FleetText};
@@ -37,6 +38,10 @@ pub struct Fleet {
     /// `[noc] secrets_dir`: a folder of 0600 files holding secrets (`smtp`, `ssh-passphrase`,
     /// `reboot-LABEL`), relative to the fleet file until [`Fleet::resolve_paths`].
     pub secrets_dir: Option<String>,
+    /// `[noc] backup = { store, full_day, full_hour, max_running }` (contract §7); its store is
+    /// relative to the fleet file until [`Fleet::resolve_paths`]. Kept here beside `secrets_dir`
+    /// rather than in [`Noc`], like it.
+    pub backup: BackupSettings,
 }
 
 /// The `[smtp]` section. The password never lives here (environment, credentials, OS keyring).
@@ -60,6 +65,8 @@ pub struct SshAccess {
     pub known_hosts: String,
     /// Record an unknown host key on first contact instead of refusing it.
     pub trust_on_first_use: bool,
+    /// Run backups and restores as `sudo -n …` (the account is not root; a sudoers rule lets it).
+    pub sudo: bool,
 }
 
 /// The `[noc]` section: brand, sender, and the check rhythm.
@@ -159,6 +166,9 @@ pub struct Server {
     pub reboot: Option<RebootAction>,
     /// The Plesk option: its services have Plesk's own watchdog (contract §9.3).
     pub plesk: bool,
+    /// What its backups hold (`backup = { include, exclude }`; `/` and the default excludes
+    /// when the file says nothing): contract §7.
+    pub backup: BackupPaths,
 }
 
 /// An operator-defined TCP check with an optional greeting prefix.
@@ -230,8 +240,10 @@ impl Fleet {
     /// Makes the relative paths of `ssh` (key, known_hosts) and `secrets_dir` relative to `base_dir`, the folder
     /// of the fleet file. Pure path arithmetic: nothing is read.
     pub fn resolve_paths(&mut self, base_dir: &std::path::Path) {
-        if let Some(dir) = self.secrets_dir.as_mut().filter(|d| std::path::Path::new(d.as_str()).is_relative()) {
-            *dir = base_dir.join(dir.as_str()).to_string_lossy().into_owned();
+        for dir in [self.secrets_dir.as_mut(), self.backup.store.as_mut()].into_iter().flatten() {
+            if std::path::Path::new(dir.as_str()).is_relative() {
+                *dir = base_dir.join(dir.as_str()).to_string_lossy().into_owned();
+            }
         }
         for s in &mut self.servers {
             if let Some(ssh) = &mut s.ssh {
@@ -370,6 +382,7 @@ struct RawSsh {
     known_hosts: Option<Spanned<String>>,
     port: Option<Spanned<u16>>,
     trust_on_first_use: Option<bool>,
+    sudo: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -384,6 +397,23 @@ struct RawNoc {
     ssh: Option<Spanned<RawSsh>>,
     reboot: Option<Spanned<RawReboot>>,
     secrets_dir: Option<Spanned<String>>,
+    backup: Option<Spanned<RawBackupSettings>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackupSettings {
+    store: Option<Spanned<String>>,
+    full_day: Option<Spanned<String>>,
+    full_hour: Option<Spanned<u32>>,
+    max_running: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackupPaths {
+    include: Option<Spanned<Vec<Spanned<String>>>>,
+    exclude: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -448,6 +478,7 @@ struct RawServer {
     reboot: Option<Spanned<RawReboot>>,
     #[serde(default)]
     plesk: bool,
+    backup: Option<Spanned<RawBackupPaths>>,
 }
 
 #[derive(Deserialize)]
@@ -611,6 +642,7 @@ impl Validator {
             }
             d.get_ref().clone()
         });
+        let backup = raw.noc.backup.take().map(|b| self.backup_settings(&b)).unwrap_or_default();
         let noc = self.noc(raw.noc);
         let smtp = raw.smtp.map(|s| self.smtp(&s));
         let mut ids = HashMap::new();
@@ -630,7 +662,93 @@ impl Validator {
         let gateway_labels: HashSet<&str> = gateways.iter().map(|g| g.label.as_str()).collect();
         let servers =
             raw.server.iter().map(|s| self.server(s.get_ref(), &mut labels, &customers, &gateway_labels)).collect();
-        Fleet { noc, customers, gateways, servers, smtp, secrets_dir }
+        Fleet { noc, customers, gateways, servers, smtp, secrets_dir, backup }
+    }
+
+    /// `[noc] backup = { store = "DIR", full_day = "sun", full_hour = 3, max_running = 2 }`.
+    fn backup_settings(&mut self, raw: &Spanned<RawBackupSettings>) -> BackupSettings {
+        let b = raw.get_ref();
+        let mut out = BackupSettings::default();
+        if let Some(store) = &b.store {
+            if store.get_ref().is_empty() || has_control(store.get_ref()) {
+                self.err(
+                    start(store),
+                    "backup store must be a folder path on the NOC machine, e.g. \"backups\" (relative to this file)",
+                );
+            }
+            out.store = Some(store.get_ref().clone());
+        }
+        if let Some(day) = &b.full_day {
+            match parse_weekday(day.get_ref()) {
+                Some(d) => out.full_day = d,
+                None => self.err(
+                    start(day),
+                    format!("backup full_day \"{}\" is not a day: use one of \"sun\", \"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"", day.get_ref()),
+                ),
+            }
+        }
+        if let Some(hour) = &b.full_hour {
+            if *hour.get_ref() > 23 {
+                self.err(
+                    start(hour),
+                    format!("backup full_hour = {}: give an hour of Japan time from 0 to 23", hour.get_ref()),
+                );
+            } else {
+                out.full_hour = *hour.get_ref();
+            }
+        }
+        if let Some(n) = &b.max_running {
+            if !(1..=MAX_RUNNING_LIMIT).contains(n.get_ref()) {
+                self.err(
+                    start(n),
+                    format!("backup max_running = {}: give 1 to {MAX_RUNNING_LIMIT} runs at once", n.get_ref()),
+                );
+            } else {
+                out.max_running = *n.get_ref();
+            }
+        }
+        out
+    }
+
+    /// A list of backup paths, each checked and normalized; `None` when the key is absent.
+    fn path_list(&mut self, v: &Option<Spanned<Vec<Spanned<String>>>>, what: &str, label: &str) -> Option<Vec<String>> {
+        let v = v.as_ref()?;
+        if v.get_ref().len() > MAX_PATHS {
+            self.err(
+                start(v),
+                format!("backup {what} of \"{label}\" lists {} paths: at most {MAX_PATHS}", v.get_ref().len()),
+            );
+        }
+        let mut paths: Vec<String> = Vec::new();
+        for p in v.get_ref() {
+            match check_path(p.get_ref()) {
+                Ok(norm) if paths.contains(&norm) => {
+                    self.err(start(p), format!("backup {what} lists \"{norm}\" twice: keep one"))
+                }
+                Ok(norm) => paths.push(norm),
+                Err(why) => self.err(start(p), format!("backup {what}: {why}")),
+            }
+        }
+        Some(paths)
+    }
+
+    /// A server's `backup = { include = ["/srv"], exclude = ["/srv/tmp"] }`.
+    fn backup_paths(&mut self, raw: &Spanned<RawBackupPaths>, label: &str) -> BackupPaths {
+        let b = raw.get_ref();
+        let mut out = BackupPaths::default();
+        if let Some(include) = self.path_list(&b.include, "include", label) {
+            if include.is_empty() {
+                if let Some(v) = b.include.as_ref().filter(|v| v.get_ref().is_empty()) {
+                    self.err(start(v), format!("backup include of \"{label}\" is empty: list what to back up, e.g. [\"/srv\"], or remove it (\"/\" is the default)"));
+                }
+            } else {
+                out.include = include;
+            }
+        }
+        if let Some(exclude) = self.path_list(&b.exclude, "exclude", label) {
+            out.exclude = exclude;
+        }
+        out
     }
 
     /// The `[smtp]` section: a URL without a password, and `insecure_auth` only for loopback.
@@ -694,6 +812,7 @@ impl Validator {
             key: get(key),
             known_hosts: get(known),
             trust_on_first_use: o.trust_on_first_use.or(d.trust_on_first_use).unwrap_or(false),
+            sudo: o.sudo.or(d.sudo).unwrap_or(false),
         };
         (Some(access), o.port.clone().or(d.port.clone()))
     }
@@ -1020,6 +1139,7 @@ impl Validator {
                 }
             }
         }
+        let backup = s.backup.as_ref().map(|b| self.backup_paths(b, &label)).unwrap_or_default();
         let reboot = s.reboot.as_ref().and_then(|r| self.reboot(r)).or_else(|| self.reboot_default.clone());
         if let Some(RebootAction::Http { url, token_env: Some(_) }) = &reboot {
             if url_host(url).is_some_and(|h| h.contains('{')) {
@@ -1053,6 +1173,7 @@ impl Validator {
             restart_units,
             reboot,
             plesk: s.plesk,
+            backup,
         }
     }
 }
@@ -1528,6 +1649,91 @@ ip = "127.77.0.3"
             assert_eq!(errs.len(), 1, "{name}: {errs:?}");
             assert!(errs[0].starts_with("fleet.toml:35:58: token_env") && errs[0].contains(why), "{name}: {errs:?}");
         }
+    }
+
+    #[test]
+    fn backup_keys_are_read_with_their_defaults() {
+        let f = parse(GOOD, "f").unwrap().fleet;
+        assert_eq!(f.backup, BackupSettings::default());
+        assert_eq!((f.backup.full_day, f.backup.full_hour, f.backup.max_running), (chrono::Weekday::Sun, 3, 2));
+        assert_eq!(f.server("web01").unwrap().backup, BackupPaths::default());
+        assert_eq!(f.server("web01").unwrap().backup.include, ["/"]);
+
+        let text = GOOD
+            .replace("timeout_secs = 10\n", "timeout_secs = 10\nbackup = { store = \"backups\", full_day = \"wed\", full_hour = 1, max_running = 4 }\nssh = { user = \"anshin\", key = \"k\", known_hosts = \"h\", sudo = true }\n")
+            .replace("custom = [", "backup = { include = [\"/srv/\", \"/home\"], exclude = [\"/srv/tmp\", \"/home/it's cache\"] }\ncustom = [")
+            .replace("ip = \"127.77.0.3\"", "ip = \"127.77.0.3\"\nssh = { sudo = false }");
+        let mut f = parse(&text, "f").unwrap().fleet;
+        assert_eq!(
+            f.backup,
+            BackupSettings {
+                store: Some("backups".into()),
+                full_day: chrono::Weekday::Wed,
+                full_hour: 1,
+                max_running: 4
+            }
+        );
+        let web = f.server("web01").unwrap();
+        assert_eq!(web.backup.include, ["/srv", "/home"]);
+        assert_eq!(web.backup.exclude, ["/srv/tmp", "/home/it's cache"]);
+        assert!(web.ssh.as_ref().unwrap().sudo, "[noc] ssh's sudo is inherited");
+        assert!(!f.server("zero01").unwrap().ssh.as_ref().unwrap().sudo, "and overridden per server");
+        f.resolve_paths(std::path::Path::new("/etc/anshin-noc"));
+        assert_eq!(f.backup.store.as_deref(), Some("/etc/anshin-noc/backups"));
+        let abs =
+            GOOD.replace("timeout_secs = 10\n", "timeout_secs = 10\nbackup = { store = \"/srv/anshin-store\" }\n");
+        let mut f = parse(&abs, "f").unwrap().fleet;
+        f.resolve_paths(std::path::Path::new("/etc/anshin-noc"));
+        assert_eq!(f.backup.store.as_deref(), Some("/srv/anshin-store"));
+    }
+
+    #[test]
+    fn backup_mistakes_name_the_place_and_the_fix() {
+        let noc = |b: &str| GOOD.replace("timeout_secs = 10\n", &format!("timeout_secs = 10\nbackup = {b}\n"));
+        let server = |b: &str| GOOD.replace("custom = [", &format!("backup = {b}\ncustom = ["));
+        let table: Vec<(String, &str)> = vec![
+            (
+                noc("{ full_day = \"sunday\" }"),
+                "fleet.toml:8:23: backup full_day \"sunday\" is not a day: use one of \"sun\"",
+            ),
+            (
+                noc("{ full_hour = 24 }"),
+                "fleet.toml:8:24: backup full_hour = 24: give an hour of Japan time from 0 to 23",
+            ),
+            (noc("{ max_running = 0 }"), "fleet.toml:8:26: backup max_running = 0: give 1 to 16 runs at once"),
+            (noc("{ store = \"\" }"), "fleet.toml:8:20: backup store must be a folder path"),
+            (noc("{ stor = \"x\" }"), "fleet.toml:8:12: unknown field `stor`"),
+            (server("{ include = [\"srv\"] }"), "fleet.toml:35:23: backup include: \"srv\" is not an absolute path"),
+            (
+                server("{ include = [\"/srv/../etc\"] }"),
+                "fleet.toml:35:23: backup include: \"/srv/../etc\" has a \".\" or \"..\" step",
+            ),
+            (
+                server("{ exclude = [\"/srv/tmp\", \"/srv/tmp/\"] }"),
+                "fleet.toml:35:35: backup exclude lists \"/srv/tmp\" twice",
+            ),
+            (server("{ include = [] }"), "fleet.toml:35:22: backup include of \"web01\" is empty"),
+            (
+                server("{ include = [\"/srv\\nx\"] }"),
+                "fleet.toml:35:23: backup include: \"/srv\\nx\" contains a control character",
+            ),
+            (server("{ includes = [\"/srv\"] }"), "fleet.toml:35:12: unknown field `includes`"),
+            (
+                GOOD.replace(
+                    "custom = [",
+                    "ssh = { user = \"a\", key = \"k\", known_hosts = \"h\", sudo = \"yes\" }\ncustom = [",
+                ),
+                "fleet.toml:35:",
+            ),
+        ];
+        for (text, want) in table {
+            let errs = errors_of(&text);
+            assert_eq!(errs.len(), 1, "{want}: {errs:?}");
+            assert!(errs[0].starts_with(want), "\n got  {}\n want {want}", errs[0]);
+        }
+        let many =
+            format!("{{ include = [{}] }}", (0..33).map(|i| format!("\"/p{i}\"")).collect::<Vec<_>>().join(", "));
+        assert!(errors_of(&server(&many))[0].contains("lists 33 paths: at most 32"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Owns: the fleet file (parsing and validation), contracts and plans, the list of checks a
 //! server gets, alert levels and trigger names, the soft/hard check state machine, and the
-//! incident decisions (open, close, suppression by unreachable servers and gateways), and how
+//! incident decisions (open, close, suppression by unreachable servers and gateways), backups'
+//! rules and commands (`backup`), how a value becomes one `sh` word (`shell`), and how
 //! untrusted text is shown (`text`).
 //!
 //! Must not know: sockets, files, clocks, tokio, SQLite, Tauri. Everything here is a function of
@@ -10,6 +11,7 @@
 //! specification unit-testable.
 
 pub mod alert;
+pub mod backup;
 pub mod calendar;
 pub mod check;
 pub mod contract;
@@ -23,6 +25,7 @@ pub mod mail_text;
 pub mod plan;
 pub mod recovery;
 pub mod resource;
+pub mod shell;
 pub mod text;
 
 pub use alert::{CheckState, Transition};

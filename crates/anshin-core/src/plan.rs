@@ -76,6 +76,13 @@ impl Plan {
         matches!(self, Plan::P60 | Plan::P150 | Plan::P200)
     }
 
+    /// Backup (one week of generations) and the restore of its data (contract §7): plans 60, 150
+    /// and 200. Whether a given server is backed up also depends on its size
+    /// (`backup::eligibility`).
+    pub fn backup(self) -> bool {
+        matches!(self, Plan::P60 | Plan::P150 | Plan::P200)
+    }
+
     /// Temporary resource-up on request (contract §9.4): plans 150 and 200.
     pub fn resource_up(self) -> bool {
         matches!(self, Plan::P150 | Plan::P200)
@@ -155,6 +162,7 @@ mod tests {
             assert_eq!(plan.monthly_report(), report, "{plan}");
             assert_eq!(plan.server_recovery(), server, "{plan}");
             assert_eq!(plan.service_recovery(), service, "{plan}");
+            assert_eq!(plan.backup(), report, "{plan}: backup goes with the monthly report's plans");
         }
     }
 

@@ -2,8 +2,9 @@
 //! level a value reaches, the "three samples in a row" rule, and the texts of resource alerts.
 //!
 //! Owns: [`POLL_COMMAND`] (the one POSIX sh script run per poll: load average, CPU count, disk and
-//! inode use of `/`, mail queue), its parser [`parse_poll`] (defensive: locales, missing commands,
-//! hostile or huge output never panic), the thresholds ([`Resource::level_of`],
+//! inode use of `/`, mail queue) and [`poll_command`] (the same with `df -Pk`/`df -Pi` of a
+//! server's backed-up paths, contract §7), its parser [`parse_poll`] (defensive: locales, missing
+//! commands, hostile or huge output never panic), the thresholds ([`Resource::level_of`],
 //! [`Resource::threshold`]), the level state machine ([`ResourceState`]), and the subject
 //! fragments, trigger names and mail item names of contract §3.
 //! Must not know: SSH, sessions, timeouts, clocks, incidents or storage. The engine runs the
@@ -48,6 +49,25 @@ else
 fi
 echo '@@anshin end'
 "#;
+
+/// [`POLL_COMMAND`] with two more sections per backed-up path (contract §7: eligibility is
+/// measured on the file systems of the included paths): `@@anshin bdf I` (`df -Pk` of path `I`
+/// of `include`) and `@@anshin bdfi I` (`df -Pi`). Paths are quoted for `sh`; the marker lines
+/// carry only the index, never the path. At most [`crate::backup::MAX_PATHS`] paths are asked
+/// (the fleet file allows no more). With no path it is exactly [`POLL_COMMAND`].
+pub fn poll_command(include: &[String]) -> String {
+    let end = "echo '@@anshin end'\n";
+    let head = POLL_COMMAND.strip_suffix(end).unwrap_or(POLL_COMMAND);
+    let mut s = head.to_string();
+    for (i, path) in include.iter().take(crate::backup::MAX_PATHS).enumerate() {
+        let q = crate::shell::sh_quote(path);
+        s.push_str(&format!(
+            "echo '@@anshin bdf {i}'\nt df -Pk -- {q} 2>&1 | tail -n 2\necho '@@anshin bdfi {i}'\nt df -Pi -- {q} 2>&1 | tail -n 2\n"
+        ));
+    }
+    s.push_str(end);
+    s
+}
 
 /// Only this much of a poll's output is read; the rest is ignored (a normal poll is < 1 KiB).
 pub const MAX_OUTPUT: usize = 64 * 1024;
@@ -95,6 +115,29 @@ pub struct ResourceSample {
     pub inode_pct: Result<Option<u8>, ParseError>,
     /// Messages in the mail queue; `None` when the server has no MTA (no mail-queue check).
     pub mailq: Result<Option<u64>, ParseError>,
+    /// The file systems of the backed-up paths ([`poll_command`]), by index; empty for
+    /// [`POLL_COMMAND`].
+    pub paths: Vec<PathUsage>,
+}
+
+/// The file system a backed-up path lies on, as `df -Pk` and `df -Pi` of that path print it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsUsage {
+    /// df's first column: a device (`/dev/vda1`) or a name (`tmpfs`, `overlay`).
+    pub filesystem: String,
+    /// Where it is mounted (df's last column; may hold spaces).
+    pub mount: String,
+    /// Used bytes (df's used 1024-blocks × 1024).
+    pub used_bytes: u64,
+    /// Used inodes; `None` when the file system counts none (`-`: btrfs, zfs).
+    pub used_inodes: Option<u64>,
+}
+
+/// The measure of path `index` of the include list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathUsage {
+    pub index: usize,
+    pub usage: Result<FsUsage, ParseError>,
 }
 
 /// Reads the output of [`POLL_COMMAND`]. `Err` only when the output as a whole is unusable
@@ -141,7 +184,84 @@ pub fn parse_poll(output: &str) -> Result<ResourceSample, ParseError> {
             .and_then(|p| p.ok_or(ParseError::Unreadable { field: "disk use of /", found: "\"-\" as Use%".into() })),
         inode_pct: section("dfi").and_then(|(_, b)| parse_df(b, "inode use of /")),
         mailq: section("mailq").and_then(|(mta, b)| parse_mailq(mta, b)),
+        paths: path_usages(&sections),
     })
+}
+
+/// The `bdf`/`bdfi` sections, each index once (the first wins), in index order.
+fn path_usages(sections: &[(&str, &str, Vec<&str>)]) -> Vec<PathUsage> {
+    let mut out: Vec<PathUsage> = Vec::new();
+    for (name, arg, body) in sections {
+        let Some(index) = (*name == "bdf").then(|| parse_count(arg)).flatten() else { continue };
+        let Ok(index) = usize::try_from(index) else { continue };
+        if index >= crate::backup::MAX_PATHS || out.iter().any(|p| p.index == index) {
+            continue;
+        }
+        let inodes = sections
+            .iter()
+            .find(|(n, a, _)| *n == "bdfi" && *a == *arg)
+            .map(|(_, _, b)| b.as_slice())
+            .ok_or(ParseError::MissingSection("bdfi"));
+        out.push(PathUsage { index, usage: fs_usage(body, inodes) });
+    }
+    out.sort_by_key(|p| p.index);
+    out
+}
+
+/// One path's `df -Pk` and `df -Pi` bodies read together.
+fn fs_usage(bytes: &[&str], inodes: Result<&[&str], ParseError>) -> Result<FsUsage, ParseError> {
+    let field = "backed-up path";
+    let d = df_row(bytes).ok_or_else(|| unreadable(field, bytes))?;
+    if d.pct == "-" {
+        return Err(ParseError::Unreadable { field, found: "\"-\" as Capacity".into() });
+    }
+    let used_bytes = d.counts[1].checked_mul(1024).ok_or_else(|| unreadable(field, bytes))?;
+    let inodes = inodes?;
+    let i = df_row(inodes).ok_or_else(|| unreadable("inodes of a backed-up path", inodes))?;
+    let used_inodes = (i.pct != "-").then_some(i.counts[1]);
+    Ok(FsUsage { filesystem: d.filesystem, mount: d.mount, used_bytes, used_inodes })
+}
+
+/// A data row of `df -P`: filesystem, three counts, a percentage (or `-`), the mount point.
+struct DfRow {
+    filesystem: String,
+    counts: [u64; 3],
+    pct: String,
+    mount: String,
+}
+
+/// The last line of `body` shaped like a df row. The mount point is the rest of the line after
+/// the percentage (it may hold spaces); a file system name wrapped onto its own line (df without
+/// `-P`) is taken from the line before.
+fn df_row(body: &[&str]) -> Option<DfRow> {
+    let lines: Vec<&str> = non_empty(body).collect();
+    for (n, line) in lines.iter().enumerate().rev() {
+        let words: Vec<(usize, &str)> =
+            line.split_whitespace().map(|w| (w.as_ptr() as usize - line.as_ptr() as usize, w)).collect();
+        for i in 0..words.len().saturating_sub(4) {
+            let counts = [parse_count(words[i].1), parse_count(words[i + 1].1), parse_count(words[i + 2].1)];
+            let pct = words[i + 3].1;
+            let pct_ok = pct == "-" || pct.strip_suffix('%').and_then(parse_count).is_some_and(|p| p <= 100);
+            let [Some(a), Some(b), Some(c)] = counts else { continue };
+            if !pct_ok {
+                continue;
+            }
+            let after = words[i + 3].0 + pct.len();
+            let mount = line[after..].trim();
+            if !mount.starts_with('/') {
+                continue;
+            }
+            let before = line[..words[i].0].trim();
+            let filesystem = if before.is_empty() { n.checked_sub(1).map_or("", |p| lines[p]) } else { before };
+            return Some(DfRow {
+                filesystem: filesystem.to_string(),
+                counts: [a, b, c],
+                pct: pct.to_string(),
+                mount: mount.to_string(),
+            });
+        }
+    }
+    None
 }
 
 /// Quotes server text safely: at most 80 characters, control characters escaped.
@@ -919,6 +1039,93 @@ mod tests {
         let (s, t) = s.observe(Some(L2), 3);
         assert_eq!(t, ResourceTransition::Lowered { from: L4, to: Some(L2) });
         assert_eq!(s.observe(Some(L2), 3).1, ResourceTransition::Unchanged);
+    }
+
+    #[test]
+    fn poll_command_adds_the_backed_up_paths_and_keeps_the_rest() {
+        assert_eq!(poll_command(&[]), POLL_COMMAND);
+        let cmd = poll_command(&["/srv/it's here".to_string()]);
+        assert!(cmd.starts_with(POLL_COMMAND.strip_suffix("echo '@@anshin end'\n").unwrap()));
+        assert!(cmd.contains("t df -Pk -- '/srv/it'\\''s here' 2>&1 | tail -n 2\n"), "{cmd}");
+        assert!(cmd.ends_with("echo '@@anshin end'\n"));
+        let many: Vec<String> = (0..100).map(|i| format!("/p{i}")).collect();
+        assert_eq!(poll_command(&many).matches("@@anshin bdf ").count(), crate::backup::MAX_PATHS);
+    }
+
+    fn usage(fs: &str, mount: &str, bytes: u64, inodes: Option<u64>) -> Result<FsUsage, ParseError> {
+        Ok(FsUsage { filesystem: fs.into(), mount: mount.into(), used_bytes: bytes, used_inodes: inodes })
+    }
+
+    #[test]
+    fn backed_up_paths_are_read_per_index() {
+        let base = poll("0.00 0 0 1/1 1", "1", "x 1 1 1 1% /", "x 1 1 1 1% /", "none", "");
+        let head = base.strip_suffix("@@anshin end\n").unwrap();
+        let with = |sections: &str| parse_poll(&format!("{head}{sections}@@anshin end\n")).unwrap().paths;
+        assert!(parse_poll(&base).unwrap().paths.is_empty());
+        let hdr = "Filesystem     1024-blocks     Used Available Capacity Mounted on";
+        let ihdr = "Filesystem      Inodes  IUsed   IFree IUse% Mounted on";
+        type Row = (String, Vec<(usize, Result<FsUsage, ParseError>)>);
+        let table: Vec<Row> = vec![
+            (
+                format!("@@anshin bdf 0\n{hdr}\n/dev/vda1 264212084 13466420 81819468 15% /\n@@anshin bdfi 0\n{ihdr}\n/dev/vda1 6553600 412345 6141255 7% /\n"),
+                vec![(0, usage("/dev/vda1", "/", 13466420 * 1024, Some(412345)))],
+            ),
+            // A mount point with spaces; the second path on btrfs (no inode count).
+            (
+                "@@anshin bdf 0\n/dev/vdb1 100 40 60 40% /srv/my data\n@@anshin bdfi 0\n/dev/vdb1 10 4 6 40% /srv/my data\n\
+                         @@anshin bdf 1\n/dev/sda2 100 7 93 7% /home\n@@anshin bdfi 1\n/dev/sda2 0 0 0 - /home\n".into(),
+                vec![(0, usage("/dev/vdb1", "/srv/my data", 40 * 1024, Some(4))), (1, usage("/dev/sda2", "/home", 7 * 1024, None))],
+            ),
+            // A name wrapped onto its own line; sections out of order.
+            (
+                "@@anshin bdfi 0\n/dev/mapper/vg-root\n 10 3 7 30% /\n@@anshin bdf 0\n/dev/mapper/vg-root\n   51475068  48123456 728172  99% /\n".into(),
+                vec![(0, usage("/dev/mapper/vg-root", "/", 48123456 * 1024, Some(3)))],
+            ),
+            // df's complaint; no inode section; an index beyond the limit; a second copy of 0.
+            (
+                "@@anshin bdf 0\ndf: /srv: No such file or directory\n@@anshin bdf 1\n/dev/vda1 1 1 0 100% /\n\
+                 @@anshin bdf 32\n/dev/vda1 1 1 0 100% /\n@@anshin bdf 0\n/dev/vda1 1 1 0 100% /\n@@anshin bdfi 0\n/dev/vda1 1 1 0 1% /\n".into(),
+                vec![
+                    (0, Err(ParseError::Unreadable { field: "backed-up path", found: "\"df: /srv: No such file or directory\"".into() })),
+                    (1, Err(ParseError::MissingSection("bdfi"))),
+                ],
+            ),
+            // Counts too big for bytes; a `-` capacity.
+            (
+                "@@anshin bdf 0\n/dev/vda1 1 99999999999999999 1 1% /\n@@anshin bdfi 0\n/dev/vda1 1 1 1 1% /\n\
+                 @@anshin bdf 1\nnone 0 0 0 - /x\n@@anshin bdfi 1\nnone 0 0 0 - /x\n@@anshin bdf x\n".into(),
+                vec![
+                    (0, Err(ParseError::Unreadable { field: "backed-up path", found: "\"/dev/vda1 1 99999999999999999 1 1% /\"".into() })),
+                    (1, Err(ParseError::Unreadable { field: "backed-up path", found: "\"-\" as Capacity".into() })),
+                ],
+            ),
+        ];
+        for (sections, want) in table {
+            let got: Vec<(usize, Result<FsUsage, ParseError>)> =
+                with(&sections).into_iter().map(|p| (p.index, p.usage)).collect();
+            assert_eq!(got, want, "{sections}");
+        }
+    }
+
+    /// The real command on this machine, with a path that exists, one with a quote and a space
+    /// that does not, and `/`: every path gets its own answer.
+    #[test]
+    fn the_poll_command_with_paths_runs_and_parses_here() {
+        let include =
+            ["/".to_string(), "/no such/it's".to_string(), std::env::temp_dir().to_string_lossy().into_owned()];
+        let out = std::process::Command::new("sh").arg("-c").arg(poll_command(&include)).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let s = parse_poll(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(s.disk_pct.is_ok(), "{text}");
+        assert_eq!(s.paths.iter().map(|p| p.index).collect::<Vec<_>>(), [0, 1, 2], "{text}");
+        let root = s.paths[0].usage.as_ref().unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(root.used_bytes > 0 && root.mount == "/", "{root:?}");
+        assert!(
+            matches!(&s.paths[1].usage, Err(ParseError::Unreadable { found, .. }) if found.contains("no such") && found.contains("No such file")),
+            "{:?}",
+            s.paths[1]
+        );
+        assert!(s.paths[2].usage.is_ok(), "{:?}", s.paths[2]);
     }
 
     /// The real script on this machine (Debian, no MTA unless one was installed since).

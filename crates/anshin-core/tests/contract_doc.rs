@@ -478,7 +478,7 @@ fn the_plans_table_is_the_codes() {
     let rows = catalogue_rows(&text, "plans");
     /// A row of the plans table: its first cell and what the code says for each plan.
     type PlanRow = (&'static str, fn(Plan) -> String);
-    let checks: [PlanRow; 11] = [
+    let checks: [PlanRow; 13] = [
         ("monthly fee (yen)", |p| yen(p.monthly_fee_yen())),
         ("service monitoring and its mail", |p| yes(p.service_monitoring())),
         ("resource monitoring and its mail", |p| yes(p.resource_monitoring())),
@@ -488,6 +488,8 @@ fn the_plans_table_is_the_codes() {
         ("server recovery, 24/365", |p| window(p.server_recovery())[1].clone()),
         ("service recovery, weekdays 9–18", |p| window(p.service_recovery())[0].clone()),
         ("service recovery, 24/365", |p| window(p.service_recovery())[1].clone()),
+        ("backup (one week of generations)", |p| yes(p.backup())),
+        ("restore of backup data", |p| yes(p.backup())),
         ("temporary resource-up", |p| yes(p.resource_up())),
         ("1 hour a month of configuration work", |p| yes(p.config_work())),
     ];

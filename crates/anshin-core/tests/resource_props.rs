@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use anshin_core::resource::{parse_poll, ResourceSample, MAX_OUTPUT};
+use anshin_core::resource::{parse_poll, FsUsage, ResourceSample, MAX_OUTPUT};
 use anshin_core::text::is_hidden;
 use proptest::prelude::*;
 
@@ -33,6 +33,15 @@ fn in_range(s: &ResourceSample) -> Result<(), TestCaseError> {
     if let Ok(Some(p)) = s.inode_pct {
         prop_assert!(p <= 100, "{p}");
     }
+    for p in &s.paths {
+        prop_assert!(p.index < anshin_core::backup::MAX_PATHS, "{p:?}");
+        if let Err(e) = &p.usage {
+            let shown = e.to_string();
+            prop_assert!(!shown.chars().any(is_hidden), "{shown:?}");
+            prop_assert!(shown.chars().count() < 300, "{shown:?}");
+        }
+    }
+    prop_assert!(s.paths.windows(2).all(|w| w[0].index < w[1].index), "{:?}", s.paths);
     let reasons = [
         s.load.as_ref().err(),
         s.cpus.as_ref().err(),
@@ -183,6 +192,63 @@ proptest! {
         prop_assert_eq!(s.disk_pct.clone(), Ok(disk));
         prop_assert_eq!(s.inode_pct.clone(), Ok(inode));
         prop_assert_eq!(s.mailq.clone(), Ok(Some(queued)));
+    }
+}
+
+/// A poll whose tail holds the backed-up paths' sections (`resource::poll_command`).
+fn with_paths(sections: &str) -> String {
+    let base = poll("0.00 0 0 1/1 1", "1", "x 1 1 1 1% /", "x 1 1 1 1% /", "none", "");
+    format!("{}{sections}@@anshin end\n", base.strip_suffix("@@anshin end\n").unwrap())
+}
+
+/// A mount point as df prints it: absolute, with spaces and odd characters but no line break.
+fn mount() -> impl Strategy<Value = String> {
+    "(/[a-z0-9 ._'\"$-]{1,12}){0,3}".prop_map(|m| if m.is_empty() { "/".to_string() } else { m })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn any_path_sections_never_panic(
+        idx in prop::collection::vec(prop_oneof!["[0-9]{1,3}", "\\PC{0,4}"], 0..6),
+        bodies in prop::collection::vec(body(), 0..12),
+    ) {
+        let mut sections = String::new();
+        for (n, b) in bodies.iter().enumerate() {
+            let i = idx.get(n / 2).cloned().unwrap_or_default();
+            let name = if n % 2 == 0 { "bdf" } else { "bdfi" };
+            sections.push_str(&format!("@@anshin {name} {i}\n{b}\n"));
+        }
+        let s = parse_poll(&with_paths(&sections)).expect("complete output");
+        in_range(&s)?;
+    }
+
+    #[test]
+    fn df_of_a_path_reads_back(
+        rows in prop::collection::vec(
+            ("/dev/[a-z]{2,4}[0-9]?|tmpfs|overlay", 1u64..1 << 40, 0u64..1 << 40, 0u8..=100, prop::option::of(0u64..1 << 32), mount()),
+            1..5,
+        ),
+    ) {
+        let mut sections = String::new();
+        for (i, (dev, blocks, used, pct, inodes, mount)) in rows.iter().enumerate() {
+            sections.push_str(&format!(
+                "@@anshin bdf {i}\nFilesystem 1024-blocks Used Available Capacity Mounted on\n{dev}   {blocks} {used} {} {pct}% {mount}\n",
+                blocks.saturating_sub(*used)
+            ));
+            let irow = match inodes {
+                Some(n) => format!("{dev} {} {n} 0 {}% {mount}", n + 1, pct),
+                None => format!("{dev} 0 0 0 - {mount}"),
+            };
+            sections.push_str(&format!("@@anshin bdfi {i}\nFilesystem Inodes IUsed IFree IUse% Mounted on\n{irow}\n"));
+        }
+        let s = parse_poll(&with_paths(&sections)).expect("complete output");
+        prop_assert_eq!(s.paths.len(), rows.len());
+        for (p, (dev, _, used, _, inodes, mount)) in s.paths.iter().zip(&rows) {
+            let want = FsUsage { filesystem: dev.clone(), mount: mount.trim().to_string(), used_bytes: used * 1024, used_inodes: *inodes };
+            prop_assert_eq!(p.usage.as_ref(), Ok(&want));
+        }
     }
 }
 
