@@ -49,7 +49,7 @@ pub fn diff(old: &Fleet, new: &Fleet) -> FleetDiff {
     let mut d = FleetDiff {
         hosts_added: new_hosts.iter().filter(|h| !old_set.contains(h)).cloned().collect(),
         hosts_removed: old_hosts.iter().filter(|h| !new_set.contains(h)).cloned().collect(),
-        noc_changed: old.noc != new.noc || old.secrets_dir != new.secrets_dir,
+        noc_changed: old.noc != new.noc || old.secrets_dir != new.secrets_dir || old.backup != new.backup,
         smtp_changed: old.smtp != new.smtp,
         ..FleetDiff::default()
     };
@@ -72,7 +72,8 @@ pub fn diff(old: &Fleet, new: &Fleet) -> FleetDiff {
                 && before.reboot == s.reboot
                 && before.restart_units == s.restart_units
                 && before.gateway == s.gateway
-                && before.plesk == s.plesk;
+                && before.plesk == s.plesk
+                && before.backup == s.backup;
             if !same {
                 d.servers_changed.push(s.label.clone());
             }
