@@ -46,6 +46,16 @@ pub struct Catalogue {
     pub business_hours: HoursEntry,
     /// When monthly reports go out by themselves (contract §5.1).
     pub monthly_report: ReportTimesEntry,
+    /// A server above either is not backed up (contract §7).
+    pub backup_limits: BackupLimitsEntry,
+}
+
+/// The limits of backup eligibility (contract §7: 50 GB decimal, 500,000 inodes, used on the
+/// backed-up file systems).
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
+pub struct BackupLimitsEntry {
+    pub max_used_bytes: u64,
+    pub max_used_inodes: u64,
 }
 
 /// The monthly report of a month goes out on `send_day` of the next month at `send_hour`:00
@@ -163,6 +173,10 @@ impl Catalogue {
                 .collect(),
             business_hours: HoursEntry { start_hour: BUSINESS_START_HOUR, end_hour: BUSINESS_END_HOUR },
             monthly_report: ReportTimesEntry { send_day: REPORT_SEND_DAY, send_hour: REPORT_SEND_HOUR },
+            backup_limits: BackupLimitsEntry {
+                max_used_bytes: anshin_core::backup::MAX_USED_BYTES,
+                max_used_inodes: anshin_core::backup::MAX_USED_INODES,
+            },
         }
     }
 }

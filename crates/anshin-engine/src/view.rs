@@ -87,6 +87,50 @@ pub struct ResourceView {
     pub at: String,
 }
 
+/// Whether a server is backed up (contract §7, `anshin_core::backup::eligibility`): the limits
+/// are the catalogue's (`backup_limits`).
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
+pub struct BackupEligibilityView {
+    /// `eligible`, `not_in_plan` (Zero, 30), `not_measured` (no poll of its paths yet, or no SSH
+    /// access), `too_big` (more bytes used than the limit), `too_many_inodes`.
+    pub code: &'static str,
+    /// Bytes used on the file systems of the backed-up paths (each counted once), when measured.
+    pub used_bytes: Option<u64>,
+    /// Inodes used there, when measured.
+    pub used_inodes: Option<u64>,
+    /// Why it could not be measured (`not_measured`; English, for the operator's investigation).
+    pub why: Option<String>,
+}
+
+impl BackupEligibilityView {
+    pub fn of(e: &anshin_core::backup::Eligibility) -> BackupEligibilityView {
+        use anshin_core::backup::Eligibility as E;
+        let view = |code, used_bytes, used_inodes, why| BackupEligibilityView { code, used_bytes, used_inodes, why };
+        match e {
+            E::Eligible { used_bytes, used_inodes } => view("eligible", Some(*used_bytes), Some(*used_inodes), None),
+            E::NotInPlan { .. } => view("not_in_plan", None, None, None),
+            E::NotMeasured { why } => view("not_measured", None, None, Some(why.clone())),
+            E::TooBig { used_bytes } => view("too_big", Some(*used_bytes), None, None),
+            E::TooManyInodes { used } => view("too_many_inodes", None, Some(*used), None),
+        }
+    }
+
+    /// Before the first poll: the plan's answer, or not measured yet (and why, without SSH).
+    fn before_poll(fleet: &Fleet, s: &anshin_core::fleet::Server) -> Option<BackupEligibilityView> {
+        fleet.backup.store.as_ref()?;
+        let judged = anshin_core::backup::eligibility(fleet.plan_of(s), &s.backup.include, &[]);
+        let mut view = BackupEligibilityView::of(&judged);
+        if view.code == "not_measured" {
+            view.why = Some(if s.ssh.is_none() {
+                "no SSH access in the fleet file: the file systems cannot be measured".into()
+            } else {
+                "not measured yet (the first resource poll)".into()
+            });
+        }
+        Some(view)
+    }
+}
+
 /// A maintenance pause of a server (alerts withheld, checks still recorded).
 #[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct MaintenanceView {
@@ -133,6 +177,9 @@ pub struct ServerView {
     pub resources: Vec<ResourceView>,
     /// Why the last resource poll failed, if it did.
     pub resource_error: Option<String>,
+    /// Whether the server is backed up and why not (contract §7), judged on its latest poll;
+    /// `None` when the fleet keeps no backups (`[noc] backup` has no store).
+    pub backup: Option<BackupEligibilityView>,
     /// Open incidents that are not checks (resources by id, `ssh_hostkey`).
     #[serde(skip)]
     pub other_incidents: BTreeMap<String, OtherIncident>,
@@ -399,6 +446,7 @@ impl FleetView {
                 checks: Vec::new(),
                 resources: Vec::new(),
                 resource_error: None,
+                backup: None,
                 other_incidents: BTreeMap::new(),
                 rev: 0,
             });
@@ -424,6 +472,7 @@ impl FleetView {
                 checks: Vec::new(),
                 resources: Vec::new(),
                 resource_error: None,
+                backup: BackupEligibilityView::before_poll(fleet, s),
                 other_incidents: BTreeMap::new(),
                 rev: 0,
             });
@@ -498,6 +547,10 @@ impl FleetView {
             if h.ip == before.ip {
                 h.resources.clone_from(&before.resources);
                 h.resource_error.clone_from(&before.resource_error);
+                // A measured judgement stays until the next poll (the plan's "no" wins at once).
+                if h.backup.as_ref().is_some_and(|b| b.code == "not_measured") && before.backup.is_some() {
+                    h.backup.clone_from(&before.backup);
+                }
             }
             for c in &mut h.checks {
                 let Some(b) = before.checks.iter().find(|b| b.check == c.check) else { continue };

@@ -640,6 +640,13 @@ impl Decider {
                         Err(e) => h.resource_error = Some(e.message.clone()),
                         Ok(sample) => {
                             h.resource_error = None;
+                            if self.fleet.backup.store.is_some() {
+                                if let Some(server) = self.fleet.server(host) {
+                                    let judged =
+                                        anshin_core::backup::eligibility_at(&self.fleet, server, now, &sample.paths);
+                                    h.backup = Some(crate::view::BackupEligibilityView::of(&judged));
+                                }
+                            }
                             h.resources = Resource::ALL
                                 .into_iter()
                                 .filter_map(|r| {

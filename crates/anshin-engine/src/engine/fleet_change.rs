@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::decider::Decider;
 use super::memory::Subject;
-use super::probing::resource_targets;
+use super::probing::{resource_polls, resource_targets};
 use super::{descriptors, fleet_descriptors, health, EngineError, Input};
 use crate::alert_mail::AlertMailer;
 use crate::event::EngineEvent;
@@ -290,7 +290,7 @@ impl Decider {
         if new.noc.interval_secs != self.fleet.noc.interval_secs {
             self.attempts = health::Attempts::new(new.noc.interval_secs);
         }
-        self.tasks.follow(new.checks(), polled.clone(), interval, prober);
+        self.tasks.follow(new.checks(), resource_polls(&new), interval, prober);
         let shared = Arc::new(new.clone());
         self.runner.set_fleet(shared.clone(), self.tasks.prober().clone());
         self.mailer = AlertMailer::new(shared.clone());

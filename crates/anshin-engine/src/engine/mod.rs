@@ -50,7 +50,7 @@ mod runner;
 use decider::{Decider, DECIDER_BUSY_WAIT, MAX_BATCH};
 pub use fleet_change::{ReloadError, REMOVED};
 pub use probing::ssh_target;
-use probing::{resource_targets, Tasks, MAX_CONCURRENT_PROBES};
+use probing::{resource_polls, resource_targets, Tasks, MAX_CONCURRENT_PROBES};
 use runner::Runner;
 
 /// Worker threads of the engine's own runtime (probes are I/O: two keep up with 10,000 servers).
@@ -472,7 +472,7 @@ fn start_inside(
     let requests = results_tx.downgrade();
     let mut tasks = Tasks::new(prober.clone(), interval, requests.clone(), shutdown_rx.clone());
     tasks.start_checks(specs);
-    tasks.start_polls(polled.clone());
+    tasks.start_polls(resource_polls(&fleet));
     let runner = Runner::new(Arc::new(fleet.clone()), prober.clone(), requests.clone(), shutdown_rx.clone());
     probing::spawn_periodic(TICK, TICK, results_tx, shutdown_rx.clone(), |_| async { Input::Tick });
     let shared = SharedFleet::new(Arc::new(fleet.clone()));

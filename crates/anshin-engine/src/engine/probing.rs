@@ -30,7 +30,34 @@ const MAX_SSH_HANDSHAKES: usize = 16;
 
 /// The servers whose resources are polled: SSH access given, plan includes resource monitoring.
 pub(super) fn resource_targets(fleet: &Fleet) -> Vec<SshTarget> {
-    fleet.servers.iter().filter(|s| fleet.plan_of(s).resource_monitoring()).filter_map(ssh_target).collect()
+    resource_polls(fleet).into_iter().map(|p| p.target).collect()
+}
+
+/// One server's resource poll: where, and the command (with the `df` of its backed-up paths
+/// when the fleet keeps backups and the plan includes them, contract §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Poll {
+    pub target: SshTarget,
+    pub command: Arc<str>,
+}
+
+/// The resource polls of a fleet (see [`resource_targets`]).
+pub(super) fn resource_polls(fleet: &Fleet) -> Vec<Poll> {
+    let plain: Arc<str> = Arc::from(resource::POLL_COMMAND);
+    fleet
+        .servers
+        .iter()
+        .filter(|s| fleet.plan_of(s).resource_monitoring())
+        .filter_map(|s| {
+            let target = ssh_target(s)?;
+            let command = if fleet.backup.store.is_some() && fleet.plan_of(s).backup() {
+                Arc::from(resource::poll_command(&s.backup.include))
+            } else {
+                plain.clone()
+            };
+            Some(Poll { target, command })
+        })
+        .collect()
 }
 
 /// Where and how to log in to a server for its resources; `None` without `ssh` access.
@@ -138,7 +165,7 @@ pub(super) struct Tasks {
     results: mpsc::WeakSender<Input>,
     shutdown: watch::Receiver<bool>,
     checks: HashMap<CheckKey, (CheckSpec, AbortHandle)>,
-    polls: HashMap<String, (SshTarget, AbortHandle)>,
+    polls: HashMap<String, (Poll, AbortHandle)>,
 }
 
 impl Tasks {
@@ -197,18 +224,18 @@ impl Tasks {
     /// One task per server with SSH access: one command round trip per interval over a
     /// persistent session, parsed on the spot (the decider only sees the sample or the error).
     /// A server polled already is restarted with the new target.
-    pub fn start_polls(&mut self, targets: Vec<SshTarget>) {
+    pub fn start_polls(&mut self, polls: Vec<Poll>) {
         let Some(results) = self.results.upgrade() else { return };
-        let n = targets.len().max(1) as u32;
-        for (i, target) in targets.into_iter().enumerate() {
-            self.stop_poll(&target.host);
+        let n = polls.len().max(1) as u32;
+        for (i, poll) in polls.into_iter().enumerate() {
+            self.stop_poll(&poll.target.host);
             // Offset by half a slot from the probes so the first poll comes after a ping answer.
             let offset = self.interval * (2 * i as u32 + 1) / (2 * n);
-            let (pool, shared) = (self.pool.clone(), Arc::new(target.clone()));
+            let (pool, shared, command) = (self.pool.clone(), Arc::new(poll.target.clone()), poll.command.clone());
             let task = spawn_periodic(offset, self.interval, results.clone(), self.shutdown.clone(), move |_slot| {
-                let (pool, target) = (pool.clone(), shared.clone());
+                let (pool, target, command) = (pool.clone(), shared.clone(), command.clone());
                 async move {
-                    let poll = match pool.exec(&target, resource::POLL_COMMAND, resource::MAX_OUTPUT).await {
+                    let poll = match pool.exec(&target, &command, resource::MAX_OUTPUT).await {
                         Ok(out) => resource::parse_poll(&out.stdout)
                             .map_err(|e| PollError { message: e.to_string(), security: false }),
                         Err(e) => Err(PollError { message: e.to_string(), security: e.is_security() }),
@@ -216,7 +243,7 @@ impl Tasks {
                     Input::Resources { host: target.host.clone(), poll }
                 }
             });
-            self.polls.insert(target.host.clone(), (target, task));
+            self.polls.insert(poll.target.host.clone(), (poll, task));
         }
     }
 
@@ -229,13 +256,7 @@ impl Tasks {
     /// Makes the running tasks those of a new fleet: stops what is gone or changed, starts what
     /// is new or changed (their first attempts spread over the interval), leaves the rest alone.
     /// With another interval or prober (a changed `[noc]`) every task starts again.
-    pub fn follow(
-        &mut self,
-        specs: Vec<CheckSpec>,
-        targets: Vec<SshTarget>,
-        interval: Duration,
-        prober: Option<Prober>,
-    ) {
+    pub fn follow(&mut self, specs: Vec<CheckSpec>, targets: Vec<Poll>, interval: Duration, prober: Option<Prober>) {
         if let Some(prober) = prober {
             self.pool = SshPool::new(MAX_SSH_HANDSHAKES, prober.timeout());
             self.prober = prober;
@@ -253,13 +274,15 @@ impl Tasks {
         let start: Vec<CheckSpec> =
             specs.into_iter().filter(|s| self.checks.get(&s.key).is_none_or(|(running, _)| running != s)).collect();
         self.start_checks(start);
-        let polled: HashSet<&str> = targets.iter().map(|t| t.host.as_str()).collect();
+        let polled: HashSet<&str> = targets.iter().map(|t| t.target.host.as_str()).collect();
         let gone: Vec<String> = self.polls.keys().filter(|h| !polled.contains(h.as_str())).cloned().collect();
         for host in &gone {
             self.stop_poll(host);
         }
-        let start: Vec<SshTarget> =
-            targets.into_iter().filter(|t| self.polls.get(&t.host).is_none_or(|(running, _)| running != t)).collect();
+        let start: Vec<Poll> = targets
+            .into_iter()
+            .filter(|t| self.polls.get(&t.target.host).is_none_or(|(running, _)| running != t))
+            .collect();
         self.start_polls(start);
     }
 

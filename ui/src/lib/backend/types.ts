@@ -14,6 +14,7 @@ export type ActionResult = Engine.ActionDone;
 export type Action = Engine.ActionRequest;
 export type ApiError = Engine.ApiError;
 export type AuditPage = Engine.AuditPage;
+export type BackupEligibility = Engine.BackupEligibilityView;
 export type BusyAnswer = Engine.BusyAnswer;
 export type Call = Engine.CallRecord;
 export type Caller = Engine.Caller;

@@ -44,6 +44,35 @@ export type ApiError = { code: string, message: string, };
 export type AuditPage = { entries: Array<EventRecord>, verify: Verification, };
 
 /**
+ * Whether a server is backed up (contract §7, `anshin_core::backup::eligibility`): the limits
+ * are the catalogue's (`backup_limits`).
+ */
+export type BackupEligibilityView = { 
+/**
+ * `eligible`, `not_in_plan` (Zero, 30), `not_measured` (no poll of its paths yet, or no SSH
+ * access), `too_big` (more bytes used than the limit), `too_many_inodes`.
+ */
+code: string, 
+/**
+ * Bytes used on the file systems of the backed-up paths (each counted once), when measured.
+ */
+used_bytes: number | null, 
+/**
+ * Inodes used there, when measured.
+ */
+used_inodes: number | null, 
+/**
+ * Why it could not be measured (`not_measured`; English, for the operator's investigation).
+ */
+why: string | null, };
+
+/**
+ * The limits of backup eligibility (contract §7: 50 GB decimal, 500,000 inodes, used on the
+ * backed-up file systems).
+ */
+export type BackupLimitsEntry = { max_used_bytes: number, max_used_inodes: number, };
+
+/**
  * The `409` of a running recovery (`busy`) also carries the running one.
  */
 export type BusyAnswer = { code: string, message: string, recovery: RecoveryRecord, };
@@ -101,7 +130,11 @@ business_hours: HoursEntry,
 /**
  * When monthly reports go out by themselves (contract §5.1).
  */
-monthly_report: ReportTimesEntry, };
+monthly_report: ReportTimesEntry, 
+/**
+ * A server above either is not backed up (contract §7).
+ */
+backup_limits: BackupLimitsEntry, };
 
 /**
  * A cause of a charge: its id (what a consent sends and records) and its names.
@@ -683,7 +716,12 @@ resources: Array<ResourceView>,
 /**
  * Why the last resource poll failed, if it did.
  */
-resource_error: string | null, };
+resource_error: string | null, 
+/**
+ * Whether the server is backed up and why not (contract §7), judged on its latest poll;
+ * `None` when the fleet keeps no backups (`[noc] backup` has no store).
+ */
+backup: BackupEligibilityView | null, };
 
 /**
  * One service: how it is checked and restarted.
