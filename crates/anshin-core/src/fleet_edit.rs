@@ -102,18 +102,56 @@ pub struct FleetSource {
     pub servers: Vec<ServerEdit>,
 }
 
-/// One edit of the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Edit {
-    AddCustomer(CustomerEdit),
+/// One edit of the file, as consoles send it (`op` says which).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "contract", derive(ts_rs::TS, utoipa::ToSchema))]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum FleetEdit {
+    AddCustomer { customer: CustomerEdit },
     /// The customer whose id is `id` becomes `customer` (its id may change).
     ChangeCustomer { id: String, customer: CustomerEdit },
     RemoveCustomer { id: String },
-    AddServer(ServerEdit),
+    AddServer { server: ServerEdit },
     /// The server labelled `label` becomes `server` (a new label is a removal plus an addition
     /// for the engine).
     ChangeServer { label: String, server: ServerEdit },
     RemoveServer { label: String },
+}
+
+impl FleetEdit {
+    /// What the edit does, for the audit log: `add_server web03`, `change_customer c1001`.
+    pub fn describe(&self) -> String {
+        match self {
+            FleetEdit::AddCustomer { customer } => format!("add_customer {}", customer.id),
+            FleetEdit::ChangeCustomer { id, customer } if *id != customer.id => {
+                format!("change_customer {id} (now {})", customer.id)
+            }
+            FleetEdit::ChangeCustomer { id, .. } => format!("change_customer {id}"),
+            FleetEdit::RemoveCustomer { id } => format!("remove_customer {id}"),
+            FleetEdit::AddServer { server } => format!("add_server {}", server.label),
+            FleetEdit::ChangeServer { label, server } if *label != server.label => {
+                format!("change_server {label} (now {})", server.label)
+            }
+            FleetEdit::ChangeServer { label, .. } => format!("change_server {label}"),
+            FleetEdit::RemoveServer { label } => format!("remove_server {label}"),
+        }
+    }
+}
+
+/// What a console sends: an edit and the revision of the file it was made against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "contract", derive(ts_rs::TS, utoipa::ToSchema))]
+pub struct FleetEditRequest {
+    pub revision: String,
+    pub edit: FleetEdit,
+}
+
+/// What an edit made answers: the file's new revision and what the reload changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "contract", derive(ts_rs::TS, utoipa::ToSchema))]
+pub struct FleetEdited {
+    pub revision: String,
+    pub summary: String,
 }
 
 /// Why an edit was not made.
@@ -212,25 +250,25 @@ pub fn source(text: &str, file: &str) -> Result<FleetSource, EditError> {
 }
 
 /// `text` with `edit` made, validated by the file's parser (`file` names it in diagnostics).
-pub fn apply(text: &str, file: &str, edit: &Edit) -> Result<String, EditError> {
+pub fn apply(text: &str, file: &str, edit: &FleetEdit) -> Result<String, EditError> {
     let mut doc: DocumentMut = text.parse().map_err(|_| match fleet::parse(text, file) {
         Err(diags) => EditError::Invalid(diags),
         Ok(_) => EditError::Layout("the fleet file could not be read for editing".into()),
     })?;
     match edit {
-        Edit::AddCustomer(c) => {
+        FleetEdit::AddCustomer { customer: c } => {
             let mut t = new_table();
             write_customer(&mut t, &CustomerEdit::default(), &c.clone().normalized(), false)?;
             tables_mut(&mut doc, CUSTOMER)?.push(t);
         }
-        Edit::ChangeCustomer { id, customer } => {
+        FleetEdit::ChangeCustomer { id, customer } => {
             let i = find(&doc, CUSTOMER, "id", id)?.ok_or_else(|| EditError::UnknownCustomer(id.clone()))?;
             let t = tables_mut(&mut doc, CUSTOMER)?.get_mut(i).expect("found above");
             let old = read_customer(t);
             let has_history = t.contains_key("plan_history");
             write_customer(t, &old, &customer.clone().normalized(), has_history)?;
         }
-        Edit::RemoveCustomer { id } => {
+        FleetEdit::RemoveCustomer { id } => {
             let i = find(&doc, CUSTOMER, "id", id)?.ok_or_else(|| EditError::UnknownCustomer(id.clone()))?;
             let servers: Vec<String> = tables(&doc, SERVER)?
                 .iter()
@@ -242,18 +280,18 @@ pub fn apply(text: &str, file: &str, edit: &Edit) -> Result<String, EditError> {
             }
             remove_table(&mut doc, CUSTOMER, i);
         }
-        Edit::AddServer(s) => {
+        FleetEdit::AddServer { server: s } => {
             let mut t = new_table();
             write_server(&mut t, &ServerEdit::default(), &s.clone().normalized());
             tables_mut(&mut doc, SERVER)?.push(t);
         }
-        Edit::ChangeServer { label, server } => {
+        FleetEdit::ChangeServer { label, server } => {
             let i = find(&doc, SERVER, "label", label)?.ok_or_else(|| EditError::UnknownServer(label.clone()))?;
             let t = tables_mut(&mut doc, SERVER)?.get_mut(i).expect("found above");
             let old = read_server(t);
             write_server(t, &old, &server.clone().normalized());
         }
-        Edit::RemoveServer { label } => {
+        FleetEdit::RemoveServer { label } => {
             let i = find(&doc, SERVER, "label", label)?.ok_or_else(|| EditError::UnknownServer(label.clone()))?;
             remove_table(&mut doc, SERVER, i);
         }
@@ -720,7 +758,7 @@ gateway = "gw1"
     fn a_changed_phone_changes_that_value_only_and_keeps_its_comment() {
         let mut c = customer("c1");
         c.phones = vec!["03-0000-0009".into(), "090-0000-0002".into()];
-        let out = apply(TEXT, FILE, &Edit::ChangeCustomer { id: "c1".into(), customer: c }).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c1".into(), customer: c }).unwrap();
         assert_only(
             &out,
             r#"phones = ["03-0000-0001"]  # the night line"#,
@@ -731,10 +769,10 @@ gateway = "gw1"
     #[test]
     fn an_unchanged_edit_leaves_the_file_byte_for_byte() {
         for c in src().customers {
-            assert_eq!(apply(TEXT, FILE, &Edit::ChangeCustomer { id: c.id.clone(), customer: c }).unwrap(), TEXT);
+            assert_eq!(apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: c.id.clone(), customer: c }).unwrap(), TEXT);
         }
         for s in src().servers {
-            assert_eq!(apply(TEXT, FILE, &Edit::ChangeServer { label: s.label.clone(), server: s }).unwrap(), TEXT);
+            assert_eq!(apply(TEXT, FILE, &FleetEdit::ChangeServer { label: s.label.clone(), server: s }).unwrap(), TEXT);
         }
     }
 
@@ -750,7 +788,7 @@ gateway = "gw1"
             contract: Some(ContractEdit { start: "2026-04-01".into(), months: 6, end: None }),
             root: Some(false),
         };
-        let out = apply(TEXT, FILE, &Edit::AddCustomer(c.clone())).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::AddCustomer { customer: c.clone() }).unwrap();
         let added = r#"
 [[customer]]
 id = "c4"
@@ -781,7 +819,7 @@ root = false
             gateway: Some("gw1".into()),
             plesk: true,
         };
-        let out = apply(TEXT, FILE, &Edit::AddServer(s.clone())).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::AddServer { server: s.clone() }).unwrap();
         let added = "\n[[server]]\nlabel = \"mail01\"\ncustomer = \"c2\"\nfqdn = \"mail01.example.com\"\nip = \"127.78.0.5\"\nos = \"Debian 12\"\ngateway = \"gw1\"\nservices = [\"smtp\", \"imap\"]\nports = { smtp = 2525 }\nplesk = true\n";
         // The file's last comment stays last.
         let anchor = "# end of the fleet\n";
@@ -797,7 +835,7 @@ root = false
         s.services.push("imap".into());
         s.os = None;
         s.plesk = true;
-        let out = apply(TEXT, FILE, &Edit::ChangeServer { label: "web01".into(), server: s }).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::ChangeServer { label: "web01".into(), server: s }).unwrap();
         let expect = TEXT
             .replacen("os = \"AlmaLinux 9\"\n", "", 1)
             .replacen(r#"services = ["http", "smtp"]"#, r#"services = ["http", "smtp", "imap"]"#, 1)
@@ -813,20 +851,20 @@ root = false
     fn a_port_removed_leaves_a_tidy_inline_table() {
         let mut s = server("web01");
         s.ports.remove("ssh");
-        let out = apply(TEXT, FILE, &Edit::ChangeServer { label: "web01".into(), server: s.clone() }).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::ChangeServer { label: "web01".into(), server: s.clone() }).unwrap();
         assert_only(&out, "ports = { http = 18080, ssh = 2222 }", "ports = { http = 18080 }");
         s.ports.clear();
-        let out = apply(TEXT, FILE, &Edit::ChangeServer { label: "web01".into(), server: s }).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::ChangeServer { label: "web01".into(), server: s }).unwrap();
         assert_only(&out, "ports = { http = 18080, ssh = 2222 }  # high ports\n", "");
     }
 
     #[test]
     fn a_removed_server_takes_its_own_comment_and_leaves_the_section_s() {
-        let out = apply(TEXT, FILE, &Edit::RemoveServer { label: "web01".into() }).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::RemoveServer { label: "web01".into() }).unwrap();
         let web01 = &TEXT[TEXT.find("# web01: the shop.").unwrap()..TEXT.find("# db01").unwrap()];
         assert_eq!(out, TEXT.replacen(web01, "", 1), "\n--- got ---\n{out}");
 
-        let out = apply(TEXT, FILE, &Edit::RemoveServer { label: "web02".into() }).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::RemoveServer { label: "web02".into() }).unwrap();
         let web02 = &TEXT[TEXT.find("\n[[server]]\nlabel = \"web02\"").unwrap()..TEXT.find("# end").unwrap()];
         assert_eq!(out, TEXT.replacen(web02, "", 1), "\n--- got ---\n{out}");
         assert!(source(&out, FILE).unwrap().servers.iter().all(|s| s.label != "web02"));
@@ -834,10 +872,10 @@ root = false
 
     #[test]
     fn a_customer_with_servers_stays_and_one_without_goes() {
-        let e = apply(TEXT, FILE, &Edit::RemoveCustomer { id: "c1".into() }).unwrap_err();
+        let e = apply(TEXT, FILE, &FleetEdit::RemoveCustomer { id: "c1".into() }).unwrap_err();
         assert_eq!(e, EditError::CustomerHasServers { id: "c1".into(), servers: vec!["web01".into(), "db01".into()] });
         assert!(e.to_string().contains("web01, db01"), "{e}");
-        let out = apply(TEXT, FILE, &Edit::RemoveCustomer { id: "c3".into() }).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::RemoveCustomer { id: "c3".into() }).unwrap();
         let c3 = &TEXT[TEXT.find("\n[[customer]]\nid = \"c3\"").unwrap()..TEXT.find("\n[[gateway]]").unwrap()];
         assert_eq!(out, TEXT.replacen(c3, "", 1), "\n--- got ---\n{out}");
     }
@@ -846,7 +884,7 @@ root = false
     fn an_invalid_edit_answers_the_parser_s_own_message() {
         let mut c = customer("c2");
         c.phones = vec!["call me".into()];
-        let e = apply(TEXT, FILE, &Edit::ChangeCustomer { id: "c2".into(), customer: c }).unwrap_err();
+        let e = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c2".into(), customer: c }).unwrap_err();
         let EditError::Invalid(diags) = &e else { panic!("{e:?}") };
         // What the parser says of the edited text, at its place there.
         let edited = TEXT.replacen("notify = [\"info@example.com\"]\n", "notify = [\"info@example.com\"]\nphones = [\"call me\"]\n", 1);
@@ -858,7 +896,7 @@ root = false
         let mut s = server("db01");
         s.services = vec!["gopher".into()];
         s.customer = "nobody".into();
-        let e = apply(TEXT, FILE, &Edit::ChangeServer { label: "db01".into(), server: s }).unwrap_err();
+        let e = apply(TEXT, FILE, &FleetEdit::ChangeServer { label: "db01".into(), server: s }).unwrap_err();
         let EditError::Invalid(diags) = &e else { panic!("{e:?}") };
         assert_eq!(diags.len(), 2, "{e}");
         assert!(diags[0].message.contains("names customer \"nobody\""), "{e}");
@@ -866,17 +904,17 @@ root = false
 
         let mut dup = server("db01");
         dup.label = "web01".into();
-        let e = apply(TEXT, FILE, &Edit::AddServer(dup)).unwrap_err();
+        let e = apply(TEXT, FILE, &FleetEdit::AddServer { server: dup }).unwrap_err();
         assert!(e.to_string().contains("duplicate label \"web01\""), "{e}");
     }
 
     #[test]
     fn an_unknown_id_or_label_is_named() {
-        let e = apply(TEXT, FILE, &Edit::ChangeCustomer { id: "c9".into(), customer: customer("c1") }).unwrap_err();
+        let e = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c9".into(), customer: customer("c1") }).unwrap_err();
         assert_eq!((e.code(), e.to_string()), ("not_found", "no [[customer]] has id \"c9\"".to_string()));
-        let e = apply(TEXT, FILE, &Edit::RemoveServer { label: "nope".into() }).unwrap_err();
+        let e = apply(TEXT, FILE, &FleetEdit::RemoveServer { label: "nope".into() }).unwrap_err();
         assert_eq!(e, EditError::UnknownServer("nope".into()));
-        let e = apply(TEXT, FILE, &Edit::ChangeServer { label: "nope".into(), server: server("db01") }).unwrap_err();
+        let e = apply(TEXT, FILE, &FleetEdit::ChangeServer { label: "nope".into(), server: server("db01") }).unwrap_err();
         assert_eq!(e, EditError::UnknownServer("nope".into()));
     }
 
@@ -885,11 +923,11 @@ root = false
         // Without a day: refused.
         let mut c = customer("c1");
         c.plan = "200".into();
-        let e = apply(TEXT, FILE, &Edit::ChangeCustomer { id: "c1".into(), customer: c.clone() }).unwrap_err();
+        let e = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c1".into(), customer: c.clone() }).unwrap_err();
         assert_eq!(e, EditError::PlanNeedsDate { id: "c1".into() });
         // The first change: the history begins with the contract's start.
         c.plan_from = Some("2026-06-01".into());
-        let out = apply(TEXT, FILE, &Edit::ChangeCustomer { id: "c1".into(), customer: c }).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c1".into(), customer: c }).unwrap();
         assert_only(
             &out,
             "plan = \"150\"\nnotify = [\"ops@example.jp\"]\nphones = [\"03-0000-0001\"]  # the night line\ncontract = { start = \"2026-01-01\", months = 12 }\n",
@@ -899,7 +937,7 @@ root = false
         let mut c3 = customer("c3");
         c3.plan = "60".into();
         c3.plan_from = Some("2026-07-01".into());
-        let out = apply(TEXT, FILE, &Edit::ChangeCustomer { id: "c3".into(), customer: c3.clone() }).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c3".into(), customer: c3.clone() }).unwrap();
         assert_only(
             &out,
             "plan = \"30\"\nnotify = [\"midori@example.com\"]\nplan_history = [{ plan = \"zero\", from = \"2025-04-01\" }, { plan = \"30\", from = \"2026-01-01\" }]",
@@ -907,13 +945,13 @@ root = false
         );
         // A day before the last change: the parser's message.
         c3.plan_from = Some("2025-12-01".into());
-        let e = apply(TEXT, FILE, &Edit::ChangeCustomer { id: "c3".into(), customer: c3 }).unwrap_err();
+        let e = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c3".into(), customer: c3 }).unwrap_err();
         assert!(e.to_string().contains("plan_history: 2025-12-01 is not after 2026-01-01"), "{e}");
         // No history and no contract: the day the current plan began is unknown.
         let mut c2 = customer("c2");
         c2.plan = "150".into();
         c2.plan_from = Some("2026-06-01".into());
-        let e = apply(TEXT, FILE, &Edit::ChangeCustomer { id: "c2".into(), customer: c2 }).unwrap_err();
+        let e = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c2".into(), customer: c2 }).unwrap_err();
         assert_eq!(e.code(), "plan_start_unknown");
     }
 
@@ -940,14 +978,14 @@ root = false
     fn a_contract_is_changed_in_place_and_removed() {
         let mut c = customer("c1");
         c.contract = Some(ContractEdit { start: "2026-01-01".into(), months: 12, end: Some("2027-01-01".into()) });
-        let out = apply(TEXT, FILE, &Edit::ChangeCustomer { id: "c1".into(), customer: c.clone() }).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c1".into(), customer: c.clone() }).unwrap();
         assert_only(
             &out,
             r#"contract = { start = "2026-01-01", months = 12 }"#,
             r#"contract = { start = "2026-01-01", months = 12, end = "2027-01-01" }"#,
         );
         c.contract = None;
-        let out = apply(TEXT, FILE, &Edit::ChangeCustomer { id: "c1".into(), customer: c }).unwrap();
+        let out = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c1".into(), customer: c }).unwrap();
         assert_only(&out, "contract = { start = \"2026-01-01\", months = 12 }\n", "");
     }
 }
