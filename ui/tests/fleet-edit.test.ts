@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   customerEdit, customerFields, fleetEditRoute, fleetErrorText, mayEditContract, mayEditFleet, parseList, parsePorts,
-  portsText, serverEdit, serverFields,
+  portsText, sendEdit, serverEdit, serverFields,
 } from '../src/lib/model/fleet-edit';
 import { appInfo } from '../src/lib/backend/normalize';
 import { BackendError, type CustomerEdit, type FleetEdit, type ServerEdit } from '../src/lib/backend/types';
@@ -103,5 +103,41 @@ describe('a refused edit in words', () => {
     const e = new BackendError('server', 'changing a plan or a contract needs an admin token', 'forbidden');
     expect(fleetErrorText(e, 'ja')).toMatch(/管理者 \(admin\)/);
     expect(fleetErrorText(new BackendError('server', 'viewer', 'forbidden'), 'ja')).toMatch(/閲覧専用/);
+  });
+});
+
+describe('sending an edit', () => {
+  const source = { revision: 'r2', customers: [CUSTOMER], servers: [SERVER] };
+  const edit: FleetEdit = { op: 'remove_server', label: 'web01' };
+  it('answers the reload’s summary', async () => {
+    const sent: unknown[] = [];
+    const backend = {
+      editFleet: async (req: unknown) => (sent.push(req), { revision: 'r3', summary: 'removed web01' }),
+      fleetSource: async () => source,
+    };
+    expect(await sendEdit(backend, 'r1', edit, 'ja')).toEqual({ done: 'removed web01' });
+    expect(sent).toEqual([{ revision: 'r1', edit }]);
+  });
+  it('a stale revision reads the file again', async () => {
+    const backend = {
+      editFleet: async () => {
+        throw new BackendError('server', 'changed', 'stale');
+      },
+      fleetSource: async () => source,
+    };
+    const sent = await sendEdit(backend, 'r1', edit, 'en');
+    expect(sent).toMatchObject({ fresh: source });
+    expect('error' in sent && sent.error).toMatch(/changed meanwhile/);
+  });
+  it('any other refusal leaves the source as it was', async () => {
+    const backend = {
+      editFleet: async () => {
+        throw new BackendError('server', 'fleet.toml:3:7: bad', 'invalid');
+      },
+      fleetSource: async () => {
+        throw new Error('not asked');
+      },
+    };
+    expect(await sendEdit(backend, 'r1', edit, 'ja')).toEqual({ error: 'fleet.toml:3:7: bad', fresh: null });
   });
 });

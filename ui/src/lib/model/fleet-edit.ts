@@ -4,7 +4,7 @@
 //! customer or server is stays the engine's (it validates with the fleet file's own parser and
 //! answers FILE:LINE:COL): nothing is checked here beyond turning text into the shapes.
 
-import { BackendError, type CustomerEdit, type FleetEditRequest, type ServerEdit } from '../backend/types';
+import { BackendError, type Backend, type CustomerEdit, type FleetEdit, type FleetEditRequest, type FleetSource, type ServerEdit } from '../backend/types';
 import { describeError, type Lang } from './actions';
 
 export interface FleetRoute {
@@ -196,4 +196,29 @@ export function fleetErrorText(err: unknown, lang: Lang): string {
     if (err.detail === 'invalid') return err.message;
   }
   return describeError(err, lang);
+}
+
+/** What sending an edit came to: done (the reload's summary), or refused in words; a file that
+ * changed meanwhile (`stale`) is read again and comes back as `fresh` (the form keeps what was
+ * typed, against the new revision). */
+export type Sent = { done: string } | { error: string; fresh: FleetSource | null };
+
+/** Sends `edit` made against `revision`. */
+export async function sendEdit(
+  backend: Pick<Backend, 'editFleet' | 'fleetSource'>,
+  revision: string,
+  edit: FleetEdit,
+  lang: Lang,
+): Promise<Sent> {
+  try {
+    return { done: (await backend.editFleet({ revision, edit })).summary };
+  } catch (err) {
+    const error = fleetErrorText(err, lang);
+    if (!(err instanceof BackendError && err.detail === 'stale')) return { error, fresh: null };
+    try {
+      return { error, fresh: await backend.fleetSource() };
+    } catch {
+      return { error, fresh: null };
+    }
+  }
 }
