@@ -235,7 +235,7 @@ impl Backend {
     pub async fn review(&self, query: ReviewQuery) -> Result<Value> {
         match self {
             Backend::Local(l) => {
-                let filter = query.to_filter(Some(l.fleet())).map_err(anyhow::Error::msg)?;
+                let filter = query.to_filter(Some(&l.fleet())).map_err(anyhow::Error::msg)?;
                 let (db, fleet) = (l.db().to_path_buf(), l.fleet().clone());
                 // The live store: no integrity scan per query (that is for files opened to review).
                 Ok(tokio::task::spawn_blocking(move || -> Result<Value> {

@@ -28,7 +28,7 @@ const DEMO_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub enum Source {
     /// A validated fleet file.
-    File { fleet: Fleet, path: PathBuf },
+    File { fleet: Box<Fleet>, path: PathBuf },
     /// The built-in demo: simulated servers on 127.77.0.x plus its fleet file.
     Demo,
 }
@@ -46,7 +46,6 @@ pub struct Local {
     pub desk: Arc<ReportDesk>,
     console: Console,
     demo: Mutex<Option<Demo>>,
-    fleet: Arc<Fleet>,
     db: PathBuf,
     /// "demo" or "fleet".
     pub mode: &'static str,
@@ -63,8 +62,8 @@ impl std::fmt::Debug for Local {
 impl Local {
     /// Starts the demo fleet (if asked) and the engine. Must run inside the Tauri (tokio) runtime.
     pub async fn start(source: Source, db: Option<PathBuf>) -> Result<Local> {
-        let (fleet, source_name, demo, default_db) = match source {
-            Source::File { fleet, path } => (fleet, path.display().to_string(), None, "desktop.db"),
+        let (fleet, source_name, demo, default_db, file) = match source {
+            Source::File { fleet, path } => (*fleet, path.display().to_string(), None, "desktop.db", Some(path)),
             Source::Demo => {
                 let demo = start_demo().await?;
                 let name = "demo-fleet.toml";
@@ -72,7 +71,7 @@ impl Local {
                     let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
                     anyhow::anyhow!("the built-in demo fleet is invalid (a bug):\n{}", lines.join("\n"))
                 })?;
-                (parsed.fleet, name.to_string(), Some(demo), "demo.db")
+                (parsed.fleet, name.to_string(), Some(demo), "demo.db", None)
             }
         };
         let db = match db {
@@ -83,8 +82,7 @@ impl Local {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let store = Store::open(&db).with_context(|| format!("cannot open the store {}", db.display()))?;
-        let fleet = Arc::new(fleet);
-        let (engine, _events) = match anshin_engine::start(Fleet::clone(&fleet), store, Arc::new(SystemClock)) {
+        let (engine, _events) = match anshin_engine::start(fleet, store, Arc::new(SystemClock)) {
             Ok(started) => started,
             Err(e) => {
                 if let Some(d) = demo {
@@ -93,7 +91,12 @@ impl Local {
                 return Err(e).context("cannot start the engine");
             }
         };
-        let reports = Reports::start(db.clone(), fleet.clone(), Arc::new(SystemClock), engine.console().outbox_wake());
+        // A changed fleet file (or SIGHUP) applies without a restart.
+        if let Some(path) = file {
+            engine.watch_fleet_file(path);
+        }
+        let console = engine.console();
+        let reports = Reports::start(db.clone(), console.shared_fleet(), Arc::new(SystemClock), console.outbox_wake());
         Ok(Local {
             desk: reports.desk.clone(),
             reports: Mutex::new(Some(reports)),
@@ -101,7 +104,6 @@ impl Local {
             engine: Mutex::new(Some(engine)),
             mode: if demo.is_some() { "demo" } else { "fleet" },
             demo: Mutex::new(demo),
-            fleet,
             db,
             source: source_name,
         })
@@ -111,8 +113,9 @@ impl Local {
         self.console.clone()
     }
 
-    pub fn fleet(&self) -> &Arc<Fleet> {
-        &self.fleet
+    /// The fleet in force (a live reload changes it).
+    pub fn fleet(&self) -> Arc<Fleet> {
+        self.console.fleet()
     }
 
     pub fn db(&self) -> &Path {
@@ -120,7 +123,7 @@ impl Local {
     }
 
     pub fn customers(&self) -> Vec<CustomerView> {
-        anshin_engine::view::customers(&self.fleet, chrono::Utc::now())
+        anshin_engine::view::customers(&self.console.fleet(), chrono::Utc::now())
     }
 
     /// Incidents with their events, newest first (a read-only connection of its own).

@@ -100,7 +100,7 @@ fn main() -> ExitCode {
     }
     let source = match &cli.fleet {
         Some(path) => match load_fleet(path) {
-            Some(fleet) => Some(Source::File { fleet, path: path.clone() }),
+            Some(fleet) => Some(Source::File { fleet: Box::new(fleet), path: path.clone() }),
             None => return ExitCode::from(2),
         },
         None if cli.review.is_some() => None,

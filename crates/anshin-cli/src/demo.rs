@@ -54,7 +54,7 @@ pub async fn run(
     let store = anshin_engine::Store::open(&db)?;
     let started = anshin_engine::start(parsed.fleet.clone(), store, Arc::new(anshin_engine::SystemClock))?;
     let result = match console {
-        Some((options, tokens)) => crate::serve(started, parsed.fleet, &db, options, tokens, json, stop).await,
+        Some((options, tokens)) => crate::serve(started, &db, options, tokens, json, stop).await,
         None => crate::run_until_signal(started.0, started.1, json, stop, crate::OutputGone::Stop, None).await,
     };
     let _ = stop_sim.send(true);

@@ -265,7 +265,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Validate { fleet } => validate(&fleet),
         Command::Check { fleet, host, json } => with_fleet(&fleet, |f| runtime()?.block_on(check(f, host, json))),
-        Command::Run { fleet, db, json } => with_fleet(&fleet, |f| runtime()?.block_on(run(f, &db, json))),
+        Command::Run { fleet: path, db, json } => with_fleet(&path, |f| runtime()?.block_on(run(f, &path, &db, json))),
         Command::Incidents { db, verify: true, .. } => verify::run(&db),
         Command::Incidents { db, open, json, limit, .. } => incidents(&db, open, json, limit),
         Command::Serve { fleet, db, console, json } => {
@@ -279,8 +279,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     let options = console.options();
                     reserve_console_descriptors(&f, &options)?;
                     let store = Store::open(&db)?;
-                    let started = anshin_engine::start(f.clone(), store, Arc::new(anshin_engine::SystemClock))?;
-                    serve(started, f, &db, options, tokens, json, stop).await
+                    let started = anshin_engine::start(f, store, Arc::new(anshin_engine::SystemClock))?;
+                    // A changed fleet file (or SIGHUP) applies without a restart.
+                    started.0.watch_fleet_file(fleet.clone());
+                    serve(started, &db, options, tokens, json, stop).await
                 })
             })
         }
@@ -435,20 +437,22 @@ async fn check(fleet: anshin_core::Fleet, host: Option<String>, json: bool) -> R
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run(fleet: anshin_core::Fleet, db: &Path, json: bool) -> Result<ExitCode> {
+async fn run(fleet: anshin_core::Fleet, path: &Path, db: &Path, json: bool) -> Result<ExitCode> {
     let stop = StopSignals::install()?;
     let store = Store::open(db)?;
-    let (handle, events) = anshin_engine::start(fleet.clone(), store, Arc::new(anshin_engine::SystemClock))?;
-    let reports = start_reports(&handle, fleet, db);
+    let (handle, events) = anshin_engine::start(fleet, store, Arc::new(anshin_engine::SystemClock))?;
+    handle.watch_fleet_file(path.to_path_buf());
+    let reports = start_reports(&handle, db);
     let result = run_until_signal(handle, events, json, stop, OutputGone::Stop, None).await;
     reports.stop().await;
     result
 }
 
 /// The monthly report schedule beside the engine, on its store.
-fn start_reports(handle: &anshin_engine::EngineHandle, fleet: anshin_core::Fleet, db: &Path) -> Reports {
+fn start_reports(handle: &anshin_engine::EngineHandle, db: &Path) -> Reports {
     let clock = Arc::new(anshin_engine::SystemClock);
-    Reports::start(db.to_path_buf(), Arc::new(fleet), clock, handle.console().outbox_wake())
+    let console = handle.console();
+    Reports::start(db.to_path_buf(), console.shared_fleet(), clock, console.outbox_wake())
 }
 
 /// Before the engine starts: the fleet's probes plus every console connection the server may
@@ -468,14 +472,13 @@ pub(crate) fn reserve_console_descriptors(
 /// output closing does not stop it: the consoles are what it is for.
 pub(crate) async fn serve(
     (handle, events): (anshin_engine::EngineHandle, tokio::sync::broadcast::Receiver<EngineEvent>),
-    fleet: anshin_core::Fleet,
     db: &Path,
     options: anshin_engine::api::ServeOptions,
     tokens: anshin_engine::api::TokenSet,
     json: bool,
     stop: StopSignals,
 ) -> Result<ExitCode> {
-    let reports = start_reports(&handle, fleet.clone(), db);
+    let reports = start_reports(&handle, db);
     let (stop_api, api_shutdown) = tokio::sync::watch::channel(false);
     let scheme = if options.tls.is_some() { "https" } else { "http" };
     let addr = options.addr;
@@ -484,7 +487,6 @@ pub(crate) async fn serve(
         handle.console(),
         tokens.clone(),
         db.to_path_buf(),
-        Arc::new(fleet),
         anshin_report::desk::routes(reports.desk.clone()),
         api_shutdown,
     ));

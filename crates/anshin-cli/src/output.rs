@@ -147,8 +147,15 @@ pub fn event_line(e: &EngineEvent, json: bool) -> Printed {
         EngineEvent::IncidentLevelChanged { id, level, trigger, at, .. } => {
             format!("{}  LEVEL  #{id} Lv.{level} {trigger}", jst(at))
         }
-        EngineEvent::IncidentClosed { id, level, trigger, at, .. } => {
-            format!("{}  CLOSED #{id} Lv.{level} {trigger}", jst(at))
+        EngineEvent::IncidentClosed { id, level, trigger, at, reason, .. } => {
+            let why = reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default();
+            format!("{}  CLOSED #{id} Lv.{level} {trigger}{why}", jst(at))
+        }
+        EngineEvent::FleetReloaded { summary, by, at } => {
+            format!("{}  fleet reloaded ({by}): {summary}", jst(at))
+        }
+        EngineEvent::FleetRejected { errors, by, at } => {
+            format!("{}  fleet change refused ({by}), the engine keeps its fleet:\n  {}", jst(at), errors.join("\n  "))
         }
         EngineEvent::IncidentAcknowledged { id, host, check, by, at, .. } => {
             format!("{}  ACK    #{id} {host}/{check} taken by {by}", jst(at))

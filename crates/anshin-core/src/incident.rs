@@ -201,11 +201,13 @@ impl Monitor {
                     .get(key)
                     .is_some_and(|r| r.len() >= self.attempts.max(1) as usize && r.front().is_some_and(|&f| f > back))
             };
+            // Unconfirmed: the ping has not answered since this check began failing, or it came
+            // back from an outage and the check has not failed `attempts` times since.
+            let unconfirmed = self.ping_ok_at.get(host).is_none_or(|&at| at <= since)
+                || back.is_some_and(|back| !failed_since_back(back));
             if ping.is_some_and(CheckState::failing) {
                 Some(down)
-            } else if self.ping_ok_at.get(host).is_none_or(|&at| at <= since) {
-                Some(Suppression::Unconfirmed(host.to_string()))
-            } else if back.is_some_and(|back| !failed_since_back(back)) {
+            } else if unconfirmed {
                 Some(Suppression::Unconfirmed(host.to_string()))
             } else {
                 None

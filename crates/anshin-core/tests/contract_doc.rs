@@ -476,7 +476,9 @@ fn the_plans_table_is_the_codes() {
     let plans: Vec<String> = Plan::ALL.iter().map(|p| p.as_str().to_string()).collect();
     assert_eq!(header, Some(plans), "docs/contract.md: the plans table's columns are the plans, in order");
     let rows = catalogue_rows(&text, "plans");
-    let checks: [(&str, fn(Plan) -> String); 11] = [
+    /// A row of the plans table: its first cell and what the code says for each plan.
+    type PlanRow = (&'static str, fn(Plan) -> String);
+    let checks: [PlanRow; 11] = [
         ("monthly fee (yen)", |p| yen(p.monthly_fee_yen())),
         ("service monitoring and its mail", |p| yes(p.service_monitoring())),
         ("resource monitoring and its mail", |p| yes(p.resource_monitoring())),

@@ -17,6 +17,18 @@ pub enum EngineEvent {
         resumed_open: usize,
         at: String,
     },
+    /// A changed fleet is in force (a live reload): what changed, who or what asked.
+    FleetReloaded {
+        summary: String,
+        by: String,
+        at: String,
+    },
+    /// A changed fleet file was refused: nothing changed (the problems, `FILE:LINE:COL: message`).
+    FleetRejected {
+        errors: Vec<String>,
+        by: String,
+        at: String,
+    },
     IncidentOpened {
         id: i64,
         host: String,
@@ -34,6 +46,9 @@ pub enum EngineEvent {
         level: u8,
         trigger: String,
         at: String,
+        /// Why it closed when not by its own recovery: `removed` (its server or check left the
+        /// fleet; no mail). None: it recovered.
+        reason: Option<String>,
     },
     /// An open resource incident moved to another level (each rise also mails the customer).
     IncidentLevelChanged {

@@ -183,9 +183,23 @@ async fn run_hub(console: Console, frames: broadcast::Sender<FeedFrame>) {
     let mut ticks = tokio::time::interval(DELTA_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sent = Instant::now();
+    let mut membership = console.membership();
     loop {
         let frame = tokio::select! {
             _ = ticks.tick() => {
+                // Hosts came or went (a live reload): a delta cannot say a host is gone, so
+                // every console gets the whole fleet again.
+                if console.membership() != membership {
+                    membership = console.membership();
+                    feed.snapshot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    let frame = snapshot(feed, &console);
+                    if let Some(rev) = frame.rev {
+                        feed.hub_rev.store(rev, Ordering::Release);
+                    }
+                    let _ = frames.send(frame);
+                    last_sent = Instant::now();
+                    continue;
+                }
                 let since = feed.hub_rev.load(Ordering::Acquire);
                 let built = console.with_changed_since(since, |rev, servers, health| {
                     if servers.is_empty() && last_sent.elapsed() < HEARTBEAT_EVERY {

@@ -160,6 +160,10 @@ pub struct Health {
     /// Japan time, not on public holidays): what a `business_hours` entitlement means this
     /// minute. Consoles never compute hours themselves.
     pub business_hours: bool,
+    /// The last changed fleet file the engine refused (`FILE:LINE:COL: message` per problem, or
+    /// why it could not be applied); empty while the file on disk is the fleet in force. The
+    /// engine goes on with the fleet it had.
+    pub fleet_errors: Vec<String>,
 }
 
 /// How the engine's consoles are doing.
@@ -362,6 +366,9 @@ pub struct FleetView {
     by_label: std::collections::HashMap<String, usize>,
     /// Bumped on every change; each host remembers the revision of its last change.
     rev: u64,
+    /// Bumped when hosts come or go (a live reload): consoles then get a whole snapshot, as a
+    /// delta cannot say that a host is gone.
+    membership: u64,
     pub health: Health,
 }
 
@@ -474,16 +481,50 @@ impl FleetView {
         self.hosts[h].rev = self.rev;
     }
 
-    /// Takes every host from `fresh` (the same fleet, read back from the store), each marked
-    /// changed so consoles get them all; health stays.
-    pub fn replace_hosts(&mut self, fresh: FleetView) {
+    /// Takes every host from `fresh` (read back from the store, for the same fleet or a changed
+    /// one), each marked changed so consoles get them all; health stays. What the store does not
+    /// keep (latest response times, resource readings, why a failure is suppressed) is carried
+    /// over for hosts and checks that stay, so a reload blanks no tile.
+    pub fn replace_hosts(&mut self, mut fresh: FleetView) {
+        let old: std::collections::HashMap<String, ServerView> =
+            std::mem::take(&mut self.hosts).into_iter().map(|h| (h.label.clone(), h)).collect();
+        let same_hosts = old.len() == fresh.hosts.len() && fresh.hosts.iter().all(|h| old.contains_key(&h.label));
+        for h in &mut fresh.hosts {
+            let Some(before) = old.get(&h.label) else { continue };
+            h.last_check_at.clone_from(&before.last_check_at);
+            if h.ip == before.ip {
+                h.resources.clone_from(&before.resources);
+                h.resource_error.clone_from(&before.resource_error);
+            }
+            for c in &mut h.checks {
+                let Some(b) = before.checks.iter().find(|b| b.check == c.check) else { continue };
+                if c.ok.is_none() {
+                    c.ok = b.ok;
+                    c.detail.clone_from(&b.detail);
+                }
+                c.ms = b.ms;
+                c.last_at.clone_from(&b.last_at);
+                c.suppressed.clone_from(&b.suppressed);
+                c.unknown.clone_from(&b.unknown);
+            }
+        }
+        if !same_hosts {
+            self.membership += 1;
+        }
         self.hosts = fresh.hosts;
         self.index = fresh.index;
         self.by_label = fresh.by_label;
+        self.health.checks = fresh.health.checks;
+        self.health.interval_secs = fresh.health.interval_secs;
         for h in &mut self.hosts {
             self.rev += 1;
             h.rev = self.rev;
         }
+    }
+
+    /// How many times hosts came or went (see `membership`).
+    pub fn membership(&self) -> u64 {
+        self.membership
     }
 
     /// A host's entry, marking it changed.

@@ -11,11 +11,10 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anshin_core::Fleet;
 use anshin_engine::api::routes::{route, router, ApiRoute};
 use anshin_engine::api::{error_response, require_operator, ApiError, Caller, ExtraRoutes};
 use anshin_engine::store::reports::ReportState;
-use anshin_engine::{Clock, Store};
+use anshin_engine::{Clock, SharedFleet, Store};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,7 +31,8 @@ use crate::{JapaneseFont, Month, ReportError};
 /// The monthly reports of one store and fleet.
 pub struct ReportDesk {
     db: PathBuf,
-    fleet: Arc<Fleet>,
+    /// The fleet in force (a live reload changes it).
+    fleet: SharedFleet,
     clock: Arc<dyn Clock>,
     archive: Option<PathBuf>,
     wake: Arc<Notify>,
@@ -48,12 +48,12 @@ impl std::fmt::Debug for ReportDesk {
 impl ReportDesk {
     pub fn new(
         db: PathBuf,
-        fleet: Arc<Fleet>,
+        fleet: impl Into<SharedFleet>,
         clock: Arc<dyn Clock>,
         archive: Option<PathBuf>,
         wake: Arc<Notify>,
     ) -> Arc<ReportDesk> {
-        Arc::new(ReportDesk { db, fleet, clock, archive, wake, font: Mutex::new(None) })
+        Arc::new(ReportDesk { db, fleet: fleet.into(), clock, archive, wake, font: Mutex::new(None) })
     }
 
     fn font(&self) -> Result<JapaneseFont, ReportError> {
@@ -81,7 +81,7 @@ impl ReportDesk {
     /// The reports of `month` (default: every month), newest first as the store keeps them.
     pub async fn list(self: &Arc<Self>, month: Option<String>) -> Result<Vec<ReportDraft>, ReportError> {
         let month = month.map(|m| Month::parse(&m).map_err(|e| ReportError::Input(e.to_string()))).transpose()?;
-        self.with_store(move |d, s| schedule::list_reports(s, &d.fleet, month, d.clock.now())).await
+        self.with_store(move |d, s| schedule::list_reports(s, &d.fleet.get(), month, d.clock.now())).await
     }
 
     /// Report `id` as its mail's HTML, the charts inlined (`data:` images) for a browser.
@@ -89,7 +89,7 @@ impl ReportDesk {
         self.with_store(move |d, s| {
             let rec = s.report(id)?.ok_or(anshin_engine::store::reports::ReportStoreError::NotFound(id))?;
             let month = Month::parse(&rec.month).map_err(|e| ReportError::Input(e.to_string()))?;
-            let (_, rendered) = crate::build(s, &d.fleet, &rec.customer, month, d.clock.now(), &d.font()?)?;
+            let (_, rendered) = crate::build(s, &d.fleet.get(), &rec.customer, month, d.clock.now(), &d.font()?)?;
             let mut html = rendered.html;
             for c in &rendered.charts {
                 let data = base64::engine::general_purpose::STANDARD.encode(&c.png);
@@ -104,7 +104,7 @@ impl ReportDesk {
     pub async fn send(self: &Arc<Self>, id: i64, who: String) -> Result<i64, ReportError> {
         let outbox = self
             .with_store(move |d, s| {
-                schedule::send_report(s, &d.fleet, id, &who, d.clock.now(), &d.font()?, d.archive.as_deref())
+                schedule::send_report(s, &d.fleet.get(), id, &who, d.clock.now(), &d.font()?, d.archive.as_deref())
             })
             .await?;
         self.wake.notify_one();
@@ -116,7 +116,7 @@ impl ReportDesk {
         let month = Month::parse(&month).map_err(|e| ReportError::Input(e.to_string()))?;
         let sent = self
             .with_store(move |d, s| {
-                schedule::send_all(s, &d.fleet, month, &who, d.clock.now(), &d.font()?, d.archive.as_deref())
+                schedule::send_all(s, &d.fleet.get(), month, &who, d.clock.now(), &d.font()?, d.archive.as_deref())
             })
             .await?;
         self.wake.notify_one();
@@ -335,7 +335,8 @@ impl std::fmt::Debug for Reports {
 
 impl Reports {
     /// Starts the schedule; PDFs of sent reports go to `reports/` beside the store.
-    pub fn start(db: PathBuf, fleet: Arc<Fleet>, clock: Arc<dyn Clock>, wake: Arc<Notify>) -> Reports {
+    pub fn start(db: PathBuf, fleet: impl Into<SharedFleet>, clock: Arc<dyn Clock>, wake: Arc<Notify>) -> Reports {
+        let fleet: SharedFleet = fleet.into();
         let archive = db.parent().map(|d| d.join("reports"));
         let desk = ReportDesk::new(db.clone(), fleet.clone(), clock.clone(), archive.clone(), wake.clone());
         let (stop, shutdown) = tokio::sync::watch::channel(false);

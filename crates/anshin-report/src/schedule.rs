@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anshin_core::Fleet;
 use anshin_engine::store::reports::{ReportRecord, ReportState};
-use anshin_engine::{Clock, Store};
+use anshin_engine::{Clock, SharedFleet, Store};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{watch, Notify};
@@ -244,7 +244,7 @@ pub fn next_due(now: DateTime<Utc>) -> DateTime<Utc> {
 /// opened ends it.
 pub async fn run_schedule(
     db: PathBuf,
-    fleet: Arc<Fleet>,
+    fleet: impl Into<SharedFleet>,
     clock: Arc<dyn Clock>,
     archive: Option<PathBuf>,
     wake: Arc<Notify>,
@@ -255,9 +255,11 @@ pub async fn run_schedule(
     let store = tokio::task::spawn_blocking(move || Store::open(&path)).await.map_err(|_| ReportError::Panicked)??;
     let store = Arc::new(Mutex::new(store));
     let font: Arc<Mutex<Option<JapaneseFont>>> = Arc::new(Mutex::new(None));
+    let fleet: SharedFleet = fleet.into();
     while !*shutdown.borrow() {
         let now = clock.now();
-        let (store2, fleet2, archive2, font2) = (store.clone(), fleet.clone(), archive.clone(), font.clone());
+        // The fleet in force at this tick (a live reload changes it).
+        let (store2, fleet2, archive2, font2) = (store.clone(), fleet.get(), archive.clone(), font.clone());
         let result = tokio::task::spawn_blocking(move || {
             let mut s = store2.lock().map_err(|_| ReportError::Panicked)?;
             let get_font = || -> Result<JapaneseFont, ReportError> {

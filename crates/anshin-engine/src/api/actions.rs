@@ -230,7 +230,7 @@ async fn record_config_work(
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/escalation", tag = "actions", params(("id" = i64, Path)),
     responses((status = 200, body = Escalation), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
 async fn escalation(State(state): State<ApiState>, UrlPath(id): UrlPath<i64>) -> Response {
-    let fleet = state.fleet.clone();
+    let fleet = state.fleet.get();
     let db = state.db.clone();
     let answer =
         tokio::task::spawn_blocking(move || reads::escalation(&Store::open_read_only(&db)?, &fleet, id, Utc::now()))

@@ -43,7 +43,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anshin_core::Fleet;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -67,6 +66,7 @@ use crate::engine::Console;
 use crate::feed::ConsoleMessage;
 use crate::feed::{subscribe_feed, FeedEnd};
 use crate::review_query::{with_customers, ReviewQuery, ReviewRow};
+use crate::shared_fleet::SharedFleet;
 use crate::store::ledger::{ConfigWorkMonth, ResourceUpRecord};
 use crate::store::samples::Sample;
 use crate::store::{IncidentRecord, Store};
@@ -252,7 +252,8 @@ struct ApiState {
     console: Console,
     tokens: TokenSet,
     db: PathBuf,
-    fleet: Arc<Fleet>,
+    /// The fleet in force (it changes with a live reload).
+    fleet: SharedFleet,
     /// The largest WebSocket message accepted from a console.
     ws_message: usize,
     /// The OpenAPI document (the engine's routes and the extra ones), serialized once.
@@ -424,7 +425,7 @@ struct SampleQuery {
 #[utoipa::path(get, path = "/api/v1/samples", tag = "log", params(SampleQuery),
     responses((status = 200, body = Vec<Sample>), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
 async fn samples(State(state): State<ApiState>, Query(q): Query<SampleQuery>) -> Response {
-    if !state.fleet.servers.iter().any(|s| s.label == q.host) {
+    if state.fleet.get().server(&q.host).is_none() {
         return error(StatusCode::NOT_FOUND, "unknown_host", format!("no server \"{}\" in the fleet", q.host));
     }
     let since = Utc::now() - chrono::Duration::hours(i64::from(q.hours.unwrap_or(24).min(24 * 62)));
@@ -458,7 +459,7 @@ struct ConfigWorkQuery {
 #[utoipa::path(get, path = "/api/v1/ledger/config-work", tag = "ledger", params(ConfigWorkQuery),
     responses((status = 200, body = ConfigWorkMonth), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
 async fn config_work(State(state): State<ApiState>, Query(q): Query<ConfigWorkQuery>) -> Response {
-    if state.fleet.customer(&q.customer).is_none() {
+    if state.fleet.get().customer(&q.customer).is_none() {
         return error(StatusCode::NOT_FOUND, "not_found", format!("no customer \"{}\" in the fleet", q.customer));
     }
     let month_ok = q.month.len() == 7 && anshin_core::contract::parse_day(&format!("{}-01", q.month)).is_some();
@@ -472,13 +473,13 @@ async fn config_work(State(state): State<ApiState>, Query(q): Query<ConfigWorkQu
 #[utoipa::path(get, path = "/api/v1/review", tag = "log", params(ReviewQuery),
     responses((status = 200, body = Vec<ReviewRow>), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
 async fn review(State(state): State<ApiState>, Query(q): Query<ReviewQuery>) -> Response {
-    let filter = match q.to_filter(Some(&state.fleet)) {
+    let fleet = state.fleet.get();
+    let filter = match q.to_filter(Some(&fleet)) {
         Ok(f) => f,
         Err(message) => return error(StatusCode::BAD_REQUEST, "invalid", message),
     };
     // A console's page is at most MAX_PAGE incidents (the CLI may ask for more).
     let filter = crate::store::review::ReviewFilter { limit: filter.limit.min(MAX_PAGE), ..filter };
-    let fleet = state.fleet.clone();
     read_store(state.db, move |s| Ok(with_customers(s.review(&filter)?, Some(&fleet)))).await
 }
 
@@ -486,7 +487,7 @@ async fn review(State(state): State<ApiState>, Query(q): Query<ReviewQuery>) -> 
 #[utoipa::path(get, path = "/api/v1/customers", tag = "fleet",
     responses((status = 200, body = Vec<CustomerView>), (status = 401, body = ApiError)))]
 async fn customer_list(State(state): State<ApiState>) -> Response {
-    Json(customers(&state.fleet, Utc::now())).into_response()
+    Json(customers(&state.fleet.get(), Utc::now())).into_response()
 }
 
 /// The catalogue: services, checks, thresholds, plans, yen limits (what consoles draw from).
@@ -615,7 +616,6 @@ pub async fn serve(
     console: Console,
     tokens: TokenSet,
     db: PathBuf,
-    fleet: Arc<Fleet>,
     extra: ExtraRoutes,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -637,6 +637,7 @@ pub async fn serve(
         doc.merge(extra_doc);
     }
     let openapi = bytes::Bytes::from(doc.to_json().map_err(std::io::Error::other)?);
+    let fleet = console.shared_fleet();
     let state = ApiState { console, tokens, db, fleet, ws_message: options.limits.ws_message, openapi };
     let api = routes::router(api_routes())
         .route("/api/{*rest}", any(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such API route") }))
@@ -667,8 +668,8 @@ mod tests {
         let admin = Tokens::parse("admin 0123456789abcdef\nviewer fedcba9876543210", "t").unwrap();
         let boss = admin.caller("0123456789abcdef").unwrap();
         assert_eq!((boss.role, boss.name.as_str()), (Role::Admin, "admin"));
-        assert!(require_operator(&boss).is_none(), "an admin may do all an operator can");
-        assert!(require_operator(&admin.caller("fedcba9876543210").unwrap()).is_some());
+        assert!(require_operator(boss).is_none(), "an admin may do all an operator can");
+        assert!(require_operator(admin.caller("fedcba9876543210").unwrap()).is_some());
         assert!(Tokens::parse("operator short", "t").unwrap_err().contains("too short"));
         assert!(Tokens::parse("", "t").unwrap_err().contains("no tokens"));
         assert!(Tokens::parse("operator", "t").unwrap_err().starts_with("t:1:"));

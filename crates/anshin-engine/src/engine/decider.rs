@@ -16,14 +16,17 @@ use anshin_core::mail::MailKind;
 use anshin_core::resource::Resource;
 use anshin_core::{CheckKey, CheckKind, Decision, Fleet, Level, Transition};
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, mpsc, oneshot, Notify};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 
 use super::memory::{Memory, Subject};
+use super::probing::Tasks;
 use super::runner::{Job, Runner};
 use super::{health, resume, ActionDone, ActionError, Clock, EngineError, Input, HOST_KEY_CHECK};
 use crate::alert_mail::AlertMailer;
 use crate::event::EngineEvent;
+use crate::mail::SmtpSettings;
 use crate::probe::ProbeResult;
+use crate::shared_fleet::SharedFleet;
 use crate::ssh::SshTarget;
 use crate::store::{timestamp, Store, StoreTx};
 use crate::view::{FleetView, ResourceView};
@@ -56,6 +59,12 @@ pub(super) struct Decider {
     pub(super) attempts: health::Attempts,
     /// Whether the store takes the decider's writes (an engine alarm while it does not).
     pub(super) store_health: health::StoreHealth,
+    /// The probe and poll tasks of the fleet in force.
+    pub(super) tasks: Tasks,
+    /// The fleet in force as the API, the reports and the shell read it.
+    pub(super) shared: SharedFleet,
+    /// The outbox runner's SMTP settings (it starts again with new ones).
+    pub(super) smtp: watch::Sender<Option<SmtpSettings>>,
 }
 
 /// A batch the store did not take.
@@ -150,14 +159,30 @@ impl Decider {
             }
             if reload {
                 match self.reload(&mut store, now) {
-                    Ok(()) => reload = false,
+                    Ok(()) => {
+                        reload = false;
+                        tracing::warn!(
+                            "the decider's memory was read back from the store after a batch it could not store"
+                        );
+                    }
                     Err(e) => {
                         self.store_refused(&e, &mut queue, now, &mut next_try);
                         continue;
                     }
                 }
             }
-            let batch: Vec<Input> = queue.drain(..queue.len().min(MAX_BATCH)).collect();
+            // A fleet change is applied on its own, between the batches before and after it.
+            let until = match queue.iter().position(|i| matches!(i, Input::Fleet(_))) {
+                Some(0) => {
+                    if let Some(Input::Fleet(change)) = queue.pop_front() {
+                        self.fleet_change(&mut store, change, now);
+                    }
+                    continue;
+                }
+                Some(at) => at,
+                None => queue.len(),
+            };
+            let batch: Vec<Input> = queue.drain(..until.min(MAX_BATCH)).collect();
             match self.apply(&mut store, batch, now) {
                 Ok(()) => {
                     if next_try.take().is_some() {
@@ -245,9 +270,10 @@ impl Decider {
         }
     }
 
-    /// Reads the decider's memory back from the store after a batch that failed half-way
-    /// (what it changed in memory was never stored). Running recoveries keep running.
-    fn reload(&mut self, store: &mut Store, now: DateTime<Utc>) -> Result<(), EngineError> {
+    /// Reads the decider's memory back from the store after a batch that failed half-way (what
+    /// it changed in memory was never stored), or for a changed fleet. Running recoveries keep
+    /// running; prompts already shown stay.
+    pub(super) fn reload(&mut self, store: &mut Store, now: DateTime<Utc>) -> Result<(), EngineError> {
         let r = resume::resume(&self.fleet, &self.polled, store, now, resume::Mode::Reload)?;
         let mut memory = r.memory;
         for rec in store.running_recoveries()? {
@@ -265,7 +291,7 @@ impl Decider {
                 self.paint(&mut v, h);
             }
         }
-        tracing::warn!("the decider's memory was read back from the store after a batch it could not store");
+        tracing::debug!("the decider's memory was read back from the store");
         Ok(())
     }
 
@@ -400,6 +426,10 @@ impl Decider {
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<(), EngineError> {
+        // The result of a check that left the fleet (its task was stopped on the way).
+        if !self.tasks.runs(key) {
+            return Ok(());
+        }
         // An attempt that failed on our side (or ran late) says nothing about the server: the
         // check keeps its state and count, nothing opens, nothing is mailed; the tile shows it
         // unknown.
@@ -532,7 +562,15 @@ impl Decider {
         fx.hosts.insert(key.host.clone());
         let (host, check, level, trigger) =
             (key.host.clone(), key.kind.id(), key.kind.level().number(), key.kind.trigger(&key.host));
-        fx.events.push(EngineEvent::IncidentClosed { id, host, check, level, trigger, at: timestamp(now) });
+        fx.events.push(EngineEvent::IncidentClosed {
+            id,
+            host,
+            check,
+            level,
+            trigger,
+            at: timestamp(now),
+            reason: None,
+        });
         let detected_at = closed.as_ref().map_or(now, |c| c.opened_at);
         // A held alert was never sent: its recovery mail is not sent either.
         if closed.is_none_or(|c| c.held.is_none()) {
@@ -591,7 +629,11 @@ impl Decider {
                     });
                     hosts.insert(key.host.as_str());
                 }
-                Input::Action { .. } | Input::RecoveryActing { .. } | Input::RecoveryDone { .. } | Input::Tick => {}
+                Input::Action { .. }
+                | Input::RecoveryActing { .. }
+                | Input::RecoveryDone { .. }
+                | Input::Tick
+                | Input::Fleet(_) => {}
                 Input::Resources { host, poll } => {
                     let Some(h) = v.host_mut(host) else { continue };
                     match poll {

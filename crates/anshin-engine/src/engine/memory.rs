@@ -227,6 +227,13 @@ impl Memory {
                 new.failing_since = s.failing_since;
             }
         }
+        // The prompt consoles were shown stays (not logged again); when to look again too.
+        for (id, before) in old.incidents {
+            if let Some(now) = self.incidents.get_mut(&id) {
+                now.prompt = before.prompt;
+                now.next_look = before.next_look.min(now.next_look).or(now.next_look);
+            }
+        }
     }
 }
 

@@ -31,12 +31,14 @@ use crate::alert_mail::AlertMailer;
 use crate::event::EngineEvent;
 use crate::mail::{run_outbox, RetryPolicy, SmtpSettings};
 use crate::probe::{IcmpError, ProbeResult, Prober};
+use crate::shared_fleet::SharedFleet;
 use crate::store::{timestamp, Store, StoreError};
 use crate::view::{FleetView, Health, ServerView};
 
 mod actions;
 mod decider;
 pub mod descriptors;
+mod fleet_change;
 mod health;
 mod memory;
 mod probing;
@@ -46,8 +48,9 @@ mod resume;
 mod runner;
 
 use decider::{Decider, DECIDER_BUSY_WAIT, MAX_BATCH};
+pub use fleet_change::{ReloadError, REMOVED};
 pub use probing::ssh_target;
-use probing::{resource_targets, MAX_CONCURRENT_PROBES};
+use probing::{resource_targets, Tasks, MAX_CONCURRENT_PROBES};
 use runner::Runner;
 
 /// Worker threads of the engine's own runtime (probes are I/O: two keep up with 10,000 servers).
@@ -152,6 +155,8 @@ enum Input {
     },
     /// Time passes: pauses begin and end, waiting recoveries come due.
     Tick,
+    /// A changed fleet (or a refused fleet file) to apply between batches.
+    Fleet(fleet_change::FleetChange),
 }
 
 /// Why a resource poll gave no sample.
@@ -178,6 +183,12 @@ pub struct EngineHandle {
     runtime: Option<tokio::runtime::Runtime>,
     /// The feed its consoles share.
     feed: Arc<crate::feed_hub::Feed>,
+    /// The fleet in force.
+    fleet: SharedFleet,
+    /// The fleet file the engine follows (`watch_fleet_file`), if any.
+    fleet_path: Arc<std::sync::Mutex<Option<PathBuf>>>,
+    /// For the fleet file's watcher (its tasks end with the engine).
+    shutdown_rx: watch::Receiver<bool>,
 }
 
 impl Drop for EngineHandle {
@@ -207,6 +218,8 @@ pub struct Console {
     outbox_wake: Arc<Notify>,
     /// The feed every console of this engine shares (`crate::feed`).
     feed: Arc<crate::feed_hub::Feed>,
+    fleet: SharedFleet,
+    fleet_path: Arc<std::sync::Mutex<Option<PathBuf>>>,
 }
 
 impl std::fmt::Debug for Console {
@@ -239,6 +252,11 @@ impl Console {
         let mut health = self.view.read().map(|v| v.health.clone()).unwrap_or_default();
         health.consoles = self.feed.stats();
         health
+    }
+
+    /// How many times hosts came or went (a live reload): the feed then sends a snapshot.
+    pub fn membership(&self) -> u64 {
+        self.view.read().map(|v| v.membership()).unwrap_or_default()
     }
 
     /// The view's current revision.
@@ -294,6 +312,35 @@ impl Console {
     pub fn outbox_wake(&self) -> Arc<Notify> {
         self.outbox_wake.clone()
     }
+
+    /// The fleet in force now (it changes with a live reload).
+    pub fn fleet(&self) -> Arc<Fleet> {
+        self.fleet.get()
+    }
+
+    /// The cell holding the fleet in force, for readers that outlive one request (reports).
+    pub fn shared_fleet(&self) -> SharedFleet {
+        self.fleet.clone()
+    }
+
+    /// The fleet file the engine follows, if it was started from one.
+    pub fn fleet_path(&self) -> Option<PathBuf> {
+        self.fleet_path.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reads the fleet file again and applies it now (after an edit from a console): the
+    /// summary of what changed, or why nothing did (`FILE:LINE:COL` for an invalid file, which
+    /// every console is also shown).
+    pub async fn reload_fleet(&self, by: &str) -> Result<String, ReloadError> {
+        let path = self.fleet_path().ok_or(ReloadError::NoFile)?;
+        let fleet =
+            tokio::task::spawn_blocking(move || fleet_change::read(&path)).await.map_err(|_| ReloadError::Stopped)?;
+        let (reply, answer) = oneshot::channel();
+        let change = fleet_change::FleetChange { fleet, by: by.to_string(), reply: Some(reply) };
+        let requests = self.requests.upgrade().ok_or(ReloadError::Stopped)?;
+        requests.send(Input::Fleet(change)).await.map_err(|_| ReloadError::Stopped)?;
+        answer.await.map_err(|_| ReloadError::Stopped)?
+    }
 }
 
 impl EngineHandle {
@@ -305,6 +352,19 @@ impl EngineHandle {
             requests: self.requests.clone(),
             outbox_wake: self.outbox_wake.clone(),
             feed: self.feed.clone(),
+            fleet: self.fleet.clone(),
+            fleet_path: self.fleet_path.clone(),
+        }
+    }
+
+    /// Follows the fleet file the engine was started from: a change on disk (once it settled)
+    /// or a SIGHUP applies it without a restart (contract §6); consoles may ask too
+    /// (`Console::reload_fleet`).
+    pub fn watch_fleet_file(&self, path: PathBuf) {
+        *self.fleet_path.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.clone());
+        if let Some(runtime) = &self.runtime {
+            let _inside = runtime.handle().enter();
+            fleet_change::spawn_watch(path, self.requests.clone(), self.shutdown_rx.clone());
         }
     }
 
@@ -400,21 +460,22 @@ fn start_inside(
     let wake = Arc::new(Notify::new());
     let outbox_wake = wake.clone();
 
-    let outbox = {
-        let (path, clock, shutdown, wake): (PathBuf, _, _, _) =
-            (store.path().to_path_buf(), clock.clone(), shutdown_rx.clone(), wake.clone());
-        tokio::spawn(async move {
-            if let Err(e) = run_outbox(path, smtp, RetryPolicy::default(), clock, shutdown, wake).await {
-                tracing::error!(error = %e, "the mail outbox stopped; queued mails wait in the store");
-            }
-        })
-    };
+    let (smtp_tx, smtp_rx) = watch::channel(smtp);
+    let outbox = tokio::spawn(supervise_outbox(
+        store.path().to_path_buf(),
+        smtp_rx,
+        clock.clone(),
+        shutdown_rx.clone(),
+        wake.clone(),
+    ));
     probing::spawn_backlog_watch(store.path().to_path_buf(), view.clone(), shutdown_rx.clone());
-    probing::spawn_probes(specs, prober.clone(), interval, results_tx.clone(), shutdown_rx.clone());
     let requests = results_tx.downgrade();
+    let mut tasks = Tasks::new(prober.clone(), interval, requests.clone(), shutdown_rx.clone());
+    tasks.start_checks(specs);
+    tasks.start_polls(polled.clone());
     let runner = Runner::new(Arc::new(fleet.clone()), prober.clone(), requests.clone(), shutdown_rx.clone());
-    probing::spawn_periodic(TICK, TICK, results_tx.clone(), shutdown_rx.clone(), |_| async { Input::Tick });
-    probing::spawn_resource_polls(polled.clone(), timeout, interval, results_tx, shutdown_rx);
+    probing::spawn_periodic(TICK, TICK, results_tx, shutdown_rx.clone(), |_| async { Input::Tick });
+    let shared = SharedFleet::new(Arc::new(fleet.clone()));
     let decider = {
         let mailer = AlertMailer::new(Arc::new(fleet.clone()));
         let attempts = health::Attempts::new(fleet.noc.interval_secs);
@@ -430,6 +491,9 @@ fn start_inside(
             runner,
             attempts,
             store_health: health::StoreHealth::default(),
+            tasks,
+            shared: shared.clone(),
+            smtp: smtp_tx,
         };
         d.memory.paused = d.pauses_at(now);
         store.set_busy_timeout(DECIDER_BUSY_WAIT)?;
@@ -437,7 +501,68 @@ fn start_inside(
     };
     let runtime = None; // set by `start` once everything is spawned
     let feed = Arc::new(crate::feed_hub::Feed::default());
-    Ok((EngineHandle { shutdown, events, view, requests, outbox_wake, decider, outbox, runtime, feed }, first_listener))
+    let fleet_path = Arc::default();
+    Ok((
+        EngineHandle {
+            shutdown,
+            events,
+            view,
+            requests,
+            outbox_wake,
+            decider,
+            outbox,
+            runtime,
+            feed,
+            fleet: shared,
+            fleet_path,
+            shutdown_rx,
+        },
+        first_listener,
+    ))
+}
+
+/// Runs the outbox runner until shutdown, starting it again when the SMTP settings change (a
+/// live reload): the runner in flight finishes the mail it is handing over first.
+async fn supervise_outbox(
+    path: PathBuf,
+    mut smtp: watch::Receiver<Option<SmtpSettings>>,
+    clock: Arc<dyn Clock>,
+    mut shutdown: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+) {
+    loop {
+        let settings = smtp.borrow_and_update().clone();
+        let (stop, stop_rx) = watch::channel(false);
+        let run = run_outbox(path.clone(), settings, RetryPolicy::default(), clock.clone(), stop_rx, wake.clone());
+        tokio::pin!(run);
+        let mut end = shutdown.clone();
+        let again = tokio::select! {
+            result = &mut run => {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "the mail outbox stopped; queued mails wait in the store");
+                }
+                // Only new settings (or the end) can start it again.
+                tokio::select! {
+                    changed = smtp.changed() => changed.is_ok(),
+                    _ = async { let _ = end.wait_for(|s| *s).await; } => false,
+                }
+            }
+            changed = smtp.changed() => {
+                let _ = stop.send(true);
+                let _ = (&mut run).await;
+                tracing::info!("the outbox runner starts again with the fleet's new [smtp] settings");
+                changed.is_ok()
+            }
+            _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
+                let _ = stop.send(true);
+                let _ = (&mut run).await;
+                false
+            }
+        };
+        if !again {
+            break;
+        }
+    }
 }
 
 /// SSH sessions the recovery runner keeps beside the polls.

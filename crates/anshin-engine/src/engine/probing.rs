@@ -1,17 +1,19 @@
 //! The scheduler's tasks: one per check (start times spread evenly over the interval), one per
-//! server whose resources are polled over SSH, the outbox backlog count, and the decider's
-//! tick. Each attempt is judged for punctuality (a failure from a starved prober is unknown)
+//! server whose resources are polled over SSH (both kept in `Tasks`, which follows a changed
+//! fleet task by task), the outbox backlog count, and the decider's tick. Each attempt is judged for punctuality (a failure from a starved prober is unknown)
 //! and sent to the decider on the bounded channel; nothing here decides.
 //!
 //! Must not know: incidents, the store's writes, mails, consoles.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anshin_core::resource;
-use anshin_core::{CheckSpec, Fleet};
+use anshin_core::{CheckKey, CheckSpec, Fleet};
 use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::AbortHandle;
 
 use super::{health, Input, PollError};
 use crate::probe::{ProbeResult, Prober};
@@ -89,11 +91,12 @@ pub(super) fn spawn_periodic<F, Fut>(
     results: mpsc::Sender<Input>,
     mut shutdown: watch::Receiver<bool>,
     mut work: F,
-) where
+) -> AbortHandle
+where
     F: FnMut(tokio::time::Instant) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Input> + Send,
 {
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut done_at: Option<tokio::time::Instant> = None;
@@ -113,6 +116,7 @@ pub(super) fn spawn_periodic<F, Fut>(
             done_at = Some(tokio::time::Instant::now());
         }
     });
+    task.abort_handle()
 }
 
 /// When a run of a periodic task was due: its slot, or, when the previous run overran that slot
@@ -123,26 +127,159 @@ fn due(slot: tokio::time::Instant, previous_done: Option<tokio::time::Instant>) 
     previous_done.map_or(slot, |done| done.max(slot))
 }
 
-/// One task per check, start times spread evenly over the interval.
-pub(super) fn spawn_probes(
-    specs: Vec<CheckSpec>,
+/// The probe and poll tasks of the fleet in force: one per check and one per polled server,
+/// each stopped on its own when the fleet changes (a live reload) and started for what is new.
+pub(super) struct Tasks {
     prober: Prober,
+    permits: Arc<Semaphore>,
+    pool: SshPool,
     interval: Duration,
-    results: mpsc::Sender<Input>,
+    /// Weak: the decider ends when every task's sender is gone.
+    results: mpsc::WeakSender<Input>,
     shutdown: watch::Receiver<bool>,
-) {
-    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_PROBES));
-    let n = specs.len().max(1) as u32;
-    for (i, spec) in specs.into_iter().enumerate() {
-        let (prober, permits, spec) = (prober.clone(), permits.clone(), Arc::new(spec));
-        spawn_periodic(interval * i as u32 / n, interval, results.clone(), shutdown.clone(), move |slot| {
-            let (prober, permits, spec) = (prober.clone(), permits.clone(), spec.clone());
-            async move {
-                let _permit = permits.acquire().await;
-                let (result, lag_ms, late) = probe_on_time(&prober, &spec, slot).await;
-                Input::Check { key: spec.key.clone(), result, lag_ms, late }
-            }
-        });
+    checks: HashMap<CheckKey, (CheckSpec, AbortHandle)>,
+    polls: HashMap<String, (SshTarget, AbortHandle)>,
+}
+
+impl Tasks {
+    pub fn new(
+        prober: Prober,
+        interval: Duration,
+        results: mpsc::WeakSender<Input>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Tasks {
+        let timeout = prober.timeout();
+        Tasks {
+            prober,
+            permits: Arc::new(Semaphore::new(MAX_CONCURRENT_PROBES)),
+            pool: SshPool::new(MAX_SSH_HANDSHAKES, timeout),
+            interval,
+            results,
+            shutdown,
+            checks: HashMap::new(),
+            polls: HashMap::new(),
+        }
+    }
+
+    /// The prober the tasks use (the runner re-checks with it too).
+    pub fn prober(&self) -> &Prober {
+        &self.prober
+    }
+
+    /// Starts a task per check, their first attempts spread evenly over the interval; a check
+    /// already running is restarted with the new spec.
+    pub fn start_checks(&mut self, specs: Vec<CheckSpec>) {
+        let Some(results) = self.results.upgrade() else { return };
+        let n = specs.len().max(1) as u32;
+        for (i, spec) in specs.into_iter().enumerate() {
+            self.stop_check(&spec.key);
+            let (prober, permits, shared) = (self.prober.clone(), self.permits.clone(), Arc::new(spec.clone()));
+            let offset = self.interval * i as u32 / n;
+            let task = spawn_periodic(offset, self.interval, results.clone(), self.shutdown.clone(), move |slot| {
+                let (prober, permits, spec) = (prober.clone(), permits.clone(), shared.clone());
+                async move {
+                    let _permit = permits.acquire().await;
+                    let (result, lag_ms, late) = probe_on_time(&prober, &spec, slot).await;
+                    Input::Check { key: spec.key.clone(), result, lag_ms, late }
+                }
+            });
+            self.checks.insert(spec.key.clone(), (spec, task));
+        }
+    }
+
+    /// Stops a check's task (a result already on its way to the decider may still arrive).
+    pub fn stop_check(&mut self, key: &CheckKey) {
+        if let Some((_, task)) = self.checks.remove(key) {
+            task.abort();
+        }
+    }
+
+    /// One task per server with SSH access: one command round trip per interval over a
+    /// persistent session, parsed on the spot (the decider only sees the sample or the error).
+    /// A server polled already is restarted with the new target.
+    pub fn start_polls(&mut self, targets: Vec<SshTarget>) {
+        let Some(results) = self.results.upgrade() else { return };
+        let n = targets.len().max(1) as u32;
+        for (i, target) in targets.into_iter().enumerate() {
+            self.stop_poll(&target.host);
+            // Offset by half a slot from the probes so the first poll comes after a ping answer.
+            let offset = self.interval * (2 * i as u32 + 1) / (2 * n);
+            let (pool, shared) = (self.pool.clone(), Arc::new(target.clone()));
+            let task = spawn_periodic(offset, self.interval, results.clone(), self.shutdown.clone(), move |_slot| {
+                let (pool, target) = (pool.clone(), shared.clone());
+                async move {
+                    let poll = match pool.exec(&target, resource::POLL_COMMAND, resource::MAX_OUTPUT).await {
+                        Ok(out) => resource::parse_poll(&out.stdout)
+                            .map_err(|e| PollError { message: e.to_string(), security: false }),
+                        Err(e) => Err(PollError { message: e.to_string(), security: e.is_security() }),
+                    };
+                    Input::Resources { host: target.host.clone(), poll }
+                }
+            });
+            self.polls.insert(target.host.clone(), (target, task));
+        }
+    }
+
+    pub fn stop_poll(&mut self, host: &str) {
+        if let Some((_, task)) = self.polls.remove(host) {
+            task.abort();
+        }
+    }
+
+    /// Makes the running tasks those of a new fleet: stops what is gone or changed, starts what
+    /// is new or changed (their first attempts spread over the interval), leaves the rest alone.
+    /// With another interval or prober (a changed `[noc]`) every task starts again.
+    pub fn follow(
+        &mut self,
+        specs: Vec<CheckSpec>,
+        targets: Vec<SshTarget>,
+        interval: Duration,
+        prober: Option<Prober>,
+    ) {
+        if let Some(prober) = prober {
+            self.pool = SshPool::new(MAX_SSH_HANDSHAKES, prober.timeout());
+            self.prober = prober;
+            self.stop_all();
+        }
+        if interval != self.interval {
+            self.interval = interval;
+            self.stop_all();
+        }
+        let wanted: HashSet<&CheckKey> = specs.iter().map(|s| &s.key).collect();
+        let gone: Vec<CheckKey> = self.checks.keys().filter(|k| !wanted.contains(k)).cloned().collect();
+        for key in &gone {
+            self.stop_check(key);
+        }
+        let start: Vec<CheckSpec> =
+            specs.into_iter().filter(|s| self.checks.get(&s.key).is_none_or(|(running, _)| running != s)).collect();
+        self.start_checks(start);
+        let polled: HashSet<&str> = targets.iter().map(|t| t.host.as_str()).collect();
+        let gone: Vec<String> = self.polls.keys().filter(|h| !polled.contains(h.as_str())).cloned().collect();
+        for host in &gone {
+            self.stop_poll(host);
+        }
+        let start: Vec<SshTarget> =
+            targets.into_iter().filter(|t| self.polls.get(&t.host).is_none_or(|(running, _)| running != t)).collect();
+        self.start_polls(start);
+    }
+
+    fn stop_all(&mut self) {
+        for (_, (_, task)) in self.checks.drain() {
+            task.abort();
+        }
+        for (_, (_, task)) in self.polls.drain() {
+            task.abort();
+        }
+    }
+
+    /// Whether a check is one of the fleet in force (a result of a stopped task may still come).
+    pub fn runs(&self, key: &CheckKey) -> bool {
+        self.checks.contains_key(key)
+    }
+
+    /// Whether a server's resources are polled in the fleet in force.
+    pub fn polls(&self, host: &str) -> bool {
+        self.polls.contains_key(host)
     }
 }
 
@@ -172,35 +309,6 @@ async fn probe_on_time(prober: &Prober, spec: &CheckSpec, slot: tokio::time::Ins
         );
     }
     (result, lag_ms, late)
-}
-
-/// One task per server with SSH access: one command round trip per interval over a
-/// persistent session, parsed on the spot (the decider only sees the sample or the error).
-pub(super) fn spawn_resource_polls(
-    targets: Vec<SshTarget>,
-    timeout: Duration,
-    interval: Duration,
-    results: mpsc::Sender<Input>,
-    shutdown: watch::Receiver<bool>,
-) {
-    let pool = SshPool::new(MAX_SSH_HANDSHAKES, timeout);
-    let n = targets.len().max(1) as u32;
-    for (i, target) in targets.into_iter().enumerate() {
-        // Offset by half a slot from the probes so the first poll comes after a ping answer.
-        let offset = interval * (2 * i as u32 + 1) / (2 * n);
-        let (pool, target) = (pool.clone(), Arc::new(target));
-        spawn_periodic(offset, interval, results.clone(), shutdown.clone(), move |_slot| {
-            let (pool, target) = (pool.clone(), target.clone());
-            async move {
-                let poll = match pool.exec(&target, resource::POLL_COMMAND, resource::MAX_OUTPUT).await {
-                    Ok(out) => resource::parse_poll(&out.stdout)
-                        .map_err(|e| PollError { message: e.to_string(), security: false }),
-                    Err(e) => Err(PollError { message: e.to_string(), security: e.is_security() }),
-                };
-                Input::Resources { host: target.host.clone(), poll }
-            }
-        });
-    }
 }
 
 #[cfg(test)]

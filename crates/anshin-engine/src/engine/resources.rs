@@ -34,6 +34,10 @@ impl Decider {
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<(), EngineError> {
+        // A poll of a server that left the fleet (or is no longer polled) on its way in.
+        if !self.tasks.polls(host) {
+            return Ok(());
+        }
         let sample = match poll {
             Err(PollError { message, security: true }) => return self.host_key_changed(tx, host, message, now, fx),
             Err(_) => return Ok(()),
@@ -104,6 +108,7 @@ impl Decider {
             level: HOST_KEY_LEVEL.number(),
             trigger: host_key_trigger(host),
             at: timestamp(now),
+            reason: None,
         });
         Ok(())
     }
@@ -225,6 +230,7 @@ impl Decider {
             level: from.number(),
             trigger: problem.trigger(host),
             at: timestamp(now),
+            reason: None,
         });
         if closed.held.is_none() {
             let value = Some(reading.text.clone());

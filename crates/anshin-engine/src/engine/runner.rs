@@ -66,6 +66,8 @@ pub(crate) struct Runner {
     secrets: Arc<Secrets>,
     results: mpsc::WeakSender<Input>,
     shutdown: watch::Receiver<bool>,
+    /// The job running on each server, to stop it when the server leaves the fleet.
+    running: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>>,
 }
 
 impl Runner {
@@ -76,22 +78,49 @@ impl Runner {
         shutdown: watch::Receiver<bool>,
     ) -> Runner {
         let secrets = Arc::new(Secrets::for_fleet(&fleet));
-        Runner { fleet, prober, ssh: SshPool::new(4, RESTART_TIMEOUT), http: http_client(), secrets, results, shutdown }
+        Runner {
+            fleet,
+            prober,
+            ssh: SshPool::new(4, RESTART_TIMEOUT),
+            http: http_client(),
+            secrets,
+            results,
+            shutdown,
+            running: Arc::default(),
+        }
+    }
+
+    /// Jobs started from now on use this fleet (a live reload); running ones finish with theirs.
+    pub fn set_fleet(&mut self, fleet: Arc<Fleet>, prober: Prober) {
+        self.secrets = Arc::new(Secrets::for_fleet(&fleet));
+        self.fleet = fleet;
+        self.prober = prober;
+    }
+
+    /// Stops the job running on a server that left the fleet (its record is marked
+    /// interrupted by the decider; no outcome arrives).
+    pub fn abort(&self, host: &str) {
+        if let Some(task) = self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(host) {
+            task.abort();
+        }
     }
 
     /// Starts the job; its outcome arrives at the decider as `Input::RecoveryDone`.
     pub fn spawn(&self, job: Job) {
         let runner = self.clone();
         let Some(results) = self.results.upgrade() else { return };
-        tokio::spawn(async move {
+        let (host, running) = (job.host.clone(), self.running.clone());
+        let task = tokio::spawn(async move {
             let mut shutdown = runner.shutdown.clone();
             let (outcome, detail) = tokio::select! {
                 r = runner.perform(&job) => r,
                 _ = shutdown.wait_for(|stop| *stop) => return,
             };
             tracing::info!(host = %job.host, action = %job.kind.id(), outcome, detail = %detail, "recovery finished");
+            runner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.host);
             let _ = results.send(Input::RecoveryDone { id: job.id, outcome: outcome.to_string(), detail }).await;
         });
+        running.lock().unwrap_or_else(|e| e.into_inner()).insert(host, task.abort_handle());
     }
 
     async fn perform(&self, job: &Job) -> (&'static str, String) {

@@ -412,6 +412,13 @@ impl StoreTx<'_> {
         Ok(())
     }
 
+    /// Forgets a check's state (the check left the fleet: if it comes back, it starts afresh).
+    pub fn forget_check_state(&self, key: &CheckKey) -> Result<(), StoreError> {
+        self.tx
+            .execute("DELETE FROM check_state WHERE host = ?1 AND check_id = ?2", params![key.host, key.kind.id()])?;
+        Ok(())
+    }
+
     /// Opens an incident and logs `incident_opened`; returns its id.
     pub fn open_incident(
         &self,

@@ -132,7 +132,7 @@ export function change(servers: ServerView[], k: number, r: () => number, now: n
 
 function incidentEvent(kind: 'incident_opened' | 'incident_closed', s: ServerView, check: string, id: number, level: number, now: number): ConsoleMessage {
   const common = { id, host: s.label, check, level, trigger: `${s.label} ${check}`, at: iso(now) };
-  return { type: 'event', event: kind === 'incident_opened' ? { event: kind, ...common, paused: false } : { event: kind, ...common } };
+  return { type: 'event', event: kind === 'incident_opened' ? { event: kind, ...common, paused: false } : { event: kind, ...common, reason: null } };
 }
 
 export interface FakeOptions {

@@ -82,11 +82,16 @@ export class ConsoleState {
   attach(backend: Backend): () => void {
     this.backend = backend;
     const stop = backend.subscribe((m) => this.handle(m));
-    backend.customers().then(
+    this.refetchCustomers();
+    return stop;
+  }
+
+  /** Customers (contracts, contacts) read again: at attach and after the fleet changed. */
+  private refetchCustomers() {
+    this.backend?.customers().then(
       (list) => (this.customers = new Map(list.map((c) => [c.id, c]))),
       () => {},
     );
-    return stop;
   }
 
   /** A server read on its own (the detail view asks every few seconds): see `withTelemetry`. */
@@ -116,6 +121,7 @@ export class ConsoleState {
         const e = m.event;
         if (e.event === 'check_state') return; // the tiles show it through deltas
         if (e.event === 'recovery_prompt' && !e.prompt) return; // a prompt cleared: the views show it
+        if (e.event === 'fleet_reloaded') this.refetchCustomers(); // contracts, contacts may differ
         this.events = [{ key: ++this.eventKey, event: e, received: Date.now() }, ...this.events].slice(0, MAX_EVENTS);
         // Any event of an incident (opened, closed, a call, a note, a status report …) changes
         // its log, which the detail lists: read the open incidents again.

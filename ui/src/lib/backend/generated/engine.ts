@@ -280,11 +280,16 @@ plan_history: Array<PlanChangeView>,
  */
 root: boolean, };
 
-export type EngineEvent = { "event": "engine_started", checks: number, resumed_open: number, at: string, } | { "event": "incident_opened", id: number, host: string, check: string, level: number, trigger: string, at: string, 
+export type EngineEvent = { "event": "engine_started", checks: number, resumed_open: number, at: string, } | { "event": "fleet_reloaded", summary: string, by: string, at: string, } | { "event": "fleet_rejected", errors: Array<string>, by: string, at: string, } | { "event": "incident_opened", id: number, host: string, check: string, level: number, trigger: string, at: string, 
 /**
  * The server is in a maintenance pause: the alert is held, consoles do not notify.
  */
-paused: boolean, } | { "event": "incident_closed", id: number, host: string, check: string, level: number, trigger: string, at: string, } | { "event": "incident_level_changed", id: number, host: string, check: string, level: number, trigger: string, at: string, 
+paused: boolean, } | { "event": "incident_closed", id: number, host: string, check: string, level: number, trigger: string, at: string, 
+/**
+ * Why it closed when not by its own recovery: `removed` (its server or check left the
+ * fleet; no mail). None: it recovered.
+ */
+reason: string | null, } | { "event": "incident_level_changed", id: number, host: string, check: string, level: number, trigger: string, at: string, 
 /**
  * The server is in a maintenance pause (a rise is not notified).
  */
@@ -390,7 +395,13 @@ consoles: ConsoleStats,
  * Japan time, not on public holidays): what a `business_hours` entitlement means this
  * minute. Consoles never compute hours themselves.
  */
-business_hours: boolean, };
+business_hours: boolean, 
+/**
+ * The last changed fleet file the engine refused (`FILE:LINE:COL: message` per problem, or
+ * why it could not be applied); empty while the file on disk is the fleet in force. The
+ * engine goes on with the fleet it had.
+ */
+fleet_errors: Array<string>, };
 
 /**
  * A problem of the engine itself, shown on every console and notified on the desktop; never
