@@ -107,15 +107,29 @@ pub struct FleetSource {
 #[cfg_attr(feature = "contract", derive(ts_rs::TS, utoipa::ToSchema))]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum FleetEdit {
-    AddCustomer { customer: CustomerEdit },
+    AddCustomer {
+        customer: CustomerEdit,
+    },
     /// The customer whose id is `id` becomes `customer` (its id may change).
-    ChangeCustomer { id: String, customer: CustomerEdit },
-    RemoveCustomer { id: String },
-    AddServer { server: ServerEdit },
+    ChangeCustomer {
+        id: String,
+        customer: CustomerEdit,
+    },
+    RemoveCustomer {
+        id: String,
+    },
+    AddServer {
+        server: ServerEdit,
+    },
     /// The server labelled `label` becomes `server` (a new label is a removal plus an addition
     /// for the engine).
-    ChangeServer { label: String, server: ServerEdit },
-    RemoveServer { label: String },
+    ChangeServer {
+        label: String,
+        server: ServerEdit,
+    },
+    RemoveServer {
+        label: String,
+    },
 }
 
 impl FleetEdit {
@@ -162,11 +176,18 @@ pub enum EditError {
     UnknownCustomer(String),
     UnknownServer(String),
     /// A customer cannot go while servers name it.
-    CustomerHasServers { id: String, servers: Vec<String> },
+    CustomerHasServers {
+        id: String,
+        servers: Vec<String>,
+    },
     /// A changed plan needs the day it takes effect.
-    PlanNeedsDate { id: String },
+    PlanNeedsDate {
+        id: String,
+    },
     /// A first plan change needs the day the current plan began (the contract's start).
-    PlanStartUnknown { id: String },
+    PlanStartUnknown {
+        id: String,
+    },
     /// The file writes these tables in a form the editor does not change (`customer = [ … ]`).
     Layout(String),
 }
@@ -772,7 +793,10 @@ gateway = "gw1"
             assert_eq!(apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: c.id.clone(), customer: c }).unwrap(), TEXT);
         }
         for s in src().servers {
-            assert_eq!(apply(TEXT, FILE, &FleetEdit::ChangeServer { label: s.label.clone(), server: s }).unwrap(), TEXT);
+            assert_eq!(
+                apply(TEXT, FILE, &FleetEdit::ChangeServer { label: s.label.clone(), server: s }).unwrap(),
+                TEXT
+            );
         }
     }
 
@@ -887,10 +911,17 @@ root = false
         let e = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c2".into(), customer: c }).unwrap_err();
         let EditError::Invalid(diags) = &e else { panic!("{e:?}") };
         // What the parser says of the edited text, at its place there.
-        let edited = TEXT.replacen("notify = [\"info@example.com\"]\n", "notify = [\"info@example.com\"]\nphones = [\"call me\"]\n", 1);
+        let edited = TEXT.replacen(
+            "notify = [\"info@example.com\"]\n",
+            "notify = [\"info@example.com\"]\nphones = [\"call me\"]\n",
+            1,
+        );
         assert_eq!(diags, &fleet::parse(&edited, FILE).unwrap_err());
         let line = edited.lines().position(|l| l.contains("call me")).unwrap() + 1;
-        assert_eq!(e.to_string(), format!("{FILE}:{line}:11: \"call me\" is not a valid phones entry: write it like \"03-0000-0001\""));
+        assert_eq!(
+            e.to_string(),
+            format!("{FILE}:{line}:11: \"call me\" is not a valid phones entry: write it like \"03-0000-0001\"")
+        );
         assert_eq!(e.code(), "invalid");
 
         let mut s = server("db01");
@@ -910,11 +941,13 @@ root = false
 
     #[test]
     fn an_unknown_id_or_label_is_named() {
-        let e = apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c9".into(), customer: customer("c1") }).unwrap_err();
+        let e =
+            apply(TEXT, FILE, &FleetEdit::ChangeCustomer { id: "c9".into(), customer: customer("c1") }).unwrap_err();
         assert_eq!((e.code(), e.to_string()), ("not_found", "no [[customer]] has id \"c9\"".to_string()));
         let e = apply(TEXT, FILE, &FleetEdit::RemoveServer { label: "nope".into() }).unwrap_err();
         assert_eq!(e, EditError::UnknownServer("nope".into()));
-        let e = apply(TEXT, FILE, &FleetEdit::ChangeServer { label: "nope".into(), server: server("db01") }).unwrap_err();
+        let e =
+            apply(TEXT, FILE, &FleetEdit::ChangeServer { label: "nope".into(), server: server("db01") }).unwrap_err();
         assert_eq!(e, EditError::UnknownServer("nope".into()));
     }
 
