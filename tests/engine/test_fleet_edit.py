@@ -8,8 +8,8 @@ changes nothing; the audit log names who edited what."""
 import hashlib
 import json
 import re
-import time
 
+from test_fleet_reload import wait_for, without_server
 from test_recovery import call
 from test_serve import OPERATOR, VIEWER, get, serving, wait_open_incident
 
@@ -20,23 +20,8 @@ HEAD = "# テスト用フリート: このコメントは編集の後も残る�
 NIGHT = '  # 夜間はこちら'
 
 
-def without_server(toml, label):
-    blocks = toml.split("\n\n")
-    return "\n\n".join(b for b in blocks if 'label = "%s"' % label not in b)
-
-
 def revision(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def wait_for(what, pred, seconds=20):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.25)
-    raise AssertionError("%s: not within %s s" % (what, seconds))
 
 
 def test_a_console_edits_the_fleet_file_of_a_running_engine(fleet_factory, tmp_path):

@@ -236,6 +236,8 @@ const ja = {
     loading: '読み込み中…',
     saved: (summary: string) => `反映しました: ${summary}`,
     reloaded: '最新の内容を読み直しました',
+    noCustomer: (id: string) => `顧客 ${id} がフリートファイルにありません`,
+    noServer: (label: string) => `サーバー ${label} がフリートファイルにありません`,
   },
   ledger: {
     configWork: (month: string) => `設定作業（${month}）`,
@@ -716,6 +718,8 @@ const en: Texts = {
     loading: 'Loading…',
     saved: (summary) => `Applied: ${summary}`,
     reloaded: 'Read the latest file again',
+    noCustomer: (id) => `No customer ${id} in the fleet file`,
+    noServer: (label) => `No server ${label} in the fleet file`,
   },
   ledger: {
     configWork: (month: string) => `Configuration work (${month})`,

@@ -171,25 +171,10 @@ export function serverEdit(f: ServerFields): { server: ServerEdit; badPorts: str
   };
 }
 
-const FLEET_ERRORS: Record<string, { ja: string; en: string }> = {
-  stale: {
-    ja: 'フリートファイルが他で変更されました。最新の内容を読み直してから、もう一度編集してください',
-    en: 'The fleet file changed meanwhile: it was read again, make the edit once more',
-  },
-  has_servers: { ja: 'この顧客にはまだサーバーがあります', en: 'the customer still has servers' },
-  plan_needs_date: { ja: 'プラン変更には適用開始日が必要です', en: 'a plan change needs the day it takes effect' },
-  plan_start_unknown: {
-    ja: 'プラン履歴がないため、契約開始日を入力してください',
-    en: "no plan history: give the contract's start",
-  },
-};
-
 /** A refused edit in words. The engine's own message (for an invalid edit, the fleet file's
  * FILE:LINE:COL diagnostic) is always shown whole. */
 export function fleetErrorText(err: unknown, lang: Lang): string {
   if (err instanceof BackendError) {
-    const known = FLEET_ERRORS[err.detail]?.[lang];
-    if (known) return err.message && err.message !== err.detail ? `${known} (${err.message})` : known;
     if (err.detail === 'forbidden' && /admin/.test(err.message)) {
       return lang === 'ja' ? `契約・プランの変更には管理者 (admin) のトークンが必要です (${err.message})` : err.message;
     }
