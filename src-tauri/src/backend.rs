@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use std::path::PathBuf;
 
+use anshin_core::fleet_edit::FleetEditRequest;
 use anshin_engine::action::{ActionError, ActionRequest};
 use anshin_engine::catalogue::Catalogue;
 use anshin_engine::reads;
@@ -39,10 +40,15 @@ pub struct AppInfo {
     /// The store (empty for remote).
     pub db: String,
     pub version: &'static str,
-    /// "operator" or "viewer".
+    /// "operator", "admin" or "viewer".
     pub role: String,
     /// "operator" (workstation) or "wall" (`--kiosk`).
     pub view: &'static str,
+}
+
+/// A refusal as the console API writes it: `{code, message}`.
+fn refused(code: &str, message: String) -> Value {
+    serde_json::json!({ "code": code, "message": message })
 }
 
 /// A read beside the live view (see `Backend::read`).
@@ -154,7 +160,6 @@ impl Backend {
     /// Any console action (docs/console-actions.md). A refusal is `{code, message}` as the
     /// console API gives it, so the window reacts to the code (`needs_consent`, `busy`…).
     pub async fn act(&self, request: ActionRequest) -> std::result::Result<Value, Value> {
-        let refused = |code: &str, message: String| serde_json::json!({ "code": code, "message": message });
         match self {
             Backend::Local(l) => {
                 let by = std::env::var("USER").unwrap_or_else(|_| "operator".into());
@@ -168,6 +173,39 @@ impl Backend {
             Backend::Remote(r) => {
                 let (path, body) = request.route();
                 r.act(&path, &body).await
+            }
+            Backend::Review(_) => Err(refused("read_only", "a log opened for review is read-only".into())),
+        }
+    }
+
+    /// The fleet file's customers and servers as consoles edit them, with its revision; a
+    /// refusal is `{code, message}` as the console API gives it.
+    pub async fn fleet_source(&self) -> std::result::Result<Value, Value> {
+        match self {
+            Backend::Local(l) => match anshin_engine::fleet_edits::source(&l.console()).await {
+                Ok(source) => serde_json::to_value(source).map_err(|e| refused("internal", e.to_string())),
+                Err(e) => Err(e.to_json()),
+            },
+            Backend::Remote(r) => r.send("GET", "api/v1/fleet/source", None).await,
+            Backend::Review(_) => Err(refused("read_only", "a log opened for review has no fleet file".into())),
+        }
+    }
+
+    /// An edit of the fleet file (issue 13), applied at once; a refusal is `{code, message}`
+    /// (`stale`, `invalid` with the file's FILE:LINE:COL message, `forbidden`…). Locally the
+    /// person running the engine on their own file is its admin.
+    pub async fn fleet_edit(&self, request: FleetEditRequest) -> std::result::Result<Value, Value> {
+        match self {
+            Backend::Local(l) => {
+                let by = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+                match anshin_engine::fleet_edits::edit(&l.console(), &request, &by, true).await {
+                    Ok(done) => serde_json::to_value(done).map_err(|e| refused("internal", e.to_string())),
+                    Err(e) => Err(e.to_json()),
+                }
+            }
+            Backend::Remote(r) => {
+                let (method, path, body) = anshin_engine::fleet_edits::route(&request);
+                r.send(method, &path, Some(&body)).await
             }
             Backend::Review(_) => Err(refused("read_only", "a log opened for review is read-only".into())),
         }

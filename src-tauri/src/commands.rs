@@ -68,6 +68,21 @@ pub async fn act(shell: State<'_, Arc<Shell>>, action: anshin_engine::ActionRequ
     shell.backend.act(action).await
 }
 
+/// The fleet file's customers and servers as consoles edit them; a refusal is `{code, message}`.
+#[tauri::command]
+pub async fn fleet_source(shell: State<'_, Arc<Shell>>) -> Result<Value, Value> {
+    shell.backend.fleet_source().await
+}
+
+/// An edit of the fleet file against its revision; a refusal is `{code, message}`.
+#[tauri::command]
+pub async fn fleet_edit(
+    shell: State<'_, Arc<Shell>>,
+    request: anshin_core::fleet_edit::FleetEditRequest,
+) -> Result<Value, Value> {
+    shell.backend.fleet_edit(request).await
+}
+
 /// The phone escalation of an incident: calls, consents, the prefilled status report.
 #[tauri::command]
 pub async fn escalation(shell: State<'_, Arc<Shell>>, incident: i64) -> Answer {

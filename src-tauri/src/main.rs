@@ -150,7 +150,9 @@ async fn start_backend(cli: &Cli, source: Option<Source>) -> Result<(Backend, Ap
                 source: local.source.clone(),
                 db: local.db().display().to_string(),
                 version,
-                role: "operator".into(),
+                // Whoever runs the engine on their own fleet file may edit all of it (plans and
+                // contracts too); the demo's fleet is not edited.
+                role: if local.mode == "fleet" { "admin" } else { "operator" }.into(),
                 view,
             };
             Ok((Backend::Local(Box::new(local)), info))
@@ -191,6 +193,8 @@ fn run(cli: Cli, source: Option<Source>) -> Result<ExitCode> {
             commands::server,
             commands::acknowledge,
             commands::act,
+            commands::fleet_source,
+            commands::fleet_edit,
             commands::escalation,
             commands::maintenance,
             commands::recoveries,

@@ -141,9 +141,23 @@ impl Remote {
     /// POST an action; a refusal comes back as the engine's `{code, message}` (and `recovery`
     /// for `busy`), so the window can react to the code as with the embedded engine.
     pub async fn act(&self, path: &str, body: &Value) -> std::result::Result<Value, Value> {
+        self.send("POST", path, Some(body)).await
+    }
+
+    /// Any request with a JSON answer (`GET`, `POST`, `PUT`, `DELETE`); a refusal comes back
+    /// as the engine's `{code, message}`.
+    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> std::result::Result<Value, Value> {
         let url = self.base.join(path).map_err(|e| json!({"code": "invalid", "message": e.to_string()}))?;
-        let sent = self.http.post(url.clone()).bearer_auth(&self.token).json(body).send().await;
-        let resp = sent.map_err(|e| json!({"code": "unreachable", "message": format!("cannot reach {url}: {e}")}))?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| json!({"code": "invalid", "message": e.to_string()}))?;
+        let mut request = self.http.request(method, url.clone()).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| json!({"code": "unreachable", "message": format!("cannot reach {url}: {e}")}))?;
         let status = resp.status();
         let answer: Value = resp.json().await.unwrap_or_default();
         if status.is_success() {

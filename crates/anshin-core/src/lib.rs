@@ -1,6 +1,6 @@
 //! Anshin NOC's pure domain.
 //!
-//! Owns: the fleet file (parsing and validation), contracts and plans, the list of checks a
+//! Owns: the fleet file (parsing and validation, console edits written back into its text), contracts and plans, the list of checks a
 //! server gets, alert levels and trigger names, the soft/hard check state machine, and the
 //! incident decisions (open, close, suppression by unreachable servers and gateways), backups'
 //! rules and commands (`backup`), how a value becomes one `sh` word (`shell`), and how
@@ -17,6 +17,7 @@ pub mod check;
 pub mod contract;
 pub mod fleet;
 pub mod fleet_diff;
+pub mod fleet_edit;
 pub mod incident;
 pub mod ledger;
 pub mod level;

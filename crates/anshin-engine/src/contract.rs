@@ -147,7 +147,10 @@ pub fn engine_types() -> TsFile {
         .add::<reads::AuditPage>()
         .add::<action::MaintenanceWindow>()
         .add::<store::ledger::ResourceUpRecord>()
-        .add::<store::ledger::ConfigWorkMonth>();
+        .add::<store::ledger::ConfigWorkMonth>()
+        .add::<anshin_core::fleet_edit::FleetSource>()
+        .add::<anshin_core::fleet_edit::FleetEditRequest>()
+        .add::<anshin_core::fleet_edit::FleetEdited>();
     f
 }
 

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod event;
 pub mod feed;
 mod feed_hub;
+pub mod fleet_edits;
 pub mod fleet_file;
 pub mod mail;
 pub mod probe;

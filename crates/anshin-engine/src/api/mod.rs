@@ -32,6 +32,7 @@
 //! Must not know: how a console draws; what the engine decides.
 
 mod actions;
+mod fleet_edit;
 pub mod listener;
 mod openapi;
 pub mod routes;
@@ -582,6 +583,7 @@ fn api_routes() -> Vec<ApiRoute<ApiState>> {
         route(Method::GET, OPENAPI_PATH, openapi_json),
     ];
     routes.extend(actions::routes());
+    routes.extend(fleet_edit::routes());
     routes
 }
 

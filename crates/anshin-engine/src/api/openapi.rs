@@ -8,7 +8,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 
-use super::actions;
+use super::{actions, fleet_edit};
 
 /// Where the document is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -65,6 +65,13 @@ impl utoipa::Modify for BearerTokens {
         actions::record_config_work,
         actions::recoveries,
         actions::audit,
+        fleet_edit::source,
+        fleet_edit::add_customer,
+        fleet_edit::change_customer,
+        fleet_edit::remove_customer,
+        fleet_edit::add_server,
+        fleet_edit::change_server,
+        fleet_edit::remove_server,
     ),
     components(schemas(crate::event::EngineEvent, crate::action::ActionRequest))
 )]

@@ -245,6 +245,8 @@ export class FakeBackend implements Backend {
   reportPreview = async (): Promise<never> => this.refuse();
   reportAction = async (): Promise<never> => this.refuse();
   reportSendAll = async (): Promise<never> => this.refuse();
+  fleetSource = async (): Promise<never> => this.refuse();
+  editFleet = async (): Promise<never> => this.refuse();
   openReview = async () => null;
   onMenu = () => () => {};
   saveFile = async () => null;

@@ -11,6 +11,7 @@ import * as normalize from './normalize';
 import { downloadText } from './download';
 import { filterToQuery } from '../model/review';
 import { actionRoute } from '../model/actions';
+import { fleetEditRoute } from '../model/fleet-edit';
 import {
   BackendError,
   type Acknowledgement,
@@ -27,6 +28,9 @@ import {
   type Backend,
   type ConsoleMessage,
   type Customer,
+  type FleetEditRequest,
+  type FleetEdited,
+  type FleetSource,
   type Incident,
   type ReportDraft,
   type ReportSendResult,
@@ -87,7 +91,7 @@ export class HttpBackend implements Backend {
   }
 
   private async request<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
     body?: unknown,
     opts: { text?: boolean; timeoutMs?: number } = {},
@@ -146,7 +150,7 @@ export class HttpBackend implements Backend {
 
   async info(): Promise<AppInfo> {
     const who = await this.get<{ role?: string; name?: string }>('/api/v1/whoami');
-    this.role = who.role === 'operator' ? 'operator' : 'viewer';
+    this.role = who.role === 'operator' || who.role === 'admin' ? who.role : 'viewer';
     return {
       mode: 'web',
       source: this.origin,
@@ -361,6 +365,15 @@ export class HttpBackend implements Backend {
   async reportSendAll(month: string): Promise<ReportSendResult[]> {
     const q = new URLSearchParams({ month });
     return this.request<ReportSendResult[]>('POST', `/api/v1/reports/send-all?${q}`, {});
+  }
+
+  fleetSource(): Promise<FleetSource> {
+    return this.get<FleetSource>('/api/v1/fleet/source');
+  }
+
+  editFleet(req: FleetEditRequest): Promise<FleetEdited> {
+    const route = fleetEditRoute(req);
+    return this.request<FleetEdited>(route.method, route.path, route.body);
   }
 }
 

@@ -47,7 +47,7 @@ export function appInfo(raw: unknown): AppInfo {
     source: str(i.source),
     db: str(i.db),
     version: str(i.version),
-    role: i.role === 'viewer' ? 'viewer' : 'operator',
+    role: i.role === 'viewer' || i.role === 'admin' ? i.role : 'operator',
     name: str(i.name),
     view: i.view === 'wall' ? 'wall' : i.view === 'review' || mode === 'review' ? 'review' : 'operator',
   };

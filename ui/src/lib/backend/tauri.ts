@@ -24,6 +24,9 @@ import {
   type Backend,
   type ConsoleMessage,
   type Customer,
+  type FleetEditRequest,
+  type FleetEdited,
+  type FleetSource,
   type Incident,
   type ServerView,
   type ReportDraft,
@@ -179,5 +182,14 @@ export class TauriBackend implements Backend {
 
   async reportSendAll(month: string): Promise<ReportSendResult[]> {
     return call<ReportSendResult[]>('reports', { op: 'send-all', month });
+  }
+
+  fleetSource(): Promise<FleetSource> {
+    return call<FleetSource>('fleet_source');
+  }
+
+  /** The shell's `fleet_edit` command takes the request as is. */
+  editFleet(request: FleetEditRequest): Promise<FleetEdited> {
+    return call<FleetEdited>('fleet_edit', { request });
   }
 }

@@ -23,6 +23,12 @@ export type CheckView = Engine.CheckView;
 export type Consent = Engine.ConsentRecord;
 export type ConsoleStats = Engine.ConsoleStats;
 export type Customer = Engine.CustomerView;
+export type CustomerEdit = Engine.CustomerEdit;
+export type ContractEdit = Engine.ContractEdit;
+export type FleetEdit = Engine.FleetEdit;
+export type FleetEditRequest = Engine.FleetEditRequest;
+export type FleetEdited = Engine.FleetEdited;
+export type FleetSource = Engine.FleetSource;
 export type EngineEvent = Engine.EngineEvent;
 export type Entitlements = Engine.Entitlements;
 export type Escalation = Engine.Escalation;
@@ -49,6 +55,7 @@ export type ReviewIncident = Engine.ReviewRow;
 export type Role = Engine.Role;
 export type Sample = Engine.Sample;
 export type ServerView = Engine.ServerView;
+export type ServerEdit = Engine.ServerEdit;
 export type SpotConsent = Engine.SpotConsent;
 export type StatusReportDraft = Engine.StatusReportDraft;
 export type StatusReportQueued = Engine.StatusReportQueued;
@@ -180,4 +187,10 @@ export interface Backend {
   reportAction(id: number, op: 'send' | 'hold' | 'release'): Promise<void>;
   /** Operators only: sends every draft of `month` (held ones stay). */
   reportSendAll(month: string): Promise<ReportSendResult[]>;
+  /** The fleet file's customers and servers as a console edits them, with its revision. */
+  fleetSource(): Promise<FleetSource>;
+  /** Operators (contract and plan: admins): an edit written into the fleet file and applied.
+   * Refusals throw with the engine's code: `stale` (the file changed since `revision`),
+   * `invalid` (the message is the file's FILE:LINE:COL diagnostic), `forbidden`, `not_found`… */
+  editFleet(req: FleetEditRequest): Promise<FleetEdited>;
 }

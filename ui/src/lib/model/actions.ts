@@ -199,6 +199,17 @@ const ERROR_TEXT: Record<string, { ja: string; en: string }> = {
     ja: 'ストアが書き込みを受け付けていません（エンジンの警報を参照）。しばらくしてから再度お試しください',
     en: 'the store does not accept writes at the moment (see the engine alarm): try again shortly',
   },
+  // Edits of the fleet file (model/fleet-edit).
+  stale: {
+    ja: 'フリートファイルが他で変更されました。最新の内容を読み直してから、もう一度編集してください',
+    en: 'The fleet file changed meanwhile: it was read again, make the edit once more',
+  },
+  has_servers: { ja: 'この顧客にはまだサーバーがあります', en: 'the customer still has servers' },
+  plan_needs_date: { ja: 'プラン変更には適用開始日が必要です', en: 'a plan change needs the day it takes effect' },
+  plan_start_unknown: {
+    ja: 'プラン履歴がないため、契約開始日を入力してください',
+    en: "no plan history: give the contract's start",
+  },
   forbidden: { ja: '閲覧専用のトークンでは操作できません', en: 'a viewer token cannot act' },
   '403': { ja: '閲覧専用のトークンでは操作できません', en: 'a viewer token cannot act' },
 };

@@ -258,6 +258,19 @@ snapshots_built: number,
 dropped: number, };
 
 /**
+ * A contract's term as the file writes it (days `YYYY-MM-DD`, Japan days).
+ */
+export type ContractEdit = { start: string, 
+/**
+ * 6 or 12.
+ */
+months: number, 
+/**
+ * The day the contract ends (the customer cancelled).
+ */
+end?: string | null, };
+
+/**
  * A contract's term as consoles show it (days are Japan days, `YYYY-MM-DD`).
  */
 export type ContractView = { start: string, 
@@ -273,6 +286,36 @@ end: string | null,
  * The next automatic renewal (None once the contract ends before it).
  */
 next_renewal: string | null, };
+
+/**
+ * A customer as a console edits it: the `[[customer]]` keys, as the file writes them.
+ */
+export type CustomerEdit = { id: string, name: string, 
+/**
+ * Notification addresses (1 to 3).
+ */
+notify: Array<string>, 
+/**
+ * Emergency numbers, in calling order (at most 3).
+ */
+phones: Array<string>, 
+/**
+ * The plan in force, as the file writes it: `zero`, `30`, `60`, `150`, `200`.
+ */
+plan: string, 
+/**
+ * The Japan day (`YYYY-MM-DD`) a changed plan takes effect, appended to `plan_history`;
+ * needed when the plan changes, ignored otherwise (and always empty when read).
+ */
+plan_from?: string | null, 
+/**
+ * `contract = { start, months, end }`.
+ */
+contract?: ContractEdit | null, 
+/**
+ * `root = true|false`; none: the plan's default (contract §9.2).
+ */
+root?: boolean | null, };
 
 /**
  * A customer's contract as consoles show it beside a server: plan, what it entitles, contacts.
@@ -360,6 +403,27 @@ actor: string | null,
  * The entry's link in the hash chain (see [`audit`]); None only in a log too old to have one.
  */
 hash: string | null, };
+
+/**
+ * One edit of the file, as consoles send it (`op` says which).
+ */
+export type FleetEdit = { "op": "add_customer", customer: CustomerEdit, } | { "op": "change_customer", id: string, customer: CustomerEdit, } | { "op": "remove_customer", id: string, } | { "op": "add_server", server: ServerEdit, } | { "op": "change_server", label: string, server: ServerEdit, } | { "op": "remove_server", label: string, };
+
+/**
+ * What a console sends: an edit and the revision of the file it was made against.
+ */
+export type FleetEditRequest = { revision: string, edit: FleetEdit, };
+
+/**
+ * What an edit made answers: the file's new revision and what the reload changed.
+ */
+export type FleetEdited = { revision: string, summary: string, };
+
+/**
+ * What a console reads before editing: the file's revision and its customers and servers in
+ * the editable shapes, in file order.
+ */
+export type FleetSource = { revision: string, customers: Array<CustomerEdit>, servers: Array<ServerEdit>, };
 
 /**
  * How the engine itself is doing, for the consoles' summary bar.
@@ -679,6 +743,31 @@ export type Sample = { host: string,
  * `load`, `disk`, `inode` or `mailq`.
  */
 resource: string, at: string, value: number, };
+
+/**
+ * A server as a console edits it: the `[[server]]` keys a console may change.
+ */
+export type ServerEdit = { label: string, 
+/**
+ * The customer's id.
+ */
+customer: string, ip: string, fqdn: string, os?: string | null, 
+/**
+ * Service names as the file writes them (`http`, `smtp`, …).
+ */
+services: Array<string>, 
+/**
+ * Port overrides by service name, and `ssh` (`ports = { http = 18080, ssh = 2222 }`).
+ */
+ports: { [key in string]: number }, 
+/**
+ * The label of the gateway in front of it.
+ */
+gateway?: string | null, 
+/**
+ * The Plesk option (contract §9.3).
+ */
+plesk: boolean, };
 
 export type ServerView = { label: string, 
 /**
