@@ -307,18 +307,19 @@ describe('audit log view', () => {
     expect(newestFirst(page).map((x) => x.id)).toEqual([9, 7, 5]);
     expect(nextBefore(page, 3)).toBe(5);
     expect(nextBefore(page, 200)).toBeNull();
-    expect(filterAudit(page, '復旧開始', 'ja').map((x) => x.id)).toEqual([9]);
+    expect(filterAudit(page, '復旧作業開始', 'ja').map((x) => x.id)).toEqual([9]);
     expect(filterAudit(page, '03-1111', 'ja').map((x) => x.id)).toEqual([7]);
     // an entry of another incident is left out
     expect(filterAudit([...page, { ...e(11, 'note'), incident_id: 8 }], '#7', 'ja')).toHaveLength(3);
   });
   it('labels the new kinds and draws them as actions, calls, mail, recoveries', () => {
     const labels: Record<string, string> = {
-      recovery_started: '復旧開始', recovery_finished: '復旧結果', spot_billed: 'スポット課金', call_logged: '電話記録',
-      consent_recorded: '費用承諾', status_report_queued: '状況報告送信', note: 'メモ', alert_released: '保留通知送信',
+      recovery_started: '復旧作業開始', recovery_finished: '復旧作業終了', spot_billed: 'スポット復旧（有償）', call_logged: '電話連絡',
+      consent_recorded: '費用の同意', status_report_queued: '状況報告メール', note: 'メモ', alert_released: '保留通知の送信',
     };
     for (const [k, v] of Object.entries(labels)) expect(kindLabel(k, 'ja')).toBe(v);
-    for (const k of ['maintenance_ended', 'maintenance_extended', 'alert_held', 'recovery_needs_operator', 'recovery_interrupted']) {
+    for (const k of ['maintenance_ended', 'maintenance_extended', 'alert_held', 'recovery_needs_operator', 'recovery_interrupted',
+      'fleet_reloaded', 'backup_finished', 'config_work_recorded']) {
       expect(kindLabel(k, 'ja')).not.toBe(k);
       expect(kindLabel(k, 'en')).not.toBe(k);
     }
@@ -329,8 +330,8 @@ describe('audit log view', () => {
     expect(stepGroup('call_logged')).toBe('call');
     expect(stepGroup('alert_held')).toBe('mail');
     // An engine that only echoes the kind as the label: ours shows.
-    expect(stepLabel({ at: '', kind: 'spot_billed', label: 'spot_billed', detail: '', actor: null }, 'ja')).toBe('スポット課金');
-    expect(stepLabel({ at: '', kind: 'spot_billed', label: '', detail: '', actor: null }, 'ja')).toBe('スポット課金');
+    expect(stepLabel({ at: '', kind: 'spot_billed', label: 'spot_billed', detail: '', actor: null }, 'ja')).toBe('スポット復旧（有償）');
+    expect(stepLabel({ at: '', kind: 'spot_billed', label: '', detail: '', actor: null }, 'ja')).toBe('スポット復旧（有償）');
     expect(stepLabel({ at: '', kind: 'spot_billed', label: '課金', detail: '', actor: null }, 'ja')).toBe('課金');
   });
 });

@@ -48,6 +48,16 @@ pub struct Catalogue {
     pub monthly_report: ReportTimesEntry,
     /// A server above either is not backed up (contract §7).
     pub backup_limits: BackupLimitsEntry,
+    /// Every kind of the event log with its names (the review, the audit log, a detail's log).
+    pub event_kinds: Vec<EventKindEntry>,
+}
+
+/// One kind of the event log and its names.
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
+pub struct EventKindEntry {
+    pub id: &'static str,
+    pub name_ja: &'static str,
+    pub name_en: &'static str,
 }
 
 /// The limits of backup eligibility (contract §7: 50 GB decimal, 500,000 inodes, used on the
@@ -177,6 +187,10 @@ impl Catalogue {
                 max_used_bytes: anshin_core::backup::MAX_USED_BYTES,
                 max_used_inodes: anshin_core::backup::MAX_USED_INODES,
             },
+            event_kinds: crate::store::review::EVENT_KINDS
+                .iter()
+                .map(|&(id, name_ja, name_en)| EventKindEntry { id, name_ja, name_en })
+                .collect(),
         }
     }
 }

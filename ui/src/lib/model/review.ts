@@ -2,6 +2,7 @@
 //! geometry, the story's steps in words, and the CSV/JSON export. Pure and unit-tested.
 
 import type { ReviewFilter, ReviewIncident, StoryStep } from '../backend/types';
+import { catalogue } from './catalogue';
 import { jstDateTime } from './duration';
 
 export type Lang = 'ja' | 'en';
@@ -254,103 +255,17 @@ export const STEP_ICON: Record<StepGroup, string> = {
   other: '•',
 };
 
-/** The engine's Japanese names of the steps (store/review.rs `story_label`), for logs that carry only the kind. */
-export const STEP_JA: Record<string, string> = {
-  incident_opened: '検知（障害発生）',
-  incident_closed: '復旧・クローズ',
-  level_raised: 'レベル上昇',
-  level_lowered: 'レベル低下',
-  mail_queued: 'メール送信待ち',
-  mail_sent: 'メール送信済み',
-  mail_failed: 'メール送信失敗',
-  check_soft: 'チェック失敗（再試行中）',
-  check_hard: 'チェック失敗（確定）',
-  check_ok: 'チェック正常',
-  acknowledged: '確認（担当者）',
-  recovery_started: '復旧開始',
-  recovery_acting: '対応開始',
-  network_work_started: 'ネットワーク復旧作業開始',
-  recovery_succeeded: '復旧作業成功',
-  recovery_failed: '復旧作業失敗',
-  recovery_finished: '復旧結果',
-  recovery_needs_operator: '要判断（自動復旧なし）',
-  recovery_interrupted: '復旧中断',
-  spot_billed: 'スポット課金',
-  call: '電話連絡',
-  call_logged: '電話記録',
-  consent_recorded: '費用承諾',
-  status_report_queued: '状況報告送信',
-  note: 'メモ',
-  note_added: 'メモ',
-  maintenance_added: 'メンテナンス登録',
-  maintenance_ended: 'メンテナンス終了',
-  maintenance_extended: 'メンテナンス延長',
-  alert_held: '通知保留（メンテナンス中）',
-  alert_released: '保留通知送信',
-  report_sent: '月次レポート送信',
-  report_drafted: '月次レポート作成',
-  report_held: '月次レポート保留',
-  report_released: '月次レポート保留解除',
-  engine_started: '監視開始',
-  fleet_reloaded: '構成変更（フリートファイル）',
-  engine_stopped: '監視停止',
-  exported: 'エクスポート',
-  audit_chain_started: '監査ログ開始',
-};
-
-const STEP_EN: Record<string, string> = {
-  incident_opened: 'Detected (incident opened)',
-  incident_closed: 'Recovered / closed',
-  level_raised: 'Level raised',
-  level_lowered: 'Level lowered',
-  mail_queued: 'Mail queued',
-  mail_sent: 'Mail sent',
-  mail_failed: 'Mail failed',
-  check_soft: 'Check failed (retrying)',
-  check_hard: 'Check failed (confirmed)',
-  check_ok: 'Check OK',
-  acknowledged: 'Taken (operator)',
-  recovery_started: 'Recovery started',
-  recovery_acting: 'Response started (acting)',
-  network_work_started: 'Network work started',
-  recovery_succeeded: 'Recovery succeeded',
-  recovery_failed: 'Recovery failed',
-  recovery_finished: 'Recovery result',
-  recovery_needs_operator: 'Operator must decide',
-  recovery_interrupted: 'Recovery interrupted',
-  spot_billed: 'Spot recovery billed',
-  call: 'Phone call',
-  call_logged: 'Phone call logged',
-  consent_recorded: 'Cost consent',
-  status_report_queued: 'Status report sent',
-  note: 'Note',
-  note_added: 'Note',
-  maintenance_added: 'Maintenance scheduled',
-  maintenance_ended: 'Maintenance ended',
-  maintenance_extended: 'Maintenance extended',
-  alert_held: 'Alert held (maintenance)',
-  alert_released: 'Held alert sent',
-  report_sent: 'Monthly report sent',
-  report_drafted: 'Monthly report drafted',
-  report_held: 'Monthly report held',
-  report_released: 'Monthly report released',
-  engine_started: 'Monitoring started',
-  fleet_reloaded: 'Fleet changed (fleet file)',
-  engine_stopped: 'Monitoring stopped',
-  exported: 'Exported',
-  audit_chain_started: 'Audit log started',
-};
-
 /** The Japanese or English name of an event kind (the kind itself when unknown). */
 export function kindLabel(kind: string, lang: Lang): string {
-  return (lang === 'en' ? STEP_EN[kind] : STEP_JA[kind]) ?? kind;
+  const e = catalogue()?.event_kinds.find((k) => k.id === kind);
+  return e ? (lang === 'en' ? e.name_en : e.name_ja) : kind;
 }
 
 /** A step's name: the engine's Japanese label (ours when the engine only echoed the kind), or
  * an English one. */
 export function stepLabel(s: StoryStep, lang: Lang): string {
-  if (lang === 'en') return STEP_EN[s.kind] ?? s.kind;
-  return s.label && s.label !== s.kind ? s.label : (STEP_JA[s.kind] ?? s.kind);
+  if (lang === 'en') return kindLabel(s.kind, 'en');
+  return s.label && s.label !== s.kind ? s.label : kindLabel(s.kind, 'ja');
 }
 
 /** Actors that are not people: the engine itself, its rules (`rule:auto-restart` …), the export. */

@@ -134,7 +134,11 @@ monthly_report: ReportTimesEntry,
 /**
  * A server above either is not backed up (contract §7).
  */
-backup_limits: BackupLimitsEntry, };
+backup_limits: BackupLimitsEntry, 
+/**
+ * Every kind of the event log with its names (the review, the audit log, a detail's log).
+ */
+event_kinds: Array<EventKindEntry>, };
 
 /**
  * A cause of a charge: its id (what a consent sends and records) and its names.
@@ -389,6 +393,11 @@ exhausted: boolean,
  * The next number to call in this round, if any.
  */
 next_number: string | null, status_report: StatusReportDraft | null, status_reports_sent: number, };
+
+/**
+ * One kind of the event log and its names.
+ */
+export type EventKindEntry = { id: string, name_ja: string, name_en: string, };
 
 /**
  * One entry of the append-only event log (the audit log).
