@@ -63,7 +63,7 @@ Version: $VERSION
 Architecture: $ARCH
 Maintainer: Anshin NOC
 Installed-Size: $SIZE
-Depends: $SHLIBS, adduser, fontconfig, fonts-noto-cjk
+Depends: $SHLIBS, adduser, fontconfig, fonts-noto-cjk, zstd
 Section: net
 Priority: optional
 Description: Anshin NOC monitoring engine and console server

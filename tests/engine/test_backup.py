@@ -2,9 +2,17 @@
 file systems in its resource poll (`df -Pk` / `df -Pi` of each included path, over the real
 SSH session of the loopback fleet) and says per server whether it is backed up and why not,
 with the numbers: a server above 500,000 inodes is refused, then accepted once below; a plan-30
-server is not in the plan. (The runs themselves are not built yet: see README.)"""
+server is not in the plan. `anshin backup` / `backups` / `restore` against the fleet's sshd and
+GNU tar. (The engine's own schedule is not built yet: see README.)"""
+import hashlib
 import json
+import os
+import shutil
+import stat
+import subprocess
+import time
 
+from conftest import anshin_bin
 from test_fleet_reload import api, wait_for
 from test_serve import OPERATOR, VIEWER, serving
 
@@ -49,3 +57,101 @@ def test_a_server_over_the_inode_limit_is_not_backed_up_and_says_why(fleet_facto
         f.set_command("web01", "df", df_script(120000))
         ok = wait_for("web01 backed up once below", lambda: backup_of("web01", "eligible"))
         assert ok["used_bytes"] == 2000000 * 1024 and ok["used_inodes"] == 120000, ok
+
+
+def tree(root):
+    """Every file, directory and link under `root`: relative path → (kind, mode, content)."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            rel = os.path.relpath(p, root)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", 0, os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", stat.S_IMODE(st.st_mode), None)
+            else:
+                with open(p, "rb") as fh:
+                    out[rel] = ("file", stat.S_IMODE(st.st_mode), hashlib.sha256(fh.read()).hexdigest())
+    return out
+
+
+def write(path, data, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, mode)
+    shutil.chown(path, "anshin", "anshin")
+
+
+def test_a_full_and_two_differentials_restore_the_tree_of_their_day(fleet_factory, tmp_path):
+    """contract §7 against the fleet's real sshd and GNU tar: a full, changes (a file added, one
+    modified, one removed), two differentials; the listing shows 1 full + 2 differentials; the
+    second differential restored into a new directory is exactly the tree at its time (content
+    and mode, file by file); an existing target is refused."""
+    f = fleet_factory("127.78.93", ["web01:http"])
+    text = f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="150")
+    ssh = 'ssh = { user = "anshin", key = %s, known_hosts = %s, trust_on_first_use = true }' % (
+        json.dumps(f.key), json.dumps(str(tmp_path / "known_hosts")))
+    text = text.replace("timeout_secs = 2\n", 'timeout_secs = 2\n%s\nbackup = { store = "store" }\n' % ssh, 1)
+    text = text.replace('services = ["http"]', 'services = ["http"]\nbackup = { include = ["/srv/data"] }', 1)
+    path = str(tmp_path / "fleet.toml")
+    with open(path, "w") as fh:
+        fh.write(text)
+    db = str(tmp_path / "log.db")
+    data = os.path.join(f.srv("web01"), "data")
+    os.makedirs(data, exist_ok=True)
+    shutil.chown(data, "anshin", "anshin")
+    write(os.path.join(data, "a.txt"), b"first\n")
+    write(os.path.join(data, "blob.bin"), os.urandom(300_000), 0o600)
+    write(os.path.join(data, "sub", "c.txt"), b"to be removed\n", 0o640)
+    shutil.chown(os.path.join(data, "sub"), "anshin", "anshin")
+
+    def backup(*extra):
+        return subprocess.run([anshin_bin(), "backup", path, "--db", db, "--host", "web01", *extra],
+                              capture_output=True, text=True, timeout=120)
+
+    r = backup()
+    assert r.returncode == 0 and "(full) ok" in r.stdout, r.stdout + r.stderr
+    write(os.path.join(data, "d.txt"), b"added\n", 0o600)
+    write(os.path.join(data, "a.txt"), b"modified\n")
+    os.remove(os.path.join(data, "sub", "c.txt"))
+    time.sleep(1.1)  # tar compares modification times in whole seconds
+    r = backup()
+    assert r.returncode == 0 and "(differential) ok" in r.stdout, r.stdout + r.stderr
+    write(os.path.join(data, "e.txt"), b"second day\n", 0o755)
+    time.sleep(1.1)
+    r = backup()
+    assert r.returncode == 0 and "(differential) ok" in r.stdout, r.stdout + r.stderr
+    expected = tree(data)
+    # The live tree moves on after the backup.
+    write(os.path.join(data, "a.txt"), b"changed after the backup\n")
+    write(os.path.join(data, "later.txt"), b"not in any backup\n")
+
+    listed = subprocess.run([anshin_bin(), "backups", "--db", db, "--host", "web01", "--json"],
+                            capture_output=True, text=True, timeout=30)
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["kind"], r["state"]) for r in rows] == [("differential", "ok"), ("differential", "ok"), ("full", "ok")]
+    full, second = rows[2]["generation"], rows[0]["generation"]
+    assert rows[0]["base"] == full and rows[1]["base"] == full
+    assert os.stat(str(tmp_path / "store" / "web01")).st_mode & 0o777 == 0o700
+
+    def restore(generation, to):
+        return subprocess.run([anshin_bin(), "restore", path, "--db", db, "--host", "web01",
+                               "--generation", str(generation), "--to", to],
+                              capture_output=True, text=True, timeout=120)
+
+    r = restore(second, "/srv/restored")
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = tree(os.path.join(f.srv("web01"), "restored", "srv", "data"))
+    assert got == expected, {"missing": sorted(set(expected) - set(got)), "extra": sorted(set(got) - set(expected)),
+                             "differ": sorted(k for k in expected if k in got and got[k] != expected[k])}
+    # The full alone restores the first day.
+    r = restore(full, "/srv/first-day")
+    assert r.returncode == 0, r.stdout + r.stderr
+    first = tree(os.path.join(f.srv("web01"), "first-day", "srv", "data"))
+    assert "d.txt" not in first and "sub/c.txt" in first
+    # A target that exists is refused, nothing written.
+    r = restore(second, "/srv/restored")
+    assert r.returncode == 1 and "exists" in r.stderr, r.stdout + r.stderr

@@ -666,6 +666,12 @@ class Fleet:
         # The host's disk is the fleet's, not the machine's: a real `df` would report the test
         # machine's own disk (a CI disk 82 % full made every host raise a Lv.2 disk alert and
         # an extra mail). set_command(h, "df", ...) replaces it for tests about disks.
+        # The host's own /var/backups and /srv (bind-mounted in sshd's mount namespace, writable
+        # by the SSH user): backups keep their work in /var/backups/anshin-noc and tests put the
+        # tree to back up and the restores under /srv, never the machine's own.
+        for x in ("var-backups", "srv"):
+            os.makedirs(os.path.join(pd, x), exist_ok=True)
+            shutil.chown(os.path.join(pd, x), SSH_USER, SSH_USER)
         df = os.path.join(pd, "bin", "df")
         with open(df, "w") as fh:
             fh.write(DEFAULT_DF)
@@ -727,9 +733,11 @@ Subsystem sftp internal-sftp
         os.makedirs(sd, exist_ok=True)
         kw = {}
         if svc == "ssh":
-            inner = ('mount --bind "$1" /proc/loadavg && exec /usr/sbin/sshd -D -e -f "$2"')
+            inner = ('mount --bind "$1" /proc/loadavg && mount --bind "$3" /var/backups && '
+                     'mount --bind "$4" /srv && exec /usr/sbin/sshd -D -e -f "$2"')
             argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", inner, "sh",
-                    os.path.join(pd, "loadavg"), os.path.join(d, "sshd_config")]
+                    os.path.join(pd, "loadavg"), os.path.join(d, "sshd_config"),
+                    os.path.join(pd, "var-backups"), os.path.join(pd, "srv")]
         elif svc in ("http", "https", "plesk"):
             tls = svc != "http"
             conf = os.path.join(sd, "nginx.conf")
@@ -1010,6 +1018,10 @@ vsftpd_log_file={sd}/vsftpd.log
             fh.write(script)
         os.chmod(p, 0o755)
         return p
+
+    def srv(self, label):
+        """The host's /srv as its SSH sessions see it (a folder of the fleet's workdir)."""
+        return os.path.join(self.pubhostdir(self.host(label)), "srv")
 
     def ssh_argv(self, label, *command):
         h = self.host(label)

@@ -269,10 +269,10 @@ def test_packages_hold_what_the_readme_says(packages):
     for path in (CONF + "/fleet.toml", CONF + "/tokens", "/etc/default/anshin-noc"):
         assert path in conffiles, conffiles
     depends = {pkg: run(["dpkg-query", "-W", "-f=${Depends}", pkg]).stdout for pkg in PACKAGES}
-    for dep in ("fonts-noto-cjk", "fontconfig", "libc6", "adduser"):
+    for dep in ("fonts-noto-cjk", "fontconfig", "libc6", "adduser", "zstd"):
         assert dep in depends["anshin-noc"], depends
     for dep in ("fonts-noto-cjk", "fontconfig", "gstreamer1.0-plugins-base", "gstreamer1.0-plugins-good",
-                "libwebkit2gtk-4.1-0"):
+                "libwebkit2gtk-4.1-0", "zstd"):
         assert dep in depends["anshin-noc-desktop"], depends
     desktop_files = run(["dpkg", "-L", "anshin-noc-desktop"]).stdout.split("\n")
     assert "/usr/bin/anshin-desktop" in desktop_files

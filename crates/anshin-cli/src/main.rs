@@ -21,6 +21,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod backup;
 mod demo;
 mod export;
 mod output;
@@ -87,6 +88,45 @@ enum Command {
         console: ConsoleArgs,
         #[arg(long)]
         json: bool,
+    },
+    /// Back up one server now (contract §7): a differential against its latest full, or a
+    /// full (`--full`, or when it has none). Exit 0 with a summary, 1 when the run failed, 2 when
+    /// it could not start (not eligible, no access, no [noc] backup store).
+    Backup {
+        fleet: PathBuf,
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        full: bool,
+    },
+    /// Backup runs and generations, newest first: generation, host, kind, state, start, bytes.
+    Backups {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        host: Option<String>,
+        /// One JSON object per line: {"host","generation","kind","state","started","finished","bytes",…}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a generation of a server: into a new directory on the server (`--to DIR`) or over
+    /// the live files (`--in-place`); `--path` restores only that path.
+    Restore {
+        fleet: PathBuf,
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        generation: i64,
+        #[arg(long)]
+        path: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        in_place: bool,
     },
     /// The mail outbox: every mail with its delivery state (works while an engine runs).
     Outbox {
@@ -287,6 +327,13 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             })
         }
         Command::Outbox { db, json, limit } => outbox(&db, json, limit),
+        Command::Backup { fleet, db, host, full } => {
+            with_fleet(&fleet, |f| runtime()?.block_on(backup::backup(f, &db, &host, full)))
+        }
+        Command::Backups { db, host, json } => backup::list(&db, host.as_deref(), json),
+        Command::Restore { fleet, db, host, generation, path, to, in_place } => with_fleet(&fleet, |f| {
+            runtime()?.block_on(backup::restore(f, &db, &host, generation, path.as_deref(), to.as_deref(), in_place))
+        }),
         Command::Export { db, out, from, to, customer, fleet, force } => {
             export::run(&db, &out, from, to, customer, fleet, force)
         }

@@ -11,6 +11,7 @@
 pub mod action;
 mod alert_mail;
 pub mod api;
+pub mod backup_run;
 pub mod catalogue;
 pub mod contract;
 pub mod engine;

@@ -472,8 +472,10 @@ async fn a_stream_reaches_its_sink_whole_with_an_idle_timeout_and_no_cap() {
     // 14 MB of numbered lines, far past any text cap.
     let expected: String = (1..=2_000_000).map(|i| format!("{i}\n")).collect();
     let (mut sink, mut calls) = (Vec::new(), 0u32);
-    let out =
-        pool.exec_stream(&target, "seq 1 2000000", b"", &mut sink, 4096, idle, &mut |_| calls += 1).await.unwrap();
+    let out = pool
+        .exec_stream(&target, "seq 1 2000000", &mut &b""[..], &mut sink, 4096, idle, &mut |_| calls += 1)
+        .await
+        .unwrap();
     assert_eq!((out.bytes as usize, out.exit_status), (expected.len(), Some(0)));
     assert!(sink == expected.as_bytes(), "the stream arrived changed ({} bytes)", sink.len());
     assert!(calls > 1, "progress is told as the bytes come");
@@ -482,7 +484,7 @@ async fn a_stream_reaches_its_sink_whole_with_an_idle_timeout_and_no_cap() {
     let mut sink = Vec::new();
     let input = vec![b'x'; 300_000];
     let out = pool
-        .exec_stream(&target, "wc -c; echo oops >&2; exit 3", &input, &mut sink, 4096, idle, &mut |_| {})
+        .exec_stream(&target, "wc -c; echo oops >&2; exit 3", &mut &input[..], &mut sink, 4096, idle, &mut |_| {})
         .await
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&sink).trim(), "300000");
@@ -501,7 +503,8 @@ async fn a_stream_reaches_its_sink_whole_with_an_idle_timeout_and_no_cap() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     });
-    let out = pool.exec_stream(&target, "seq 1 200000", b"", &mut writer, 4096, idle, &mut |_| {}).await.unwrap();
+    let out =
+        pool.exec_stream(&target, "seq 1 200000", &mut &b""[..], &mut writer, 4096, idle, &mut |_| {}).await.unwrap();
     drop(writer);
     let got = slow.await.unwrap();
     let small: String = (1..=200_000).map(|i| format!("{i}\n")).collect();
@@ -510,14 +513,25 @@ async fn a_stream_reaches_its_sink_whole_with_an_idle_timeout_and_no_cap() {
     // Silence past the idle time ends the stream, well before the command would.
     let started = Instant::now();
     let err = pool
-        .exec_stream(&target, "echo start; sleep 30", b"", &mut Vec::new(), 4096, Duration::from_secs(1), &mut |_| {})
+        .exec_stream(
+            &target,
+            "echo start; sleep 30",
+            &mut &b""[..],
+            &mut Vec::new(),
+            4096,
+            Duration::from_secs(1),
+            &mut |_| {},
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, SshError::Timeout { step: Step::StreamIdle, .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 
     // Our disk full: said as ours, and the session stays usable.
-    let err = pool.exec_stream(&target, "seq 1 1000", b"", &mut FullDisk, 4096, idle, &mut |_| {}).await.unwrap_err();
+    let err = pool
+        .exec_stream(&target, "seq 1 1000", &mut &b""[..], &mut FullDisk, 4096, idle, &mut |_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, SshError::LocalWrite { .. }) && err.code() == "local_write", "{err}");
     assert!(err.to_string().contains("on this machine") && err.to_string().contains("No space left"), "{err}");
     assert_eq!(pool.exec(&target, LOADAVG, 4096).await.unwrap().stdout, "0.10 0.20 0.30 1/100 1000\n");

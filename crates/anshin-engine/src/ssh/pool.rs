@@ -144,7 +144,7 @@ impl SshPool {
         &self,
         target: &SshTarget,
         command: &str,
-        stdin: &[u8],
+        stdin: &mut (dyn tokio::io::AsyncRead + Unpin + Send),
         sink: &mut W,
         max_stderr: usize,
         idle: Duration,

@@ -372,6 +372,22 @@ pub(crate) async fn exec(
     }
 }
 
+/// An input that notes when it was last read (the idle timeout of a stream's input).
+struct Watched<'a> {
+    inner: &'a mut (dyn AsyncRead + Unpin + Send),
+    at: Arc<Mutex<tokio::time::Instant>>,
+}
+
+impl AsyncRead for Watched<'_> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut *self.inner).poll_read(cx, buf);
+        if polled.is_ready() {
+            *self.at.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
+        }
+        polled
+    }
+}
+
 /// Runs `command` on a new channel, sends it `stdin` (then end of file), and writes its whole
 /// standard output to `sink` as it comes (no cap: a backup stream), waiting on a slow sink
 /// rather than buffering (russh holds a bounded number of messages per channel, then stops
@@ -384,7 +400,7 @@ pub(crate) async fn exec_stream<W: AsyncWrite + Unpin>(
     session: &Session,
     target: &SshTarget,
     command: &str,
-    stdin: &[u8],
+    stdin: &mut (dyn AsyncRead + Unpin + Send),
     sink: &mut W,
     max_stderr: usize,
     step: Duration,
@@ -414,15 +430,30 @@ pub(crate) async fn exec_stream<W: AsyncWrite + Unpin>(
                 transport: false,
             })?
             .map_err(|e| transport(e.to_string()))?;
-        if !stdin.is_empty() {
-            // Bounded by the idle time: a server that never reads its input is stuck.
-            timeout(idle, channel.data(stdin))
-                .await
-                .map_err(|_| ExecFailure {
-                    error: SshError::Timeout { target: who(), step: Step::StreamIdle, after: idle },
-                    transport: false,
-                })?
-                .map_err(|e| transport(e.to_string()))?;
+        // The input (a restore's archive, a differential's snapshot) goes first, bounded by the
+        // idle time between two reads the server takes (a large input has no total deadline).
+        let progress_at = Arc::new(Mutex::new(tokio::time::Instant::now()));
+        let watched = Watched { inner: stdin, at: progress_at.clone() };
+        {
+            let send = channel.data(watched);
+            tokio::pin!(send);
+            loop {
+                tokio::select! {
+                    sent = &mut send => {
+                        sent.map_err(|e| transport(e.to_string()))?;
+                        break;
+                    }
+                    _ = tokio::time::sleep(idle / 4) => {
+                        let last = *progress_at.lock().unwrap_or_else(|e| e.into_inner());
+                        if last.elapsed() > idle {
+                            return Err(ExecFailure {
+                                error: SshError::Timeout { target: who(), step: Step::StreamIdle, after: idle },
+                                transport: false,
+                            });
+                        }
+                    }
+                }
+            }
         }
         channel.eof().await.map_err(|e| transport(e.to_string()))?;
         loop {

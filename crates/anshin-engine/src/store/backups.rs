@@ -227,6 +227,23 @@ impl StoreTx<'_> {
         self.backup(id)
     }
 
+    /// One running run was cut off (its connection was lost): `interrupted`, never a generation.
+    pub fn interrupt_backup(&self, id: i64, why: &str, at: DateTime<Utc>) -> Result<Option<BackupRun>, StoreError> {
+        let changed = self.tx.execute(
+            "UPDATE backup_runs SET state = 'interrupted', finished_at = ?2, detail = ?3 WHERE id = ?1 AND state = 'running'",
+            params![id, timestamp(at), why],
+        )?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        let run = self.backup(id)?;
+        if let Some(run) = &run {
+            let detail = format!("#{id} {} interrupted: {why}", run.kind.as_str());
+            self.append_event_by("backup_interrupted", None, Some(&run.host), Some("backup"), &detail, "engine", at)?;
+        }
+        Ok(run)
+    }
+
     /// Every run still `running` was cut off (a stop, a crash, a lost connection): each ends
     /// `interrupted` (logged), never a generation.
     pub fn interrupt_running_backups(&self, why: &str, at: DateTime<Utc>) -> Result<Vec<BackupRun>, StoreError> {
@@ -286,6 +303,17 @@ impl StoreTx<'_> {
     /// Runs, newest first (of one server, or all), at most `limit`.
     pub fn backups(&self, host: Option<&str>, limit: usize) -> Result<Vec<BackupRun>, StoreError> {
         let mut stmt = self.tx.prepare(&format!(
+            "SELECT {COLUMNS} FROM backup_runs WHERE (?1 IS NULL OR host = ?1) ORDER BY started_at DESC, id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![host, limit.min(i64::MAX as usize) as i64], run_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl super::Store {
+    /// Runs, newest first (of one server, or all), at most `limit` (read-only stores too).
+    pub fn backups(&self, host: Option<&str>, limit: usize) -> Result<Vec<BackupRun>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT {COLUMNS} FROM backup_runs WHERE (?1 IS NULL OR host = ?1) ORDER BY started_at DESC, id DESC LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![host, limit.min(i64::MAX as usize) as i64], run_row)?;

@@ -1,0 +1,350 @@
+//! One backup or restore of one server, over SSH, as contract §7 says (the commands are
+//! `anshin-core::backup`'s): the archive streamed into the backup store and compressed on this
+//! machine with zstd, the full's snapshot file kept beside it, the run recorded in the store from
+//! its start to its end (a generation only when it ended well), the previous week pruned once a
+//! new full completed; a restore streams the full and the chosen differential back.
+//!
+//! Owns: the backup store's layout (`STORE/LABEL/ID-KIND.tar.zst`, `ID-full.snar`; directories
+//! 0700), the zstd processes, which run kind a manual run takes, turning an SSH failure into
+//! `interrupted` (the connection) or `failed` (the command).
+//! Must not know: schedules and the engine's clock (the caller says when), consoles.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anshin_core::backup::{self as rules, BackupJob, Kind, RestoreJob, RestoreTarget, Run, RunState};
+use anshin_core::fleet::{Fleet, Server};
+use anshin_core::resource;
+use chrono::{DateTime, Utc};
+use tokio::io::AsyncWriteExt;
+
+use crate::ssh::{SshError, SshPool, SshTarget};
+use crate::store::backups::{BackupKind, BackupOutcome, BackupRun};
+use crate::store::Store;
+
+/// No data for this long ends a stream (an archive, a restore's input).
+pub const STREAM_IDLE: Duration = Duration::from_secs(120);
+/// Standard error kept of a run (tar's per-file warnings).
+const MAX_STDERR: usize = 64 * 1024;
+/// The SSH steps' timeout (connect, handshake, channel open) of backup sessions.
+const STEP: Duration = Duration::from_secs(20);
+
+/// The SSH sessions of backups and restores: a pool of their own, never the polls' (a stream
+/// holds its session's connection).
+pub fn ssh_pool() -> SshPool {
+    SshPool::new(2, STEP)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupRunError {
+    #[error("no server \"{0}\" in the fleet file")]
+    UnknownServer(String),
+    #[error("{0} has no SSH access in the fleet file: backups need it")]
+    NoAccess(String),
+    #[error("the fleet keeps no backups: set [noc] backup = {{ store = \"DIR\" }}")]
+    NoStore,
+    #[error("{host} is not backed up: {why}")]
+    NotEligible { host: String, why: String },
+    #[error("generation {0} of this server does not exist or is not restorable")]
+    NoGeneration(i64),
+    #[error("{0}")]
+    Ssh(Box<SshError>),
+    #[error("the backup store {}: {detail}", path.display())]
+    LocalStore { path: PathBuf, detail: String },
+    #[error("zstd: {0} (is the zstd package installed on this machine?)")]
+    Zstd(String),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<SshError> for BackupRunError {
+    fn from(e: SshError) -> Self {
+        BackupRunError::Ssh(Box::new(e))
+    }
+}
+
+/// Where a server's archives are: `STORE/LABEL/` (0700).
+fn server_dir(store_dir: &Path, label: &str) -> PathBuf {
+    store_dir.join(label)
+}
+
+fn archive_name(id: i64, kind: Kind) -> String {
+    format!("{id}-{}.tar.zst", kind.as_str())
+}
+
+fn snapshot_name(id: i64) -> String {
+    format!("{id}-full.snar")
+}
+
+fn local(path: &Path, e: impl std::fmt::Display) -> BackupRunError {
+    BackupRunError::LocalStore { path: path.to_path_buf(), detail: e.to_string() }
+}
+
+/// Makes a directory of the store (and its parents) with mode 0700.
+fn private_dir(dir: &Path) -> Result<(), BackupRunError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| local(dir, e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| local(dir, e))
+}
+
+/// The store's record as the core's rules read it.
+pub fn core_run(r: &BackupRun) -> Run {
+    let parse = |t: &str| DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)).ok();
+    Run {
+        generation: r.id,
+        kind: match r.kind {
+            BackupKind::Full => Kind::Full,
+            BackupKind::Differential => Kind::Differential,
+        },
+        state: match r.state.as_str() {
+            "running" => RunState::Running,
+            "ok" => RunState::Ok,
+            "failed" => RunState::Failed,
+            "interrupted" => RunState::Interrupted,
+            _ => RunState::Pruned,
+        },
+        started: parse(&r.started_at).unwrap_or_default(),
+        finished: r.finished_at.as_deref().and_then(parse),
+    }
+}
+
+/// One server's backup context, checked: its fleet entry, where to log in, the store folder.
+pub struct BackupTarget<'a> {
+    pub server: &'a Server,
+    pub ssh: SshTarget,
+    pub sudo: bool,
+    pub dir: PathBuf,
+}
+
+impl<'a> BackupTarget<'a> {
+    pub fn of(fleet: &'a Fleet, host: &str) -> Result<BackupTarget<'a>, BackupRunError> {
+        let server = fleet.server(host).ok_or_else(|| BackupRunError::UnknownServer(host.into()))?;
+        let ssh = crate::engine::ssh_target(server).ok_or_else(|| BackupRunError::NoAccess(host.into()))?;
+        let store = fleet.backup.store.as_ref().ok_or(BackupRunError::NoStore)?;
+        let sudo = server.ssh.as_ref().is_some_and(|s| s.sudo);
+        Ok(BackupTarget { server, ssh, sudo, dir: server_dir(Path::new(store), &server.label) })
+    }
+}
+
+/// Measures the server's backed-up paths now and judges it (contract §7): refused with the
+/// reason and the numbers when it may not be backed up.
+pub async fn check_eligible(
+    fleet: &Fleet,
+    t: &BackupTarget<'_>,
+    pool: &SshPool,
+    now: DateTime<Utc>,
+) -> Result<(), BackupRunError> {
+    let out = pool.exec(&t.ssh, &resource::poll_command(&t.server.backup.include), resource::MAX_OUTPUT).await?;
+    let sample = resource::parse_poll(&out.stdout)
+        .map_err(|e| BackupRunError::NotEligible { host: t.server.label.clone(), why: e.to_string() })?;
+    match rules::eligibility_at(fleet, t.server, now, &sample.paths) {
+        rules::Eligibility::Eligible { .. } => Ok(()),
+        other => Err(BackupRunError::NotEligible { host: t.server.label.clone(), why: describe(&other) }),
+    }
+}
+
+/// The reason a server is not backed up, with its numbers.
+pub fn describe(e: &rules::Eligibility) -> String {
+    match e {
+        rules::Eligibility::Eligible { used_bytes, used_inodes } => {
+            format!("eligible ({used_bytes} bytes, {used_inodes} inodes used)")
+        }
+        rules::Eligibility::NotInPlan { plan } => format!("plan {} has no backups", plan.as_str()),
+        rules::Eligibility::NotMeasured { why } => format!("not measured: {why}"),
+        rules::Eligibility::TooBig { used_bytes } => {
+            format!("{used_bytes} bytes used, more than the limit of {}", rules::MAX_USED_BYTES)
+        }
+        rules::Eligibility::TooManyInodes { used } => {
+            format!("{used} inodes used, more than the limit of {}", rules::MAX_USED_INODES)
+        }
+    }
+}
+
+/// Runs one backup of `t` now: a full when asked (or when no full completed yet), else a
+/// differential against the latest full. Records it in `db` from its start; returns the run as
+/// it ended (`ok`, `failed` or `interrupted`). Prunes the previous week after a full completed.
+pub async fn run_backup(
+    db: &Path,
+    t: &BackupTarget<'_>,
+    pool: &SshPool,
+    full: bool,
+    by: &str,
+    now: impl Fn() -> DateTime<Utc>,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<BackupRun, BackupRunError> {
+    let label = t.server.label.clone();
+    let mut store = Store::open(db)?;
+    let runs: Vec<Run> = {
+        let tx = store.begin()?;
+        tx.backups(Some(&label), 10_000)?.iter().map(core_run).collect()
+    };
+    let base = if full { None } else { rules::base(&runs).map(|r| r.generation) };
+    let kind = if base.is_some() { Kind::Differential } else { Kind::Full };
+    let snapshot_in = match base {
+        Some(b) => {
+            let path = t.dir.join(snapshot_name(b));
+            Some(std::fs::read(&path).map_err(|e| local(&path, e))?)
+        }
+        None => None,
+    };
+    private_dir(&t.dir)?;
+    let run = {
+        let tx = store.begin()?;
+        let store_kind = if kind == Kind::Full { BackupKind::Full } else { BackupKind::Differential };
+        let run =
+            tx.start_backup(&label, store_kind, base, by, now()).map_err(|e| BackupRunError::Refused(e.to_string()))?;
+        tx.commit()?;
+        run
+    };
+    let archive = t.dir.join(archive_name(run.id, kind));
+    let outcome = take(t, pool, kind, &archive, snapshot_in.as_deref(), run.id, progress).await;
+    let (state_outcome, interrupted) = match outcome {
+        Ok(o) => (o, None),
+        Err(e) => {
+            let _ = std::fs::remove_file(&archive);
+            let cut = matches!(&e, BackupRunError::Ssh(s) if matches!(**s, SshError::Transport { .. } | SshError::Timeout { .. }));
+            if cut {
+                (BackupOutcome::Failed { detail: e.to_string() }, Some(e.to_string()))
+            } else {
+                (BackupOutcome::Failed { detail: e.to_string() }, None)
+            }
+        }
+    };
+    let tx = store.begin()?;
+    let ended = match interrupted {
+        Some(why) => tx.interrupt_backup(run.id, &why, now())?,
+        None => tx.finish_backup(run.id, &state_outcome, now())?,
+    };
+    let mut pruned = Vec::new();
+    if kind == Kind::Full && matches!(state_outcome, BackupOutcome::Ok { .. }) {
+        let runs: Vec<Run> = tx.backups(Some(&label), 10_000)?.iter().map(core_run).collect();
+        pruned = tx.prune_backups(&rules::prune(&runs), &format!("full #{} completed", run.id), now())?;
+    }
+    tx.commit()?;
+    // The pruned generations' files go once the store no longer lists them.
+    for p in pruned {
+        for f in [p.archive.as_deref(), p.snapshot.as_deref()].into_iter().flatten() {
+            let _ = std::fs::remove_file(t.dir.join(f));
+        }
+    }
+    ended.ok_or_else(|| BackupRunError::Refused("the run was ended by someone else meanwhile".into()))
+}
+
+/// The SSH part of a run: the archive into zstd, then (a full) the snapshot file.
+async fn take(
+    t: &BackupTarget<'_>,
+    pool: &SshPool,
+    kind: Kind,
+    archive: &Path,
+    snapshot_in: Option<&[u8]>,
+    id: i64,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<BackupOutcome, BackupRunError> {
+    let job = BackupJob { kind, paths: &t.server.backup, services: &t.server.services, sudo: t.sudo };
+    let command = rules::backup_command(&job);
+    let mut zstd = tokio::process::Command::new("zstd")
+        .args(["-q", "-T1", "-3", "-f", "-o"])
+        .arg(archive)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| BackupRunError::Zstd(e.to_string()))?;
+    let mut sink = zstd.stdin.take().ok_or_else(|| BackupRunError::Zstd("no input pipe".into()))?;
+    let mut input: &[u8] = snapshot_in.unwrap_or_default();
+    let streamed = pool.exec_stream(&t.ssh, &command, &mut input, &mut sink, MAX_STDERR, STREAM_IDLE, progress).await;
+    let _ = sink.shutdown().await;
+    drop(sink);
+    let zstd_done = zstd.wait_with_output().await.map_err(|e| BackupRunError::Zstd(e.to_string()))?;
+    let streamed = streamed?;
+    if !zstd_done.status.success() {
+        return Err(BackupRunError::Zstd(String::from_utf8_lossy(&zstd_done.stderr).trim().to_string()));
+    }
+    let code = streamed.exit_status.map_or(-1, |c| c as i32);
+    if code != 0 {
+        return Ok(BackupOutcome::Failed { detail: rules::exit_reason(code, &streamed.stderr) });
+    }
+    let snapshot = if kind == Kind::Full {
+        let path = t.dir.join(snapshot_name(id));
+        let mut file = tokio::fs::File::create(&path).await.map_err(|e| local(&path, e))?;
+        let got = pool
+            .exec_stream(
+                &t.ssh,
+                &rules::snapshot_fetch_command(t.sudo),
+                &mut &b""[..],
+                &mut file,
+                MAX_STDERR,
+                STREAM_IDLE,
+                &mut |_| {},
+            )
+            .await?;
+        if got.exit_status != Some(0) {
+            let code = got.exit_status.map_or(-1, |c| c as i32);
+            return Ok(BackupOutcome::Failed { detail: rules::exit_reason(code, &got.stderr) });
+        }
+        snapshot_name(id)
+    } else {
+        String::new()
+    };
+    let bytes = std::fs::metadata(archive).map(|m| m.len()).unwrap_or(0);
+    let warnings = streamed.stderr.lines().filter(|l| l.contains("Cannot") || l.contains("Permission denied")).count();
+    Ok(BackupOutcome::Ok {
+        bytes,
+        files: 0,
+        warnings: warnings as u64,
+        archive: archive.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        snapshot,
+    })
+}
+
+/// Restores generation `generation` of `t` (a full, or a differential with its full first) into
+/// `target`, optionally only `path` under it. Returns what the server said (capped).
+pub async fn restore(
+    db: &Path,
+    t: &BackupTarget<'_>,
+    pool: &SshPool,
+    generation: i64,
+    path: Option<&str>,
+    target: &RestoreTarget,
+) -> Result<String, BackupRunError> {
+    let runs = Store::open_read_only(db)?.backups(Some(&t.server.label), 10_000)?;
+    let chosen =
+        runs.iter().find(|r| r.id == generation && r.state == "ok").ok_or(BackupRunError::NoGeneration(generation))?;
+    let mut steps: Vec<&BackupRun> = Vec::new();
+    if let Some(base) = chosen.base {
+        steps.push(runs.iter().find(|r| r.id == base && r.state == "ok").ok_or(BackupRunError::NoGeneration(base))?);
+    }
+    steps.push(chosen);
+    let mut said = String::new();
+    for run in steps {
+        let step = if run.kind == BackupKind::Full { Kind::Full } else { Kind::Differential };
+        let file = t.dir.join(run.archive.as_deref().unwrap_or_default());
+        let command = rules::restore_command(&RestoreJob { step, target, path, sudo: t.sudo });
+        let mut unzstd = tokio::process::Command::new("zstd")
+            .args(["-q", "-d", "-c"])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| BackupRunError::Zstd(e.to_string()))?;
+        let mut input = unzstd.stdout.take().ok_or_else(|| BackupRunError::Zstd("no output pipe".into()))?;
+        let mut out = Vec::new();
+        let streamed =
+            pool.exec_stream(&t.ssh, &command, &mut input, &mut out, MAX_STDERR, STREAM_IDLE, &mut |_| {}).await?;
+        let _ = unzstd.wait().await;
+        let code = streamed.exit_status.map_or(-1, |c| c as i32);
+        // A single file unchanged since the full is not in the differential: as in the full.
+        let unchanged = step == Kind::Differential && code == 2 && streamed.stderr.contains("Not found in archive");
+        if code != 0 && !unchanged {
+            return Err(BackupRunError::Refused(rules::exit_reason(code, &streamed.stderr)));
+        }
+        said.push_str(&streamed.stderr);
+    }
+    Ok(said)
+}
