@@ -16,7 +16,7 @@ use toml::Spanned;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::backup::{check_path, parse_weekday, BackupPaths, BackupSettings, MAX_PATHS, MAX_RUNNING_LIMIT};
+use crate::backup_settings::{check_path, parse_weekday, BackupPaths, BackupSettings, MAX_PATHS, MAX_RUNNING_LIMIT};
 use crate::check::{CheckKey, CheckKind, CheckSpec, Service};
 use crate::contract::{holds_root_by_default, parse_day, Contract, PlanChange, PlanTimeline, TERMS};
 use crate::mail_text::{check_fleet_text, FleetText};

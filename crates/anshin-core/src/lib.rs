@@ -12,6 +12,7 @@
 
 pub mod alert;
 pub mod backup;
+pub mod backup_settings;
 pub mod calendar;
 pub mod check;
 pub mod contract;

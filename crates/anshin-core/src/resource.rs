@@ -53,13 +53,13 @@ echo '@@anshin end'
 /// [`POLL_COMMAND`] with two more sections per backed-up path (contract §7: eligibility is
 /// measured on the file systems of the included paths): `@@anshin bdf I` (`df -Pk` of path `I`
 /// of `include`) and `@@anshin bdfi I` (`df -Pi`). Paths are quoted for `sh`; the marker lines
-/// carry only the index, never the path. At most [`crate::backup::MAX_PATHS`] paths are asked
+/// carry only the index, never the path. At most [`crate::backup_settings::MAX_PATHS`] paths are asked
 /// (the fleet file allows no more). With no path it is exactly [`POLL_COMMAND`].
 pub fn poll_command(include: &[String]) -> String {
     let end = "echo '@@anshin end'\n";
     let head = POLL_COMMAND.strip_suffix(end).unwrap_or(POLL_COMMAND);
     let mut s = head.to_string();
-    for (i, path) in include.iter().take(crate::backup::MAX_PATHS).enumerate() {
+    for (i, path) in include.iter().take(crate::backup_settings::MAX_PATHS).enumerate() {
         let q = crate::shell::sh_quote(path);
         s.push_str(&format!(
             "echo '@@anshin bdf {i}'\nt df -Pk -- {q} 2>&1 | tail -n 2\necho '@@anshin bdfi {i}'\nt df -Pi -- {q} 2>&1 | tail -n 2\n"
@@ -194,7 +194,7 @@ fn path_usages(sections: &[(&str, &str, Vec<&str>)]) -> Vec<PathUsage> {
     for (name, arg, body) in sections {
         let Some(index) = (*name == "bdf").then(|| parse_count(arg)).flatten() else { continue };
         let Ok(index) = usize::try_from(index) else { continue };
-        if index >= crate::backup::MAX_PATHS || out.iter().any(|p| p.index == index) {
+        if index >= crate::backup_settings::MAX_PATHS || out.iter().any(|p| p.index == index) {
             continue;
         }
         let inodes = sections
@@ -1049,7 +1049,7 @@ mod tests {
         assert!(cmd.contains("t df -Pk -- '/srv/it'\\''s here' 2>&1 | tail -n 2\n"), "{cmd}");
         assert!(cmd.ends_with("echo '@@anshin end'\n"));
         let many: Vec<String> = (0..100).map(|i| format!("/p{i}")).collect();
-        assert_eq!(poll_command(&many).matches("@@anshin bdf ").count(), crate::backup::MAX_PATHS);
+        assert_eq!(poll_command(&many).matches("@@anshin bdf ").count(), crate::backup_settings::MAX_PATHS);
     }
 
     fn usage(fs: &str, mount: &str, bytes: u64, inodes: Option<u64>) -> Result<FsUsage, ParseError> {
