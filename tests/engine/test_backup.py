@@ -90,7 +90,7 @@ def test_a_full_and_two_differentials_restore_the_tree_of_their_day(fleet_factor
     modified, one removed), two differentials; the listing shows 1 full + 2 differentials; the
     second differential restored into a new directory is exactly the tree at its time (content
     and mode, file by file); an existing target is refused."""
-    f = fleet_factory("127.78.93", ["web01:http"])
+    f = fleet_factory("127.78.97", ["web01:http"])
     text = f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="150")
     ssh = 'ssh = { user = "anshin", key = %s, known_hosts = %s, trust_on_first_use = true }' % (
         json.dumps(f.key), json.dumps(str(tmp_path / "known_hosts")))
@@ -155,3 +155,71 @@ def test_a_full_and_two_differentials_restore_the_tree_of_their_day(fleet_factor
     # A target that exists is refused, nothing written.
     r = restore(second, "/srv/restored")
     assert r.returncode == 1 and "exists" in r.stderr, r.stdout + r.stderr
+
+
+def test_the_engine_takes_a_new_servers_first_full_and_a_kill_leaves_no_half_generation(fleet_factory, tmp_path):
+    """Runs are jobs of the engine (contract §7): a server new to backups gets its first full at
+    once, by the engine (`requested_by` schedule). `kill -9` of the engine during a run: after
+    the restart the run is `interrupted`, no generation is listed for it, and it is not retried
+    at once (the next night's slot takes it)."""
+    f = fleet_factory("127.78.95", ["web01:http"])
+    text = f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="150")
+    ssh = 'ssh = { user = "anshin", key = %s, known_hosts = %s, trust_on_first_use = true }' % (
+        json.dumps(f.key), json.dumps(str(tmp_path / "known_hosts")))
+    text = text.replace("timeout_secs = 2\n", 'timeout_secs = 2\n%s\nbackup = { store = "store" }\n' % ssh, 1)
+    text = text.replace('services = ["http"]', 'services = ["http"]\nbackup = { include = ["/srv/data"] }', 1)
+    path = tmp_path / "fleet.toml"
+    path.write_text(text)
+    db = str(tmp_path / "log.db")
+    data = os.path.join(f.srv("web01"), "data")
+    os.makedirs(data, exist_ok=True)
+    shutil.chown(data, "anshin", "anshin")
+    write(os.path.join(data, "a.txt"), b"kept\n")
+    # tar that takes its time: the run is still going when the engine is killed.
+    f.set_command("web01", "tar", 'sleep 20\nexec /usr/bin/tar "$@"\n')
+
+    def runs():
+        out = subprocess.run([anshin_bin(), "backups", "--db", db, "--json"], capture_output=True, text=True, timeout=30)
+        return [json.loads(line) for line in out.stdout.splitlines()]
+
+    tokens = "operator %s yamada\nviewer %s\n" % (OPERATOR, VIEWER)
+    with serving(str(path), tmp_path, tokens) as (port, proc):
+        [running] = wait_for("the engine starts the first full", lambda: [r for r in runs() if r["state"] == "running"] or None)
+        assert running["kind"] == "full"
+        proc.kill()
+        proc.wait(timeout=10)
+    f.set_command("web01", "tar", 'exec /usr/bin/tar "$@"\n')
+    with serving(str(path), tmp_path, tokens) as (port, proc):
+        [cut] = wait_for("the cut-off run marked interrupted",
+                         lambda: [r for r in runs() if r["generation"] == running["generation"] and r["state"] == "interrupted"] or None)
+        assert "engine stopped" in cut["detail"], cut
+        time.sleep(4)
+        assert [r["state"] for r in runs()] == ["interrupted"], "no half generation, no retry before the next slot"
+    audit = subprocess.run([anshin_bin(), "incidents", "--db", db, "--json"], capture_output=True, text=True, timeout=30)
+    assert audit.returncode == 0
+
+
+def test_a_server_new_to_backups_gets_its_full_from_the_engine(fleet_factory, tmp_path):
+    f = fleet_factory("127.78.96", ["web01:http"])
+    text = f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="150")
+    ssh = 'ssh = { user = "anshin", key = %s, known_hosts = %s, trust_on_first_use = true }' % (
+        json.dumps(f.key), json.dumps(str(tmp_path / "known_hosts")))
+    text = text.replace("timeout_secs = 2\n", 'timeout_secs = 2\n%s\nbackup = { store = "store" }\n' % ssh, 1)
+    text = text.replace('services = ["http"]', 'services = ["http"]\nbackup = { include = ["/srv/data"] }', 1)
+    path = tmp_path / "fleet.toml"
+    path.write_text(text)
+    db = str(tmp_path / "log.db")
+    data = os.path.join(f.srv("web01"), "data")
+    os.makedirs(data, exist_ok=True)
+    shutil.chown(data, "anshin", "anshin")
+    write(os.path.join(data, "a.txt"), b"first\n")
+    with serving(str(path), tmp_path, "operator %s yamada\nviewer %s\n" % (OPERATOR, VIEWER)) as (port, _):
+        def done():
+            out = subprocess.run([anshin_bin(), "backups", "--db", db, "--json"], capture_output=True, text=True, timeout=30)
+            rows = [json.loads(line) for line in out.stdout.splitlines()]
+            return rows if rows and rows[0]["state"] == "ok" else None
+        [full] = wait_for("the engine's first full", done, seconds=30)
+        assert full["kind"] == "full" and full["bytes"] > 0, full
+        entries = api(port, "/api/v1/audit?limit=200")["entries"]
+        started = [e for e in entries if e["kind"] == "backup_started"]
+        assert started and started[0]["actor"] == "schedule", started

@@ -65,6 +65,8 @@ pub(super) struct Decider {
     pub(super) shared: SharedFleet,
     /// The outbox runner's SMTP settings (it starts again with new ones).
     pub(super) smtp: watch::Sender<Option<SmtpSettings>>,
+    /// Backups as jobs: the runs known per server, the ones running.
+    pub(super) backups: super::backups::Backups,
 }
 
 /// A batch the store did not take.
@@ -310,8 +312,12 @@ impl Decider {
                 Input::RecoveryActing { id } => acting.push(id),
                 Input::RecoveryDone { id, outcome, detail } => done.push((id, outcome, detail)),
                 Input::Tick => tick = true,
+                Input::BackupDone { host, started } => self.backup_done(store, &host, started, now),
                 other => batch.push(other),
             }
+        }
+        if tick {
+            self.backup_look(now);
         }
         let tick = tick && self.tick_due(now);
         if batch.is_empty() && requests.is_empty() && done.is_empty() && acting.is_empty() && !tick {
@@ -633,7 +639,8 @@ impl Decider {
                 | Input::RecoveryActing { .. }
                 | Input::RecoveryDone { .. }
                 | Input::Tick
-                | Input::Fleet(_) => {}
+                | Input::Fleet(_)
+                | Input::BackupDone { .. } => {}
                 Input::Resources { host, poll } => {
                     let Some(h) = v.host_mut(host) else { continue };
                     match poll {

@@ -36,6 +36,7 @@ use crate::store::{timestamp, Store, StoreError};
 use crate::view::{FleetView, Health, ServerView};
 
 mod actions;
+mod backups;
 mod decider;
 pub mod descriptors;
 mod fleet_change;
@@ -157,6 +158,11 @@ enum Input {
     Tick,
     /// A changed fleet (or a refused fleet file) to apply between batches.
     Fleet(fleet_change::FleetChange),
+    /// A backup job ended (`started`: it recorded a run; else it could not begin).
+    BackupDone {
+        host: String,
+        started: bool,
+    },
 }
 
 /// Why a resource poll gave no sample.
@@ -476,6 +482,7 @@ fn start_inside(
     let runner = Runner::new(Arc::new(fleet.clone()), prober.clone(), requests.clone(), shutdown_rx.clone());
     probing::spawn_periodic(TICK, TICK, results_tx, shutdown_rx.clone(), |_| async { Input::Tick });
     let shared = SharedFleet::new(Arc::new(fleet.clone()));
+    let backups = backups::Backups::start(&mut store, requests.clone(), clock.clone())?;
     let decider = {
         let mailer = AlertMailer::new(Arc::new(fleet.clone()));
         let attempts = health::Attempts::new(fleet.noc.interval_secs);
@@ -494,6 +501,7 @@ fn start_inside(
             tasks,
             shared: shared.clone(),
             smtp: smtp_tx,
+            backups,
         };
         d.memory.paused = d.pauses_at(now);
         store.set_busy_timeout(DECIDER_BUSY_WAIT)?;

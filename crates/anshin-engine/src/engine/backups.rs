@@ -1,0 +1,143 @@
+//! Backups as jobs of the engine (contract §7): what is due is the core's `backup::schedule`,
+//! looked at twice a minute for every server the latest poll found eligible; at most
+//! `[noc] backup.max_running` run at once, on SSH sessions of their own (never the polls'); each
+//! run is `backup_run::run_backup`, which records itself in the store from its start. A run the
+//! last engine left `running` was cut off: it is marked `interrupted` at start (never a
+//! generation) and retried at the next slot.
+//! Must not know: the commands, archives or the store's SQL (that is `backup_run` and
+//! `store::backups`), consoles.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anshin_core::backup::{self as rules, Due, Run};
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use super::decider::Decider;
+use super::{Clock, Input};
+use crate::backup_run::{self, BackupTarget};
+use crate::ssh::SshPool;
+use crate::store::Store;
+
+/// How often what is due is looked at.
+const LOOK_EVERY_SECS: i64 = 30;
+/// A server whose backup could not even start (no SSH access, the store folder, a missing
+/// snapshot) is tried again only after this long: the reason is in the log, not repeated.
+const HOLD_AFTER_REFUSAL_SECS: i64 = 3600;
+
+/// The engine's backups: the runs it knows per server, the ones running now.
+pub(super) struct Backups {
+    runs: HashMap<String, Vec<Run>>,
+    running: HashSet<String>,
+    /// Servers whose last attempt could not start a run, until when they wait.
+    held: HashMap<String, DateTime<Utc>>,
+    next_look: Option<DateTime<Utc>>,
+    pool: SshPool,
+    db: PathBuf,
+    results: mpsc::WeakSender<Input>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Backups {
+    /// At start: runs the last engine left `running` were cut off (interrupted, logged), then
+    /// every server's runs are read.
+    pub fn start(
+        store: &mut Store,
+        results: mpsc::WeakSender<Input>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Backups, crate::store::StoreError> {
+        let now = clock.now();
+        let tx = store.begin()?;
+        for run in tx.interrupt_running_backups("the engine stopped while it ran; retried at the next slot", now)? {
+            tracing::warn!(host = %run.host, run = run.id, "a backup was cut off by the engine's stop: interrupted");
+        }
+        tx.commit()?;
+        let mut runs: HashMap<String, Vec<Run>> = HashMap::new();
+        for r in store.backups(None, usize::MAX >> 1)? {
+            runs.entry(r.host.clone()).or_default().push(backup_run::core_run(&r));
+        }
+        Ok(Backups {
+            runs,
+            running: HashSet::new(),
+            held: HashMap::new(),
+            next_look: None,
+            pool: backup_run::ssh_pool(),
+            db: store.path().to_path_buf(),
+            results,
+            clock,
+        })
+    }
+}
+
+impl Decider {
+    /// Starts the backups that are due (at most `max_running` at once).
+    pub(super) fn backup_look(&mut self, now: DateTime<Utc>) {
+        if self.fleet.backup.store.is_none() || self.backups.next_look.is_some_and(|t| now < t) {
+            return;
+        }
+        self.backups.next_look = Some(now + chrono::Duration::seconds(LOOK_EVERY_SECS));
+        let settings = self.fleet.backup.clone();
+        let eligible: Vec<String> = match self.view.read() {
+            Ok(v) => v
+                .hosts()
+                .iter()
+                .filter(|h| h.backup.as_ref().is_some_and(|b| b.code == "eligible"))
+                .map(|h| h.label.clone())
+                .collect(),
+            Err(_) => return,
+        };
+        for label in eligible {
+            if self.backups.running.len() >= settings.max_running as usize {
+                break;
+            }
+            if self.backups.running.contains(&label) || self.backups.held.get(&label).is_some_and(|t| now < *t) {
+                continue;
+            }
+            let runs = self.backups.runs.get(&label).map(Vec::as_slice).unwrap_or_default();
+            let full = match rules::schedule(&settings, &label, runs, now).due {
+                Due::Nothing => continue,
+                Due::Full => true,
+                Due::Differential { .. } => false,
+            };
+            self.spawn_backup(label, full);
+        }
+    }
+
+    fn spawn_backup(&mut self, label: String, full: bool) {
+        let Some(results) = self.backups.results.upgrade() else { return };
+        self.backups.running.insert(label.clone());
+        let (fleet, pool, db, clock) =
+            (self.shared.get(), self.backups.pool.clone(), self.backups.db.clone(), self.backups.clock.clone());
+        tokio::spawn(async move {
+            let outcome = match BackupTarget::of(&fleet, &label) {
+                Ok(t) => backup_run::run_backup(&db, &t, &pool, full, "schedule", || clock.now(), &mut |_| {})
+                    .await
+                    .map(|run| format!("#{} {} {}", run.id, run.kind.as_str(), run.state)),
+                Err(e) => Err(e),
+            };
+            match &outcome {
+                Ok(summary) => tracing::info!(host = %label, summary, "backup finished"),
+                Err(e) => tracing::warn!(host = %label, error = %e, "backup could not run"),
+            }
+            let _ = results.send(Input::BackupDone { host: label, started: outcome.is_ok() }).await;
+        });
+    }
+
+    /// A run ended: its server's runs are read again (the store has the outcome).
+    pub(super) fn backup_done(&mut self, store: &Store, host: &str, started: bool, now: DateTime<Utc>) {
+        self.backups.running.remove(host);
+        if started {
+            self.backups.held.remove(host);
+        } else {
+            self.backups.held.insert(host.to_string(), now + chrono::Duration::seconds(HOLD_AFTER_REFUSAL_SECS));
+        }
+        match store.backups(Some(host), usize::MAX >> 1) {
+            Ok(runs) => {
+                self.backups.runs.insert(host.to_string(), runs.iter().map(backup_run::core_run).collect());
+            }
+            Err(e) => tracing::warn!(host, error = %e, "cannot read the backup runs back"),
+        }
+    }
+}
