@@ -57,6 +57,8 @@ pub enum Read {
     Escalation(i64),
     Maintenance,
     Recoveries(Option<String>),
+    /// Backup runs and generations (one server's, or all), newest first.
+    Backups(Option<String>),
     Audit {
         limit: usize,
         before: Option<i64>,
@@ -224,6 +226,7 @@ impl Backend {
                         Read::Escalation(id) => serde_json::to_value(reads::escalation(&store, &fleet, id, now)?)?,
                         Read::Maintenance => serde_json::to_value(reads::maintenance(&store, now)?)?,
                         Read::Recoveries(host) => serde_json::to_value(store.recoveries(host.as_deref(), 200)?)?,
+                        Read::Backups(host) => serde_json::to_value(store.backups(host.as_deref(), 200)?)?,
                         Read::Audit { limit, before } => serde_json::to_value(reads::audit(&store, limit, before)?)?,
                         Read::ResourceUps { open } => serde_json::to_value(store.resource_ups(open)?)?,
                         Read::ConfigWork { customer, month } => {
@@ -239,6 +242,10 @@ impl Backend {
                 Read::Recoveries(host) => {
                     let q: Vec<(&str, String)> = host.map(|h| ("host", h)).into_iter().collect();
                     r.get("api/v1/recoveries", &q).await
+                }
+                Read::Backups(host) => {
+                    let q: Vec<(&str, String)> = host.map(|h| ("host", h)).into_iter().collect();
+                    r.get("api/v1/backups", &q).await
                 }
                 Read::Audit { limit, before } => {
                     let mut q = vec![("limit", limit.to_string())];
@@ -257,6 +264,7 @@ impl Backend {
                     Ok(match what {
                         Read::Audit { limit, before } => serde_json::to_value(reads::audit(&store, limit, before)?)?,
                         Read::Recoveries(host) => serde_json::to_value(store.recoveries(host.as_deref(), 200)?)?,
+                        Read::Backups(host) => serde_json::to_value(store.backups(host.as_deref(), 200)?)?,
                         Read::ResourceUps { open } => serde_json::to_value(store.resource_ups(open)?)?,
                         Read::ConfigWork { customer, month } => {
                             serde_json::to_value(store.config_work(&customer, &month)?)?

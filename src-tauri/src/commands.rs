@@ -101,6 +101,12 @@ pub async fn recoveries(shell: State<'_, Arc<Shell>>, host: Option<String>) -> A
     shell.backend.read(Read::Recoveries(host)).await.map_err(text)
 }
 
+/// Backup runs and generations, newest first (all, or one server's: contract §7).
+#[tauri::command]
+pub async fn backups(shell: State<'_, Arc<Shell>>, host: Option<String>) -> Answer {
+    shell.backend.read(Read::Backups(host)).await.map_err(text)
+}
+
 /// Temporary resource-up requests (contract §9.4), newest first; `open` only those running.
 #[tauri::command]
 pub async fn resource_ups(shell: State<'_, Arc<Shell>>, open: Option<bool>) -> Answer {

@@ -198,6 +198,7 @@ fn run(cli: Cli, source: Option<Source>) -> Result<ExitCode> {
             commands::escalation,
             commands::maintenance,
             commands::recoveries,
+            commands::backups,
             commands::resource_ups,
             commands::config_work,
             commands::audit,

@@ -14,7 +14,7 @@ import time
 
 from conftest import anshin_bin
 from test_fleet_reload import api, wait_for
-from test_serve import OPERATOR, VIEWER, serving
+from test_serve import OPERATOR, VIEWER, post, serving
 
 NET = "127.78.92"
 
@@ -223,3 +223,15 @@ def test_a_server_new_to_backups_gets_its_full_from_the_engine(fleet_factory, tm
         entries = api(port, "/api/v1/audit?limit=200")["entries"]
         started = [e for e in entries if e["kind"] == "backup_started"]
         assert started and started[0]["actor"] == "schedule", started
+        # An operator asks for one now through the console API (a viewer may not).
+        write(os.path.join(data, "b.txt"), b"second\n")
+        assert post(port, "/api/v1/servers/web01/backup", VIEWER, {})[0] == 403
+        assert post(port, "/api/v1/servers/nope/backup", OPERATOR, {})[0] == 404
+        status, done = post(port, "/api/v1/servers/web01/backup", OPERATOR, {})
+        assert status == 200 and done["type"] == "backup" and done["full"] is False and done["by"] == "yamada", done
+
+        def differential():
+            rows = api(port, "/api/v1/backups?host=web01")
+            return rows if rows[0]["kind"] == "differential" and rows[0]["state"] == "ok" else None
+        rows = wait_for("the operator's differential", differential, seconds=30)
+        assert rows[0]["requested_by"] == "yamada" and rows[0]["base"] == full["generation"], rows[0]

@@ -132,6 +132,13 @@ pub enum ActionRequest {
     RecoverNetwork {
         gateway: String,
     },
+    /// A backup of a server now (contract §7): a differential against its latest full, or a
+    /// full when asked (or when it has none). The engine runs it as one of its backup jobs.
+    Backup {
+        host: String,
+        #[serde(default)]
+        full: bool,
+    },
     /// A temporary resource-up request (contract §9.4): `from`/`until` are Japan days
     /// (`YYYY-MM-DD`, inclusive).
     RequestResourceUp {
@@ -205,6 +212,9 @@ impl ActionRequest {
             ActionRequest::RecoverNetwork { gateway } => {
                 (format!("api/v1/gateways/{}/recover", path_part(gateway)), json!({}))
             }
+            ActionRequest::Backup { host, full } => {
+                (format!("api/v1/servers/{}/backup", path_part(host)), json!({ "full": full }))
+            }
             ActionRequest::RequestResourceUp { host, from, until, what } => (
                 "api/v1/ledger/resource-ups".into(),
                 json!({ "host": host, "from": from, "until": until, "what": what }),
@@ -235,6 +245,7 @@ impl ActionRequest {
             ActionRequest::EndPause { .. } => "end_pause",
             ActionRequest::ExtendPause { .. } => "extend_pause",
             ActionRequest::RecoverNetwork { .. } => "recover_network",
+            ActionRequest::Backup { .. } => "backup",
             ActionRequest::RequestResourceUp { .. } => "request_resource_up",
             ActionRequest::SetResourceUpState { .. } => "set_resource_up_state",
             ActionRequest::RecordConfigWork { .. } => "record_config_work",
@@ -299,6 +310,16 @@ pub struct NetworkWork {
     pub at: String,
 }
 
+/// A backup the engine started on request (its run appears in `GET /api/v1/backups` as soon as
+/// it recorded its start).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
+pub struct BackupRequested {
+    pub host: String,
+    pub full: bool,
+    pub by: String,
+    pub at: String,
+}
+
 /// What the engine did for a request (`{"type": …, …the record}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -315,6 +336,7 @@ pub enum ActionDone {
     EndPause(MaintenanceWindow),
     ExtendPause(MaintenanceWindow),
     RecoverNetwork(NetworkWork),
+    Backup(BackupRequested),
     RequestResourceUp(ResourceUpRecord),
     SetResourceUpState(ResourceUpRecord),
     RecordConfigWork(ConfigWorkRecord),

@@ -148,6 +148,7 @@ pub fn engine_types() -> TsFile {
         .add::<action::MaintenanceWindow>()
         .add::<store::ledger::ResourceUpRecord>()
         .add::<store::ledger::ConfigWorkMonth>()
+        .add::<store::backups::BackupRun>()
         .add::<anshin_core::fleet_edit::FleetSource>()
         .add::<anshin_core::fleet_edit::FleetEditRequest>()
         .add::<anshin_core::fleet_edit::FleetEdited>();

@@ -17,6 +17,7 @@ use super::routes::{route, ApiRoute};
 use super::{error, read_store, require_operator, ApiError, ApiState, BusyAnswer, Caller};
 use crate::action::{ActionDone, ActionError, ActionRequest, MaintenanceWindow};
 use crate::reads::{self, AuditPage, Escalation, ReadError};
+use crate::store::backups::BackupRun;
 use crate::store::recovery::RecoveryRecord;
 use crate::store::Store;
 
@@ -37,6 +38,8 @@ pub(super) fn routes() -> Vec<ApiRoute<ApiState>> {
         route(Method::POST, "/api/v1/maintenance/{id}/end", end_pause),
         route(Method::POST, "/api/v1/maintenance/{id}/extend", extend_pause),
         route(Method::POST, "/api/v1/gateways/{gateway}/recover", recover_network),
+        route(Method::POST, "/api/v1/servers/{host}/backup", backup),
+        route(Method::GET, "/api/v1/backups", backups),
         route(Method::POST, "/api/v1/ledger/resource-ups", request_resource_up),
         route(Method::POST, "/api/v1/ledger/resource-ups/{id}/state", set_resource_up_state),
         route(Method::POST, "/api/v1/ledger/config-work", record_config_work),
@@ -248,6 +251,38 @@ async fn escalation(State(state): State<ApiState>, UrlPath(id): UrlPath<i64>) ->
     responses((status = 200, body = Vec<MaintenanceWindow>), (status = 401, body = ApiError)))]
 async fn maintenance(State(state): State<ApiState>) -> Response {
     read_store(state.db, |s| reads::maintenance(s, Utc::now())).await
+}
+
+/// A backup of a server now (contract §7, operator): `{"full": bool}` (default a differential
+/// against the latest full; a full when it has none). The run shows in `GET /api/v1/backups`.
+#[utoipa::path(post, path = "/api/v1/servers/{host}/backup", tag = "actions", params(("host" = String, Path)),
+    responses((status = 200, body = ActionDone), (status = 400, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 401, body = ApiError)))]
+async fn backup(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(host): UrlPath<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    perform(state, caller, "backup", Map::from_iter([("host".to_string(), Value::from(host))]), body).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct BackupQuery {
+    /// Only this server's.
+    host: Option<String>,
+    /// At most this many (default 100).
+    limit: Option<usize>,
+}
+
+/// Backup runs, newest first: generations (`ok`) and runs that are `running`, `failed`,
+/// `interrupted` or `pruned` (contract §7).
+#[utoipa::path(get, path = "/api/v1/backups", tag = "actions", params(BackupQuery),
+    responses((status = 200, body = Vec<BackupRun>), (status = 401, body = ApiError)))]
+async fn backups(State(state): State<ApiState>, Query(q): Query<BackupQuery>) -> Response {
+    let limit = q.limit.unwrap_or(100).min(5000);
+    read_store(state.db, move |s| s.backups(q.host.as_deref(), limit)).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

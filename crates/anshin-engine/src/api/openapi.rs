@@ -60,6 +60,8 @@ impl utoipa::Modify for BearerTokens {
         actions::end_pause,
         actions::extend_pause,
         actions::recover_network,
+        actions::backup,
+        actions::backups,
         actions::request_resource_up,
         actions::set_resource_up_state,
         actions::record_config_work,

@@ -273,6 +273,7 @@ impl Decider {
                     Err(e) => Err(maintenance_refusal(e)),
                 }
             }
+            ActionRequest::Backup { host, full } => self.request_backup(&host, full, by, now),
             ActionRequest::RecoverNetwork { gateway } => {
                 if self.fleet.gateway(&gateway).is_none() {
                     return Ok(Err(ActionError::NotFound(format!("gateway {gateway}"))));

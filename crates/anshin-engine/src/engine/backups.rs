@@ -16,10 +16,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::decider::Decider;
-use super::{Clock, Input};
+use super::{ActionDone, ActionError, Clock, Input};
+use crate::action::BackupRequested;
 use crate::backup_run::{self, BackupTarget};
 use crate::ssh::SshPool;
-use crate::store::Store;
+use crate::store::{timestamp, Store};
 
 /// How often what is due is looked at.
 const LOOK_EVERY_SECS: i64 = 30;
@@ -101,18 +102,57 @@ impl Decider {
                 Due::Full => true,
                 Due::Differential { .. } => false,
             };
-            self.spawn_backup(label, full);
+            self.spawn_backup(label, full, "schedule".into());
         }
     }
 
-    fn spawn_backup(&mut self, label: String, full: bool) {
+    /// An operator's backup now: a server of the fleet, backups kept, eligible by its latest
+    /// poll, none of its runs going.
+    pub(super) fn request_backup(
+        &mut self,
+        host: &str,
+        full: bool,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ActionDone, ActionError> {
+        if self.fleet.server(host).is_none() {
+            return Err(ActionError::NotFound(format!("server {host}")));
+        }
+        if self.fleet.backup.store.is_none() {
+            return Err(ActionError::NoAction(
+                "the fleet keeps no backups: set [noc] backup = { store = \"DIR\" } in the fleet file".into(),
+            ));
+        }
+        let judged = self.view.read().ok().and_then(|v| v.host(host).and_then(|h| h.backup.clone()));
+        match judged {
+            Some(b) if b.code == "eligible" => {}
+            Some(b) if b.code == "not_in_plan" => {
+                return Err(ActionError::NotIncluded(format!("{host}: the plan has no backups")))
+            }
+            Some(b) => {
+                return Err(ActionError::Invalid(format!(
+                    "{host} is not backed up ({}){}",
+                    b.code,
+                    b.why.map(|w| format!(": {w}")).unwrap_or_default()
+                )))
+            }
+            None => return Err(ActionError::Invalid(format!("{host} is not backed up"))),
+        }
+        if self.backups.running.contains(host) {
+            return Err(ActionError::Invalid(format!("a backup of {host} is running: wait for its end")));
+        }
+        self.spawn_backup(host.to_string(), full, by.to_string());
+        Ok(ActionDone::Backup(BackupRequested { host: host.into(), full, by: by.into(), at: timestamp(now) }))
+    }
+
+    fn spawn_backup(&mut self, label: String, full: bool, by: String) {
         let Some(results) = self.backups.results.upgrade() else { return };
         self.backups.running.insert(label.clone());
         let (fleet, pool, db, clock) =
             (self.shared.get(), self.backups.pool.clone(), self.backups.db.clone(), self.backups.clock.clone());
         tokio::spawn(async move {
             let outcome = match BackupTarget::of(&fleet, &label) {
-                Ok(t) => backup_run::run_backup(&db, &t, &pool, full, "schedule", || clock.now(), &mut |_| {})
+                Ok(t) => backup_run::run_backup(&db, &t, &pool, full, &by, || clock.now(), &mut |_| {})
                     .await
                     .map(|run| format!("#{} {} {}", run.id, run.kind.as_str(), run.state)),
                 Err(e) => Err(e),

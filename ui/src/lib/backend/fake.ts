@@ -234,6 +234,7 @@ export class FakeBackend implements Backend {
   customers = async () => [];
   maintenance = async () => [];
   recoveries = async () => [];
+  backups = async () => [];
   resourceUps = async () => [];
   configWork = async (customer: string, month: string) => ({ customer, month, used_minutes: 0, remaining_minutes: 0, billable_minutes: 0, entries: [] });
   review = async () => [];

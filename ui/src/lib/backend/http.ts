@@ -23,6 +23,7 @@ import {
   type ResourceUp,
   type Escalation,
   type MaintenanceWindow,
+  type BackupRun,
   type Recovery,
   type AppInfo,
   type Backend,
@@ -304,6 +305,10 @@ export class HttpBackend implements Backend {
 
   async maintenance(): Promise<MaintenanceWindow[]> {
     return this.get<MaintenanceWindow[]>('/api/v1/maintenance');
+  }
+
+  async backups(host: string): Promise<BackupRun[]> {
+    return this.get<BackupRun[]>(`/api/v1/backups?${new URLSearchParams({ host })}`);
   }
 
   async recoveries(host?: string, limit?: number): Promise<Recovery[]> {

@@ -20,6 +20,7 @@ import {
   type ResourceUp,
   type Escalation,
   type MaintenanceWindow,
+  type BackupRun,
   type Recovery,
   type Backend,
   type ConsoleMessage,
@@ -118,6 +119,10 @@ export class TauriBackend implements Backend {
 
   async maintenance(): Promise<MaintenanceWindow[]> {
     return call<MaintenanceWindow[]>('maintenance');
+  }
+
+  async backups(host: string): Promise<BackupRun[]> {
+    return call<BackupRun[]>('backups', { host });
   }
 
   async recoveries(host?: string, limit?: number): Promise<Recovery[]> {

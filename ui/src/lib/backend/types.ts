@@ -45,6 +45,7 @@ export type PauseScope = Engine.PauseScope;
 export type Prompt = Engine.Prompt;
 export type RecoveryPolicy = Engine.RecoveryPolicy;
 export type Recovery = Engine.RecoveryRecord;
+export type BackupRun = Engine.BackupRun;
 export type ResourceUp = Engine.ResourceUpRecord;
 export type ConfigWorkMonth = Engine.ConfigWorkMonth;
 export type RecoveryView = Engine.RecoveryView;
@@ -162,6 +163,8 @@ export interface Backend {
   maintenance(): Promise<MaintenanceWindow[]>;
   /** Recoveries, newest first (of one host, when given). */
   recoveries(host?: string, limit?: number): Promise<Recovery[]>;
+  /** Backup runs and generations of a server, newest first (contract §7). */
+  backups(host: string): Promise<BackupRun[]>;
   /** Temporary resource-up requests, newest first (`open`: those not restored or cancelled). */
   resourceUps(open?: boolean): Promise<ResourceUp[]>;
   /** A customer's configuration work of a month (`YYYY-MM`) and what is left of it. */

@@ -62,6 +62,8 @@ export function actionRoute(a: Action): Route {
       return post(`/maintenance/${seg(a.maintenance)}/extend`, pick(r, ['ends_at', 'minutes']));
     case 'recover_network':
       return post(`/gateways/${seg(a.gateway)}/recover`, {});
+    case 'backup':
+      return post(`/servers/${seg(a.host)}/backup`, { full: a.full });
     case 'request_resource_up':
       return post('/ledger/resource-ups', pick(r, ['host', 'from', 'until', 'what']));
     case 'set_resource_up_state':

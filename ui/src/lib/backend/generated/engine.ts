@@ -9,7 +9,7 @@ export type Acknowledged = { incident: number, host: string, check: string, by: 
 /**
  * What the engine did for a request (`{"type": …, …the record}`).
  */
-export type ActionDone = { "type": "acknowledge" } & Acknowledged | { "type": "note" } & NoteAdded | { "type": "recover" } & RecoveryRecord | { "type": "reboot" } & RecoveryRecord | { "type": "restart" } & RecoveryRecord | { "type": "log_call" } & CallRecord | { "type": "consent" } & ConsentRecord | { "type": "status_report" } & StatusReportQueued | { "type": "pause" } & MaintenanceWindow | { "type": "end_pause" } & MaintenanceWindow | { "type": "extend_pause" } & MaintenanceWindow | { "type": "recover_network" } & NetworkWork | { "type": "request_resource_up" } & ResourceUpRecord | { "type": "set_resource_up_state" } & ResourceUpRecord | { "type": "record_config_work" } & ConfigWorkRecord;
+export type ActionDone = { "type": "acknowledge" } & Acknowledged | { "type": "note" } & NoteAdded | { "type": "recover" } & RecoveryRecord | { "type": "reboot" } & RecoveryRecord | { "type": "restart" } & RecoveryRecord | { "type": "log_call" } & CallRecord | { "type": "consent" } & ConsentRecord | { "type": "status_report" } & StatusReportQueued | { "type": "pause" } & MaintenanceWindow | { "type": "end_pause" } & MaintenanceWindow | { "type": "extend_pause" } & MaintenanceWindow | { "type": "recover_network" } & NetworkWork | { "type": "backup" } & BackupRequested | { "type": "request_resource_up" } & ResourceUpRecord | { "type": "set_resource_up_state" } & ResourceUpRecord | { "type": "record_config_work" } & ConfigWorkRecord;
 
 /**
  * A console's request. Who asks is not part of it: the transport knows the caller. Fields
@@ -29,7 +29,7 @@ kind: string, amount_yen: number, customer_person: string, note?: string,
  * `other` (the catalogue's `charge_causes`). Required: a missing or unknown cause is
  * refused `invalid`, naming the four (so it is read as empty here, not refused by serde).
  */
-cause: string, } | { "type": "status_report", incident: number, subject: string, body: string, } | { "type": "pause", scope: PauseScope, starts_at?: string | null, ends_at?: string | null, minutes?: number | null, reason: string, } | { "type": "end_pause", maintenance: number, } | { "type": "extend_pause", maintenance: number, ends_at?: string | null, minutes?: number | null, } | { "type": "recover_network", gateway: string, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
+cause: string, } | { "type": "status_report", incident: number, subject: string, body: string, } | { "type": "pause", scope: PauseScope, starts_at?: string | null, ends_at?: string | null, minutes?: number | null, reason: string, } | { "type": "end_pause", maintenance: number, } | { "type": "extend_pause", maintenance: number, ends_at?: string | null, minutes?: number | null, } | { "type": "recover_network", gateway: string, } | { "type": "backup", host: string, full: boolean, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
 
 /**
  * Every rejection of the console API (and of a desktop command): a stable `code` consoles
@@ -67,10 +67,59 @@ used_inodes: number | null,
 why: string | null, };
 
 /**
+ * Full (GNU tar level 0) or differential (level 1 against its full).
+ */
+export type BackupKind = "full" | "differential";
+
+/**
  * The limits of backup eligibility (contract §7: 50 GB decimal, 500,000 inodes, used on the
  * backed-up file systems).
  */
 export type BackupLimitsEntry = { max_used_bytes: number, max_used_inodes: number, };
+
+/**
+ * A backup the engine started on request (its run appears in `GET /api/v1/backups` as soon as
+ * it recorded its start).
+ */
+export type BackupRequested = { host: string, full: boolean, by: string, at: string, };
+
+/**
+ * One backup run (an `ok` one is a generation).
+ */
+export type BackupRun = { 
+/**
+ * The generation's number (the run's id).
+ */
+id: number, host: string, kind: BackupKind, 
+/**
+ * A differential's full.
+ */
+base: number | null, 
+/**
+ * `running`, `ok` (a generation), `failed`, `interrupted` (cut off by a stop or a lost
+ * connection), `pruned` (a generation removed after a newer full completed).
+ */
+state: string, requested_by: string, 
+/**
+ * RFC 3339 UTC.
+ */
+started_at: string, finished_at: string | null, 
+/**
+ * What the backup store holds of it (compressed).
+ */
+bytes: number, files: number, 
+/**
+ * Files that could not be read (recorded and counted, not a failed run).
+ */
+warnings: number, 
+/**
+ * The archive and snapshot files, relative to the backup store.
+ */
+archive: string | null, snapshot: string | null, 
+/**
+ * Why it failed, or a short summary.
+ */
+detail: string, pruned_at: string | null, };
 
 /**
  * The `409` of a running recovery (`busy`) also carries the running one.
