@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BackupEligibility } from '../src/lib/backend/types';
-import { backupRefused, backupText, gigabytes } from '../src/lib/model/backup';
+import { backupRefused, backupText, gigabytes, sizeText } from '../src/lib/model/backup';
 
 const view = (patch: Partial<BackupEligibility>): BackupEligibility => ({
   code: 'eligible', used_bytes: null, used_inodes: null, why: null, ...patch,
@@ -26,5 +26,6 @@ describe('backup eligibility in words (contract §7)', () => {
     for (const code of ['eligible', 'not_in_plan', 'not_measured']) expect(backupRefused(view({ code }))).toBe(false);
     expect(backupRefused(null)).toBe(false);
     expect(gigabytes(150e9)).toBe('150 GB');
+    expect([sizeText(420), sizeText(12_345), sizeText(3_400_000), sizeText(2.5e9)]).toEqual(['1 kB', '12 kB', '3.4 MB', '2.5 GB']);
   });
 });

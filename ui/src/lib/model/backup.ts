@@ -12,6 +12,13 @@ export function gigabytes(bytes: number): string {
   return `${gb >= 100 ? gb.toFixed(0) : gb.toFixed(1)} GB`;
 }
 
+/** An archive's size: kB, MB or GB (decimal), whichever reads best. */
+export function sizeText(bytes: number): string {
+  if (bytes >= 1e9) return gigabytes(bytes);
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${Math.max(1, Math.round(bytes / 1e3))} kB`;
+}
+
 function count(n: number, lang: Lang): string {
   return n.toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-US');
 }
