@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anshin_core::fleet::Customer;
 use anshin_core::Fleet;
+use anshin_engine::store::backups::BackupRun;
 use anshin_engine::store::ledger::{ConfigWorkMonth, ResourceUpRecord};
 use anshin_engine::store::maintenance::{MaintenanceRecord, MaintenanceScope};
 use anshin_engine::store::review::{ReviewFilter, ReviewIncident};
@@ -40,7 +41,8 @@ use crate::month::{jst, jst_day, Month};
 use crate::ReportError;
 
 /// Check ids whose incidents are not downtime.
-const NOT_DOWNTIME: &[&str] = &["load", "disk", "inode", "mailq", anshin_core::check::HOST_KEY_CHECK];
+const NOT_DOWNTIME: &[&str] =
+    &["load", "disk", "inode", "mailq", anshin_core::check::HOST_KEY_CHECK, anshin_core::backup::CHECK_ID];
 
 /// The resources charted, in order: id, Japanese title, unit.
 pub const RESOURCES: &[(&str, &str, &str)] = &[
@@ -90,6 +92,9 @@ pub struct ReportInput {
     pub config_work: Option<ConfigWorkMonth>,
     /// Resource-up requests of the customer overlapping the month (contract §9.4).
     pub resource_ups: Vec<ResourceUpRecord>,
+    /// The month's backup runs of the customer's servers, oldest first (contract §7); `None`
+    /// when the plan in force at the month's end has no backups.
+    pub backups: Option<Vec<BackupRun>>,
 }
 
 /// The contract as the report states it.
@@ -260,6 +265,8 @@ pub struct MonthlyReport {
     pub contract: Option<ContractLine>,
     pub config_work: Option<ConfigWorkMonth>,
     pub resource_ups: Vec<ResourceUpRecord>,
+    /// The month's backup runs, oldest first (contract §7); `None`: the plan has no backups.
+    pub backups: Option<Vec<BackupRun>>,
 }
 
 fn ms(s: &str) -> Option<i64> {
@@ -466,6 +473,7 @@ pub fn compute(input: &ReportInput) -> MonthlyReport {
         contract: input.contract.clone(),
         config_work: input.config_work.clone().filter(|w| !w.entries.is_empty()),
         resource_ups: input.resource_ups.clone(),
+        backups: input.backups.clone(),
     }
 }
 
@@ -595,6 +603,23 @@ pub fn load(
     let config_work = plan.config_work().then(|| store.config_work(&c.id, &month.to_string()).ok()).flatten();
     let (first_day, last_day) =
         (day(anshin_core::contract::jst_day(start)), day(anshin_core::contract::jst_day(month.last_moment())));
+    // A log written before backups existed has none (no such table: an empty list).
+    let backups = plan.backup().then(|| {
+        let mut runs: Vec<BackupRun> = store
+            .backups(None, usize::MAX >> 1)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| servers.iter().any(|s| s.label == r.host))
+            .filter(|r| {
+                DateTime::parse_from_rfc3339(&r.started_at).is_ok_and(|t| {
+                    let t = t.with_timezone(&Utc);
+                    t >= start && t < end
+                })
+            })
+            .collect();
+        runs.reverse();
+        runs
+    });
     let resource_ups = store
         .resource_ups(false)
         .unwrap_or_default()
@@ -616,6 +641,7 @@ pub fn load(
         contract,
         config_work,
         resource_ups,
+        backups,
     })
 }
 

@@ -6,6 +6,8 @@
 //! data: no empty sections), and HTML escaping. Must not know: the store, SMTP.
 
 pub use crate::blocks::{Block, Chart};
+use anshin_engine::store::backups::BackupKind;
+
 use crate::chart;
 use crate::compute::{check_name, duration_ja, percent_text, MonthlyReport, ResourceTrend};
 use crate::font::JapaneseFont;
@@ -182,6 +184,46 @@ pub fn blocks(r: &MonthlyReport, brand: &str, charts: &[String]) -> Vec<Block> {
             lines.iter().map(|a| vec![a.at.clone(), a.host.clone(), a.what.clone(), a.detail.clone()]).collect(),
             &[0.2, 0.15, 0.25, 0.4],
         ));
+    }
+    if let Some(runs) = &r.backups {
+        heading(&mut b, "バックアップ");
+        let count = |kind: BackupKind| {
+            runs.iter().filter(|x| x.kind == kind && (x.state == "ok" || x.state == "pruned")).count()
+        };
+        let failed = runs.iter().filter(|x| x.state == "failed" || x.state == "interrupted").count();
+        b.push(Block::Para(format!(
+            "取得した世代：フル {} 回、差分 {} 回{}",
+            count(BackupKind::Full),
+            count(BackupKind::Differential),
+            if failed > 0 { format!("（失敗・中断 {failed} 回）") } else { String::new() }
+        )));
+        if !runs.is_empty() {
+            b.push(table(
+                &["開始", "サーバー", "種類", "結果", "サイズ"],
+                runs.iter()
+                    .map(|x| {
+                        let state = match x.state.as_str() {
+                            "ok" => "完了",
+                            "pruned" => "完了（保存期間終了）",
+                            "failed" => "失敗",
+                            "interrupted" => "中断",
+                            _ => "実行中",
+                        };
+                        let kind = if x.kind == BackupKind::Full { "フル" } else { "差分" };
+                        let size = if x.state == "ok" || x.state == "pruned" {
+                            format!("{:.1} MB", x.bytes as f64 / 1e6)
+                        } else {
+                            "—".into()
+                        };
+                        let at = chrono::DateTime::parse_from_rfc3339(&x.started_at)
+                            .map(|t| crate::month::jst(t.with_timezone(&chrono::Utc)))
+                            .unwrap_or_else(|_| x.started_at.clone());
+                        vec![at, x.host.clone(), kind.into(), state.into(), size]
+                    })
+                    .collect(),
+                &[0.25, 0.2, 0.15, 0.25, 0.15],
+            ));
+        }
     }
     if r.config_work.is_some() || !r.resource_ups.is_empty() {
         heading(&mut b, "ご依頼作業");

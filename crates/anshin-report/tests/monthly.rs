@@ -393,3 +393,35 @@ fn the_report_shows_the_contract_and_the_ledger() {
     let text = anshin_report::render::text(&anshin_report::render::blocks(&other, "Speever", &[]), &[]);
     assert!(!text.contains("ご契約期間") && !text.contains("ご依頼作業"), "{text}");
 }
+
+#[test]
+fn the_report_lists_the_months_backups_and_their_failures() {
+    use anshin_engine::store::backups::{BackupKind, BackupOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("log.db")).unwrap();
+    seed(&mut store);
+    let tx = store.begin().unwrap();
+    let ok = |bytes| BackupOutcome::Ok { bytes, files: 0, warnings: 0, archive: "a".into(), snapshot: "s".into() };
+    let full = tx.start_backup("web01", BackupKind::Full, None, "schedule", jst("2026-11-01T03:10:00")).unwrap();
+    tx.finish_backup(full.id, &ok(12_300_000), jst("2026-11-01T03:20:00")).unwrap();
+    let diff = tx
+        .start_backup("web01", BackupKind::Differential, Some(full.id), "schedule", jst("2026-11-02T03:10:00"))
+        .unwrap();
+    tx.finish_backup(diff.id, &ok(1_500_000), jst("2026-11-02T03:12:00")).unwrap();
+    let cut = tx
+        .start_backup("web01", BackupKind::Differential, Some(full.id), "schedule", jst("2026-11-03T03:10:00"))
+        .unwrap();
+    tx.interrupt_running_backups("the engine stopped while it ran", jst("2026-11-03T03:11:00")).unwrap();
+    let _ = cut;
+    // October's run is not November's.
+    let old = tx.start_backup("web01", BackupKind::Full, None, "schedule", jst("2026-10-25T03:10:00")).unwrap();
+    tx.finish_backup(old.id, &BackupOutcome::Failed { detail: "x".into() }, jst("2026-10-25T03:11:00")).unwrap();
+    tx.commit().unwrap();
+    let nov = Month::parse("2026-11").unwrap();
+    let report = compute(&load(&store, &fleet(), "c1001", nov, jst("2026-12-01T00:00:01")).unwrap());
+    let text = anshin_report::render::text(&anshin_report::render::blocks(&report, "Speever", &[]), &[]);
+    assert!(text.contains("バックアップ"), "{text}");
+    assert!(text.contains("取得した世代：フル 1 回、差分 1 回（失敗・中断 1 回）"), "{text}");
+    assert!(text.contains("2026-11-01 03:10 / web01 / フル / 完了 / 12.3 MB"), "{text}");
+    assert!(text.contains("中断") && !text.contains("2026-10-25"), "{text}");
+}
