@@ -3,7 +3,8 @@
 
 web01 (plan 150, /srv/data backed up) is eligible: its detail says so with the numbers, the
 engine takes its first full by itself and the detail lists it; the operator asks for a backup
-now and a differential appears; a viewer's detail lists the runs and offers no button.
+now and a differential appears, then restores it into a new directory of the server from the
+detail's form; a viewer's detail lists the runs and offers no button.
 """
 import json
 import os
@@ -57,7 +58,7 @@ def stack():
         serve = Serve(fleet_path, os.path.join(work, "log.db"), free_port(), tokens, work)
         serve.start()
         browser = Browser(work)
-        yield {"browser": browser, "base": "http://127.0.0.1:%d" % serve.port}
+        yield {"browser": browser, "base": "http://127.0.0.1:%d" % serve.port, "srv": fleet.srv("web01")}
     finally:
         if browser:
             browser.close()
@@ -96,7 +97,17 @@ def test_the_detail_lists_backups_and_an_operator_takes_one_now(stack):
     b("click", page="op", selector='[data-testid="backup-now"]')
     got = wait_rows(b, "op", lambda r: len(r) == 2 and r[0] == ["ok", "差分"], "the operator's differential")
     assert got[1] == ["ok", "フル"]
+    # A restore from the detail: the newest generation into a new directory on the server.
+    b("click", page="op", selector='[data-testid="restore-open"]')
+    b("fill", page="op", selector='[data-testid="restore-to"]', value="/srv/from-browser")
     b("screenshot", page="op", path=os.path.join(artifacts_dir(), "backup-detail.png"))
+    b("click", page="op", selector='[data-testid="restore-send"]')
+    restored = os.path.join(stack["srv"], "from-browser", "srv", "data", "index.html")
+    deadline = time.monotonic() + 30
+    while not os.path.exists(restored) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    with open(restored, encoding="utf-8") as fh:
+        assert fh.read() == "<h1>サンプル</h1>\n"
 
     b("open", page="wall", viewport={"width": 1440, "height": 900})
     b("goto", page="wall", url=base + "/?token=" + VIEWER + "&open=web01")

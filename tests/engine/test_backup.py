@@ -235,3 +235,28 @@ def test_a_server_new_to_backups_gets_its_full_from_the_engine(fleet_factory, tm
             return rows if rows[0]["kind"] == "differential" and rows[0]["state"] == "ok" else None
         rows = wait_for("the operator's differential", differential, seconds=30)
         assert rows[0]["requested_by"] == "yamada" and rows[0]["base"] == full["generation"], rows[0]
+
+        # A restore through the API: the differential with its full, into a new directory.
+        second = rows[0]["id"]
+        body = {"generation": second, "to": "/srv/restored"}
+        assert post(port, "/api/v1/servers/web01/restore", VIEWER, body)[0] == 403
+        assert post(port, "/api/v1/servers/web01/restore", OPERATOR, {"generation": 99999})[0] == 404
+        status, bad = post(port, "/api/v1/servers/web01/restore", OPERATOR, {"generation": second, "to": "/"})
+        assert status == 400 and bad["code"] == "invalid", bad
+        status, done = post(port, "/api/v1/servers/web01/restore", OPERATOR, body)
+        assert status == 200 and done["type"] == "restore" and done["target"] == "/srv/restored", done
+
+        def finished(n):
+            def look():
+                got = [e for e in api(port, "/api/v1/audit?limit=300")["entries"] if e["kind"] == "restore_finished"]
+                return got if len(got) >= n else None
+            return look
+        [ended] = wait_for("the restore's end in the audit log", finished(1), seconds=30)
+        assert ended["detail"].startswith("generation #%d restored" % second) and ended["actor"] == "yamada", ended
+        restored = os.path.join(f.srv("web01"), "restored", "srv", "data")
+        with open(os.path.join(restored, "b.txt"), "rb") as fh:
+            assert fh.read() == b"second\n"
+        # The same target again: refused by the server, said in the log; nothing overwritten.
+        assert post(port, "/api/v1/servers/web01/restore", OPERATOR, body)[0] == 200
+        again = wait_for("the second restore's end", finished(2), seconds=30)
+        assert "not restored" in again[0]["detail"] and "exists" in again[0]["detail"], again[0]

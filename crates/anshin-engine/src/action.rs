@@ -139,6 +139,22 @@ pub enum ActionRequest {
         #[serde(default)]
         full: bool,
     },
+    /// Restores a generation of a server (contract §7): into `to` (a new directory on the server;
+    /// default `/var/restore/YYYYMMDD-HHMM`) or, with `in_place`, over the live files; `path`
+    /// restores only that path. The engine runs it as a job; its end is logged
+    /// (`restore_finished`, with what the server said).
+    Restore {
+        host: String,
+        generation: i64,
+        #[serde(default)]
+        #[ts(optional = nullable)]
+        path: Option<String>,
+        #[serde(default)]
+        #[ts(optional = nullable)]
+        to: Option<String>,
+        #[serde(default)]
+        in_place: bool,
+    },
     /// A temporary resource-up request (contract §9.4): `from`/`until` are Japan days
     /// (`YYYY-MM-DD`, inclusive).
     RequestResourceUp {
@@ -215,6 +231,10 @@ impl ActionRequest {
             ActionRequest::Backup { host, full } => {
                 (format!("api/v1/servers/{}/backup", path_part(host)), json!({ "full": full }))
             }
+            ActionRequest::Restore { host, generation, path, to, in_place } => (
+                format!("api/v1/servers/{}/restore", path_part(host)),
+                json!({ "generation": generation, "path": path, "to": to, "in_place": in_place }),
+            ),
             ActionRequest::RequestResourceUp { host, from, until, what } => (
                 "api/v1/ledger/resource-ups".into(),
                 json!({ "host": host, "from": from, "until": until, "what": what }),
@@ -246,6 +266,7 @@ impl ActionRequest {
             ActionRequest::ExtendPause { .. } => "extend_pause",
             ActionRequest::RecoverNetwork { .. } => "recover_network",
             ActionRequest::Backup { .. } => "backup",
+            ActionRequest::Restore { .. } => "restore",
             ActionRequest::RequestResourceUp { .. } => "request_resource_up",
             ActionRequest::SetResourceUpState { .. } => "set_resource_up_state",
             ActionRequest::RecordConfigWork { .. } => "record_config_work",
@@ -320,6 +341,18 @@ pub struct BackupRequested {
     pub at: String,
 }
 
+/// A restore the engine started on request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
+pub struct RestoreRequested {
+    pub host: String,
+    pub generation: i64,
+    /// The directory on the server, or `/` for a restore in place.
+    pub target: String,
+    pub path: Option<String>,
+    pub by: String,
+    pub at: String,
+}
+
 /// What the engine did for a request (`{"type": …, …the record}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -337,6 +370,7 @@ pub enum ActionDone {
     ExtendPause(MaintenanceWindow),
     RecoverNetwork(NetworkWork),
     Backup(BackupRequested),
+    Restore(RestoreRequested),
     RequestResourceUp(ResourceUpRecord),
     SetResourceUpState(ResourceUpRecord),
     RecordConfigWork(ConfigWorkRecord),

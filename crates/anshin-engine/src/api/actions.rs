@@ -39,6 +39,7 @@ pub(super) fn routes() -> Vec<ApiRoute<ApiState>> {
         route(Method::POST, "/api/v1/maintenance/{id}/extend", extend_pause),
         route(Method::POST, "/api/v1/gateways/{gateway}/recover", recover_network),
         route(Method::POST, "/api/v1/servers/{host}/backup", backup),
+        route(Method::POST, "/api/v1/servers/{host}/restore", restore),
         route(Method::GET, "/api/v1/backups", backups),
         route(Method::POST, "/api/v1/ledger/resource-ups", request_resource_up),
         route(Method::POST, "/api/v1/ledger/resource-ups/{id}/state", set_resource_up_state),
@@ -265,6 +266,21 @@ async fn backup(
     body: Option<Json<Value>>,
 ) -> Response {
     perform(state, caller, "backup", Map::from_iter([("host".to_string(), Value::from(host))]), body).await
+}
+
+/// Restores a generation of a server (contract §7, operator): `{"generation", "path"?, "to"?,
+/// "in_place"?}` — into a new directory on the server (default `/var/restore/YYYYMMDD-HHMM`) or,
+/// with `in_place`, over the live files; its end is logged as `restore_finished`.
+#[utoipa::path(post, path = "/api/v1/servers/{host}/restore", tag = "actions", params(("host" = String, Path)),
+    responses((status = 200, body = ActionDone), (status = 400, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 401, body = ApiError)))]
+async fn restore(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(host): UrlPath<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    perform(state, caller, "restore", Map::from_iter([("host".to_string(), Value::from(host))]), body).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

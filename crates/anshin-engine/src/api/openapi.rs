@@ -61,6 +61,7 @@ impl utoipa::Modify for BearerTokens {
         actions::extend_pause,
         actions::recover_network,
         actions::backup,
+        actions::restore,
         actions::backups,
         actions::request_resource_up,
         actions::set_resource_up_state,

@@ -11,16 +11,30 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anshin_core::backup::{self as rules, Due, Run};
+use anshin_core::backup::{self as rules, Due, RestoreTarget, Run};
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::decider::Decider;
-use super::{ActionDone, ActionError, Clock, Input};
-use crate::action::BackupRequested;
+use super::{ActionDone, ActionError, Clock, EngineError, Input};
+use crate::action::{BackupRequested, RestoreRequested};
 use crate::backup_run::{self, BackupTarget};
 use crate::ssh::SshPool;
-use crate::store::{timestamp, Store};
+use crate::store::{timestamp, Store, StoreTx};
+
+/// What a restore's log entry keeps of the server's output.
+const MAX_RESTORE_OUTPUT: usize = 4000;
+
+/// `: output` capped at [`MAX_RESTORE_OUTPUT`] characters, or nothing.
+fn capped(said: &str) -> String {
+    let said = said.trim();
+    if said.is_empty() {
+        return String::new();
+    }
+    let kept: String = said.chars().take(MAX_RESTORE_OUTPUT).collect();
+    let cut = if kept.len() < said.len() { " …(cut)" } else { "" };
+    format!(": {kept}{cut}")
+}
 
 /// How often what is due is looked at.
 const LOOK_EVERY_SECS: i64 = 30;
@@ -143,6 +157,108 @@ impl Decider {
         }
         self.spawn_backup(host.to_string(), full, by.to_string());
         Ok(ActionDone::Backup(BackupRequested { host: host.into(), full, by: by.into(), at: timestamp(now) }))
+    }
+
+    /// An operator's restore of a generation (contract §7): a server of the fleet with backups,
+    /// a generation of it that is kept, a checked target and sub-path, no backup of it running.
+    /// Logged `restore_started` now and `restore_finished` at its end.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn request_restore(
+        &mut self,
+        tx: &StoreTx<'_>,
+        host: &str,
+        generation: i64,
+        path: Option<String>,
+        to: Option<String>,
+        in_place: bool,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<ActionDone, ActionError>, EngineError> {
+        if self.fleet.server(host).is_none() {
+            return Ok(Err(ActionError::NotFound(format!("server {host}"))));
+        }
+        if self.fleet.backup.store.is_none() {
+            return Ok(Err(ActionError::NoAction("the fleet keeps no backups".into())));
+        }
+        let kept = self.backups.runs.get(host).is_some_and(|runs| {
+            runs.iter().any(|r| r.generation == generation && r.state == anshin_core::backup::RunState::Ok)
+        });
+        if !kept {
+            return Ok(Err(ActionError::NotFound(format!("generation {generation} of {host}"))));
+        }
+        let target = if in_place {
+            if to.is_some() {
+                return Ok(Err(ActionError::Invalid("either a target directory or in place, not both".into())));
+            }
+            RestoreTarget::InPlace
+        } else {
+            match RestoreTarget::dir(&to.unwrap_or_else(|| rules::default_restore_dir(now))) {
+                Ok(t) => t,
+                Err(e) => return Ok(Err(ActionError::Invalid(e))),
+            }
+        };
+        let path = match path.filter(|p| !p.trim().is_empty()).map(|p| rules::check_path(&p)).transpose() {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(ActionError::Invalid(e))),
+        };
+        if self.backups.running.contains(host) {
+            return Ok(Err(ActionError::Invalid(format!("a backup of {host} is running: wait for its end"))));
+        }
+        let place = match &target {
+            RestoreTarget::Dir(d) => d.clone(),
+            RestoreTarget::InPlace => "/".into(),
+        };
+        let detail = format!(
+            "generation #{generation} into {place}{}{}",
+            if in_place { " (in place)" } else { "" },
+            path.as_deref().map(|p| format!(", only {p}")).unwrap_or_default()
+        );
+        tx.append_event_by("restore_started", None, Some(host), Some("backup"), &detail, by, now)?;
+        self.backups.running.insert(host.to_string());
+        let Some(results) = self.backups.results.upgrade() else { return Ok(Err(ActionError::Stopped)) };
+        let (fleet, pool, db) = (self.shared.get(), self.backups.pool.clone(), self.backups.db.clone());
+        let (label, who, sub) = (host.to_string(), by.to_string(), path.clone());
+        tokio::spawn(async move {
+            let outcome = match BackupTarget::of(&fleet, &label) {
+                Ok(t) => backup_run::restore(&db, &t, &pool, generation, sub.as_deref(), &target)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = results.send(Input::RestoreDone { host: label, generation, by: who, outcome }).await;
+        });
+        Ok(Ok(ActionDone::Restore(RestoreRequested {
+            host: host.into(),
+            generation,
+            target: place,
+            path,
+            by: by.into(),
+            at: timestamp(now),
+        })))
+    }
+
+    /// A restore ended: logged with what the server said (capped) or why it failed.
+    pub(super) fn restore_done(
+        &mut self,
+        store: &mut Store,
+        host: &str,
+        generation: i64,
+        by: &str,
+        outcome: Result<String, String>,
+        now: DateTime<Utc>,
+    ) {
+        self.backups.running.remove(host);
+        let detail = match &outcome {
+            Ok(said) => format!("generation #{generation} restored{}", capped(said)),
+            Err(why) => format!("generation #{generation} not restored: {why}"),
+        };
+        let logged = store.begin().and_then(|tx| {
+            tx.append_event_by("restore_finished", None, Some(host), Some("backup"), &detail, by, now)?;
+            tx.commit()
+        });
+        if let Err(e) = logged {
+            tracing::error!(host, error = %e, detail, "cannot log the end of a restore");
+        }
     }
 
     fn spawn_backup(&mut self, label: String, full: bool, by: String) {

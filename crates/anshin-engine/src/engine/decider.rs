@@ -313,6 +313,9 @@ impl Decider {
                 Input::RecoveryDone { id, outcome, detail } => done.push((id, outcome, detail)),
                 Input::Tick => tick = true,
                 Input::BackupDone { host, started } => self.backup_done(store, &host, started, now),
+                Input::RestoreDone { host, generation, by, outcome } => {
+                    self.restore_done(store, &host, generation, &by, outcome, now)
+                }
                 other => batch.push(other),
             }
         }
@@ -640,7 +643,8 @@ impl Decider {
                 | Input::RecoveryDone { .. }
                 | Input::Tick
                 | Input::Fleet(_)
-                | Input::BackupDone { .. } => {}
+                | Input::BackupDone { .. }
+                | Input::RestoreDone { .. } => {}
                 Input::Resources { host, poll } => {
                     let Some(h) = v.host_mut(host) else { continue };
                     match poll {

@@ -163,6 +163,13 @@ enum Input {
         host: String,
         started: bool,
     },
+    /// A restore job ended: what the server said, or why it failed.
+    RestoreDone {
+        host: String,
+        generation: i64,
+        by: String,
+        outcome: Result<String, String>,
+    },
 }
 
 /// Why a resource poll gave no sample.

@@ -165,6 +165,8 @@ pub const EVENT_KINDS: &[(&str, &str, &str)] = &[
     ("backup_started", "バックアップ開始", "Backup started"),
     ("backup_finished", "バックアップ終了", "Backup finished"),
     ("backup_interrupted", "バックアップ中断", "Backup interrupted"),
+    ("restore_started", "リストア開始", "Restore started"),
+    ("restore_finished", "リストア終了", "Restore finished"),
     ("backup_pruned", "バックアップ世代削除", "Backup generation pruned"),
     ("resource_up_requested", "リソースアップ依頼", "Resource-up requested"),
     ("resource_up_changed", "リソースアップ状態変更", "Resource-up changed"),

@@ -64,6 +64,8 @@ export function actionRoute(a: Action): Route {
       return post(`/gateways/${seg(a.gateway)}/recover`, {});
     case 'backup':
       return post(`/servers/${seg(a.host)}/backup`, { full: a.full });
+    case 'restore':
+      return post(`/servers/${seg(a.host)}/restore`, pick(r, ['generation', 'path', 'to', 'in_place']));
     case 'request_resource_up':
       return post('/ledger/resource-ups', pick(r, ['host', 'from', 'until', 'what']));
     case 'set_resource_up_state':

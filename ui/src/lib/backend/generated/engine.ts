@@ -9,7 +9,7 @@ export type Acknowledged = { incident: number, host: string, check: string, by: 
 /**
  * What the engine did for a request (`{"type": …, …the record}`).
  */
-export type ActionDone = { "type": "acknowledge" } & Acknowledged | { "type": "note" } & NoteAdded | { "type": "recover" } & RecoveryRecord | { "type": "reboot" } & RecoveryRecord | { "type": "restart" } & RecoveryRecord | { "type": "log_call" } & CallRecord | { "type": "consent" } & ConsentRecord | { "type": "status_report" } & StatusReportQueued | { "type": "pause" } & MaintenanceWindow | { "type": "end_pause" } & MaintenanceWindow | { "type": "extend_pause" } & MaintenanceWindow | { "type": "recover_network" } & NetworkWork | { "type": "backup" } & BackupRequested | { "type": "request_resource_up" } & ResourceUpRecord | { "type": "set_resource_up_state" } & ResourceUpRecord | { "type": "record_config_work" } & ConfigWorkRecord;
+export type ActionDone = { "type": "acknowledge" } & Acknowledged | { "type": "note" } & NoteAdded | { "type": "recover" } & RecoveryRecord | { "type": "reboot" } & RecoveryRecord | { "type": "restart" } & RecoveryRecord | { "type": "log_call" } & CallRecord | { "type": "consent" } & ConsentRecord | { "type": "status_report" } & StatusReportQueued | { "type": "pause" } & MaintenanceWindow | { "type": "end_pause" } & MaintenanceWindow | { "type": "extend_pause" } & MaintenanceWindow | { "type": "recover_network" } & NetworkWork | { "type": "backup" } & BackupRequested | { "type": "restore" } & RestoreRequested | { "type": "request_resource_up" } & ResourceUpRecord | { "type": "set_resource_up_state" } & ResourceUpRecord | { "type": "record_config_work" } & ConfigWorkRecord;
 
 /**
  * A console's request. Who asks is not part of it: the transport knows the caller. Fields
@@ -29,7 +29,7 @@ kind: string, amount_yen: number, customer_person: string, note?: string,
  * `other` (the catalogue's `charge_causes`). Required: a missing or unknown cause is
  * refused `invalid`, naming the four (so it is read as empty here, not refused by serde).
  */
-cause: string, } | { "type": "status_report", incident: number, subject: string, body: string, } | { "type": "pause", scope: PauseScope, starts_at?: string | null, ends_at?: string | null, minutes?: number | null, reason: string, } | { "type": "end_pause", maintenance: number, } | { "type": "extend_pause", maintenance: number, ends_at?: string | null, minutes?: number | null, } | { "type": "recover_network", gateway: string, } | { "type": "backup", host: string, full: boolean, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
+cause: string, } | { "type": "status_report", incident: number, subject: string, body: string, } | { "type": "pause", scope: PauseScope, starts_at?: string | null, ends_at?: string | null, minutes?: number | null, reason: string, } | { "type": "end_pause", maintenance: number, } | { "type": "extend_pause", maintenance: number, ends_at?: string | null, minutes?: number | null, } | { "type": "recover_network", gateway: string, } | { "type": "backup", host: string, full: boolean, } | { "type": "restore", host: string, generation: number, path?: string | null, to?: string | null, in_place: boolean, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
 
 /**
  * Every rejection of the console API (and of a desktop command): a stable `code` consoles
@@ -761,6 +761,15 @@ sample_level: number | null,
  * The level of this resource's open incident (three samples in a row), if one is open.
  */
 level: number | null, at: string, };
+
+/**
+ * A restore the engine started on request.
+ */
+export type RestoreRequested = { host: string, generation: number, 
+/**
+ * The directory on the server, or `/` for a restore in place.
+ */
+target: string, path: string | null, by: string, at: string, };
 
 /**
  * Also serializable, so a remote console passes it on as URL parameters unchanged.
