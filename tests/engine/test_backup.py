@@ -30,12 +30,32 @@ esac
 """ % {"inodes": used_inodes, "free": 1000000 - used_inodes, "pct": used_inodes // 10000}
 
 
-def test_a_server_over_the_inode_limit_is_not_backed_up_and_says_why(fleet_factory, tmp_path):
-    f = fleet_factory(NET, ["web01:http", "web02:http"])
+def backup_fleet_text(f, tmp_path, store, include=None):
+    """The fleet's text with SSH access for every server, `[noc] backup` in `store`, and (when
+    given) web01's backed-up paths."""
     text = f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="150")
     ssh = 'ssh = { user = "anshin", key = %s, known_hosts = %s, trust_on_first_use = true }' % (
         json.dumps(f.key), json.dumps(str(tmp_path / "known_hosts")))
-    text = text.replace("timeout_secs = 2\n", 'timeout_secs = 2\n%s\nbackup = { store = "backups" }\n' % ssh, 1)
+    text = text.replace("timeout_secs = 2\n", 'timeout_secs = 2\n%s\nbackup = { store = "%s" }\n' % (ssh, store), 1)
+    if include:
+        text = text.replace('services = ["http"]', 'services = ["http"]\nbackup = { include = %s }' % json.dumps(include), 1)
+    return text
+
+
+def web01_with_data(f, tmp_path):
+    """web01 backing up /srv/data (made, owned by the SSH user): the fleet file, the store file
+    and the data folder."""
+    path = tmp_path / "fleet.toml"
+    path.write_text(backup_fleet_text(f, tmp_path, "store", ["/srv/data"]))
+    data = os.path.join(f.srv("web01"), "data")
+    os.makedirs(data, exist_ok=True)
+    shutil.chown(data, "anshin", "anshin")
+    return str(path), str(tmp_path / "log.db"), data
+
+
+def test_a_server_over_the_inode_limit_is_not_backed_up_and_says_why(fleet_factory, tmp_path):
+    f = fleet_factory(NET, ["web01:http", "web02:http"])
+    text = backup_fleet_text(f, tmp_path, "backups")
     # web02 belongs to a plan-30 customer: no backups in its plan.
     blocks = text.split("\n\n")
     blocks = [b.replace('customer = "c1001"', 'customer = "c2002"') if 'label = "web02"' in b else b for b in blocks]
@@ -91,18 +111,7 @@ def test_a_full_and_two_differentials_restore_the_tree_of_their_day(fleet_factor
     second differential restored into a new directory is exactly the tree at its time (content
     and mode, file by file); an existing target is refused."""
     f = fleet_factory("127.78.97", ["web01:http"])
-    text = f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="150")
-    ssh = 'ssh = { user = "anshin", key = %s, known_hosts = %s, trust_on_first_use = true }' % (
-        json.dumps(f.key), json.dumps(str(tmp_path / "known_hosts")))
-    text = text.replace("timeout_secs = 2\n", 'timeout_secs = 2\n%s\nbackup = { store = "store" }\n' % ssh, 1)
-    text = text.replace('services = ["http"]', 'services = ["http"]\nbackup = { include = ["/srv/data"] }', 1)
-    path = str(tmp_path / "fleet.toml")
-    with open(path, "w") as fh:
-        fh.write(text)
-    db = str(tmp_path / "log.db")
-    data = os.path.join(f.srv("web01"), "data")
-    os.makedirs(data, exist_ok=True)
-    shutil.chown(data, "anshin", "anshin")
+    path, db, data = web01_with_data(f, tmp_path)
     write(os.path.join(data, "a.txt"), b"first\n")
     write(os.path.join(data, "blob.bin"), os.urandom(300_000), 0o600)
     write(os.path.join(data, "sub", "c.txt"), b"to be removed\n", 0o640)
@@ -163,17 +172,7 @@ def test_the_engine_takes_a_new_servers_first_full_and_a_kill_leaves_no_half_gen
     the restart the run is `interrupted`, no generation is listed for it, and it is not retried
     at once (the next night's slot takes it)."""
     f = fleet_factory("127.78.95", ["web01:http"])
-    text = f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="150")
-    ssh = 'ssh = { user = "anshin", key = %s, known_hosts = %s, trust_on_first_use = true }' % (
-        json.dumps(f.key), json.dumps(str(tmp_path / "known_hosts")))
-    text = text.replace("timeout_secs = 2\n", 'timeout_secs = 2\n%s\nbackup = { store = "store" }\n' % ssh, 1)
-    text = text.replace('services = ["http"]', 'services = ["http"]\nbackup = { include = ["/srv/data"] }', 1)
-    path = tmp_path / "fleet.toml"
-    path.write_text(text)
-    db = str(tmp_path / "log.db")
-    data = os.path.join(f.srv("web01"), "data")
-    os.makedirs(data, exist_ok=True)
-    shutil.chown(data, "anshin", "anshin")
+    path, db, data = web01_with_data(f, tmp_path)
     write(os.path.join(data, "a.txt"), b"kept\n")
     # tar that takes its time: the run is still going when the engine is killed.
     f.set_command("web01", "tar", 'sleep 20\nexec /usr/bin/tar "$@"\n')
@@ -183,13 +182,13 @@ def test_the_engine_takes_a_new_servers_first_full_and_a_kill_leaves_no_half_gen
         return [json.loads(line) for line in out.stdout.splitlines()]
 
     tokens = "operator %s yamada\nviewer %s\n" % (OPERATOR, VIEWER)
-    with serving(str(path), tmp_path, tokens) as (port, proc):
+    with serving(path, tmp_path, tokens) as (port, proc):
         [running] = wait_for("the engine starts the first full", lambda: [r for r in runs() if r["state"] == "running"] or None)
         assert running["kind"] == "full"
         proc.kill()
         proc.wait(timeout=10)
     f.set_command("web01", "tar", 'exec /usr/bin/tar "$@"\n')
-    with serving(str(path), tmp_path, tokens) as (port, proc):
+    with serving(path, tmp_path, tokens) as (port, proc):
         [cut] = wait_for("the cut-off run marked interrupted",
                          lambda: [r for r in runs() if r["generation"] == running["generation"] and r["state"] == "interrupted"] or None)
         assert "engine stopped" in cut["detail"], cut
@@ -201,19 +200,9 @@ def test_the_engine_takes_a_new_servers_first_full_and_a_kill_leaves_no_half_gen
 
 def test_a_server_new_to_backups_gets_its_full_from_the_engine(fleet_factory, tmp_path):
     f = fleet_factory("127.78.96", ["web01:http"])
-    text = f.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="150")
-    ssh = 'ssh = { user = "anshin", key = %s, known_hosts = %s, trust_on_first_use = true }' % (
-        json.dumps(f.key), json.dumps(str(tmp_path / "known_hosts")))
-    text = text.replace("timeout_secs = 2\n", 'timeout_secs = 2\n%s\nbackup = { store = "store" }\n' % ssh, 1)
-    text = text.replace('services = ["http"]', 'services = ["http"]\nbackup = { include = ["/srv/data"] }', 1)
-    path = tmp_path / "fleet.toml"
-    path.write_text(text)
-    db = str(tmp_path / "log.db")
-    data = os.path.join(f.srv("web01"), "data")
-    os.makedirs(data, exist_ok=True)
-    shutil.chown(data, "anshin", "anshin")
+    path, db, data = web01_with_data(f, tmp_path)
     write(os.path.join(data, "a.txt"), b"first\n")
-    with serving(str(path), tmp_path, "operator %s yamada\nviewer %s\n" % (OPERATOR, VIEWER)) as (port, _):
+    with serving(path, tmp_path, "operator %s yamada\nviewer %s\n" % (OPERATOR, VIEWER)) as (port, _):
         def done():
             out = subprocess.run([anshin_bin(), "backups", "--db", db, "--json"], capture_output=True, text=True, timeout=30)
             rows = [json.loads(line) for line in out.stdout.splitlines()]

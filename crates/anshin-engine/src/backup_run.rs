@@ -122,7 +122,7 @@ pub struct BackupTarget<'a> {
 impl<'a> BackupTarget<'a> {
     pub fn of(fleet: &'a Fleet, host: &str) -> Result<BackupTarget<'a>, BackupRunError> {
         let server = fleet.server(host).ok_or_else(|| BackupRunError::UnknownServer(host.into()))?;
-        let ssh = crate::engine::ssh_target(server).ok_or_else(|| BackupRunError::NoAccess(host.into()))?;
+        let ssh = crate::fleet_file::ssh_target(server).ok_or_else(|| BackupRunError::NoAccess(host.into()))?;
         let store = fleet.backup.store.as_ref().ok_or(BackupRunError::NoStore)?;
         let sudo = server.ssh.as_ref().is_some_and(|s| s.sudo);
         Ok(BackupTarget { server, ssh, sudo, dir: server_dir(Path::new(store), &server.label) })
@@ -201,16 +201,13 @@ pub async fn run_backup(
     };
     let archive = t.dir.join(archive_name(run.id, kind));
     let outcome = take(t, pool, kind, &archive, snapshot_in.as_deref(), run.id, progress).await;
+    // A lost connection cuts the run off (interrupted); anything else ends it failed.
     let (state_outcome, interrupted) = match outcome {
         Ok(o) => (o, None),
         Err(e) => {
             let _ = std::fs::remove_file(&archive);
             let cut = matches!(&e, BackupRunError::Ssh(s) if matches!(**s, SshError::Transport { .. } | SshError::Timeout { .. }));
-            if cut {
-                (BackupOutcome::Failed { detail: e.to_string() }, Some(e.to_string()))
-            } else {
-                (BackupOutcome::Failed { detail: e.to_string() }, None)
-            }
+            (BackupOutcome::Failed { detail: e.to_string() }, cut.then(|| e.to_string()))
         }
     };
     let tx = store.begin()?;

@@ -1,10 +1,13 @@
 //! Reading a fleet file from disk: the one place that turns a path into a validated `Fleet`
-//! with its SSH paths made absolute (relative to the file's folder).
+//! with its SSH paths made absolute (relative to the file's folder), and a server's `ssh` access
+//! into the SSH session's target (`ssh_target`: probes, polls, recoveries and backups use it).
 //! Must not know: consoles; it only writes diagnostics to standard error in `load_or_report`.
 
 use std::path::Path;
 
 use anshin_core::fleet::{self, ParsedFleet};
+
+use crate::ssh::SshTarget;
 
 /// Reads, validates and resolves a fleet file. On failure, the lines to show the operator:
 /// `FILE:LINE:COL: message` per problem, or why the file cannot be read.
@@ -35,4 +38,18 @@ pub fn load_or_report(path: &Path) -> Option<ParsedFleet> {
             None
         }
     }
+}
+
+/// Where and how to log in to a server (its resources, recoveries, backups); `None` without `ssh` access.
+pub fn ssh_target(s: &anshin_core::fleet::Server) -> Option<SshTarget> {
+    let ssh = s.ssh.as_ref()?;
+    Some(SshTarget {
+        host: s.label.clone(),
+        ip: s.ip,
+        port: s.ssh_port,
+        user: ssh.user.clone(),
+        key_path: ssh.key.clone().into(),
+        known_hosts: ssh.known_hosts.clone().into(),
+        trust_on_first_use: ssh.trust_on_first_use,
+    })
 }

@@ -66,7 +66,7 @@ pub(super) struct Decider {
     /// The outbox runner's SMTP settings (it starts again with new ones).
     pub(super) smtp: watch::Sender<Option<SmtpSettings>>,
     /// Backups as jobs: the runs known per server, the ones running.
-    pub(super) backups: super::backups::Backups,
+    pub(super) backups: super::backup_jobs::Backups,
 }
 
 /// A batch the store did not take.

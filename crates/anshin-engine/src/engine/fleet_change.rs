@@ -78,15 +78,12 @@ pub(super) fn read(path: &Path) -> Result<Box<Fleet>, ReloadError> {
     crate::fleet_file::load(path).map(|parsed| Box::new(parsed.fleet)).map_err(ReloadError::Invalid)
 }
 
-/// What the watcher compares: size, modification time, and the bytes' hash (a same-second
-/// rewrite of the same size still counts).
-fn fingerprint(path: &Path) -> Option<(u64, Option<SystemTime>, u64)> {
-    use std::hash::{Hash, Hasher};
+/// What the watcher compares once a second: size and modification time (nanoseconds), from the
+/// file's metadata only — the file is read when they change, not every second. A rewrite with the
+/// same bytes reads as a change and applies as "no change".
+fn fingerprint(path: &Path) -> Option<(u64, Option<SystemTime>)> {
     let meta = std::fs::metadata(path).ok()?;
-    let bytes = std::fs::read(path).ok()?;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    Some((meta.len(), meta.modified().ok(), h.finish()))
+    Some((meta.len(), meta.modified().ok()))
 }
 
 /// Watches the fleet file until shutdown: on SIGHUP, and when its contents change (once they

@@ -36,6 +36,7 @@ use crate::store::{timestamp, Store, StoreError};
 use crate::view::{FleetView, Health, ServerView};
 
 mod actions;
+mod backup_jobs;
 mod backups;
 mod decider;
 pub mod descriptors;
@@ -48,9 +49,9 @@ mod resources;
 mod resume;
 mod runner;
 
+pub use crate::fleet_file::ssh_target;
 use decider::{Decider, DECIDER_BUSY_WAIT, MAX_BATCH};
 pub use fleet_change::{ReloadError, REMOVED};
-pub use probing::ssh_target;
 use probing::{resource_polls, resource_targets, Tasks, MAX_CONCURRENT_PROBES};
 use runner::Runner;
 
@@ -489,7 +490,7 @@ fn start_inside(
     let runner = Runner::new(Arc::new(fleet.clone()), prober.clone(), requests.clone(), shutdown_rx.clone());
     probing::spawn_periodic(TICK, TICK, results_tx, shutdown_rx.clone(), |_| async { Input::Tick });
     let shared = SharedFleet::new(Arc::new(fleet.clone()));
-    let backups = backups::Backups::start(&mut store, requests.clone(), clock.clone())?;
+    let backups = backup_jobs::Backups::start(&mut store, requests.clone(), clock.clone())?;
     let decider = {
         let mailer = AlertMailer::new(Arc::new(fleet.clone()));
         let attempts = health::Attempts::new(fleet.noc.interval_secs);

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::AbortHandle;
 
 use super::{health, Input, PollError};
+use crate::fleet_file::ssh_target;
 use crate::probe::{ProbeResult, Prober};
 use crate::ssh::{SshPool, SshTarget};
 use crate::store::{Store, StoreError};
@@ -58,20 +59,6 @@ pub(super) fn resource_polls(fleet: &Fleet) -> Vec<Poll> {
             Some(Poll { target, command })
         })
         .collect()
-}
-
-/// Where and how to log in to a server for its resources; `None` without `ssh` access.
-pub fn ssh_target(s: &anshin_core::fleet::Server) -> Option<SshTarget> {
-    let ssh = s.ssh.as_ref()?;
-    Some(SshTarget {
-        host: s.label.clone(),
-        ip: s.ip,
-        port: s.ssh_port,
-        user: ssh.user.clone(),
-        key_path: ssh.key.clone().into(),
-        known_hosts: ssh.known_hosts.clone().into(),
-        trust_on_first_use: ssh.trust_on_first_use,
-    })
 }
 
 /// Keeps the outbox backlog of the health line current (a read-only connection of its own,

@@ -18,7 +18,8 @@ use anshin_core::recovery::RecoveryKind;
 use anshin_core::{CheckKind, CheckSpec, Fleet};
 use tokio::sync::{mpsc, watch};
 
-use super::{ssh_target, Input};
+use super::Input;
+use crate::fleet_file::ssh_target;
 use crate::probe::Prober;
 use crate::secrets::Secrets;
 use crate::ssh::SshPool;

@@ -268,6 +268,32 @@ pub(crate) struct ExecFailure {
     pub transport: bool,
 }
 
+/// A new session channel within `step`. A refused channel leaves the session usable; a timeout
+/// or any other failure means the connection is gone (`transport`).
+async fn open_channel(
+    session: &Session,
+    target: &SshTarget,
+    step: Duration,
+) -> Result<russh::Channel<client::Msg>, ExecFailure> {
+    match timeout(step, session.channel_open_session()).await {
+        Err(_) => Err(ExecFailure {
+            error: SshError::Timeout { target: describe(target), step: Step::ChannelOpen, after: step },
+            transport: true,
+        }),
+        Ok(Err(e)) => {
+            let transport = session.is_closed() || !matches!(e, russh::Error::ChannelOpenFailure(_));
+            let detail = e.to_string();
+            let error = if transport {
+                SshError::Transport { target: describe(target), detail }
+            } else {
+                SshError::Channel { target: describe(target), detail }
+            };
+            Err(ExecFailure { error, transport })
+        }
+        Ok(Ok(channel)) => Ok(channel),
+    }
+}
+
 /// Runs `command` on a new channel of `session`: channel open within `step`, then the whole
 /// output within `step`. stdout and stderr are each kept up to `max_output` bytes; past that
 /// the channel is closed and the rest discarded.
@@ -279,24 +305,7 @@ pub(crate) async fn exec(
     step: Duration,
 ) -> Result<ExecOutput, ExecFailure> {
     let who = || describe(target);
-    let mut channel = match timeout(step, session.channel_open_session()).await {
-        Err(_) => {
-            return Err(ExecFailure {
-                error: SshError::Timeout { target: who(), step: Step::ChannelOpen, after: step },
-                transport: true,
-            })
-        }
-        Ok(Err(e)) => {
-            let transport = session.is_closed() || !matches!(e, russh::Error::ChannelOpenFailure(_));
-            let error = if transport {
-                SshError::Transport { target: who(), detail: e.to_string() }
-            } else {
-                SshError::Channel { target: who(), detail: e.to_string() }
-            };
-            return Err(ExecFailure { error, transport });
-        }
-        Ok(Ok(channel)) => channel,
-    };
+    let mut channel = open_channel(session, target, step).await?;
 
     let deadline = tokio::time::Instant::now() + step;
     // Our side still has to close the channel unless the server closed it or we did.
@@ -410,16 +419,7 @@ pub(crate) async fn exec_stream<W: AsyncWrite + Unpin>(
     let who = || describe(target);
     let transport =
         |detail: String| ExecFailure { error: SshError::Transport { target: who(), detail }, transport: true };
-    let mut channel = match timeout(step, session.channel_open_session()).await {
-        Err(_) => {
-            return Err(ExecFailure {
-                error: SshError::Timeout { target: who(), step: Step::ChannelOpen, after: step },
-                transport: true,
-            })
-        }
-        Ok(Err(e)) => return Err(transport(e.to_string())),
-        Ok(Ok(channel)) => channel,
-    };
+    let mut channel = open_channel(session, target, step).await?;
     let mut out = Streamed::default();
     let mut stderr = Vec::new();
     let result: Result<(), ExecFailure> = async {

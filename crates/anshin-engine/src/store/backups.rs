@@ -254,23 +254,7 @@ impl StoreTx<'_> {
         };
         let mut out = Vec::with_capacity(running.len());
         for id in running {
-            self.tx.execute(
-                "UPDATE backup_runs SET state = 'interrupted', finished_at = ?2, detail = ?3 WHERE id = ?1",
-                params![id, timestamp(at), why],
-            )?;
-            if let Some(run) = self.backup(id)? {
-                let detail = format!("#{id} {} interrupted: {why}", run.kind.as_str());
-                self.append_event_by(
-                    "backup_interrupted",
-                    None,
-                    Some(&run.host),
-                    Some("backup"),
-                    &detail,
-                    "engine",
-                    at,
-                )?;
-                out.push(run);
-            }
+            out.extend(self.interrupt_backup(id, why, at)?);
         }
         Ok(out)
     }
@@ -302,23 +286,24 @@ impl StoreTx<'_> {
 
     /// Runs, newest first (of one server, or all), at most `limit`.
     pub fn backups(&self, host: Option<&str>, limit: usize) -> Result<Vec<BackupRun>, StoreError> {
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM backup_runs WHERE (?1 IS NULL OR host = ?1) ORDER BY started_at DESC, id DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![host, limit.min(i64::MAX as usize) as i64], run_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        runs(&self.tx, host, limit)
     }
 }
 
 impl super::Store {
     /// Runs, newest first (of one server, or all), at most `limit` (read-only stores too).
     pub fn backups(&self, host: Option<&str>, limit: usize) -> Result<Vec<BackupRun>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM backup_runs WHERE (?1 IS NULL OR host = ?1) ORDER BY started_at DESC, id DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![host, limit.min(i64::MAX as usize) as i64], run_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        runs(&self.conn, host, limit)
     }
+}
+
+/// The one query of runs, newest first, for a store and a transaction alike.
+fn runs(conn: &rusqlite::Connection, host: Option<&str>, limit: usize) -> Result<Vec<BackupRun>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM backup_runs WHERE (?1 IS NULL OR host = ?1) ORDER BY started_at DESC, id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![host, limit.min(i64::MAX as usize) as i64], run_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]
