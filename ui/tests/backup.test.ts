@@ -3,7 +3,7 @@ import type { BackupEligibility } from '../src/lib/backend/types';
 import { backupRefused, backupText, gigabytes, sizeText } from '../src/lib/model/backup';
 
 const view = (patch: Partial<BackupEligibility>): BackupEligibility => ({
-  code: 'eligible', used_bytes: null, used_inodes: null, why: null, ...patch,
+  code: 'eligible', used_bytes: null, used_inodes: null, why: null, attention: null, running: null, ...patch,
 });
 
 describe('backup eligibility in words (contract §7)', () => {

@@ -39,6 +39,8 @@ pub const NIGHT_WINDOW_MINUTES: u32 = 120;
 pub const LV2_AFTER: u32 = 2;
 /// … and raise it to Lv.3.
 pub const LV3_AFTER: u32 = 4;
+/// A server whose newest generation is older than this shows the tile's backup badge.
+pub const STALE_AFTER_HOURS: i64 = 48;
 /// The check id of the backup incident (store, API, CLI).
 pub const CHECK_ID: &str = "backup";
 /// Where the commands keep their work on the server: the database dumps (backed up with the
@@ -159,7 +161,7 @@ impl RunState {
     }
 
     /// A run that ended well (a generation now or before its pruning).
-    fn good(self) -> bool {
+    pub fn good(self) -> bool {
         matches!(self, RunState::Ok | RunState::Pruned)
     }
 }
@@ -295,6 +297,89 @@ pub fn prune(runs: &[Run]) -> Vec<i64> {
     out
 }
 
+/// The generations of a server that is no longer entitled (removed from the fleet, or its plan
+/// in force without backups) are kept this many days after its newest run, then deleted.
+pub const KEEP_AFTER_LEAVING_DAYS: i64 = 30;
+
+/// The generations to delete now of a server `entitled` or not (contract §7): none while it is
+/// entitled; all it keeps once its newest run is more than [`KEEP_AFTER_LEAVING_DAYS`] old.
+pub fn expired_generations(runs: &[Run], entitled: bool, now: DateTime<Utc>) -> Vec<i64> {
+    if entitled {
+        return Vec::new();
+    }
+    let Some(newest) = runs.iter().map(|r| r.finished.unwrap_or(r.started)).max() else { return Vec::new() };
+    if now - newest <= TimeDelta::days(KEEP_AFTER_LEAVING_DAYS) {
+        return Vec::new();
+    }
+    runs.iter().filter(|r| r.state == RunState::Ok).map(|r| r.generation).collect()
+}
+
+// ---- the backup store's space ----------------------------------------------------------------
+
+/// The store's file system used at or above this share warns on every console.
+pub const STORE_WARN_PERCENT: u64 = 80;
+/// Room kept free beyond a run's expected size.
+pub const STORE_MARGIN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The backup store's file system: its size and the bytes free to the NOC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreSpace {
+    pub total: u64,
+    pub free: u64,
+}
+
+impl StoreSpace {
+    /// The share used, in whole percent.
+    pub fn used_percent(&self) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        self.total.saturating_sub(self.free).saturating_mul(100) / self.total
+    }
+
+    /// Whether consoles warn ([`STORE_WARN_PERCENT`]).
+    pub fn warns(&self) -> bool {
+        self.used_percent() >= STORE_WARN_PERCENT
+    }
+}
+
+/// The store bytes a run of `kind` is expected to take: the largest of the server's earlier runs
+/// of that kind (`previous`: kind and stored bytes) and a quarter more; 0 when none is known.
+pub fn expected_bytes(kind: Kind, previous: &[(Kind, u64)]) -> u64 {
+    let largest = previous.iter().filter(|(k, _)| *k == kind).map(|(_, b)| *b).max().unwrap_or(0);
+    largest.saturating_add(largest / 4)
+}
+
+/// `1.2 GB`, `340 MB`, `12 kB` (decimal, as `df -H`).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 4] =
+        [("TB", 1_000_000_000_000), ("GB", 1_000_000_000), ("MB", 1_000_000), ("kB", 1_000)];
+    for (unit, size) in UNITS {
+        if n >= size {
+            return format!("{:.1} {unit}", n as f64 / size as f64);
+        }
+    }
+    format!("{n} B")
+}
+
+/// Whether a run expected to take `need` bytes fits in the store with the margin; the refusal
+/// names the numbers.
+pub fn fits(space: &StoreSpace, kind: Kind, need: u64) -> Result<(), String> {
+    let want = need.saturating_add(STORE_MARGIN_BYTES);
+    if space.free >= want {
+        return Ok(());
+    }
+    Err(format!(
+        "the backup store has {} free of {} ({} % used); this {} needs about {} (its last one's size, a quarter more, and {} spare): free space in the store or move it",
+        human_bytes(space.free),
+        human_bytes(space.total),
+        space.used_percent(),
+        kind.as_str(),
+        human_bytes(need),
+        human_bytes(STORE_MARGIN_BYTES)
+    ))
+}
+
 // ---- the backup incident ---------------------------------------------------------------------
 
 /// The slots in a row, newest first, whose runs all failed or were cut off, or that passed
@@ -336,6 +421,37 @@ pub fn incident_level(failures: u32) -> Option<Level> {
     } else {
         None
     }
+}
+
+/// Why a backed-up server's tile shows the backup badge (contract §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attention {
+    /// Its latest finished run failed or was cut off.
+    LastFailed,
+    /// Its newest generation finished more than [`STALE_AFTER_HOURS`] ago.
+    Stale,
+}
+
+impl Attention {
+    /// `last_failed` | `stale`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attention::LastFailed => "last_failed",
+            Attention::Stale => "stale",
+        }
+    }
+}
+
+/// The tile's backup badge, if any: the latest finished run failed or was cut off, or the newest
+/// good run is older than [`STALE_AFTER_HOURS`]. A server never backed up yet has no badge (its
+/// first slot is due; missed slots count only after its first run, `consecutive_failures`).
+pub fn attention(runs: &[Run], now: DateTime<Utc>) -> Option<Attention> {
+    let latest = runs.iter().filter(|r| r.state != RunState::Running).max_by_key(|r| r.started)?;
+    if !latest.state.good() {
+        return Some(Attention::LastFailed);
+    }
+    let newest_good = runs.iter().filter(|r| r.state.good()).filter_map(|r| r.finished.or(Some(r.started))).max()?;
+    (now - newest_good > TimeDelta::hours(STALE_AFTER_HOURS)).then_some(Attention::Stale)
 }
 
 /// Whether the backup incident mails the customer: never (contract §7).
@@ -617,6 +733,62 @@ fn restore_script(job: &RestoreJob, at: &Layout) -> String {
     }
     s.push('\n');
     s
+}
+
+// ---- the customer's mail when a requested restore is done -------------------------------------
+
+/// What the restore-done mail says.
+#[derive(Debug, Clone)]
+pub struct RestoreDone<'a> {
+    pub brand: &'a str,
+    pub customer: &'a str,
+    pub label: &'a str,
+    pub fqdn: &'a str,
+    /// The generation restored: when it was taken, its kind.
+    pub taken: DateTime<Utc>,
+    pub kind: Kind,
+    /// Only this path of it, or everything.
+    pub path: Option<&'a str>,
+    /// Where it went: a directory on the server, or in place.
+    pub target: &'a RestoreTarget,
+    pub finished: DateTime<Utc>,
+    /// Who asked (the customer's side, as the operator recorded it).
+    pub requested_by: &'a str,
+}
+
+/// The customer's mail when a restore they asked for is done (contract §7):
+/// `[Speever]バックアップデータのリストア完了のお知らせ（{label}）`.
+pub fn restore_done_mail(m: &RestoreDone) -> Result<crate::mail::RenderedMail, crate::mail::MailError> {
+    use crate::mail::{check_fleet_text, check_line, format_jst, FleetText};
+    check_fleet_text(FleetText::HostLabel, m.label)?;
+    check_fleet_text(FleetText::Fqdn, m.fqdn)?;
+    check_line("requested_by", m.requested_by)?;
+    let kind = match m.kind {
+        Kind::Full => "フル",
+        Kind::Differential => "差分",
+    };
+    let target = match m.target {
+        RestoreTarget::Dir(d) => d.clone(),
+        RestoreTarget::InPlace => "元の場所（上書き）".into(),
+    };
+    let lines = vec![
+        "ご依頼いただきましたバックアップデータのリストア作業が完了いたしましたので、お知らせいたします。".to_string(),
+        String::new(),
+        format!("対象サーバー：{}（{}）", m.label, m.fqdn),
+        format!("リストアしたバックアップ：{} 時点（{kind}）", crate::mail::format_jst(m.taken)),
+        format!("対象パス：{}", m.path.map(visible).as_deref().unwrap_or("全体")),
+        format!("リストア先：{}", visible(&target)),
+        format!("作業完了日時：{}", format_jst(m.finished)),
+        format!("ご依頼者：{}", visible(m.requested_by)),
+        String::new(),
+        "内容をご確認いただき、ご不明な点がございましたらサポート窓口までお問い合わせください。".into(),
+    ];
+    crate::mail::written_mail(
+        m.brand,
+        &format!("バックアップデータのリストア完了のお知らせ（{}）", m.label),
+        m.customer,
+        &lines,
+    )
 }
 
 #[cfg(test)]
@@ -1061,6 +1233,112 @@ backup = { include = ["/srv"] }
         assert_eq!(trigger("web01"), "web01 バックアップ失敗");
         assert_eq!(CHECK_ID, "backup");
         const { assert!(!INCIDENT_MAILED) };
+    }
+
+    #[test]
+    fn the_badge_shows_a_failed_last_run_or_an_old_generation() {
+        let run = |generation, state, started: &str, finished: Option<&str>| Run {
+            generation,
+            kind: Kind::Full,
+            state,
+            started: t(started),
+            finished: finished.map(t),
+        };
+        let now = t("2026-12-03T12:00:00Z");
+        assert_eq!(attention(&[], now), None, "never backed up: no badge yet");
+        let good = run(1, RunState::Ok, "2026-12-02T18:00:00Z", Some("2026-12-02T18:30:00Z"));
+        assert_eq!(attention(std::slice::from_ref(&good), now), None);
+        let failed = run(2, RunState::Failed, "2026-12-03T03:00:00Z", Some("2026-12-03T03:01:00Z"));
+        assert_eq!(attention(&[good.clone(), failed.clone()], now), Some(Attention::LastFailed));
+        let cut = run(3, RunState::Interrupted, "2026-12-03T04:00:00Z", None);
+        assert_eq!(attention(&[good.clone(), cut], now), Some(Attention::LastFailed));
+        // A run going does not hide the last finished one's failure, nor does it count as good.
+        let going = run(4, RunState::Running, "2026-12-03T11:00:00Z", None);
+        assert_eq!(attention(&[good.clone(), failed, going.clone()], now), Some(Attention::LastFailed));
+        assert_eq!(attention(&[good.clone(), going], now), None);
+        // 48 hours after the newest generation finished: stale (a pruned one counts as it was).
+        let old = run(1, RunState::Pruned, "2026-12-01T11:00:00Z", Some("2026-12-01T11:59:00Z"));
+        assert_eq!(attention(std::slice::from_ref(&old), now), Some(Attention::Stale));
+        let just = run(1, RunState::Ok, "2026-12-01T11:00:00Z", Some("2026-12-01T12:00:00Z"));
+        assert_eq!(attention(std::slice::from_ref(&just), now), None, "exactly 48 h is not older");
+        assert_eq!(Attention::Stale.as_str(), "stale");
+    }
+
+    #[test]
+    fn a_server_that_left_keeps_its_generations_thirty_days() {
+        let run = |generation, state, started: &str| Run {
+            generation,
+            kind: if generation == 1 { Kind::Full } else { Kind::Differential },
+            state,
+            started: t(started),
+            finished: Some(t(started) + TimeDelta::minutes(10)),
+        };
+        let runs = [
+            run(1, RunState::Ok, "2026-10-25T18:00:00Z"),
+            run(2, RunState::Failed, "2026-10-26T18:00:00Z"),
+            run(3, RunState::Ok, "2026-10-27T18:00:00Z"),
+        ];
+        let newest = t("2026-10-27T18:10:00Z");
+        assert!(expired_generations(&runs, true, newest + TimeDelta::days(300)).is_empty(), "entitled: kept");
+        assert!(expired_generations(&runs, false, newest + TimeDelta::days(30)).is_empty(), "30 days: kept");
+        assert_eq!(expired_generations(&runs, false, newest + TimeDelta::days(30) + TimeDelta::seconds(1)), [1, 3]);
+        assert!(expired_generations(&[], false, newest).is_empty());
+    }
+
+    #[test]
+    fn the_store_must_hold_the_run_with_a_margin() {
+        let prev = [(Kind::Full, 2_000_000_000), (Kind::Differential, 100_000_000), (Kind::Full, 2_400_000_000)];
+        assert_eq!(expected_bytes(Kind::Full, &prev), 3_000_000_000);
+        assert_eq!(expected_bytes(Kind::Differential, &prev), 125_000_000);
+        assert_eq!(expected_bytes(Kind::Full, &[]), 0);
+        let space = StoreSpace { total: 10_000_000_000, free: 3_000_000_000 };
+        assert_eq!(space.used_percent(), 70);
+        assert!(!space.warns());
+        assert!(StoreSpace { total: 10_000_000_000, free: 2_000_000_000 }.warns(), "80 % used warns");
+        assert!(fits(&space, Kind::Differential, 125_000_000).is_ok());
+        let why = fits(&space, Kind::Full, 3_000_000_000).unwrap_err();
+        assert!(why.contains("3.0 GB free of 10.0 GB (70 % used)") && why.contains("full needs about 3.0 GB"), "{why}");
+        assert!(fits(&StoreSpace { total: 100, free: 10 }, Kind::Full, 0).is_err(), "the margin is always kept");
+        assert_eq!(StoreSpace { total: 0, free: 0 }.used_percent(), 0);
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500), "1.5 kB");
+    }
+
+    #[test]
+    fn the_restore_done_mail() {
+        let target = RestoreTarget::Dir("/var/restore/20261203-0030".into());
+        let m = RestoreDone {
+            brand: "Speever",
+            customer: "山田商事",
+            label: "web01",
+            fqdn: "web01.example.jp",
+            taken: t("2026-12-01T18:00:00Z"),
+            kind: Kind::Differential,
+            path: Some("/srv/www"),
+            target: &target,
+            finished: t("2026-12-02T15:31:02Z"),
+            requested_by: "山田様（電話）",
+        };
+        let mail = restore_done_mail(&m).unwrap();
+        assert_eq!(mail.subject, "[Speever]バックアップデータのリストア完了のお知らせ（web01）");
+        let want = "山田商事 様\n\n\
+ご依頼いただきましたバックアップデータのリストア作業が完了いたしましたので、お知らせいたします。\n\n\
+対象サーバー：web01（web01.example.jp）\n\
+リストアしたバックアップ：2026/12/02 03:00:00 時点（差分）\n\
+対象パス：/srv/www\n\
+リストア先：/var/restore/20261203-0030\n\
+作業完了日時：2026/12/03 00:31:02\n\
+ご依頼者：山田様（電話）\n\n\
+内容をご確認いただき、ご不明な点がございましたらサポート窓口までお問い合わせください。\n\n\
+本メールは送信専用メールアドレスからの自動送信で送信しております。\n\
+本メールへの返信につきましては受信できません。ご注意ください。\n";
+        assert_eq!(mail.body, want);
+        let in_place = RestoreTarget::InPlace;
+        let mail =
+            restore_done_mail(&RestoreDone { target: &in_place, path: None, kind: Kind::Full, ..m.clone() }).unwrap();
+        assert!(mail.body.contains("対象パス：全体\nリストア先：元の場所（上書き）\n"), "{}", mail.body);
+        assert!(mail.body.contains("（フル）"));
+        assert!(restore_done_mail(&RestoreDone { requested_by: "a\r\nBcc: x", ..m }).is_err());
     }
 
     #[test]

@@ -196,6 +196,15 @@ impl FromStr for Service {
 /// server stops until the operator fixes its known_hosts line).
 pub const HOST_KEY_CHECK: &str = "ssh_hostkey";
 
+/// Whether an incident's check id is not a check of the fleet's but a reading or a job of the
+/// NOC's: a resource (`load`, `disk`…), the host key, the backup. Such incidents are resumed and
+/// closed by their own rules, never as checks that left the fleet.
+pub fn is_other_incident(check_id: &str) -> bool {
+    check_id == HOST_KEY_CHECK
+        || check_id == crate::backup::CHECK_ID
+        || crate::resource::Resource::from_id(check_id).is_some()
+}
+
 /// The kind of one check of one host.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CheckKind {

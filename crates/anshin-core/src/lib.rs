@@ -3,7 +3,7 @@
 //! Owns: the fleet file (parsing and validation, console edits written back into its text), contracts and plans, the list of checks a
 //! server gets, alert levels and trigger names, the soft/hard check state machine, and the
 //! incident decisions (open, close, suppression by unreachable servers and gateways), backups'
-//! rules and commands (`backup`), how a value becomes one `sh` word (`shell`), and how
+//! rules and commands (`backup`), how a value becomes one `sh` word (`shell`), counting a tar stream's files (`tar_count`), and how
 //! untrusted text is shown (`text`).
 //!
 //! Must not know: sockets, files, clocks, tokio, SQLite, Tauri. Everything here is a function of
@@ -28,6 +28,7 @@ pub mod plan;
 pub mod recovery;
 pub mod resource;
 pub mod shell;
+pub mod tar_count;
 pub mod text;
 
 pub use alert::{CheckState, Transition};

@@ -551,6 +551,22 @@ pub fn render(kind: &MailKind, ctx: &MailContext<'_>) -> Result<RenderedMail, Ma
     Ok(mail)
 }
 
+/// A written mail that is not about an incident (a restore done, a security notice): the brand
+/// and `subject` (checked as one header line), the customer's salutation, `lines` as given, then
+/// the seed's closing lines. Fleet texts inside `lines` are the caller's to check.
+pub fn written_mail(brand: &str, subject: &str, customer: &str, lines: &[String]) -> Result<RenderedMail, MailError> {
+    check_fleet_text(FleetText::Brand, brand)?;
+    check_fleet_text(FleetText::CustomerName, customer)?;
+    let mut b = Body::default();
+    b.salutation(customer);
+    b.lines(lines);
+    b.blank();
+    b.lines(CLOSING);
+    let mail = RenderedMail { subject: format!("{}{subject}", brand_prefix(brand)), body: b.0 };
+    mail.validate()?;
+    Ok(mail)
+}
+
 /// Operator text may span lines and hold TABs, like an edited body, but no CR or other control.
 fn check_status(text: &str) -> Result<(), MailError> {
     match text.chars().enumerate().find(|(_, c)| breaks_line(*c) && !matches!(c, '\n' | '\t')) {

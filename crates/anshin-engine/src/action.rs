@@ -154,6 +154,11 @@ pub enum ActionRequest {
         to: Option<String>,
         #[serde(default)]
         in_place: bool,
+        /// Who asked on the customer's side (contract §7: recorded; the customer is mailed when
+        /// the restore is done).
+        #[serde(default)]
+        #[ts(optional = nullable)]
+        requested_by: Option<String>,
     },
     /// A temporary resource-up request (contract §9.4): `from`/`until` are Japan days
     /// (`YYYY-MM-DD`, inclusive).
@@ -231,9 +236,9 @@ impl ActionRequest {
             ActionRequest::Backup { host, full } => {
                 (format!("api/v1/servers/{}/backup", path_part(host)), json!({ "full": full }))
             }
-            ActionRequest::Restore { host, generation, path, to, in_place } => (
+            ActionRequest::Restore { host, generation, path, to, in_place, requested_by } => (
                 format!("api/v1/servers/{}/restore", path_part(host)),
-                json!({ "generation": generation, "path": path, "to": to, "in_place": in_place }),
+                json!({ "generation": generation, "path": path, "to": to, "in_place": in_place, "requested_by": requested_by }),
             ),
             ActionRequest::RequestResourceUp { host, from, until, what } => (
                 "api/v1/ledger/resource-ups".into(),
@@ -349,6 +354,8 @@ pub struct RestoreRequested {
     /// The directory on the server, or `/` for a restore in place.
     pub target: String,
     pub path: Option<String>,
+    /// Who asked on the customer's side.
+    pub requested_by: Option<String>,
     pub by: String,
     pub at: String,
 }

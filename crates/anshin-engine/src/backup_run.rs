@@ -10,14 +10,19 @@
 //! Must not know: schedules and the engine's clock (the caller says when), consoles.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anshin_core::backup::{self as rules, BackupJob, Kind, RestoreJob, RestoreTarget, Run, RunState};
 use anshin_core::fleet::{Fleet, Server};
 use anshin_core::resource;
+use anshin_core::tar_count::TarCount;
 use chrono::{DateTime, Utc};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::ssh::{SshError, SshPool, SshTarget};
 use crate::store::backups::{BackupKind, BackupOutcome, BackupRun};
@@ -29,6 +34,46 @@ pub const STREAM_IDLE: Duration = Duration::from_secs(120);
 const MAX_STDERR: usize = 64 * 1024;
 /// The SSH steps' timeout (connect, handshake, channel open) of backup sessions.
 const STEP: Duration = Duration::from_secs(20);
+
+/// How a run is going, told as its archive streams in (at most once a second).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub run: i64,
+    pub kind: Kind,
+    pub started: DateTime<Utc>,
+    /// Archive bytes received so far (before compression).
+    pub bytes: u64,
+    /// Files in the archive so far (its tar headers).
+    pub files: u64,
+}
+
+/// The archive on its way to zstd, its files counted from the tar headers going by.
+struct Counting<'a, W> {
+    inner: &'a mut W,
+    count: TarCount,
+    /// The count so far, for the progress told while the stream runs.
+    files: Arc<AtomicU64>,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Counting<'_, W> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let written = Pin::new(&mut *this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &written {
+            this.count.feed(&buf[..*n]);
+            this.files.store(this.count.files(), Ordering::Relaxed);
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.inner).poll_shutdown(cx)
+    }
+}
 
 /// The SSH sessions of backups and restores: a pool of their own, never the polls' (a stream
 /// holds its session's connection).
@@ -58,6 +103,9 @@ pub enum BackupRunError {
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Refused(String),
+    /// The backup store has no room for the run (the numbers in the text).
+    #[error("{0}")]
+    StoreFull(String),
 }
 
 impl From<SshError> for BackupRunError {
@@ -90,15 +138,29 @@ fn private_dir(dir: &Path) -> Result<(), BackupRunError> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| local(dir, e))
 }
 
+/// The file system of the backup store's directory `dir` (which exists).
+pub fn store_space(dir: &Path) -> Result<rules::StoreSpace, BackupRunError> {
+    let st = nix::sys::statvfs::statvfs(dir).map_err(|e| local(dir, std::io::Error::from(e)))?;
+    let block = st.fragment_size() as u64;
+    Ok(rules::StoreSpace {
+        total: (st.blocks() as u64).saturating_mul(block),
+        free: (st.blocks_available() as u64).saturating_mul(block),
+    })
+}
+
+fn core_kind(k: BackupKind) -> Kind {
+    match k {
+        BackupKind::Full => Kind::Full,
+        BackupKind::Differential => Kind::Differential,
+    }
+}
+
 /// The store's record as the core's rules read it.
 pub fn core_run(r: &BackupRun) -> Run {
     let parse = |t: &str| DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)).ok();
     Run {
         generation: r.id,
-        kind: match r.kind {
-            BackupKind::Full => Kind::Full,
-            BackupKind::Differential => Kind::Differential,
-        },
+        kind: core_kind(r.kind),
         state: match r.state.as_str() {
             "running" => RunState::Running,
             "ok" => RunState::Ok,
@@ -173,14 +235,15 @@ pub async fn run_backup(
     full: bool,
     by: &str,
     now: impl Fn() -> DateTime<Utc>,
-    progress: &mut (dyn FnMut(u64) + Send),
+    progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<BackupRun, BackupRunError> {
     let label = t.server.label.clone();
     let mut store = Store::open(db)?;
-    let runs: Vec<Run> = {
+    let stored = {
         let tx = store.begin()?;
-        tx.backups(Some(&label), 10_000)?.iter().map(core_run).collect()
+        tx.backups(Some(&label), 10_000)?
     };
+    let runs: Vec<Run> = stored.iter().map(core_run).collect();
     let base = if full { None } else { rules::base(&runs).map(|r| r.generation) };
     let kind = if base.is_some() { Kind::Differential } else { Kind::Full };
     let snapshot_in = match base {
@@ -191,6 +254,14 @@ pub async fn run_backup(
         None => None,
     };
     private_dir(&t.dir)?;
+    // The store must hold it: refused with the numbers otherwise (the NOC's side, not a run).
+    let previous: Vec<(Kind, u64)> = stored
+        .iter()
+        .filter(|r| r.state == "ok" || r.state == "pruned")
+        .map(|r| (core_kind(r.kind), r.bytes))
+        .collect();
+    let space = store_space(&t.dir)?;
+    rules::fits(&space, kind, rules::expected_bytes(kind, &previous)).map_err(BackupRunError::StoreFull)?;
     let run = {
         let tx = store.begin()?;
         let store_kind = if kind == Kind::Full { BackupKind::Full } else { BackupKind::Differential };
@@ -200,7 +271,8 @@ pub async fn run_backup(
         run
     };
     let archive = t.dir.join(archive_name(run.id, kind));
-    let outcome = take(t, pool, kind, &archive, snapshot_in.as_deref(), run.id, progress).await;
+    let going = Progress { run: run.id, kind, started: now(), bytes: 0, files: 0 };
+    let outcome = take(t, pool, &archive, snapshot_in.as_deref(), going, progress).await;
     // A lost connection cuts the run off (interrupted); anything else ends it failed.
     let (state_outcome, interrupted) = match outcome {
         Ok(o) => (o, None),
@@ -234,12 +306,12 @@ pub async fn run_backup(
 async fn take(
     t: &BackupTarget<'_>,
     pool: &SshPool,
-    kind: Kind,
     archive: &Path,
     snapshot_in: Option<&[u8]>,
-    id: i64,
-    progress: &mut (dyn FnMut(u64) + Send),
+    mut going: Progress,
+    progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<BackupOutcome, BackupRunError> {
+    let (kind, id) = (going.kind, going.run);
     let job = BackupJob { kind, paths: &t.server.backup, services: &t.server.services, sudo: t.sudo };
     let command = rules::backup_command(&job);
     let mut zstd = tokio::process::Command::new("zstd")
@@ -251,11 +323,23 @@ async fn take(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| BackupRunError::Zstd(e.to_string()))?;
-    let mut sink = zstd.stdin.take().ok_or_else(|| BackupRunError::Zstd("no input pipe".into()))?;
+    let mut pipe = zstd.stdin.take().ok_or_else(|| BackupRunError::Zstd("no input pipe".into()))?;
     let mut input: &[u8] = snapshot_in.unwrap_or_default();
-    let streamed = pool.exec_stream(&t.ssh, &command, &mut input, &mut sink, MAX_STDERR, STREAM_IDLE, progress).await;
-    let _ = sink.shutdown().await;
-    drop(sink);
+    let files_seen = Arc::new(AtomicU64::new(0));
+    let mut sink = Counting { inner: &mut pipe, count: TarCount::new(), files: files_seen.clone() };
+    let mut told = std::time::Instant::now();
+    let mut tell = |bytes: u64| {
+        going.bytes = bytes;
+        going.files = files_seen.load(Ordering::Relaxed);
+        if told.elapsed() >= Duration::from_secs(1) {
+            told = std::time::Instant::now();
+            progress(&going);
+        }
+    };
+    let streamed = pool.exec_stream(&t.ssh, &command, &mut input, &mut sink, MAX_STDERR, STREAM_IDLE, &mut tell).await;
+    let files = sink.count.files();
+    let _ = pipe.shutdown().await;
+    drop(pipe);
     let zstd_done = zstd.wait_with_output().await.map_err(|e| BackupRunError::Zstd(e.to_string()))?;
     let streamed = streamed?;
     if !zstd_done.status.success() {
@@ -291,7 +375,7 @@ async fn take(
     let warnings = streamed.stderr.lines().filter(|l| l.contains("Cannot") || l.contains("Permission denied")).count();
     Ok(BackupOutcome::Ok {
         bytes,
-        files: 0,
+        files,
         warnings: warnings as u64,
         archive: archive.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         snapshot,

@@ -100,12 +100,41 @@ pub struct BackupEligibilityView {
     pub used_inodes: Option<u64>,
     /// Why it could not be measured (`not_measured`; English, for the operator's investigation).
     pub why: Option<String>,
+    /// The tile's backup badge of a backed-up server: `last_failed` (its latest run failed or was
+    /// cut off) or `stale` (its newest generation is older than 48 h); none when fine.
+    #[ts(type = "\"last_failed\" | \"stale\" | null")]
+    pub attention: Option<&'static str>,
+    /// The backup going now, as its archive streams in (told about once a second).
+    pub running: Option<BackupProgressView>,
+}
+
+/// A backup going now: the run, its kind, since when, what came so far.
+#[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
+pub struct BackupProgressView {
+    pub run: i64,
+    /// `full` | `differential`.
+    pub kind: &'static str,
+    /// RFC 3339 UTC.
+    pub started: String,
+    /// Archive bytes received so far (before compression).
+    pub bytes: u64,
+    /// Files in the archive so far.
+    pub files: u64,
+    /// Bytes a second since it started.
+    pub rate: u64,
 }
 
 impl BackupEligibilityView {
     pub fn of(e: &anshin_core::backup::Eligibility) -> BackupEligibilityView {
         use anshin_core::backup::Eligibility as E;
-        let view = |code, used_bytes, used_inodes, why| BackupEligibilityView { code, used_bytes, used_inodes, why };
+        let view = |code, used_bytes, used_inodes, why| BackupEligibilityView {
+            code,
+            used_bytes,
+            used_inodes,
+            why,
+            attention: None,
+            running: None,
+        };
         match e {
             E::Eligible { used_bytes, used_inodes } => view("eligible", Some(*used_bytes), Some(*used_inodes), None),
             E::NotInPlan { .. } => view("not_in_plan", None, None, None),
@@ -237,7 +266,8 @@ pub struct HealthAlarm {
     /// machine: `count` of `total`), `late_probes` (`count` failed attempts of the last interval
     /// were not judged because the prober itself ran over a second late), `store_waiting` (the store is locked or busy: `count`
     /// results wait to be decided), `store_failed` (it stayed so for 5 minutes, or failed for a
-    /// reason waiting does not cure).
+    /// reason waiting does not cure), `backup_store_full` (the backup store's file system is
+    /// `count` % used, 80 or more, or cannot be looked at: `count` 0).
     pub code: &'static str,
     /// Since when (RFC 3339 UTC).
     pub since: String,
@@ -525,6 +555,14 @@ impl FleetView {
             self.touch(h);
         }
         changed
+    }
+
+    /// Marks a host changed by its label (what `refresh_host` does not look at: a backup's
+    /// progress).
+    pub fn touch_host(&mut self, label: &str) {
+        if let Some(&h) = self.by_label.get(label) {
+            self.touch(h);
+        }
     }
 
     /// Marks host `h` changed (consoles get it in the next delta).

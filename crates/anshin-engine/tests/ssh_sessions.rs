@@ -7,112 +7,17 @@
 //! Each test brings up its own one-host fleet on 127.78.41–49.x and tears it down on drop, also
 //! when the test panics.
 
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anshin_engine::ssh::{SshError, SshPool, SshTarget, Step};
+use anshin_engine::ssh::{SshError, SshPool, Step};
+
+mod common;
+use common::sshd_fleet::Fleet;
 
 const STEP: Duration = Duration::from_secs(5);
 const LOADAVG: &str = "cat /proc/loadavg";
-
-fn repo_root() -> PathBuf {
-    // ANSHIN_REPO_ROOT: when this file is built outside the workspace.
-    match std::env::var_os("ANSHIN_REPO_ROOT") {
-        Some(root) => PathBuf::from(root),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap(),
-    }
-}
-
-/// A one-host fleet (`web01`, sshd on `{net}.2:22`), torn down on drop.
-struct Fleet {
-    dir: tempfile::TempDir,
-    net: String,
-    key: PathBuf,
-    /// The folder with the files sshd reads as user anshin (authorized_keys).
-    public: PathBuf,
-}
-
-impl Fleet {
-    fn up(net: &str) -> Fleet {
-        let dir = tempfile::Builder::new().prefix("anshin-ssh-test-").tempdir().unwrap();
-        // sshd reads authorized_keys as user anshin: let it traverse the workdir.
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let mut fleet = Fleet { dir, net: net.to_string(), key: PathBuf::new(), public: PathBuf::new() };
-        fleet.fleet(&["up", "--dir", &fleet.path_str(), "--net", net, "--hosts", "web01:", "--no-sink"]);
-        let state: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(fleet.dir.path().join("fleet-state.json")).unwrap()).unwrap();
-        fleet.key = PathBuf::from(state["key"].as_str().unwrap());
-        fleet.public = PathBuf::from(state["pub"].as_str().unwrap());
-        fleet
-    }
-
-    fn path_str(&self) -> String {
-        self.dir.path().to_str().unwrap().to_string()
-    }
-
-    fn fleet(&self, args: &[&str]) -> String {
-        let out = Command::new("/usr/bin/python3")
-            .arg(repo_root().join("tests/fleet/fleet.py"))
-            .args(args)
-            .output()
-            .expect("run tests/fleet/fleet.py with /usr/bin/python3");
-        assert!(
-            out.status.success(),
-            "fleet.py {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn ip(&self) -> IpAddr {
-        format!("{}.2", self.net).parse().unwrap()
-    }
-
-    fn host_key_pub(&self) -> PathBuf {
-        self.dir.path().join("hosts/web01/ssh_host_ed25519_key.pub")
-    }
-
-    fn target(&self, known_hosts: &Path, tofu: bool) -> SshTarget {
-        SshTarget {
-            host: "web01".into(),
-            ip: self.ip(),
-            port: 22,
-            user: "anshin".into(),
-            key_path: self.key.clone(),
-            known_hosts: known_hosts.to_path_buf(),
-            trust_on_first_use: tofu,
-        }
-    }
-
-    fn stop_ssh(&self) {
-        self.fleet(&["stop", &self.path_str(), "web01", "ssh"]);
-    }
-
-    fn start_ssh(&self) {
-        self.fleet(&["start", &self.path_str(), "web01", "ssh"]);
-    }
-
-    /// Established TCP connections from anyone to this host's sshd (client side).
-    fn ssh_connections(&self) -> usize {
-        let out = Command::new("ss")
-            .args(["-Htn", "state", "established", "dst", &format!("{}:22", self.ip())])
-            .output()
-            .expect("ss (iproute2)");
-        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count()
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        let _ = Command::new("/usr/bin/python3")
-            .arg(repo_root().join("tests/fleet/fleet.py"))
-            .args(["down", "--dir", &self.path_str()])
-            .output();
-    }
-}
 
 /// `SHA256:…` of a public key file, as ssh-keygen prints it.
 fn fingerprint_of(pub_file: &Path) -> String {

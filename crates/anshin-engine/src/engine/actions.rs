@@ -274,8 +274,9 @@ impl Decider {
                 }
             }
             ActionRequest::Backup { host, full } => self.request_backup(&host, full, by, now),
-            ActionRequest::Restore { host, generation, path, to, in_place } => {
-                self.request_restore(tx, &host, generation, path, to, in_place, by, now)?
+            ActionRequest::Restore { host, generation, path, to, in_place, requested_by } => {
+                let asked = super::backups::RestoreAsked { generation, path, to, in_place, requested_by };
+                self.request_restore(tx, &host, asked, by, now)?
             }
             ActionRequest::RecoverNetwork { gateway } => {
                 if self.fleet.gateway(&gateway).is_none() {

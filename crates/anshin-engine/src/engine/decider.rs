@@ -89,7 +89,7 @@ fn coalesce(queue: &mut VecDeque<Input>) {
         let keep = match &input {
             Input::Check { key, .. } => seen_checks.insert(key.clone()),
             Input::Resources { host, .. } => seen_hosts.insert(host.clone()),
-            Input::Tick => false,
+            Input::Tick | Input::BackupProgress { .. } => false,
             _ => true,
         };
         if keep {
@@ -115,6 +115,8 @@ pub(super) struct Effects {
     pub(super) jobs: Vec<Job>,
     /// Acknowledgements to show: host, incident, who.
     pub(super) acknowledged: Vec<(String, i64, String)>,
+    /// Files of deleted backup generations, removed once the store no longer lists them.
+    pub(super) remove_files: Vec<std::path::PathBuf>,
 }
 
 impl Decider {
@@ -262,6 +264,7 @@ impl Decider {
     fn publish_health(&mut self, now: DateTime<Utc>) {
         let mut alarms = self.attempts.alarms(now);
         alarms.extend(self.store_health.alarm(now));
+        alarms.extend(self.backups.store_alarm());
         let lag = self.attempts.lag_p99_ms(now);
         if let Ok(mut v) = self.view.write() {
             if v.health.alarms != alarms {
@@ -312,10 +315,9 @@ impl Decider {
                 Input::RecoveryActing { id } => acting.push(id),
                 Input::RecoveryDone { id, outcome, detail } => done.push((id, outcome, detail)),
                 Input::Tick => tick = true,
+                Input::BackupProgress { host, progress } => self.backup_progress(&host, &progress, now),
                 Input::BackupDone { host, started } => self.backup_done(store, &host, started, now),
-                Input::RestoreDone { host, generation, by, outcome } => {
-                    self.restore_done(store, &host, generation, &by, outcome, now)
-                }
+                Input::RestoreDone(ended) => self.restore_done(store, *ended, now),
                 other => batch.push(other),
             }
         }
@@ -323,7 +325,8 @@ impl Decider {
             self.backup_look(now);
         }
         let tick = tick && self.tick_due(now);
-        if batch.is_empty() && requests.is_empty() && done.is_empty() && acting.is_empty() && !tick {
+        let judge_backups = self.backups.take_judge();
+        if batch.is_empty() && requests.is_empty() && done.is_empty() && acting.is_empty() && !tick && !judge_backups {
             return Ok(());
         }
         // What goes back to the queue when the store refuses (requests are answered instead).
@@ -373,6 +376,9 @@ impl Decider {
             if tick {
                 self.tick(&tx, now, &mut fx)?;
             }
+            if judge_backups {
+                self.judge_backups(&tx, now, &mut fx)?;
+            }
             // Each request in a savepoint: one the store refuses is undone alone and answered
             // with the reason; it never stops the engine.
             for (request, by, reply) in requests.drain(..) {
@@ -414,6 +420,11 @@ impl Decider {
         }
         for job in fx.jobs {
             self.runner.spawn(job);
+        }
+        for file in fx.remove_files {
+            if let Err(e) = std::fs::remove_file(&file) {
+                tracing::warn!(file = %file.display(), error = %e, "a deleted backup generation's file could not be removed");
+            }
         }
         if fx.mail {
             self.wake.notify_one();
@@ -643,8 +654,9 @@ impl Decider {
                 | Input::RecoveryDone { .. }
                 | Input::Tick
                 | Input::Fleet(_)
+                | Input::BackupProgress { .. }
                 | Input::BackupDone { .. }
-                | Input::RestoreDone { .. } => {}
+                | Input::RestoreDone(_) => {}
                 Input::Resources { host, poll } => {
                     let Some(h) = v.host_mut(host) else { continue };
                     match poll {
@@ -655,7 +667,10 @@ impl Decider {
                                 if let Some(server) = self.fleet.server(host) {
                                     let judged =
                                         anshin_core::backup::eligibility_at(&self.fleet, server, now, &sample.paths);
-                                    h.backup = Some(crate::view::BackupEligibilityView::of(&judged));
+                                    let mut backup = crate::view::BackupEligibilityView::of(&judged);
+                                    backup.attention = self.backups.attention(host);
+                                    backup.running = self.backups.progress(host);
+                                    h.backup = Some(backup);
                                 }
                             }
                             h.resources = Resource::ALL
@@ -682,7 +697,10 @@ impl Decider {
                     let host_key = m
                         .host_key_incident(host)
                         .map(|id| (HOST_KEY_CHECK.to_string(), m.other_incident(id, Level::Severe.number())));
-                    h.other_incidents = resources.chain(host_key).collect();
+                    let backup = m.backup_incident(host).map(|(id, level)| {
+                        (anshin_core::backup::CHECK_ID.to_string(), m.other_incident(id, level.number()))
+                    });
+                    h.other_incidents = resources.chain(host_key).chain(backup).collect();
                     hosts.insert(host.as_str());
                 }
             }

@@ -214,6 +214,8 @@ impl Decider {
                     || match &inc.subject {
                         Subject::Check(_) => inc.check_key().is_some_and(|k| diff.checks_removed.contains(&k)),
                         Subject::Resource { .. } | Subject::HostKey => !still_polled(&inc.host),
+                        // Judged again after the change (closed when no longer backed up).
+                        Subject::Backup { .. } => false,
                     };
                 if remove {
                     closed.push(id);

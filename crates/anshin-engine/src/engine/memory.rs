@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use anshin_core::mail::Problem;
 use anshin_core::resource::{Resource, ResourceState};
-use anshin_core::{CheckKey, CheckKind, Fleet, Monitor};
+use anshin_core::{CheckKey, CheckKind, Fleet, Level, Monitor};
 use chrono::{DateTime, Utc};
 
 use crate::action::MaintenanceWindow;
@@ -32,6 +32,9 @@ pub(super) enum Subject {
     Resource { resource: Resource, problem: Problem },
     /// The server's SSH host key changed: the NOC must look (no customer mail).
     HostKey,
+    /// Backups failed or were missed in a row (contract §7): NOC-internal, never mailed; its
+    /// level follows the count.
+    Backup { level: Level },
 }
 
 /// One open incident, as the decider remembers it.
@@ -70,6 +73,8 @@ pub(super) struct ServerState {
     resource_incidents: HashMap<Resource, i64>,
     /// The open host-key incident (kept by `Memory::open`/`close`).
     host_key_incident: Option<i64>,
+    /// The open backup incident (kept by `Memory::open`/`close`).
+    backup_incident: Option<i64>,
     /// When each failing check first failed (a reboot counts 15 minutes from there).
     pub failing_since: HashMap<CheckKind, DateTime<Utc>>,
     /// The recovery running on the server (the store allows one).
@@ -117,6 +122,7 @@ impl Memory {
                     server.resource_incidents.insert(*resource, id);
                 }
                 Subject::HostKey => server.host_key_incident = Some(id),
+                Subject::Backup { .. } => server.backup_incident = Some(id),
             }
         }
         let record = OpenIncident {
@@ -145,6 +151,11 @@ impl Memory {
                 Subject::HostKey => {
                     if server.host_key_incident == Some(id) {
                         server.host_key_incident = None;
+                    }
+                }
+                Subject::Backup { .. } => {
+                    if server.backup_incident == Some(id) {
+                        server.backup_incident = None;
                     }
                 }
             }
@@ -201,6 +212,15 @@ impl Memory {
     /// The open host-key incident of a server.
     pub fn host_key_incident(&self, host: &str) -> Option<i64> {
         self.server(host).and_then(|s| s.host_key_incident)
+    }
+
+    /// The open backup incident of a server and its level.
+    pub fn backup_incident(&self, host: &str) -> Option<(i64, Level)> {
+        let id = self.server(host)?.backup_incident?;
+        match self.incident(id)?.subject {
+            Subject::Backup { level } => Some((id, level)),
+            _ => None,
+        }
     }
 
     /// The recovery running on a server.

@@ -159,18 +159,19 @@ enum Input {
     Tick,
     /// A changed fleet (or a refused fleet file) to apply between batches.
     Fleet(fleet_change::FleetChange),
+    /// How a backup is going (at most once a second while its archive streams in).
+    BackupProgress {
+        host: String,
+        progress: crate::backup_run::Progress,
+    },
     /// A backup job ended (`started`: it recorded a run; else it could not begin).
     BackupDone {
         host: String,
         started: bool,
     },
-    /// A restore job ended: what the server said, or why it failed.
-    RestoreDone {
-        host: String,
-        generation: i64,
-        by: String,
-        outcome: Result<String, String>,
-    },
+    /// A restore job ended: what the server said, or why it failed, and the re-check of the
+    /// server's services afterwards.
+    RestoreDone(Box<backup_jobs::RestoreEnded>),
 }
 
 /// Why a resource poll gave no sample.

@@ -543,6 +543,20 @@ impl Decider {
         for c in &mut h.checks {
             c.prompt = c.incident.and_then(|id| self.memory.incident(id)?.prompt.clone());
         }
+        // The backup incident and badge (judged by `judge_backups`).
+        let backup_check = anshin_core::backup::CHECK_ID;
+        match self.memory.backup_incident(host) {
+            Some((id, level)) => {
+                h.other_incidents.insert(backup_check.into(), self.memory.other_incident(id, level.number()));
+            }
+            None => {
+                h.other_incidents.remove(backup_check);
+            }
+        }
+        if let Some(b) = &mut h.backup {
+            b.attention = self.backups.attention(host);
+        }
+        v.refresh_host(host);
     }
 }
 

@@ -6,7 +6,7 @@
 //! Owns: turning stored incidents, check states and maintenance windows into the decider's
 //! `Memory` (a record per open incident) and the consoles' view. At start only: closing
 //! incidents nothing could close any more (checks no longer in the fleet, resource and host-key
-//! incidents of servers no longer polled), marking recoveries the last run left running as
+//! incidents of servers no longer polled; backup incidents are judged again by the decider), marking recoveries the last run left running as
 //! interrupted, the `engine_started` entry.
 //! Must not know: probes, consoles, transports.
 
@@ -94,6 +94,12 @@ pub(super) fn resume(
         }
     }
     for inc in &open {
+        // The backup incident: kept (judged again at the first look: closed there if the
+        // server is no longer backed up, or by its next good run).
+        if inc.check == anshin_core::backup::CHECK_ID {
+            let level = Level::from_number(inc.level).unwrap_or(Level::Warning);
+            memory.open(inc.id, &inc.host, Subject::Backup { level }, opened_at(inc, now));
+        }
         // Resource and host-key incidents: kept while their server is polled, closed at start
         // otherwise (nothing could ever close them).
         if inc.check == HOST_KEY_CHECK || Resource::from_id(&inc.check).is_some() {
@@ -137,7 +143,7 @@ pub(super) fn resume(
         if let Some(by) = &by {
             view.set_acknowledged(&inc.host, inc.id, by);
         }
-        if inc.check == HOST_KEY_CHECK || Resource::from_id(&inc.check).is_some() {
+        if anshin_core::check::is_other_incident(&inc.check) {
             let other =
                 OtherIncident { id: inc.id, level: inc.level, since: inc.opened_at.clone(), acknowledged_by: by };
             if let Some(h) = view.host_mut(&inc.host) {

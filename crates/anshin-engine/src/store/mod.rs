@@ -269,9 +269,8 @@ impl Store {
         })?;
         for row in rows {
             let (host, check, failures, hard_down, last_ok, detail, open_incident) = row?;
-            // Resource and host-key incidents are resumed from `incidents()`, not here.
-            if anshin_core::resource::Resource::from_id(&check).is_some() || check == anshin_core::check::HOST_KEY_CHECK
-            {
+            // Resource, host-key and backup incidents are resumed from `incidents()`, not here.
+            if anshin_core::check::is_other_incident(&check) {
                 continue;
             }
             // A check id this version cannot read is kept under a custom name rather than lost.

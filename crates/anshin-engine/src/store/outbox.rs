@@ -100,6 +100,8 @@ pub enum OutboxKind {
     Test,
     /// The monthly report (contract §5), HTML with inline charts.
     MonthlyReport,
+    /// Work the customer asked for is done (a restore, contract §7).
+    WorkDone,
 }
 
 impl OutboxKind {
@@ -111,6 +113,7 @@ impl OutboxKind {
             OutboxKind::StatusReport => "status_report",
             OutboxKind::Test => "test",
             OutboxKind::MonthlyReport => "monthly_report",
+            OutboxKind::WorkDone => "work_done",
         }
     }
 
@@ -122,6 +125,7 @@ impl OutboxKind {
             "status_report" => OutboxKind::StatusReport,
             "test" => OutboxKind::Test,
             "monthly_report" => OutboxKind::MonthlyReport,
+            "work_done" => OutboxKind::WorkDone,
             _ => return None,
         })
     }

@@ -1,4 +1,7 @@
 //! Helpers the engine's integration tests share: real loopback peers.
+#![allow(dead_code)]
+
+pub mod sshd_fleet;
 
 /// A loopback listener that greets every connection with `text` (and hangs up); returns its port.
 pub async fn greeter(text: &'static [u8]) -> u16 {

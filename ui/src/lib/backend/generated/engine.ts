@@ -29,7 +29,12 @@ kind: string, amount_yen: number, customer_person: string, note?: string,
  * `other` (the catalogue's `charge_causes`). Required: a missing or unknown cause is
  * refused `invalid`, naming the four (so it is read as empty here, not refused by serde).
  */
-cause: string, } | { "type": "status_report", incident: number, subject: string, body: string, } | { "type": "pause", scope: PauseScope, starts_at?: string | null, ends_at?: string | null, minutes?: number | null, reason: string, } | { "type": "end_pause", maintenance: number, } | { "type": "extend_pause", maintenance: number, ends_at?: string | null, minutes?: number | null, } | { "type": "recover_network", gateway: string, } | { "type": "backup", host: string, full: boolean, } | { "type": "restore", host: string, generation: number, path?: string | null, to?: string | null, in_place: boolean, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
+cause: string, } | { "type": "status_report", incident: number, subject: string, body: string, } | { "type": "pause", scope: PauseScope, starts_at?: string | null, ends_at?: string | null, minutes?: number | null, reason: string, } | { "type": "end_pause", maintenance: number, } | { "type": "extend_pause", maintenance: number, ends_at?: string | null, minutes?: number | null, } | { "type": "recover_network", gateway: string, } | { "type": "backup", host: string, full: boolean, } | { "type": "restore", host: string, generation: number, path?: string | null, to?: string | null, in_place: boolean, 
+/**
+ * Who asked on the customer's side (contract §7: recorded; the customer is mailed when
+ * the restore is done).
+ */
+requested_by?: string | null, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
 
 /**
  * Every rejection of the console API (and of a desktop command): a stable `code` consoles
@@ -64,7 +69,16 @@ used_inodes: number | null,
 /**
  * Why it could not be measured (`not_measured`; English, for the operator's investigation).
  */
-why: string | null, };
+why: string | null, 
+/**
+ * The tile's backup badge of a backed-up server: `last_failed` (its latest run failed or was
+ * cut off) or `stale` (its newest generation is older than 48 h); none when fine.
+ */
+attention: "last_failed" | "stale" | null, 
+/**
+ * The backup going now, as its archive streams in (told about once a second).
+ */
+running: BackupProgressView | null, };
 
 /**
  * Full (GNU tar level 0) or differential (level 1 against its full).
@@ -76,6 +90,31 @@ export type BackupKind = "full" | "differential";
  * backed-up file systems).
  */
 export type BackupLimitsEntry = { max_used_bytes: number, max_used_inodes: number, };
+
+/**
+ * A backup going now: the run, its kind, since when, what came so far.
+ */
+export type BackupProgressView = { run: number, 
+/**
+ * `full` | `differential`.
+ */
+kind: string, 
+/**
+ * RFC 3339 UTC.
+ */
+started: string, 
+/**
+ * Archive bytes received so far (before compression).
+ */
+bytes: number, 
+/**
+ * Files in the archive so far.
+ */
+files: number, 
+/**
+ * Bytes a second since it started.
+ */
+rate: number, };
 
 /**
  * A backup the engine started on request (its run appears in `GET /api/v1/backups` as soon as
@@ -535,7 +574,8 @@ export type HealthAlarm = {
  * machine: `count` of `total`), `late_probes` (`count` failed attempts of the last interval
  * were not judged because the prober itself ran over a second late), `store_waiting` (the store is locked or busy: `count`
  * results wait to be decided), `store_failed` (it stayed so for 5 minutes, or failed for a
- * reason waiting does not cure).
+ * reason waiting does not cure), `backup_store_full` (the backup store's file system is
+ * `count` % used, 80 or more, or cannot be looked at: `count` 0).
  */
 code: string, 
 /**
@@ -769,7 +809,11 @@ export type RestoreRequested = { host: string, generation: number,
 /**
  * The directory on the server, or `/` for a restore in place.
  */
-target: string, path: string | null, by: string, at: string, };
+target: string, path: string | null, 
+/**
+ * Who asked on the customer's side.
+ */
+requested_by: string | null, by: string, at: string, };
 
 /**
  * Also serializable, so a remote console passes it on as URL parameters unchanged.
