@@ -3,8 +3,10 @@
 //! Owns: the fleet file (parsing and validation, console edits written back into its text), contracts and plans, the list of checks a
 //! server gets, alert levels and trigger names, the soft/hard check state machine, and the
 //! incident decisions (open, close, suppression by unreachable servers and gateways), backups'
-//! rules and commands (`backup`), how a value becomes one `sh` word (`shell`), counting a tar stream's files (`tar_count`), and how
-//! untrusted text is shown (`text`).
+//! rules and commands (`backup`), counting a tar stream's files (`tar_count`), how a value
+//! becomes one `sh` word (`shell`), how untrusted text is shown (`text`), and security updates —
+//! the OS's tooling and end of life, the detection and apply commands, their parsers, the
+//! customer notice (`updates`).
 //!
 //! Must not know: sockets, files, clocks, tokio, SQLite, Tauri. Everything here is a function of
 //! its inputs; time, when needed, is a parameter. That is what keeps every rule of the service
@@ -30,6 +32,7 @@ pub mod resource;
 pub mod shell;
 pub mod tar_count;
 pub mod text;
+pub mod updates;
 
 pub use alert::{CheckState, Transition};
 pub use check::{CheckKey, CheckKind, CheckSpec, Service};
