@@ -249,3 +249,29 @@ def test_a_server_new_to_backups_gets_its_full_from_the_engine(fleet_factory, tm
         assert post(port, "/api/v1/servers/web01/restore", OPERATOR, body)[0] == 200
         again = wait_for("the second restore's end", finished(2), seconds=30)
         assert "not restored" in again[0]["detail"] and "exists" in again[0]["detail"], again[0]
+
+        # The CLI on the same store asks the running engine (its control socket) instead of
+        # running a second job beside it; who asked is recorded, and the CLI waits for the end.
+        write(os.path.join(data, "c.txt"), b"third\n")
+        r = subprocess.run([anshin_bin(), "backup", path, "--db", db, "--host", "web01"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and "the engine running" in r.stderr and "(differential) ok" in r.stdout, \
+            r.stdout + r.stderr
+        rows = api(port, "/api/v1/backups?host=web01")
+        assert len(rows) == 3 and rows[0]["requested_by"].startswith("cli:"), rows[0]
+        r = subprocess.run([anshin_bin(), "restore", path, "--db", db, "--host", "web01", "--generation",
+                            str(rows[0]["id"]), "--to", "/srv/by-cli", "--requested-by", "山田様（電話）"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and "restored" in r.stdout, r.stdout + r.stderr
+        with open(os.path.join(f.srv("web01"), "by-cli", "srv", "data", "c.txt"), "rb") as fh:
+            assert fh.read() == b"third\n"
+        entries = api(port, "/api/v1/audit?limit=400")["entries"]
+        began = [e for e in entries if e["kind"] == "restore_started" and "/srv/by-cli" in e["detail"]]
+        assert began and "asked by 山田様（電話）" in began[0]["detail"] and began[0]["actor"].startswith("cli:"), began
+        ended = [e for e in entries if e["kind"] == "restore_finished"]
+        assert "re-check: " in ended[0]["detail"] and "http ok" in ended[0]["detail"], ended[0]
+        # The customer who asked is mailed (through the outbox) once the restore is done.
+        out = subprocess.run([anshin_bin(), "outbox", "--db", db, "--json"], capture_output=True, text=True, timeout=30)
+        mails = [json.loads(line) for line in out.stdout.splitlines()]
+        done = [m for m in mails if "リストア完了のお知らせ（web01）" in m["subject"]]
+        assert len(done) == 1 and done[0]["kind"] == "work_done", mails

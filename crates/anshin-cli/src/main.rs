@@ -127,6 +127,10 @@ enum Command {
         to: Option<String>,
         #[arg(long)]
         in_place: bool,
+        /// Who asked on the customer's side (recorded; with an engine running, the customer is
+        /// mailed when the restore is done).
+        #[arg(long)]
+        requested_by: Option<String>,
     },
     /// The mail outbox: every mail with its delivery state (works while an engine runs).
     Outbox {
@@ -331,8 +335,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             with_fleet(&fleet, |f| runtime()?.block_on(backup::backup(f, &db, &host, full)))
         }
         Command::Backups { db, host, json } => backup::list(&db, host.as_deref(), json),
-        Command::Restore { fleet, db, host, generation, path, to, in_place } => with_fleet(&fleet, |f| {
-            runtime()?.block_on(backup::restore(f, &db, &host, generation, path.as_deref(), to.as_deref(), in_place))
+        Command::Restore { fleet, db, host, generation, path, to, in_place, requested_by } => with_fleet(&fleet, |f| {
+            let (path, to, asked) = (path.as_deref(), to.as_deref(), requested_by.as_deref());
+            runtime()?.block_on(backup::restore(f, &db, &host, generation, path, to, in_place, asked))
         }),
         Command::Export { db, out, from, to, customer, fleet, force } => {
             export::run(&db, &out, from, to, customer, fleet, force)

@@ -106,7 +106,7 @@ pub struct CheckEntry {
     pub id: &'static str,
     pub name_ja: &'static str,
     pub name_en: &'static str,
-    /// `server` (ping, SSH), `service`, `resource`, `security` (the SSH host key).
+    /// `server` (ping, SSH), `service`, `resource`, `security` (the SSH host key), `backup`.
     pub group: &'static str,
 }
 
@@ -242,7 +242,11 @@ fn checks() -> Vec<CheckEntry> {
     });
     let host_key =
         CheckEntry { id: HOST_KEY_CHECK, name_ja: "SSH ホスト鍵", name_en: "SSH host key", group: "security" };
-    server.into_iter().chain(services).chain(resources).chain([host_key]).collect()
+    let backup =
+        CheckEntry {
+            id: anshin_core::backup::CHECK_ID, name_ja: "バックアップ", name_en: "Backup", group: "backup"
+        };
+    server.into_iter().chain(services).chain(resources).chain([host_key, backup]).collect()
 }
 
 #[cfg(test)]
@@ -258,9 +262,7 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), n, "a check id is listed twice");
         for e in &c.checks {
-            let known = anshin_core::CheckKind::from_id(e.id).is_some()
-                || Resource::from_id(e.id).is_some()
-                || e.id == HOST_KEY_CHECK;
+            let known = anshin_core::CheckKind::from_id(e.id).is_some() || anshin_core::check::is_other_incident(e.id);
             assert!(known, "{} is not a check id the engine gives", e.id);
         }
         assert!(c.checks.iter().any(|e| e.id == "pop") && !c.checks.iter().any(|e| e.id == "pop3"));

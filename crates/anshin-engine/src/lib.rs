@@ -14,6 +14,7 @@ pub mod api;
 pub mod backup_run;
 pub mod catalogue;
 pub mod contract;
+pub mod control;
 pub mod engine;
 pub mod event;
 pub mod feed;

@@ -475,6 +475,7 @@ fn start_inside(
     let wake = Arc::new(Notify::new());
     let outbox_wake = wake.clone();
 
+    let db_path = store.path().to_path_buf();
     let (smtp_tx, smtp_rx) = watch::channel(smtp);
     let outbox = tokio::spawn(supervise_outbox(
         store.path().to_path_buf(),
@@ -519,23 +520,27 @@ fn start_inside(
     let runtime = None; // set by `start` once everything is spawned
     let feed = Arc::new(crate::feed_hub::Feed::default());
     let fleet_path = Arc::default();
-    Ok((
-        EngineHandle {
-            shutdown,
-            events,
-            view,
-            requests,
-            outbox_wake,
-            decider,
-            outbox,
-            runtime,
-            feed,
-            fleet: shared,
-            fleet_path,
-            shutdown_rx,
-        },
-        first_listener,
-    ))
+    let handle = EngineHandle {
+        shutdown,
+        events,
+        view,
+        requests,
+        outbox_wake,
+        decider,
+        outbox,
+        runtime,
+        feed,
+        fleet: shared,
+        fleet_path,
+        shutdown_rx,
+    };
+    // `anshin backup` / `anshin restore` on this store ask this engine (contract §7).
+    tokio::spawn(crate::control::serve(
+        crate::control::socket_path(&db_path),
+        handle.console(),
+        handle.shutdown_rx.clone(),
+    ));
+    Ok((handle, first_listener))
 }
 
 /// Runs the outbox runner until shutdown, starting it again when the SMTP settings change (a

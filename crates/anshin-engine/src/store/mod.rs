@@ -89,6 +89,7 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     ledger::MIGRATION,
     recovery::MIGRATION_CAUSE,
     backups::MIGRATION,
+    outbox::MIGRATION_WRITTEN,
 ];
 
 /// The schema version (`user_version`) from which the event log carries `actor` and `hash`.
@@ -337,6 +338,21 @@ impl Store {
     }
 
     /// The whole event log in order (for tests and exports).
+    /// The events of one kind logged after event `after` (by id), oldest first.
+    pub fn events_after(&self, after: i64, kind: &str) -> Result<Vec<EventRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM events WHERE id > ?1 AND kind = ?2 ORDER BY id",
+            self.event_columns()?
+        ))?;
+        let rows = stmt.query_map(params![after, kind], event_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// The id of the latest event (0 in an empty log).
+    pub fn last_event_id(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?)
+    }
+
     pub fn events(&self) -> Result<Vec<EventRecord>, StoreError> {
         let mut stmt = self.conn.prepare(&format!("SELECT {} FROM events ORDER BY id", self.event_columns()?))?;
         let rows = stmt.query_map([], event_row)?.collect::<Result<_, _>>()?;

@@ -88,6 +88,53 @@ CREATE TABLE outbox_parts (
 );
 "#;
 
+/// Schema step 14: the written mails that are not about an incident — `work_done` (a restore
+/// the customer asked for is done, contract §7) and `security_notice` (contract §8). The kind's
+/// CHECK cannot change in place: the outbox and its parts are rebuilt with their rows, ids and
+/// Message-IDs unchanged (the parts first, so no foreign key points at a dropped table).
+/// Appended to `MIGRATIONS`; never edit once released.
+pub(super) const MIGRATION_WRITTEN: &str = r#"
+CREATE TEMP TABLE outbox_parts_keep AS SELECT * FROM outbox_parts;
+DROP TABLE outbox_parts;
+CREATE TABLE outbox_v14 (
+    id              INTEGER PRIMARY KEY,
+    message_id      TEXT NOT NULL UNIQUE,
+    kind            TEXT NOT NULL
+                    CHECK (kind IN ('alert', 'recovery', 'response_started', 'status_report', 'test',
+                                    'monthly_report', 'work_done', 'security_notice')),
+    incident_id     INTEGER REFERENCES incidents (id),
+    mail_from       TEXT NOT NULL,
+    mail_to         TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'sent', 'failed_permanent', 'held')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    sent_at         TEXT,
+    html            TEXT
+);
+INSERT INTO outbox_v14 SELECT id, message_id, kind, incident_id, mail_from, mail_to, subject, body, state, attempts,
+                              next_attempt_at, last_error, created_at, sent_at, html FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v14 RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox (next_attempt_at, id) WHERE state = 'pending';
+CREATE INDEX outbox_incident ON outbox (incident_id);
+CREATE TABLE outbox_parts (
+    outbox_id    INTEGER NOT NULL REFERENCES outbox (id),
+    seq          INTEGER NOT NULL,
+    cid          TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    filename     TEXT NOT NULL,
+    data         BLOB NOT NULL,
+    PRIMARY KEY (outbox_id, seq)
+);
+INSERT INTO outbox_parts SELECT * FROM outbox_parts_keep;
+DROP TABLE outbox_parts_keep;
+"#;
+
 /// Which mail of contract §3 a row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,6 +149,8 @@ pub enum OutboxKind {
     MonthlyReport,
     /// Work the customer asked for is done (a restore, contract §7).
     WorkDone,
+    /// セキュリティ情報のご案内 (contract §8).
+    SecurityNotice,
 }
 
 impl OutboxKind {
@@ -114,6 +163,7 @@ impl OutboxKind {
             OutboxKind::Test => "test",
             OutboxKind::MonthlyReport => "monthly_report",
             OutboxKind::WorkDone => "work_done",
+            OutboxKind::SecurityNotice => "security_notice",
         }
     }
 
@@ -126,6 +176,7 @@ impl OutboxKind {
             "test" => OutboxKind::Test,
             "monthly_report" => OutboxKind::MonthlyReport,
             "work_done" => OutboxKind::WorkDone,
+            "security_notice" => OutboxKind::SecurityNotice,
             _ => return None,
         })
     }
@@ -457,6 +508,34 @@ mod tests {
             subject: "[Speever][Lv.5]web01 ping 疎通不可".into(),
             body: "本文\n".into(),
         }
+    }
+
+    #[test]
+    fn step_14_keeps_every_mail_and_its_parts_and_takes_the_written_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let conn = crate::store::older_log(&path, 14);
+        conn.execute_batch(
+            r#"INSERT INTO outbox (id, message_id, kind, mail_from, mail_to, subject, body, next_attempt_at, created_at, html)
+                 VALUES (7, '<m7@x>', 'monthly_report', 'a@x', '["b@x"]', 'レポート', 'text', 't', 't', '<p>html</p>');
+             INSERT INTO outbox_parts VALUES (7, 0, 'c1', 'image/png', 'c1.png', x'89504e47');"#,
+        )
+        .unwrap();
+        drop(conn);
+        let s = Store::open(&path).unwrap();
+        let kept = s.mail(7).unwrap().unwrap();
+        assert_eq!((kept.kind, kept.subject.as_str()), (OutboxKind::MonthlyReport, "レポート"));
+        let html = kept.html.expect("the HTML body kept");
+        assert_eq!((html.html.as_str(), html.parts.len()), ("<p>html</p>", 1));
+        assert_eq!(html.parts[0].data, b"\x89PNG");
+        let mut s = s;
+        let tx = s.begin().unwrap();
+        for kind in [OutboxKind::WorkDone, OutboxKind::SecurityNotice] {
+            tx.enqueue_mail(&NewMail { kind, ..mail(None) }, at("2026-12-02T10:00:00Z")).unwrap();
+        }
+        tx.commit().unwrap();
+        let kinds: Vec<OutboxKind> = s.outbox(10).unwrap().iter().map(|m| m.kind).collect();
+        assert!(kinds.contains(&OutboxKind::WorkDone) && kinds.contains(&OutboxKind::SecurityNotice), "{kinds:?}");
     }
 
     #[test]

@@ -242,7 +242,7 @@ id: string, name_ja: string, name_en: string, };
  */
 export type CheckEntry = { id: string, name_ja: string, name_en: string, 
 /**
- * `server` (ping, SSH), `service`, `resource`, `security` (the SSH host key).
+ * `server` (ping, SSH), `service`, `resource`, `security` (the SSH host key), `backup`.
  */
 group: string, };
 
