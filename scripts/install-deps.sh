@@ -13,7 +13,7 @@ GROUP=${1:-build}
 BUILD_PKGS="build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-dev \
 libayatana-appindicator3-dev librsvg2-dev fontconfig fonts-noto-cjk"
 TEST_PKGS="xvfb xauth dbus-x11 dunst imagemagick x11-utils sqlite3 webkit2gtk-driver poppler-utils chromium xdotool \
-gnome-keyring libsecret-tools dbus-daemon openssl zstd"
+gnome-keyring libsecret-tools dbus-daemon openssl zstd sudo"
 # The package test (tests/package): systemd-analyze, and what the two .deb files depend on, so
 # that `dpkg -i` needs no registry (the desktop's sound plays through GStreamer).
 PACKAGE_PKGS="systemd adduser gstreamer1.0-plugins-base gstreamer1.0-plugins-good \

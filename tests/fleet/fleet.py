@@ -11,6 +11,11 @@ Run with Debian's /usr/bin/python3 (stdlib + python3-aiosmtpd).  Must run as roo
     with Fleet("/tmp/f", hosts=["web01:http,https,smtp"]) as f:
         f.stop_service("web01", "http")
 
+Like a real server, each host's SSH sessions find mariadb's socket at /run/mysqld/mysqld.sock
+(root gets in by unix_socket) and postgresql's in /run/postgresql (peer authentication), may
+log in as root with the fleet key, and may run anything through `sudo` without a password
+(a sudoers.d rule seen only inside the host's sshd mount namespace, when sudo is installed).
+
 See README.md in this directory.  CLI: ``fleet.py --help``.
 """
 
@@ -469,10 +474,10 @@ class Fleet:
             self.procs.pop(key, None)
             self.popens.pop(key, None)
         self._nft_teardown()
-        for h in self.hosts:
-            sock = self._mysql_socket(h)
-            if sock.startswith("/run/anshin-fleet/") and os.path.exists(sock):
-                os.unlink(sock)
+        for h in self.hosts if self.pub else []:
+            rd = self._rundir(h)
+            if rd.startswith("/run/anshin-fleet/") and not rd.startswith(self.pub + "/"):
+                shutil.rmtree(rd, ignore_errors=True)
         if self.pub and self.pub != self.workdir and os.path.isdir(self.pub):
             shutil.rmtree(self.pub, ignore_errors=True)
         try:
@@ -598,6 +603,16 @@ class Fleet:
         ak = os.path.join(self.pub, "authorized_keys")
         shutil.copyfile(self.key + ".pub", ak)
         os.chmod(ak, 0o644)
+        # What a server set up for the NOC's `ssh.sudo = true` has: a NOPASSWD rule for its
+        # account. Bind-mounted over /etc/sudoers.d in sshd's mount namespace only (when sudo is
+        # installed), never the machine's own.
+        sd = os.path.join(self.pub, "sudoers.d")
+        os.makedirs(sd, exist_ok=True)
+        os.chmod(sd, 0o755)
+        rule = os.path.join(sd, "anshin-fleet")
+        with open(rule, "w") as fh:
+            fh.write("%s ALL=(ALL:ALL) NOPASSWD: ALL\n" % SSH_USER)
+        os.chmod(rule, 0o440)
 
     def _templates(self):
         """Initialise the mariadb and postgresql data dir templates (once per workdir),
@@ -630,7 +645,7 @@ class Fleet:
         shutil.rmtree(tpl, ignore_errors=True)
         os.makedirs(tpl)
         run(["mariadb-install-db", "--no-defaults", "--datadir=" + tpl, "--user=root",
-             "--auth-root-authentication-method=normal", "--skip-test-db",
+             "--auth-root-authentication-method=socket", "--skip-test-db",
              "--skip-name-resolve", "--innodb-log-file-size=8M",
              "--innodb-buffer-pool-size=16M", "--performance-schema=OFF"], timeout=120)
         open(os.path.join(tpl, ".done"), "w").close()
@@ -647,7 +662,7 @@ class Fleet:
              "-E", "UTF8", "--locale=C"], user="postgres", group="postgres", cwd="/",
             timeout=120)
         with open(os.path.join(tpl, "pg_hba.conf"), "w") as fh:
-            fh.write("local all all trust\nhost all all 127.0.0.0/8 trust\n")
+            fh.write("local all postgres peer\nlocal all all peer\nhost all all 127.0.0.0/8 trust\n")
         shutil.chown(os.path.join(tpl, "pg_hba.conf"), "postgres", "postgres")
         open(os.path.join(self.pub, "_pg_template.done"), "w").close()
 
@@ -672,6 +687,13 @@ class Fleet:
         for x in ("var-backups", "srv"):
             os.makedirs(os.path.join(pd, x), exist_ok=True)
             shutil.chown(os.path.join(pd, x), SSH_USER, SSH_USER)
+        # The host's /run/mysqld and /run/postgresql (bind-mounted there in sshd's namespace):
+        # its database servers' sockets where a real server's clients look by default.
+        rd = self._rundir(h)
+        for x, owner, mode in (("mysqld", "root", 0o755), ("postgresql", "postgres", 0o2775)):
+            os.makedirs(os.path.join(rd, x), exist_ok=True)
+            shutil.chown(os.path.join(rd, x), owner, owner)
+            os.chmod(os.path.join(rd, x), mode)
         df = os.path.join(pd, "bin", "df")
         with open(df, "w") as fh:
             fh.write(DEFAULT_DF)
@@ -695,7 +717,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
-AllowUsers {user}
+AllowUsers {user} root
 AuthorizedKeysFile {ak}
 SetEnv PATH={bin}:/usr/local/bin:/usr/bin:/bin
 MaxStartups 200:30:400
@@ -734,10 +756,15 @@ Subsystem sftp internal-sftp
         kw = {}
         if svc == "ssh":
             inner = ('mount --bind "$1" /proc/loadavg && mount --bind "$3" /var/backups && '
-                     'mount --bind "$4" /srv && exec /usr/sbin/sshd -D -e -f "$2"')
+                     'mount --bind "$4" /srv && mkdir -p /run/mysqld /run/postgresql && '
+                     'mount --bind "$5/mysqld" /run/mysqld && '
+                     'mount --bind "$5/postgresql" /run/postgresql && '
+                     '{ [ ! -d /etc/sudoers.d ] || mount --bind "$6" /etc/sudoers.d; } && '
+                     'exec /usr/sbin/sshd -D -e -f "$2"')
             argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", inner, "sh",
                     os.path.join(pd, "loadavg"), os.path.join(d, "sshd_config"),
-                    os.path.join(pd, "var-backups"), os.path.join(pd, "srv")]
+                    os.path.join(pd, "var-backups"), os.path.join(pd, "srv"),
+                    self._rundir(h), os.path.join(self.pub, "sudoers.d")]
         elif svc in ("http", "https", "plesk"):
             tls = svc != "http"
             conf = os.path.join(sd, "nginx.conf")
@@ -866,7 +893,8 @@ vsftpd_log_file={sd}/vsftpd.log
         elif svc == "postgresql":
             dd = os.path.join(pd, "pgdata")
             argv = [PGBIN + "/postgres", "-D", dd, "-c", "listen_addresses=" + h.addr,
-                    "-c", "port=%d" % port, "-c", "unix_socket_directories=",
+                    "-c", "port=%d" % port,
+                    "-c", "unix_socket_directories=" + os.path.join(self._rundir(h), "postgresql"),
                     "-c", "shared_buffers=8MB", "-c", "max_connections=50",
                     "-c", "fsync=off", "-c", "logging_collector=off",
                     "-c", "log_min_messages=warning"]
@@ -880,12 +908,23 @@ vsftpd_log_file={sd}/vsftpd.log
             raise FleetError("no server for %s" % svc)
         return argv, kw
 
-    def _mysql_socket(self, h):
-        p = os.path.join(self.hostdir(h), "mysql.sock")
-        if len(p) > 100:    # sun_path is 108 bytes
-            os.makedirs("/run/anshin-fleet", exist_ok=True)
-            p = "/run/anshin-fleet/%s-%s.sock" % (self.nft_table[-10:], h.label[:40])
+    def _rundir(self, h):
+        """The folder holding the host's mysqld/ and postgresql/ socket folders: in the public
+        dir (postgres creates its socket there), or under /run/anshin-fleet when that path is
+        too long for a socket's name (sun_path is 108 bytes)."""
+        p = os.path.join(self.pubhostdir(h), "run")
+        if len(p) > 70:
+            os.makedirs("/run/anshin-fleet", mode=0o755, exist_ok=True)
+            p = "/run/anshin-fleet/%s-%s" % (self.nft_table[-10:], h.label[:40])
         return p
+
+    def _mysql_socket(self, h):
+        return os.path.join(self._rundir(h), "mysqld", "mysqld.sock")
+
+    def mysql_socket(self, label):
+        """The host's mariadb socket, as this machine sees it (its SSH sessions see it at
+        /run/mysqld/mysqld.sock); root logs in over it by unix_socket."""
+        return self._mysql_socket(self.host(label))
 
     def _spawn(self, key, argv, logname, **kw):
         logf = open(logname, "ab")

@@ -8,6 +8,26 @@
 //! ([`consecutive_failures`], [`incident_level`], [`trigger`]: never mailed to the customer); the
 //! command texts ([`backup_command`], [`snapshot_fetch_command`], [`restore_command`]) with every
 //! path quoted by `shell::sh_quote`.
+//!
+//! The database dumps (first in [`backup_command`]) run as root (a root login, or
+//! `ssh.sudo = true` with a `NOPASSWD` sudoers rule for the NOC's account, as the archive itself
+//! needs) and reach each database the way its own administrator does on the server, over the
+//! server's default socket: a typical server needs nothing more for them.
+//!
+//! - MySQL/MariaDB: `mysqldump` as the OS user root over the client's default socket
+//!   (`/run/mysqld/mysqld.sock` on Debian, `/var/lib/mysql/mysql.sock` on the Red Hat family, as
+//!   the server's own `my.cnf` says), with root's home as `HOME` even under sudo. Root gets in by
+//!   `unix_socket` authentication (Debian 9 on, MariaDB 10.4 on), by `/root/.my.cnf`
+//!   (`[client]` user and password: what a server whose MySQL root has a password needs,
+//!   CentOS/RHEL before MariaDB 10.4 mostly), or, without that file, by
+//!   `/etc/mysql/debian.cnf` (Debian 7/8's maintenance account).
+//! - PostgreSQL: `pg_dumpall` as the OS user postgres (`su -s /bin/sh postgres`, present on every
+//!   system unlike `sudo` or `runuser`), over the default socket directory, by the `peer`/`ident`
+//!   rule every Debian and Red Hat `pg_hba.conf` has for it (Debian's `pg_wrapper` also picks the
+//!   cluster's port).
+//!
+//! Without root (no sudo, an ordinary account) both run as that account, which then needs its
+//! own `~/.my.cnf` and a PostgreSQL superuser role of its name.
 //! Must not know: SSH, the store, files or clocks. Times are parameters; the engine runs the
 //! commands, streams and compresses the archives, keeps the snapshot files and records the runs.
 
@@ -566,33 +586,15 @@ fn backup_script(job: &BackupJob, at: &Layout) -> String {
             "cat > \"$w/snapshot\" || {{ echo 'anshin-noc: cannot write the snapshot' >&2; exit {EXIT_SNAPSHOT}; }}\n"
         )),
     }
-    let dumps = [
-        (Service::Mysql, "mysql", "mysqldump --single-transaction --all-databases".to_string(), EXIT_MYSQLDUMP),
-        (
-            Service::Postgresql,
-            "postgresql",
-            "if [ \"$(id -u)\" = 0 ]; then (cd / && su -s /bin/sh postgres -c pg_dumpall); else pg_dumpall; fi".into(),
-            EXIT_PG_DUMPALL,
-        ),
-    ];
-    let mut dumped = false;
-    for (svc, name, cmd, code) in dumps {
-        if job.services.contains(&svc) {
-            dumped = true;
-            s.push_str(&format!(
-                "{{ {cmd}; }} > \"$w/{name}.sql.part\" && mv -f \"$w/{name}.sql.part\" \"$w/{name}.sql\" || \
-                 {{ echo 'anshin-noc: {name} dump failed' >&2; rm -f \"$w/{name}.sql.part\"; exit {code}; }}\n"
-            ));
-        }
-    }
+    let dumped = DUMPS.iter().any(|d| job.services.contains(&d.service));
+    s.push_str(&dump_script(job.services));
     let mut members: Vec<String> = job.paths.include.iter().map(|p| member(p)).collect();
     if dumped && !job.paths.include.iter().any(|i| is_under(WORK_DIR, i)) {
         members.push(member(WORK_DIR));
     }
     let mut excludes: Vec<String> = job.paths.excludes().iter().map(|e| member(e)).collect();
     excludes.push(member(&format!("{WORK_DIR}/snapshot")));
-    excludes.push(member(&format!("{WORK_DIR}/mysql.sql.part")));
-    excludes.push(member(&format!("{WORK_DIR}/postgresql.sql.part")));
+    excludes.extend(DUMPS.iter().map(|d| member(&format!("{WORK_DIR}/{}.sql.part", d.name))));
     excludes.push(member(&format!("{WORK_DIR}/{MOUNTS_FILE}")));
     s.push_str(&uncrossed_mounts_script(&job.paths.include, at.mounts));
     s.push_str(&format!(
@@ -614,6 +616,65 @@ fn backup_script(job: &BackupJob, at: &Layout) -> String {
         s.push_str("rm -f \"$w/snapshot\"\n");
     }
     s.push_str("exit \"$rc\"\n");
+    s
+}
+
+/// One database dump: the service that asks for it, its file in the work directory
+/// (`NAME.sql`, written as `NAME.sql.part` first), the command and its exit status on failure.
+struct Dump {
+    service: Service,
+    name: &'static str,
+    command: &'static str,
+    exit: i32,
+}
+
+/// The dumps in the order they run. `mysqldump` (or MariaDB 11's `mariadb-dump` where the old
+/// name is gone) as the current user, with Debian's maintenance account when root has no
+/// `~/.my.cnf`; `pg_dumpall` as postgres when root (`cd /`: postgres may not read root's
+/// directory). See the module header for what the server needs.
+const DUMPS: [Dump; 2] = [
+    Dump {
+        service: Service::Mysql,
+        name: "mysql",
+        command: "d=mysqldump; command -v mysqldump >/dev/null 2>&1 || d=mariadb-dump\n\
+                  o=''; if [ ! -e \"${HOME:-/nonexistent}/.my.cnf\" ] && [ -r /etc/mysql/debian.cnf ]; then \
+                  o=--defaults-extra-file=/etc/mysql/debian.cnf; fi\n\
+                  \"$d\" $o --single-transaction --all-databases",
+        exit: EXIT_MYSQLDUMP,
+    },
+    Dump {
+        service: Service::Postgresql,
+        name: "postgresql",
+        command: "if [ \"$(id -u)\" = 0 ]; then (cd / && su -s /bin/sh postgres -c pg_dumpall); else pg_dumpall; fi",
+        exit: EXIT_PG_DUMPALL,
+    },
+];
+
+/// The dumps of the server's databases into the work directory `$w`, before the archive: each
+/// written whole or not at all (`.part`, then renamed), a failure ending the run with the dump's
+/// exit status and the program's own message as the last line of stderr (what
+/// [`exit_reason`] shows). A dump left by a service the server no longer has is removed, so an
+/// old database is never archived as if current. As root, `HOME` is root's own (sudo may keep
+/// the caller's), where `mysqldump` reads `.my.cnf`.
+fn dump_script(services: &[Service]) -> String {
+    let mut s = String::new();
+    if services.contains(&Service::Mysql) {
+        s.push_str(
+            "if [ \"$(id -u)\" = 0 ]; then h=$(getent passwd 0 | cut -d: -f6); HOME=${h:-/root}; export HOME; fi\n",
+        );
+    }
+    for d in &DUMPS {
+        let (name, file) = (d.name, format!("\"$w/{}.sql\"", d.name));
+        if !services.contains(&d.service) {
+            s.push_str(&format!("rm -f {file}\n"));
+            continue;
+        }
+        s.push_str(&format!(
+            "{{ {}\n}} > \"$w/{name}.sql.part\" && mv -f \"$w/{name}.sql.part\" {file} || \
+             {{ rm -f \"$w/{name}.sql.part\"; exit {}; }}\n",
+            d.command, d.exit
+        ));
+    }
     s
 }
 
@@ -1373,8 +1434,11 @@ backup = { include = ["/srv"] }
         );
         assert_eq!(full, format!("sudo -n sh -c {}", sh_quote(&script)));
         for want in [
-            "mysqldump --single-transaction --all-databases",
-            "pg_dumpall",
+            "d=mysqldump;",
+            "\"$d\" $o --single-transaction --all-databases\n} > \"$w/mysql.sql.part\" && mv -f \"$w/mysql.sql.part\" \"$w/mysql.sql\" || { rm -f \"$w/mysql.sql.part\"; exit 72; }",
+            "then (cd / && su -s /bin/sh postgres -c pg_dumpall); else pg_dumpall; fi\n} > \"$w/postgresql.sql.part\"",
+            "exit 73; }",
+            "HOME=${h:-/root}; export HOME",
             "rm -f \"$w/snapshot\"",
             "--listed-incremental=\"$w/snapshot\" --one-file-system",
             "--directory='/'",
@@ -1398,6 +1462,7 @@ backup = { include = ["/srv"] }
         assert!(diff.contains("cat > \"$w/snapshot\""), "{diff}");
         assert!(diff.contains("-- './srv' './var/backups/anshin-noc'"), "the dumps are included: {diff}");
         assert!(!diff.contains("pg_dumpall"));
+        assert!(diff.contains("rm -f \"$w/postgresql.sql\"\n"), "an old dump of a service gone is removed: {diff}");
         let plain =
             backup_command(&BackupJob { kind: Kind::Differential, paths: &only_srv, services: &[], sudo: false });
         assert!(plain.starts_with("sh -c '") && !plain.contains("sudo") && !plain.contains("mysqldump"));
@@ -1419,6 +1484,51 @@ backup = { include = ["/srv"] }
         assert!(exit_reason(1, "sudo: a password is required\n").contains("sudo refused"));
         assert!(exit_reason(EXIT_TARGET_EXISTS, "anshin-noc: /var/restore/x exists").contains("choose a new directory"));
         assert_eq!(exit_reason(0, ""), "ok");
+    }
+
+    /// The dump part run for real with a stand-in `mysqldump` first on PATH: a good dump is
+    /// renamed into place whole, a stale dump of a service the server no longer has is removed;
+    /// a failed one leaves no `.part`, exits [`EXIT_MYSQLDUMP`] and the reason shows the
+    /// program's own last words.
+    #[test]
+    fn the_dump_part_keeps_whole_dumps_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("anshin-dump-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (work, bin) = (dir.join("work"), dir.join("bin"));
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        let fake = |body: &str| {
+            let p = bin.join("mysqldump");
+            std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        let run = || {
+            let script = format!(
+                "PATH={}:\"$PATH\"\n{PRELUDE}w={}\n{}",
+                sh_quote(bin.to_str().unwrap()),
+                sh_quote(work.to_str().unwrap()),
+                dump_script(&[Service::Mysql])
+            );
+            sh(&script, b"")
+        };
+        std::fs::write(work.join("postgresql.sql"), "-- a database the server no longer runs\n").unwrap();
+        fake("echo \"CREATE TABLE orders (id int);\"\necho \"INSERT INTO orders VALUES (7);\"\n");
+        let (code, _, err) = run();
+        assert_eq!(code, 0, "{err}");
+        let dump = std::fs::read_to_string(work.join("mysql.sql")).unwrap();
+        assert_eq!(dump, "CREATE TABLE orders (id int);\nINSERT INTO orders VALUES (7);\n");
+        assert!(!work.join("postgresql.sql").exists(), "the stale dump is gone");
+
+        fake("echo 'half a dump'\necho \"mysqldump: Got error: 2002: Can't connect to local server\" >&2\nexit 2\n");
+        let (code, _, err) = run();
+        assert_eq!(code, EXIT_MYSQLDUMP, "{err}");
+        assert!(!work.join("mysql.sql.part").exists(), "no half dump is left");
+        assert_eq!(std::fs::read_to_string(work.join("mysql.sql")).unwrap(), dump, "the half dump replaced nothing");
+        let why = exit_reason(code, &err);
+        assert!(why.starts_with("mysqldump --single-transaction --all-databases failed (exit 72)"), "{why}");
+        assert!(why.ends_with("Got error: 2002: Can't connect to local server"), "{why}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The mount points under an included path, not included themselves, become excludes; the
