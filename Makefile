@@ -114,4 +114,5 @@ clean:
 
 bench:
 	@sh scripts/install-deps.sh bench
+	@sh tests/fleet/install-deps.sh
 	sh bench/run.sh

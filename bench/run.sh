@@ -65,6 +65,12 @@ fi
 # each phase beside the idle engine (bench/consoles.py; it fails the bench on a false incident).
 consoles_ok=0
 CARGO_TARGET_DIR="$CARGO_TARGET_DIR" python3 "$HERE/consoles.py" >> "$HERE/results.md" || consoles_ok=$?
+# A full backup of a 1 GiB tree over loopback SSH beside `ssh … tar | zstd` by hand and the bare
+# transport, in the same run (bench/backup.py; it fails the bench when a backup or the reference
+# fails or the archive misses a file, never because a figure is slow).
+backup_ok=0
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR" /usr/bin/python3 "$HERE/backup.py" >> "$HERE/results.md" || backup_ok=$?
 cat "$HERE/results.md"
 [ "$consoles_ok" -eq 0 ] || { echo "bench: consoles changed a verdict (see above)" >&2; exit 1; }
+[ "$backup_ok" -eq 0 ] || { echo "bench: the backup benchmark failed (see above)" >&2; exit 1; }
 [ "$min_replies" -eq "$N" ] || { echo "bench: replies were lost" >&2; exit 1; }
