@@ -39,7 +39,7 @@ describe('what the engine says of a backed-up server, drawn (contract §7)', () 
     expect(failed?.title).toContain('失敗');
     const stale = backupAttention(view({ attention: 'stale' }), 'en');
     expect(stale?.code).toBe('stale');
-    expect(stale?.mark).toBe('backup stale');
+    expect(stale?.mark).toBe('BK stale');
     expect(backupAttention(view({ attention: null }), 'ja')).toBeNull();
     expect(backupAttention(null, 'ja')).toBeNull();
   });

@@ -70,7 +70,7 @@ export function backupAttention(
     case 'last_failed':
       return {
         code: 'last_failed',
-        mark: ja ? 'BK失敗' : 'backup failed',
+        mark: ja ? 'BK失敗' : 'BK failed',
         title: ja
           ? '前回のバックアップが失敗したか、途中で中断されました'
           : 'The latest backup run failed or was cut off',
@@ -78,7 +78,7 @@ export function backupAttention(
     case 'stale':
       return {
         code: 'stale',
-        mark: ja ? 'BK未更新' : 'backup stale',
+        mark: ja ? 'BK未更新' : 'BK stale',
         title: ja
           ? '最新のバックアップ世代が古くなっています（予定どおりに取得されていません）'
           : 'The newest backup generation is out of date (runs are not completing on schedule)',
