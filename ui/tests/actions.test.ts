@@ -57,6 +57,17 @@ describe('action → route', () => {
     ],
     [{ type: 'set_resource_up_state', request: 4, state: 'raised' }, '/api/v1/ledger/resource-ups/4/state', { state: 'raised' }],
     [{ type: 'recover_network', gateway: 'gw-a' }, '/api/v1/gateways/gw-a/recover', {}],
+    [{ type: 'backup', host: 'web01', full: false }, '/api/v1/servers/web01/backup', { full: false }],
+    [
+      { type: 'restore', host: 'web01', generation: 12, path: '/srv/data', to: '/srv/x', in_place: false, requested_by: '山田様' },
+      '/api/v1/servers/web01/restore',
+      { generation: 12, path: '/srv/data', to: '/srv/x', in_place: false, requested_by: '山田様' },
+    ],
+    [
+      { type: 'restore', host: 'web01', generation: 12, path: null, to: null, in_place: true, requested_by: null },
+      '/api/v1/servers/web01/restore',
+      { generation: 12, in_place: true },
+    ],
     [
       { type: 'record_config_work', customer: 'c1001', day: '2026-12-02', minutes: 30, who: '鈴木', what: 'php.ini', billable: true },
       '/api/v1/ledger/config-work',

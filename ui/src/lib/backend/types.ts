@@ -15,6 +15,7 @@ export type Action = Engine.ActionRequest;
 export type ApiError = Engine.ApiError;
 export type AuditPage = Engine.AuditPage;
 export type BackupEligibility = Engine.BackupEligibilityView;
+export type BackupProgress = Engine.BackupProgressView;
 export type BusyAnswer = Engine.BusyAnswer;
 export type Call = Engine.CallRecord;
 export type Caller = Engine.Caller;

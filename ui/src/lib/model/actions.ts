@@ -65,7 +65,7 @@ export function actionRoute(a: Action): Route {
     case 'backup':
       return post(`/servers/${seg(a.host)}/backup`, { full: a.full });
     case 'restore':
-      return post(`/servers/${seg(a.host)}/restore`, pick(r, ['generation', 'path', 'to', 'in_place']));
+      return post(`/servers/${seg(a.host)}/restore`, pick(r, ['generation', 'path', 'to', 'in_place', 'requested_by']));
     case 'request_resource_up':
       return post('/ledger/resource-ups', pick(r, ['host', 'from', 'until', 'what']));
     case 'set_resource_up_state':
