@@ -493,9 +493,21 @@ pub const EXIT_PG_DUMPALL: i32 = 73;
 pub const EXIT_TARGET_EXISTS: i32 = 74;
 pub const EXIT_TARGET: i32 = 75;
 
+/// The last thing a command printed: its last non-empty line, joined with the line before when
+/// it is an indented continuation (PostgreSQL's `\tIs the server running…` follows the line
+/// naming the socket).
+fn last_said(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    match lines.as_slice() {
+        [.., before, last] if last.starts_with([' ', '\t']) => format!("{} {}", visible(before), visible(last.trim())),
+        [.., last] => visible(last).into_owned(),
+        [] => String::new(),
+    }
+}
+
 /// What the operator reads for a command's exit status (`stderr`: what it printed, shown).
 pub fn exit_reason(code: i32, stderr: &str) -> String {
-    let said = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(visible).unwrap_or_default();
+    let said = last_said(stderr);
     let what = match code {
         0 => return "ok".into(),
         1 if stderr.contains("sudo:") => {
@@ -1400,6 +1412,16 @@ backup = { include = ["/srv"] }
         assert!(mail.body.contains("対象パス：全体\nリストア先：元の場所（上書き）\n"), "{}", mail.body);
         assert!(mail.body.contains("（フル）"));
         assert!(restore_done_mail(&RestoreDone { requested_by: "a\r\nBcc: x", ..m }).is_err());
+    }
+
+    #[test]
+    fn the_reason_keeps_an_indented_continuation_with_its_line() {
+        let pg = "pg_dumpall: error: connection to server on socket \"/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory\n\tIs the server running locally and accepting connections on that socket?\n";
+        let why = exit_reason(EXIT_PG_DUMPALL, pg);
+        assert!(why.contains("/run/postgresql/.s.PGSQL.5432") && why.ends_with("on that socket?"), "{why}");
+        assert!(exit_reason(2, "tar: x: Cannot stat\ntar: Exiting with failure status\n")
+            .ends_with("tar: Exiting with failure status"));
+        assert!(exit_reason(2, "").ends_with("(exit 2): "));
     }
 
     #[test]

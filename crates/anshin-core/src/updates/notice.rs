@@ -6,22 +6,17 @@
 //! Must not know: the outbox, the store, clocks (`now` is a parameter), plans (the engine passes
 //! only the rows the server is entitled to).
 //!
-//! The subject's brand prefix and the closing lines are the alert mails' own (`mail` keeps
-//! them private): `alert_frame` takes them from an alert mail rendered by `mail::render`, so
-//! the notice cannot drift from the alerts.
+//! The subject's brand prefix, the salutation and the closing lines are every written mail's
+//! (`mail::written_mail`), so the notice cannot drift from the alerts.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 
 use chrono::{DateTime, Days, Utc};
 use chrono_tz::Asia::Tokyo;
 
 use crate::calendar::{jst_at, next_business_hours_start};
-use crate::check::CheckKind;
 use crate::fleet::Noc;
-use crate::mail::{
-    check_fleet_text, render, Alert, FleetText, MailContext, MailError, MailHost, MailKind, Problem, RenderedMail,
-};
+use crate::mail::{check_fleet_text, written_mail, FleetText, MailError, MailHost, RenderedMail};
 use crate::text::visible;
 use crate::updates::{PendingUpdate, Source};
 
@@ -108,36 +103,28 @@ pub fn render_notice(ctx: &NoticeContext<'_>, rows: &[NoticeRow]) -> Result<Rend
     ] {
         check_fleet_text(what, value)?;
     }
-    let (prefix, closing) = alert_frame(ctx.noc)?;
     let mark_new = rows.iter().any(|r| r.new) && rows.iter().any(|r| !r.new);
-
-    let mut b = String::new();
-    // Writing to a String cannot fail.
-    if !ctx.customer.trim().is_empty() {
-        let _ = writeln!(b, "{} 様\n", ctx.customer.trim());
-    }
-    let _ = writeln!(
-        b,
-        "お客様のサーバー {}（{}）でご利用のソフトウェアについて、セキュリティアップデートが公開されました。",
-        host.label, host.fqdn
-    );
-    b.push_str("あんしんパックのセキュリティアップデート代行として、弊社にて下記の日時にアップデート作業を実施いたします。\n\n");
-    let _ = writeln!(b, "作業予定日時：{}\n", ctx.planned_at.with_timezone(&Tokyo).format("%Y/%m/%d %H:%M"));
-    b.push_str("対象のソフトウェア：\n");
+    let mut lines = vec![
+        format!(
+            "お客様のサーバー {}（{}）でご利用のソフトウェアについて、セキュリティアップデートが公開されました。",
+            host.label, host.fqdn
+        ),
+        "あんしんパックのセキュリティアップデート代行として、弊社にて下記の日時にアップデート作業を実施いたします。"
+            .to_string(),
+        String::new(),
+        format!("作業予定日時：{}", ctx.planned_at.with_timezone(&Tokyo).format("%Y/%m/%d %H:%M")),
+        String::new(),
+        "対象のソフトウェア：".to_string(),
+    ];
     for r in rows {
-        let _ = writeln!(b, "{}{}", row_line(&r.update), if mark_new && r.new { NEW_MARK } else { "" });
+        lines.push(format!("{}{}", row_line(&r.update), if mark_new && r.new { NEW_MARK } else { "" }));
     }
     if mark_new {
-        let _ = writeln!(b, "（{NEW_MARK}は前回のご案内以降に公開されたものです）");
+        lines.push(format!("（{NEW_MARK}は前回のご案内以降に公開されたものです）"));
     }
-    b.push_str("\n作業中、サービスが一時的に再起動する場合がございます。あらかじめご了承ください。\n\n");
-    for line in closing {
-        let _ = writeln!(b, "{line}");
-    }
-    let mail =
-        RenderedMail { subject: format!("{prefix}セキュリティ情報のご案内（{}）", host.label), body: b };
-    mail.validate()?;
-    Ok(mail)
+    lines.push(String::new());
+    lines.push("作業中、サービスが一時的に再起動する場合がございます。あらかじめご了承ください。".into());
+    written_mail(&ctx.noc.brand, &format!("セキュリティ情報のご案内（{}）", host.label), ctx.customer, &lines)
 }
 
 /// `{name} {installed} → {candidate}（{advisory}）`; WordPress rows are named as such and show
@@ -159,27 +146,6 @@ fn row_line(u: &PendingUpdate) -> String {
     };
     let note = if note.is_empty() { note } else { format!("（{note}）") };
     format!("{name} {} → {}{note}", shown(&u.installed), shown(&u.candidate))
-}
-
-/// The subject prefix (`[Speever]`) and the closing lines of the alert mails, read from an alert
-/// mail `mail::render` writes for `noc`: the subject is `{prefix}[{level}]{trigger}`, and the
-/// closing lines are the body's last paragraph.
-fn alert_frame(noc: &Noc) -> Result<(String, Vec<String>), MailError> {
-    let host = MailHost { label: "host".into(), ip: String::new(), fqdn: String::new(), os: String::new() };
-    let alert = Alert { problem: Problem::Down { kind: CheckKind::Ping, port: 0 }, detected_at: DateTime::UNIX_EPOCH };
-    let ctx = MailContext {
-        noc,
-        host: &host,
-        customer: "",
-        alert: &alert,
-        now: alert.detected_at,
-        promise_auto_reboot: false,
-    };
-    let m = render(&MailKind::Alert, &ctx)?;
-    let tail = format!("[{}]{}", alert.problem.level(), alert.problem.trigger(&host.label));
-    let prefix = m.subject.strip_suffix(&tail).unwrap_or(&m.subject).to_string();
-    let last = m.body.trim_end_matches('\n').rsplit("\n\n").next().unwrap_or("");
-    Ok((prefix, last.lines().map(str::to_string).collect()))
 }
 
 #[cfg(test)]
