@@ -62,7 +62,7 @@ pub const LV3_AFTER: u32 = 4;
 /// A server whose newest generation is older than this shows the tile's backup badge.
 pub const STALE_AFTER_HOURS: i64 = 48;
 /// The check id of the backup incident (store, API, CLI).
-pub const CHECK_ID: &str = "backup";
+pub const CHECK_ID: &str = crate::check::BACKUP_CHECK;
 /// Where the commands keep their work on the server: the database dumps (backed up with the
 /// rest) and the snapshot file of the run in progress. Root-owned, mode 0700.
 pub const WORK_DIR: &str = "/var/backups/anshin-noc";

@@ -196,13 +196,14 @@ impl FromStr for Service {
 /// server stops until the operator fixes its known_hosts line).
 pub const HOST_KEY_CHECK: &str = "ssh_hostkey";
 
+/// The check id of the backup incident (contract §7; `backup::CHECK_ID`).
+pub const BACKUP_CHECK: &str = "backup";
+
 /// Whether an incident's check id is not a check of the fleet's but a reading or a job of the
 /// NOC's: a resource (`load`, `disk`…), the host key, the backup. Such incidents are resumed and
 /// closed by their own rules, never as checks that left the fleet.
 pub fn is_other_incident(check_id: &str) -> bool {
-    check_id == HOST_KEY_CHECK
-        || check_id == crate::backup::CHECK_ID
-        || crate::resource::Resource::from_id(check_id).is_some()
+    check_id == HOST_KEY_CHECK || check_id == BACKUP_CHECK || crate::resource::Resource::from_id(check_id).is_some()
 }
 
 /// The kind of one check of one host.

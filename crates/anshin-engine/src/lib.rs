@@ -14,8 +14,9 @@ pub mod api;
 pub mod backup_run;
 pub mod catalogue;
 pub mod contract;
-pub mod control;
 pub mod engine;
+/// `anshin backup`/`restore` asking a running engine (`engine::control`).
+pub use engine::control;
 pub mod event;
 pub mod feed;
 mod feed_hub;

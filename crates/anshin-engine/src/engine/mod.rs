@@ -38,6 +38,7 @@ use crate::view::{FleetView, Health, ServerView};
 mod actions;
 mod backup_jobs;
 mod backups;
+pub mod control;
 mod decider;
 pub mod descriptors;
 mod fleet_change;
@@ -535,11 +536,7 @@ fn start_inside(
         shutdown_rx,
     };
     // `anshin backup` / `anshin restore` on this store ask this engine (contract §7).
-    tokio::spawn(crate::control::serve(
-        crate::control::socket_path(&db_path),
-        handle.console(),
-        handle.shutdown_rx.clone(),
-    ));
+    tokio::spawn(control::serve(control::socket_path(&db_path), handle.console(), handle.shutdown_rx.clone()));
     Ok((handle, first_listener))
 }
 

@@ -21,8 +21,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
+use super::Console;
 use crate::action::{ActionDone, ActionRequest};
-use crate::engine::Console;
 
 /// The longest request line read.
 const MAX_LINE: u64 = 64 * 1024;
