@@ -5,9 +5,10 @@
 //! open; the next good run closes it. Also the run's file count from the archive's headers.
 //!
 //! Real peers: sshd of tests/fleet (needs root and Debian's /usr/bin/python3), GNU tar and zstd.
-//! The backups fail for a real reason: `ssh.sudo = true` for an account sudo does not let in
-//! (`sudo -n` refuses, or there is no sudo). Only the clock is the test's: it jumps from one
-//! night's slot to the next instead of waiting days.
+//! The failing nights' `tar` is a stand-in first on the SSH account's PATH that fails as tar does
+//! on a fatal read error (exit 2, its message); removed for the good night, the real tar runs.
+//! Only the clock is the test's: it jumps from one night's slot to the next instead of waiting
+//! days.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -35,7 +36,7 @@ impl TestClock {
     }
 }
 
-fn fleet_text(f: &Fleet, dir: &Path, sudo: bool) -> String {
+fn fleet_text(f: &Fleet, dir: &Path) -> String {
     format!(
         r#"
 [noc]
@@ -57,7 +58,7 @@ fqdn = "web01.example.jp"
 ip = "{net}.2"
 os = "Debian 12"
 services = []
-ssh = {{ user = "anshin", key = {key:?}, known_hosts = {hosts:?}, trust_on_first_use = true, sudo = {sudo} }}
+ssh = {{ user = "anshin", key = {key:?}, known_hosts = {hosts:?}, trust_on_first_use = true }}
 backup = {{ include = ["/srv/data"] }}
 "#,
         store = dir.join("store").display().to_string(),
@@ -149,12 +150,15 @@ async fn failed_nights_open_the_backup_incident_and_a_good_run_closes_it() {
     std::process::Command::new("chown").args(["-R", "anshin:anshin"]).arg(&data).status().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    let parse =
-        |sudo| anshin_core::fleet::parse(&fleet_text(&f, dir.path(), sudo), "fleet.toml").expect("valid fleet").fleet;
+    let fleet = anshin_core::fleet::parse(&fleet_text(&f, dir.path()), "fleet.toml").expect("valid fleet").fleet;
+    let failing_tar = f.public.join("hosts/web01/bin/tar");
+    std::fs::write(&failing_tar, "#!/bin/sh\necho 'tar: ./srv/data: Cannot read: Input/output error' >&2\nexit 2\n")
+        .unwrap();
+    std::fs::set_permissions(&failing_tar, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let first_night = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
     let clock = Arc::new(TestClock(Mutex::new(slot_on(&BackupSettings::default(), "web01", first_night))));
 
-    let (engine, mut events) = start(parse(true), Store::open(&db).unwrap(), clock.clone()).unwrap();
+    let (engine, mut events) = start(fleet.clone(), Store::open(&db).unwrap(), clock.clone()).unwrap();
     wait_until(20, "web01 eligible (its paths measured by the poll)", || {
         (web01(&engine).0 == "eligible").then_some(())
     })
@@ -199,9 +203,10 @@ async fn failed_nights_open_the_backup_incident_and_a_good_run_closes_it() {
         assert!(failed.iter().all(|r| r.state == "failed"), "{failed:?}");
     }
 
-    // Restarted with sudo off (the NOC fixed its setup): the same incident is open, at Lv.3 on
+    // Restarted, the server fixed (the real tar again): the same incident is open, at Lv.3 on
     // the tile, until the next night's good run closes it.
-    let (engine, mut events) = start(parse(false), Store::open(&db).unwrap(), clock.clone()).unwrap();
+    std::fs::remove_file(&failing_tar).unwrap();
+    let (engine, mut events) = start(fleet, Store::open(&db).unwrap(), clock.clone()).unwrap();
     wait_until(20, "the resumed incident on the tile", || (web01(&engine).2 == Some(3)).then_some(())).await;
     wait_until(20, "web01 eligible again", || (web01(&engine).0 == "eligible").then_some(())).await;
     night(&clock, &db, first_night + Days::new(4), 5).await;
