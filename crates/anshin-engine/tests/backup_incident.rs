@@ -16,25 +16,11 @@ use std::time::Duration;
 
 use anshin_core::backup::{slot_on, BackupSettings};
 use anshin_engine::{start, Clock, EngineEvent, EngineHandle, Store};
-use chrono::{DateTime, Days, NaiveDate, Utc};
-use tokio::sync::broadcast;
+use chrono::{Days, NaiveDate};
 
 mod common;
 use common::sshd_fleet::Fleet;
-
-struct TestClock(Mutex<DateTime<Utc>>);
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
-
-impl TestClock {
-    fn set(&self, t: DateTime<Utc>) {
-        *self.0.lock().unwrap() = t;
-    }
-}
+use common::{next, TestClock};
 
 fn fleet_text(f: &Fleet, dir: &Path) -> String {
     format!(
@@ -112,30 +98,6 @@ async fn night(clock: &TestClock, db: &Path, day: NaiveDate, want: usize) {
         None
     })
     .await;
-}
-
-/// The next event `pick` accepts, within `secs` seconds.
-async fn next<T>(
-    events: &mut broadcast::Receiver<EngineEvent>,
-    secs: u64,
-    what: &str,
-    mut pick: impl FnMut(&EngineEvent) -> Option<T>,
-) -> T {
-    let found = tokio::time::timeout(Duration::from_secs(secs), async {
-        loop {
-            match events.recv().await {
-                Ok(e) => {
-                    if let Some(t) = pick(&e) {
-                        return t;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("events ended waiting for {what}: {e}"),
-            }
-        }
-    })
-    .await;
-    found.unwrap_or_else(|_| panic!("no {what} within {secs} s"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,56 +12,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anshin_engine::view::Prompt;
-use anshin_engine::{start, Clock, EngineEvent, Store};
+use anshin_engine::{start, EngineEvent, Store};
 use chrono::{DateTime, Utc};
-use tokio::sync::broadcast;
 
 mod common;
-use common::greeter;
-
-/// A clock the test moves.
-struct TestClock(Mutex<DateTime<Utc>>);
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
-
-impl TestClock {
-    fn advance(&self, by: chrono::Duration) {
-        *self.0.lock().unwrap() += by;
-    }
-}
+use common::{greeter, next, TestClock};
 
 /// A loopback port nobody listens on (bound, then released).
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
-}
-
-/// The next event `pick` accepts, within `secs` seconds.
-async fn next<T>(
-    events: &mut broadcast::Receiver<EngineEvent>,
-    secs: u64,
-    what: &str,
-    mut pick: impl FnMut(&EngineEvent) -> Option<T>,
-) -> T {
-    let found = tokio::time::timeout(Duration::from_secs(secs), async {
-        loop {
-            match events.recv().await {
-                Ok(e) => {
-                    if let Some(t) = pick(&e) {
-                        return t;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("events ended waiting for {what}: {e}"),
-            }
-        }
-    })
-    .await;
-    found.unwrap_or_else(|_| panic!("no {what} within {secs} s"))
 }
 
 /// A prompt of app01 (not its clearing).

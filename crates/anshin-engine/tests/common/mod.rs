@@ -17,3 +17,47 @@ pub async fn greeter(text: &'static [u8]) -> u16 {
     });
     port
 }
+
+/// A clock a test moves (the engine reads it for every decision).
+pub struct TestClock(pub std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl anshin_engine::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl TestClock {
+    pub fn set(&self, t: chrono::DateTime<chrono::Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+/// The next event `pick` accepts, within `secs` seconds.
+pub async fn next<T>(
+    events: &mut tokio::sync::broadcast::Receiver<anshin_engine::EngineEvent>,
+    secs: u64,
+    what: &str,
+    mut pick: impl FnMut(&anshin_engine::EngineEvent) -> Option<T>,
+) -> T {
+    use tokio::sync::broadcast::error::RecvError;
+    let found = tokio::time::timeout(std::time::Duration::from_secs(secs), async {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(e) => panic!("events ended waiting for {what}: {e}"),
+            }
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no {what} within {secs} s"))
+}
