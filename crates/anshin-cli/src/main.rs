@@ -28,6 +28,7 @@ mod output;
 mod report;
 mod review;
 mod secret;
+mod updates;
 mod verify;
 
 #[derive(Parser)]
@@ -131,6 +132,38 @@ enum Command {
         /// mailed when the restore is done).
         #[arg(long)]
         requested_by: Option<String>,
+    },
+    /// Pending security updates as the last detection found them (contract §8); `--refresh`
+    /// detects now over SSH (through the running engine when there is one) and stores the answer.
+    Updates {
+        /// The fleet file (needed with --refresh).
+        fleet: Option<PathBuf>,
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        refresh: bool,
+        /// One JSON object per line: {"host","source","site","package","installed","candidate","advisory","severity","class","since"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply one server's pending security updates (contract §8): all OS updates, the packages
+    /// named, or with --cms its WordPress updates. Without --yes prints the commands and exits 2;
+    /// exit 0 when the job worked, 1 when it failed, 2 when it could not start.
+    Update {
+        fleet: PathBuf,
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        host: String,
+        /// Only these (comma-separated), among the pending ones.
+        #[arg(long, value_delimiter = ',')]
+        packages: Vec<String>,
+        #[arg(long)]
+        cms: bool,
+        #[arg(long)]
+        yes: bool,
     },
     /// The mail outbox: every mail with its delivery state (works while an engine runs).
     Outbox {
@@ -335,6 +368,15 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             with_fleet(&fleet, |f| runtime()?.block_on(backup::backup(f, &db, &host, full)))
         }
         Command::Backups { db, host, json } => backup::list(&db, host.as_deref(), json),
+        Command::Updates { fleet: None, db, host, refresh, json } => {
+            runtime()?.block_on(updates::updates(None, &db, host.as_deref(), refresh, json))
+        }
+        Command::Updates { fleet: Some(fleet), db, host, refresh, json } => {
+            with_fleet(&fleet, |f| runtime()?.block_on(updates::updates(Some(f), &db, host.as_deref(), refresh, json)))
+        }
+        Command::Update { fleet, db, host, packages, cms, yes } => {
+            with_fleet(&fleet, |f| runtime()?.block_on(updates::update(f, &db, &host, packages, cms, yes)))
+        }
         Command::Restore { fleet, db, host, generation, path, to, in_place, requested_by } => with_fleet(&fleet, |f| {
             let (path, to, asked) = (path.as_deref(), to.as_deref(), requested_by.as_deref());
             runtime()?.block_on(backup::restore(f, &db, &host, generation, path, to, in_place, asked))

@@ -22,6 +22,9 @@ use crate::contract::{holds_root_by_default, parse_day, Contract, PlanChange, Pl
 use crate::mail_text::{check_fleet_text, FleetText};
 use crate::plan::Plan;
 use crate::text::visible;
+use crate::update_settings::{
+    AutoUpdates, CmsSite, ServerUpdates, UpdateSettings, EVERY_HOURS_RANGE, JOB_MINUTES_RANGE, MAX_CMS_SITES,
+};
 
 /// At most this many notification addresses and phone numbers per customer (contract §1).
 pub const MAX_CONTACTS: usize = 3;
@@ -42,6 +45,8 @@ pub struct Fleet {
     /// relative to the fleet file until [`Fleet::resolve_paths`]. Kept here beside `secrets_dir`
     /// rather than in [`Noc`], like it.
     pub backup: BackupSettings,
+    /// `[noc] updates = { every_hours, job_minutes }` (contract §8).
+    pub updates: UpdateSettings,
 }
 
 /// The `[smtp]` section. The password never lives here (environment, credentials, OS keyring).
@@ -127,6 +132,9 @@ pub struct Customer {
     pub plan_history: Vec<PlanChange>,
     /// The customer holds root (`root`, else the plan's default: contract §9.2).
     pub root: bool,
+    /// `auto_updates = "security"`: security updates are applied without an operator, inside
+    /// business hours, once their planned date has come (contract §8). Off by default.
+    pub auto_updates: AutoUpdates,
 }
 
 impl Customer {
@@ -169,6 +177,8 @@ pub struct Server {
     /// What its backups hold (`backup = { include, exclude }`; `/` and the default excludes
     /// when the file says nothing): contract §7.
     pub backup: BackupPaths,
+    /// `updates = { refresh_metadata }` and `cms = [...]` (contract §8).
+    pub updates: ServerUpdates,
 }
 
 /// An operator-defined TCP check with an optional greeting prefix.
@@ -398,6 +408,28 @@ struct RawNoc {
     reboot: Option<Spanned<RawReboot>>,
     secrets_dir: Option<Spanned<String>>,
     backup: Option<Spanned<RawBackupSettings>>,
+    updates: Option<Spanned<RawUpdateSettings>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpdateSettings {
+    every_hours: Option<Spanned<u32>>,
+    job_minutes: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServerUpdates {
+    refresh_metadata: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCms {
+    kind: Spanned<String>,
+    path: Spanned<String>,
+    owner: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -435,6 +467,7 @@ struct RawCustomer {
     contract: Option<Spanned<RawContract>>,
     plan_history: Option<Spanned<Vec<Spanned<RawPlanChange>>>>,
     root: Option<Spanned<bool>>,
+    auto_updates: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -479,6 +512,9 @@ struct RawServer {
     #[serde(default)]
     plesk: bool,
     backup: Option<Spanned<RawBackupPaths>>,
+    updates: Option<Spanned<RawServerUpdates>>,
+    #[serde(default)]
+    cms: Vec<Spanned<RawCms>>,
 }
 
 #[derive(Deserialize)]
@@ -643,6 +679,7 @@ impl Validator {
             d.get_ref().clone()
         });
         let backup = raw.noc.backup.take().map(|b| self.backup_settings(&b)).unwrap_or_default();
+        let updates = raw.noc.updates.take().map(|u| self.update_settings(&u)).unwrap_or_default();
         let noc = self.noc(raw.noc);
         let smtp = raw.smtp.map(|s| self.smtp(&s));
         let mut ids = HashMap::new();
@@ -662,7 +699,93 @@ impl Validator {
         let gateway_labels: HashSet<&str> = gateways.iter().map(|g| g.label.as_str()).collect();
         let servers =
             raw.server.iter().map(|s| self.server(s.get_ref(), &mut labels, &customers, &gateway_labels)).collect();
-        Fleet { noc, customers, gateways, servers, smtp, secrets_dir, backup }
+        Fleet { noc, customers, gateways, servers, smtp, secrets_dir, backup, updates }
+    }
+
+    /// `[noc] updates = { every_hours = 24, job_minutes = 30 }`.
+    fn update_settings(&mut self, raw: &Spanned<RawUpdateSettings>) -> UpdateSettings {
+        let u = raw.get_ref();
+        let mut out = UpdateSettings::default();
+        if let Some(h) = &u.every_hours {
+            if EVERY_HOURS_RANGE.contains(h.get_ref()) {
+                out.every_hours = *h.get_ref();
+            } else {
+                self.err(
+                    start(h),
+                    format!(
+                        "updates every_hours = {}: give {} to {} hours between two detections",
+                        h.get_ref(),
+                        EVERY_HOURS_RANGE.start(),
+                        EVERY_HOURS_RANGE.end()
+                    ),
+                );
+            }
+        }
+        if let Some(m) = &u.job_minutes {
+            if JOB_MINUTES_RANGE.contains(m.get_ref()) {
+                out.job_minutes = *m.get_ref();
+            } else {
+                self.err(
+                    start(m),
+                    format!(
+                        "updates job_minutes = {}: give {} to {} minutes for an update job",
+                        m.get_ref(),
+                        JOB_MINUTES_RANGE.start(),
+                        JOB_MINUTES_RANGE.end()
+                    ),
+                );
+            }
+        }
+        out
+    }
+
+    /// A server's `updates = { refresh_metadata }` and `cms = [{ kind = "wordpress", path, owner }]`.
+    fn server_updates(&mut self, s: &RawServer, label: &str) -> ServerUpdates {
+        let mut out = ServerUpdates {
+            refresh_metadata: s.updates.as_ref().and_then(|u| u.get_ref().refresh_metadata).unwrap_or(false),
+            cms: Vec::new(),
+        };
+        if s.cms.len() > MAX_CMS_SITES {
+            self.err(
+                start(&s.cms[MAX_CMS_SITES]),
+                format!("server \"{label}\" lists {} cms sites: at most {MAX_CMS_SITES}", s.cms.len()),
+            );
+        }
+        for site in &s.cms {
+            let c = site.get_ref();
+            if c.kind.get_ref() != "wordpress" {
+                self.err(
+                    start(&c.kind),
+                    format!("cms kind \"{}\" is not known: the only kind is \"wordpress\"", c.kind.get_ref()),
+                );
+                continue;
+            }
+            let path = match check_path(c.path.get_ref()) {
+                Ok(p) if p != "/" => p,
+                Ok(_) => {
+                    self.err(start(&c.path), format!("cms path of \"{label}\" is \"/\": give the WordPress installation's folder, e.g. \"/var/www/html\""));
+                    continue;
+                }
+                Err(why) => {
+                    self.err(start(&c.path), format!("cms path of \"{label}\": {why}"));
+                    continue;
+                }
+            };
+            if out.cms.iter().any(|o| o.path == path) {
+                self.err(start(&c.path), format!("cms path \"{path}\" of \"{label}\" is listed twice"));
+                continue;
+            }
+            let owner = match &c.owner {
+                Some(o) if is_plain_name(o.get_ref()) && !o.get_ref().starts_with('-') => Some(o.get_ref().clone()),
+                Some(o) => {
+                    self.err(start(o), format!("cms owner \"{}\" is not a user name: {PLAIN_NAME}", o.get_ref()));
+                    None
+                }
+                None => None,
+            };
+            out.cms.push(CmsSite { path, owner });
+        }
+        out
     }
 
     /// `[noc] backup = { store = "DIR", full_day = "sun", full_hour = 3, max_running = 2 }`.
@@ -942,7 +1065,20 @@ impl Validator {
         let contract = c.contract.as_ref().and_then(|k| self.contract(k));
         let plan_history = c.plan_history.as_ref().map(|h| self.plan_history(h, plan)).unwrap_or_default();
         let root = c.root.as_ref().map_or(holds_root_by_default(plan), |r| *r.get_ref());
-        Customer { id, name, plan, notify, phones, contract, plan_history, root }
+        let auto_updates = match &c.auto_updates {
+            None => AutoUpdates::Off,
+            Some(a) => AutoUpdates::parse(a.get_ref()).unwrap_or_else(|| {
+                self.err(
+                    start(a),
+                    format!(
+                        "auto_updates \"{}\" is not known: use \"security\" (applied in business hours) or \"off\"",
+                        a.get_ref()
+                    ),
+                );
+                AutoUpdates::Off
+            }),
+        };
+        Customer { id, name, plan, notify, phones, contract, plan_history, root, auto_updates }
     }
 
     /// A day written `YYYY-MM-DD`, or an error at it.
@@ -1140,6 +1276,7 @@ impl Validator {
             }
         }
         let backup = s.backup.as_ref().map(|b| self.backup_paths(b, &label)).unwrap_or_default();
+        let updates = self.server_updates(s, &label);
         let reboot = s.reboot.as_ref().and_then(|r| self.reboot(r)).or_else(|| self.reboot_default.clone());
         if let Some(RebootAction::Http { url, token_env: Some(_) }) = &reboot {
             if url_host(url).is_some_and(|h| h.contains('{')) {
@@ -1174,6 +1311,7 @@ impl Validator {
             reboot,
             plesk: s.plesk,
             backup,
+            updates,
         }
     }
 }

@@ -49,7 +49,10 @@ pub fn diff(old: &Fleet, new: &Fleet) -> FleetDiff {
     let mut d = FleetDiff {
         hosts_added: new_hosts.iter().filter(|h| !old_set.contains(h)).cloned().collect(),
         hosts_removed: old_hosts.iter().filter(|h| !new_set.contains(h)).cloned().collect(),
-        noc_changed: old.noc != new.noc || old.secrets_dir != new.secrets_dir || old.backup != new.backup,
+        noc_changed: old.noc != new.noc
+            || old.secrets_dir != new.secrets_dir
+            || old.backup != new.backup
+            || old.updates != new.updates,
         smtp_changed: old.smtp != new.smtp,
         ..FleetDiff::default()
     };
@@ -73,7 +76,8 @@ pub fn diff(old: &Fleet, new: &Fleet) -> FleetDiff {
                 && before.restart_units == s.restart_units
                 && before.gateway == s.gateway
                 && before.plesk == s.plesk
-                && before.backup == s.backup;
+                && before.backup == s.backup
+                && before.updates == s.updates;
             if !same {
                 d.servers_changed.push(s.label.clone());
             }

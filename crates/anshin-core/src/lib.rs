@@ -32,6 +32,7 @@ pub mod resource;
 pub mod shell;
 pub mod tar_count;
 pub mod text;
+pub mod update_settings;
 pub mod updates;
 
 pub use alert::{CheckState, Transition};

@@ -83,6 +83,17 @@ impl Plan {
         matches!(self, Plan::P60 | Plan::P150 | Plan::P200)
     }
 
+    /// OS security updates: detection, the customer notice and applying them (contract §8):
+    /// every plan but zero.
+    pub fn os_updates(self) -> bool {
+        self != Plan::Zero
+    }
+
+    /// CMS (WordPress) updates (contract §8): plans 150 and 200.
+    pub fn cms_updates(self) -> bool {
+        matches!(self, Plan::P150 | Plan::P200)
+    }
+
     /// Temporary resource-up on request (contract §9.4): plans 150 and 200.
     pub fn resource_up(self) -> bool {
         matches!(self, Plan::P150 | Plan::P200)

@@ -54,9 +54,33 @@ pub fn visible_capped(s: &str, max_bytes: usize) -> String {
     out
 }
 
+/// Like [`visible_capped`] for the output of a command kept in a log: line feeds stay line
+/// feeds (the output keeps its lines), every other hidden character is escaped.
+pub fn visible_lines_capped(s: &str, max_bytes: usize) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.len() >= max_bytes {
+            out.push('…');
+            break;
+        }
+        if c == '\n' {
+            out.push(c);
+        } else {
+            push_visible(&mut out, c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_stay_lines_and_the_rest_is_escaped() {
+        assert_eq!(visible_lines_capped("a\r\nb\x1b[2J\n", 100), "a\\r\nb\\u{1b}[2J\n");
+        assert_eq!(visible_lines_capped("abcdef", 3), "abc…");
+    }
 
     #[test]
     fn hidden_characters_are_escaped_and_the_rest_kept() {

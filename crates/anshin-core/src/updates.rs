@@ -46,12 +46,16 @@ pub mod reply;
 pub mod script;
 pub mod wordpress;
 
-pub use notice::{default_planned_at, notice_diff, render_notice, NoticeContext, NoticeDiff, NoticeKey, NoticeRow};
+pub use notice::{
+    default_planned_at, notice_diff, render_done, render_notice, NoticeContext, NoticeDiff, NoticeKey, NoticeRow,
+    UpdateDone,
+};
 pub use platform::{platform, EolEntry, Platform, UpdateTool, EOL_TABLE};
 pub use reply::{compare_versions, parse_os_reply, OsScan};
 pub use script::{
-    apply_command, detect_command, wordpress_apply_command, wordpress_detect_command, CommandError, DetectOptions,
-    OsApply, WordpressChanges, WordpressSite, MAX_REPLY_BYTES,
+    apply_command, apply_job, detect_command, parse_apply_reply, wordpress_apply_command, wordpress_detect_command,
+    ApplyReply, CommandError, DetectOptions, OsApply, WordpressChanges, WordpressSite, APPLY_OUTPUT_MAX,
+    MAX_REPLY_BYTES,
 };
 pub use wordpress::{parse_wordpress_reply, SiteScan, WordpressScan};
 

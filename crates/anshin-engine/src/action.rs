@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::store::ledger::{ConfigWorkRecord, ResourceUpRecord, ResourceUpState};
 use crate::store::maintenance::MaintenanceRecord;
 use crate::store::recovery::{CallRecord, ConsentRecord, RecoveryRecord};
+use crate::store::updates::{UpdatePlan, UpdateRun};
 
 /// The customer's consent to a billable spot recovery (contract §1: 20,000 yen and up).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
@@ -160,6 +161,28 @@ pub enum ActionRequest {
         #[ts(optional = nullable)]
         requested_by: Option<String>,
     },
+    /// Detects a server's pending security updates now (contract §8); the answer shows on its
+    /// tile and in `GET /api/v1/updates?host=`.
+    RefreshUpdates {
+        host: String,
+    },
+    /// Sets the planned date of a server's update work (contract §8; the notice names it).
+    PlanUpdates {
+        host: String,
+        planned_at: DateTime<Utc>,
+    },
+    /// Applies a server's pending security updates (contract §8): the OS packages named, or all
+    /// of them; with `cms`, its pending WordPress updates (the names chosen among them, or all).
+    /// One audited job: the server paused while it runs, its output in the audit log.
+    ApplyUpdates {
+        host: String,
+        #[serde(default)]
+        #[ts(as = "Option<Vec<String>>", optional)]
+        packages: Vec<String>,
+        #[serde(default)]
+        #[ts(as = "Option<bool>", optional)]
+        cms: bool,
+    },
     /// A temporary resource-up request (contract §9.4): `from`/`until` are Japan days
     /// (`YYYY-MM-DD`, inclusive).
     RequestResourceUp {
@@ -240,6 +263,16 @@ impl ActionRequest {
                 format!("api/v1/servers/{}/restore", path_part(host)),
                 json!({ "generation": generation, "path": path, "to": to, "in_place": in_place, "requested_by": requested_by }),
             ),
+            ActionRequest::RefreshUpdates { host } => {
+                (format!("api/v1/servers/{}/updates/refresh", path_part(host)), json!({}))
+            }
+            ActionRequest::PlanUpdates { host, planned_at } => {
+                (format!("api/v1/servers/{}/updates/plan", path_part(host)), json!({ "planned_at": planned_at }))
+            }
+            ActionRequest::ApplyUpdates { host, packages, cms } => (
+                format!("api/v1/servers/{}/updates/apply", path_part(host)),
+                json!({ "packages": packages, "cms": cms }),
+            ),
             ActionRequest::RequestResourceUp { host, from, until, what } => (
                 "api/v1/ledger/resource-ups".into(),
                 json!({ "host": host, "from": from, "until": until, "what": what }),
@@ -272,6 +305,9 @@ impl ActionRequest {
             ActionRequest::RecoverNetwork { .. } => "recover_network",
             ActionRequest::Backup { .. } => "backup",
             ActionRequest::Restore { .. } => "restore",
+            ActionRequest::RefreshUpdates { .. } => "refresh_updates",
+            ActionRequest::PlanUpdates { .. } => "plan_updates",
+            ActionRequest::ApplyUpdates { .. } => "apply_updates",
             ActionRequest::RequestResourceUp { .. } => "request_resource_up",
             ActionRequest::SetResourceUpState { .. } => "set_resource_up_state",
             ActionRequest::RecordConfigWork { .. } => "record_config_work",
@@ -288,6 +324,14 @@ fn path_part(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A detection of a server's updates the engine started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, ToSchema)]
+pub struct UpdatesRefreshing {
+    pub host: String,
+    pub by: String,
+    pub at: String,
 }
 
 /// An acknowledgement the engine recorded.
@@ -378,6 +422,9 @@ pub enum ActionDone {
     RecoverNetwork(NetworkWork),
     Backup(BackupRequested),
     Restore(RestoreRequested),
+    RefreshUpdates(UpdatesRefreshing),
+    PlanUpdates(UpdatePlan),
+    ApplyUpdates(UpdateRun),
     RequestResourceUp(ResourceUpRecord),
     SetResourceUpState(ResourceUpRecord),
     RecordConfigWork(ConfigWorkRecord),
@@ -394,6 +441,9 @@ pub enum ActionError {
     Taken { incident: i64, by: String },
     #[error("a recovery of {} is running: {} asked for {} at {}", .0.host, .0.requested_by, .0.action, .0.started_at)]
     Busy(Box<RecoveryRecord>),
+    /// Another update job (a detection or an apply) of the server is going.
+    #[error("{0}")]
+    JobRunning(String),
     #[error("{0}")]
     NeedsConsent(String),
     /// Beyond the consented investigation amount: log an answered call with the customer after
@@ -422,7 +472,7 @@ impl ActionError {
             ActionError::NotFound(_) => "not_found",
             ActionError::Closed(_) => "closed",
             ActionError::Taken { .. } => "taken",
-            ActionError::Busy(_) => "busy",
+            ActionError::Busy(_) | ActionError::JobRunning(_) => "busy",
             ActionError::NeedsConsent(_) => "needs_consent",
             ActionError::NeedsCall(_) => "needs_call",
             ActionError::NotIncluded(_) => "not_included",

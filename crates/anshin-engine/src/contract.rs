@@ -149,6 +149,9 @@ pub fn engine_types() -> TsFile {
         .add::<store::ledger::ResourceUpRecord>()
         .add::<store::ledger::ConfigWorkMonth>()
         .add::<store::backups::BackupRun>()
+        .add::<store::updates::PendingUpdateRow>()
+        .add::<store::updates::UpdateRun>()
+        .add::<store::updates::UpdateScanRecord>()
         .add::<anshin_core::fleet_edit::FleetSource>()
         .add::<anshin_core::fleet_edit::FleetEditRequest>()
         .add::<anshin_core::fleet_edit::FleetEdited>();

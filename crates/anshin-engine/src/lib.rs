@@ -31,6 +31,7 @@ pub mod secrets;
 mod shared_fleet;
 pub mod ssh;
 pub mod store;
+pub mod update_run;
 pub mod view;
 
 pub use action::{Acknowledged, ActionDone, ActionError, ActionRequest};

@@ -87,6 +87,51 @@ pub struct ResourceView {
     pub at: String,
 }
 
+/// A server's security updates (contract §8): whether the NOC handles them, what the last
+/// detection found (the rows themselves: `GET /api/v1/updates?host=`), the planned work and the
+/// job going now. The tile's badge is `count` with `severity`; `eol_os` adds an "EOL" badge.
+#[derive(Debug, Clone, Serialize, PartialEq, Default, TS, ToSchema)]
+pub struct UpdatesView {
+    /// `included`, or why the NOC does not handle them: `not_included` (the plan), `no_access`
+    /// (no SSH access), `unsupported_os`.
+    pub code: &'static str,
+    /// The plan includes CMS updates and the fleet lists WordPress sites.
+    pub cms: bool,
+    /// Updates pending (security, and on an end-of-life system the unclassified ones).
+    pub count: u32,
+    /// Of them, marked security by the package manager's metadata.
+    pub security: u32,
+    /// The highest severity among them (`critical`, `important`, `moderate`, `low`, or empty).
+    pub severity: &'static str,
+    /// The OS release past its end of life (`CentOS 7`), and its last supported day.
+    #[ts(optional = nullable)]
+    pub eol_os: Option<&'static str>,
+    #[ts(optional = nullable)]
+    pub eol_date: Option<String>,
+    /// The last detection says a reboot is needed to run what is installed: asked of an
+    /// operator, as part of the update service (never billed as spot recovery).
+    pub reboot_needed: bool,
+    #[ts(optional = nullable)]
+    pub checked_at: Option<String>,
+    /// Why the last detection gave no answer (the count is then the one before).
+    #[ts(optional = nullable)]
+    pub error: Option<String>,
+    /// What else it said (wp-cli missing, a site's error).
+    pub notes: String,
+    /// When the oldest pending update was first seen.
+    #[ts(optional = nullable)]
+    pub oldest_since: Option<String>,
+    /// The planned date of the update work (set by an operator; by default the next business
+    /// day 10:00 JST when the notice went out).
+    #[ts(optional = nullable)]
+    pub planned_at: Option<String>,
+    /// The planned date passed with updates still pending.
+    pub overdue: bool,
+    /// A job on the server now: `detect` or `apply`.
+    #[ts(optional = nullable)]
+    pub running: Option<&'static str>,
+}
+
 /// Whether a server is backed up (contract §7, `anshin_core::backup::eligibility`): the limits
 /// are the catalogue's (`backup_limits`).
 #[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
@@ -209,6 +254,9 @@ pub struct ServerView {
     /// Whether the server is backed up and why not (contract §7), judged on its latest poll;
     /// `None` when the fleet keeps no backups (`[noc] backup` has no store).
     pub backup: Option<BackupEligibilityView>,
+    /// Security updates (contract §8); `None` for a gateway.
+    #[ts(optional = nullable)]
+    pub updates: Option<UpdatesView>,
     /// Open incidents that are not checks (resources by id, `ssh_hostkey`).
     #[serde(skip)]
     pub other_incidents: BTreeMap<String, OtherIncident>,
@@ -326,6 +374,10 @@ pub struct Entitlements {
     pub resource_up: bool,
     /// One hour a month of configuration work (contract §9.5).
     pub config_work: bool,
+    /// OS security updates detected, announced and applied (contract §8).
+    pub os_updates: bool,
+    /// WordPress updates detected and applied (contract §8).
+    pub cms_updates: bool,
 }
 
 impl Entitlements {
@@ -340,6 +392,8 @@ impl Entitlements {
             service_recovery: plan.service_recovery().into(),
             resource_up: plan.resource_up(),
             config_work: plan.config_work(),
+            os_updates: plan.os_updates(),
+            cms_updates: plan.cms_updates(),
         }
     }
 }
@@ -477,6 +531,7 @@ impl FleetView {
                 resources: Vec::new(),
                 resource_error: None,
                 backup: None,
+                updates: None,
                 other_incidents: BTreeMap::new(),
                 rev: 0,
             });
@@ -503,6 +558,7 @@ impl FleetView {
                 resources: Vec::new(),
                 resource_error: None,
                 backup: BackupEligibilityView::before_poll(fleet, s),
+                updates: None,
                 other_incidents: BTreeMap::new(),
                 rev: 0,
             });

@@ -89,6 +89,61 @@ const NEW_MARK: &str = "［新規］";
 
 /// The notice mail (contract §8): subject `[Speever]セキュリティ情報のご案内（{label}）`, body the
 /// salutation, the sentences, `作業予定日時：YYYY/MM/DD HH:MM` (JST), one line per update
+/// What an update job did, for the customer's 作業完了 mail.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateDone<'a> {
+    pub noc: &'a Noc,
+    pub host: &'a MailHost,
+    /// The customer's name, for the salutation.
+    pub customer: &'a str,
+    /// The updates the job applied.
+    pub applied: &'a [PendingUpdate],
+    pub finished: DateTime<Utc>,
+    /// A reboot is needed to run what was installed (the NOC will do it with the customer's
+    /// agreement, as part of the update service).
+    pub reboot_needed: bool,
+}
+
+/// The 作業完了 mail of an update job (contract §8): subject
+/// `[Speever]セキュリティアップデート作業完了のお知らせ（{label}）`, the server, the time it ended, one
+/// line per update applied (as in the notice), and whether a reboot is still needed.
+pub fn render_done(d: &UpdateDone<'_>) -> Result<RenderedMail, MailError> {
+    let host = d.host;
+    for (what, value) in [
+        (FleetText::Brand, d.noc.brand.as_str()),
+        (FleetText::HostLabel, &host.label),
+        (FleetText::Fqdn, &host.fqdn),
+        (FleetText::CustomerName, d.customer),
+    ] {
+        check_fleet_text(what, value)?;
+    }
+    let mut lines = vec![
+        "あんしんパックのセキュリティアップデート代行として、下記の作業が完了いたしましたので、お知らせいたします。"
+            .to_string(),
+        String::new(),
+        format!("対象サーバー：{}（{}）", host.label, host.fqdn),
+        format!("作業完了日時：{}", d.finished.with_timezone(&Tokyo).format("%Y/%m/%d %H:%M")),
+        String::new(),
+        "適用したアップデート：".to_string(),
+    ];
+    lines.extend(d.applied.iter().map(row_line));
+    lines.push(String::new());
+    if d.reboot_needed {
+        lines.push(
+            "適用した更新を有効にするにはサーバーの再起動が必要です。再起動の日時は別途ご相談させていただきます。"
+                .into(),
+        );
+    } else {
+        lines.push("作業後、サービスが正常に稼働していることを確認いたしました。".into());
+    }
+    written_mail(
+        &d.noc.brand,
+        &format!("セキュリティアップデート作業完了のお知らせ（{}）", host.label),
+        d.customer,
+        &lines,
+    )
+}
+
 /// `{name} {installed} → {candidate}（{advisory}）`, the note on brief restarts, and the alert
 /// mails' closing lines. When the set grew since the last notice, the new rows end with
 /// `［新規］` and a line says so. Text read from servers (names, versions, advisories) is shown

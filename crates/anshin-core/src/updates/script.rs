@@ -315,6 +315,71 @@ pub fn wordpress_apply_command(
     Ok(wrap(&s, sudo))
 }
 
+// ---- running an apply as a job ------------------------------------------------------------------
+
+/// What an apply's audit entry keeps of its output (contract §8: 256 KiB).
+pub const APPLY_OUTPUT_MAX: usize = 256 * 1024;
+
+/// `command` (an apply command of this module) as a job: under `timeout` for `job_secs` when the
+/// server has it, its output (standard error folded in) written to a temporary file on the server
+/// and printed after the end, at most [`APPLY_OUTPUT_MAX`] bytes, then one line
+/// `@@anshin-updates exit STATUS bytes TOTAL`. The command itself never writes into a closed pipe:
+/// cutting what is shown never cuts the package manager short.
+pub fn apply_job(command: &str, job_secs: u64) -> String {
+    let cap = APPLY_OUTPUT_MAX;
+    let script = format!(
+        "{PRELUDE}{TIMEOUT_FN}o=$(mktemp 2>/dev/null || echo /tmp/anshin-update.$$)\n\
+         t {job_secs} {command} >\"$o\" 2>&1 </dev/null; rc=$?\n\
+         n=$(wc -c <\"$o\" | tr -d ' '); head -c {cap} \"$o\"; rm -f \"$o\"\n\
+         echo; echo \"{MARK} exit $rc bytes $n\"\n"
+    );
+    format!("sh -c {}", sh_quote(&script))
+}
+
+/// What an apply job printed ([`apply_job`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyReply {
+    /// The package manager's output, at most [`APPLY_OUTPUT_MAX`] bytes, as printed (escape it to
+    /// show it).
+    pub output: String,
+    /// Its exit status; `None` when the reply has no end line (the connection or the job's time
+    /// limit on our side cut it).
+    pub exit: Option<i32>,
+    /// How many bytes it printed in all (more than `output` holds when cut).
+    pub total_bytes: u64,
+}
+
+impl ApplyReply {
+    /// Ended with status 0.
+    pub fn ok(&self) -> bool {
+        self.exit == Some(0)
+    }
+
+    /// `timeout` stopped it (status 124, or 137 after its kill).
+    pub fn timed_out(&self) -> bool {
+        matches!(self.exit, Some(124) | Some(137))
+    }
+}
+
+/// Reads an apply job's reply: everything before the last end line is the output.
+pub fn parse_apply_reply(reply: &str) -> ApplyReply {
+    let end = format!("{MARK} exit ");
+    let Some(at) = reply.rfind(&end) else {
+        let output: String = reply.chars().take(APPLY_OUTPUT_MAX).collect();
+        let total_bytes = reply.len() as u64;
+        return ApplyReply { output, exit: None, total_bytes };
+    };
+    let tail = &reply[at + end.len()..];
+    let mut words = tail.split_whitespace();
+    let exit = words.next().and_then(|w| w.parse().ok());
+    let total_bytes = match (words.next(), words.next()) {
+        (Some("bytes"), Some(n)) => n.parse().unwrap_or(0),
+        _ => 0,
+    };
+    let output = reply[..at].strip_suffix('\n').unwrap_or(&reply[..at]).to_string();
+    ApplyReply { output, exit, total_bytes }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,5 +635,30 @@ mod tests {
         let out = Command::new("sh").arg("-c").arg(&apply).env("PATH", &path).output().unwrap();
         assert_eq!(out.status.code(), Some(127));
         assert_eq!(String::from_utf8_lossy(&out.stderr), "wp-cli not installed\n");
+    }
+
+    #[test]
+    fn an_apply_job_reports_its_status_and_caps_its_output() {
+        let run = |cmd: &str| {
+            // Apply commands are one `sh -c …` (or `sudo -n sh -c …`): so is each here.
+            let one = format!("sh -c {}", sh_quote(cmd));
+            let out = Command::new("sh").arg("-c").arg(apply_job(&one, 30)).output().unwrap();
+            parse_apply_reply(&String::from_utf8_lossy(&out.stdout))
+        };
+        let ok = run("echo installed; echo warn >&2");
+        assert_eq!(ok.exit, Some(0));
+        assert!(ok.output.contains("installed") && ok.output.contains("warn"), "{ok:?}");
+        let failed = run("echo nope; exit 3");
+        assert_eq!((failed.exit, failed.ok()), (Some(3), false));
+        let big = run("yes 0123456789abcdef | head -c 400000");
+        assert_eq!(big.exit, Some(0));
+        assert_eq!(big.total_bytes, 400_000);
+        assert!(
+            big.output.len() <= APPLY_OUTPUT_MAX && big.output.len() >= APPLY_OUTPUT_MAX - 1,
+            "{}",
+            big.output.len()
+        );
+        let cut = parse_apply_reply("half of it");
+        assert_eq!((cut.exit, cut.output.as_str()), (None, "half of it"));
     }
 }

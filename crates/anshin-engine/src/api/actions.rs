@@ -19,6 +19,7 @@ use crate::action::{ActionDone, ActionError, ActionRequest, MaintenanceWindow};
 use crate::reads::{self, AuditPage, Escalation, ReadError};
 use crate::store::backups::BackupRun;
 use crate::store::recovery::RecoveryRecord;
+use crate::store::updates::{PendingUpdateRow, UpdateRun};
 use crate::store::Store;
 
 /// The action routes and their reads (part of the API's route table).
@@ -41,6 +42,11 @@ pub(super) fn routes() -> Vec<ApiRoute<ApiState>> {
         route(Method::POST, "/api/v1/servers/{host}/backup", backup),
         route(Method::POST, "/api/v1/servers/{host}/restore", restore),
         route(Method::GET, "/api/v1/backups", backups),
+        route(Method::GET, "/api/v1/updates", updates),
+        route(Method::GET, "/api/v1/updates/runs", update_runs),
+        route(Method::POST, "/api/v1/servers/{host}/updates/refresh", refresh_updates),
+        route(Method::POST, "/api/v1/servers/{host}/updates/plan", plan_updates),
+        route(Method::POST, "/api/v1/servers/{host}/updates/apply", apply_updates),
         route(Method::POST, "/api/v1/ledger/resource-ups", request_resource_up),
         route(Method::POST, "/api/v1/ledger/resource-ups/{id}/state", set_resource_up_state),
         route(Method::POST, "/api/v1/ledger/config-work", record_config_work),
@@ -299,6 +305,71 @@ struct BackupQuery {
 async fn backups(State(state): State<ApiState>, Query(q): Query<BackupQuery>) -> Response {
     let limit = q.limit.unwrap_or(100).min(5000);
     read_store(state.db, move |s| s.backups(q.host.as_deref(), limit)).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct UpdatesQuery {
+    /// Only this server's.
+    host: Option<String>,
+}
+
+/// The pending security updates the last detection of each server found (contract §8), by
+/// server, source, site and package: the JSON rows of `anshin updates --json`.
+#[utoipa::path(get, path = "/api/v1/updates", tag = "actions", params(UpdatesQuery),
+    responses((status = 200, body = Vec<PendingUpdateRow>), (status = 401, body = ApiError)))]
+async fn updates(State(state): State<ApiState>, Query(q): Query<UpdatesQuery>) -> Response {
+    read_store(state.db, move |s| s.pending_updates(q.host.as_deref())).await
+}
+
+/// Update jobs, newest first (contract §8); their output is in the audit log
+/// (`update_finished`).
+#[utoipa::path(get, path = "/api/v1/updates/runs", tag = "actions", params(BackupQuery),
+    responses((status = 200, body = Vec<UpdateRun>), (status = 401, body = ApiError)))]
+async fn update_runs(State(state): State<ApiState>, Query(q): Query<BackupQuery>) -> Response {
+    let limit = q.limit.unwrap_or(100).min(5000);
+    read_store(state.db, move |s| s.update_runs(q.host.as_deref(), limit)).await
+}
+
+/// Detects a server's pending security updates now (contract §8, operator).
+#[utoipa::path(post, path = "/api/v1/servers/{host}/updates/refresh", tag = "actions", params(("host" = String, Path)),
+    responses((status = 200, body = ActionDone), (status = 403, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, body = ApiError), (status = 401, body = ApiError)))]
+async fn refresh_updates(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(host): UrlPath<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    perform(state, caller, "refresh_updates", Map::from_iter([("host".to_string(), Value::from(host))]), body).await
+}
+
+/// Sets the planned date of a server's update work (contract §8, operator): `{"planned_at"}`.
+#[utoipa::path(post, path = "/api/v1/servers/{host}/updates/plan", tag = "actions", params(("host" = String, Path)),
+    responses((status = 200, body = ActionDone), (status = 400, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 401, body = ApiError)))]
+async fn plan_updates(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(host): UrlPath<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    perform(state, caller, "plan_updates", Map::from_iter([("host".to_string(), Value::from(host))]), body).await
+}
+
+/// Applies a server's security updates (contract §8, operator): `{"packages": [...], "cms": bool}`
+/// — the OS packages named (default all pending), or with `cms` its WordPress updates. Refused
+/// `not_included` where the plan has none, `busy` while a job of the server runs.
+#[utoipa::path(post, path = "/api/v1/servers/{host}/updates/apply", tag = "actions", params(("host" = String, Path)),
+    responses((status = 200, body = ActionDone), (status = 400, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 401, body = ApiError)))]
+async fn apply_updates(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(host): UrlPath<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    perform(state, caller, "apply_updates", Map::from_iter([("host".to_string(), Value::from(host))]), body).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

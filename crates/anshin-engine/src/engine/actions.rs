@@ -274,6 +274,13 @@ impl Decider {
                 }
             }
             ActionRequest::Backup { host, full } => self.request_backup(&host, full, by, now),
+            ActionRequest::RefreshUpdates { host } => self.request_update_refresh(&host, by, now),
+            ActionRequest::PlanUpdates { host, planned_at } => {
+                self.request_update_plan(tx, &host, planned_at, by, now, fx)?
+            }
+            ActionRequest::ApplyUpdates { host, packages, cms } => {
+                self.request_update_apply(tx, &host, packages, cms, by, now, fx)?
+            }
             ActionRequest::Restore { host, generation, path, to, in_place, requested_by } => {
                 let asked = super::backups::RestoreAsked { generation, path, to, in_place, requested_by };
                 self.request_restore(tx, &host, asked, by, now)?
@@ -435,7 +442,7 @@ impl Decider {
     /// Applies a window that was added, ended or extended at once (a pause that ended releases
     /// its held alerts in this transaction) and tells consoles. A store failure is the batch's:
     /// the request's savepoint undoes it, and the decider's windows are left as they were.
-    fn window_changed(
+    pub(super) fn window_changed(
         &mut self,
         tx: &StoreTx<'_>,
         record: MaintenanceRecord,

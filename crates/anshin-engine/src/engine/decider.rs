@@ -67,6 +67,8 @@ pub(super) struct Decider {
     pub(super) smtp: watch::Sender<Option<SmtpSettings>>,
     /// Backups as jobs: the runs known per server, the ones running.
     pub(super) backups: super::backup_jobs::Backups,
+    /// Security updates: what each server has pending, the jobs going.
+    pub(super) updates: super::updates::Updates,
 }
 
 /// A batch the store did not take.
@@ -318,11 +320,14 @@ impl Decider {
                 Input::BackupProgress { host, progress } => self.backup_progress(&host, &progress, now),
                 Input::BackupDone { host, started } => self.backup_done(store, &host, started, now),
                 Input::RestoreDone(ended) => self.restore_done(store, *ended, now),
+                Input::UpdatesDetected { host, detected } => self.updates_detected(store, &host, *detected, now),
+                Input::UpdatesApplied(ended) => self.updates_applied(store, *ended, now),
                 other => batch.push(other),
             }
         }
         if tick {
             self.backup_look(now);
+            self.updates_look(now);
         }
         let tick = tick && self.tick_due(now);
         let judge_backups = self.backups.take_judge();
@@ -656,7 +661,9 @@ impl Decider {
                 | Input::Fleet(_)
                 | Input::BackupProgress { .. }
                 | Input::BackupDone { .. }
-                | Input::RestoreDone(_) => {}
+                | Input::RestoreDone(_)
+                | Input::UpdatesDetected { .. }
+                | Input::UpdatesApplied(_) => {}
                 Input::Resources { host, poll } => {
                     let Some(h) = v.host_mut(host) else { continue };
                     match poll {

@@ -49,6 +49,7 @@ mod recovery;
 mod resources;
 mod resume;
 mod runner;
+mod updates;
 
 pub use crate::fleet_file::ssh_target;
 use decider::{Decider, DECIDER_BUSY_WAIT, MAX_BATCH};
@@ -173,6 +174,13 @@ enum Input {
     /// A restore job ended: what the server said, or why it failed, and the re-check of the
     /// server's services afterwards.
     RestoreDone(Box<backup_jobs::RestoreEnded>),
+    /// A detection of a server's security updates ended.
+    UpdatesDetected {
+        host: String,
+        detected: Box<crate::update_run::Detected>,
+    },
+    /// An update job ended (the re-check and a new detection done).
+    UpdatesApplied(Box<updates::ApplyEnded>),
 }
 
 /// Why a resource poll gave no sample.
@@ -494,6 +502,7 @@ fn start_inside(
     probing::spawn_periodic(TICK, TICK, results_tx, shutdown_rx.clone(), |_| async { Input::Tick });
     let shared = SharedFleet::new(Arc::new(fleet.clone()));
     let backups = backup_jobs::Backups::start(&mut store, requests.clone(), clock.clone())?;
+    let updates = updates::Updates::start(&mut store, requests.clone(), clock.clone())?;
     let decider = {
         let mailer = AlertMailer::new(Arc::new(fleet.clone()));
         let attempts = health::Attempts::new(fleet.noc.interval_secs);
@@ -513,6 +522,7 @@ fn start_inside(
             shared: shared.clone(),
             smtp: smtp_tx,
             backups,
+            updates,
         };
         d.memory.paused = d.pauses_at(now);
         store.set_busy_timeout(DECIDER_BUSY_WAIT)?;

@@ -556,6 +556,7 @@ impl Decider {
         if let Some(b) = &mut h.backup {
             b.attention = self.backups.attention(host);
         }
+        h.updates = self.updates_view(host, self.clock.now());
         v.refresh_host(host);
     }
 }

@@ -109,13 +109,26 @@ impl SshPool {
     /// stdout is kept up to `max_output` bytes; past that the channel is closed and the rest
     /// discarded (`truncated`). A non-zero exit status is not an error.
     pub async fn exec(&self, target: &SshTarget, command: &str, max_output: usize) -> Result<ExecOutput, SshError> {
+        self.exec_within(target, command, max_output, self.inner.step).await
+    }
+
+    /// Like [`SshPool::exec`], with `run_for` instead of the step timeout as the limit of the
+    /// command's whole output (a job that runs for minutes: an update); connecting keeps the
+    /// step timeouts.
+    pub async fn exec_within(
+        &self,
+        target: &SshTarget,
+        command: &str,
+        max_output: usize,
+        run_for: Duration,
+    ) -> Result<ExecOutput, SshError> {
         let state = self.state(target);
         let session = {
             let mut st = state.lock().await;
             self.session(&mut st, target).await?
         };
         let started = Instant::now();
-        match session::exec(&session, target, command, max_output, self.inner.step).await {
+        match session::exec(&session, target, command, max_output, self.inner.step, run_for).await {
             Ok(out) => {
                 tracing::trace!(host = %target.host, ms = started.elapsed().as_secs_f64() * 1e3, "ssh exec");
                 Ok(out)

@@ -295,7 +295,7 @@ async fn open_channel(
 }
 
 /// Runs `command` on a new channel of `session`: channel open within `step`, then the whole
-/// output within `step`. stdout and stderr are each kept up to `max_output` bytes; past that
+/// output within `run_for` (the step timeout, or a job's limit). stdout and stderr are each kept up to `max_output` bytes; past that
 /// the channel is closed and the rest discarded.
 pub(crate) async fn exec(
     session: &Session,
@@ -303,11 +303,12 @@ pub(crate) async fn exec(
     command: &str,
     max_output: usize,
     step: Duration,
+    run_for: Duration,
 ) -> Result<ExecOutput, ExecFailure> {
     let who = || describe(target);
     let mut channel = open_channel(session, target, step).await?;
 
-    let deadline = tokio::time::Instant::now() + step;
+    let deadline = tokio::time::Instant::now() + run_for;
     // Our side still has to close the channel unless the server closed it or we did.
     let mut open = true;
     let run = async {
@@ -374,7 +375,7 @@ pub(crate) async fn exec(
             // The command hangs (e.g. `df` on a dead NFS mount); the connection may be fine.
             let _ = timeout(step, channel.close()).await;
             Err(ExecFailure {
-                error: SshError::Timeout { target: who(), step: Step::ExecRead, after: step },
+                error: SshError::Timeout { target: who(), step: Step::ExecRead, after: run_for },
                 transport: session.is_closed(),
             })
         }

@@ -31,6 +31,7 @@ pub mod recovery;
 pub mod reports;
 pub mod review;
 pub mod samples;
+pub mod updates;
 
 pub use audit::ChainReport;
 pub use outbox::{NewMail, OutboxKind, OutboxRecord, OutboxState};
@@ -90,6 +91,7 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     recovery::MIGRATION_CAUSE,
     backups::MIGRATION,
     outbox::MIGRATION_WRITTEN,
+    updates::MIGRATION,
 ];
 
 /// The schema version (`user_version`) from which the event log carries `actor` and `hash`.

@@ -9,7 +9,7 @@ export type Acknowledged = { incident: number, host: string, check: string, by: 
 /**
  * What the engine did for a request (`{"type": …, …the record}`).
  */
-export type ActionDone = { "type": "acknowledge" } & Acknowledged | { "type": "note" } & NoteAdded | { "type": "recover" } & RecoveryRecord | { "type": "reboot" } & RecoveryRecord | { "type": "restart" } & RecoveryRecord | { "type": "log_call" } & CallRecord | { "type": "consent" } & ConsentRecord | { "type": "status_report" } & StatusReportQueued | { "type": "pause" } & MaintenanceWindow | { "type": "end_pause" } & MaintenanceWindow | { "type": "extend_pause" } & MaintenanceWindow | { "type": "recover_network" } & NetworkWork | { "type": "backup" } & BackupRequested | { "type": "restore" } & RestoreRequested | { "type": "request_resource_up" } & ResourceUpRecord | { "type": "set_resource_up_state" } & ResourceUpRecord | { "type": "record_config_work" } & ConfigWorkRecord;
+export type ActionDone = { "type": "acknowledge" } & Acknowledged | { "type": "note" } & NoteAdded | { "type": "recover" } & RecoveryRecord | { "type": "reboot" } & RecoveryRecord | { "type": "restart" } & RecoveryRecord | { "type": "log_call" } & CallRecord | { "type": "consent" } & ConsentRecord | { "type": "status_report" } & StatusReportQueued | { "type": "pause" } & MaintenanceWindow | { "type": "end_pause" } & MaintenanceWindow | { "type": "extend_pause" } & MaintenanceWindow | { "type": "recover_network" } & NetworkWork | { "type": "backup" } & BackupRequested | { "type": "restore" } & RestoreRequested | { "type": "refresh_updates" } & UpdatesRefreshing | { "type": "plan_updates" } & UpdatePlan | { "type": "apply_updates" } & UpdateRun | { "type": "request_resource_up" } & ResourceUpRecord | { "type": "set_resource_up_state" } & ResourceUpRecord | { "type": "record_config_work" } & ConfigWorkRecord;
 
 /**
  * A console's request. Who asks is not part of it: the transport knows the caller. Fields
@@ -34,7 +34,7 @@ cause: string, } | { "type": "status_report", incident: number, subject: string,
  * Who asked on the customer's side (contract §7: recorded; the customer is mailed when
  * the restore is done).
  */
-requested_by?: string | null, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
+requested_by?: string | null, } | { "type": "refresh_updates", host: string, } | { "type": "plan_updates", host: string, planned_at: string, } | { "type": "apply_updates", host: string, packages?: Array<string>, cms?: boolean, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
 
 /**
  * Every rejection of the console API (and of a desktop command): a stable `code` consoles
@@ -453,7 +453,15 @@ resource_up: boolean,
 /**
  * One hour a month of configuration work (contract §9.5).
  */
-config_work: boolean, };
+config_work: boolean, 
+/**
+ * OS security updates detected, announced and applied (contract §8).
+ */
+os_updates: boolean, 
+/**
+ * WordPress updates detected and applied (contract §8).
+ */
+cms_updates: boolean, };
 
 /**
  * Everything the phone escalation panel of one incident shows.
@@ -643,6 +651,32 @@ export type NoteAdded = { incident: number, by: string, text: string, at: string
  * What a pause covers: `{"kind": "server", "id": "web01"}` or `{"kind": "customer", "id": "c1001"}`.
  */
 export type PauseScope = { kind: string, id: string, };
+
+/**
+ * One pending update of one server, as consoles and `anshin updates --json` get it (contract
+ * §8's JSON rows).
+ */
+export type PendingUpdateRow = { host: string, 
+/**
+ * `os`, `wordpress-core`, `wordpress-plugin`, `wordpress-theme`.
+ */
+source: string, 
+/**
+ * The WordPress installation's path; empty for the OS.
+ */
+site: string, package: string, installed: string, candidate: string, advisory: string, 
+/**
+ * `critical`, `important`, `moderate`, `low` or empty.
+ */
+severity: string, 
+/**
+ * `security` or `unclassified`.
+ */
+class: string, 
+/**
+ * When the detection first found it pending.
+ */
+since: string, };
 
 /**
  * One dated plan change.
@@ -921,7 +955,11 @@ resource_error: string | null,
  * Whether the server is backed up and why not (contract §7), judged on its latest poll;
  * `None` when the fleet keeps no backups (`[noc] backup` has no store).
  */
-backup: BackupEligibilityView | null, };
+backup: BackupEligibilityView | null, 
+/**
+ * Security updates (contract §8); `None` for a gateway.
+ */
+updates?: UpdatesView | null, };
 
 /**
  * One service: how it is checked and restarted.
@@ -991,6 +1029,116 @@ value: number, };
  * The unit of a service on one OS family.
  */
 export type UnitEntry = { os_family: string, unit: string, };
+
+/**
+ * The planned date of a server's update work.
+ */
+export type UpdatePlan = { host: string, planned_at: string, set_by: string, set_at: string, };
+
+/**
+ * One update job.
+ */
+export type UpdateRun = { id: number, host: string, 
+/**
+ * `os` or `cms`.
+ */
+scope: string, 
+/**
+ * The packages (or plugins, themes, `wordpress`) chosen, comma-separated; empty: all.
+ */
+packages: string, requested_by: string, started_at: string, finished_at?: string | null, 
+/**
+ * `running`, `ok`, `failed`, `interrupted`.
+ */
+state: string, exit_status?: number | null, reboot_needed: boolean, 
+/**
+ * Why it failed, or what it applied.
+ */
+detail: string, };
+
+/**
+ * What the last detection of a server said.
+ */
+export type UpdateScanRecord = { host: string, checked_at: string, 
+/**
+ * Why it gave no answer (the pending rows are then the previous detection's).
+ */
+error?: string | null, reboot_needed: boolean, 
+/**
+ * Updates pending in all, security or not.
+ */
+pending_total: number, 
+/**
+ * What else it said (`wp-cli not installed`, a site's error), one per line.
+ */
+notes: string, };
+
+/**
+ * A detection of a server's updates the engine started.
+ */
+export type UpdatesRefreshing = { host: string, by: string, at: string, };
+
+/**
+ * A server's security updates (contract §8): whether the NOC handles them, what the last
+ * detection found (the rows themselves: `GET /api/v1/updates?host=`), the planned work and the
+ * job going now. The tile's badge is `count` with `severity`; `eol_os` adds an "EOL" badge.
+ */
+export type UpdatesView = { 
+/**
+ * `included`, or why the NOC does not handle them: `not_included` (the plan), `no_access`
+ * (no SSH access), `unsupported_os`.
+ */
+code: string, 
+/**
+ * The plan includes CMS updates and the fleet lists WordPress sites.
+ */
+cms: boolean, 
+/**
+ * Updates pending (security, and on an end-of-life system the unclassified ones).
+ */
+count: number, 
+/**
+ * Of them, marked security by the package manager's metadata.
+ */
+security: number, 
+/**
+ * The highest severity among them (`critical`, `important`, `moderate`, `low`, or empty).
+ */
+severity: string, 
+/**
+ * The OS release past its end of life (`CentOS 7`), and its last supported day.
+ */
+eol_os?: string | null, eol_date?: string | null, 
+/**
+ * The last detection says a reboot is needed to run what is installed: asked of an
+ * operator, as part of the update service (never billed as spot recovery).
+ */
+reboot_needed: boolean, checked_at?: string | null, 
+/**
+ * Why the last detection gave no answer (the count is then the one before).
+ */
+error?: string | null, 
+/**
+ * What else it said (wp-cli missing, a site's error).
+ */
+notes: string, 
+/**
+ * When the oldest pending update was first seen.
+ */
+oldest_since?: string | null, 
+/**
+ * The planned date of the update work (set by an operator; by default the next business
+ * day 10:00 JST when the notice went out).
+ */
+planned_at?: string | null, 
+/**
+ * The planned date passed with updates still pending.
+ */
+overdue: boolean, 
+/**
+ * A job on the server now: `detect` or `apply`.
+ */
+running?: string | null, };
 
 /**
  * The chain's verification, as consoles show it on top of the audit log.
