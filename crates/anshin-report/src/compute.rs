@@ -32,6 +32,7 @@ use anshin_engine::store::backups::BackupRun;
 use anshin_engine::store::ledger::{ConfigWorkMonth, ResourceUpRecord};
 use anshin_engine::store::maintenance::{MaintenanceRecord, MaintenanceScope};
 use anshin_engine::store::review::{ReviewFilter, ReviewIncident};
+use anshin_engine::store::updates::{PendingUpdateRow, UpdateRun};
 use anshin_engine::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -95,6 +96,18 @@ pub struct ReportInput {
     /// The month's backup runs of the customer's servers, oldest first (contract §7); `None`
     /// when the plan in force at the month's end has no backups.
     pub backups: Option<Vec<BackupRun>>,
+    /// The security updates (contract §8): the month's jobs that worked and what is pending at
+    /// the report's making; `None` when the plan in force at the month's end has none.
+    pub updates: Option<UpdatesSection>,
+}
+
+/// The report's セキュリティアップデート section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpdatesSection {
+    /// Jobs of the customer's servers that finished `ok` in the month, oldest first.
+    pub applied: Vec<UpdateRun>,
+    /// Updates pending now, by server.
+    pub pending: Vec<PendingUpdateRow>,
 }
 
 /// The contract as the report states it.
@@ -267,6 +280,9 @@ pub struct MonthlyReport {
     pub resource_ups: Vec<ResourceUpRecord>,
     /// The month's backup runs, oldest first (contract §7); `None`: the plan has no backups.
     pub backups: Option<Vec<BackupRun>>,
+    /// The security updates (contract §8): the month's jobs that worked and what is pending at
+    /// the report's making; `None` when the plan in force at the month's end has none.
+    pub updates: Option<UpdatesSection>,
 }
 
 fn ms(s: &str) -> Option<i64> {
@@ -474,6 +490,7 @@ pub fn compute(input: &ReportInput) -> MonthlyReport {
         config_work: input.config_work.clone().filter(|w| !w.entries.is_empty()),
         resource_ups: input.resource_ups.clone(),
         backups: input.backups.clone(),
+        updates: input.updates.clone(),
     }
 }
 
@@ -620,6 +637,19 @@ pub fn load(
         runs.reverse();
         runs
     });
+    // A log written before updates existed has none (no such table: empty lists).
+    let updates = plan.os_updates().then(|| {
+        let labels: Vec<String> = servers.iter().map(|s| s.label.clone()).collect();
+        UpdatesSection {
+            applied: store.update_runs_between(&labels, start, end).unwrap_or_default(),
+            pending: store
+                .pending_updates(None)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| labels.contains(&r.host))
+                .collect(),
+        }
+    });
     let resource_ups = store
         .resource_ups(false)
         .unwrap_or_default()
@@ -642,6 +672,7 @@ pub fn load(
         config_work,
         resource_ups,
         backups,
+        updates,
     })
 }
 

@@ -225,6 +225,57 @@ pub fn blocks(r: &MonthlyReport, brand: &str, charts: &[String]) -> Vec<Block> {
             ));
         }
     }
+    if let Some(u) = &r.updates {
+        heading(&mut b, "セキュリティアップデート");
+        let jst = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| crate::month::jst(t.with_timezone(&chrono::Utc)))
+                .unwrap_or_else(|_| s.to_string())
+        };
+        if u.applied.is_empty() {
+            b.push(Block::Para("今月適用したアップデート：なし".into()));
+        } else {
+            b.push(Block::Para(format!("今月適用したアップデート：{} 回", u.applied.len())));
+            b.push(table(
+                &["完了", "サーバー", "対象", "内容"],
+                u.applied
+                    .iter()
+                    .map(|x| {
+                        let scope = if x.scope == "cms" { "CMS" } else { "OS" };
+                        let what = if x.packages.is_empty() {
+                            "保留中のすべて".to_string()
+                        } else {
+                            x.packages.replace(',', ", ")
+                        };
+                        let at = x.finished_at.as_deref().map(jst).unwrap_or_default();
+                        vec![at, x.host.clone(), scope.into(), what]
+                    })
+                    .collect(),
+                &[0.25, 0.2, 0.1, 0.45],
+            ));
+        }
+        if u.pending.is_empty() {
+            b.push(Block::Para("未適用のアップデート：なし".into()));
+        } else {
+            b.push(Block::Para(format!("未適用のアップデート：{} 件", u.pending.len())));
+            b.push(table(
+                &["サーバー", "ソフトウェア", "現在", "更新後", "アドバイザリ"],
+                u.pending
+                    .iter()
+                    .map(|x| {
+                        let name = match x.source.as_str() {
+                            "os" => x.package.clone(),
+                            "wordpress-core" => "WordPress".into(),
+                            "wordpress-plugin" => format!("WordPress プラグイン {}", x.package),
+                            _ => format!("WordPress テーマ {}", x.package),
+                        };
+                        vec![x.host.clone(), name, x.installed.clone(), x.candidate.clone(), x.advisory.clone()]
+                    })
+                    .collect(),
+                &[0.15, 0.3, 0.18, 0.18, 0.19],
+            ));
+        }
+    }
     if r.config_work.is_some() || !r.resource_ups.is_empty() {
         heading(&mut b, "ご依頼作業");
         if let Some(w) = &r.config_work {

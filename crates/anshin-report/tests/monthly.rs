@@ -425,3 +425,47 @@ fn the_report_lists_the_months_backups_and_their_failures() {
     assert!(text.contains("2026-11-01 03:10 / web01 / フル / 完了 / 12.3 MB"), "{text}");
     assert!(text.contains("中断") && !text.contains("2026-10-25"), "{text}");
 }
+
+#[test]
+fn the_report_lists_the_months_updates_and_what_is_pending() {
+    use anshin_core::updates::{PendingUpdate, Severity, Source, UpdateClass};
+    use anshin_engine::store::updates::{ScanToRecord, UpdateRunEnd};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("log.db")).unwrap();
+    seed(&mut store);
+    let tx = store.begin().unwrap();
+    let end =
+        |detail| UpdateRunEnd { ok: true, exit_status: Some(0), reboot_needed: false, detail, output: "Complete!" };
+    let nov =
+        tx.start_update_run("web01", "os", "openssl-libs,sudo", "dnf …", "yamada", jst("2026-11-10T10:00:00")).unwrap();
+    tx.finish_update_run(nov, &end("2 updates applied"), jst("2026-11-10T10:05:00")).unwrap();
+    let oct = tx.start_update_run("web01", "os", "", "dnf …", "yamada", jst("2026-10-10T10:00:00")).unwrap();
+    tx.finish_update_run(oct, &end("1 applied"), jst("2026-10-10T10:05:00")).unwrap();
+    let failed = tx.start_update_run("web01", "cms", "", "wp …", "yamada", jst("2026-11-12T10:00:00")).unwrap();
+    let bad = UpdateRunEnd { ok: false, exit_status: Some(1), reboot_needed: false, detail: "failed", output: "" };
+    tx.finish_update_run(failed, &bad, jst("2026-11-12T10:01:00")).unwrap();
+    let pending = PendingUpdate {
+        source: Source::Os,
+        site: String::new(),
+        package: "curl".into(),
+        installed: "7.76.1-26.el9".into(),
+        candidate: "7.76.1-29.el9_4".into(),
+        advisory: "ALSA-2024:2000".into(),
+        severity: Severity::Moderate,
+        class: UpdateClass::Security,
+    };
+    let scan = ScanToRecord { updates: vec![pending], pending_total: 1, ..Default::default() };
+    tx.record_update_scan("web01", &scan, jst("2026-11-30T09:00:00")).unwrap();
+    tx.commit().unwrap();
+    let nov = Month::parse("2026-11").unwrap();
+    let report = compute(&load(&store, &fleet(), "c1001", nov, jst("2026-12-01T00:00:01")).unwrap());
+    let text = anshin_report::render::text(&anshin_report::render::blocks(&report, "Speever", &[]), &[]);
+    assert!(text.contains("セキュリティアップデート"), "{text}");
+    assert!(text.contains("今月適用したアップデート：1 回"), "only November's job that worked: {text}");
+    assert!(text.contains("2026-11-10 10:05 / web01 / OS / openssl-libs, sudo"), "{text}");
+    assert!(
+        text.contains("未適用のアップデート：1 件")
+            && text.contains("web01 / curl / 7.76.1-26.el9 / 7.76.1-29.el9_4 / ALSA-2024:2000"),
+        "{text}"
+    );
+}

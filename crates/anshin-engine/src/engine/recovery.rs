@@ -445,7 +445,12 @@ impl Decider {
             return Ok(Err(ActionError::NotFound(format!("server {host}"))));
         };
         let plan = self.fleet.plan_of_at(server, now);
-        let billable = match recovery::entitlement(plan, &kind, now) {
+        // The reboot security updates need, with no ping/SSH incident: part of the update
+        // service (contract §8), not a recovery to bill.
+        let after_update = kind == RecoveryKind::Reboot && incident.is_none() && self.update_reboot_due(host, now);
+        let entitlement =
+            if after_update { recovery::Entitlement::Included } else { recovery::entitlement(plan, &kind, now) };
+        let billable = match entitlement {
             recovery::Entitlement::Included => None,
             recovery::Entitlement::Spot => match consent {
                 Some(c) if c.amount_yen >= recovery::SPOT_MIN_YEN && !c.customer_person.trim().is_empty() => {

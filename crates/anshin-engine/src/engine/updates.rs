@@ -57,6 +57,8 @@ struct Known {
 #[derive(Debug, Clone)]
 struct Applying {
     run: i64,
+    /// An OS job (a reboot may follow); else CMS.
+    os: bool,
     window: i64,
     by: String,
     applied: Vec<PendingUpdate>,
@@ -455,6 +457,7 @@ impl Decider {
             Err(r) => return Ok(Err(apply_refusal(r))),
         };
         let update_run::ApplyPlan { target, scope, chosen, commands } = plan;
+        let os = matches!(scope, update_run::ApplyScope::Os { .. });
         let names = if packages.is_empty() { String::new() } else { packages.join(",") };
         let run = tx.start_update_run(host, scope.name(), &names, &commands.join("\n"), by, now)?;
         let job_minutes = i64::from(self.fleet.updates.job_minutes);
@@ -473,7 +476,7 @@ impl Decider {
         if let Some(record) = tx.maintenance_by_id(window)? {
             self.window_changed(tx, record, now, fx)?;
         }
-        self.updates.applying.insert(host.to_string(), Applying { run, window, by: by.into(), applied: chosen });
+        self.updates.applying.insert(host.to_string(), Applying { run, os, window, by: by.into(), applied: chosen });
         let job = Duration::from_secs(job_minutes as u64 * 60);
         self.updates.spawn_apply(self.shared.get(), target, commands, job, self.tasks.prober().clone());
         fx.hosts.insert(host.to_string());
@@ -491,7 +494,8 @@ impl Decider {
             .map(|c| if c.ok { format!("{} ok", c.check) } else { format!("{} DOWN ({})", c.check, c.detail) })
             .collect::<Vec<_>>()
             .join(", ");
-        let reboot_needed = detected.error.is_none() && detected.reboot_needed;
+        // A CMS job never needs the server rebooted (the OS's own state is on the tile).
+        let reboot_needed = job.os && detected.error.is_none() && detected.reboot_needed;
         let summary = if applied.ok {
             format!(
                 "{} updates applied; re-check: {}{}",
@@ -580,6 +584,14 @@ impl Decider {
                 None
             }
         }
+    }
+
+    /// A reboot of `host` now is the one its security updates need (contract §8: part of the
+    /// update service, never billed as spot recovery, still asked of an operator): the last
+    /// detection says so and the plan in force includes OS updates.
+    pub(super) fn update_reboot_due(&self, host: &str, now: DateTime<Utc>) -> bool {
+        let needed = self.updates.known.get(host).and_then(|k| k.scan.as_ref()).is_some_and(|s| s.reboot_needed);
+        needed && self.fleet.server(host).is_some_and(|s| self.fleet.plan_of_at(s, now).os_updates())
     }
 
     /// What a server's tile and detail show of its updates (None for a gateway).

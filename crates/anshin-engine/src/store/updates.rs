@@ -279,7 +279,7 @@ impl StoreTx<'_> {
         if !same || error_cleared || previous_error.is_none() {
             let security = now_rows.iter().filter(|r| r.class == "security").count();
             let detail = format!(
-                "{} pending ({security} security, {} in all on the server){}",
+                "{} pending ({security} security; {} OS updates in all on the server){}",
                 now_rows.len(),
                 scan.pending_total,
                 if scan.reboot_needed { "; a reboot is needed" } else { "" }
