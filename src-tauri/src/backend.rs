@@ -72,6 +72,28 @@ pub enum Read {
         customer: String,
         month: String,
     },
+    /// Pending security updates (one server's, or all: contract §8).
+    Updates(Option<String>),
+    /// Update jobs, newest first.
+    UpdateRuns {
+        host: Option<String>,
+        limit: usize,
+    },
+}
+
+/// The reads a store file answers by itself (a live engine's, or a log opened for review);
+/// `None` for those that need the live engine (escalation, maintenance).
+fn stored(store: &anshin_engine::Store, what: Read) -> Result<Option<Value>> {
+    Ok(Some(match what {
+        Read::Recoveries(host) => serde_json::to_value(store.recoveries(host.as_deref(), 200)?)?,
+        Read::Backups(host) => serde_json::to_value(store.backups(host.as_deref(), 200)?)?,
+        Read::Audit { limit, before } => serde_json::to_value(reads::audit(store, limit, before)?)?,
+        Read::ResourceUps { open } => serde_json::to_value(store.resource_ups(open)?)?,
+        Read::ConfigWork { customer, month } => serde_json::to_value(store.config_work(&customer, &month)?)?,
+        Read::Updates(host) => serde_json::to_value(store.pending_updates(host.as_deref())?)?,
+        Read::UpdateRuns { host, limit } => serde_json::to_value(store.update_runs(host.as_deref(), limit)?)?,
+        Read::Escalation(_) | Read::Maintenance => return Ok(None),
+    }))
 }
 
 impl Backend {
@@ -225,13 +247,7 @@ impl Backend {
                     Ok(match what {
                         Read::Escalation(id) => serde_json::to_value(reads::escalation(&store, &fleet, id, now)?)?,
                         Read::Maintenance => serde_json::to_value(reads::maintenance(&store, now)?)?,
-                        Read::Recoveries(host) => serde_json::to_value(store.recoveries(host.as_deref(), 200)?)?,
-                        Read::Backups(host) => serde_json::to_value(store.backups(host.as_deref(), 200)?)?,
-                        Read::Audit { limit, before } => serde_json::to_value(reads::audit(&store, limit, before)?)?,
-                        Read::ResourceUps { open } => serde_json::to_value(store.resource_ups(open)?)?,
-                        Read::ConfigWork { customer, month } => {
-                            serde_json::to_value(store.config_work(&customer, &month)?)?
-                        }
+                        other => stored(&store, other)?.unwrap_or(Value::Null),
                     })
                 })
                 .await??)
@@ -256,21 +272,24 @@ impl Backend {
                 Read::ConfigWork { customer, month } => {
                     r.get("api/v1/ledger/config-work", &[("customer", customer), ("month", month)]).await
                 }
+                Read::Updates(host) => {
+                    let q: Vec<(&str, String)> = host.map(|h| ("host", h)).into_iter().collect();
+                    r.get("api/v1/updates", &q).await
+                }
+                Read::UpdateRuns { host, limit } => {
+                    let mut q = vec![("limit", limit.to_string())];
+                    q.extend(host.map(|h| ("host", h)));
+                    r.get("api/v1/updates/runs", &q).await
+                }
             },
             Backend::Review(path) => {
                 let path = path.lock().map(|p| p.clone()).map_err(|_| anyhow::anyhow!("poisoned"))?;
                 Ok(tokio::task::spawn_blocking(move || -> Result<Value> {
                     let store = anshin_engine::Store::open_read_only(&path)?;
-                    Ok(match what {
-                        Read::Audit { limit, before } => serde_json::to_value(reads::audit(&store, limit, before)?)?,
-                        Read::Recoveries(host) => serde_json::to_value(store.recoveries(host.as_deref(), 200)?)?,
-                        Read::Backups(host) => serde_json::to_value(store.backups(host.as_deref(), 200)?)?,
-                        Read::ResourceUps { open } => serde_json::to_value(store.resource_ups(open)?)?,
-                        Read::ConfigWork { customer, month } => {
-                            serde_json::to_value(store.config_work(&customer, &month)?)?
-                        }
-                        _ => bail!("a log opened for review has no live escalation or maintenance"),
-                    })
+                    match stored(&store, what)? {
+                        Some(v) => Ok(v),
+                        None => bail!("a log opened for review has no live escalation or maintenance"),
+                    }
                 })
                 .await??)
             }

@@ -107,6 +107,18 @@ pub async fn backups(shell: State<'_, Arc<Shell>>, host: Option<String>) -> Answ
     shell.backend.read(Read::Backups(host)).await.map_err(text)
 }
 
+/// Pending security updates (all, or one server's: contract §8).
+#[tauri::command]
+pub async fn updates(shell: State<'_, Arc<Shell>>, host: Option<String>) -> Answer {
+    shell.backend.read(Read::Updates(host)).await.map_err(text)
+}
+
+/// Update jobs, newest first (contract §8).
+#[tauri::command]
+pub async fn update_runs(shell: State<'_, Arc<Shell>>, host: Option<String>, limit: Option<usize>) -> Answer {
+    shell.backend.read(Read::UpdateRuns { host, limit: limit.unwrap_or(50).min(1000) }).await.map_err(text)
+}
+
 /// Temporary resource-up requests (contract §9.4), newest first; `open` only those running.
 #[tauri::command]
 pub async fn resource_ups(shell: State<'_, Arc<Shell>>, open: Option<bool>) -> Answer {

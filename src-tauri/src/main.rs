@@ -199,6 +199,8 @@ fn run(cli: Cli, source: Option<Source>) -> Result<ExitCode> {
             commands::maintenance,
             commands::recoveries,
             commands::backups,
+            commands::updates,
+            commands::update_runs,
             commands::resource_ups,
             commands::config_work,
             commands::audit,
