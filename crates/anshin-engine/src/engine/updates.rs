@@ -227,6 +227,8 @@ impl Decider {
                 }
             }
         }
+        // Applies first: a server due both is applied (its job detects again afterwards).
+        self.auto_apply(now);
         let every = chrono::Duration::hours(i64::from(self.fleet.updates.every_hours));
         let labels: Vec<String> = self.fleet.servers.iter().map(|s| s.label.clone()).collect();
         for label in &labels {
@@ -260,7 +262,6 @@ impl Decider {
                 }
             }
         }
-        self.auto_apply(now);
     }
 
     /// Customers with `auto_updates = "security"`: inside business hours, once the planned date
@@ -286,6 +287,8 @@ impl Decider {
             .collect();
         for (host, planned) in due {
             self.updates.auto_tried.insert(host.clone(), planned);
+            // Not detected in this look: the apply would find the server busy.
+            self.updates.next_detect.insert(host.clone(), now);
             let request =
                 crate::action::ActionRequest::ApplyUpdates { host: host.clone(), packages: Vec::new(), cms: false };
             // Through the same path as an operator's, so it is checked, paused and logged alike.
