@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anshin_engine::{start, Clock, EngineHandle, Store};
+use anshin_engine::{start, EngineHandle, Store};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Asia::Tokyo;
 
