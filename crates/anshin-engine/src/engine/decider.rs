@@ -68,7 +68,7 @@ pub(super) struct Decider {
     /// Backups as jobs: the runs known per server, the ones running.
     pub(super) backups: super::backup_jobs::Backups,
     /// Security updates: what each server has pending, the jobs going.
-    pub(super) updates: super::updates::Updates,
+    pub(super) updates: super::update_jobs::Updates,
 }
 
 /// A batch the store did not take.

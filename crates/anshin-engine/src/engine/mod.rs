@@ -49,6 +49,7 @@ mod recovery;
 mod resources;
 mod resume;
 mod runner;
+mod update_jobs;
 mod updates;
 
 pub use crate::fleet_file::ssh_target;
@@ -180,7 +181,7 @@ enum Input {
         detected: Box<crate::update_run::Detected>,
     },
     /// An update job ended (the re-check and a new detection done).
-    UpdatesApplied(Box<updates::ApplyEnded>),
+    UpdatesApplied(Box<update_jobs::ApplyEnded>),
 }
 
 /// Why a resource poll gave no sample.
@@ -502,7 +503,7 @@ fn start_inside(
     probing::spawn_periodic(TICK, TICK, results_tx, shutdown_rx.clone(), |_| async { Input::Tick });
     let shared = SharedFleet::new(Arc::new(fleet.clone()));
     let backups = backup_jobs::Backups::start(&mut store, requests.clone(), clock.clone())?;
-    let updates = updates::Updates::start(&mut store, requests.clone(), clock.clone())?;
+    let updates = update_jobs::Updates::start(&mut store, requests.clone(), clock.clone())?;
     let decider = {
         let mailer = AlertMailer::new(Arc::new(fleet.clone()));
         let attempts = health::Attempts::new(fleet.noc.interval_secs);

@@ -6,198 +6,31 @@
 //! detection, the 作業完了 mail), automatic applies for customers who opted in, inside business
 //! hours, once the planned date has come, and the tile's badge.
 //!
-//! Owns: [`Updates`] (what the engine remembers: each server's rows and last answer, the jobs
-//! going, when each server is looked at next) and the decider's steps for them.
+//! Owns: the decider's steps for them (what the engine remembers and the jobs going are
+//! `update_jobs`).
 //! Must not know: the commands and their parsers (`anshin-core::updates`), SSH (`update_run`),
 //! SQL (`store::updates`).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anshin_core::mail::MailHost;
 use anshin_core::update_settings::AutoUpdates;
 use anshin_core::updates::{self as rules, NoticeContext, PendingUpdate, Severity, UpdateClass};
-use anshin_core::Fleet;
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Tokyo;
-use tokio::sync::mpsc;
 
-use super::backup_jobs::RecheckedCheck;
 use super::decider::{Decider, Effects};
-use super::{ActionDone, ActionError, Clock, EngineError, Input};
+use super::update_jobs::{
+    parse_time, ApplyEnded, Applying, MAX_DETECTING, PAUSE_MARGIN_MINUTES, RETRY_AFTER_ERROR_SECS,
+};
+use super::{ActionDone, ActionError, EngineError, Input};
 use crate::action::UpdatesRefreshing;
-use crate::probe::Prober;
 use crate::store::maintenance::{MaintenanceScope, NewMaintenance};
 use crate::store::outbox::{NewMail, OutboxKind};
-use crate::store::updates::{PendingUpdateRow, ScanToRecord, UpdatePlan, UpdateRun, UpdateRunEnd, UpdateScanRecord};
+use crate::store::updates::{PendingUpdateRow, ScanToRecord, UpdatePlan, UpdateRun, UpdateRunEnd};
 use crate::store::{timestamp, Store, StoreTx};
-use crate::update_run::{self, Applied, Detected, UpdateTarget};
+use crate::update_run::{self, Detected, UpdateTarget};
 use crate::view::UpdatesView;
-
-/// How often the engine looks for detections due and automatic applies.
-const LOOK_EVERY_SECS: i64 = 30;
-/// Detections at once over the whole fleet.
-const MAX_DETECTING: usize = 4;
-/// A detection that could not reach the server is tried again after this long.
-const RETRY_AFTER_ERROR_SECS: i64 = 3600;
-/// The pause around an apply lasts the job's limit and this much more (re-check included); it
-/// is ended as soon as the job is.
-const PAUSE_MARGIN_MINUTES: i64 = 10;
-
-/// One server's updates as the engine knows them.
-#[derive(Debug, Clone, Default)]
-struct Known {
-    rows: Vec<PendingUpdateRow>,
-    scan: Option<UpdateScanRecord>,
-    plan: Option<UpdatePlan>,
-}
-
-/// An apply going on a server.
-#[derive(Debug, Clone)]
-struct Applying {
-    run: i64,
-    /// An OS job (a reboot may follow); else CMS.
-    os: bool,
-    window: i64,
-    by: String,
-    applied: Vec<PendingUpdate>,
-}
-
-/// What an apply job brought back.
-#[derive(Debug)]
-pub struct ApplyEnded {
-    host: String,
-    applied: Applied,
-    recheck: Vec<RecheckedCheck>,
-    detected: Detected,
-}
-
-/// The engine's updates.
-pub(super) struct Updates {
-    known: HashMap<String, Known>,
-    detecting: HashSet<String>,
-    applying: HashMap<String, Applying>,
-    next_detect: HashMap<String, DateTime<Utc>>,
-    /// The planned date an automatic apply was tried for (never twice for the same date).
-    auto_tried: HashMap<String, String>,
-    next_look: Option<DateTime<Utc>>,
-    pool: crate::ssh::SshPool,
-    results: mpsc::WeakSender<Input>,
-    clock: Arc<dyn Clock>,
-}
-
-impl Updates {
-    /// At start: jobs the last engine left running were cut off (logged); what the store knows
-    /// of every server is read.
-    pub fn start(
-        store: &mut Store,
-        results: mpsc::WeakSender<Input>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Updates, crate::store::StoreError> {
-        let now = clock.now();
-        let tx = store.begin()?;
-        for run in
-            tx.interrupt_running_updates("the engine stopped while it ran: see the server before trying again", now)?
-        {
-            tracing::warn!(host = %run.host, run = run.id, "an update job was cut off by the engine's stop: interrupted");
-        }
-        tx.commit()?;
-        let mut known: HashMap<String, Known> = HashMap::new();
-        for row in store.pending_updates(None)? {
-            known.entry(row.host.clone()).or_default().rows.push(row);
-        }
-        let mut next_detect = HashMap::new();
-        for scan in store.update_scans(None)? {
-            if let Some(at) = parse_time(&scan.checked_at) {
-                next_detect.insert(scan.host.clone(), at);
-            }
-            let host = scan.host.clone();
-            known.entry(host).or_default().scan = Some(scan);
-        }
-        for plan in store.update_plans()? {
-            let host = plan.host.clone();
-            known.entry(host).or_default().plan = Some(plan);
-        }
-        Ok(Updates {
-            known,
-            detecting: HashSet::new(),
-            applying: HashMap::new(),
-            // Stored as the last check: the next one is `every_hours` after (see `due`).
-            next_detect,
-            auto_tried: HashMap::new(),
-            next_look: None,
-            pool: update_run::ssh_pool(),
-            results,
-            clock,
-        })
-    }
-
-    fn look_now(&mut self, now: DateTime<Utc>) -> bool {
-        if self.next_look.is_some_and(|t| now < t) {
-            return false;
-        }
-        self.next_look = Some(now + chrono::Duration::seconds(LOOK_EVERY_SECS));
-        true
-    }
-
-    fn busy(&self, host: &str) -> bool {
-        self.detecting.contains(host) || self.applying.contains_key(host)
-    }
-
-    /// The pending rows of a server.
-    fn rows(&self, host: &str) -> &[PendingUpdateRow] {
-        self.known.get(host).map(|k| k.rows.as_slice()).unwrap_or_default()
-    }
-
-    /// Starts a detection of `target` (its end comes back as `Input::UpdatesDetected`).
-    fn spawn_detect(&mut self, target: UpdateTarget) {
-        let Some(results) = self.results.upgrade() else { return };
-        self.detecting.insert(target.host.clone());
-        let (pool, clock) = (self.pool.clone(), self.clock.clone());
-        tokio::spawn(async move {
-            let today = clock.now().with_timezone(&Tokyo).date_naive();
-            let detected = update_run::detect(&target, &pool, today).await;
-            let _ = results.send(Input::UpdatesDetected { host: target.host, detected: Box::new(detected) }).await;
-        });
-    }
-
-    /// Starts an apply (its end comes back as `Input::UpdatesApplied`): the commands, then one
-    /// probe of each of the server's checks, then a new detection.
-    fn spawn_apply(
-        &mut self,
-        fleet: Arc<Fleet>,
-        target: UpdateTarget,
-        commands: Vec<String>,
-        job: Duration,
-        prober: Prober,
-    ) {
-        let Some(results) = self.results.upgrade() else { return };
-        let (pool, clock) = (self.pool.clone(), self.clock.clone());
-        tokio::spawn(async move {
-            let applied = update_run::apply(&target, &commands, &pool, job).await;
-            let mut probes = tokio::task::JoinSet::new();
-            for spec in fleet.checks().into_iter().filter(|c| c.key.host == target.host) {
-                let prober = prober.clone();
-                probes.spawn(async move {
-                    let r = prober.probe(&spec).await;
-                    RecheckedCheck { check: spec.key.kind.id(), ok: r.ok, detail: r.detail }
-                });
-            }
-            let mut recheck: Vec<RecheckedCheck> = probes.join_all().await;
-            recheck.sort_by(|a, b| a.check.cmp(&b.check));
-            let today = clock.now().with_timezone(&Tokyo).date_naive();
-            let detected = update_run::detect(&target, &pool, today).await;
-            let ended = ApplyEnded { host: target.host, applied, recheck, detected };
-            let _ = results.send(Input::UpdatesApplied(Box::new(ended))).await;
-        });
-    }
-}
-
-/// A stored time.
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
-}
 
 /// The rows a server's notice and badge cover: security rows, and the unclassified ones (an
 /// end-of-life system's, WordPress's).
