@@ -64,6 +64,9 @@ SINK_PORT = 2525
 
 
 
+# `apt list --upgradable` with nothing pending (apt 2.x prints its header only).
+DEFAULT_APT = "#!/bin/sh\necho 'Listing...'\n"
+
 # What every fleet host's `df` prints until a test replaces it: 40 % of blocks and 10 % of
 # inodes used on /, the POSIX format the poll reads (`df -P /`, `df -Pi /`).
 DEFAULT_DF = """#!/bin/sh
@@ -698,6 +701,13 @@ class Fleet:
         with open(df, "w") as fh:
             fh.write(DEFAULT_DF)
         os.chmod(df, 0o755)
+        # The host's packages are this machine's, not a customer's: its apt lists nothing
+        # pending, so no test is mailed a security notice about the machine it runs on (the
+        # tests of updates put their own stand-ins here: update_standins.py).
+        apt = os.path.join(pd, "bin", "apt")
+        with open(apt, "w") as fh:
+            fh.write(DEFAULT_APT)
+        os.chmod(apt, 0o755)
         # TLS cert for this host
         crt, key = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
         if not os.path.exists(crt):
