@@ -68,6 +68,19 @@ describe('action → route', () => {
       '/api/v1/servers/web01/restore',
       { generation: 12, in_place: true },
     ],
+    [{ type: 'refresh_updates', host: 'web01' }, '/api/v1/servers/web01/updates/refresh', {}],
+    [
+      { type: 'plan_updates', host: 'web 01', planned_at: '2026-12-04T01:00:00Z' },
+      '/api/v1/servers/web%2001/updates/plan',
+      { planned_at: '2026-12-04T01:00:00Z' },
+    ],
+    [{ type: 'apply_updates', host: 'web01' }, '/api/v1/servers/web01/updates/apply', { packages: [], cms: false }],
+    [
+      { type: 'apply_updates', host: 'web01', packages: ['openssl-libs', 'kernel'] },
+      '/api/v1/servers/web01/updates/apply',
+      { packages: ['openssl-libs', 'kernel'], cms: false },
+    ],
+    [{ type: 'apply_updates', host: 'web01', cms: true }, '/api/v1/servers/web01/updates/apply', { packages: [], cms: true }],
     [
       { type: 'record_config_work', customer: 'c1001', day: '2026-12-02', minutes: 30, who: '鈴木', what: 'php.ini', billable: true },
       '/api/v1/ledger/config-work',

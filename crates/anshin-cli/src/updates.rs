@@ -241,6 +241,7 @@ pub async fn update(
         output: &applied.output,
     };
     tx.finish_update_run(id, &end, Utc::now())?;
+    let nothing_left = detected.error.is_none() && detected.updates.is_empty();
     let scan = ScanToRecord {
         updates: detected.updates,
         error: detected.error,
@@ -249,7 +250,7 @@ pub async fn update(
         notes: detected.notes.join("\n"),
     };
     tx.record_update_scan(host, &scan, Utc::now())?;
-    if applied.ok {
+    if applied.ok && nothing_left {
         tx.clear_update_plan(host)?;
     }
     tx.commit()?;

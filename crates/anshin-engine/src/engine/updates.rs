@@ -360,7 +360,10 @@ impl Decider {
             if tx.end_maintenance(job.window, &job.by, now).is_err() {
                 tracing::debug!(host, window = job.window, "the update's pause had already ended");
             }
-            if applied.ok {
+            // The planned work is done when nothing is left pending (a CMS update still pending
+            // keeps its date, and shows overdue past it).
+            let nothing_left = detected.error.is_none() && detected.updates.is_empty();
+            if applied.ok && nothing_left {
                 tx.clear_update_plan(&host)?;
             }
             if let Some(mail) = &mail {
@@ -371,7 +374,7 @@ impl Decider {
         })();
         match logged {
             Ok(()) => {
-                if applied.ok {
+                if applied.ok && detected.error.is_none() && detected.updates.is_empty() {
                     if let Some(k) = self.updates.known.get_mut(&host) {
                         k.plan = None;
                     }

@@ -235,6 +235,8 @@ export class FakeBackend implements Backend {
   maintenance = async () => [];
   recoveries = async () => [];
   backups = async () => [];
+  updates = async () => [];
+  updateRuns = async () => [];
   resourceUps = async () => [];
   configWork = async (customer: string, month: string) => ({ customer, month, used_minutes: 0, remaining_minutes: 0, billable_minutes: 0, entries: [] });
   review = async () => [];

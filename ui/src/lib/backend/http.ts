@@ -24,6 +24,8 @@ import {
   type Escalation,
   type MaintenanceWindow,
   type BackupRun,
+  type PendingUpdate,
+  type UpdateRun,
   type Recovery,
   type AppInfo,
   type Backend,
@@ -307,8 +309,20 @@ export class HttpBackend implements Backend {
     return this.get<MaintenanceWindow[]>('/api/v1/maintenance');
   }
 
-  async backups(host: string): Promise<BackupRun[]> {
-    return this.get<BackupRun[]>(`/api/v1/backups?${new URLSearchParams({ host })}`);
+  async backups(host: string, limit?: number): Promise<BackupRun[]> {
+    const q = new URLSearchParams({ host });
+    if (limit) q.set('limit', String(limit));
+    return this.get<BackupRun[]>(`/api/v1/backups?${q}`);
+  }
+
+  updates(host: string): Promise<PendingUpdate[]> {
+    return this.get<PendingUpdate[]>(`/api/v1/updates?${new URLSearchParams({ host })}`);
+  }
+
+  updateRuns(host: string, limit?: number): Promise<UpdateRun[]> {
+    const q = new URLSearchParams({ host });
+    if (limit) q.set('limit', String(limit));
+    return this.get<UpdateRun[]>(`/api/v1/updates/runs?${q}`);
   }
 
   async recoveries(host?: string, limit?: number): Promise<Recovery[]> {

@@ -35,6 +35,8 @@ export interface Chosen {
   maintenance: boolean;
   /** The audit log (`/audit`, `?view=audit`). */
   audit: boolean;
+  /** The fleet's security updates (`/updates`, `?view=updates`). */
+  updates: boolean;
 }
 
 /** Pure: what the URL (and a remembered token) select. */
@@ -46,6 +48,7 @@ export function choose(href: string, inTauri: boolean, storedToken: string | nul
   const reports = !wall && !review && (/\/reports\/?$/.test(url.pathname) || params.get('view') === 'reports');
   const maintenance = !wall && !review && !reports && (/\/maintenance\/?$/.test(url.pathname) || params.get('view') === 'maintenance');
   const audit = !wall && !review && !reports && !maintenance && (/\/audit\/?$/.test(url.pathname) || params.get('view') === 'audit');
+  const updates = !wall && !review && !reports && !maintenance && !audit && (/\/updates\/?$/.test(url.pathname) || params.get('view') === 'updates');
   const fake = params.get('fake');
   if (fake !== null) {
     const n = Math.max(1, Math.min(MAX_FAKE_SERVERS, Number.parseInt(fake, 10) || 60));
@@ -58,9 +61,10 @@ export function choose(href: string, inTauri: boolean, storedToken: string | nul
       reports,
       maintenance,
       audit,
+      updates,
     };
   }
-  if (inTauri) return { choice: { kind: 'tauri' }, cleanUrl: null, newToken: null, wall, review, reports, maintenance, audit };
+  if (inTauri) return { choice: { kind: 'tauri' }, cleanUrl: null, newToken: null, wall, review, reports, maintenance, audit, updates };
   const fromUrl = params.get('token');
   let cleanUrl: string | null = null;
   if (fromUrl !== null) {
@@ -77,6 +81,7 @@ export function choose(href: string, inTauri: boolean, storedToken: string | nul
     reports,
     maintenance,
     audit,
+    updates,
   };
 }
 
@@ -114,7 +119,7 @@ export function create(choice: Choice, onUnauthorized: (message: string) => void
 
 /** Where a link of the operator view goes (`/review`, `/reports`) beside this page (keeping
  * `?fake=` and friends, dropping `?open=`), or `?view=NAME` when the page has no path of its own. */
-export function viewHref(href: string, view: 'review' | 'reports' | 'maintenance' | 'audit'): string {
+export function viewHref(href: string, view: 'review' | 'reports' | 'maintenance' | 'audit' | 'updates'): string {
   const url = new URL(href);
   url.searchParams.delete('open');
   url.searchParams.delete('token');
@@ -142,6 +147,11 @@ export function auditHref(href: string): string {
   return viewHref(href, 'audit');
 }
 
+/** Where the operator view's "更新" link goes. */
+export function updatesHref(href: string): string {
+  return viewHref(href, 'updates');
+}
+
 /** Where the operator view's "月次レポート" link goes. */
 export function reportsHref(href: string): string {
   return viewHref(href, 'reports');
@@ -153,5 +163,5 @@ export function operatorHref(href: string): string {
   url.searchParams.delete('view');
   url.searchParams.delete('mode');
   const q = url.searchParams.size ? `?${url.searchParams}` : '';
-  return url.pathname.replace(/(review|reports|maintenance|audit)\/?$/, '') + q;
+  return url.pathname.replace(/(review|reports|maintenance|audit|updates)\/?$/, '') + q;
 }

@@ -21,6 +21,8 @@ import {
   type Escalation,
   type MaintenanceWindow,
   type BackupRun,
+  type PendingUpdate,
+  type UpdateRun,
   type Recovery,
   type Backend,
   type ConsoleMessage,
@@ -123,6 +125,16 @@ export class TauriBackend implements Backend {
 
   async backups(host: string): Promise<BackupRun[]> {
     return call<BackupRun[]>('backups', { host });
+  }
+
+  /** The shell's `updates` command (the same rows as `GET /api/v1/updates?host=`). */
+  updates(host: string): Promise<PendingUpdate[]> {
+    return call<PendingUpdate[]>('updates', { host });
+  }
+
+  /** The shell's `update_runs` command (`GET /api/v1/updates/runs`). */
+  updateRuns(host: string, limit?: number): Promise<UpdateRun[]> {
+    return call<UpdateRun[]>('update_runs', { host, limit: limit ?? null });
   }
 
   async recoveries(host?: string, limit?: number): Promise<Recovery[]> {

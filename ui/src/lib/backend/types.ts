@@ -47,6 +47,10 @@ export type Prompt = Engine.Prompt;
 export type RecoveryPolicy = Engine.RecoveryPolicy;
 export type Recovery = Engine.RecoveryRecord;
 export type BackupRun = Engine.BackupRun;
+export type PendingUpdate = Engine.PendingUpdateRow;
+export type UpdateRun = Engine.UpdateRun;
+export type UpdatePlan = Engine.UpdatePlan;
+export type UpdatesView = Engine.UpdatesView;
 export type ResourceUp = Engine.ResourceUpRecord;
 export type ConfigWorkMonth = Engine.ConfigWorkMonth;
 export type RecoveryView = Engine.RecoveryView;
@@ -165,7 +169,11 @@ export interface Backend {
   /** Recoveries, newest first (of one host, when given). */
   recoveries(host?: string, limit?: number): Promise<Recovery[]>;
   /** Backup runs and generations of a server, newest first (contract §7). */
-  backups(host: string): Promise<BackupRun[]>;
+  backups(host: string, limit?: number): Promise<BackupRun[]>;
+  /** The pending security updates the last detection of a server found (contract §8). */
+  updates(host: string): Promise<PendingUpdate[]>;
+  /** A server's update jobs, newest first (their output is in the audit log). */
+  updateRuns(host: string, limit?: number): Promise<UpdateRun[]>;
   /** Temporary resource-up requests, newest first (`open`: those not restored or cancelled). */
   resourceUps(open?: boolean): Promise<ResourceUp[]>;
   /** A customer's configuration work of a month (`YYYY-MM`) and what is left of it. */

@@ -66,6 +66,12 @@ export function actionRoute(a: Action): Route {
       return post(`/servers/${seg(a.host)}/backup`, { full: a.full });
     case 'restore':
       return post(`/servers/${seg(a.host)}/restore`, pick(r, ['generation', 'path', 'to', 'in_place', 'requested_by']));
+    case 'refresh_updates':
+      return post(`/servers/${seg(a.host)}/updates/refresh`, {});
+    case 'plan_updates':
+      return post(`/servers/${seg(a.host)}/updates/plan`, { planned_at: a.planned_at });
+    case 'apply_updates':
+      return post(`/servers/${seg(a.host)}/updates/apply`, { packages: a.packages ?? [], cms: a.cms ?? false });
     case 'request_resource_up':
       return post('/ledger/resource-ups', pick(r, ['host', 'from', 'until', 'what']));
     case 'set_resource_up_state':
