@@ -19,7 +19,7 @@ use chrono_tz::Asia::Tokyo;
 
 mod common;
 use common::sshd_fleet::Fleet;
-use common::TestClock;
+use common::{wait_until, TestClock};
 
 fn fleet_text(f: &Fleet, dir: &Path) -> String {
     format!(
@@ -95,17 +95,6 @@ fn calls(state: &Path) -> Vec<String> {
 
 fn jst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Tokyo.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
-}
-
-async fn wait_until<T>(secs: u64, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(t) = probe() {
-            return t;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not within {secs} s: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn updates_of(engine: &EngineHandle) -> Option<anshin_engine::view::UpdatesView> {

@@ -12,7 +12,6 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anshin_core::backup::{slot_on, BackupSettings};
 use anshin_engine::{start, Clock, EngineEvent, EngineHandle, Store};
@@ -20,7 +19,7 @@ use chrono::{Days, NaiveDate};
 
 mod common;
 use common::sshd_fleet::Fleet;
-use common::{next, TestClock};
+use common::{next, wait_until, TestClock};
 
 fn fleet_text(f: &Fleet, dir: &Path) -> String {
     format!(
@@ -52,18 +51,6 @@ backup = {{ include = ["/srv/data"] }}
         key = f.key.display().to_string(),
         hosts = dir.join("known_hosts").display().to_string(),
     )
-}
-
-/// Polls `what` every 100 ms for up to `secs` seconds.
-async fn wait_until<T>(secs: u64, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(t) = probe() {
-            return t;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not within {secs} s: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// web01's backup view: (eligibility code, badge, worst level).

@@ -412,20 +412,13 @@ impl Decider {
             finished,
             requested_by: asked,
         };
-        match rules::restore_done_mail(&done) {
-            Ok(m) => Some(NewMail {
-                kind: OutboxKind::WorkDone,
-                incident_id: None,
-                from: self.fleet.noc.mail_from.clone(),
-                to: customer.notify.clone(),
-                subject: m.subject,
-                body: m.body,
-            }),
-            Err(e) => {
-                tracing::error!(host = %job.host, error = %e, "the restore-done mail cannot be written");
-                None
-            }
-        }
+        self.customer_mail(
+            OutboxKind::WorkDone,
+            &customer.notify,
+            &job.host,
+            "restore-done",
+            rules::restore_done_mail(&done),
+        )
     }
 
     /// How a backup is going: shown on the server's detail (the feed carries it).

@@ -122,6 +122,32 @@ pub(super) struct Effects {
 }
 
 impl Decider {
+    /// A written mail to a customer (a notice, a 作業完了) for the outbox, or None when it could
+    /// not be written (logged with `what` and the server: the work itself is not undone).
+    pub(super) fn customer_mail(
+        &self,
+        kind: crate::store::outbox::OutboxKind,
+        notify: &[String],
+        host: &str,
+        what: &str,
+        written: Result<anshin_core::mail::RenderedMail, anshin_core::mail::MailError>,
+    ) -> Option<crate::store::outbox::NewMail> {
+        match written {
+            Ok(m) => Some(crate::store::outbox::NewMail {
+                kind,
+                incident_id: None,
+                from: self.fleet.noc.mail_from.clone(),
+                to: notify.to_vec(),
+                subject: m.subject,
+                body: m.body,
+            }),
+            Err(e) => {
+                tracing::error!(host, error = %e, "the {what} mail cannot be written");
+                None
+            }
+        }
+    }
+
     /// Runs on a blocking thread until every probe and poll task has ended.
     ///
     /// A store that refuses a batch (locked by another process, busy, full, read-only) never

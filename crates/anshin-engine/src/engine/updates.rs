@@ -212,20 +212,13 @@ impl Decider {
         let customer = self.fleet.customer(&server.customer)?;
         let mail_host = MailHost::from(server);
         let ctx = NoticeContext { noc: &self.fleet.noc, host: &mail_host, customer: &customer.name, planned_at };
-        match rules::render_notice(&ctx, rows) {
-            Ok(m) => Some(NewMail {
-                kind: OutboxKind::SecurityNotice,
-                incident_id: None,
-                from: self.fleet.noc.mail_from.clone(),
-                to: customer.notify.clone(),
-                subject: m.subject,
-                body: m.body,
-            }),
-            Err(e) => {
-                tracing::error!(host, error = %e, "the security notice cannot be written");
-                None
-            }
-        }
+        self.customer_mail(
+            OutboxKind::SecurityNotice,
+            &customer.notify,
+            host,
+            "security notice",
+            rules::render_notice(&ctx, rows),
+        )
     }
 
     /// An operator's detection now.
@@ -409,20 +402,7 @@ impl Decider {
             finished: now,
             reboot_needed,
         };
-        match rules::render_done(&done) {
-            Ok(m) => Some(NewMail {
-                kind: OutboxKind::WorkDone,
-                incident_id: None,
-                from: self.fleet.noc.mail_from.clone(),
-                to: customer.notify.clone(),
-                subject: m.subject,
-                body: m.body,
-            }),
-            Err(e) => {
-                tracing::error!(host, error = %e, "the update-done mail cannot be written");
-                None
-            }
-        }
+        self.customer_mail(OutboxKind::WorkDone, &customer.notify, host, "update-done", rules::render_done(&done))
     }
 
     /// A reboot of `host` now is the one its security updates need (contract §8: part of the

@@ -61,3 +61,16 @@ pub async fn next<T>(
     .await;
     found.unwrap_or_else(|_| panic!("no {what} within {secs} s"))
 }
+
+/// Polls `probe` every 100 ms until it returns something, for at most `secs` seconds (then
+/// fails naming `what`).
+pub async fn wait_until<T>(secs: u64, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(t) = probe() {
+            return t;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not within {secs} s: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
