@@ -423,14 +423,28 @@ impl Decider {
         } else {
             None
         };
+        let today = now.with_timezone(&Tokyo).date_naive();
         let target = match self.update_target(host, now) {
             Ok(t) => t,
-            Err(e) => return Some(UpdatesView { code: e.code(), running, ..UpdatesView::default() }),
+            Err(e) => {
+                // An end-of-life release is worth knowing even where the NOC does not update it.
+                let eol = self
+                    .fleet
+                    .server(host)
+                    .and_then(|s| rules::platform(&s.os))
+                    .and_then(|p| p.eol.filter(|_| p.is_eol(today)));
+                return Some(UpdatesView {
+                    code: e.code(),
+                    running,
+                    eol_os: eol.map(|e| e.os),
+                    eol_date: eol.map(|e| e.date().to_string()),
+                    ..UpdatesView::default()
+                });
+            }
         };
         let known = self.updates.known.get(host);
         let rows = known.map(|k| k.rows.as_slice()).unwrap_or_default();
         let updates: Vec<PendingUpdate> = rows.iter().map(PendingUpdateRow::update).collect();
-        let today = now.with_timezone(&Tokyo).date_naive();
         let eol = target.platform.eol.filter(|_| target.platform.is_eol(today));
         let planned_at = known.and_then(|k| k.plan.as_ref()).map(|p| p.planned_at.clone());
         let overdue = !rows.is_empty() && planned_at.as_deref().and_then(parse_time).is_some_and(|t| t < now);
