@@ -47,6 +47,9 @@ pub struct Fleet {
     pub backup: BackupSettings,
     /// `[noc] updates = { every_hours, job_minutes }` (contract §8).
     pub updates: UpdateSettings,
+    /// `[noc] retention = { raw_days, five_minute_days, hourly_days }`: how long resource samples
+    /// and their rollups are kept.
+    pub retention: crate::retention::Retention,
 }
 
 /// The `[smtp]` section. The password never lives here (environment, credentials, OS keyring).
@@ -409,6 +412,15 @@ struct RawNoc {
     secrets_dir: Option<Spanned<String>>,
     backup: Option<Spanned<RawBackupSettings>>,
     updates: Option<Spanned<RawUpdateSettings>>,
+    retention: Option<Spanned<RawRetention>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    raw_days: Option<u32>,
+    five_minute_days: Option<u32>,
+    hourly_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -680,6 +692,7 @@ impl Validator {
         });
         let backup = raw.noc.backup.take().map(|b| self.backup_settings(&b)).unwrap_or_default();
         let updates = raw.noc.updates.take().map(|u| self.update_settings(&u)).unwrap_or_default();
+        let retention = raw.noc.retention.take().map(|r| self.retention(&r)).unwrap_or_default();
         let noc = self.noc(raw.noc);
         let smtp = raw.smtp.map(|s| self.smtp(&s));
         let mut ids = HashMap::new();
@@ -699,7 +712,22 @@ impl Validator {
         let gateway_labels: HashSet<&str> = gateways.iter().map(|g| g.label.as_str()).collect();
         let servers =
             raw.server.iter().map(|s| self.server(s.get_ref(), &mut labels, &customers, &gateway_labels)).collect();
-        Fleet { noc, customers, gateways, servers, smtp, secrets_dir, backup, updates }
+        Fleet { noc, customers, gateways, servers, smtp, secrets_dir, backup, updates, retention }
+    }
+
+    /// `[noc] retention = { raw_days = 7, five_minute_days = 90, hourly_days = 730 }`.
+    fn retention(&mut self, raw: &Spanned<RawRetention>) -> crate::retention::Retention {
+        let r = raw.get_ref();
+        let d = crate::retention::Retention::default();
+        let asked = crate::retention::Retention {
+            raw_days: r.raw_days.unwrap_or(d.raw_days),
+            five_minute_days: r.five_minute_days.unwrap_or(d.five_minute_days),
+            hourly_days: r.hourly_days.unwrap_or(d.hourly_days),
+        };
+        asked.checked().unwrap_or_else(|e| {
+            self.err(start(raw), e.to_string());
+            d
+        })
     }
 
     /// `[noc] updates = { every_hours = 24, job_minutes = 30 }`.
@@ -1823,6 +1851,43 @@ ip = "127.77.0.3"
         let mut f = parse(&abs, "f").unwrap().fleet;
         f.resolve_paths(std::path::Path::new("/etc/anshin-noc"));
         assert_eq!(f.backup.store.as_deref(), Some("/srv/anshin-store"));
+    }
+
+    #[test]
+    fn update_and_retention_keys_are_read_and_their_mistakes_named() {
+        let noc = |k: &str| GOOD.replace("timeout_secs = 10\n", &format!("timeout_secs = 10\n{k}\n"));
+        let server = |k: &str| GOOD.replace("custom = [", &format!("{k}\ncustom = ["));
+        let text = server("cms = [{ kind = \"wordpress\", path = \"/var/www/html/\", owner = \"www-data\" }]\nupdates = { refresh_metadata = true }")
+            .replace("timeout_secs = 10\n", "timeout_secs = 10\nupdates = { every_hours = 12, job_minutes = 45 }\nretention = { raw_days = 14 }\n");
+        let f = parse(&text, "f").unwrap().fleet;
+        let web = f.server("web01").unwrap();
+        assert_eq!(
+            web.updates.cms,
+            [crate::update_settings::CmsSite { path: "/var/www/html".into(), owner: Some("www-data".into()) }]
+        );
+        assert!(web.updates.refresh_metadata);
+        assert_eq!((f.updates.every_hours, f.updates.job_minutes), (12, 45));
+        assert_eq!((f.retention.raw_days, f.retention.five_minute_days, f.retention.hourly_days), (14, 90, 730));
+        let table: Vec<(String, &str)> = vec![
+            (noc("updates = { every_hours = 0 }"), "fleet.toml:8:27: updates every_hours = 0: give 1 to 168 hours"),
+            (noc("retention = { raw_days = 120 }"), "fleet.toml:8:13: retention keeps coarser data for less time"),
+            (
+                server("cms = [{ kind = \"drupal\", path = \"/srv\" }]"),
+                "fleet.toml:35:17: cms kind \"drupal\" is not known",
+            ),
+            (
+                server("cms = [{ kind = \"wordpress\", path = \"www\" }]"),
+                "fleet.toml:35:37: cms path of \"web01\": \"www\" is not an absolute path",
+            ),
+        ];
+        for (text, want) in table {
+            let errs = errors_of(&text);
+            assert_eq!(errs.len(), 1, "{want}: {errs:?}");
+            assert!(errs[0].starts_with(want), "\n got  {}\n want {want}", errs[0]);
+        }
+        let custs = GOOD.replacen("plan = \"150\"", "plan = \"150\"\nauto_updates = \"always\"", 1);
+        let errs = errors_of(&custs);
+        assert!(errs.len() == 1 && errs[0].contains("auto_updates \"always\" is not known"), "{errs:?}");
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub fn diff(old: &Fleet, new: &Fleet) -> FleetDiff {
         noc_changed: old.noc != new.noc
             || old.secrets_dir != new.secrets_dir
             || old.backup != new.backup
-            || old.updates != new.updates,
+            || old.updates != new.updates
+            || old.retention != new.retention,
         smtp_changed: old.smtp != new.smtp,
         ..FleetDiff::default()
     };

@@ -29,6 +29,7 @@ pub mod mail_text;
 pub mod plan;
 pub mod recovery;
 pub mod resource;
+pub mod retention;
 pub mod shell;
 pub mod tar_count;
 pub mod text;
