@@ -135,8 +135,13 @@ impl Local {
     /// One resource's readings of the last `hours`, oldest first.
     pub async fn samples(&self, host: String, resource: String, hours: u32) -> Result<Vec<Sample>> {
         let db = self.db.clone();
-        let since = Utc::now() - chrono::Duration::hours(i64::from(hours));
-        tokio::task::spawn_blocking(move || Ok(Store::open_read_only(&db)?.samples(&host, &resource, since)?)).await?
+        let now = Utc::now();
+        let since = now - chrono::Duration::hours(i64::from(hours));
+        let retention = self.fleet().retention;
+        tokio::task::spawn_blocking(move || {
+            Ok(Store::open_read_only(&db)?.series(&host, &resource, since, now, &retention)?.1)
+        })
+        .await?
     }
 
     /// Stops the engine (it stores what is in flight), then the demo. Safe to call twice.

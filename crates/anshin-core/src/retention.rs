@@ -9,8 +9,6 @@
 //! ([`Resolution::for_range`]), bucket arithmetic ([`Resolution::bucket_start`]), [`Rollup`] (one
 //! bucket's numbers: adding a reading, merging buckets), the prune cut-offs ([`Retention::cutoffs`]).
 //! Must not know: SQL (the store keeps the buckets), clocks (`now` is a parameter).
-//!
-//! Not wired yet: the store still keeps raw samples only (see README's status).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 

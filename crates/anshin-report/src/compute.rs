@@ -27,6 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anshin_core::fleet::Customer;
+use anshin_core::retention::{Resolution, Rollup};
 use anshin_core::Fleet;
 use anshin_engine::store::backups::BackupRun;
 use anshin_engine::store::ledger::{ConfigWorkMonth, ResourceUpRecord};
@@ -62,8 +63,9 @@ pub struct ServerInput {
     pub checks: Vec<String>,
 }
 
-/// Readings of one resource: (time, value), oldest first.
-pub type Readings = Vec<(DateTime<Utc>, f64)>;
+/// Readings of one resource as hourly buckets (start, count/min/mean/max), oldest first: what the
+/// store keeps for two years (issue 16's retention; raw readings only for a week).
+pub type Readings = Vec<(DateTime<Utc>, Rollup)>;
 
 /// Everything [`compute`] reads: loaded from the store by [`load`], or built by a test.
 #[derive(Debug, Clone)]
@@ -506,32 +508,26 @@ fn trends(input: &ReportInput) -> Vec<ResourceTrend> {
                 continue;
             }
             let per_cpu = res == "load" && cpus.is_some_and(|c| !c.is_empty());
-            let mut by_day: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
-            for &(t, v) in rows {
-                let v = if per_cpu {
+            let mut by_day: BTreeMap<u32, Rollup> = BTreeMap::new();
+            for &(t, r) in rows {
+                let r = if per_cpu {
                     let n = cpus
                         .and_then(|c| c.iter().rev().find(|(ct, _)| *ct <= t).or(c.first()))
-                        .map(|(_, n)| *n)
+                        .map(|(_, n)| n.max)
                         .unwrap_or(1.0);
                     if n > 0.0 {
-                        v / n
+                        Rollup { count: r.count, min: r.min / n, mean: r.mean / n, max: r.max / n }
                     } else {
-                        v
+                        r
                     }
                 } else {
-                    v
+                    r
                 };
-                by_day.entry(jst_day(t)).or_default().push(v);
+                let merged = by_day.get(&jst_day(t)).map_or(r, |d| d.merged(&r));
+                by_day.insert(jst_day(t), merged);
             }
-            let days = by_day
-                .into_iter()
-                .map(|(day, vs)| DayStat {
-                    day,
-                    min: vs.iter().copied().fold(f64::INFINITY, f64::min),
-                    max: vs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                    mean: vs.iter().sum::<f64>() / vs.len() as f64,
-                })
-                .collect();
+            let days =
+                by_day.into_iter().map(|(day, r)| DayStat { day, min: r.min, max: r.max, mean: r.mean }).collect();
             out.push(ResourceTrend {
                 host: s.label.clone(),
                 resource: res.to_string(),
@@ -595,14 +591,18 @@ pub fn load(
     let mut samples = BTreeMap::new();
     for s in &servers {
         for res in RESOURCES.iter().map(|r| r.0).chain(["cpus"]) {
-            let rows: Vec<(DateTime<Utc>, f64)> = store
-                .samples(&s.label, res, start)?
-                .into_iter()
-                .filter_map(|x| {
-                    let t = DateTime::parse_from_rfc3339(&x.at).ok()?.with_timezone(&Utc);
-                    (t < end).then_some((t, x.value))
-                })
-                .collect();
+            let rows: Readings = match store.rollups(&s.label, res, Resolution::Hourly, start, end) {
+                Ok(rows) => rows,
+                // A log written before rollups existed (read-only, not migrated): its readings.
+                Err(_) => store
+                    .samples(&s.label, res, start)?
+                    .into_iter()
+                    .filter_map(|x| {
+                        let t = DateTime::parse_from_rfc3339(&x.at).ok()?.with_timezone(&Utc);
+                        (t < end).then_some((t, Rollup::of(x.value)))
+                    })
+                    .collect(),
+            };
             if !rows.is_empty() {
                 samples.insert((s.label.clone(), res.to_string()), rows);
             }

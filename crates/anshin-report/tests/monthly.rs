@@ -180,6 +180,27 @@ fn availability_matches_the_hand_computation() {
     assert_eq!(load.days.len(), 31);
     // No data for recoveries, calls or spot work: those sections are left out.
     assert!(r.recoveries.is_empty() && r.calls.is_empty() && r.spot_work.is_empty());
+
+    // The raw readings pruned (issue 16's retention: a week of them), the hourly rollups give the
+    // same daily min/mean/max.
+    let tx = store.begin().unwrap();
+    let week = anshin_core::retention::Retention::default();
+    while tx.prune_samples(&week, jst("2026-11-30T00:00:00"), 100_000).unwrap() > 0 {}
+    tx.commit().unwrap();
+    assert!(store.samples("web01", "load", jst("2026-10-01T00:00:00")).unwrap().is_empty(), "raw readings gone");
+    let again =
+        compute(&anshin_report::compute::load(&store, &fleet(), "c1001", oct, jst("2026-11-01T09:00:00")).unwrap());
+    for (a, b) in r.trends.iter().zip(&again.trends) {
+        assert_eq!((&a.host, &a.resource, a.days.len()), (&b.host, &b.resource, b.days.len()));
+        for (x, y) in a.days.iter().zip(&b.days) {
+            let close = |p: f64, q: f64| (p - q).abs() < 1e-9;
+            assert!(
+                x.day == y.day && close(x.min, y.min) && close(x.mean, y.mean) && close(x.max, y.max),
+                "{x:?} {y:?}"
+            );
+        }
+    }
+    assert_eq!(r.trends.len(), again.trends.len());
 }
 
 #[test]

@@ -422,15 +422,19 @@ struct SampleQuery {
     hours: Option<u32>,
 }
 
-/// One resource's readings, oldest first.
+/// One resource's readings, oldest first: raw for up to 2 days still kept, else the means of
+/// 5-minute (up to 14 days) or hourly buckets at each bucket's start (`[noc] retention`).
 #[utoipa::path(get, path = "/api/v1/samples", tag = "log", params(SampleQuery),
     responses((status = 200, body = Vec<Sample>), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
 async fn samples(State(state): State<ApiState>, Query(q): Query<SampleQuery>) -> Response {
     if state.fleet.get().server(&q.host).is_none() {
         return error(StatusCode::NOT_FOUND, "unknown_host", format!("no server \"{}\" in the fleet", q.host));
     }
-    let since = Utc::now() - chrono::Duration::hours(i64::from(q.hours.unwrap_or(24).min(24 * 62)));
-    read_store(state.db, move |s| s.samples(&q.host, &q.resource, since)).await
+    let now = Utc::now();
+    let since = now - chrono::Duration::hours(i64::from(q.hours.unwrap_or(24).min(24 * 62)));
+    let retention = state.fleet.get().retention;
+    read_store(state.db, move |s| s.series(&q.host, &q.resource, since, now, &retention).map(|(_, points)| points))
+        .await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

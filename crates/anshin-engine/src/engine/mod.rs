@@ -45,6 +45,7 @@ mod fleet_change;
 mod health;
 mod memory;
 mod probing;
+mod pruning;
 mod recovery;
 mod resources;
 mod resume;
@@ -502,6 +503,7 @@ fn start_inside(
     let runner = Runner::new(Arc::new(fleet.clone()), prober.clone(), requests.clone(), shutdown_rx.clone());
     probing::spawn_periodic(TICK, TICK, results_tx, shutdown_rx.clone(), |_| async { Input::Tick });
     let shared = SharedFleet::new(Arc::new(fleet.clone()));
+    pruning::spawn(store.path().to_path_buf(), shared.clone(), clock.clone(), shutdown_rx.clone());
     let backups = backup_jobs::Backups::start(&mut store, requests.clone(), clock.clone())?;
     let updates = update_jobs::Updates::start(&mut store, requests.clone(), clock.clone())?;
     let decider = {

@@ -92,6 +92,7 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     backups::MIGRATION,
     outbox::MIGRATION_WRITTEN,
     updates::MIGRATION,
+    samples::MIGRATION_ROLLUPS,
 ];
 
 /// The schema version (`user_version`) from which the event log carries `actor` and `hash`.
@@ -100,6 +101,9 @@ const AUDIT_STEP: i64 = 8;
 const RECOVERY_STEP: i64 = 9;
 /// The schema version from which maintenance windows can be ended early (`ended_at`, `ended_by`).
 const MAINTENANCE_END_STEP: i64 = 10;
+/// The schema version from which resource samples have rollups.
+#[cfg(test)]
+pub(crate) const ROLLUP_STEP: i64 = 16;
 /// The schema version from which every consent records its cause (contract §9.8).
 const CONSENT_CAUSE_STEP: i64 = 12;
 
