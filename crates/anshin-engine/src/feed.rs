@@ -4,8 +4,9 @@
 //! Messages (a contract; README "Console API"), serialized as `{"type": ...}`:
 //! * `snapshot` — every host, the view revision and the engine's health; first, and again when
 //!   the console fell behind (it replaces everything the console had).
-//! * `delta` — only the hosts whose shown state changed since the previous delta, at most one per
-//!   [`DELTA_EVERY`]; sent at least every [`HEARTBEAT_EVERY`] so the health line stays live.
+//! * `delta` — only the hosts whose shown state changed since the previous delta, once per
+//!   [`DELTA_EVERY`], and within [`URGENT_WITHIN`] of an incident opened, closed or changing level
+//!   (one delta for a burst); sent at least every [`HEARTBEAT_EVERY`] so the health line stays live.
 //! * `event` — each `EngineEvent` as it happens (after the view already shows its effect).
 //!
 //! Consoles cost little, however many there are: one hub per engine builds each delta and event
@@ -176,6 +177,35 @@ fn ensure_hub(console: &Console) {
     tokio::spawn(run_hub(console.clone(), frames));
 }
 
+/// The delta of what changed since the hub's last one (None: nothing, and no heartbeat due).
+fn delta_frame(feed: &crate::feed_hub::Feed, console: &Console, last_sent: Instant) -> Option<FeedFrame> {
+    let since = feed.hub_rev.load(Ordering::Acquire);
+    let (rev, json) = console.with_changed_since(since, |rev, servers, health| {
+        if servers.is_empty() && last_sent.elapsed() < HEARTBEAT_EVERY {
+            return None;
+        }
+        let mut health = health.clone();
+        health.consoles = feed.stats();
+        Some((rev, to_bytes(&ConsoleMessage::Delta { rev, servers, health: &health })))
+    })?;
+    feed.hub_rev.store(rev, Ordering::Release);
+    Some(FeedFrame { rev: Some(rev), json })
+}
+
+/// An event that changes a tile's level at once (an incident opened or closed, a level changed):
+/// its delta goes out within [`URGENT_WITHIN`] instead of waiting for the next [`DELTA_EVERY`].
+fn urgent(event: &EngineEvent) -> bool {
+    matches!(
+        event,
+        EngineEvent::IncidentOpened { .. }
+            | EngineEvent::IncidentClosed { .. }
+            | EngineEvent::IncidentLevelChanged { .. }
+    )
+}
+
+/// How long an urgent delta waits for others to join it (one delta for a burst).
+pub const URGENT_WITHIN: Duration = Duration::from_millis(100);
+
 /// Builds each delta and event once for every console, until the engine stops.
 async fn run_hub(console: Console, frames: broadcast::Sender<FeedFrame>) {
     let feed = console.feed();
@@ -184,9 +214,18 @@ async fn run_hub(console: Console, frames: broadcast::Sender<FeedFrame>) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sent = Instant::now();
     let mut membership = console.membership();
+    // When the urgent delta is due (an incident opened, closed or changed level).
+    let mut due: Option<tokio::time::Instant> = None;
     loop {
+        let urgent_due = async {
+            match due {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         let frame = tokio::select! {
             _ = ticks.tick() => {
+                due = None;
                 // Hosts came or went (a live reload): a delta cannot say a host is gone, so
                 // every console gets the whole fleet again.
                 if console.membership() != membership {
@@ -200,21 +239,24 @@ async fn run_hub(console: Console, frames: broadcast::Sender<FeedFrame>) {
                     last_sent = Instant::now();
                     continue;
                 }
-                let since = feed.hub_rev.load(Ordering::Acquire);
-                let built = console.with_changed_since(since, |rev, servers, health| {
-                    if servers.is_empty() && last_sent.elapsed() < HEARTBEAT_EVERY {
-                        return None;
-                    }
-                    let mut health = health.clone();
-                    health.consoles = feed.stats();
-                    Some((rev, to_bytes(&ConsoleMessage::Delta { rev, servers, health: &health })))
-                });
-                let Some((rev, json)) = built else { continue };
-                feed.hub_rev.store(rev, Ordering::Release);
-                FeedFrame { rev: Some(rev), json }
+                let Some(frame) = delta_frame(feed, &console, last_sent) else { continue };
+                frame
+            }
+            _ = urgent_due => {
+                due = None;
+                if console.membership() != membership {
+                    continue; // the next tick sends the whole fleet
+                }
+                let Some(frame) = delta_frame(feed, &console, last_sent) else { continue };
+                frame
             }
             e = events.recv() => match e {
-                Ok(event) => FeedFrame { rev: None, json: to_bytes(&ConsoleMessage::Event { event: &event }) },
+                Ok(event) => {
+                    if urgent(&event) && due.is_none() {
+                        due = Some(tokio::time::Instant::now() + URGENT_WITHIN);
+                    }
+                    FeedFrame { rev: None, json: to_bytes(&ConsoleMessage::Event { event: &event }) }
+                }
                 // The hub itself fell behind the engine's events (it only serializes): the view
                 // and the next delta still carry their effect; the store has every event.
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
