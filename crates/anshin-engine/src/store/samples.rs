@@ -2,9 +2,10 @@
 //! dashboard charts and the monthly report draw from, and their rollups.
 //!
 //! Owns: the `samples` table (schema step 3) and `sample_rollups` (schema step 16: 5-minute and
-//! hourly buckets of count, min, mean, max, kept up to date with every reading and back-filled
-//! from the readings already stored), their SQL, reading a range at the resolution
-//! `anshin-core::retention` chooses, and pruning what is past its window in bounded batches.
+//! hourly buckets of count, min, mean, max, kept up to date with every reading by a trigger —
+//! whoever inserts it — and back-filled from the readings already stored), their SQL, reading a
+//! range at the resolution `anshin-core::retention` chooses, and pruning what is past its window
+//! in bounded batches.
 //! Must not know: levels or incidents, when pruning runs.
 
 use anshin_core::retention::{Resolution, Retention, Rollup};
@@ -48,10 +49,16 @@ INSERT INTO sample_rollups (host, resource, width, bucket, count, min, mean, max
            COUNT(*), MIN(value), AVG(value), MAX(value)
       FROM samples, (SELECT 300 AS width UNION ALL SELECT 3600) AS w
      GROUP BY host, resource, w.width, (CAST(strftime('%s', at) AS INTEGER) / w.width) * w.width;
+CREATE TRIGGER samples_rollup AFTER INSERT ON samples BEGIN
+    INSERT INTO sample_rollups (host, resource, width, bucket, count, min, mean, max)
+        SELECT NEW.host, NEW.resource, w.width, (CAST(strftime('%s', NEW.at) AS INTEGER) / w.width) * w.width,
+               1, NEW.value, NEW.value, NEW.value
+          FROM (SELECT 300 AS width UNION ALL SELECT 3600) AS w WHERE true
+    ON CONFLICT (host, resource, width, bucket) DO UPDATE SET
+        count = count + 1, min = MIN(min, excluded.min), max = MAX(max, excluded.max),
+        mean = (mean * count + excluded.mean) / (count + 1);
+END;
 "#;
-
-/// The widths of the buckets kept, in seconds.
-const WIDTHS: [Resolution; 2] = [Resolution::FiveMinutes, Resolution::Hourly];
 
 /// One reading.
 #[derive(Debug, Clone, PartialEq, Serialize, TS, ToSchema)]
@@ -69,17 +76,7 @@ impl StoreTx<'_> {
             "INSERT INTO samples (host, resource, at, value) VALUES (?1, ?2, ?3, ?4)",
             params![host, resource, timestamp(at), value],
         )?;
-        for r in WIDTHS {
-            let bucket = r.bucket_start(at).timestamp();
-            self.tx.execute(
-                "INSERT INTO sample_rollups (host, resource, width, bucket, count, min, mean, max)
-                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?5)
-                 ON CONFLICT (host, resource, width, bucket) DO UPDATE SET
-                   count = count + 1, min = MIN(min, excluded.min), max = MAX(max, excluded.max),
-                   mean = (mean * count + excluded.mean) / (count + 1)",
-                params![host, resource, r.width_secs(), bucket, value],
-            )?;
-        }
+        // The rollups follow by the table's trigger (whoever inserts a reading).
         Ok(())
     }
 
