@@ -213,3 +213,47 @@ class Browser:
         if _kill_group(self.proc, signal.SIGTERM, 10) is None:
             _kill_group(self.proc, signal.SIGKILL, 5)
         self._err.close()
+
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+SCROLL_TO = """(() => {
+  const el = document.querySelector(%s);
+  el.scrollIntoView({block: 'start'});
+  let box = el.parentElement;
+  while (box && box.scrollHeight <= box.clientHeight) box = box.parentElement;
+  if (box) box.scrollBy(0, -%d);
+})()"""
+
+
+def scrolled_shot(b, page, name, selector, publish=False, above=90):
+    """`selector` scrolled to the top of what scrolls it (`above` pixels below its top: under a
+    detail's header), then the page as the operator sees it, saved in the artifacts;
+    `publish`ed ones with ANSHIN_UPDATE_SCREENSHOTS=1 also copied into assets/screenshots/ (the
+    README's)."""
+    b("eval", page=page, expr=SCROLL_TO % (json.dumps(selector), above))
+    time.sleep(0.4)
+    path = os.path.join(artifacts_dir(), name)
+    b("screenshot", page=page, path=path)
+    if publish and os.environ.get("ANSHIN_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(path, os.path.join(ROOT, "assets", "screenshots", name))
+    return path
+
+
+def start_console(work, fleet_path, tokens_text, db=None):
+    """The fleet file checked by `anshin validate`, the tokens written, `anshin serve` started on
+    a free loopback port with its store (`db`, default WORK/log.db) and a browser: (serve,
+    browser). The caller stops both (serve.kill(), browser.close())."""
+    check = subprocess.run([anshin_bin(), "validate", fleet_path], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    tokens = os.path.join(work, "tokens")
+    with open(tokens, "w") as fh:
+        fh.write(tokens_text)
+    serve = Serve(fleet_path, db or os.path.join(work, "log.db"), free_port(), tokens, work)
+    serve.start()
+    try:
+        return serve, Browser(work)
+    except BaseException:
+        serve.kill()
+        raise
+

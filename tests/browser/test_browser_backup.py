@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
 
 from fleet import Fleet  # noqa: E402
-from anshin_browser import Browser, Serve, anshin_bin, artifacts_dir, free_port, http  # noqa: E402
+from anshin_browser import http, scrolled_shot, start_console  # noqa: E402
 
 NET = "127.78.98"  # this file's own addresses (127.78.98.x)
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -64,26 +64,9 @@ def throttled(fleet, label):
         nft("flush chain inet %s throttle\ndelete chain inet %s throttle\n" % (t, t))
 
 
-SCROLL_TO = """(() => {
-  const el = document.querySelector(%s);
-  el.scrollIntoView({block: 'start'});
-  let box = el.parentElement;
-  while (box && box.scrollHeight <= box.clientHeight) box = box.parentElement;
-  if (box) box.scrollBy(0, -90);
-})()"""
-
-
 def shot(b, page, name, selector, publish=False):
-    """`selector` scrolled to the top of what scrolls it (below the detail's header), then the
-    page as the operator sees it; `publish`ed ones with ANSHIN_UPDATE_SCREENSHOTS=1 also copied
-    into assets/screenshots/ (the README's)."""
-    b("eval", page=page, expr=SCROLL_TO % json.dumps(selector))
-    time.sleep(0.4)
-    path = os.path.join(artifacts_dir(), name)
-    b("screenshot", page=page, path=path)
-    if publish and os.environ.get("ANSHIN_UPDATE_SCREENSHOTS") == "1":
-        shutil.copyfile(path, os.path.join(ROOT, "assets", "screenshots", name))
-    return path
+    """The detail scrolled to `selector` (see `scrolled_shot`)."""
+    return scrolled_shot(b, page, name, selector, publish)
 
 
 @pytest.fixture(scope="module")
@@ -110,14 +93,7 @@ def stack():
         fleet_path = os.path.join(work, "fleet.toml")
         with open(fleet_path, "w") as fh:
             fh.write(text)
-        check = subprocess.run([anshin_bin(), "validate", fleet_path], capture_output=True, text=True, timeout=60)
-        assert check.returncode == 0, check.stdout + check.stderr
-        tokens = os.path.join(work, "tokens")
-        with open(tokens, "w") as fh:
-            fh.write("operator %s 佐藤\nviewer %s wall\n" % (OPERATOR, VIEWER))
-        serve = Serve(fleet_path, os.path.join(work, "log.db"), free_port(), tokens, work)
-        serve.start()
-        browser = Browser(work)
+        serve, browser = start_console(work, fleet_path, "operator %s 佐藤\nviewer %s wall\n" % (OPERATOR, VIEWER))
         yield {"browser": browser, "base": "http://127.0.0.1:%d" % serve.port, "port": serve.port,
                "srv": fleet.srv("web01"), "fleet": fleet}
     finally:

@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
 
 from fleet import Fleet  # noqa: E402
-from anshin_browser import Browser, DriverError, Serve, anshin_bin, artifacts_dir, free_port, http  # noqa: E402
+from anshin_browser import DriverError, anshin_bin, artifacts_dir, http, start_console  # noqa: E402
 
 NET = "127.78.74"  # this file's own addresses (127.78.74.x)
 HOSTS = ["web01:http"]
@@ -85,15 +85,8 @@ def stack():
         fleet_path = os.path.join(work, "fleet.toml")
         with open(fleet_path, "w") as fh:
             fh.write(fleet_toml(fleet))
-        check = subprocess.run([anshin_bin(), "validate", fleet_path], capture_output=True, text=True, timeout=60)
-        assert check.returncode == 0, check.stdout + check.stderr
-        tokens = os.path.join(work, "tokens")
-        with open(tokens, "w") as fh:
-            fh.write("operator %s %s\nviewer %s wall\n" % (OPERATOR, OPERATOR_NAME, VIEWER))
         db = os.path.join(work, "log.db")
-        serve = Serve(fleet_path, db, free_port(), tokens, work)
-        serve.start()
-        browser = Browser(work)
+        serve, browser = start_console(work, fleet_path, "operator %s %s\nviewer %s wall\n" % (OPERATOR, OPERATOR_NAME, VIEWER), db)
         yield {"fleet": fleet, "serve": serve, "browser": browser, "port": serve.port, "db": db,
                "base": "http://127.0.0.1:%d" % serve.port, "shots": artifacts_dir(), "work": work}
     finally:

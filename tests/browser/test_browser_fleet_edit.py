@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
 
 from fleet import Fleet  # noqa: E402
-from anshin_browser import Browser, Serve, artifacts_dir, free_port, http  # noqa: E402
+from anshin_browser import artifacts_dir, http, start_console  # noqa: E402
 
 NET = "127.78.94"  # this file's own addresses (127.78.94.x)
 HOSTS = ["web01:http", "web02:smtp"]
@@ -43,12 +43,7 @@ def stack():
         fleet_path = os.path.join(work, "fleet.toml")
         with open(fleet_path, "w") as fh:
             fh.write(COMMENT + fleet.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="150"))
-        tokens = os.path.join(work, "tokens")
-        with open(tokens, "w") as fh:
-            fh.write("operator %s 佐藤\nviewer %s wall\n" % (OPERATOR, VIEWER))
-        serve = Serve(fleet_path, os.path.join(work, "log.db"), free_port(), tokens, work)
-        serve.start()
-        browser = Browser(work)
+        serve, browser = start_console(work, fleet_path, "operator %s 佐藤\nviewer %s wall\n" % (OPERATOR, VIEWER))
         yield {"fleet": fleet, "serve": serve, "browser": browser, "port": serve.port, "path": fleet_path,
                "base": "http://127.0.0.1:%d" % serve.port}
     finally:

@@ -9,10 +9,8 @@ says to record it as billable), then the same 20 minutes as billable; the panel 
 left and the billable minutes, and the store agrees (the API's month). A resource-up request is
 recorded and moved to 増強中. The audit log has every entry. A viewer's detail offers no form.
 """
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
 
 from fleet import Fleet  # noqa: E402
-from anshin_browser import Browser, Serve, anshin_bin, artifacts_dir, free_port, http  # noqa: E402
+from anshin_browser import artifacts_dir, http, start_console  # noqa: E402
 
 NET = "127.78.75"  # this file's own addresses (127.78.75.x)
 HOSTS = ["web01:http"]
@@ -43,14 +41,7 @@ def stack():
         fleet_path = os.path.join(work, "fleet.toml")
         with open(fleet_path, "w") as fh:
             fh.write(fleet.fleet_toml(interval_secs=1, attempts=3, timeout_secs=2, plan="150"))
-        check = subprocess.run([anshin_bin(), "validate", fleet_path], capture_output=True, text=True, timeout=60)
-        assert check.returncode == 0, check.stdout + check.stderr
-        tokens = os.path.join(work, "tokens")
-        with open(tokens, "w") as fh:
-            fh.write("operator %s 佐藤\nviewer %s wall\n" % (OPERATOR, VIEWER))
-        serve = Serve(fleet_path, os.path.join(work, "log.db"), free_port(), tokens, work)
-        serve.start()
-        browser = Browser(work)
+        serve, browser = start_console(work, fleet_path, "operator %s 佐藤\nviewer %s wall\n" % (OPERATOR, VIEWER))
         yield {"fleet": fleet, "serve": serve, "browser": browser, "port": serve.port,
                "base": "http://127.0.0.1:%d" % serve.port}
     finally:

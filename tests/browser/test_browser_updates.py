@@ -26,7 +26,6 @@ and updates-tile.png (the tiles' badges) for the eyes.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
 
 from fleet import Fleet  # noqa: E402
 import update_standins  # noqa: E402
-from anshin_browser import Browser, Serve, anshin_bin, artifacts_dir, free_port, http  # noqa: E402
+from anshin_browser import http, scrolled_shot, start_console  # noqa: E402
 
 NET = "127.78.68"  # this file's own addresses (127.78.68.x)
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -79,26 +78,9 @@ def updates_fleet(f, work):
     return path
 
 
-SCROLL_TO = """(() => {
-  const el = document.querySelector(%s);
-  el.scrollIntoView({block: 'start'});
-  let box = el.parentElement;
-  while (box && box.scrollHeight <= box.clientHeight) box = box.parentElement;
-  if (box) box.scrollBy(0, -%d);
-})()"""
-
-
 def shot(b, page, name, selector, publish=False, above=90):
-    """`selector` scrolled to the top of what scrolls it (`above` pixels below it), then the page
-    as the operator sees it; `publish`ed ones with ANSHIN_UPDATE_SCREENSHOTS=1 also copied into
-    assets/screenshots/."""
-    b("eval", page=page, expr=SCROLL_TO % (json.dumps(selector), above))
-    time.sleep(0.4)
-    path = os.path.join(artifacts_dir(), name)
-    b("screenshot", page=page, path=path)
-    if publish and os.environ.get("ANSHIN_UPDATE_SCREENSHOTS") == "1":
-        shutil.copyfile(path, os.path.join(ROOT, "assets", "screenshots", name))
-    return path
+    """The page scrolled to `selector` (see `scrolled_shot`)."""
+    return scrolled_shot(b, page, name, selector, publish, above)
 
 
 @pytest.fixture(scope="module")
@@ -123,14 +105,7 @@ def stack():
         assert "sleep %d" % APPLY_SECS in slow
         fleet.set_command("web01", "dnf", slow)
         fleet_path = updates_fleet(fleet, work)
-        check = subprocess.run([anshin_bin(), "validate", fleet_path], capture_output=True, text=True, timeout=60)
-        assert check.returncode == 0, check.stdout + check.stderr
-        tokens = os.path.join(work, "tokens")
-        with open(tokens, "w") as fh:
-            fh.write("operator %s 佐藤\nviewer %s wall\n" % (OPERATOR, VIEWER))
-        serve = Serve(fleet_path, os.path.join(work, "log.db"), free_port(), tokens, work)
-        serve.start()
-        browser = Browser(work)
+        serve, browser = start_console(work, fleet_path, "operator %s 佐藤\nviewer %s wall\n" % (OPERATOR, VIEWER))
         yield {"browser": browser, "base": "http://127.0.0.1:%d" % serve.port, "port": serve.port,
                "fleet": fleet, "alma": alma, "serve": serve}
     finally:
