@@ -27,16 +27,10 @@ use super::{ActionDone, ActionError, EngineError, Input};
 use crate::action::UpdatesRefreshing;
 use crate::store::maintenance::{MaintenanceScope, NewMaintenance};
 use crate::store::outbox::{NewMail, OutboxKind};
-use crate::store::updates::{PendingUpdateRow, ScanToRecord, UpdatePlan, UpdateRun, UpdateRunEnd};
+use crate::store::updates::{PendingUpdateRow, ScanToRecord, UpdateRun, UpdateRunEnd};
 use crate::store::{timestamp, Store, StoreTx};
 use crate::update_run::{self, Detected, UpdateTarget};
 use crate::view::UpdatesView;
-
-/// The rows a server's notice and badge cover: security rows, and the unclassified ones (an
-/// end-of-life system's, WordPress's).
-fn covered(rows: &[PendingUpdateRow]) -> Vec<PendingUpdate> {
-    rows.iter().map(PendingUpdateRow::update).collect()
-}
 
 impl Decider {
     /// The server's update target now, or why it has none.
@@ -174,11 +168,14 @@ impl Decider {
         let tx = store.begin()?;
         tx.record_update_scan(host, &scan, now)?;
         let rows = tx.pending_updates(Some(host))?;
-        let mut plan = store_plan(&tx, host)?;
+        let mut plan = tx.update_plan(host)?;
         let mut mailed = false;
         if d.error.is_none() && self.fleet.server(host).is_some_and(|s| self.fleet.plan_of_at(s, now).os_updates()) {
             let notified = tx.notified_updates(host)?;
-            let diff = rules::notice_diff(&notified, &covered(&rows));
+            // Every stored row is one the notice covers: detection keeps only those (security
+            // rows; an end-of-life system's and WordPress's unclassified ones).
+            let pending: Vec<PendingUpdate> = rows.iter().map(PendingUpdateRow::update).collect();
+            let diff = rules::notice_diff(&notified, &pending);
             if diff.send {
                 let planned_at = plan
                     .as_ref()
@@ -484,10 +481,6 @@ fn refusal(e: update_run::NotHandled) -> ActionError {
         e @ update_run::NotHandled::NotIncluded(_) => ActionError::NotIncluded(e.to_string()),
         e => ActionError::NoAction(e.to_string()),
     }
-}
-
-fn store_plan(tx: &StoreTx<'_>, host: &str) -> Result<Option<UpdatePlan>, EngineError> {
-    Ok(tx.update_plan(host)?)
 }
 
 fn store_run(tx: &StoreTx<'_>, id: i64) -> Result<UpdateRun, EngineError> {
