@@ -295,7 +295,7 @@ describe('keyboard movement', () => {
 describe('engine health', () => {
   const h: Health = {
     started_at: '2026-11-25T10:00:00Z', last_cycle_at: '2026-11-25T11:59:00Z', outbox_backlog: 0, checks: 10, interval_secs: 60,
-    alarms: [], probe_lag_p99_ms: null, consoles: { connected: 1, snapshots_sent: 1, snapshots_built: 1, dropped: 0 }, business_hours: true, fleet_errors: [],
+    alarms: [], probe_lag_p99_ms: null, probe_lag_p50_ms: null, attempts_decided: 0, slots_skipped: 0, consoles: { connected: 1, snapshots_sent: 1, snapshots_built: 1, dropped: 0 }, business_hours: true, fleet_errors: [],
   };
   it('is fine with a recent cycle', () => expect(healthState(h, false, NOW).bad).toBe(false));
   it('is bad when the last cycle is older than 3 intervals', () =>

@@ -7,8 +7,11 @@
 //! Owns: [`Retention`] (the fleet file's `[noc] retention = { raw_days, five_minute_days,
 //! hourly_days }`, its defaults and rules), [`Resolution`] and which one a chart or a report reads
 //! ([`Resolution::for_range`]), bucket arithmetic ([`Resolution::bucket_start`]), [`Rollup`] (one
-//! bucket's numbers: adding a reading, merging buckets), the prune cut-offs ([`Retention::cutoffs`]).
+//! bucket's numbers: adding a reading, merging buckets), the prune cut-offs ([`Retention::cutoffs`]), which readings are stored at all
+//! ([`SlowReadings`]: slow-changing ones on change and once per 5-minute bucket).
 //! Must not know: SQL (the store keeps the buckets), clocks (`now` is a parameter).
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -186,6 +189,37 @@ impl Rollup {
     }
 }
 
+/// Readings that change seldom (contract §6, retention; the store's growth per server-day): stored when they change, and otherwise
+/// once per 5-minute bucket, so every bucket of the rollups still holds them.
+const SLOW_CHANGING: [&str; 3] = ["cpus", "disk", "inode"];
+
+/// The last stored value of each server's slow-changing readings (in memory only: after a
+/// restart the first poll stores them again).
+#[derive(Debug, Default)]
+pub struct SlowReadings {
+    last: HashMap<(String, &'static str), (f64, i64)>,
+}
+
+impl SlowReadings {
+    /// Whether this reading is to be stored: every reading of a fast-changing resource; a
+    /// slow-changing one when its value changed or its 5-minute bucket is new.
+    pub fn keep(&mut self, host: &str, resource: &str, value: f64, now: DateTime<Utc>) -> bool {
+        let Some(slow) = SLOW_CHANGING.iter().find(|r| **r == resource) else { return true };
+        let bucket = Resolution::FiveMinutes.bucket_start(now).timestamp();
+        let key = (host.to_owned(), *slow);
+        if self.last.get(&key) == Some(&(value, bucket)) {
+            return false;
+        }
+        self.last.insert(key, (value, bucket));
+        true
+    }
+
+    /// Forgets the servers that left the fleet.
+    pub fn retain(&mut self, polled: impl Fn(&str) -> bool) {
+        self.last.retain(|(host, _), _| polled(host));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +313,25 @@ mod tests {
         assert_eq!(Resolution::FiveMinutes.bucket_start(at), t("2026-11-30T10:05:00Z"));
         assert_eq!(Resolution::Hourly.bucket_start(at), t("2026-11-30T10:00:00Z"));
         assert_eq!(Resolution::Raw.bucket_start(at), at);
+    }
+
+    #[test]
+    fn slow_readings_are_stored_on_change_and_once_per_five_minute_bucket() {
+        let t = |m: u32, s: u32| Utc.with_ymd_and_hms(2026, 12, 1, 3, m, s).unwrap();
+        let mut r = SlowReadings::default();
+        // A poll a minute: disk unchanged within 10:00–10:04 is stored once.
+        assert!(r.keep("web01", "disk", 55.0, t(0, 10)));
+        assert!(!r.keep("web01", "disk", 55.0, t(1, 10)));
+        assert!(!r.keep("web01", "disk", 55.0, t(4, 59)));
+        // A change is stored at once, an unchanged value again in the next bucket.
+        assert!(r.keep("web01", "disk", 56.0, t(4, 59)));
+        assert!(r.keep("web01", "disk", 56.0, t(5, 0)));
+        // Another server, another resource: their own; the load is always stored.
+        assert!(r.keep("web02", "disk", 56.0, t(5, 1)));
+        assert!(r.keep("web01", "inode", 20.0, t(5, 1)));
+        assert!(r.keep("web01", "load", 0.4, t(5, 1)));
+        assert!(r.keep("web01", "load", 0.4, t(5, 2)));
+        r.retain(|h| h == "web01");
+        assert!(r.keep("web02", "disk", 56.0, t(5, 3)), "a server that left and came back starts again");
     }
 }

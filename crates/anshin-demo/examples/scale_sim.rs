@@ -1,9 +1,11 @@
 //! The fleet-scale simulator as a command, for `make bench`: writes the fleet file, serves its
 //! servers on loopback until SIGTERM/SIGINT, and prints one JSON line once everything listens:
-//! `{"ready":true,"servers":N,"flapping":[labels…],"down_secs":D,"up_secs":U}`.
+//! `{"ready":true,"servers":N,"flapping":[labels…],"down_secs":D,"up_secs":U,"fail_after_secs":F|null}`, then a line a
+//! second: `{"t":SECS,"served":CONNECTIONS}` (connections served since ready, every service).
 //!
-//! `scale_sim FLEET_OUT SERVERS [SERVICES] [INTERVAL_SECS] [FLAP_EVERY] [SMTP_URL]`
-//! e.g. `scale_sim /tmp/fleet.toml 2000 http,smtp 10 20 smtp://127.0.0.1:2599`.
+//! `scale_sim FLEET_OUT SERVERS [SERVICES] [INTERVAL_SECS] [FLAP_EVERY] [SMTP_URL|-] [FAIL_AFTER_SECS]`
+//! e.g. `scale_sim /tmp/fleet.toml 2000 http,smtp 10 20 smtp://127.0.0.1:2599`; with
+//! FAIL_AFTER_SECS the chosen one in FLAP_EVERY servers' HTTP goes down then and stays down.
 //! Needs a high open-file limit (`ulimit -n 65536`): one listener per server and service.
 
 use std::net::Ipv4Addr;
@@ -17,7 +19,9 @@ use tokio::sync::watch;
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let Some(out) = args.get(1) else {
-        eprintln!("usage: scale_sim FLEET_OUT SERVERS [SERVICES] [INTERVAL_SECS] [FLAP_EVERY] [SMTP_URL]");
+        eprintln!(
+            "usage: scale_sim FLEET_OUT SERVERS [SERVICES] [INTERVAL_SECS] [FLAP_EVERY] [SMTP_URL|-] [FAIL_AFTER_SECS]"
+        );
         return ExitCode::from(2);
     };
     let num = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
@@ -29,8 +33,9 @@ async fn main() -> ExitCode {
         flap_service: "http".into(),
         flap_down_secs: 60,
         flap_up_secs: 60,
+        fail_after_secs: args.get(7).and_then(|a| a.parse().ok()),
         interval_secs: num(4, 10),
-        smtp_url: args.get(6).cloned(),
+        smtp_url: args.get(6).filter(|u| *u != "-").cloned(),
     };
     let text = match spec.fleet_toml() {
         Ok(t) => t,
@@ -54,13 +59,15 @@ async fn main() -> ExitCode {
     let flapping: Vec<String> =
         (0..spec.servers).filter(|&i| spec.flaps(i)).map(|i| format!("\"{}\"", ScaleSpec::label(i))).collect();
     let ready = format!(
-        "{{\"ready\":true,\"servers\":{},\"flapping\":[{}],\"down_secs\":{},\"up_secs\":{}}}",
+        "{{\"ready\":true,\"servers\":{},\"flapping\":[{}],\"down_secs\":{},\"up_secs\":{},\"fail_after_secs\":{}}}",
         spec.servers,
         flapping.join(","),
         spec.flap_down_secs,
-        spec.flap_up_secs
+        spec.flap_up_secs,
+        spec.fail_after_secs.map_or("null".to_string(), |s| s.to_string())
     );
-    let run = run_scale(&spec, stopped, || println!("{ready}"));
+    let run =
+        run_scale(&spec, stopped, || println!("{ready}"), |t, served| println!("{{\"t\":{t},\"served\":{served}}}"));
     tokio::pin!(run);
     loop {
         tokio::select! {

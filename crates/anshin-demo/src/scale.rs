@@ -44,6 +44,9 @@ pub struct ScaleSpec {
     /// A flapping service is down this long, then up `flap_up_secs`, over and over.
     pub flap_down_secs: u64,
     pub flap_up_secs: u64,
+    /// Instead of flapping: the chosen servers' service goes down this long after the start and
+    /// stays down (a benchmark's failing share, e.g. 1 in 100).
+    pub fail_after_secs: Option<u64>,
     /// The engine's check interval written into the fleet file.
     pub interval_secs: u64,
     /// `[smtp] url` written into the fleet file, if any.
@@ -77,6 +80,9 @@ impl ScaleSpec {
     /// Whether server `i`'s flapping service is down `secs` seconds after the start. Servers
     /// start their cycle at different offsets so outages are spread over time.
     pub fn is_down(&self, i: usize, secs: u64) -> bool {
+        if let Some(after) = self.fail_after_secs {
+            return self.flaps(i) && secs >= after;
+        }
         let period = self.flap_down_secs + self.flap_up_secs;
         if !self.flaps(i) || period == 0 {
             return false;
@@ -134,12 +140,13 @@ impl ScaleSpec {
 
 /// Serves the servers of `spec` (their fleet text is [`ScaleSpec::fleet_toml`]) with the
 /// flapping timetable counted from the moment every listener is bound (then `ready` is called),
-/// until `shutdown` turns true. Binds everything first and fails naming the address that could
-/// not be bound.
+/// until `shutdown` turns true; `each_second` gets the seconds since then and the connections
+/// served so far. Binds everything first and fails naming the address that could not be bound.
 pub async fn run_scale(
     spec: &ScaleSpec,
     mut shutdown: watch::Receiver<bool>,
     ready: impl FnOnce(),
+    mut each_second: impl FnMut(u64, u64),
 ) -> Result<(), DemoError> {
     let text = spec.fleet_toml()?;
     let simulation = Simulation::start_with(&text, SCALE_MAX_CONNECTIONS, shutdown.clone()).await?;
@@ -154,6 +161,7 @@ pub async fn run_scale(
             _ = shutdown.wait_for(|&stop| stop) => break,
             _ = tick.tick() => {
                 let secs = started.elapsed().as_secs();
+                each_second(secs, simulation.served());
                 let wanted: HashMap<(&str, &str), Fault> = labels
                     .iter()
                     .filter(|(i, _)| spec.is_down(*i, secs))
@@ -180,9 +188,19 @@ mod tests {
             flap_service: "http".into(),
             flap_down_secs: 60,
             flap_up_secs: 60,
+            fail_after_secs: None,
             interval_secs: 10,
             smtp_url: None,
         }
+    }
+
+    #[test]
+    fn a_failing_share_goes_down_at_its_time_and_stays_down() {
+        let s = ScaleSpec { flap_every: 100, fail_after_secs: Some(90), ..spec(10_000) };
+        let failing: Vec<usize> = (0..10_000).filter(|&i| s.flaps(i)).collect();
+        assert_eq!(failing.len(), 100);
+        assert!(failing.iter().all(|&i| !s.is_down(i, 89) && s.is_down(i, 90) && s.is_down(i, 100_000)));
+        assert!((0..10_000).filter(|i| !failing.contains(i)).all(|i| !s.is_down(i, 1000)));
     }
 
     #[test]

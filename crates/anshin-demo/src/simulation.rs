@@ -41,6 +41,7 @@ struct Shared {
 pub(crate) struct Simulation {
     switches: HashMap<(String, String), watch::Sender<Option<Fault>>>,
     tasks: JoinSet<()>,
+    shared: Arc<Shared>,
 }
 
 impl Simulation {
@@ -93,7 +94,13 @@ impl Simulation {
             };
         }
         tracing::info!(endpoints = switches.len(), "demo fleet listening");
-        Ok(Simulation { switches, tasks })
+        Ok(Simulation { switches, tasks, shared })
+    }
+
+    /// Connections served since the start (every service of every server; closed ones past the
+    /// cap or from outside loopback not counted): what a benchmark compares with the checks due.
+    pub(crate) fn served(&self) -> u64 {
+        u64::from(self.shared.next_conn_id.load(Ordering::Relaxed).saturating_sub(1))
     }
 
     /// Makes exactly `outages` active: their endpoints misbehave, every other endpoint is healthy.

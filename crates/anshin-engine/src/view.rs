@@ -281,6 +281,14 @@ pub struct Health {
     /// The 99th percentile of how late the last interval's attempts started after their slot
     /// (ms, a histogram bucket's upper bound); None before any attempt.
     pub probe_lag_p99_ms: Option<u32>,
+    /// The median of the same (ms, a bucket's upper bound); None before any attempt.
+    pub probe_lag_p50_ms: Option<u32>,
+    /// Check and poll attempts decided since the engine started.
+    pub attempts_decided: u64,
+    /// Check slots never attempted since the engine started: the previous attempt of the same
+    /// check still ran (a timeout longer than the interval) or the prober was starved past the
+    /// slot. 0 on a healthy engine; `make bench` fails on anything else.
+    pub slots_skipped: u64,
     /// The consoles fed by this engine (filled in by the feed and `/health`).
     pub consoles: ConsoleStats,
     /// Whether it is business hours now by the engine's clock (contract §1.3: weekdays 9–18

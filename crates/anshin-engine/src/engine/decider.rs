@@ -57,6 +57,8 @@ pub(super) struct Decider {
     pub(super) runner: Runner,
     /// The last interval's attempts: local failures, late ones, scheduling lag (engine alarms).
     pub(super) attempts: health::Attempts,
+    /// The last stored value of slow-changing readings (stored on change).
+    pub(super) slow_readings: anshin_core::retention::SlowReadings,
     /// Whether the store takes the decider's writes (an engine alarm while it does not).
     pub(super) store_health: health::StoreHealth,
     /// The probe and poll tasks of the fleet in force.
@@ -294,11 +296,16 @@ impl Decider {
         alarms.extend(self.store_health.alarm(now));
         alarms.extend(self.backups.store_alarm());
         let lag = self.attempts.lag_p99_ms(now);
+        let median = self.attempts.lag_p50_ms(now);
+        let (decided, skipped) = (self.attempts.decided(), self.tasks.slots_skipped());
         if let Ok(mut v) = self.view.write() {
             if v.health.alarms != alarms {
                 v.health.alarms = alarms;
             }
             v.health.probe_lag_p99_ms = lag;
+            v.health.probe_lag_p50_ms = median;
+            v.health.attempts_decided = decided;
+            v.health.slots_skipped = skipped;
             v.health.business_hours = anshin_core::calendar::in_business_hours(now);
         }
     }

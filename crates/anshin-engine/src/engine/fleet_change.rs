@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::decider::Decider;
 use super::memory::Subject;
 use super::probing::{resource_polls, resource_targets};
-use super::{descriptors, fleet_descriptors, health, EngineError, Input};
+use super::{descriptors, fleet_descriptors, EngineError, Input};
 use crate::alert_mail::AlertMailer;
 use crate::event::EngineEvent;
 use crate::mail::SmtpSettings;
@@ -287,9 +287,11 @@ impl Decider {
     ) {
         let interval = Duration::from_secs(new.noc.interval_secs);
         if new.noc.interval_secs != self.fleet.noc.interval_secs {
-            self.attempts = health::Attempts::new(new.noc.interval_secs);
+            self.attempts = self.attempts.renewed(new.noc.interval_secs);
         }
         self.tasks.follow(new.checks(), resource_polls(&new), interval, prober);
+        let tasks = &self.tasks;
+        self.slow_readings.retain(|host| tasks.polls(host));
         let shared = Arc::new(new.clone());
         self.runner.set_fleet(shared.clone(), self.tasks.prober().clone());
         self.mailer = AlertMailer::new(shared.clone());

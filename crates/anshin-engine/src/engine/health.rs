@@ -57,6 +57,8 @@ pub(super) struct Attempts {
     last_detail: String,
     local_since: Option<DateTime<Utc>>,
     late_since: Option<DateTime<Utc>>,
+    /// Attempts counted since the engine started (kept across a changed interval).
+    decided: u64,
 }
 
 impl Attempts {
@@ -67,12 +69,24 @@ impl Attempts {
             last_detail: String::new(),
             local_since: None,
             late_since: None,
+            decided: 0,
         }
+    }
+
+    /// A window for another interval, keeping the count since the start.
+    pub fn renewed(&self, interval_secs: u64) -> Attempts {
+        Attempts { decided: self.decided, ..Attempts::new(interval_secs) }
+    }
+
+    /// Attempts counted since the engine started.
+    pub fn decided(&self) -> u64 {
+        self.decided
     }
 
     /// Counts one attempt.
     pub fn record(&mut self, now: DateTime<Utc>, a: Attempt<'_>) {
         let at = now.timestamp();
+        self.decided += 1;
         if self.seconds.back().is_none_or(|s| s.at != at) {
             self.seconds.push_back(Second { at, total: 0, local: 0, late: 0, lag: [0; LAG_BOUNDS_MS.len() + 1] });
         }
@@ -104,6 +118,15 @@ impl Attempts {
     /// The 99th percentile of the last interval's scheduling lag, as the upper bound of its
     /// histogram bucket (ms); None without attempts.
     pub fn lag_p99_ms(&mut self, now: DateTime<Utc>) -> Option<u32> {
+        self.lag_percentile_ms(now, 99)
+    }
+
+    /// The median of the last interval's scheduling lag (bucket upper bound, ms).
+    pub fn lag_p50_ms(&mut self, now: DateTime<Utc>) -> Option<u32> {
+        self.lag_percentile_ms(now, 50)
+    }
+
+    fn lag_percentile_ms(&mut self, now: DateTime<Utc>, percent: u64) -> Option<u32> {
         self.trim(now.timestamp());
         let mut hist = [0u64; LAG_BOUNDS_MS.len() + 1];
         for s in &self.seconds {
@@ -115,7 +138,7 @@ impl Attempts {
         if total == 0 {
             return None;
         }
-        let want = total - total / 100;
+        let want = (total * percent).div_ceil(100).max(1);
         let mut seen = 0;
         for (i, n) in hist.iter().enumerate() {
             seen += n;
@@ -272,6 +295,20 @@ mod tests {
         assert_eq!(w.lag_p99_ms(at(6)), Some(5000));
         assert!(w.alarms(at(16)).is_empty(), "the late attempt left the window");
         assert_eq!(w.lag_p99_ms(at(30)), None);
+    }
+
+    #[test]
+    fn the_median_lag_and_the_count_since_the_start_survive_a_new_interval() {
+        let mut w = Attempts::new(60);
+        for lag in [1, 1, 4, 4, 4, 40, 900] {
+            w.record(at(1), ok(lag));
+        }
+        // 7 attempts: the 4th (4 ms) is in the 5 ms bucket; the 99th percentile is the 900 ms one.
+        assert_eq!(w.lag_p50_ms(at(2)), Some(5));
+        assert_eq!(w.lag_p99_ms(at(2)), Some(1000));
+        let w = w.renewed(10);
+        assert_eq!(w.decided(), 7);
+        assert!(w.seconds.is_empty(), "the window starts empty");
     }
 
     #[test]

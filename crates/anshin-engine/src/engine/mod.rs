@@ -501,7 +501,7 @@ fn start_inside(
     tasks.start_checks(specs);
     tasks.start_polls(resource_polls(&fleet));
     let runner = Runner::new(Arc::new(fleet.clone()), prober.clone(), requests.clone(), shutdown_rx.clone());
-    probing::spawn_periodic(TICK, TICK, results_tx, shutdown_rx.clone(), |_| async { Input::Tick });
+    probing::spawn_periodic(TICK, TICK, results_tx, shutdown_rx.clone(), None, |_| async { Input::Tick });
     let shared = SharedFleet::new(Arc::new(fleet.clone()));
     pruning::spawn(store.path().to_path_buf(), shared.clone(), clock.clone(), shutdown_rx.clone());
     let backups = backup_jobs::Backups::start(&mut store, requests.clone(), clock.clone())?;
@@ -520,6 +520,7 @@ fn start_inside(
             wake,
             runner,
             attempts,
+            slow_readings: Default::default(),
             store_health: health::StoreHealth::default(),
             tasks,
             shared: shared.clone(),

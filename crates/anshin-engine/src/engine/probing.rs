@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -104,6 +105,7 @@ pub(super) fn spawn_periodic<F, Fut>(
     interval: Duration,
     results: mpsc::Sender<Input>,
     mut shutdown: watch::Receiver<bool>,
+    skipped: Option<Arc<AtomicU64>>,
     mut work: F,
 ) -> AbortHandle
 where
@@ -114,12 +116,17 @@ where
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut done_at: Option<tokio::time::Instant> = None;
+        let mut last_slot: Option<tokio::time::Instant> = None;
         loop {
             // The slot this run belongs to (a missed one when the task runs late).
             let slot = tokio::select! {
                 slot = ticks.tick() => slot,
                 _ = shutdown.changed() => break,
             };
+            if let (Some(counter), Some(last)) = (&skipped, last_slot) {
+                counter.fetch_add(slots_between(last, slot, interval), Ordering::Relaxed);
+            }
+            last_slot = Some(slot);
             let input = tokio::select! {
                 input = work(due(slot, done_at)) => input,
                 _ = shutdown.changed() => break,
@@ -131,6 +138,13 @@ where
         }
     });
     task.abort_handle()
+}
+
+/// How many slots of `interval` passed unattempted between two consecutive ones.
+fn slots_between(last: tokio::time::Instant, slot: tokio::time::Instant, interval: Duration) -> u64 {
+    let gap = slot.saturating_duration_since(last).as_millis();
+    let step = interval.as_millis().max(1);
+    u64::try_from(((gap + step / 2) / step).saturating_sub(1)).unwrap_or(u64::MAX)
 }
 
 /// When a run of a periodic task was due: its slot, or, when the previous run overran that slot
@@ -153,6 +167,8 @@ pub(super) struct Tasks {
     shutdown: watch::Receiver<bool>,
     checks: HashMap<CheckKey, (CheckSpec, AbortHandle)>,
     polls: HashMap<String, (Poll, AbortHandle)>,
+    /// Check slots skipped since the start (see `Health::slots_skipped`).
+    skipped: Arc<AtomicU64>,
 }
 
 impl Tasks {
@@ -172,7 +188,14 @@ impl Tasks {
             shutdown,
             checks: HashMap::new(),
             polls: HashMap::new(),
+            skipped: Arc::default(),
         }
+    }
+
+    /// Check slots skipped since the start: a check's previous attempt still ran, or the
+    /// prober was starved past a whole interval.
+    pub fn slots_skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
     }
 
     /// The prober the tasks use (the runner re-checks with it too).
@@ -189,14 +212,16 @@ impl Tasks {
             self.stop_check(&spec.key);
             let (prober, permits, shared) = (self.prober.clone(), self.permits.clone(), Arc::new(spec.clone()));
             let offset = self.interval * i as u32 / n;
-            let task = spawn_periodic(offset, self.interval, results.clone(), self.shutdown.clone(), move |slot| {
-                let (prober, permits, spec) = (prober.clone(), permits.clone(), shared.clone());
-                async move {
-                    let _permit = permits.acquire().await;
-                    let (result, lag_ms, late) = probe_on_time(&prober, &spec, slot).await;
-                    Input::Check { key: spec.key.clone(), result, lag_ms, late }
-                }
-            });
+            let skipped = Some(self.skipped.clone());
+            let task =
+                spawn_periodic(offset, self.interval, results.clone(), self.shutdown.clone(), skipped, move |slot| {
+                    let (prober, permits, spec) = (prober.clone(), permits.clone(), shared.clone());
+                    async move {
+                        let _permit = permits.acquire().await;
+                        let (result, lag_ms, late) = probe_on_time(&prober, &spec, slot).await;
+                        Input::Check { key: spec.key.clone(), result, lag_ms, late }
+                    }
+                });
             self.checks.insert(spec.key.clone(), (spec, task));
         }
     }
@@ -219,17 +244,18 @@ impl Tasks {
             // Offset by half a slot from the probes so the first poll comes after a ping answer.
             let offset = self.interval * (2 * i as u32 + 1) / (2 * n);
             let (pool, shared, command) = (self.pool.clone(), Arc::new(poll.target.clone()), poll.command.clone());
-            let task = spawn_periodic(offset, self.interval, results.clone(), self.shutdown.clone(), move |_slot| {
-                let (pool, target, command) = (pool.clone(), shared.clone(), command.clone());
-                async move {
-                    let poll = match pool.exec(&target, &command, resource::MAX_OUTPUT).await {
-                        Ok(out) => resource::parse_poll(&out.stdout)
-                            .map_err(|e| PollError { message: e.to_string(), security: false }),
-                        Err(e) => Err(PollError { message: e.to_string(), security: e.is_security() }),
-                    };
-                    Input::Resources { host: target.host.clone(), poll }
-                }
-            });
+            let task =
+                spawn_periodic(offset, self.interval, results.clone(), self.shutdown.clone(), None, move |_slot| {
+                    let (pool, target, command) = (pool.clone(), shared.clone(), command.clone());
+                    async move {
+                        let poll = match pool.exec(&target, &command, resource::MAX_OUTPUT).await {
+                            Ok(out) => resource::parse_poll(&out.stdout)
+                                .map_err(|e| PollError { message: e.to_string(), security: false }),
+                            Err(e) => Err(PollError { message: e.to_string(), security: e.is_security() }),
+                        };
+                        Input::Resources { host: target.host.clone(), poll }
+                    }
+                });
             self.polls.insert(poll.target.host.clone(), (poll, task));
         }
     }
@@ -365,7 +391,8 @@ mod tests {
         // run after the first starts past its slot, but only because the previous one ran on.
         let (tx, mut rx) = mpsc::channel(16);
         let (_stop, shutdown) = watch::channel(false);
-        spawn_periodic(Duration::ZERO, Duration::from_secs(1), tx, shutdown, |due| async move {
+        let skipped = Arc::new(AtomicU64::new(0));
+        spawn_periodic(Duration::ZERO, Duration::from_secs(1), tx, shutdown, Some(skipped.clone()), |due| async move {
             let lag = tokio::time::Instant::now().saturating_duration_since(due);
             tokio::time::sleep(Duration::from_millis(2500)).await;
             // Any input carries the measured lag back (ms in the id field).
@@ -377,6 +404,21 @@ mod tests {
                 _ => panic!("the periodic task stopped"),
             }
         }
+        // Runs back to back (0, 2.5, 5, 7.5, 10 s) against slots every second: more than one slot
+        // in two was never attempted, and counted so (tokio hands out a missed slot at once, then
+        // skips to the period's next multiple, so the count trails the clock by a slot or two).
+        let n = skipped.load(Ordering::Relaxed);
+        assert!((2..=6).contains(&n), "{n} slots counted as skipped");
+    }
+
+    #[test]
+    fn skipped_slots_are_the_whole_intervals_between_two_runs() {
+        let t0 = tokio::time::Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(slots_between(t0, t0 + s(60), s(60)), 0);
+        assert_eq!(slots_between(t0, t0 + s(61), s(60)), 0, "a late tick is not a lost one");
+        assert_eq!(slots_between(t0, t0 + s(120), s(60)), 1);
+        assert_eq!(slots_between(t0, t0 + s(181), s(60)), 2);
     }
 
     #[test]

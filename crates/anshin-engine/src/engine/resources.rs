@@ -50,12 +50,16 @@ impl Decider {
         let cpus = sample.cpus.clone().unwrap_or(1);
         // The CPU count beside the load, so history can show load per CPU (the monthly report).
         if let Ok(n) = &sample.cpus {
-            tx.add_sample(host, "cpus", f64::from(*n), now)?;
+            if self.slow_readings.keep(host, "cpus", f64::from(*n), now) {
+                tx.add_sample(host, "cpus", f64::from(*n), now)?;
+            }
         }
         for r in Resource::ALL {
             // No reading (no MTA) or an unreadable one: nothing to judge this time.
             let Ok(Some(reading)) = sample.reading(r) else { continue };
-            tx.add_sample(host, r.as_str(), reading.value, now)?;
+            if self.slow_readings.keep(host, r.as_str(), reading.value, now) {
+                tx.add_sample(host, r.as_str(), reading.value, now)?;
+            }
             let level = sample.level(r).ok().flatten();
             self.judge_resource(tx, host, &reading, level, cpus, now, fx)?;
         }

@@ -103,6 +103,14 @@ impl StoreTx<'_> {
 }
 
 impl Store {
+    /// How many raw readings and rollup buckets the store holds (benchmarks, tests).
+    pub fn sample_row_counts(&self) -> Result<(u64, u64), StoreError> {
+        let count = |table: &str| -> Result<u64, StoreError> {
+            Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))? as u64)
+        };
+        Ok((count("samples")?, count("sample_rollups")?))
+    }
+
     /// The readings of one host's resource from `since` on, oldest first.
     pub fn samples(&self, host: &str, resource: &str, since: DateTime<Utc>) -> Result<Vec<Sample>, StoreError> {
         let mut stmt = self.conn.prepare(

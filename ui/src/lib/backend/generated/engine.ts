@@ -556,6 +556,20 @@ alarms: Array<HealthAlarm>,
  */
 probe_lag_p99_ms: number | null, 
 /**
+ * The median of the same (ms, a bucket's upper bound); None before any attempt.
+ */
+probe_lag_p50_ms: number | null, 
+/**
+ * Check and poll attempts decided since the engine started.
+ */
+attempts_decided: number, 
+/**
+ * Check slots never attempted since the engine started: the previous attempt of the same
+ * check still ran (a timeout longer than the interval) or the prober was starved past the
+ * slot. 0 on a healthy engine; `make bench` fails on anything else.
+ */
+slots_skipped: number, 
+/**
  * The consoles fed by this engine (filled in by the feed and `/health`).
  */
 consoles: ConsoleStats, 
