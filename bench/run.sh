@@ -10,6 +10,7 @@ RUNS=${BENCH_RUNS:-5}
 cd "$ROOT"
 cargo build --release --locked -p anshin-engine --example ping_sweep --example feed_bench --example console_storm >/dev/null
 cargo build --release --locked -p anshin-demo --example scale_sim >/dev/null
+cargo build --release --locked -p anshin-report --example store_year >/dev/null
 cargo build --release --locked -p anshin-cli >/dev/null
 SWEEP="$CARGO_TARGET_DIR/release/examples/ping_sweep"
 LIST=$(mktemp); trap 'rm -f "$LIST"' EXIT
@@ -55,16 +56,27 @@ cat >> "$HERE/results.md" <<MD
 | the same: engine CPU to serialize, per console per second | $d_ms ms | $s_ms ms | $(echo "$d_ms / $s_ms" | bc -l | xargs printf %.3f)× |
 MD
 
-# The UI drawing 2,000 tiles and applying deltas in Debian's chromium (no reference tool: none
-# of the consoles it replaces runs here). Needs the built UI (make ui).
+# The UI drawing 10,000 tiles and applying deltas of 200 changed servers in Debian's chromium
+# (no reference tool: none of the consoles it replaces runs here). Needs the built UI (make ui).
 if [ -f "$ROOT/ui/dist/index.html" ] && [ -d "$ROOT/ui/node_modules" ] && [ -x /usr/bin/chromium ]; then
-    { echo; echo "UI in Debian chromium (\`cd ui && npm run perf -- 2000\`):"; echo; echo '```';
-      (cd "$ROOT/ui" && npm run -s perf -- 2000 2>&1 | tail -n 20); echo '```'; } >> "$HERE/results.md"
+    { echo; echo "UI in Debian chromium (\`cd ui && npm run perf -- 10000 200\`: the generated fleet, no engine):"; echo; echo '```';
+      (cd "$ROOT/ui" && npm run -s perf -- 10000 200 2>&1 | tail -n 20); echo '```'; } >> "$HERE/results.md"
 fi
+# The store after a simulated year: 3 servers polled every minute for 365 days through the
+# engine's own storing, rollup and pruning rules, extrapolated to 10,000 (issue 16, Settled).
+year=$("$CARGO_TARGET_DIR/release/examples/store_year" "$(mktemp -u /tmp/anshin-year-XXXXXX.db)" 3 365)
+yf() { echo "$year" | sed "s/.*\"$1\":\([0-9.]*\).*/\1/"; }
+per_server=$(yf bytes_per_server)
+{ echo; echo "Store after a simulated year (\`store_year DB 3 365\`, release; default retention raw 7 d / 5-minute 90 d / hourly 730 d; a poll a minute; slow-changing readings on change): $(yf rows_inserted) readings inserted for 3 servers, $(yf raw_rows) raw rows and $(yf rollup_rows) rollup rows kept; $(echo "$per_server / 1048576" | bc -l | xargs printf %.1f) MiB per server, so $(echo "$per_server * 10000 / 1073741824" | bc -l | xargs printf %.0f) GiB for 10,000 servers; the monthly report's store reads for one customer (3 servers): $(echo "$year" | sed 's/.*"report_load_ms":\[\([^]]*\)\].*/\1/') ms (5 runs, the first cold)."; } >> "$HERE/results.md"
+# The whole engine at 2,000 and 10,000 servers beside Icinga 2 + monitoring-plugins (bench/
+# fleet_scale.py; it fails the bench when a check is lost or an outage opened no incident).
+scale_ok=0
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR" /usr/bin/python3 "$HERE/fleet_scale.py" >> "$HERE/results.md" || scale_ok=$?
 # Consoles beside verdicts: 2,000 simulated servers, 300 consoles at once and 200 heavy readers,
 # each phase beside the idle engine (bench/consoles.py; it fails the bench on a false incident).
 consoles_ok=0
-CARGO_TARGET_DIR="$CARGO_TARGET_DIR" python3 "$HERE/consoles.py" >> "$HERE/results.md" || consoles_ok=$?
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR" BENCH_PHASE_SECS=${BENCH_PHASE_SECS:-30} BENCH_WARMUP_SECS=${BENCH_WARMUP_SECS:-30} \
+    python3 "$HERE/consoles.py" >> "$HERE/results.md" || consoles_ok=$?
 # A full backup of a 1 GiB tree over loopback SSH beside `ssh … tar | zstd` by hand and the bare
 # transport, in the same run (bench/backup.py; it fails the bench when a backup or the reference
 # fails or the archive misses a file, never because a figure is slow).
@@ -73,4 +85,5 @@ CARGO_TARGET_DIR="$CARGO_TARGET_DIR" /usr/bin/python3 "$HERE/backup.py" >> "$HER
 cat "$HERE/results.md"
 [ "$consoles_ok" -eq 0 ] || { echo "bench: consoles changed a verdict (see above)" >&2; exit 1; }
 [ "$backup_ok" -eq 0 ] || { echo "bench: the backup benchmark failed (see above)" >&2; exit 1; }
+[ "$scale_ok" -eq 0 ] || { echo "bench: the fleet-scale run lost a check or missed an outage (see above)" >&2; exit 1; }
 [ "$min_replies" -eq "$N" ] || { echo "bench: replies were lost" >&2; exit 1; }

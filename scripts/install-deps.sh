@@ -83,7 +83,7 @@ case "$GROUP" in
         command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked
         ;;
     bench)
-        install_missing $BUILD_PKGS fping bc zstd
+        install_missing $BUILD_PKGS fping bc zstd icinga2-bin icinga2-common monitoring-plugins-basic chromium
         need_node
         ;;
     *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;

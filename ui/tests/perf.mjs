@@ -1,7 +1,8 @@
 // Perf check in a real browser: serves dist/ on 127.0.0.1, opens `?fake=N&perf=1&quiet=1` in
 // Debian's chromium (playwright-core, no browser download) and prints the page's measurements:
-// time to first render of N tiles and the time to apply 100 deltas of 20 servers each.
-// Usage: npm run build && npm run perf [-- N]   (CHROMIUM=/path overrides /usr/bin/chromium)
+// time to first render of N tiles and the time to apply 100 deltas of PER (20) servers each, and
+// the page's JS heap afterwards.
+// Usage: npm run build && npm run perf [-- N [PER]]   (CHROMIUM=/path overrides /usr/bin/chromium)
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const n = Number(process.argv[2] ?? 2000);
+const per = Number(process.argv[3] ?? 20);
 const root = fileURLToPath(new URL('../dist/', import.meta.url));
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
 const server = createServer(async (req, res) => {
@@ -33,9 +35,13 @@ try {
     const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`http://127.0.0.1:${port}/?fake=${n}&perf=1&quiet=1${view}`);
-    const report = await page.locator('[data-testid="perf"]').textContent({ timeout: 120_000 });
-    console.log(`--- ${view ? 'wall' : 'operator'} view, ${n} servers\n${report}`);
+    await page.goto(`http://127.0.0.1:${port}/?fake=${n}&per=${per}&perf=1&quiet=1${view}`);
+    const report = await page.locator('[data-testid="perf"]').textContent({ timeout: 300_000 });
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+    console.log(`--- ${view ? 'wall' : 'operator'} view, ${n} servers\n${report}\npage JS heap after the deltas: ${(heap / 1048576).toFixed(1)} MiB`);
     if (errors.length) console.log(`page errors: ${errors.join('; ')}`);
     await page.close();
   }
