@@ -6,6 +6,8 @@
 //! `scale_sim FLEET_OUT SERVERS [SERVICES] [INTERVAL_SECS] [FLAP_EVERY] [SMTP_URL|-] [FAIL_AFTER_SECS]`
 //! e.g. `scale_sim /tmp/fleet.toml 2000 http,smtp 10 20 smtp://127.0.0.1:2599`; with
 //! FAIL_AFTER_SECS the chosen one in FLAP_EVERY servers' HTTP goes down then and stays down.
+//! With `SCALE_SIM_SLICE=K/N` in the environment, serves only the servers `i % N == K` (a large
+//! fleet shared by N processes: each has its own open-file limit; the fleet file is the whole).
 //! Needs a high open-file limit (`ulimit -n 65536`): one listener per server and service.
 
 use std::net::Ipv4Addr;
@@ -34,6 +36,11 @@ async fn main() -> ExitCode {
         flap_down_secs: 60,
         flap_up_secs: 60,
         fail_after_secs: args.get(7).and_then(|a| a.parse().ok()),
+        slice: std::env::var("SCALE_SIM_SLICE")
+            .ok()
+            .and_then(|v| v.split_once('/').and_then(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?))))
+            .filter(|&(k, n): &(usize, usize)| n > 0 && k < n)
+            .unwrap_or((0, 1)),
         interval_secs: num(4, 10),
         smtp_url: args.get(6).filter(|u| *u != "-").cloned(),
     };

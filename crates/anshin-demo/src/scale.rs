@@ -47,6 +47,9 @@ pub struct ScaleSpec {
     /// Instead of flapping: the chosen servers' service goes down this long after the start and
     /// stays down (a benchmark's failing share, e.g. 1 in 100).
     pub fail_after_secs: Option<u64>,
+    /// Serve only the servers `i` with `i % slice.1 == slice.0` (several simulator processes share
+    /// a large fleet: each process has its own open-file limit). `(0, 1)`: all.
+    pub slice: (usize, usize),
     /// The engine's check interval written into the fleet file.
     pub interval_secs: u64,
     /// `[smtp] url` written into the fleet file, if any.
@@ -92,8 +95,18 @@ impl ScaleSpec {
         secs >= offset && (secs - offset) % period < self.flap_down_secs
     }
 
+    /// Whether server `i` is served by this process (see `slice`).
+    pub fn serves(&self, i: usize) -> bool {
+        let (k, n) = self.slice;
+        n <= 1 || i % n == k
+    }
+
     /// The fleet file for these servers: customers of ten servers each over every monitored plan.
     pub fn fleet_toml(&self) -> Result<String, DemoError> {
+        self.fleet_text(|_| true)
+    }
+
+    fn fleet_text(&self, include: impl Fn(usize) -> bool) -> Result<String, DemoError> {
         let port = |svc: &str| PORTS.iter().find(|(k, _)| *k == svc).map(|(_, p)| *p);
         for svc in &self.services {
             if port(svc).is_none() {
@@ -125,7 +138,7 @@ impl ScaleSpec {
             .map(|s| format!("{s} = {}", port(s).unwrap_or(0)))
             .collect::<Vec<_>>()
             .join(", ");
-        for i in 0..self.servers {
+        for i in (0..self.servers).filter(|&i| include(i)) {
             let label = Self::label(i);
             let _ = writeln!(
                 out,
@@ -148,11 +161,11 @@ pub async fn run_scale(
     ready: impl FnOnce(),
     mut each_second: impl FnMut(u64, u64),
 ) -> Result<(), DemoError> {
-    let text = spec.fleet_toml()?;
+    let text = spec.fleet_text(|i| spec.serves(i))?;
     let simulation = Simulation::start_with(&text, SCALE_MAX_CONNECTIONS, shutdown.clone()).await?;
     ready();
     let labels: Vec<(usize, String)> =
-        (0..spec.servers).filter(|&i| spec.flaps(i)).map(|i| (i, ScaleSpec::label(i))).collect();
+        (0..spec.servers).filter(|&i| spec.flaps(i) && spec.serves(i)).map(|i| (i, ScaleSpec::label(i))).collect();
     let started = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -189,9 +202,22 @@ mod tests {
             flap_down_secs: 60,
             flap_up_secs: 60,
             fail_after_secs: None,
+            slice: (0, 1),
             interval_secs: 10,
             smtp_url: None,
         }
+    }
+
+    #[test]
+    fn slices_share_the_servers_out_without_overlap() {
+        let slices: Vec<ScaleSpec> = (0..3).map(|k| ScaleSpec { slice: (k, 3), ..spec(100) }).collect();
+        for i in 0..100 {
+            assert_eq!(slices.iter().filter(|s| s.serves(i)).count(), 1, "server {i}");
+        }
+        let text = slices[1].fleet_text(|i| slices[1].serves(i)).unwrap();
+        assert_eq!(text.matches("[[server]]").count(), 33);
+        assert!(text.contains("label = \"s00001\"") && !text.contains("label = \"s00000\""));
+        assert!(spec(10).serves(7), "one slice serves everything");
     }
 
     #[test]

@@ -1,0 +1,62 @@
+"""A large fleet in Debian chromium (issue 16): the operator view draws its tiles as far as the
+operator scrolls (problems first, so they are always drawn; the rest when the end comes near),
+and the wall draws every tile at once. The fleet is the perf page's generated one (`?fake=2000`,
+ui/src/lib/backend/fake.ts: no engine is needed to draw), the built UI (ui/dist) served by the
+standard library's HTTP server on 127.0.0.1. Not timed: bench/run.sh measures the drawing.
+"""
+import functools
+import http.server
+import os
+import threading
+import time
+
+from anshin_browser import Browser, artifacts_dir
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DIST = os.path.join(HERE, "..", "..", "ui", "dist")
+TILE = '[data-testid="tile"]'
+SERVERS = 2000
+
+
+def serve_dist():
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=DIST)
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_the_operator_view_draws_on_scroll_and_the_wall_draws_every_tile():
+    assert os.path.isfile(os.path.join(DIST, "index.html")), "build the UI first (make ui)"
+    server = serve_dist()
+    b = Browser(artifacts_dir())
+    try:
+        base = "http://127.0.0.1:%d/?fake=%d&quiet=1" % (server.server_address[1], SERVERS)
+        b("open", page="ops", viewport={"width": 1440, "height": 900})
+        b("goto", page="ops", url=base)
+        b("wait", page="ops", selector=TILE, timeout=60)
+        first = b("count", page="ops", selector=TILE)
+        assert 0 < first < SERVERS, "%d tiles drawn at first of %d" % (first, SERVERS)
+        # The generated fleet has problems: every one of them is among the first drawn.
+        levels = b("eval", page="ops", expr="[...document.querySelectorAll('%s')].map(t => t.dataset.level)" % TILE)
+        assert levels[0] in ("2", "3", "4", "5"), levels[:5]
+        drawn = [first]
+        for _ in range(60):  # bounded: about 2,000 / 400 scrolls are needed
+            b("eval", page="ops", expr="document.querySelector('.scroll').scrollTop = 1e9")
+            time.sleep(0.2)
+            drawn.append(b("count", page="ops", selector=TILE))
+            if drawn[-1] == SERVERS:
+                break
+        assert drawn[-1] == SERVERS, drawn
+        assert len(set(drawn)) > 2, "drawn in steps as the end came near: %s" % drawn
+        b("open", page="wall", viewport={"width": 1920, "height": 1080})
+        b("goto", page="wall", url=base + "&view=wall")
+        b("wait", page="wall", selector=TILE, timeout=60)
+        for _ in range(50):
+            if b("count", page="wall", selector=TILE) == SERVERS:
+                break
+            time.sleep(0.2)
+        assert b("count", page="wall", selector=TILE) == SERVERS
+    finally:
+        b.close()
+        server.shutdown()
