@@ -231,9 +231,11 @@ def print_report(phases, false_total):
     idle = next((p for p in phases if p["name"] == "idle"), None)
     twenty = next((p for p in phases if p["name"] == "20 consoles connected"), None)
     if idle and twenty:
+        each = (twenty["cpu_pct"] - idle["cpu_pct"]) / 20
         print("\n20 consoles connected at once (each fed the picture and its deltas): engine CPU %.1f %% beside "
-              "%.1f %% idle, %.2f %% of one core per console." % (
-                  twenty["cpu_pct"], idle["cpu_pct"], (twenty["cpu_pct"] - idle["cpu_pct"]) / 20))
+              "%.1f %% idle: %s." % (twenty["cpu_pct"], idle["cpu_pct"],
+                                    "%.2f %% of one core per console" % each if each > 0 else
+                                    "no CPU per console measurable above the idle engine's variation"))
     for p in phases:
         for host, check, t in p["false"][:10]:
             print("\nfalse incident in %s: %s %s at %s" % (p["name"], host, check, time.strftime("%H:%M:%S", time.gmtime(t))))

@@ -75,7 +75,7 @@ CARGO_TARGET_DIR="$CARGO_TARGET_DIR" /usr/bin/python3 "$HERE/fleet_scale.py" >> 
 # Consoles beside verdicts: 2,000 simulated servers, 300 consoles at once and 200 heavy readers,
 # each phase beside the idle engine (bench/consoles.py; it fails the bench on a false incident).
 consoles_ok=0
-CARGO_TARGET_DIR="$CARGO_TARGET_DIR" BENCH_PHASE_SECS=${BENCH_PHASE_SECS:-40} BENCH_WARMUP_SECS=${BENCH_WARMUP_SECS:-20} \
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR" BENCH_PHASE_SECS=${BENCH_PHASE_SECS:-60} BENCH_WARMUP_SECS=${BENCH_WARMUP_SECS:-20} \
     python3 "$HERE/consoles.py" >> "$HERE/results.md" || consoles_ok=$?
 # A full backup of a 1 GiB tree over loopback SSH beside `ssh … tar | zstd` by hand and the bare
 # transport, in the same run (bench/backup.py; it fails the bench when a backup or the reference

@@ -3,14 +3,18 @@ operator scrolls (problems first, so they are always drawn; the rest when the en
 and the wall draws every tile at once. The fleet is the perf page's generated one (`?fake=2000`,
 ui/src/lib/backend/fake.ts: no engine is needed to draw), the built UI (ui/dist) served by the
 standard library's HTTP server on 127.0.0.1. Not timed: bench/run.sh measures the drawing.
+
+Screenshot: the wall with 10,000 servers at 1920×1080 ($ARTIFACTS/browser/wall-10000.png; with
+ANSHIN_UPDATE_SCREENSHOTS=1 also into assets/screenshots/ for the README).
 """
 import functools
 import http.server
 import os
+import shutil
 import threading
 import time
 
-from anshin_browser import Browser, artifacts_dir
+from anshin_browser import ROOT, Browser, artifacts_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DIST = os.path.join(HERE, "..", "..", "ui", "dist")
@@ -57,6 +61,19 @@ def test_the_operator_view_draws_on_scroll_and_the_wall_draws_every_tile():
                 break
             time.sleep(0.2)
         assert b("count", page="wall", selector=TILE) == SERVERS
+        # The wall of 10,000 (the most the generator makes): every tile drawn, kept as a picture.
+        big = "http://127.0.0.1:%d/?fake=10000&quiet=1&view=wall" % server.server_address[1]
+        b("goto", page="wall", url=big, timeout=60)
+        for _ in range(150):
+            if b("count", page="wall", selector=TILE) == 10000:
+                break
+            time.sleep(0.2)
+        assert b("count", page="wall", selector=TILE) == 10000
+        time.sleep(0.5)
+        path = os.path.join(artifacts_dir(), "wall-10000.png")
+        b("screenshot", page="wall", path=path, timeout=60)
+        if os.environ.get("ANSHIN_UPDATE_SCREENSHOTS") == "1":
+            shutil.copyfile(path, os.path.join(ROOT, "assets", "screenshots", "wall-10000.png"))
     finally:
         b.close()
         server.shutdown()
