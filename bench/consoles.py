@@ -22,13 +22,13 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
+
+from benchlib import TOKEN, free_port, health, parse_time
 
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser("~/.cache/anshin-target")
 ANSHIN = os.environ.get("ANSHIN_BIN") or os.path.join(TARGET, "release", "anshin")
@@ -41,7 +41,6 @@ CONSOLES = int(os.environ.get("BENCH_CONSOLES", "300"))
 READERS = int(os.environ.get("BENCH_READERS", "200"))
 INTERVAL = 10
 FLAP_EVERY = 20
-TOKEN = "bench-viewer-token-0123456789"
 CLK = os.sysconf("SC_CLK_TCK")
 
 
@@ -51,11 +50,6 @@ def more_files():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_secs(pid):
@@ -71,12 +65,6 @@ def status(pid, key):
                 return int(line.split()[1])
     return 0
 
-
-def health(addr):
-    req = urllib.request.Request("http://%s/api/v1/health" % addr,
-                                 headers={"Authorization": "Bearer " + TOKEN})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.load(r)
 
 
 def stop(p):
@@ -130,10 +118,6 @@ def outage_starts(flapping, t_ready, down, up):
             k += 1
     return out
 
-
-def parse_time(s):
-    from datetime import datetime
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
 
 def main():

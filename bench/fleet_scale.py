@@ -37,14 +37,14 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
+
+from benchlib import TOKEN, free_port, health, parse_time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -61,7 +61,6 @@ INTERVAL = 60
 SERVICES = "http,smtp,pop"
 CHECKS_PER_SERVER = 5  # ping, ssh, http, smtp, pop
 TCP_PER_SERVER = 4
-TOKEN = "bench-viewer-token-0123456789"
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 LABEL = re.compile(r"s\d{5}")
@@ -80,11 +79,6 @@ def more_files():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     os.setsid()
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def group_pids(pgid):
@@ -241,11 +235,6 @@ class TileWatch:
         return {l["label"]: l["at"] / 1000 for l in self.lines if "label" in l}
 
 
-def health(addr):
-    req = urllib.request.Request("http://%s/api/v1/health" % addr, headers={"Authorization": "Bearer " + TOKEN})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.load(r)
-
 
 def validate(fleet):
     """`anshin validate` on the fleet file: (seconds, peak RSS MiB), median of 3."""
@@ -259,10 +248,6 @@ def validate(fleet):
             sys.exit("bench/fleet_scale.py: anshin validate refused the generated fleet: %s" % p.stderr.read())
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
-
-def parse_time(s):
-    from datetime import datetime
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
 
 def engine_run(work, servers, secs, latency):
