@@ -157,11 +157,15 @@ class Desktop:
         self.session = None
         self.monitor_log = os.path.join(ARTIFACTS, "desktop-dbus-monitor-%s.log" % os.path.basename(tmp))
 
-    def webdriver(self, method, path, body=None, timeout=60):
-        """One WebDriver call. A GET (it changes nothing) whose connection WebKitWebDriver
-        dropped is retried, at most twice, as js() does (seen once on GET window/rect)."""
+    def webdriver(self, method, path, body=None, timeout=60, retry=None):
+        """One WebDriver call. A call that changes nothing (a GET, finding an element, setting the
+        window's rect) whose connection was dropped before any answer is retried, at most twice:
+        WebKitWebDriver was seen to drop one now and then while the session lived on (a GET
+        window/rect once, a click once in CI). `retry` overrides the choice for other calls."""
         data = json.dumps(body).encode() if body is not None else None
-        for attempt in range(3 if method == "GET" else 1):
+        if retry is None:
+            retry = method == "GET" or path.endswith(("/element", "/window/rect"))
+        for attempt in range(3 if retry else 1):
             req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path), data=data, method=method,
                                          headers={"Content-Type": "application/json"})
             try:
@@ -170,23 +174,15 @@ class Desktop:
             except urllib.error.HTTPError as e:
                 raise AssertionError("WebDriver %s %s: %s %s" % (method, path, e.code, e.read()[:500])) from None
             except (ConnectionError, http.client.HTTPException) as e:
-                if method != "GET" or attempt == 2:
+                if not retry or attempt == 2:
                     raise
-                print("WebDriver GET dropped (%s), retrying" % e)
+                print("WebDriver %s %s dropped (%s), retrying" % (method, path, e))
                 time.sleep(1)
 
     def js(self, script, *args):
-        """Runs a read-only script. WebKitWebDriver was seen to drop a connection now and then
-        (the session lives on), so a dropped call is retried, at most twice."""
-        for attempt in range(3):
-            try:
-                return self.webdriver("POST", "/session/%s/execute/sync" % self.session,
-                                      {"script": script, "args": list(args)})
-            except (ConnectionError, http.client.HTTPException) as e:
-                if attempt == 2:
-                    raise
-                print("WebDriver call dropped (%s), retrying" % e)
-                time.sleep(1)
+        """Runs a read-only script (retried when its connection is dropped, see webdriver)."""
+        return self.webdriver("POST", "/session/%s/execute/sync" % self.session,
+                              {"script": script, "args": list(args)}, retry=True)
 
     def poll(self, script, accept, seconds, *args):
         """Runs `script` every second until `accept(value)`; returns the last value."""
@@ -203,8 +199,20 @@ class Desktop:
         return el.get(W3C_ELEMENT) or next(iter(el.values()))
 
     def click(self, css):
-        """A real WebDriver click (pointer events through WebKit), not a synthetic el.click()."""
-        self.webdriver("POST", "/session/%s/element/%s/click" % (self.session, self.find(css)), {})
+        """A real WebDriver click (pointer events through WebKit), not a synthetic el.click().
+        A click whose connection was dropped may or may not have landed: it is tried once more on
+        the element found again, and an error of that second try (the element gone or covered,
+        because the first one landed) is left to the caller's check of what the click does."""
+        path = "/session/%s/element/%s/click"
+        try:
+            self.webdriver("POST", path % (self.session, self.find(css)), {})
+        except (ConnectionError, http.client.HTTPException) as e:
+            print("WebDriver click on %s dropped (%s), trying once more" % (css, e))
+            time.sleep(1)
+            try:
+                self.webdriver("POST", path % (self.session, self.find(css)), {})
+            except AssertionError as again:
+                print("second click on %s: %s" % (css, again))
 
     def screenshot(self, name, publish=None):
         """The X screen as the operator sees it (ImageMagick, not WebDriver: WebKitWebDriver's
@@ -308,6 +316,10 @@ def desktop_session(name, args=(), fill_screen=False):
         caps = {"capabilities": {"alwaysMatch": {"browserName": "wry", "tauri:options": {
             "application": app_binary(), "args": list(args)}}}}
         desk.session = desk.webdriver("POST", "/session", caps, timeout=120)["sessionId"]
+        # From here on the calls go to WebKitWebDriver itself: tauri-driver only maps the
+        # session's capabilities, and its pooled proxy client (no retry of a request sent on a
+        # connection the other side had closed) was one more place a call could be dropped.
+        desk.port = native
         if fill_screen:
             desk.webdriver("POST", "/session/%s/window/rect" % desk.session,
                            {"x": 0, "y": 0, "width": SCREEN[0], "height": SCREEN[1]})
