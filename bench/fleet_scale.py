@@ -138,13 +138,15 @@ class Simulator:
     serves a slice of the servers: 4 listeners a server); reads their per-second counts of
     connections served."""
 
-    def __init__(self, work, servers, fail_every=0, smtp=None, fail_after=None):
+    def __init__(self, work, servers, fail_every=0, smtp=None, fail_after=None, services=SERVICES,
+                 interval=INTERVAL):
         self.fleet = os.path.join(work, "fleet-%d.toml" % servers)
         limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        slices = max(1, -(-servers * TCP_PER_SERVER // max(1000, limit - 2000)))
+        per_server = 1 + len(services.split(","))
+        slices = max(1, -(-servers * per_server // max(1000, limit - 2000)))
         self.procs, self.counts = [], [0] * slices
         for k in range(slices):
-            args = [SIM, self.fleet if k == 0 else "/dev/null", str(servers), SERVICES, str(INTERVAL),
+            args = [SIM, self.fleet if k == 0 else "/dev/null", str(servers), services, str(interval),
                     str(fail_every), smtp or "-"]
             if fail_after is not None:
                 args.append(str(fail_after))
@@ -182,6 +184,7 @@ class MailSink:
     def __init__(self):
         from aiosmtpd.controller import Controller
         self.received = []  # (epoch seconds, labels named in the subject or body)
+        self.messages = []  # (epoch seconds, recipients, subject)
         sink = self
 
         class Handler:
@@ -191,6 +194,7 @@ class MailSink:
                 body = msg.get_body(preferencelist=("plain",))
                 text = str(msg["Subject"] or "") + (body.get_content() if body else "")
                 sink.received.append((at, set(LABEL.findall(text))))
+                sink.messages.append((at, list(envelope.rcpt_tos), str(msg["Subject"] or "")))
                 return "250 OK"
 
         self.port = free_port()

@@ -72,6 +72,14 @@ per_server=$(yf bytes_per_server)
 # fleet_scale.py; it fails the bench when a check is lost or an outage opened no incident).
 scale_ok=0
 CARGO_TARGET_DIR="$CARGO_TARGET_DIR" /usr/bin/python3 "$HERE/fleet_scale.py" >> "$HERE/results.md" || scale_ok=$?
+# A mail storm: one gateway in front of 1,000 customers goes down and comes back (bench/storm.py;
+# it fails the bench when a customer is mailed twice or not at all).
+storm_ok=0
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR" /usr/bin/python3 "$HERE/storm.py" >> "$HERE/results.md" || storm_ok=$?
+# Resource polling over 2,000 persistent SSH sessions to real sshd, beside OpenSSH's own ways
+# (bench/ssh_sessions.py; it fails the bench when polls are lost or a healthy server alerts).
+ssh_ok=0
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR" /usr/bin/python3 "$HERE/ssh_sessions.py" >> "$HERE/results.md" || ssh_ok=$?
 # Consoles beside verdicts: 2,000 simulated servers, 300 consoles at once and 200 heavy readers,
 # each phase beside the idle engine (bench/consoles.py; it fails the bench on a false incident).
 consoles_ok=0
@@ -85,5 +93,7 @@ CARGO_TARGET_DIR="$CARGO_TARGET_DIR" /usr/bin/python3 "$HERE/backup.py" >> "$HER
 cat "$HERE/results.md"
 [ "$consoles_ok" -eq 0 ] || { echo "bench: consoles changed a verdict (see above)" >&2; exit 1; }
 [ "$backup_ok" -eq 0 ] || { echo "bench: the backup benchmark failed (see above)" >&2; exit 1; }
+[ "$storm_ok" -eq 0 ] || { echo "bench: the mail storm lost or repeated a mail (see above)" >&2; exit 1; }
+[ "$ssh_ok" -eq 0 ] || { echo "bench: the SSH polling run lost polls or alerted (see above)" >&2; exit 1; }
 [ "$scale_ok" -eq 0 ] || { echo "bench: the fleet-scale run lost a check or missed an outage (see above)" >&2; exit 1; }
 [ "$min_replies" -eq "$N" ] || { echo "bench: replies were lost" >&2; exit 1; }

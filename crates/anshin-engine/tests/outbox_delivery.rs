@@ -53,6 +53,7 @@ class Sink:
             "envelope_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "raw": raw.decode("ascii", "replace"),
+            "peer": "%s:%s" % tuple(session.peer[:2]),
         }
         tmp = os.path.join(out, "%04d.tmp" % Sink.n)
         with open(tmp, "w") as f:
@@ -236,6 +237,8 @@ async fn a_queued_mail_arrives_exactly_and_a_resend_keeps_its_message_id() {
     runner.wake.notify_one();
     wait_for("the resend", 10, || sink.mails().len() == 2).await;
     assert_eq!(sink.mails()[1]["message_id"], sink.mails()[0]["message_id"]);
+    // on the connection kept from the first mail (it answered NOOP), not a new one
+    assert_eq!(sink.mails()[1]["peer"], sink.mails()[0]["peer"]);
     wait_for("the row to be marked sent again", 5, || row(&store, id).state == OutboxState::Sent).await;
     runner.stop().await;
 }

@@ -4,7 +4,8 @@
 //!   send fails saying why, and the outbox keeps the mail pending with that reason;
 //! - a server that offers STARTTLS (a certificate from a CA made for the test, trusted through
 //!   `SSL_CERT_FILE`) gets the password only inside TLS: nothing of it is readable on the wire;
-//! - `insecure_auth` (a relay on loopback) is the one way to send it without TLS.
+//! - `insecure_auth` (a relay on loopback) is the one way to send it without TLS;
+//! - `smtps://` speaks TLS from the first byte.
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -52,6 +53,13 @@ if mode == "starttls":
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(sys.argv[6], sys.argv[7])
     kw.update(tls_context=ctx, require_starttls=False)
+elif mode == "smtps":
+    # TLS from the first byte (port 465's way). aiosmtpd does not count an implicit TLS session
+    # as TLS for AUTH (session.ssl stays unset), so it is told to offer AUTH anyway: the test
+    # reads the wire to see that nothing went in clear.
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[6], sys.argv[7])
+    kw.update(ssl_context=ctx, auth_require_tls=False)
 else:
     # The finding's server: AUTH offered on a plain connection, no STARTTLS.
     kw.update(auth_require_tls=False)
@@ -308,4 +316,17 @@ async fn with_starttls_the_password_goes_only_inside_tls_and_insecure_auth_is_th
     let auth = plain.records("auth.jsonl");
     assert_eq!((auth.len(), auth[0]["password"].as_str(), &auth[0]["tls"]), (1, Some(PASSWORD), &Value::Bool(false)));
     assert_eq!(plain.records("mail.jsonl").len(), 1);
+
+    // smtps://: TLS from the first byte, so not even the greeting is readable on the wire.
+    let smtps = Server::start(dir.path(), "smtps", Some((&cert, &key)));
+    let url = format!("smtps://{USER}@{}", smtps.addr);
+    let settings = SmtpSettings::from_url(&url, Some(PASSWORD.into())).unwrap();
+    assert_eq!(settings.security, Security::ImplicitTls);
+    send_test(&settings, "noc@example.jp", &["ops@example.jp".into()]).await.unwrap();
+    let auth = smtps.records("auth.jsonl");
+    assert_eq!((auth.len(), auth[0]["password"].as_str()), (1, Some(PASSWORD)));
+    assert_eq!(smtps.records("mail.jsonl").len(), 1);
+    let wire = smtps.wire();
+    assert!(!wire.is_empty() && !wire.contains("EHLO") && !wire.contains("AUTH"), "{wire}");
+    assert_no_password(&wire);
 }
