@@ -124,9 +124,14 @@ def keep_evidence(test):
     return run
 
 
-def shot(s, page, name):
+def shot(s, page, name, publish=None):
+    """A screenshot in the artifacts; `publish`ed (the README's image of that name) into
+    assets/screenshots/ with ANSHIN_UPDATE_SCREENSHOTS=1."""
     path = os.path.join(s["shots"], name)
     s["browser"]("screenshot", page=page, path=path, timeout=10)
+    if publish and os.environ.get("ANSHIN_UPDATE_SCREENSHOTS") == "1":
+        root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+        shutil.copyfile(path, os.path.join(root, "assets", "screenshots", publish))
     return path
 
 
@@ -311,7 +316,7 @@ def test_three_unanswered_calls_then_the_status_report_reaches_the_customer(stac
     edited = body.rstrip("\n") + "\n" + ADDED_LINE + "\n"
     b("fill", page="op", selector='[data-testid="status-report-body"]', value=edited)
     assert b("eval", page="op", expr="document.querySelector('[data-testid=\"status-report-body\"]').value") == edited
-    shot(s, "op", "escalation-status-report-form.png")
+    shot(s, "op", "escalation-status-report-form.png", publish="escalation.png")
     before = len(fleet.sink_files())
     t_send = time.monotonic()
     b("click", page="op", selector='[data-testid="status-report-send"]')

@@ -1,6 +1,7 @@
 """A large fleet in Debian chromium (issue 16): the operator view draws its tiles as far as the
 operator scrolls (problems first, so they are always drawn; the rest when the end comes near),
-and the wall draws every tile at once. The fleet is the perf page's generated one (`?fake=2000`,
+and the wall draws every tile at once, legibly (its smallest text at 2,000 tiles on 3840×2160 is
+14 px or more). The fleet is the perf page's generated one (`?fake=2000`,
 ui/src/lib/backend/fake.ts: no engine is needed to draw), the built UI (ui/dist) served by the
 standard library's HTTP server on 127.0.0.1. Not timed: bench/run.sh measures the drawing.
 
@@ -20,6 +21,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DIST = os.path.join(HERE, "..", "..", "ui", "dist")
 TILE = '[data-testid="tile"]'
 SERVERS = 2000
+
+
+# The smallest font size (px) of any visible element with text of its own on the wall, and that
+# element: [size, description].
+SMALLEST_TEXT = r"""(() => {
+  let best = null;
+  for (const el of document.querySelectorAll('[data-testid=wall] *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1 || r.bottom < 0 || r.top > innerHeight) continue;
+    const s = getComputedStyle(el);
+    if (s.visibility === 'hidden' || s.display === 'none') continue;
+    const px = parseFloat(s.fontSize);
+    if (!best || px < best[0]) best = [px, el.tagName + '.' + el.className + ' "' + el.textContent.trim().slice(0, 30) + '"'];
+  }
+  return best;
+})()"""
 
 
 def serve_dist():
@@ -61,6 +80,18 @@ def test_the_operator_view_draws_on_scroll_and_the_wall_draws_every_tile():
                 break
             time.sleep(0.2)
         assert b("count", page="wall", selector=TILE) == SERVERS
+        # Legible from across the room: at 2,000 tiles on a 3840×2160 wall the smallest text
+        # drawn is 14 px or more (issue 17).
+        b("open", page="wall4k", viewport={"width": 3840, "height": 2160})
+        b("goto", page="wall4k", url=base + "&view=wall")
+        for _ in range(50):
+            if b("count", page="wall4k", selector=TILE) == SERVERS:
+                break
+            time.sleep(0.2)
+        smallest = b("eval", page="wall4k", expr=SMALLEST_TEXT)
+        assert smallest and smallest[0] >= 14, "the smallest text on the 4K wall: %s" % smallest
+        b("screenshot", page="wall4k", path=os.path.join(artifacts_dir(), "wall-2000-3840x2160.png"), timeout=60)
+        b("close", page="wall4k")
         # The wall of 10,000 (the most the generator makes): every tile drawn, kept as a picture.
         big = "http://127.0.0.1:%d/?fake=10000&quiet=1&view=wall" % server.server_address[1]
         b("goto", page="wall", url=big, timeout=60)

@@ -81,6 +81,12 @@ def test_operator_view_shows_the_demo_fleet_and_its_first_outage(demo):
     assert row[0][0].isdigit(), "the incident row has no id: %s" % row
     assert TRIGGER in row[0][2], row
 
+    # the window may play sound from the start (no 「音を有効にする」 to press, unlike a browser),
+    # and web01's new Lv.4 rang the alarm (not yet acknowledged)
+    sound = demo.js("""const s = document.querySelector('[data-testid=sound]');
+        return s ? [s.dataset.enabled, s.dataset.ringing] : null;""")
+    assert sound == ["true", "true"], "the window's sound (enabled, ringing): %s" % (sound,)
+
     # dunst paused: its popup would cover the incident panel; the other test clicks it later
     demo.dunstctl("set-paused", "true")
     demo.screenshot("desktop-operator.png", publish="desktop-operator.png")

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   actionRoute, busyText, consentProblem, describeError, errorText, escalationDue, kindOf, needsConfirm,
   promptText, recoverButtonText, recoveryFor, recoveryName, recoveryOffered, runningText, serviceOf, spotConsent,
-  spotExpected, yen, PROMPT_TEXT,
+  spotExpected, unavailableText, yen, PROMPT_TEXT,
 } from '../src/lib/model/actions';
 import { causeName, chargeCauses, planPolicy, spotMinYen } from '../src/lib/model/catalogue';
 import { consentState, escalationState, fromJstLocal, jstLocal, needsCall, outcomeName, telHref } from '../src/lib/model/escalation';
@@ -357,5 +357,15 @@ describe('audit log view', () => {
     expect(stepLabel({ at: '', kind: 'spot_billed', label: 'spot_billed', detail: '', actor: null }, 'ja')).toBe('スポット復旧（有償）');
     expect(stepLabel({ at: '', kind: 'spot_billed', label: '', detail: '', actor: null }, 'ja')).toBe('スポット復旧（有償）');
     expect(stepLabel({ at: '', kind: 'spot_billed', label: '課金', detail: '', actor: null }, 'ja')).toBe('課金');
+  });
+});
+
+
+describe('unavailableText', () => {
+  it('names the action and the reason, in both languages', () => {
+    expect(unavailableText('restart:http', 'no_access', 'ja')).toBe('サービス再起動不可: SSH ログイン不可');
+    expect(unavailableText('reboot', 'no_action', 'ja')).toBe('サーバー再起動不可: 再起動手段が未設定');
+    expect(unavailableText('reboot', 'no_action', 'en')).toBe('server reboot unavailable: no reboot action set');
+    expect(unavailableText('phone', 'not_included', 'ja')).toBe('電話連絡不可: 契約外');
   });
 });

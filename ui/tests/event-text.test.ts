@@ -201,7 +201,8 @@ describe('incidents of servers in maintenance in the panel', () => {
       check, ok: true, hard: false, failures: 0, detail: '', ms: 1, last_at: null, incident: null, level: null, since: null,
       acknowledged_by: null, suppressed: null, prompt: null, unknown: null,
     })),
-    resources: [], resource_error: null, backup: null, ...patch,
+    resources: [], resource_error: null, backup: null,
+    actions: { restart: { code: 'ok' }, reboot: { code: 'ok' }, phone: { code: 'ok' }, pause: { code: 'ok' } }, ...patch,
   });
   const NOW = Date.parse('2026-11-30T01:00:00Z');
   const pause = { id: 3, until: '2026-11-30T03:00:00Z', reason: 'カーネル更新', by: 'yamada' };

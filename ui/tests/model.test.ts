@@ -21,7 +21,8 @@ function server(label: string, patch: Partial<ServerView> = {}): ServerView {
     ip: '127.77.0.2', fqdn: `${label}.example.jp`, os: 'Debian 12',
     worst_level: null, problem_since: null, last_check_at: '2026-11-25T11:59:00Z', maintenance: null, recovery: null, acknowledged: false,
     checks: [{ check: 'ping', ok: true, hard: false, failures: 0, detail: '', ms: 1, last_at: null, incident: null, level: null, since: null, acknowledged_by: null, suppressed: null, prompt: null, unknown: null }],
-    resources: [], resource_error: null, backup: null, ...patch,
+    resources: [], resource_error: null, backup: null,
+    actions: { restart: { code: 'ok' }, reboot: { code: 'ok' }, phone: { code: 'ok' }, pause: { code: 'ok' } }, ...patch,
   };
 }
 

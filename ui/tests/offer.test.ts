@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { recoveryOffer, tileOffer, type OfferInput, type OfferServer, type RecoveryOffer } from '../src/lib/model/offer';
-import type { Prompt, RecoveryPolicy } from '../src/lib/backend/types';
+import { blockedBy, recoveryOffer, tileOffer, type OfferInput, type OfferServer, type RecoveryOffer } from '../src/lib/model/offer';
+import type { ActionsView, AvailabilityCode, Prompt, RecoveryPolicy } from '../src/lib/backend/types';
 
 // The offer of a recovery, place by place, as the console draws it today (tile, incident panel,
 // server detail). A row that changes here is a change users see.
@@ -12,7 +12,7 @@ const prompt = (code: string, action: string): Prompt => ({ code, action, messag
 const ent = (server_recovery: RecoveryPolicy, service_recovery: RecoveryPolicy) => ({ server_recovery, service_recovery });
 const incident = (check: string, p: Prompt | null = null) => ({ kind: 'incident' as const, id: 7, check, prompt: p });
 
-type Expect = 'none' | 'running' | 'reason' | { what: string; policy?: RecoveryPolicy; running?: boolean };
+type Expect = 'none' | 'running' | 'reason' | 'unavailable' | { what: string; policy?: RecoveryPolicy; running?: boolean };
 
 function summary(o: RecoveryOffer): Expect {
   if (o.kind !== 'button') return o.kind;
@@ -173,5 +173,46 @@ describe('tileOffer', () => {
     expect(tileOffer(tile('150', [check('ping', 1, p)]), true)).toEqual({ kind: 'reason', prompt: p });
     const q = prompt('outside_hours', 'reboot');
     expect(tileOffer(tile('60', [check('ping', 1, q)]), false)).toEqual({ kind: 'reason', prompt: q });
+  });
+});
+
+describe('the engine says what can work (actions)', () => {
+  const acts = (restart: AvailabilityCode, reboot: AvailabilityCode, phone: AvailabilityCode = 'ok'): ActionsView => ({
+    restart: { code: restart }, reboot: { code: reboot }, phone: { code: phone }, pause: { code: 'ok' },
+  });
+  const noSsh = server('150', { actions: acts('no_access', 'ok') });
+  const p = prompt('no_access', 'restart:http');
+
+  it('no SSH access: the reason instead of a restart, everywhere', () => {
+    for (const place of ['tile', 'panel', 'detail'] as const) {
+      expect(recoveryOffer(op(place, noSsh, incident('http', p)))).toEqual({ kind: 'unavailable', what: 'restart:http', code: 'no_access', prompt: p });
+    }
+    expect(recoveryOffer(op('detail', noSsh, { kind: 'restart', check: 'http' }))).toMatchObject({ kind: 'unavailable', code: 'no_access' });
+    // the reboot is a different means: still offered
+    expect(summary(recoveryOffer(op('detail', noSsh, { kind: 'reboot' })))).toEqual({ what: 'reboot' });
+  });
+
+  it('no reboot action, or not in the plan at this hour: the reason', () => {
+    const s = server('60', { actions: acts('not_included', 'no_action') });
+    expect(recoveryOffer(op('detail', s, { kind: 'reboot' }))).toMatchObject({ kind: 'unavailable', what: 'reboot', code: 'no_action' });
+    expect(recoveryOffer(op('panel', s, incident('imap')))).toMatchObject({ kind: 'unavailable', what: 'restart:imap', code: 'not_included' });
+  });
+
+  it('needs_consent and busy keep the button; both means: both buttons', () => {
+    const consent = server('60', { actions: acts('needs_consent', 'needs_consent') });
+    expect(summary(recoveryOffer(op('detail', consent, { kind: 'reboot' })))).toEqual({ what: 'reboot' });
+    expect(summary(recoveryOffer(op('detail', consent, { kind: 'restart', check: 'http' })))).toEqual({ what: 'restart:http' });
+    const busy = server('200', { actions: acts('busy', 'busy'), recovery: RUNNING });
+    expect(summary(recoveryOffer(op('detail', busy, { kind: 'reboot' })))).toEqual({ what: 'reboot', running: true });
+    const both = server('200', { actions: acts('ok', 'ok') });
+    expect(summary(recoveryOffer(op('detail', both, { kind: 'reboot' })))).toEqual({ what: 'reboot' });
+    expect(summary(recoveryOffer(op('detail', both, { kind: 'restart', check: 'http' })))).toEqual({ what: 'restart:http' });
+  });
+
+  it('blockedBy: the phone escalation of a plan without it', () => {
+    expect(blockedBy(server('30', { actions: acts('ok', 'ok', 'not_included') }), 'phone')).toBe('not_included');
+    expect(blockedBy(server('200', { actions: acts('ok', 'ok') }), 'phone')).toBeNull();
+    expect(blockedBy(server('200', { actions: acts('ok', 'ok', 'needs_consent') }), 'phone')).toBeNull();
+    expect(blockedBy(server('200'), 'phone')).toBeNull();
   });
 });

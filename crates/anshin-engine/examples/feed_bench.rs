@@ -30,7 +30,7 @@ fn main() {
     let (hosts, seconds, changed) = (arg(1, 2000), arg(2, 60), arg(3, 20));
     let fleet = anshin_core::fleet::parse(&fleet_toml(hosts), "bench.toml").expect("generated fleet").fleet;
     let keys: Vec<_> = fleet.checks().into_iter().map(|c| c.key).collect();
-    let mut view = FleetView::new(&fleet);
+    let mut view = FleetView::new(&fleet, chrono::Utc::now());
     let (mut delta_bytes, mut snapshot_bytes) = (0usize, 0usize);
     let (mut delta_secs, mut snapshot_secs) = (0f64, 0f64);
     let mut seen = view.rev();

@@ -205,6 +205,74 @@ impl BackupEligibilityView {
     }
 }
 
+/// Whether each operator action on a server can work now, and if not why (contract §4.3): the
+/// console draws a button only where the engine would act, and the reason where it would not.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, TS, ToSchema)]
+pub struct ActionsView {
+    /// Restarting one of its services (a service incident's recovery).
+    pub restart: Availability,
+    /// Rebooting it (a ping or SSH incident's recovery).
+    pub reboot: Availability,
+    /// Logging the phone escalation of one of its incidents.
+    pub phone: Availability,
+    /// A maintenance pause.
+    pub pause: Availability,
+}
+
+/// One action's answer: `code` is `ok`, or why not — `no_access` (no SSH access in the fleet
+/// file), `no_action` (nothing to do it with: no reboot action, or a gateway), `not_included`
+/// (the plan in force, at this hour), `needs_consent` (billable spot work: the customer's
+/// consent first), `busy` (a recovery of the server is running). `needs_consent` and `busy` are
+/// still offered: they lead to the consent, or say who is recovering.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, TS, ToSchema)]
+pub struct Availability {
+    #[ts(type = "\"ok\" | \"no_access\" | \"no_action\" | \"not_included\" | \"needs_consent\" | \"busy\"")]
+    pub code: &'static str,
+}
+
+impl Availability {
+    const OK: Availability = Availability { code: "ok" };
+    const fn not(code: &'static str) -> Availability {
+        Availability { code }
+    }
+}
+
+impl ActionsView {
+    /// A gateway: network work only (its own button), nothing of a server's.
+    pub const GATEWAY: ActionsView = ActionsView {
+        restart: Availability::not("no_action"),
+        reboot: Availability::not("no_action"),
+        phone: Availability::not("no_action"),
+        pause: Availability::OK,
+    };
+
+    /// What an operator can do to `server` at `now` (the plan in force, the hours), as the
+    /// engine's own refusals decide (`engine::recovery::operator_recovery`, the call log).
+    pub fn of(fleet: &Fleet, server: &anshin_core::fleet::Server, now: DateTime<Utc>, running: bool) -> ActionsView {
+        use anshin_core::recovery::{entitlement, Entitlement, RecoveryKind};
+        let plan = fleet.plan_of_at(server, now);
+        let recovery = |kind: RecoveryKind, means: Option<&'static str>| {
+            if let Some(code) = means {
+                return Availability::not(code);
+            }
+            match entitlement(plan, &kind, now) {
+                Entitlement::NotIncluded(_) => Availability::not("not_included"),
+                _ if running => Availability::not("busy"),
+                Entitlement::Spot => Availability::not("needs_consent"),
+                Entitlement::Included => Availability::OK,
+            }
+        };
+        // Any service will do: the entitlement is the same for every service.
+        let service = anshin_core::Service::Http;
+        ActionsView {
+            restart: recovery(RecoveryKind::RestartService(service), server.ssh.is_none().then_some("no_access")),
+            reboot: recovery(RecoveryKind::Reboot, server.reboot.is_none().then_some("no_action")),
+            phone: if plan.phone_call() { Availability::OK } else { Availability::not("not_included") },
+            pause: Availability::OK,
+        }
+    }
+}
+
 /// A maintenance pause of a server (alerts withheld, checks still recorded).
 #[derive(Debug, Clone, Serialize, PartialEq, TS, ToSchema)]
 pub struct MaintenanceView {
@@ -244,6 +312,8 @@ pub struct ServerView {
     pub maintenance: Option<MaintenanceView>,
     /// The recovery running on this server, if any.
     pub recovery: Option<RecoveryView>,
+    /// Whether each operator action can work now, and if not why.
+    pub actions: ActionsView,
     /// Every open incident of this host has been taken by an operator (stop blinking).
     pub acknowledged: bool,
     pub checks: Vec<CheckView>,
@@ -515,7 +585,9 @@ pub struct FleetView {
 }
 
 impl FleetView {
-    pub fn new(fleet: &Fleet) -> Self {
+    /// The fleet's view before any result; `now` decides what each action can do (the plan in
+    /// force, the hours).
+    pub fn new(fleet: &Fleet, now: DateTime<Utc>) -> Self {
         let mut view = FleetView::default();
         let mut host_index: BTreeMap<String, usize> = BTreeMap::new();
         for g in &fleet.gateways {
@@ -534,6 +606,7 @@ impl FleetView {
                 last_check_at: None,
                 maintenance: None,
                 recovery: None,
+                actions: ActionsView::GATEWAY,
                 acknowledged: false,
                 checks: Vec::new(),
                 resources: Vec::new(),
@@ -561,6 +634,7 @@ impl FleetView {
                 last_check_at: None,
                 maintenance: None,
                 recovery: None,
+                actions: ActionsView::of(fleet, s, now, false),
                 acknowledged: false,
                 checks: Vec::new(),
                 resources: Vec::new(),
@@ -794,8 +868,58 @@ services = ["http"]
     }
 
     #[test]
+    fn actions_say_what_can_work_now_and_why_not() {
+        let text = r#"
+[noc]
+mail_from = "noc@example.jp"
+ssh = { user = "anshin", key = "k", known_hosts = "h" }
+reboot = { command = ["/bin/true", "{label}"] }
+[[customer]]
+id = "c60"
+name = "六十"
+plan = "60"
+notify = ["a@example.jp"]
+[[customer]]
+id = "c0"
+name = "ゼロ"
+plan = "zero"
+notify = ["b@example.jp"]
+[[server]]
+label = "both"
+customer = "c60"
+fqdn = "both.example.jp"
+ip = "127.0.0.2"
+os = "debian"
+services = ["http"]
+[[server]]
+label = "bare"
+customer = "c0"
+fqdn = "bare.example.jp"
+ip = "127.0.0.3"
+os = "debian"
+services = ["http"]
+"#;
+        let fleet = anshin_core::fleet::parse(text, "t.toml").unwrap().fleet;
+        let codes = |a: ActionsView| [a.restart.code, a.reboot.code, a.phone.code, a.pause.code];
+        // Wednesday 2026-12-02 11:00 JST (business hours) and 22:00 JST (not).
+        let day: DateTime<Utc> = "2026-12-02T02:00:00Z".parse().unwrap();
+        let night: DateTime<Utc> = "2026-12-02T13:00:00Z".parse().unwrap();
+        let both = fleet.server("both").unwrap();
+        assert_eq!(codes(ActionsView::of(&fleet, both, day, false)), ["ok", "ok", "ok", "ok"]);
+        // plan 60 at night: a restart is not included, a reboot is billable spot work
+        assert_eq!(codes(ActionsView::of(&fleet, both, night, false)), ["not_included", "needs_consent", "ok", "ok"]);
+        assert_eq!(codes(ActionsView::of(&fleet, both, day, true)), ["busy", "busy", "ok", "ok"]);
+        let mut bare = fleet.server("bare").unwrap().clone();
+        bare.ssh = None;
+        bare.reboot = None;
+        // no means at all: that says it before the plan does
+        assert_eq!(codes(ActionsView::of(&fleet, &bare, day, false)), ["no_access", "no_action", "not_included", "ok"]);
+        assert_eq!(codes(ActionsView::GATEWAY), ["no_action", "no_action", "no_action", "ok"]);
+    }
+
+    #[test]
     fn only_changed_hosts_are_handed_out_after_a_revision() {
-        let mut v = FleetView::new(&fleet());
+        let mut v = FleetView::new(&fleet(), Utc::now());
         let seen = v.rev();
         assert!(v.changed_since(seen).is_empty());
         let key = CheckKey::new("web02", anshin_core::CheckKind::Ping);
@@ -807,7 +931,7 @@ services = ["http"]
 
     #[test]
     fn the_tile_shows_the_worst_open_level_and_the_oldest_problem() {
-        let mut v = FleetView::new(&fleet());
+        let mut v = FleetView::new(&fleet(), Utc::now());
         let http = CheckKey::new("web01", anshin_core::CheckKind::Service(anshin_core::Service::Http));
         let c = v.check_mut(&http).unwrap();
         (c.level, c.since, c.last_at) = (Some(3), Some("2026-11-25T01:05:00.000Z".into()), Some("T2".into()));

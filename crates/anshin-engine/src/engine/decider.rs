@@ -59,6 +59,9 @@ pub(super) struct Decider {
     pub(super) attempts: health::Attempts,
     /// The last stored value of slow-changing readings (stored on change).
     pub(super) slow_readings: anshin_core::retention::SlowReadings,
+    /// The business hours and Japan day the servers' `actions` were painted for: what an
+    /// operator may do changes with them (a plan 60 recovery, spot work, a renewed plan).
+    pub(super) actions_for: Option<(bool, chrono::NaiveDate)>,
     /// Whether the store takes the decider's writes (an engine alarm while it does not).
     pub(super) store_health: health::StoreHealth,
     /// The probe and poll tasks of the fleet in force.
@@ -307,6 +310,16 @@ impl Decider {
             v.health.attempts_decided = decided;
             v.health.slots_skipped = skipped;
             v.health.business_hours = anshin_core::calendar::in_business_hours(now);
+        }
+        let actions_for = (anshin_core::calendar::in_business_hours(now), anshin_core::contract::jst_day(now));
+        if self.actions_for != Some(actions_for) {
+            self.actions_for = Some(actions_for);
+            let labels: Vec<String> = self.fleet.servers.iter().map(|s| s.label.clone()).collect();
+            if let Ok(mut v) = self.view.write() {
+                for label in &labels {
+                    self.paint(&mut v, label);
+                }
+            }
         }
     }
 

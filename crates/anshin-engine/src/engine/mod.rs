@@ -521,6 +521,7 @@ fn start_inside(
             runner,
             attempts,
             slow_readings: Default::default(),
+            actions_for: None,
             store_health: health::StoreHealth::default(),
             tasks,
             shared: shared.clone(),

@@ -26,7 +26,7 @@ use crate::store::maintenance::MaintenanceScope;
 use crate::store::outbox::OutboxKind;
 use crate::store::recovery::{NewRecovery, RecoveryRecord, StartRecovery};
 use crate::store::{timestamp, StoreTx};
-use crate::view::{FleetView, MaintenanceView, Prompt, RecoveryView};
+use crate::view::{ActionsView, FleetView, MaintenanceView, Prompt, RecoveryView};
 
 /// How often an open incident's automatic recovery is looked at again (hours change, a pause
 /// ends, a limit expires).
@@ -537,6 +537,9 @@ impl Decider {
                     by: w.record.who.clone(),
                 },
             );
+        if let Some(server) = self.fleet.server(host) {
+            h.actions = ActionsView::of(&self.fleet, server, self.clock.now(), self.memory.running(host).is_some());
+        }
         h.recovery = self.memory.running(host).map(|r| RecoveryView {
             id: r.id,
             incident_id: r.incident_id,

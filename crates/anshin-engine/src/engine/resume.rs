@@ -64,7 +64,7 @@ pub(super) fn resume(
 ) -> Result<Resumed, EngineError> {
     let attempts = fleet.noc.attempts;
     let mut memory = Memory::new(fleet);
-    let mut view = FleetView::new(fleet);
+    let mut view = FleetView::new(fleet, now);
     let saved = store.saved_checks()?;
     let open = store.incidents(true, usize::MAX >> 1)?;
     let open_by_id: HashMap<i64, &IncidentRecord> = open.iter().map(|inc| (inc.id, inc)).collect();

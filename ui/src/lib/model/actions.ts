@@ -186,6 +186,22 @@ export function promptText(code: string, lang: Lang, message = '', at: string | 
   return known[lang];
 }
 
+/** Why an action cannot work now (the engine's availability codes that hold the button back):
+ * shown where the button would be. */
+const UNAVAILABLE_TEXT: Record<string, { ja: string; en: string }> = {
+  no_access: { ja: 'SSH ログイン不可', en: 'no SSH access' },
+  no_action: { ja: '実行手段なし', en: 'no means to do it' },
+  not_included: { ja: '契約外', en: 'not in the plan' },
+};
+
+/** `action` (`reboot`, `restart:SERVICE`, `phone`) cannot work because of `code`, in words. */
+export function unavailableText(action: string, code: string, lang: Lang): string {
+  const noReboot = code === 'no_action' && action === 'reboot';
+  const why = noReboot ? (lang === 'ja' ? '再起動手段が未設定' : 'no reboot action set') : (UNAVAILABLE_TEXT[code]?.[lang] ?? code);
+  const name = action === 'phone' ? (lang === 'ja' ? '電話連絡' : 'phone escalation') : recoveryName(action, lang, false);
+  return lang === 'ja' ? `${name}不可: ${why}` : `${name} unavailable: ${why}`;
+}
+
 const ERROR_TEXT: Record<string, { ja: string; en: string }> = {
   not_found: { ja: '対象が見つかりません', en: 'not found' },
   closed: { ja: 'この障害は既にクローズされています', en: 'the incident is already closed' },

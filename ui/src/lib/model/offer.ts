@@ -10,8 +10,11 @@
 //! asks the plan; only the detail leaves gateways out; the tile offers only for an incident the
 //! engine left to people (with a prompt), the first of its server. The engine refuses what it
 //! must anyway (`not_included`, `no_action`, `busy`): the offer only avoids asking in vain.
+//! Where the engine says an action cannot work now (the server view's `actions`: `no_access`,
+//! `no_action`, `not_included`), the offer is `unavailable` with that reason instead of a
+//! button; `needs_consent` and `busy` keep the button (it asks for the consent, or says who).
 
-import type { Action, Prompt, RecoveryPolicy } from '../backend/types';
+import type { Action, ActionsView, AvailabilityCode, Prompt, RecoveryPolicy } from '../backend/types';
 import { kindOf, recoveryFor, recoveryOffered } from './actions';
 import { restartable } from './catalogue';
 
@@ -36,6 +39,17 @@ export interface OfferServer {
   plan: string;
   /** The running recovery of this server (null: none). */
   recovery: object | null;
+  /** What the engine says each action can do now (absent: an engine that does not say). */
+  actions?: ActionsView;
+}
+
+/** The reasons an action cannot work now: no button, the reason where it would be. */
+const BLOCKED: ReadonlySet<AvailabilityCode> = new Set(['no_access', 'no_action', 'not_included']);
+
+/** The engine's reason an action cannot work now, or null when it can (or may, with consent). */
+export function blockedBy(s: Pick<OfferServer, 'actions'> | undefined, action: keyof ActionsView): AvailabilityCode | null {
+  const code = s?.actions?.[action]?.code;
+  return code && BLOCKED.has(code) ? code : null;
 }
 
 export interface OfferInput {
@@ -71,6 +85,8 @@ export type RecoveryOffer =
     }
   /** No button; the engine's reason it did not act. */
   | { kind: 'reason'; prompt: Prompt }
+  /** The recovery cannot work now (`code`: the engine's reason); the incident's prompt beside. */
+  | { kind: 'unavailable'; what: string; code: AvailabilityCode; prompt: Prompt | null }
   | { kind: 'none' };
 
 const NONE: RecoveryOffer = { kind: 'none' };
@@ -102,6 +118,8 @@ export function recoveryOffer(input: OfferInput): RecoveryOffer {
   if (place !== 'detail' && prompt?.code === 'not_included') return reason;
   const policy = entitlements?.[what === 'reboot' ? 'server_recovery' : 'service_recovery'];
   if (!recoveryOffered(kindOf(what), s.plan, policy)) return reason;
+  const blocked = blockedBy(s, what === 'reboot' ? 'reboot' : 'restart');
+  if (blocked) return { kind: 'unavailable', what, code: blocked, prompt };
 
   const action: RecoveryAction =
     target.kind === 'incident'

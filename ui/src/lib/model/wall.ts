@@ -23,6 +23,10 @@ export interface WallLayout {
 
 const MAX_PW = 480;
 const MIN_PW_LEGIBLE = 180; // a 24 px label of ~10 characters still fits
+/** The wall's smallest text (px): read from across the room (issue 17: ≥ 14 px). */
+export const MIN_TEXT = 14;
+/** The smallest square that carries its label (a 14 px label of 5–7 characters fits). */
+const MIN_LABELLED_SQUARE = 56;
 const MIN_PW = 100;
 const MAX_SMALL = 120;
 const GOOD_SMALL = 28;
@@ -72,14 +76,16 @@ export function wallLayout(input: WallInput): WallLayout {
       h: t.ph,
       cols: t.cols,
       rows: t.rows,
-      label: t.pw >= MIN_PW_LEGIBLE ? Math.max(24, Math.min(48, Math.round(t.pw / 9))) : Math.round(t.pw / 7.5),
-      text: Math.max(11, Math.min(28, Math.round(t.pw / 14))),
+      label: t.pw >= MIN_PW_LEGIBLE ? Math.max(24, Math.min(48, Math.round(t.pw / 9))) : Math.max(MIN_TEXT, Math.round(t.pw / 7.5)),
+      text: Math.max(MIN_TEXT, Math.min(28, Math.round(t.pw / 14))),
     },
     small: {
       size,
       cols: smallCols,
       rows: rowsFor(others, smallCols),
-      label: size >= 40 ? Math.max(9, Math.min(18, Math.round(size / 5))) : 0,
+      // A label only where it can be legible from across the room; smaller squares show their
+      // state and give the name as a tooltip.
+      label: size >= MIN_LABELLED_SQUARE ? Math.max(MIN_TEXT, Math.min(18, Math.round(size / 5))) : 0,
     },
     sectionGap,
     gap,

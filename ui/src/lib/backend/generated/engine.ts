@@ -37,6 +37,28 @@ cause: string, } | { "type": "status_report", incident: number, subject: string,
 requested_by?: string | null, } | { "type": "refresh_updates", host: string, } | { "type": "plan_updates", host: string, planned_at: string, } | { "type": "apply_updates", host: string, packages?: Array<string>, cms?: boolean, } | { "type": "request_resource_up", host: string, from: string, until: string, what: string, } | { "type": "set_resource_up_state", request: number, state: ResourceUpState, } | { "type": "record_config_work", customer: string, day: string, minutes: number, who: string, what: string, billable?: boolean, };
 
 /**
+ * Whether each operator action on a server can work now, and if not why (contract §4.3): the
+ * console draws a button only where the engine would act, and the reason where it would not.
+ */
+export type ActionsView = { 
+/**
+ * Restarting one of its services (a service incident's recovery).
+ */
+restart: Availability, 
+/**
+ * Rebooting it (a ping or SSH incident's recovery).
+ */
+reboot: Availability, 
+/**
+ * Logging the phone escalation of one of its incidents.
+ */
+phone: Availability, 
+/**
+ * A maintenance pause.
+ */
+pause: Availability, };
+
+/**
  * Every rejection of the console API (and of a desktop command): a stable `code` consoles
  * translate (`unauthorized`, `forbidden`, `not_found`, `invalid`, `busy`, `needs_consent` …)
  * and a message in English for the operator.
@@ -47,6 +69,15 @@ export type ApiError = { code: string, message: string, };
  * A page of the audit log, newest first, with the chain verified.
  */
 export type AuditPage = { entries: Array<EventRecord>, verify: Verification, };
+
+/**
+ * One action's answer: `code` is `ok`, or why not — `no_access` (no SSH access in the fleet
+ * file), `no_action` (nothing to do it with: no reboot action, or a gateway), `not_included`
+ * (the plan in force, at this hour), `needs_consent` (billable spot work: the customer's
+ * consent first), `busy` (a recovery of the server is running). `needs_consent` and `busy` are
+ * still offered: they lead to the consent, or say who is recovering.
+ */
+export type Availability = { code: "ok" | "no_access" | "no_action" | "not_included" | "needs_consent" | "busy", };
 
 /**
  * Whether a server is backed up (contract §7, `anshin_core::backup::eligibility`): the limits
@@ -953,6 +984,10 @@ maintenance: MaintenanceView | null,
  * The recovery running on this server, if any.
  */
 recovery: RecoveryView | null, 
+/**
+ * Whether each operator action can work now, and if not why.
+ */
+actions: ActionsView, 
 /**
  * Every open incident of this host has been taken by an operator (stop blinking).
  */
