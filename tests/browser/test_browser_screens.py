@@ -353,3 +353,48 @@ def test_a_new_lv4_incident_sounds_until_acknowledged_and_mute_is_remembered(tmp
         if b:
             b.close()
         serve.kill()
+
+
+# The element with the keyboard's focus, and whether its focus is drawn (an outline or a ring).
+FOCUSED = r"""(() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const s = getComputedStyle(el);
+  // A date field's last Tab stop is chromium's own calendar button inside it, which draws its
+  // own ring (the field's :focus does not match then): the field's other stops are checked.
+  const picker = /^(date|time|datetime-local)$/.test(el.type || '') && !el.matches(':focus');
+  const drawn = picker || (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) || (s.boxShadow && s.boxShadow !== 'none');
+  const id = el.getAttribute('data-testid') || '';
+  return [el.tagName.toLowerCase() + (id ? '[' + id + ']' : '') + ' "' + (el.textContent || el.value || '').trim().slice(0, 30) + '"', drawn];
+})()"""
+
+
+@pytest.mark.parametrize("view", ["operator", "detail"])
+def test_every_control_is_reached_by_tab_with_a_visible_focus(demo, view):
+    """Tab from the top of the page: each stop is a control whose focus is drawn, and the walk
+    reaches the controls of the incident panel (operator) or the detail's actions."""
+    b, d = demo["browser"], demo["demo"]
+    b("open", page="kb", viewport={"width": 1440, "height": 900})
+    try:
+        b("goto", page="kb", url=d.base)
+        b("wait", page="kb", selector="[data-testid=incident]", timeout=60)
+        if view == "detail":
+            b("click", page="kb", selector=TILE % "web01")
+            b("wait", page="kb", selector="[data-testid=detail]")
+        else:
+            b("eval", page="kb", expr="document.activeElement && document.activeElement.blur()")
+        seen, undrawn = [], []
+        for _ in range(60):
+            b("press", page="kb", key="Tab")
+            got = b("eval", page="kb", expr=FOCUSED)
+            if not got:
+                continue
+            seen.append(got[0])
+            if not got[1]:
+                undrawn.append(got[0])
+        assert len(set(seen)) >= 10, "Tab reached only %s" % seen
+        assert not undrawn, "focus not drawn on %s" % sorted(set(undrawn))
+        want = "[ack]" if view == "operator" else "[pause-btn]"
+        assert any(want in s for s in seen), "Tab never reached %s: %s" % (want, seen)
+    finally:
+        b.try_call("close", page="kb")

@@ -253,9 +253,11 @@ DUNSTRC = """[global]
 
 
 @contextlib.contextmanager
-def desktop_session(name, args=(), fill_screen=False):
+def desktop_session(name, args=(), fill_screen=False, screen=SCREEN):
     """`fill_screen`: size the window to the whole screen through WebDriver, as a window
-    manager would maximize it (Xvfb has none, so the window's "maximized" does nothing)."""
+    manager would maximize it (Xvfb has none, so the window's "maximized" does nothing).
+    `screen`: the X screen's size (the operator's session uses the window's default size,
+    1440×900, so the README's pictures show what a new user sees)."""
     for tool in ("Xvfb", "tauri-driver", "WebKitWebDriver", "dbus-daemon", "dbus-monitor", "dbus-send", "dunst",
                  "dunstctl", "import"):
         if not shutil.which(tool):
@@ -268,7 +270,7 @@ def desktop_session(name, args=(), fill_screen=False):
     try:
         # Xvfb picks a free display number and writes it to the pipe.
         rfd, wfd = os.pipe()
-        xvfb = spawn(["Xvfb", "-displayfd", str(wfd), "-screen", "0", "%dx%dx24" % SCREEN, "-nolisten", "tcp"],
+        xvfb = spawn(["Xvfb", "-displayfd", str(wfd), "-screen", "0", "%dx%dx24" % screen, "-nolisten", "tcp"],
                      os.environ.copy(), log, pass_fds=(wfd,))
         procs.append(xvfb)
         os.close(wfd)
@@ -322,7 +324,7 @@ def desktop_session(name, args=(), fill_screen=False):
         desk.port = native
         if fill_screen:
             desk.webdriver("POST", "/session/%s/window/rect" % desk.session,
-                           {"x": 0, "y": 0, "width": SCREEN[0], "height": SCREEN[1]})
+                           {"x": 0, "y": 0, "width": screen[0], "height": screen[1]})
         yield desk
     finally:
         if desk is not None and desk.session:

@@ -26,7 +26,7 @@ OUTAGE_SECONDS = 150
 
 @pytest.fixture(scope="module")
 def demo():
-    with desktop_session("operator", fill_screen=True) as desk:
+    with desktop_session("operator", fill_screen=True, screen=(1440, 900)) as desk:
         desk.started = time.monotonic()
         yield desk
 
