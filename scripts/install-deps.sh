@@ -10,8 +10,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 GROUP=${1:-build}
 
+# GStreamer's base and good plugins: the window's Web Audio alarm (WebKitGTK plays through them).
 BUILD_PKGS="build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-dev \
-libayatana-appindicator3-dev librsvg2-dev fontconfig fonts-noto-cjk"
+libayatana-appindicator3-dev librsvg2-dev fontconfig fonts-noto-cjk \
+gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
 TEST_PKGS="xvfb xauth dbus-x11 dunst imagemagick x11-utils sqlite3 webkit2gtk-driver poppler-utils chromium xdotool \
 gnome-keyring libsecret-tools dbus-daemon openssl zstd sudo"
 # The package test (tests/package): systemd-analyze, and what the two .deb files depend on, so
