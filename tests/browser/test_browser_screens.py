@@ -21,8 +21,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -313,22 +315,57 @@ COUNT_TONES = """(() => {
 })()"""
 
 
+class SshGreeter:
+    """A listener on loopback that greets like an SSH server and hangs up (the engine's SSH check
+    passes), until `stop()`: then the port refuses and the check fails."""
+
+    def __init__(self, addr):
+        self.sock = socket.socket()
+        self.sock.bind((addr, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                try:
+                    conn.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.running = False
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
 def test_a_new_lv4_incident_sounds_until_acknowledged_and_mute_is_remembered(tmp_path):
-    """snd01's SSH port on loopback refuses: its Lv.4 incident opens a few seconds after the page
-    loaded (a new incident, not one the console found open)."""
+    """snd01's SSH answers until the page is up, then its port refuses: the Lv.4 incident that
+    opens is a new one, not one the console found open when it connected."""
+    greeter = SshGreeter("127.78.66.3")
     fleet = tmp_path / "fleet.toml"
-    fleet.write_text(one_server_fleet("snd01", "127.78.66.3", 2, [], "ssh = 22"), encoding="utf-8")
+    fleet.write_text(one_server_fleet("snd01", "127.78.66.3", 2, [], "ssh = %d" % greeter.port), encoding="utf-8")
     tokens = tmp_path / "tokens"
     tokens.write_text("operator %s\n" % OPERATOR)
     serve = Serve(str(fleet), str(tmp_path / "log.db"), free_port(), str(tokens), str(tmp_path))
-    serve.start()
     b = None
     url = "http://127.0.0.1:%d/?token=%s" % (serve.port, OPERATOR)
     try:
+        serve.start()
         b = Browser(str(tmp_path))
         b("open", page="main")
         b("goto", page="main", url=url)
-        b("wait", page="main", selector=TILE % "snd01")
+        # the tile is up and healthy (its checks answered) before the SSH port goes away
+        b("wait", page="main", selector=TILE % "snd01" + "[data-live=ok]", timeout=40)
+        greeter.stop()
         assert b("eval", page="main", expr=COUNT_TONES) is True
         # a browser plays only after the page is touched: the console says so until then (a
         # chromium started to allow autoplay, as the kiosk is, runs from the start)
@@ -350,6 +387,7 @@ def test_a_new_lv4_incident_sounds_until_acknowledged_and_mute_is_remembered(tmp
         b("goto", page="main", url=url)
         b("wait", page="main", selector="[data-testid=sound][data-muted=true]", timeout=15)
     finally:
+        greeter.stop()
         if b:
             b.close()
         serve.kill()
