@@ -93,6 +93,13 @@ def gateway_incident(db):
     return gw, others
 
 
+def gateway_time(db, field):
+    """The gateway incident's `opened_at` or `closed_at` as epoch seconds (None: not yet), read
+    once from the store."""
+    gw = gateway_incident(db)[0]
+    return parse_time(gw[field]) if gw and gw.get(field) else None
+
+
 def storm_phase(addr, eng, sink, kind, since, decided_at):
     """Waits for CUSTOMERS mails of `kind` ("alert": 疎通不可, "recovery": 復旧) accepted after
     `since`; measures the engine meanwhile. `decided_at()` gives the decision's time once known."""
@@ -184,15 +191,10 @@ def run(work):
 
         since = time.time()
         drop_gateway_ping()
-        alert = storm_phase(addr, eng, sink, "alert", since,
-                            lambda: parse_time(gateway_incident(db)[0]["opened_at"]) if gateway_incident(db)[0] else None)
+        alert = storm_phase(addr, eng, sink, "alert", since, lambda: gateway_time(db, "opened_at"))
         since = time.time()
         restore_gateway_ping()
-
-        def closed():
-            gw = gateway_incident(db)[0]
-            return parse_time(gw["closed_at"]) if gw and gw.get("closed_at") else None
-        recovery = storm_phase(addr, eng, sink, "recovery", since, closed)
+        recovery = storm_phase(addr, eng, sink, "recovery", since, lambda: gateway_time(db, "closed_at"))
         _, others = gateway_incident(db)
         body = mail_size(db)
         ref_s = reference(sink, body or 2000, CUSTOMERS)
