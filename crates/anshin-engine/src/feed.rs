@@ -81,7 +81,12 @@ fn snapshot(feed: &Feed, console: &Console) -> FeedFrame {
             let built = console.with_view(|rev, servers, health| {
                 let mut health = health.clone();
                 health.consoles = feed.stats();
-                let json = to_bytes(&ConsoleMessage::Snapshot { rev, servers, health: &health });
+                let message = ConsoleMessage::Snapshot { rev, servers, health: &health };
+                // Sized from the last one (or counted first): a buffer grown by doubling keeps
+                // up to twice the snapshot (17 MB at 10,000 servers) for as long as it is cached.
+                let last = feed.snapshot_len.load(Ordering::Relaxed);
+                let json = to_bytes_sized(&message, if last > 0 { last + last / 16 } else { json_len(&message) });
+                feed.snapshot_len.store(json.len(), Ordering::Relaxed);
                 (rev, json)
             });
             feed.snapshots_built.fetch_add(1, Ordering::Relaxed);
@@ -95,6 +100,31 @@ fn snapshot(feed: &Feed, console: &Console) -> FeedFrame {
 
 fn to_bytes<T: Serialize>(message: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(message).unwrap_or_default())
+}
+
+/// The message serialized into a buffer of `capacity` bytes (grown if it is too small).
+fn to_bytes_sized<T: Serialize>(message: &T, capacity: usize) -> Bytes {
+    let mut buf = Vec::with_capacity(capacity);
+    if serde_json::to_writer(&mut buf, message).is_err() {
+        buf.clear();
+    }
+    Bytes::from(buf)
+}
+
+/// How many bytes the message serializes to (nothing kept).
+fn json_len<T: Serialize>(message: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, message).map_or(0, |()| count.0)
 }
 
 /// One console's end of the feed.
@@ -189,7 +219,19 @@ fn delta_frame(feed: &crate::feed_hub::Feed, console: &Console, last_sent: Insta
         Some((rev, to_bytes(&ConsoleMessage::Delta { rev, servers, health: &health })))
     })?;
     feed.hub_rev.store(rev, Ordering::Release);
+    drop_stale_snapshot(feed, rev);
     Some(FeedFrame { rev: Some(rev), json })
+}
+
+/// Lets go of the cached snapshot once the deltas cover a later revision: no console can be
+/// given it again, and at 10,000 servers it is 17 MB. A snapshot being built right now (the lock
+/// is held) is left alone.
+fn drop_stale_snapshot(feed: &crate::feed_hub::Feed, rev: u64) {
+    if let Ok(mut cached) = feed.snapshot.try_lock() {
+        if cached.as_ref().is_some_and(|(at, _)| *at < rev) {
+            *cached = None;
+        }
+    }
 }
 
 /// An event that changes a tile's level at once (an incident opened or closed, a level changed):
@@ -272,4 +314,31 @@ async fn run_hub(console: Console, frames: broadcast::Sender<FeedFrame>) {
     }
     // The engine stopped: consoles' feeds end once the last sender is gone.
     feed.frames.lock().unwrap_or_else(|e| e.into_inner()).take();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feed_hub::Feed;
+
+    #[test]
+    fn a_sized_snapshot_is_the_same_json_whatever_its_buffer() {
+        let health = Health::default();
+        let message = ConsoleMessage::Snapshot { rev: 7, servers: &[], health: &health };
+        let plain = serde_json::to_vec(&message).unwrap();
+        assert_eq!(json_len(&message), plain.len());
+        for capacity in [0, 1, plain.len(), plain.len() * 3] {
+            assert_eq!(&to_bytes_sized(&message, capacity)[..], &plain[..], "capacity {capacity}");
+        }
+    }
+
+    #[test]
+    fn the_cached_snapshot_goes_once_the_deltas_are_past_it() {
+        let feed = Feed::default();
+        *feed.snapshot.lock().unwrap() = Some((5, Bytes::from_static(b"{}")));
+        drop_stale_snapshot(&feed, 5);
+        assert!(feed.snapshot.lock().unwrap().is_some(), "still current: kept for the next console");
+        drop_stale_snapshot(&feed, 6);
+        assert!(feed.snapshot.lock().unwrap().is_none(), "older than the deltas: let go");
+    }
 }

@@ -4,7 +4,7 @@
 //!
 //! Owns: that state and its counters. Must not know: the engine, what frames hold.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -34,6 +34,8 @@ pub(crate) struct Feed {
     pub(crate) hub_rev: AtomicU64,
     /// The last snapshot serialized (its revision and bytes).
     pub(crate) snapshot: Mutex<Option<(u64, Bytes)>>,
+    /// The last snapshot's length (the next one's buffer is sized from it).
+    pub(crate) snapshot_len: AtomicUsize,
     pub(crate) connected: AtomicU64,
     pub(crate) snapshots_sent: AtomicU64,
     pub(crate) snapshots_built: AtomicU64,
@@ -48,6 +50,7 @@ impl Default for Feed {
             hub_started: AtomicBool::new(false),
             hub_rev: AtomicU64::new(0),
             snapshot: Mutex::new(None),
+            snapshot_len: AtomicUsize::new(0),
             connected: AtomicU64::new(0),
             snapshots_sent: AtomicU64::new(0),
             snapshots_built: AtomicU64::new(0),

@@ -589,6 +589,8 @@ impl FleetView {
     /// force, the hours).
     pub fn new(fleet: &Fleet, now: DateTime<Utc>) -> Self {
         let mut view = FleetView::default();
+        // Sized exactly (at 10,000 servers a doubled vector of hosts or of checks is megabytes).
+        view.hosts.reserve_exact(fleet.gateways.len() + fleet.servers.len());
         let mut host_index: BTreeMap<String, usize> = BTreeMap::new();
         for g in &fleet.gateways {
             host_index.insert(g.label.clone(), view.hosts.len());
@@ -645,7 +647,15 @@ impl FleetView {
                 rev: 0,
             });
         }
-        for spec in fleet.checks() {
+        let specs = fleet.checks();
+        let mut per_host = vec![0usize; view.hosts.len()];
+        for spec in &specs {
+            per_host[host_index[&spec.key.host]] += 1;
+        }
+        for (host, n) in view.hosts.iter_mut().zip(per_host) {
+            host.checks.reserve_exact(n);
+        }
+        for spec in specs {
             let h = host_index[&spec.key.host];
             let checks = &mut view.hosts[h].checks;
             view.index.insert(spec.key.clone(), (h, checks.len()));

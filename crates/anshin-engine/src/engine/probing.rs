@@ -104,42 +104,54 @@ pub(super) fn spawn_periodic<F, Fut>(
     offset: Duration,
     interval: Duration,
     results: mpsc::Sender<Input>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     skipped: Option<Arc<AtomicU64>>,
-    mut work: F,
+    work: F,
 ) -> AbortHandle
 where
     F: FnMut(tokio::time::Instant) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Input> + Send + 'static,
+{
+    tokio::spawn(periodic(offset, interval, results, shutdown, skipped, work)).abort_handle()
+}
+
+/// The loop of a periodic task. It idles most of its life, and there are 50,000 of them at
+/// 10,000 servers: what a run holds (the attempt's future, a TLS handshake's state is
+/// kilobytes, and the result on its way to the decider) is boxed and lives only while it runs.
+async fn periodic<F, Fut>(
+    offset: Duration,
+    interval: Duration,
+    results: mpsc::Sender<Input>,
+    mut shutdown: watch::Receiver<bool>,
+    skipped: Option<Arc<AtomicU64>>,
+    mut work: F,
+) where
+    F: FnMut(tokio::time::Instant) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Input> + Send,
 {
-    let task = tokio::spawn(async move {
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut done_at: Option<tokio::time::Instant> = None;
-        let mut last_slot: Option<tokio::time::Instant> = None;
-        loop {
-            // The slot this run belongs to (a missed one when the task runs late).
-            let slot = tokio::select! {
-                slot = ticks.tick() => slot,
-                _ = shutdown.changed() => break,
-            };
-            if let (Some(counter), Some(last)) = (&skipped, last_slot) {
-                counter.fetch_add(slots_between(last, slot, interval), Ordering::Relaxed);
-            }
-            last_slot = Some(slot);
-            // Boxed: the attempt's future (a TLS handshake's state is kilobytes) lives only while
-            // it runs, not inline in every idle task (50,000 of them at 10,000 servers).
-            let input = tokio::select! {
-                input = Box::pin(work(due(slot, done_at))) => input,
-                _ = shutdown.changed() => break,
-            };
-            if results.send(input).await.is_err() {
-                break;
-            }
-            done_at = Some(tokio::time::Instant::now());
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut done_at: Option<tokio::time::Instant> = None;
+    let mut last_slot: Option<tokio::time::Instant> = None;
+    loop {
+        // The slot this run belongs to (a missed one when the task runs late).
+        let slot = tokio::select! {
+            slot = ticks.tick() => slot,
+            _ = shutdown.changed() => break,
+        };
+        if let (Some(counter), Some(last)) = (&skipped, last_slot) {
+            counter.fetch_add(slots_between(last, slot, interval), Ordering::Relaxed);
         }
-    });
-    task.abort_handle()
+        last_slot = Some(slot);
+        let input = tokio::select! {
+            input = Box::pin(work(due(slot, done_at))) => input,
+            _ = shutdown.changed() => break,
+        };
+        if Box::pin(results.send(input)).await.is_err() {
+            break;
+        }
+        done_at = Some(tokio::time::Instant::now());
+    }
 }
 
 /// How many slots of `interval` passed unattempted between two consecutive ones.
@@ -411,6 +423,35 @@ mod tests {
         // skips to the period's next multiple, so the count trails the clock by a slot or two).
         let n = skipped.load(Ordering::Relaxed);
         assert!((2..=6).contains(&n), "{n} slots counted as skipped");
+    }
+
+    #[tokio::test]
+    async fn an_idle_check_task_stays_small() {
+        // What every one of 50,000 check tasks holds between runs at 10,000 servers: the loop
+        // with a closure like `start_checks`' (a prober, the permits, the spec). The attempt and
+        // the result on its way are boxed; were they inline, this would grow by their size.
+        let prober = Prober::new(Duration::from_secs(1)).unwrap();
+        let permits = Arc::new(Semaphore::new(1));
+        let spec = Arc::new(CheckSpec {
+            key: CheckKey::new("web01", CheckKind::Service(Service::Http)),
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 80,
+            fqdn: "web01.example.jp".into(),
+            expect: None,
+        });
+        let (tx, _rx) = mpsc::channel(1);
+        let (_stop, shutdown) = watch::channel(false);
+        let task = periodic(Duration::ZERO, Duration::from_secs(60), tx, shutdown, None, move |slot| {
+            let (prober, permits, spec) = (prober.clone(), permits.clone(), spec.clone());
+            async move {
+                let _permit = permits.acquire().await;
+                let (result, lag_ms, late) = probe_on_time(&prober, &spec, slot).await;
+                Input::Check { key: spec.key.clone(), result, lag_ms, late }
+            }
+        });
+        let size = std::mem::size_of_val(&task);
+        eprintln!("idle check task: {size} bytes; Input: {} bytes", std::mem::size_of::<Input>());
+        assert!(size <= 512, "an idle check task's future is {size} bytes");
     }
 
     #[test]
