@@ -99,7 +99,7 @@ fn snapshot(feed: &Feed, console: &Console) -> FeedFrame {
 }
 
 fn to_bytes<T: Serialize>(message: &T) -> Bytes {
-    Bytes::from(serde_json::to_vec(message).unwrap_or_default())
+    to_bytes_sized(message, 128) // serde_json::to_vec's start
 }
 
 /// The message serialized into a buffer of `capacity` bytes (grown if it is too small).
